@@ -1,0 +1,296 @@
+"""Real corpora as notes: the music21 corpus grouped by style, or a folder of MIDI files.
+
+The music21 corpus ships inside the music21 package, so nothing is downloaded.
+Parsing all of it takes minutes, so each source file is parsed once and its
+pieces cached as ``.npz`` under the user cache dir, keyed by music21's version.
+
+A piece is stored in score time (quarter notes) with its tempo, so tempo
+augmentation can rescale it; velocities are -1 where the score has no dynamics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from livegen.notes import Note, read_midi
+
+__all__ = [
+    "STYLES",
+    "COMPOSER_STYLE",
+    "Piece",
+    "load_music21_corpus",
+    "load_midi_dir",
+    "split_of",
+    "corpus_counts",
+    "cache_dir",
+]
+
+log = logging.getLogger(__name__)
+
+#: Style names in the order of the model's style embedding.
+STYLES: tuple[str, ...] = ("baroque", "classical", "romantic", "modern", "folk", "renaissance")
+
+#: music21 corpus top-level folder -> style (DESIGN.md, "What the built-in corpus holds").
+COMPOSER_STYLE: dict[str, str] = {
+    "bach": "baroque", "handel": "baroque", "corelli": "baroque", "cpebach": "baroque",
+    "monteverdi": "baroque",
+    "beethoven": "classical", "mozart": "classical", "haydn": "classical",
+    "schumann_robert": "romantic", "schumann_clara": "romantic", "chopin": "romantic",
+    "schubert": "romantic", "beach": "romantic", "weber": "romantic", "verdi": "romantic",
+    "schoenberg": "modern", "webern": "modern", "joplin": "modern",
+    "essenFolksong": "folk", "oneills1850": "folk", "ryansMammoth": "folk",
+    "nottingham-dataset": "folk", "airdsAirs": "folk", "miscFolk": "folk",
+    "palestrina": "renaissance", "josquin": "renaissance", "lusitano": "renaissance",
+    "trecento": "renaissance", "ciconia": "renaissance", "luca": "renaissance",
+}
+
+#: Tempo used when a score has no metronome mark, in quarter notes per minute.
+DEFAULT_QPM: dict[str, float] = {
+    "baroque": 90.0, "classical": 110.0, "romantic": 84.0, "modern": 100.0,
+    "folk": 120.0, "renaissance": 80.0,
+}
+DEFAULT_VELOCITY = 80
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece of music.
+
+    Attributes:
+        name: unique id, e.g. ``bach/bwv66.6`` or ``essenFolksong/han1.abc#12``.
+        style: one of :data:`STYLES` (or a user's style name).
+        pitch: int16 [n] MIDI note numbers.
+        onset_q: float32 [n] onsets in quarter notes (or seconds when ``qpm`` == 60).
+        duration_q: float32 [n] durations in the same unit.
+        velocity: int16 [n], MIDI 1-127, or -1 where the source has no dynamics.
+        qpm: tempo in quarter notes per minute.
+    """
+
+    name: str
+    style: str
+    pitch: np.ndarray
+    onset_q: np.ndarray
+    duration_q: np.ndarray
+    velocity: np.ndarray
+    qpm: float
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+    def notes(self, tempo_scale: float = 1.0) -> list[Note]:
+        """The piece as :class:`Note`s in seconds; ``tempo_scale`` > 1 plays faster."""
+        seconds_per_q = 60.0 / (self.qpm * tempo_scale)
+        vel = np.where(self.velocity > 0, self.velocity, DEFAULT_VELOCITY)
+        return [Note(int(p), int(v), float(o) * seconds_per_q, float(d) * seconds_per_q)
+                for p, v, o, d in zip(self.pitch, vel, self.onset_q, self.duration_q)]
+
+
+def cache_dir() -> Path:
+    """Where parsed pieces are cached (``$LIVEGEN_CACHE`` or ``~/.cache/livegen``)."""
+    base = os.environ.get("LIVEGEN_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "livegen")
+    return Path(base)
+
+
+def split_of(name: str, *, val_pct: int = 5, test_pct: int = 5) -> str:
+    """Deterministic split of a piece by its name: ``train``, ``validation`` or ``test``.
+
+    Splitting by piece (never by window) keeps every transposition of a test
+    piece out of training, since augmentation happens on training pieces only.
+    """
+    bucket = zlib.crc32(name.encode()) % 100
+    if bucket < test_pct:
+        return "test"
+    if bucket < test_pct + val_pct:
+        return "validation"
+    return "train"
+
+
+def _score_pieces(score, prefix: str, style: str) -> list[Piece]:
+    """Pieces from a parsed music21 Score or Opus."""
+    from music21 import stream, tempo
+
+    scores = list(score.scores) if isinstance(score, stream.Opus) else [score]
+    pieces = []
+    for index, sc in enumerate(scores):
+        name = prefix if len(scores) == 1 else f"{prefix}#{index}"
+        try:
+            sc = sc.stripTies()
+        except Exception as err:  # music21 raises many types on odd scores
+            log.debug("%s: stripTies failed (%s); using tied notes as written", name, err)
+        qpm = DEFAULT_QPM.get(style, 100.0)
+        marks = list(sc.recurse().getElementsByClass(tempo.MetronomeMark))
+        if marks and marks[0].getQuarterBPM():
+            qpm = float(np.clip(marks[0].getQuarterBPM(), 30.0, 240.0))
+        rows = []
+        for element in sc.flatten().notes:
+            onset = float(element.offset)
+            duration = float(element.quarterLength)
+            if duration <= 0:  # grace notes
+                continue
+            velocity = element.volume.velocity  # None unless the score sets it
+            v = int(velocity) if velocity else -1
+            for p in element.pitches:
+                if 0 <= p.midi <= 127:
+                    rows.append((p.midi, onset, duration, v))
+        if len(rows) < 8:
+            continue
+        rows.sort(key=lambda r: (r[1], r[0]))
+        arr = np.asarray(rows, dtype=np.float64)
+        pieces.append(Piece(name, style, arr[:, 0].astype(np.int16), arr[:, 1].astype(np.float32),
+                            arr[:, 2].astype(np.float32), arr[:, 3].astype(np.int16), qpm))
+    return pieces
+
+
+def _parse_one(args: tuple[str, str, str, str]) -> tuple[str, int, str]:
+    """Parse one corpus file into its cache file. Returns (rel, n_pieces, error)."""
+    path, rel, style, out = args
+    if os.path.exists(out):
+        with np.load(out, allow_pickle=False) as data:
+            return rel, len(data["names"]), ""
+    try:
+        from music21 import converter
+        score = converter.parse(path)
+        pieces = _score_pieces(score, rel, style)
+    except Exception as err:  # a corpus file music21 cannot read is skipped and counted
+        pieces, error = [], f"{type(err).__name__}: {err}"[:200]
+    else:
+        error = ""
+    _save_pieces(out, pieces)
+    return rel, len(pieces), error
+
+
+def _save_pieces(out: str, pieces: Sequence[Piece]) -> None:
+    lengths = np.asarray([len(p) for p in pieces], dtype=np.int64)
+    cat = (lambda attr, dt: np.concatenate([getattr(p, attr) for p in pieces]).astype(dt)
+           if pieces else np.zeros(0, dt))
+    tmp = out + ".tmp.npz"
+    np.savez(tmp, names=np.asarray([p.name for p in pieces], dtype=str),
+             styles=np.asarray([p.style for p in pieces], dtype=str), lengths=lengths,
+             qpm=np.asarray([p.qpm for p in pieces], dtype=np.float64),
+             pitch=cat("pitch", np.int16), onset_q=cat("onset_q", np.float32),
+             duration_q=cat("duration_q", np.float32), velocity=cat("velocity", np.int16))
+    os.replace(tmp, out)
+
+
+def _load_pieces(path: str | os.PathLike) -> list[Piece]:
+    with np.load(path, allow_pickle=False) as data:
+        bounds = np.concatenate(([0], np.cumsum(data["lengths"])))
+        return [Piece(str(data["names"][i]), str(data["styles"][i]),
+                      data["pitch"][a:b], data["onset_q"][a:b], data["duration_q"][a:b],
+                      data["velocity"][a:b], float(data["qpm"][i]))
+                for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+
+
+def load_music21_corpus(
+    styles: Iterable[str] = STYLES,
+    *,
+    workers: int = 2,
+    progress: bool = True,
+    max_files_per_composer: int | None = None,
+) -> tuple[list[Piece], Counter]:
+    """Parse (once, then from cache) the music21 corpus files of the given styles.
+
+    Args:
+        styles: style names from :data:`STYLES`.
+        workers: parser processes.
+        progress: show a tqdm progress bar.
+        max_files_per_composer: parse at most this many files per corpus folder
+            (for quick tests).
+
+    Returns:
+        ``(pieces, failures)``: every piece with at least 8 notes, and a Counter
+        of files music21 could not parse, by corpus folder.
+    """
+    import music21
+    from music21 import corpus
+
+    wanted = set(styles)
+    paths = [str(p) for p in corpus.getPaths()]
+    root = os.path.commonpath(paths)
+    out_dir = cache_dir() / f"music21-{music21.__version__}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jobs, per_folder = [], Counter()
+    for path in sorted(paths):
+        rel = os.path.relpath(path, root)
+        folder = rel.split(os.sep)[0]
+        style = COMPOSER_STYLE.get(folder)
+        if style not in wanted:
+            continue
+        per_folder[folder] += 1
+        if max_files_per_composer is not None and per_folder[folder] > max_files_per_composer:
+            continue
+        key = hashlib.sha1(rel.encode()).hexdigest()[:16]
+        jobs.append((path, rel.replace(os.sep, "/"), style, str(out_dir / f"{key}.npz")))
+    failures: Counter = Counter()
+    results = []
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(_parse_one, job) for job in jobs]
+            results = [f.result() for f in _progress(as_completed(futures), len(jobs), progress)]
+    else:
+        results = list(_progress(map(_parse_one, jobs), len(jobs), progress))
+    for rel, _, error in results:
+        if error:
+            failures[rel.split("/")[0]] += 1
+            log.info("skipped %s: %s", rel, error)
+    pieces = [p for job in jobs for p in _load_pieces(job[3])]
+    return pieces, failures
+
+
+def _progress(iterator, total: int, enabled: bool):
+    if not enabled:
+        return iterator
+    from tqdm import tqdm
+    return tqdm(iterator, total=total, desc="parsing corpus", unit="file", mininterval=10)
+
+
+def load_midi_dir(directory: str | os.PathLike, style: str) -> tuple[list[Piece], Counter]:
+    """Every readable ``.mid``/``.midi`` file under ``directory`` as one piece, in seconds.
+
+    Returns:
+        ``(pieces, failures)``; unreadable files are skipped and counted.
+    """
+    pieces, failures = [], Counter()
+    for path in sorted(Path(directory).rglob("*")):
+        if path.suffix.lower() not in (".mid", ".midi"):
+            continue
+        try:
+            notes = read_midi(path)
+        except ValueError as err:
+            failures["unreadable"] += 1
+            log.info("skipped %s: %s", path, err)
+            continue
+        if len(notes) < 8:
+            failures["too short"] += 1
+            continue
+        pieces.append(Piece(
+            f"{style}/{path.relative_to(directory)}", style,
+            np.asarray([n.pitch for n in notes], np.int16),
+            np.asarray([n.onset_s for n in notes], np.float32),
+            np.asarray([n.duration_s for n in notes], np.float32),
+            np.asarray([n.velocity for n in notes], np.int16), 60.0))
+    return pieces, failures
+
+
+def corpus_counts(pieces: Iterable[Piece]) -> dict[str, dict[str, int]]:
+    """``{style: {"pieces": n, "notes": n, "train": n, "validation": n, "test": n}}``."""
+    counts: dict[str, dict[str, int]] = {}
+    for piece in pieces:
+        row = counts.setdefault(piece.style, {"pieces": 0, "notes": 0, "train": 0,
+                                              "validation": 0, "test": 0})
+        row["pieces"] += 1
+        row["notes"] += len(piece)
+        row[split_of(piece.name)] += 1
+    return counts

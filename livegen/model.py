@@ -1,0 +1,170 @@
+"""The ONNX model: load, check its contract, run one step.
+
+The model contract (DESIGN.md): one ``.onnx`` file running one step, with
+inputs ``token`` (int64 [batch]), ``style`` (int64 [batch]) and the recurrent
+state ``h``, ``c`` (float32 [layers, batch, hidden]); outputs ``logits``
+(float32 [batch, vocab]) and ``h_out``, ``c_out``. Its ``metadata_props``
+hold one key, ``livegen``, whose value is JSON with the vocabulary spec,
+version and hash, the style names, the context length, the training corpus
+manifest and the training metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livegen.errors import ModelError, VocabularyMismatchError
+from livegen.tokens import VOCAB_HASH, VOCAB_SIZE, VOCAB_VERSION
+
+__all__ = ["Model", "State", "default_model_path", "METADATA_KEY"]
+
+METADATA_KEY = "livegen"
+INPUT_NAMES = ("token", "style", "h", "c")
+OUTPUT_NAMES = ("logits", "h_out", "c_out")
+
+
+def default_model_path() -> Path:
+    """The model shipped as package data (``livegen/models/default.onnx``), or ``$LIVEGEN_MODEL``."""
+    if os.environ.get("LIVEGEN_MODEL"):
+        return Path(os.environ["LIVEGEN_MODEL"])
+    return Path(__file__).resolve().parent / "models" / "default.onnx"
+
+
+@dataclass
+class State:
+    """Recurrent state of one sequence: ``h``, ``c`` float32 [layers, 1, hidden]."""
+
+    h: np.ndarray
+    c: np.ndarray
+
+    def copy(self) -> State:
+        """An independent copy (the arrays are copied)."""
+        return State(self.h.copy(), self.c.copy())
+
+
+@dataclass
+class Model:
+    """A loaded step model. Build with :meth:`load`.
+
+    Attributes:
+        path: the ``.onnx`` file.
+        styles: style names, index = the ``style`` input.
+        metadata: the decoded ``livegen`` metadata JSON.
+        layers, hidden: shape of the recurrent state.
+    """
+
+    path: Path
+    styles: tuple[str, ...]
+    metadata: dict[str, Any]
+    layers: int
+    hidden: int
+    _session: Any = field(repr=False, default=None)
+    _token: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(1, np.int64))
+    _style: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(1, np.int64))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, *, threads: int = 1) -> Model:
+        """Open an exported model and check it against this runtime.
+
+        Args:
+            path: the ``.onnx`` file; default :func:`default_model_path`.
+            threads: onnxruntime intra-op threads (1 is fastest for one step).
+
+        Raises:
+            ModelError: the file is missing or unreadable, or lacks the
+                contract's inputs, outputs or metadata.
+            VocabularyMismatchError: its vocabulary version or hash differs
+                from this runtime's (the message names both versions).
+        """
+        import onnxruntime as ort
+
+        path = Path(path) if path is not None else default_model_path()
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0]})") from err
+        meta_text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        if meta_text is None:
+            raise ModelError(f"{path}: no '{METADATA_KEY}' metadata; not a livegen model")
+        try:
+            meta = json.loads(meta_text)
+        except json.JSONDecodeError as err:
+            raise ModelError(f"{path}: '{METADATA_KEY}' metadata is not JSON ({err})") from err
+        version, digest = meta.get("vocab_version"), meta.get("vocab_hash")
+        if version != VOCAB_VERSION or digest != VOCAB_HASH:
+            raise VocabularyMismatchError(
+                f"{path}: model vocabulary v{version} ({digest}) does not match "
+                f"livegen's v{VOCAB_VERSION} ({VOCAB_HASH}); re-export or retrain the model")
+        inputs = {i.name for i in session.get_inputs()}
+        outputs = [o.name for o in session.get_outputs()]
+        if set(INPUT_NAMES) - inputs or set(OUTPUT_NAMES) - set(outputs):
+            raise ModelError(f"{path}: inputs {sorted(inputs)} / outputs {outputs} do not match "
+                             f"the contract {list(INPUT_NAMES)} / {list(OUTPUT_NAMES)}")
+        styles = tuple(meta.get("styles") or ())
+        if not styles:
+            raise ModelError(f"{path}: metadata lists no styles")
+        state_meta = meta.get("state", {})
+        return cls(path, styles, meta, int(state_meta["layers"]), int(state_meta["hidden"]),
+                   session)
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of token ids (== :data:`livegen.tokens.VOCAB_SIZE`)."""
+        return VOCAB_SIZE
+
+    def style_id(self, style: str) -> int:
+        """Index of a style name.
+
+        Raises:
+            ModelError: the model has no such style (the message lists its styles).
+        """
+        try:
+            return self.styles.index(style)
+        except ValueError:
+            raise ModelError(f"{self.path.name}: no style {style!r} "
+                             f"(the model has: {', '.join(self.styles)})") from None
+
+    def initial_state(self) -> State:
+        """A zero state for one sequence."""
+        shape = (self.layers, 1, self.hidden)
+        return State(np.zeros(shape, np.float32), np.zeros(shape, np.float32))
+
+    def step(self, token: int, state: State, style: int) -> tuple[np.ndarray, State]:
+        """Run one step.
+
+        Args:
+            token: token id in ``[0, VOCAB_SIZE)``.
+            state: the state after the previous token (not modified).
+            style: style index (see :meth:`style_id`).
+
+        Returns:
+            ``(logits, new_state)``: logits float32 [VOCAB_SIZE] for the next token.
+        """
+        self._token[0] = token
+        self._style[0] = style
+        logits, h, c = self._session.run(
+            OUTPUT_NAMES, {"token": self._token, "style": self._style, "h": state.h, "c": state.c})
+        return logits[0], State(h, c)
+
+    def run_tokens(self, tokens, state: State, style: int) -> tuple[np.ndarray, State]:
+        """Feed several tokens; return the logits after the last one and the final state."""
+        logits = None
+        for token in tokens:
+            logits, state = self.step(int(token), state, style)
+        if logits is None:
+            raise ValueError("run_tokens needs at least one token")
+        return logits, state

@@ -67,7 +67,7 @@ def _piecewise_grid(include_zero: bool) -> np.ndarray:
         1.0 + np.arange(1, 21) * 0.050,
         2.0 + np.arange(1, 21) * 0.100,
     ]
-    grid = np.concatenate(([0.0] if include_zero else []) + parts)
+    grid = np.concatenate(([np.zeros(1)] if include_zero else []) + parts)
     return np.round(grid, 6)
 
 

@@ -1,0 +1,293 @@
+"""Train the style-conditioned event LSTM on a real corpus and export it to ONNX.
+
+Usage (the shipped model; see docs/training.md for the exact command used)::
+
+    livegen train --out runs/default --minutes 45 --export livegen/models/default.onnx
+
+Checkpoints are written to ``OUT/checkpoint.pt`` every ``--checkpoint-every``
+steps and at the end; ``--resume`` continues from there (model, optimiser,
+step, elapsed time and RNG state). A JSON line per evaluation goes to
+``OUT/log.jsonl`` and the loss curves to ``OUT/curves.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from export.corpus import (STYLES, Piece, corpus_counts, load_midi_dir, load_music21_corpus,
+                           split_of)
+from export.dataset import Augment, WindowSampler, eval_windows
+from export.network import EventLSTM, NetConfig, grammar_mask
+from export.onnx_export import build_metadata, export_onnx, parity
+
+__all__ = ["main", "build_parser", "evaluate_nll", "load_pieces"]
+
+log = logging.getLogger(__name__)
+LN2 = math.log(2.0)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Arguments of ``livegen train`` (also used by ``python -m export.train``)."""
+    p = parser or argparse.ArgumentParser(prog="livegen train", description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/default", help="run directory (checkpoints, logs)")
+    p.add_argument("--styles", default=",".join(STYLES),
+                   help="comma-separated music21 corpus styles (default: all)")
+    p.add_argument("--midi-dir", help="train on a folder of MIDI files instead of the music21 corpus")
+    p.add_argument("--style", help="style name for --midi-dir pieces (a new or existing style)")
+    p.add_argument("--init-from", help="checkpoint.pt to fine-tune from (e.g. the shipped run's)")
+    p.add_argument("--max-files-per-composer", type=int, help="tiny corpus for tests")
+    p.add_argument("--minutes", type=float, default=0.0, help="time budget (0 = use --steps)")
+    p.add_argument("--steps", type=int, default=2000, help="optimiser steps (when --minutes is 0)")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--window-notes", type=int, default=64, help="notes per training window")
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--embed", type=int, default=128)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--export", help="write the trained model to this .onnx path")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def load_pieces(args) -> tuple[list[Piece], list[str], Counter]:
+    """The corpus named by the arguments and the style list of the model."""
+    if args.midi_dir:
+        if not args.style:
+            raise SystemExit("livegen train: error: --midi-dir needs --style NAME")
+        pieces, failures = load_midi_dir(args.midi_dir, args.style)
+        styles = list(STYLES)
+        if args.style not in styles:
+            styles.append(args.style)
+        return pieces, styles, failures
+    wanted = [s for s in args.styles.split(",") if s]
+    pieces, failures = load_music21_corpus(wanted, progress=not args.no_progress,
+                                           max_files_per_composer=args.max_files_per_composer)
+    return pieces, list(STYLES), failures
+
+
+def masked_nll(logits: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor,
+               mask: torch.Tensor) -> torch.Tensor:
+    """Per-token NLL in nats [B, T], with the note grammar applied to the logits."""
+    logits = logits + mask[inputs]
+    return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+
+
+@torch.no_grad()
+def evaluate_nll(net: EventLSTM, tokens: np.ndarray, style: np.ndarray, styles: list[str],
+                 batch: int = 64) -> dict[str, dict[str, float]]:
+    """Held-out NLL per style and for all: nats/token, perplexity, bits/note.
+
+    Args:
+        tokens: int64 [N, T] windows (BOS first), style: int64 [N].
+
+    Returns:
+        ``{style_or_"all": {"nll_token": nats, "perplexity": exp(nll), "bits_per_note": bits,
+        "windows": n}}``
+    """
+    net.eval()
+    mask = grammar_mask()
+    sums: dict[int, list[float]] = {}
+    for i in range(0, len(tokens), batch):
+        x = torch.as_tensor(tokens[i:i + batch])
+        s = torch.as_tensor(style[i:i + batch])
+        logits, _ = net(x[:, :-1], s)
+        nll = masked_nll(logits, x[:, :-1], x[:, 1:], mask).mean(dim=1)
+        for sid, value in zip(s.tolist(), nll.tolist()):
+            sums.setdefault(sid, []).append(value)
+    net.train()
+    out = {}
+    everything = []
+    for sid, values in sorted(sums.items()):
+        everything += values
+        out[styles[sid]] = _summary(values)
+    if everything:
+        out["all"] = _summary(everything)
+    return out
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    nll = float(np.mean(values))
+    return {"nll_token": round(nll, 4), "perplexity": round(math.exp(nll), 3),
+            "bits_per_note": round(4 * nll / LN2, 3), "windows": len(values)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.time()
+    pieces, styles, failures = load_pieces(args)
+    parse_s = time.time() - t0
+    splits = {"train": [], "validation": [], "test": []}
+    for piece in pieces:
+        splits[split_of(piece.name)].append(piece)
+    counts = corpus_counts(pieces)
+    log.info("corpus: %d pieces (%d notes) in %.0f s; skipped files: %s", len(pieces),
+             sum(len(p) for p in pieces), parse_s, dict(failures) or "none")
+    for style, row in counts.items():
+        log.info("  %-12s %s", style, row)
+    if not splits["train"]:
+        raise SystemExit("livegen train: error: no training pieces found")
+    val_pieces = splits["validation"] or splits["train"][:4]
+    val_x, val_s = eval_windows(val_pieces, styles, args.window_notes)
+    if len(val_x) == 0:
+        val_x, val_s = eval_windows(val_pieces, styles, 16)
+
+    config = NetConfig(n_styles=len(styles), embed=args.embed, hidden=args.hidden,
+                       layers=args.layers, dropout=args.dropout)
+    net = EventLSTM(config)
+    sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(), seed=args.seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
+    step, elapsed_s, history = 0, 0.0, []
+    ckpt_path = out / "checkpoint.pt"
+    if args.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, elapsed_s, history = ckpt["step"], ckpt["elapsed_s"], ckpt["history"]
+        sampler.rng.bit_generator.state = ckpt["rng"]
+        log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, elapsed_s)
+    elif args.init_from:
+        ckpt = torch.load(args.init_from, weights_only=False)
+        state = ckpt["model"]
+        own = net.state_dict()
+        for key, value in state.items():  # a new style row is initialised from the mean style
+            if key == "style_embed.weight" and value.shape != own[key].shape:
+                own[key][: value.shape[0]] = value
+                own[key][value.shape[0]:] = value.mean(0)
+            elif key in own and own[key].shape == value.shape:
+                own[key] = value
+        net.load_state_dict(own)
+        log.info("fine-tuning from %s", args.init_from)
+
+    mask = grammar_mask()
+    budget_s = args.minutes * 60.0
+    total_steps = args.steps
+    start = time.time() - elapsed_s
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=total_steps if not budget_s else None, initial=step, unit="step",
+                   mininterval=5)
+    net.train()
+    train_losses: list[float] = []
+
+    def save() -> None:
+        torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "elapsed_s": time.time() - start, "history": history,
+                    "rng": sampler.rng.bit_generator.state, "config": config.to_dict(),
+                    "styles": styles, "args": vars(args)}, ckpt_path.with_suffix(".tmp"))
+        os.replace(ckpt_path.with_suffix(".tmp"), ckpt_path)
+
+    while True:
+        elapsed = time.time() - start
+        progress = elapsed / budget_s if budget_s else step / max(total_steps, 1)
+        if progress >= 1.0:
+            break
+        lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+        lr *= min(1.0, (step + 1) / 100)  # warm-up
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x, s = sampler.batch(args.batch)
+        x, s = torch.as_tensor(x), torch.as_tensor(s)
+        logits, _ = net(x[:, :-1], s)
+        loss = masked_nll(logits, x[:, :-1], x[:, 1:], mask).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        step += 1
+        train_losses.append(loss.item())
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(train_losses[-50:]):.3f}", lr=f"{lr:.1e}")
+        if step % args.eval_every == 0:
+            val = evaluate_nll(net, val_x, val_s, styles)
+            row = {"step": step, "elapsed_s": round(time.time() - start, 1),
+                   "train_nll_token": round(float(np.mean(train_losses[-args.eval_every:])), 4),
+                   "val_nll_token": val.get("all", {}).get("nll_token"), "lr": lr}
+            history.append(row)
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            log.info("step %d: train %.4f val %.4f nats/token", step, row["train_nll_token"],
+                     row["val_nll_token"] or float("nan"))
+        if step % args.checkpoint_every == 0:
+            save()
+    if bar is not None:
+        bar.close()
+    save()
+    train_s = time.time() - start
+
+    metrics = {"validation": evaluate_nll(net, val_x, val_s, styles), "steps": step,
+               "train_seconds": round(train_s, 1),
+               "tokens_seen": step * args.batch * 4 * args.window_notes}
+    test_x, test_s = eval_windows(splits["test"], styles, args.window_notes)
+    if len(test_x):
+        metrics["test"] = evaluate_nll(net, test_x, test_s, styles)
+    manifest = {"source": "midi-dir" if args.midi_dir else "music21",
+                "counts": counts, "skipped_files": dict(failures), "parse_seconds": round(parse_s)}
+    try:
+        import music21
+        manifest["music21"] = music21.__version__
+    except ImportError:
+        pass
+    (out / "metrics.json").write_text(json.dumps({"metrics": metrics, "corpus": manifest,
+                                                  "args": vars(args)}, indent=1))
+    log.info("validation: %s", json.dumps(metrics["validation"]))
+    _plot(history, out / "curves.png")
+    if args.export:
+        meta = build_metadata(net, styles, corpus=manifest, metrics=metrics,
+                              training={"command": "livegen train " + " ".join(argv or []),
+                                        "config": config.to_dict()})
+        path = export_onnx(net, args.export, meta)
+        probe = val_x[0][:200] if len(val_x) else np.arange(1, 50)
+        diff = parity(net, path, probe, int(val_s[0]) if len(val_s) else 0)
+        log.info("exported %s (%.1f MB); torch vs onnxruntime max |diff| = %.2e",
+                 path, path.stat().st_size / 1e6, diff)
+        if diff > 1e-4:
+            raise SystemExit(f"livegen train: error: ONNX parity failed (max |diff| {diff:.2e})")
+    return 0
+
+
+def _plot(history: list[dict], path: Path) -> None:
+    if not history:
+        return
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(steps, [h["train_nll_token"] for h in history], label="train")
+    ax.plot(steps, [h["val_nll_token"] for h in history], label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("NLL (nats / token)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The PyTorch side: corpus reading, training windows, tiny training run, ONNX export and parity."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from export.corpus import Piece, corpus_counts, split_of  # noqa: E402
+from export.dataset import Augment, WindowSampler, encode_arrays, eval_windows  # noqa: E402
+from export.network import EventLSTM, NetConfig  # noqa: E402
+from export.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
+from livegen import tokens as tk  # noqa: E402
+from livegen.errors import VocabularyMismatchError  # noqa: E402
+from livegen.model import Model  # noqa: E402
+from livegen.notes import Note, write_midi  # noqa: E402
+
+STYLES = ["baroque", "classical", "romantic", "modern", "folk", "renaissance"]
+
+
+def _piece(name, style, n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    onset = np.cumsum(rng.choice([0.0, 0.5, 1.0], n)).astype(np.float32)
+    return Piece(name, style, rng.integers(50, 80, n).astype(np.int16), onset,
+                 np.full(n, 0.5, np.float32), np.full(n, -1, np.int16), 120.0)
+
+
+def test_music21_chorale_becomes_a_piece():
+    pytest.importorskip("music21")
+    from music21 import corpus
+
+    from export.corpus import _score_pieces
+
+    pieces = _score_pieces(corpus.parse("bach/bwv66.6"), "bach/bwv66.6", "baroque")
+    assert len(pieces) == 1 and len(pieces[0]) > 100
+    piece = pieces[0]
+    assert np.all(np.diff(piece.onset_q) >= 0)
+    assert 36 <= piece.pitch.min() and piece.pitch.max() <= 84
+    notes = piece.notes()
+    assert notes[0].onset_s == 0.0 and all(n.duration_s > 0 for n in notes)
+
+
+def test_split_is_by_piece_and_stable():
+    names = [f"folk/song{i}" for i in range(2000)]
+    splits = [split_of(n) for n in names]
+    assert splits == [split_of(n) for n in names]
+    share = {s: splits.count(s) / len(names) for s in ("train", "validation", "test")}
+    assert 0.85 < share["train"] < 0.95 and 0.02 < share["test"] < 0.08
+    counts = corpus_counts([_piece("a/x", "folk"), _piece("b/y", "baroque")])
+    assert counts["folk"]["pieces"] == 1 and counts["folk"]["notes"] == 40
+
+
+def test_vectorised_encoding_matches_the_runtime_vocabulary():
+    notes = sorted((Note(60 + i % 7, 30 + 3 * i, 0.25 * (i // 2), 0.3) for i in range(30)),
+                   key=lambda n: (n.onset_s, n.pitch))
+    arrays = (np.array([n.pitch for n in notes]), np.array([n.onset_s for n in notes]),
+              np.array([n.duration_s for n in notes]), np.array([n.velocity for n in notes]))
+    assert np.array_equal(encode_arrays(*arrays), tk.encode(notes))
+
+
+def test_training_windows_follow_the_grammar_and_stay_in_range():
+    pieces = [_piece(f"s/{i}", STYLES[i % 3], seed=i) for i in range(6)]
+    sampler = WindowSampler(pieces, STYLES, window_notes=16, augment=Augment(), seed=1)
+    x, style = sampler.batch(8)
+    assert x.shape == (8, 1 + 4 * 16) and style.shape == (8,)
+    assert set(style.tolist()) <= {0, 1, 2}
+    for row in x:
+        assert row[0] == tk.BOS
+        kinds = [tk.token_kind(int(t)) for t in row]
+        for prev, nxt in zip(row[:-1], row[1:]):
+            assert tk.next_kind(int(prev)) == tk.token_kind(int(nxt))
+        pitches = [int(t) - tk.PITCH_OFFSET for t, k in zip(row, kinds) if k == tk.Kind.PITCH]
+        assert 50 - 6 <= min(pitches) and max(pitches) <= 79 + 6
+    windows, ids = eval_windows(pieces, STYLES, 16)
+    assert windows.shape[1] == 65 and len(windows) == len(ids) == 6 * 2
+
+
+def test_onnx_export_matches_torch_and_carries_metadata(tmp_path):
+    torch.manual_seed(0)
+    net = EventLSTM(NetConfig(n_styles=len(STYLES), embed=16, style_embed=4, hidden=32, layers=2))
+    path = export_onnx(net, tmp_path / "m.onnx", build_metadata(net, STYLES))
+    tokens = tk.encode([Note(60 + i % 12, 80, i * 0.2, 0.2) for i in range(40)], bos=True)
+    assert parity(net, path, tokens, style=2) <= 1e-4
+    model = Model.load(path)
+    assert model.styles == tuple(STYLES) and (model.layers, model.hidden) == (2, 32)
+    logits, state = model.step(tk.BOS, model.initial_state(), model.style_id("romantic"))
+    assert logits.shape == (tk.VOCAB_SIZE,) and logits.dtype == np.float32
+    assert state.h.shape == (2, 1, 32)
+
+
+def test_a_model_with_another_vocabulary_is_refused(tmp_path):
+    import onnx
+
+    net = EventLSTM(NetConfig(n_styles=2, embed=8, style_embed=2, hidden=8, layers=1))
+    meta = build_metadata(net, ["a", "b"])
+    meta["vocab_version"] = tk.VOCAB_VERSION + 1
+    path = export_onnx(net, tmp_path / "old.onnx", meta)
+    assert json.loads(onnx.load(str(path)).metadata_props[0].value)["vocab_version"] == 2
+    with pytest.raises(VocabularyMismatchError, match=f"v{tk.VOCAB_VERSION + 1}.*v{tk.VOCAB_VERSION}"):
+        Model.load(path)
+
+
+def test_tiny_training_run_on_a_midi_folder_resumes_and_exports(tmp_path):
+    from export.train import main
+
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(12):
+        notes = [Note(int(p), int(v), 0.25 * k, 0.2)
+                 for k, (p, v) in enumerate(zip(rng.integers(55, 75, 48), rng.integers(40, 110, 48)))]
+        write_midi([notes], folder / f"take{i}.mid")
+    (folder / "broken.mid").write_bytes(b"not midi")
+    out = tmp_path / "run"
+    common = ["--midi-dir", str(folder), "--style", "mine", "--out", str(out), "--batch", "4",
+              "--window-notes", "8", "--hidden", "16", "--embed", "8", "--eval-every", "2",
+              "--checkpoint-every", "2", "--no-progress", "--threads", "1"]
+    assert main(common + ["--steps", "4"]) == 0
+    assert (out / "checkpoint.pt").exists()
+    assert main(common + ["--steps", "6", "--resume", "--export", str(out / "m.onnx")]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [2, 4, 6]  # resumed at 4, not restarted
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["corpus"]["skipped_files"] == {"unreadable": 1}
+    assert report["corpus"]["counts"]["mine"]["pieces"] == 12
+    model = Model.load(out / "m.onnx")
+    assert "mine" in model.styles and model.metadata["metrics"]["steps"] == 6

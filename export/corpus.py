@@ -16,8 +16,8 @@ import os
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -178,8 +178,12 @@ def _parse_one(args: tuple[str, str, str, str]) -> tuple[str, int, str]:
 
 def _save_pieces(out: str, pieces: Sequence[Piece]) -> None:
     lengths = np.asarray([len(p) for p in pieces], dtype=np.int64)
-    cat = (lambda attr, dt: np.concatenate([getattr(p, attr) for p in pieces]).astype(dt)
-           if pieces else np.zeros(0, dt))
+
+    def cat(attr: str, dt) -> np.ndarray:
+        if not pieces:
+            return np.zeros(0, dt)
+        return np.concatenate([getattr(p, attr) for p in pieces]).astype(dt)
+
     tmp = out + ".tmp.npz"
     np.savez(tmp, names=np.asarray([p.name for p in pieces], dtype=str),
              styles=np.asarray([p.style for p in pieces], dtype=str), lengths=lengths,

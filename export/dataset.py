@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livegen import tokens as tk
 from export.corpus import Piece
+from livegen import tokens as tk
 
 __all__ = ["Augment", "encode_arrays", "piece_arrays", "WindowSampler", "eval_windows"]
 

@@ -25,8 +25,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from export.corpus import (STYLES, Piece, corpus_counts, load_midi_dir, load_music21_corpus,
-                           split_of)
+from export.corpus import (
+    DEFAULT_CAPS,
+    STYLES,
+    Piece,
+    corpus_counts,
+    load_midi_dir,
+    load_music21_corpus,
+    split_of,
+)
 from export.dataset import Augment, WindowSampler, eval_windows
 from export.network import EventLSTM, NetConfig, grammar_mask
 from export.onnx_export import build_metadata, export_onnx, parity
@@ -47,6 +54,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--style", help="style name for --midi-dir pieces (a new or existing style)")
     p.add_argument("--init-from", help="checkpoint.pt to fine-tune from (e.g. the shipped run's)")
     p.add_argument("--max-files-per-composer", type=int, help="tiny corpus for tests")
+    p.add_argument("--all-files", action="store_true",
+                   help="parse every file of the big folk/renaissance collections (default: capped)")
     p.add_argument("--minutes", type=float, default=0.0, help="time budget (0 = use --steps)")
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps (when --minutes is 0)")
     p.add_argument("--batch", type=int, default=64)
@@ -77,8 +86,9 @@ def load_pieces(args) -> tuple[list[Piece], list[str], Counter]:
             styles.append(args.style)
         return pieces, styles, failures
     wanted = [s for s in args.styles.split(",") if s]
-    pieces, failures = load_music21_corpus(wanted, progress=not args.no_progress,
-                                           max_files_per_composer=args.max_files_per_composer)
+    pieces, failures = load_music21_corpus(
+        wanted, progress=not args.no_progress, max_files_per_composer=args.max_files_per_composer,
+        folder_caps=None if args.all_files else DEFAULT_CAPS)
     return pieces, list(STYLES), failures
 
 

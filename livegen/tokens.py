@@ -182,7 +182,8 @@ def encode(notes: Iterable[Note], *, bos: bool = False, start_s: float | None = 
     """Encode notes as token ids.
 
     The notes are sorted by (onset, pitch). Each shift is measured from the
-    previous note's *decoded* onset, so quantisation errors do not accumulate.
+    previous note's *decoded* onset, so quantisation errors do not accumulate;
+    a gap longer than the largest shift (4 s) is clipped to it.
 
     Args:
         notes: the notes; pitches 0-127.
@@ -198,8 +199,11 @@ def encode(notes: Iterable[Note], *, bos: bool = False, start_s: float | None = 
         return np.asarray(out, dtype=np.int64)
     clock = ordered[0].onset_s if start_s is None else start_s
     for note in ordered:
-        tokens = encode_note(note, note.onset_s - clock)
-        clock += float(SHIFT_BINS_S[tokens[0] - SHIFT_OFFSET])
+        gap_s = note.onset_s - clock
+        tokens = encode_note(note, gap_s)
+        # after a gap longer than the largest shift the clock jumps to the real onset,
+        # so the notes of a chord after a long rest stay together
+        clock = note.onset_s if gap_s > MAX_SHIFT_S else clock + float(SHIFT_BINS_S[tokens[0] - SHIFT_OFFSET])
         out.extend(tokens)
     return np.asarray(out, dtype=np.int64)
 

@@ -99,3 +99,9 @@ def test_version_and_hash_describe_the_spec():
     assert spec["version"] == tk.VOCAB_VERSION
     assert spec["size"] == tk.VOCAB_SIZE
     assert len(tk.VOCAB_HASH) == 16
+
+
+def test_a_chord_after_a_long_rest_stays_a_chord():
+    notes = [Note(60, 80, 0.0, 0.5), Note(64, 80, 10.0, 0.5), Note(67, 80, 10.0, 0.5)]
+    back = tk.decode(tk.encode(notes))
+    assert back[1].onset_s == back[2].onset_s == tk.MAX_SHIFT_S

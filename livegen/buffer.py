@@ -1,0 +1,223 @@
+"""The performer's recent notes: note_on/note_off pairing, sustain pedal, chords.
+
+A :class:`PerformanceBuffer` turns the incoming key and pedal events into
+:class:`~livegen.notes.Note` objects and keeps the last ``capacity`` of them.
+
+The model needs each note's duration, so a note is handed on for priming when
+it *ends* (key up, or pedal lift for a key released while the pedal was down),
+and always in onset order, because every token sequence the model was trained
+on is in onset order (:func:`livegen.tokens.encode`). A note that ends while an
+earlier one is still held waits for it; chord tones come out as notes with the
+same (or nearly the same) onset, i.e. shift 0. Every feeding method therefore
+returns the list, possibly empty, of notes that just became ready for priming.
+
+Should a key be held "forever" (a lost note_off), the queue of notes waiting
+for it is bounded by ``capacity``: beyond that the held note is handed on with
+its duration so far, so nothing grows without limit.
+
+The sustain pedal follows the MIDI 1.0 spec's CC64 (0-63 up, 64-127 down) and
+is kept per channel. Re-striking a key ends its previous note at the new onset,
+whether that note was held by the key or by the pedal (note-seq's sustain
+handling does the same).
+
+Times are float seconds from the engine's monotonic clock; an event stamped
+earlier than the one before it is treated as simultaneous with it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from livegen.notes import Note
+
+__all__ = ["PerformanceBuffer", "MIN_DURATION_S"]
+
+#: Shortest duration a note gets (a note_off at its own onset), seconds; as in notes.read_midi.
+MIN_DURATION_S = 1e-3
+
+
+class _Entry:
+    """A started note; ``end_s`` is None while it sounds."""
+
+    __slots__ = ("pitch", "velocity", "onset_s", "channel", "end_s")
+
+    def __init__(self, pitch: int, velocity: int, onset_s: float, channel: int) -> None:
+        self.pitch = pitch
+        self.velocity = velocity
+        self.onset_s = onset_s
+        self.channel = channel
+        self.end_s: float | None = None
+
+    def note(self, now_s: float) -> Note:
+        end = self.end_s if self.end_s is not None else now_s
+        return Note(self.pitch, self.velocity, self.onset_s,
+                    max(end - self.onset_s, MIN_DURATION_S), self.channel)
+
+
+class PerformanceBuffer:
+    """The last ``capacity`` notes the performer started, and what still sounds.
+
+    Not thread-safe: the engine thread owns it.
+
+    Args:
+        capacity: how many notes to keep, >= 1.
+
+    Raises:
+        ValueError: ``capacity`` is not an integer >= 1.
+
+    Attributes:
+        last_activity_s: time in seconds of the last note_on or note end; when
+            nothing sounds, the time silence started. None before any note.
+        notes_started: note_ons seen since construction or :meth:`clear`.
+    """
+
+    def __init__(self, capacity: int = 50) -> None:
+        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
+            raise ValueError(f"capacity must be an integer >= 1 (received {capacity!r})")
+        self._capacity = capacity
+        self._history: deque[_Entry] = deque(maxlen=capacity)
+        self._waiting: deque[_Entry] = deque()  # not yet handed on for priming, onset order
+        self._keys: dict[tuple[int, int], _Entry] = {}  # (channel, pitch) -> key held down
+        self._sustained: dict[tuple[int, int], _Entry] = {}  # key up, held by the pedal
+        self._pedal: set[int] = set()  # channels whose sustain pedal is down
+        self._last_t: float | None = None
+        self.last_activity_s: float | None = None
+        self.notes_started = 0
+
+    @property
+    def capacity(self) -> int:
+        """The most notes kept."""
+        return self._capacity
+
+    def __len__(self) -> int:
+        return len(self._history)
+
+    @property
+    def sounding(self) -> frozenset[int]:
+        """Pitches sounding now: keys held down or held by the sustain pedal (any channel)."""
+        return frozenset(p for _, p in self._keys) | frozenset(p for _, p in self._sustained)
+
+    @property
+    def silent(self) -> bool:
+        """True when no key is down and no note is held by the pedal."""
+        return not self._keys and not self._sustained
+
+    def pedal_down(self, channel: int = 0) -> bool:
+        """Whether the sustain pedal of ``channel`` (0-15) is down."""
+        return channel in self._pedal
+
+    def note_on(self, pitch: int, velocity: int, t_s: float, channel: int = 0) -> list[Note]:
+        """A key goes down.
+
+        Args:
+            pitch: MIDI note number 0-127.
+            velocity: MIDI velocity 1-127; 0 is treated as a note_off.
+            t_s: event time in seconds.
+            channel: MIDI channel 0-15.
+
+        Returns:
+            Notes that became ready for priming (a re-struck key ends its
+            previous note), in onset order; usually empty.
+        """
+        if velocity <= 0:
+            return self.note_off(pitch, t_s, channel)
+        t = self._clock(t_s)
+        key = (channel, pitch)
+        for held in (self._keys.pop(key, None), self._sustained.pop(key, None)):
+            if held is not None:
+                held.end_s = t
+        entry = _Entry(pitch, velocity, t, channel)
+        self._keys[key] = entry
+        self._history.append(entry)
+        self._waiting.append(entry)
+        self.notes_started += 1
+        self.last_activity_s = t
+        return self._release(t)
+
+    def note_off(self, pitch: int, t_s: float, channel: int = 0) -> list[Note]:
+        """A key goes up; with the pedal of ``channel`` down the note keeps sounding.
+
+        A note_off for a key that is not down is ignored.
+
+        Args:
+            pitch: MIDI note number 0-127.
+            t_s: event time in seconds.
+            channel: MIDI channel 0-15.
+
+        Returns:
+            Notes that became ready for priming, in onset order.
+        """
+        t = self._clock(t_s)
+        key = (channel, pitch)
+        entry = self._keys.pop(key, None)
+        if entry is None:
+            return []
+        if channel in self._pedal:
+            self._sustained[key] = entry
+            return []
+        entry.end_s = t
+        self.last_activity_s = t
+        return self._release(t)
+
+    def sustain(self, down: bool, t_s: float, channel: int = 0) -> list[Note]:
+        """The sustain pedal (CC64) of ``channel`` goes down or up.
+
+        Args:
+            down: True for pedal down (CC64 value >= 64).
+            t_s: event time in seconds.
+            channel: MIDI channel 0-15.
+
+        Returns:
+            On lift, the notes it ended that became ready for priming, in onset
+            order; otherwise empty.
+        """
+        t = self._clock(t_s)
+        if down:
+            self._pedal.add(channel)
+            return []
+        self._pedal.discard(channel)
+        ended = [key for key in self._sustained if key[0] == channel]
+        for key in ended:
+            self._sustained.pop(key).end_s = t
+        if ended:
+            self.last_activity_s = t
+        return self._release(t)
+
+    def notes(self, now_s: float | None = None) -> list[Note]:
+        """The last ``capacity`` notes started, in onset order.
+
+        Args:
+            now_s: time in seconds used as the end of notes still sounding;
+                default the time of the latest event.
+
+        Returns:
+            Finished notes with their durations, sounding ones with their
+            duration so far.
+        """
+        t = now_s if now_s is not None else (self._last_t or 0.0)
+        return [entry.note(t) for entry in self._history]
+
+    def clear(self) -> None:
+        """Forget every note, key and pedal (e.g. after a port reconnects)."""
+        self._history.clear()
+        self._waiting.clear()
+        self._keys.clear()
+        self._sustained.clear()
+        self._pedal.clear()
+        self._last_t = None
+        self.last_activity_s = None
+        self.notes_started = 0
+
+    def _clock(self, t_s: float) -> float:
+        if self._last_t is not None and t_s < self._last_t:
+            return self._last_t
+        self._last_t = t_s
+        return t_s
+
+    def _release(self, t: float) -> list[Note]:
+        """Hand on the finished notes at the head of the queue (and overflow)."""
+        ready: list[Note] = []
+        waiting = self._waiting
+        while waiting and (waiting[0].end_s is not None or len(waiting) > self._capacity):
+            ready.append(waiting.popleft().note(t))
+        return ready

@@ -1,0 +1,404 @@
+"""The listen -> respond state machine, and the generation it shares with ``livegen continue``.
+
+:class:`Generator` (model + :class:`~livegen.sampling.Sampler`) primes performer
+notes one at a time, snapshots/restores the state and generates notes token by
+token under the note grammar; :func:`continue_notes` (offline) and
+:class:`Engine` (the daemon) both use it, so they sound the same.
+
+The engine thread waits on the input queue with a timeout equal to the time
+until its next job (trigger deadline, lookahead step, end of the response),
+parses input, feeds the :class:`~livegen.buffer.PerformanceBuffer` and primes
+each note as it finishes, so a trigger costs only the 1-3 model steps of the
+response's first note. After ``preset.silence_s`` of silence it answers; a
+performer note_on during a response cancels it (barge-in).
+
+Without threads (tests, a host with its own loop): do not call
+:meth:`Engine.start`; :meth:`Engine.feed`, move the clock, call
+:meth:`Engine.poll`, which does all work due at ``now()`` (including sending
+the scheduler's due messages) and returns the time until the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mido
+
+from livegen.buffer import PerformanceBuffer
+from livegen.generation import Generator, GeneratorSnapshot, StepModel, continue_notes, fit_window
+from livegen.notes import Note
+from livegen.presets import Preset
+from livegen.scheduler import Scheduler
+
+__all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes", "Engine",
+           "EngineStats", "RESPONSE_LEAD_S"]
+
+log = logging.getLogger(__name__)
+
+#: The response's first note is due this long after the trigger, seconds: room for its
+#: 3 model steps (0.1-0.5 ms each, DESIGN.md) and the scheduler's wake-up, so it leaves
+#: on a deadline rather than "whenever ready".
+RESPONSE_LEAD_S = 0.002
+#: A rebuild (context_notes x 4 steps, ~15 ms for 50 notes) only starts if the trigger
+#: is at least this far away, seconds.
+REBUILD_MARGIN_S = 0.05
+MAX_IDLE_WAIT_S = 0.5  # longest queue wait of the engine thread, seconds
+PENDING_RECHECK_S = 0.001  # wait for the scheduler to send a response's last messages, s
+ERROR_BACKOFF_S = 0.01  # pause after an unexpected error in the engine, seconds
+LATENCY_HISTORY = 1024  # trigger -> first note_on samples kept
+CC_SUSTAIN = 64  # MIDI 1.0 damper pedal: 0-63 up, 64-127 down
+SUSTAIN_DOWN_MIN = 64
+_WAKE = object()  # queue sentinel that wakes the engine thread (stop)
+
+
+@dataclass
+class EngineStats:
+    """A copy of an :class:`Engine`'s counters (times in ms).
+
+    Attributes:
+        responses: responses started.
+        notes_sent: note_ons sent to the output.
+        messages_in: items taken from the input queue.
+        dropped_messages: input that did not parse as MIDI (or had a bad timestamp).
+        barge_ins: responses cut short by the performer.
+        errors: unexpected errors the engine survived.
+        rebuilds: model-state rebuilds from the context window.
+        send_errors: output sends that raised.
+        latencies_ms: trigger -> first note_on of recent responses.
+        lateness_ms: recent scheduler lateness (sent minus due).
+    """
+
+    responses: int = 0
+    notes_sent: int = 0
+    messages_in: int = 0
+    dropped_messages: int = 0
+    barge_ins: int = 0
+    errors: int = 0
+    rebuilds: int = 0
+    send_errors: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    lateness_ms: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Response:
+    trigger_s: float
+    end_limit_s: float  # no note sounds past this, seconds
+    snapshot: GeneratorSnapshot
+    notes_sent_before: int
+    last_end_s: float
+    generating: bool = True
+    held: Note | None = None  # generated, waiting for the lookahead window
+    count: int = 0  # notes scheduled
+
+
+class Engine:
+    """The daemon: listen to the performer, answer after silence, yield to barge-in.
+
+    Args:
+        model: a step model.
+        preset: the preset to play with (see :meth:`set_preset`).
+        send: sends one mido message to the output port (called by the scheduler).
+        now: the monotonic clock, seconds; :meth:`feed` timestamps must use it too.
+        seed: int for reproducible sampling.
+        response_lead_s: the response's first note is due this long after the
+            trigger, seconds > 0.
+
+    Raises:
+        ModelError: the model has no style ``preset.style``.
+        ValueError: ``response_lead_s`` is not > 0.
+
+    Attributes:
+        buffer: the performer's notes.
+        generator: the model, sampler and primed state.
+        scheduler: the timed output.
+    """
+
+    def __init__(self, model: StepModel, preset: Preset, send: Callable[[mido.Message], None],
+                 *, now: Callable[[], float] = time.monotonic, seed: int | None = None,
+                 response_lead_s: float = RESPONSE_LEAD_S) -> None:
+        if not response_lead_s > 0:
+            raise ValueError(f"response_lead_s must be > 0 seconds (received {response_lead_s!r})")
+        self.model = model
+        self._preset = preset
+        self._now = now
+        self._lead_s = response_lead_s
+        self.generator = Generator(model, preset, seed=seed)
+        self.buffer = PerformanceBuffer(capacity=preset.context_notes)
+        self.scheduler = Scheduler(send, now=now)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.RLock()  # held while the state machine moves
+        self._lifecycle = threading.Lock()
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self._response: _Response | None = None
+        self._phrase_notes = 0  # performer note_ons since the last response began
+        self._latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
+        self._counts = dict.fromkeys(("responses", "messages_in", "dropped_messages",
+                                      "barge_ins", "errors", "rebuilds"), 0)
+
+    @property
+    def preset(self) -> Preset:
+        """The preset in use."""
+        return self._preset
+
+    @property
+    def responding(self) -> bool:
+        """True while a response is being generated or played."""
+        return self._response is not None
+
+    def feed(self, data: list[int] | bytes | mido.Message, timestamp_s: float) -> None:
+        """Hand one incoming MIDI message over; constant time, never blocks (the callback's job).
+
+        Args:
+            data: the message's bytes (rtmidi's list of ints), or a mido message.
+            timestamp_s: arrival time on the engine's ``now`` clock, seconds.
+        """
+        self._queue.put_nowait((timestamp_s, data))
+
+    def poll(self) -> float | None:
+        """Do all work due at ``now()`` without blocking (tests and host loops; no threads).
+
+        Handles the queued input, fires the trigger, generates up to the
+        lookahead and, while the scheduler thread is not running, sends the
+        due messages. Errors are survived as in the engine thread.
+
+        Returns:
+            Seconds until the engine next has work (None: only new input).
+        """
+        with self._lock:
+            own_scheduler = not self.scheduler.running
+            if own_scheduler:
+                self.scheduler.run_due()
+            wait = self._step(None)
+            if own_scheduler:
+                self.scheduler.run_due()
+                due = self.scheduler.next_due_s()
+                if due is not None:
+                    until_due = max(due - self._now(), 0.0)
+                    wait = until_due if wait is None else min(wait, until_due)
+            return wait
+
+    def start(self) -> None:
+        """Start the scheduler and engine threads (idempotent while running).
+
+        Raises:
+            RuntimeError: the engine was stopped; make a new one.
+        """
+        with self._lifecycle:
+            if self._stopped:
+                raise RuntimeError("engine is stopped; create a new Engine")
+            if self._thread is None:
+                self.scheduler.start()
+                self._thread = threading.Thread(target=self._run, name="livegen-engine",
+                                                daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout_s: float = 2.0) -> None:
+        """Cancel any response, stop the threads, end every note, then CC123 and CC120.
+
+        Idempotent. The panic (CC123 all notes off, CC120 all sound off) goes
+        to ``preset.channel`` and every channel livegen played on.
+
+        Args:
+            timeout_s: how long to wait for each thread, seconds.
+        """
+        with self._lifecycle:
+            if self._stopped:
+                return
+            self._stopped = True
+        self._stop_event.set()
+        self._queue.put_nowait(_WAKE)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+            if thread.is_alive():
+                log.warning("engine thread did not stop within %.1f s", timeout_s)
+        locked = self._lock.acquire(timeout=timeout_s)
+        try:
+            self._end_response("stop")
+        finally:
+            if locked:
+                self._lock.release()
+            self.scheduler.stop(timeout_s, channels=(self._preset.channel,))
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def set_preset(self, preset: Preset) -> None:
+        """Switch preset at runtime; a response in progress is cancelled first.
+
+        Raises:
+            ModelError: the model has no style ``preset.style`` (nothing changes).
+        """
+        with self._lock:
+            self.model.style_id(preset.style)
+            self._end_response("preset change")
+            self.generator.set_preset(preset)
+            self._preset = preset
+
+    @property
+    def stats(self) -> EngineStats:
+        """A copy of the engine's counters."""
+        with self._lock:
+            return EngineStats(notes_sent=self.scheduler.notes_sent,
+                               send_errors=self.scheduler.send_errors,
+                               latencies_ms=list(self._latencies_ms),
+                               lateness_ms=[x * 1000.0 for x in self.scheduler.lateness_s],
+                               **self._counts)
+
+    # -- the state machine (lock held) --------------------------------------------
+
+    def _run(self) -> None:
+        wait: float | None = 0.0
+        while not self._stop_event.is_set():
+            timeout = MAX_IDLE_WAIT_S if wait is None else min(max(wait, 0.0), MAX_IDLE_WAIT_S)
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if not self._stop_event.is_set():
+                wait = self._step(item)
+
+    def _step(self, item: Any) -> float | None:
+        """Handle ``item`` and the queued input, then the timed work; survive any error."""
+        try:
+            with self._lock:
+                if item is not None and item is not _WAKE:
+                    self._handle(*item)
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not _WAKE:
+                        self._handle(*item)
+                return self._tick(self._now())
+        except Exception:  # the daemon's one catch-all: log, panic, carry on
+            log.exception("engine: unexpected error; panic and carry on")
+            with self._lock:
+                self._counts["errors"] += 1
+                self._response = None
+                self.scheduler.cancel(panic=True, channels=(self._preset.channel,))
+                try:
+                    self.generator.rebuild()
+                except Exception:  # the model itself may be failing; the next input retries
+                    log.exception("engine: could not rebuild the model state")
+            return ERROR_BACKOFF_S
+
+    def _handle(self, timestamp_s: float, data: Any) -> None:
+        """Parse one input item and feed the buffer; prime the notes it finishes."""
+        self._counts["messages_in"] += 1
+        try:
+            msg = data if isinstance(data, mido.Message) else mido.Message.from_bytes(data)
+            t = float(timestamp_s)
+        except (ValueError, TypeError, IndexError, KeyError) as err:
+            self._counts["dropped_messages"] += 1
+            log.debug("dropped unparsable MIDI input %r: %s", data, err)
+            return
+        if msg.type == "note_on" and msg.velocity > 0:
+            if self._response is not None:
+                self._counts["barge_ins"] += 1
+                self._end_response("barge-in")
+            self._phrase_notes += 1
+            ready = self.buffer.note_on(msg.note, msg.velocity, t, msg.channel)
+        elif msg.type in ("note_on", "note_off"):
+            ready = self.buffer.note_off(msg.note, t, msg.channel)
+        elif msg.type == "control_change" and msg.control == CC_SUSTAIN:
+            ready = self.buffer.sustain(msg.value >= SUSTAIN_DOWN_MIN, t, msg.channel)
+        else:
+            return  # other channel-voice and system messages are not used (yet)
+        if ready:
+            self._end_response("barge-in")  # cannot happen (the trigger needs silence); safe
+        for note in ready:
+            self.generator.prime(note)
+
+    def _tick(self, now: float) -> float | None:
+        """Do the timed work due at ``now``; return seconds until the next (None: none)."""
+        response = self._response
+        if response is not None:
+            if response.generating:
+                self._advance(response, now)
+            if response.generating:
+                return max(response.held.onset_s - self._preset.lookahead_s - now, 0.0)
+            if now < response.last_end_s:
+                return response.last_end_s - now
+            if self.scheduler.pending():
+                return PENDING_RECHECK_S
+            self._end_response("done", cancel=False)
+        buffer = self.buffer
+        deadline = None
+        if self._phrase_notes and buffer.silent and buffer.last_activity_s is not None:
+            deadline = buffer.last_activity_s + self._preset.silence_s
+            if now >= deadline:
+                self._trigger(now)
+                return self._tick(now)
+        if (self.generator.primed_since_reset > 2 * self._preset.context_notes
+                and (deadline is None or deadline - now >= REBUILD_MARGIN_S)):
+            self.generator.rebuild()  # never at trigger time: the LSTM's drift, undone
+            self._counts["rebuilds"] += 1
+        return None if deadline is None else deadline - now
+
+    def _trigger(self, now: float) -> None:
+        snapshot = self.generator.snapshot()
+        start_s = now + self._lead_s
+        self.generator.begin_response(start_s)
+        self.scheduler.arm_first_note_on()
+        self._counts["responses"] += 1
+        self._phrase_notes = 0
+        self._response = _Response(now, start_s + self._preset.max_seconds, snapshot,
+                                   self.scheduler.notes_sent, start_s)
+
+    def _advance(self, response: _Response, now: float) -> None:
+        """Generate and schedule notes up to ``now + lookahead_s``; restore when done."""
+        preset = self._preset
+        while True:
+            if response.held is None:
+                note = None
+                if response.count < preset.max_notes:
+                    note = fit_window(self.generator.next_note(), response.end_limit_s)
+                if note is None:
+                    response.generating = False
+                    self.generator.restore(response.snapshot)
+                    return
+                response.held = note
+            note = response.held
+            if response.count > 0 and note.onset_s > now + preset.lookahead_s:
+                return
+            self.scheduler.schedule(note.onset_s, mido.Message(
+                "note_on", channel=note.channel, note=note.pitch, velocity=note.velocity))
+            self.scheduler.schedule(note.end_s, mido.Message(
+                "note_off", channel=note.channel, note=note.pitch, velocity=0))
+            response.count += 1
+            response.last_end_s = max(response.last_end_s, note.end_s)
+            response.held = None
+
+    def _end_response(self, reason: str, *, cancel: bool = True) -> None:
+        """End the response, if any: cancel its output, restore the performer's context, log."""
+        response, self._response = self._response, None
+        if response is None:
+            return
+        if cancel:
+            self.scheduler.cancel()
+        if response.generating:
+            self.generator.restore(response.snapshot)
+        first_s = self.scheduler.first_note_on_s
+        latency = "n/a"
+        if first_s is not None:
+            self._latencies_ms.append((first_s - response.trigger_s) * 1000.0)
+            latency = f"{self._latencies_ms[-1]:.1f} ms"
+        log.info("response %d (%s): %d note(s) played; trigger to first note_on %s",
+                 self._counts["responses"], reason,
+                 self.scheduler.notes_sent - response.notes_sent_before, latency)

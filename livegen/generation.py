@@ -1,0 +1,303 @@
+"""Generation shared by the daemon and offline continuation.
+
+:class:`Generator` wraps a step model and a :class:`~livegen.sampling.Sampler`:
+it primes the performer's notes one at a time (4 tokens each), snapshots and
+restores the model state, and generates response notes token by token under
+the note grammar. :func:`continue_notes` (``livegen continue``) and the daemon's
+:class:`~livegen.engine.Engine` both use it, so they sound the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from livegen import tokens
+from livegen.notes import Note
+from livegen.presets import Preset
+from livegen.sampling import Sampler
+from livegen.tokens import Kind, NoteDecoder
+
+__all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes"]
+
+
+class StepModel(Protocol):
+    """What the engine needs of a model (:class:`livegen.model.Model` has it)."""
+
+    styles: tuple[str, ...]
+
+    def style_id(self, style: str) -> int: ...
+
+    def initial_state(self) -> Any: ...
+
+    def step(self, token: int, state: Any, style: int) -> tuple[np.ndarray, Any]: ...
+
+
+@dataclass(frozen=True)
+class GeneratorSnapshot:
+    """A :class:`Generator`'s position: model state, clock and primed history."""
+
+    state: Any
+    logits: np.ndarray
+    pending: int | None
+    expect: int
+    clock_s: float | None
+    history: tuple[Note, ...]
+    primed_since_reset: int
+
+
+class Generator:
+    """A model plus a sampler: prime performer notes, then generate a response.
+
+    Token grammar: every note is SHIFT, PITCH, VEL, DUR (:mod:`livegen.tokens`).
+    The generator follows the time base of the notes it is given; its clock
+    is the onset of the last note primed or generated.
+
+    Args:
+        model: a step model (:class:`livegen.model.Model` or a test double).
+        preset: the style, sampling settings, channel and limits to use.
+        seed: int for reproducible sampling, or None.
+
+    Raises:
+        ModelError: the model has no style ``preset.style``.
+
+    Attributes:
+        primed_since_reset: notes primed since the last :meth:`reset`.
+    """
+
+    def __init__(self, model: StepModel, preset: Preset, *, seed: int | None = None) -> None:
+        self.model = model
+        self.preset = preset
+        self._style = model.style_id(preset.style)
+        self.sampler = Sampler.from_preset(preset, seed)
+        self._decoder = NoteDecoder(channel=preset.channel)
+        self._history: deque[Note] = deque(maxlen=preset.context_notes)
+        self.reset()
+
+    @property
+    def clock_s(self) -> float | None:
+        """Onset in seconds of the last note primed or generated (None after reset)."""
+        return self._clock_s
+
+    @property
+    def history(self) -> tuple[Note, ...]:
+        """The last ``preset.context_notes`` notes primed, in onset order."""
+        return tuple(self._history)
+
+    def reset(self) -> None:
+        """Zero the state, forget the primed notes, and feed BOS."""
+        self._state = self.model.initial_state()
+        self._pending: int | None = None  # a sampled token not yet fed to the model
+        self._logits, self._state = self.model.step(tokens.BOS, self._state, self._style)
+        self._expect = Kind.SHIFT
+        self._clock_s: float | None = None
+        self._history.clear()
+        self.primed_since_reset = 0
+
+    def rebuild(self) -> None:
+        """Reset, then prime the last ``preset.context_notes`` notes again.
+
+        An LSTM fed for ever drifts away from what a context-length window
+        would give; this returns it to exactly that window.
+        """
+        notes = list(self._history)
+        self.reset()
+        for note in notes:
+            self.prime(note)
+
+    def prime(self, note: Note) -> None:
+        """Feed one performer note (4 model steps); notes must come in onset order.
+
+        The shift is measured from the previous note's decoded onset (as
+        :func:`livegen.tokens.encode` does, so quantisation errors do not
+        pile up), except after a gap longer than the longest shift, after
+        which the clock jumps to the note's real onset.
+
+        Args:
+            note: the finished note, times in the engine's clock.
+
+        Raises:
+            RuntimeError: called between :meth:`begin_response` and the first
+                :meth:`next_note` (the grammar expects a PITCH there).
+        """
+        if self._expect != Kind.SHIFT:
+            raise RuntimeError("prime() right after begin_response(); "
+                               "call next_note(), restore() or reset() first")
+        self._flush()
+        shift_s = 0.0 if self._clock_s is None else note.onset_s - self._clock_s
+        note_tokens = tokens.encode_note(note, shift_s)
+        for token in note_tokens:
+            self._feed(token)
+        if self._clock_s is None or shift_s > tokens.MAX_SHIFT_S:
+            self._clock_s = note.onset_s
+        else:
+            self._clock_s += _shift_s(note_tokens[0])
+        self._history.append(note)
+        self.primed_since_reset += 1
+
+    def snapshot(self) -> GeneratorSnapshot:
+        """The current position, to :meth:`restore` after a response (no model step)."""
+        return GeneratorSnapshot(self._state.copy(), self._logits, self._pending, self._expect,
+                                 self._clock_s, tuple(self._history), self.primed_since_reset)
+
+    def restore(self, snap: GeneratorSnapshot) -> None:
+        """Return to a :meth:`snapshot` (it may be restored again later)."""
+        self._state = snap.state.copy()
+        self._logits = snap.logits
+        self._pending = snap.pending
+        self._expect = snap.expect
+        self._clock_s = snap.clock_s
+        self._history = deque(snap.history, maxlen=self.preset.context_notes)
+        self.primed_since_reset = snap.primed_since_reset
+
+    def begin_response(self, onset_s: float) -> None:
+        """Start a response whose first note begins at ``onset_s`` (1 model step).
+
+        Feeds the SHIFT token for ``onset_s`` minus the previous onset (0
+        after reset; clipped to the vocabulary's 4 s), then sets the clock to
+        exactly ``onset_s``.
+
+        Args:
+            onset_s: the first response note's onset, seconds.
+
+        Raises:
+            RuntimeError: called twice without a :meth:`next_note` in between.
+        """
+        if self._expect != Kind.SHIFT:
+            raise RuntimeError("begin_response() called twice without next_note()")
+        self._flush()
+        shift_s = 0.0 if self._clock_s is None else onset_s - self._clock_s
+        self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
+        self._clock_s = onset_s
+        self._expect = Kind.PITCH
+
+    def next_note(self) -> Note:
+        """Generate one note: sample (SHIFT,) PITCH, VEL, DUR, feeding each back.
+
+        The SHIFT is sampled unless :meth:`begin_response` just fixed the
+        onset. The DUR token is fed lazily, at the start of the next call, so
+        the first note after :meth:`begin_response` costs 2 more model steps.
+
+        Returns:
+            The note, with absolute onset (previous onset + sampled shift),
+            velocity times ``preset.velocity_scale`` (clipped to 1-127),
+            duration at most ``preset.max_duration_s``, on ``preset.channel``.
+        """
+        self._flush()
+        sample = self.sampler.sample
+        if self._expect == Kind.SHIFT:
+            token = sample(self._logits, Kind.SHIFT)
+            self._feed(token)
+            self._clock_s = (self._clock_s or 0.0) + _shift_s(token)
+        decoder = self._decoder
+        decoder.clock_s = self._clock_s
+        for kind in (Kind.PITCH, Kind.VEL):
+            token = sample(self._logits, kind)
+            decoder.feed(token)
+            self._feed(token)
+        duration = self._pending = sample(self._logits, Kind.DUR)
+        self._expect = Kind.SHIFT
+        note = decoder.feed(duration)
+        assert note is not None
+        preset = self.preset
+        return Note(note.pitch,
+                    min(max(round(note.velocity * preset.velocity_scale), 1), 127),
+                    note.onset_s, min(note.duration_s, preset.max_duration_s), preset.channel)
+
+    def set_preset(self, preset: Preset) -> None:
+        """Use another preset; if its style or context length differs, :meth:`rebuild`.
+
+        The sampler's random stream carries on.
+
+        Raises:
+            ModelError: the model has no style ``preset.style`` (nothing changes).
+        """
+        style = self.model.style_id(preset.style)
+        rebuild = style != self._style or preset.context_notes != self.preset.context_notes
+        self.sampler = Sampler.from_preset(preset, self.sampler.rng)
+        self._decoder = NoteDecoder(channel=preset.channel)
+        self.preset = preset
+        self._style = style
+        self._history = deque(self._history, maxlen=preset.context_notes)
+        if rebuild:
+            self.rebuild()
+
+    def _feed(self, token: int) -> None:
+        self._logits, self._state = self.model.step(token, self._state, self._style)
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            token, self._pending = self._pending, None
+            self._feed(token)
+
+
+def _shift_s(token: int) -> float:
+    """Seconds of a SHIFT token."""
+    return float(tokens.SHIFT_BINS_S[token - tokens.SHIFT_OFFSET])
+
+
+def fit_window(note: Note, end_s: float) -> Note | None:
+    """``note`` cut to end by ``end_s``; None if it starts at or after ``end_s``."""
+    if note.onset_s >= end_s:
+        return None
+    if note.end_s > end_s:
+        return dataclasses.replace(note, duration_s=end_s - note.onset_s)
+    return note
+
+
+def continue_notes(
+    model: StepModel,
+    preset: Preset,
+    prompt: Sequence[Note],
+    *,
+    n_notes: int | None = None,
+    seed: int | None = None,
+    gap_s: float = 0.0,
+) -> list[Note]:
+    """Continue a phrase offline, exactly as the daemon would answer it.
+
+    Primes the last ``preset.context_notes`` notes of ``prompt`` (sorted by
+    onset, then pitch), begins the response ``gap_s`` after the prompt's last
+    note ends, and generates until ``n_notes`` notes or ``preset.max_seconds``
+    of music (a note starting later is dropped; one ending later is cut).
+
+    Args:
+        model: a step model.
+        preset: style, sampling settings and limits.
+        prompt: the phrase; may be empty (the response then starts at ``gap_s``).
+        n_notes: most notes to generate, >= 1; default ``preset.max_notes``.
+        seed: int for a reproducible continuation.
+        gap_s: rest between the end of the prompt and the response, seconds >= 0.
+
+    Returns:
+        The generated notes in onset order, in the prompt's time base.
+
+    Raises:
+        ValueError: ``n_notes`` < 1 or ``gap_s`` negative or not finite.
+        ModelError: the model has no style ``preset.style``.
+    """
+    count = preset.max_notes if n_notes is None else n_notes
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"n_notes must be an integer >= 1 (received {n_notes!r})")
+    if not isinstance(gap_s, (int, float)) or not math.isfinite(gap_s) or gap_s < 0:
+        raise ValueError(f"gap_s must be >= 0 seconds (received {gap_s!r})")
+    generator = Generator(model, preset, seed=seed)
+    ordered = sorted(prompt, key=lambda n: (n.onset_s, n.pitch))
+    for note in ordered[-preset.context_notes:]:
+        generator.prime(note)
+    start_s = (max(n.end_s for n in ordered) if ordered else 0.0) + gap_s
+    end_s = start_s + preset.max_seconds
+    generator.begin_response(start_s)
+    notes: list[Note] = []
+    while len(notes) < count:
+        note = fit_window(generator.next_note(), end_s)
+        if note is None:
+            break
+        notes.append(note)
+    return notes

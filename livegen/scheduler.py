@@ -1,0 +1,333 @@
+"""Timed MIDI output: a deadline heap, a sounding-note ledger and panic.
+
+:class:`Scheduler` keeps a heap of ``(due_s, seq, message)``. Its thread waits
+on a :class:`threading.Condition` until the earliest absolute deadline (never a
+sum of per-event sleeps, which drifts: STYLE.md point 9), sends everything due,
+and records each message's lateness (send time minus due time, seconds).
+
+The ledger counts, per ``(channel, pitch)``, the note_ons livegen has sent
+without a note_off yet. It guarantees that every note_on livegen sends gets
+its note_off:
+
+* a note_on for a key that already sounds from livegen is preceded by a
+  note_off (a re-strike, never a stuck double voice on the synth); the two
+  overlapping notes then share one voice, whose note_off is sent when the
+  *last* of them ends (earlier note_offs for that key are absorbed);
+* a note_off for a key livegen does not sound is not sent;
+* :meth:`Scheduler.cancel` drops every pending message and at once sends a
+  note_off for each sounding key (and, with ``panic``, CC123 all-notes-off and
+  CC120 all-sound-off on every channel used); :meth:`Scheduler.stop` always
+  ends that way.
+
+Every send happens with the lock held, so a cancel can never slip between a
+note_on leaving and the ledger recording it. A send that raises is logged and
+counted; it never stops the thread.
+
+Without :meth:`Scheduler.start`, nothing is sent until :meth:`Scheduler.run_due`
+is called: unit tests (and the engine's ``poll`` mode) drive it that way with a
+fake clock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import mido
+
+__all__ = ["Scheduler", "CC_ALL_SOUND_OFF", "CC_ALL_NOTES_OFF"]
+
+log = logging.getLogger(__name__)
+
+CC_ALL_SOUND_OFF = 120  # MIDI 1.0 channel mode message
+CC_ALL_NOTES_OFF = 123  # MIDI 1.0 channel mode message
+#: Longest single wait of the thread, seconds: it re-reads ``now`` at least this often,
+#: so a clock other than time.monotonic (the Condition's own) cannot make it oversleep.
+MAX_WAIT_S = 0.1
+LATENESS_HISTORY = 4096  # lateness samples kept
+_LOG_EVERY_N_ERRORS = 1000  # after the first, log one send error in this many
+
+
+def _is_note_on(msg: mido.Message) -> bool:
+    return msg.type == "note_on" and msg.velocity > 0
+
+
+def _is_note_off(msg: mido.Message) -> bool:
+    return msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
+
+
+class Scheduler:
+    """Sends MIDI messages at absolute deadlines, and never leaves a note hanging.
+
+    Thread-safe: any thread may schedule, cancel or stop.
+
+    Args:
+        send: sends one message (e.g. a mido output port's ``send``). It is
+            called from the scheduler thread, or from the caller of
+            :meth:`run_due`, :meth:`cancel` and :meth:`stop`, always with the
+            scheduler's lock held.
+        now: the clock deadlines are measured on, in seconds.
+        on_first_note_on: called as ``on_first_note_on(sent_s)`` when the first
+            note_on after :meth:`arm_first_note_on` is sent (lock held: keep it short).
+
+    Attributes:
+        first_note_on_s: send time (``now`` clock, seconds) of the first note_on
+            since :meth:`arm_first_note_on`, or None.
+        messages_sent: messages sent successfully.
+        notes_sent: note_ons sent successfully (re-strikes count once).
+        send_errors: sends that raised.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[mido.Message], None],
+        *,
+        now: Callable[[], float] = time.monotonic,
+        on_first_note_on: Callable[[float], None] | None = None,
+    ) -> None:
+        self._send = send
+        self._now = now
+        self._on_first_note_on = on_first_note_on
+        self._cond = threading.Condition(threading.RLock())
+        self._heap: list[tuple[float, int, mido.Message]] = []
+        self._seq = itertools.count()
+        self._ledger: dict[tuple[int, int], int] = {}
+        self._channels: set[int] = set()  # channels livegen sent a note_on on
+        self._lateness: deque[float] = deque(maxlen=LATENESS_HISTORY)
+        self._armed = False
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._stopped = False
+        self.first_note_on_s: float | None = None
+        self.messages_sent = 0
+        self.notes_sent = 0
+        self.send_errors = 0
+
+    # -- scheduling ---------------------------------------------------------------
+
+    def schedule(self, due_s: float, msg: mido.Message) -> bool:
+        """Queue ``msg`` to be sent at ``due_s`` (``now`` clock, seconds).
+
+        Messages due at the same time leave in the order they were scheduled.
+        A deadline already past is sent at the next opportunity (its lateness
+        is recorded).
+
+        Args:
+            due_s: absolute deadline in seconds.
+            msg: any mido message; note_on/note_off go through the ledger.
+
+        Returns:
+            True if queued; False once the scheduler is stopped (the message
+            is dropped, so a shutdown race cannot leave a note hanging).
+        """
+        with self._cond:
+            if self._stopped or self._stopping:
+                return False
+            earliest = self._heap[0][0] if self._heap else None
+            heapq.heappush(self._heap, (due_s, next(self._seq), msg))
+            if earliest is None or due_s < earliest:
+                self._cond.notify()
+            return True
+
+    def pending(self) -> int:
+        """Number of messages waiting to be sent."""
+        with self._cond:
+            return len(self._heap)
+
+    def next_due_s(self) -> float | None:
+        """Deadline of the earliest pending message in seconds, or None."""
+        with self._cond:
+            return self._heap[0][0] if self._heap else None
+
+    def sounding(self) -> dict[tuple[int, int], int]:
+        """A copy of the ledger: ``{(channel, pitch): note_ons sent without note_off}``."""
+        with self._cond:
+            return dict(self._ledger)
+
+    @property
+    def lateness_s(self) -> list[float]:
+        """Recent lateness samples (send time minus due time, seconds), oldest first."""
+        with self._cond:
+            return list(self._lateness)
+
+    def arm_first_note_on(self) -> None:
+        """Clear :attr:`first_note_on_s`; the next note_on sent sets it (and calls the hook)."""
+        with self._cond:
+            self.first_note_on_s = None
+            self._armed = True
+
+    def run_due(self, now_s: float | None = None) -> int:
+        """Send every message due at or before ``now_s``, in deadline order.
+
+        The thread calls this; without a thread, the owner calls it.
+
+        Args:
+            now_s: the current time in seconds; default ``now()``.
+
+        Returns:
+            How many messages were taken from the queue.
+        """
+        with self._cond:
+            t = self._now() if now_s is None else now_s
+            taken = 0
+            while self._heap and self._heap[0][0] <= t:
+                due_s, _, msg = heapq.heappop(self._heap)
+                taken += 1
+                self._dispatch(msg, due_s)
+            return taken
+
+    def cancel(self, panic: bool = False, *, channels: Iterable[int] = ()) -> int:
+        """Drop every pending message and end every note livegen sounds, now.
+
+        Args:
+            panic: also send CC123 (all notes off) and CC120 (all sound off) on
+                every channel livegen has played on, and on ``channels``.
+            channels: extra channels (0-15) for the panic messages.
+
+        Returns:
+            How many pending messages were dropped.
+        """
+        with self._cond:
+            dropped = len(self._heap)
+            self._heap.clear()
+            self._release_all()
+            if panic:
+                for channel in sorted(self._channels | set(channels)):
+                    for control in (CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF):
+                        self._transmit(mido.Message("control_change", channel=channel,
+                                                    control=control, value=0))
+            self._cond.notify()
+            return dropped
+
+    # -- thread -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the sending thread (a daemon thread; idempotent while running).
+
+        Raises:
+            RuntimeError: the scheduler was stopped; make a new one.
+        """
+        with self._cond:
+            if self._stopped or self._stopping:
+                raise RuntimeError("scheduler is stopped; create a new Scheduler")
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="livegen-scheduler",
+                                            daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """True while the sending thread runs."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout_s: float = 1.0, *, channels: Iterable[int] = ()) -> None:
+        """Stop the thread, drop pending messages, end sounding notes, then CC123/CC120.
+
+        Idempotent: only the first call does anything. Works whether or not
+        :meth:`start` was called.
+
+        Args:
+            timeout_s: how long to wait for the thread to finish, seconds.
+            channels: channels (0-15) to send CC123/CC120 on besides those used.
+        """
+        with self._cond:
+            if self._stopped or self._stopping:
+                return
+            self._stopping = True
+            self._cond.notify_all()
+        try:
+            thread = self._thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout_s)
+                if thread.is_alive():
+                    log.warning("scheduler thread did not stop within %.1f s", timeout_s)
+        finally:
+            with self._cond:
+                self._stopped = True
+                self.cancel(panic=True, channels=channels)
+
+    def __enter__(self) -> Scheduler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopping:
+                try:
+                    self.run_due()
+                except Exception:  # the thread's top loop: log and carry on
+                    log.exception("scheduler: unexpected error; carrying on")
+                if self._stopping:
+                    break
+                wait_s = MAX_WAIT_S
+                if self._heap:
+                    wait_s = min(max(self._heap[0][0] - self._now(), 0.0), MAX_WAIT_S)
+                if wait_s > 0:
+                    self._cond.wait(wait_s)
+
+    # -- sending (lock held) ------------------------------------------------------
+
+    def _dispatch(self, msg: mido.Message, due_s: float) -> None:
+        """Send one due message through the ledger and record its lateness."""
+        if _is_note_on(msg):
+            key = (msg.channel, msg.note)
+            count = self._ledger.get(key, 0)
+            if count:  # re-strike: end the sounding voice first
+                self._transmit(mido.Message("note_off", channel=msg.channel, note=msg.note,
+                                            velocity=0))
+            sent_s = self._now()
+            if not self._transmit(msg):
+                if count:
+                    self._ledger.pop(key, None)
+                return
+            self._lateness.append(sent_s - due_s)
+            self._ledger[key] = count + 1
+            self._channels.add(msg.channel)
+            self.notes_sent += 1
+            if self._armed:
+                self._armed = False
+                self.first_note_on_s = sent_s
+                if self._on_first_note_on is not None:
+                    self._on_first_note_on(sent_s)
+        elif _is_note_off(msg):
+            key = (msg.channel, msg.note)
+            count = self._ledger.get(key, 0)
+            if count > 1:  # an overlapping re-struck note still holds this voice
+                self._ledger[key] = count - 1
+            elif count == 1:
+                sent_s = self._now()
+                if self._transmit(msg):  # on failure the key stays: cancel/stop retry it
+                    self._lateness.append(sent_s - due_s)
+                    del self._ledger[key]
+            # count == 0: not sounding from livegen; nothing to end
+        else:
+            sent_s = self._now()
+            if self._transmit(msg):
+                self._lateness.append(sent_s - due_s)
+
+    def _release_all(self) -> None:
+        """Send a note_off for every key in the ledger and empty it."""
+        for channel, pitch in sorted(self._ledger):
+            self._transmit(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
+        self._ledger.clear()
+
+    def _transmit(self, msg: mido.Message) -> bool:
+        try:
+            self._send(msg)
+        except Exception as err:  # a port may raise anything; never kill the thread
+            self.send_errors += 1
+            if self.send_errors == 1 or self.send_errors % _LOG_EVERY_N_ERRORS == 0:
+                log.warning("MIDI send failed (%d so far): %s: %s", self.send_errors,
+                            type(err).__name__, err)
+            return False
+        self.messages_sent += 1
+        return True

@@ -1,0 +1,174 @@
+"""Tests of livegen.buffer."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livegen.buffer import PerformanceBuffer
+from livegen.notes import Note
+
+
+def test_note_is_ready_when_it_ends_with_its_duration():
+    buf = PerformanceBuffer()
+    assert buf.note_on(60, 90, 1.0) == []
+    assert buf.sounding == {60}
+    assert buf.note_off(60, 1.5) == [Note(60, 90, 1.0, 0.5, 0)]
+    assert buf.silent and buf.last_activity_s == 1.5
+
+
+def test_notes_are_handed_on_in_onset_order():
+    buf = PerformanceBuffer()
+    buf.note_on(48, 70, 0.0)  # long bass note
+    buf.note_on(64, 80, 0.2)
+    assert buf.note_off(64, 0.4) == []  # waits for the earlier bass note
+    ready = buf.note_off(48, 1.0)
+    assert [(n.pitch, n.onset_s, n.duration_s) for n in ready] == [(48, 0.0, 1.0), (64, 0.2, 0.2)]
+
+
+def test_chord_tones_share_an_onset():
+    buf = PerformanceBuffer()
+    for pitch in (60, 64, 67):
+        buf.note_on(pitch, 80, 2.0)
+    ready = []
+    for pitch in (67, 60, 64):
+        ready += buf.note_off(pitch, 2.5)
+    assert [n.pitch for n in ready] == [60, 64, 67]
+    assert {n.onset_s for n in ready} == {2.0}
+
+
+def test_sustain_pedal_holds_released_notes_until_lift():
+    buf = PerformanceBuffer()
+    buf.sustain(True, 0.0)
+    buf.note_on(60, 80, 0.1)
+    assert buf.note_off(60, 0.3) == []
+    assert buf.sounding == {60} and not buf.silent
+    assert buf.last_activity_s == 0.1
+    ready = buf.sustain(False, 1.2)
+    assert ready == [Note(60, 80, 0.1, pytest.approx(1.1), 0)]
+    assert buf.silent and buf.last_activity_s == 1.2
+
+
+def test_key_still_down_at_pedal_lift_keeps_sounding():
+    buf = PerformanceBuffer()
+    buf.sustain(True, 0.0)
+    buf.note_on(60, 80, 0.1)
+    assert buf.sustain(False, 0.5) == []
+    assert buf.sounding == {60}
+    assert buf.note_off(60, 0.8)[0].duration_s == pytest.approx(0.7)
+
+
+def test_pedal_is_per_channel():
+    buf = PerformanceBuffer()
+    buf.sustain(True, 0.0, channel=1)
+    buf.note_on(60, 80, 0.1, channel=0)
+    assert len(buf.note_off(60, 0.2, channel=0)) == 1
+    assert buf.pedal_down(1) and not buf.pedal_down(0)
+
+
+def test_restrike_ends_the_previous_note():
+    buf = PerformanceBuffer()
+    buf.sustain(True, 0.0)
+    buf.note_on(60, 80, 0.0)
+    buf.note_off(60, 0.2)
+    ready = buf.note_on(60, 90, 0.5)  # sustained note re-struck
+    assert ready == [Note(60, 80, 0.0, 0.5, 0)]
+    buf.note_on(60, 100, 0.7)  # key re-struck while down (no note_off seen)
+    assert [n.velocity for n in buf.notes()] == [80, 90, 100]
+
+
+def test_velocity_zero_is_note_off_and_unknown_note_off_is_ignored():
+    buf = PerformanceBuffer()
+    assert buf.note_off(61, 0.0) == []
+    buf.note_on(60, 80, 0.0)
+    assert len(buf.note_on(60, 0, 0.25)) == 1
+    assert buf.silent
+
+
+def test_notes_includes_held_note_with_duration_so_far():
+    buf = PerformanceBuffer()
+    buf.note_on(60, 80, 1.0)
+    buf.note_off(60, 1.2)
+    buf.note_on(62, 80, 1.5)
+    assert buf.notes(now_s=2.0)[-1] == Note(62, 80, 1.5, 0.5, 0)
+    assert len(buf) == 2
+
+
+def test_capacity_keeps_only_the_last_notes():
+    buf = PerformanceBuffer(capacity=3)
+    for i in range(10):
+        buf.note_on(60 + i, 80, i * 0.1)
+        buf.note_off(60 + i, i * 0.1 + 0.05)
+    assert [n.pitch for n in buf.notes()] == [67, 68, 69]
+    assert buf.notes_started == 10
+
+
+def test_stuck_key_cannot_block_priming_beyond_capacity():
+    buf = PerformanceBuffer(capacity=2)
+    buf.note_on(40, 80, 0.0)  # its note_off never comes
+    ready = []
+    for i in range(4):
+        ready += buf.note_on(60 + i, 80, 1.0 + i)
+        ready += buf.note_off(60 + i, 1.5 + i)
+    assert [n.pitch for n in ready] == [40, 60, 61, 62, 63]
+    assert ready[0].duration_s == pytest.approx(2.0)  # handed on with its duration so far
+
+
+def test_earlier_timestamp_is_treated_as_simultaneous():
+    buf = PerformanceBuffer()
+    buf.note_on(60, 80, 1.0)
+    note = buf.note_off(60, 0.5)[0]
+    assert note.onset_s == 1.0 and note.duration_s > 0
+
+
+def test_clear_forgets_everything():
+    buf = PerformanceBuffer()
+    buf.sustain(True, 0.0)
+    buf.note_on(60, 80, 0.0)
+    buf.clear()
+    assert buf.silent and len(buf) == 0 and buf.last_activity_s is None
+    assert not buf.pedal_down(0)
+
+
+@pytest.mark.parametrize("capacity", [0, -1, 2.5, True])
+def test_bad_capacity_raises_value_error(capacity):
+    with pytest.raises(ValueError, match="capacity"):
+        PerformanceBuffer(capacity)
+
+
+_event = st.one_of(
+    st.tuples(st.just("on"), st.integers(0, 127), st.integers(0, 127), st.integers(0, 2)),
+    st.tuples(st.just("off"), st.integers(0, 127), st.integers(0, 127), st.integers(0, 2)),
+    st.tuples(st.just("pedal"), st.booleans(), st.integers(0, 127), st.integers(0, 2)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=st.lists(st.tuples(_event, st.floats(-0.1, 0.5)), max_size=120),
+       capacity=st.integers(1, 8))
+def test_any_event_sequence_is_bounded_and_ends_silent(events, capacity):
+    buf = PerformanceBuffer(capacity)
+    t = 0.0
+    started = primed = 0
+    for (kind, a, b, channel), dt in events:
+        t += dt  # may go backwards: timestamps are clamped
+        if kind == "on":
+            started += b > 0
+            ready = buf.note_on(a, b, t, channel)
+        elif kind == "off":
+            ready = buf.note_off(a, t, channel)
+        else:
+            ready = buf.sustain(a, t, channel)
+        primed += len(ready)
+        onsets = [n.onset_s for n in ready]
+        assert onsets == sorted(onsets)
+        assert all(n.duration_s > 0 for n in ready)
+        assert len(buf) <= capacity and len(buf.notes()) <= capacity
+    # release everything: every key on every channel, then every pedal
+    for channel in range(3):
+        for pitch in range(128):
+            primed += len(buf.note_off(pitch, t + 1, channel))
+        primed += len(buf.sustain(False, t + 2, channel))
+    assert buf.sounding == frozenset() and buf.silent
+    assert primed == started  # every note started is handed on for priming exactly once

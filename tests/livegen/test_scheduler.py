@@ -1,0 +1,210 @@
+"""Tests of livegen.scheduler (driven by run_due with a fake clock, plus one threaded test)."""
+
+from __future__ import annotations
+
+import time
+
+import mido
+import pytest
+from fakes import FakeClock, FakePort, hanging_notes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livegen.scheduler import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, Scheduler
+
+
+def on(pitch: int, channel: int = 0, velocity: int = 80) -> mido.Message:
+    return mido.Message("note_on", note=pitch, velocity=velocity, channel=channel)
+
+
+def off(pitch: int, channel: int = 0) -> mido.Message:
+    return mido.Message("note_off", note=pitch, velocity=0, channel=channel)
+
+
+@pytest.fixture
+def rig():
+    clock = FakeClock()
+    port = FakePort(clock)
+    return clock, port, Scheduler(port.send, now=clock)
+
+
+def test_sends_in_deadline_order_and_only_when_due(rig):
+    clock, port, sched = rig
+    t0 = clock()
+    sched.schedule(t0 + 0.2, on(62))
+    sched.schedule(t0 + 0.1, on(60))
+    sched.schedule(t0 + 0.1, off(60))  # same deadline: scheduling order
+    assert sched.run_due() == 0 and sched.pending() == 3
+    assert sched.next_due_s() == pytest.approx(t0 + 0.1)
+    clock.advance(0.15)
+    assert sched.run_due() == 2
+    assert [(m.type, m.note) for m in port.messages] == [("note_on", 60), ("note_off", 60)]
+    clock.advance(0.1)
+    sched.run_due()
+    assert port.messages[-1] == on(62)
+    assert sched.sounding() == {(0, 62): 1}
+
+
+def test_lateness_is_send_time_minus_due(rig):
+    clock, port, sched = rig
+    sched.schedule(clock() + 0.1, on(60))
+    clock.advance(0.125)
+    sched.run_due()
+    assert sched.lateness_s == [pytest.approx(0.025)]
+
+
+def test_restrike_sends_note_off_first_and_overlap_shares_one_voice(rig):
+    clock, port, sched = rig
+    t0 = clock()
+    sched.schedule(t0, on(60))
+    sched.schedule(t0 + 1.0, off(60))
+    sched.schedule(t0 + 0.5, on(60, velocity=100))
+    sched.schedule(t0 + 1.5, off(60))
+    for _ in range(4):
+        clock.advance(0.5)
+        sched.run_due()
+    kinds = [(m.type, port.times[i] - t0) for i, m in enumerate(port.messages)]
+    # the first note_off (due 1.0) is absorbed: the re-struck note sounds until 1.5
+    assert kinds == [("note_on", 0.5), ("note_off", 0.5), ("note_on", 0.5), ("note_off", 1.5)]
+    assert hanging_notes(port.messages) == {} and sched.sounding() == {}
+
+
+def test_note_off_for_key_not_sounding_is_not_sent(rig):
+    clock, port, sched = rig
+    sched.schedule(clock(), off(60))
+    sched.schedule(clock(), on(61, velocity=0))  # velocity 0 is a note_off
+    sched.run_due()
+    assert port.messages == []
+
+
+def test_other_messages_pass_through(rig):
+    clock, port, sched = rig
+    msg = mido.Message("control_change", control=1, value=5)
+    sched.schedule(clock(), msg)
+    sched.run_due()
+    assert port.messages == [msg]
+
+
+def test_cancel_drops_pending_and_ends_sounding_notes(rig):
+    clock, port, sched = rig
+    sched.schedule(clock(), on(60, channel=2))
+    sched.schedule(clock() + 1, off(60, channel=2))
+    sched.schedule(clock() + 0.5, on(64))
+    sched.run_due()
+    assert sched.cancel() == 2
+    assert sched.pending() == 0 and sched.sounding() == {}
+    assert port.messages[-1] == off(60, channel=2)
+    assert port.controls(CC_ALL_NOTES_OFF) == []
+    clock.advance(2)
+    sched.run_due()
+    assert hanging_notes(port.messages) == {}
+
+
+def test_cancel_with_panic_sends_cc123_and_cc120_on_used_and_given_channels(rig):
+    clock, port, sched = rig
+    sched.schedule(clock(), on(60, channel=3))
+    sched.run_due()
+    sched.cancel(panic=True, channels=(5,))
+    types = [(m.type, m.channel, getattr(m, "control", None)) for m in port.messages[1:]]
+    assert types == [("note_off", 3, None),
+                     ("control_change", 3, CC_ALL_NOTES_OFF), ("control_change", 3, CC_ALL_SOUND_OFF),
+                     ("control_change", 5, CC_ALL_NOTES_OFF), ("control_change", 5, CC_ALL_SOUND_OFF)]
+
+
+def test_first_note_on_hook(rig):
+    clock, port, sched = rig
+    seen = []
+    sched = Scheduler(port.send, now=clock, on_first_note_on=seen.append)
+    sched.schedule(clock() + 0.1, on(60))
+    sched.schedule(clock() + 0.2, on(62))
+    sched.arm_first_note_on()
+    clock.advance(0.3)
+    sched.run_due()
+    assert seen == [clock()] and sched.first_note_on_s == clock()
+    sched.arm_first_note_on()
+    assert sched.first_note_on_s is None
+
+
+def test_send_that_raises_is_counted_and_key_retried_at_stop(rig):
+    clock, port, sched = rig
+    sched.schedule(clock(), on(60))
+    sched.run_due()
+    port.fail = True
+    sched.schedule(clock(), off(60))
+    sched.schedule(clock(), on(62))
+    sched.run_due()  # must not raise
+    assert sched.send_errors == 2
+    assert sched.sounding() == {(0, 60): 1}  # the failed note_off is retried
+    port.fail = False
+    sched.stop()
+    assert hanging_notes(port.messages) == {}
+
+
+def test_stop_is_idempotent_and_panics_once(rig):
+    clock, port, sched = rig
+    sched.schedule(clock(), on(60))
+    sched.run_due()
+    sched.stop(channels=(0,))
+    sched.stop()
+    assert len(port.controls(CC_ALL_NOTES_OFF)) == 1
+    assert len(port.controls(CC_ALL_SOUND_OFF)) == 1
+    assert hanging_notes(port.messages) == {}
+    assert sched.schedule(clock(), on(61)) is False  # dropped after stop
+
+
+def test_start_after_stop_raises_runtime_error(rig):
+    _, _, sched = rig
+    sched.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        sched.start()
+
+
+def test_thread_sends_on_deadline_and_stop_cleans_up():
+    port = FakePort()
+    with Scheduler(port.send) as sched:
+        t0 = time.monotonic()
+        sched.schedule(t0 + 0.002, on(60))
+        sched.schedule(t0 + 0.004, off(60))
+        sched.schedule(t0 + 0.003, on(64))
+        sched.start()  # idempotent
+        deadline = time.monotonic() + 5.0  # generous: the machine is shared
+        while len(port.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert [m.note for m in port.messages[:3]] == [60, 64, 60]
+        assert len(sched.lateness_s) == 3
+    assert not sched.running
+    assert hanging_notes(port.messages) == {}
+    assert port.controls(CC_ALL_NOTES_OFF)
+
+
+_op = st.one_of(
+    st.tuples(st.just("on"), st.floats(0, 1), st.integers(60, 63), st.integers(0, 1)),
+    st.tuples(st.just("off"), st.floats(0, 1), st.integers(60, 63), st.integers(0, 1)),
+    st.tuples(st.just("run"), st.floats(0, 0.5), st.just(0), st.just(0)),
+    st.tuples(st.just("cancel"), st.floats(0, 1), st.booleans(), st.just(0)),
+    st.tuples(st.just("stop"), st.just(0.0), st.just(0), st.just(0)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(_op, max_size=60))
+def test_no_hanging_note_under_any_interleaving(ops):
+    clock = FakeClock()
+    port = FakePort(clock)
+    sched = Scheduler(port.send, now=clock)
+    for kind, x, a, b in ops:
+        if kind == "on":
+            sched.schedule(clock() + x, on(a, channel=b))
+        elif kind == "off":
+            sched.schedule(clock() + x, off(a, channel=b))
+        elif kind == "run":
+            clock.advance(x)
+            sched.run_due()
+        elif kind == "cancel":
+            sched.cancel(panic=bool(a))
+        else:
+            sched.stop()
+        hanging_notes(port.messages)  # asserts no double voice at any point
+    sched.stop()
+    assert sched.sounding() == {}
+    assert hanging_notes(port.messages) == {}

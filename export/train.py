@@ -72,6 +72,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--export", help="write the trained model to this .onnx path")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--eval-only", action="store_true",
+                   help="load OUT/checkpoint.pt, evaluate, write metrics and export; no training")
     return p
 
 
@@ -160,9 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     if not splits["train"]:
         raise SystemExit("livegen train: error: no training pieces found")
     val_pieces = splits["validation"] or splits["train"][:4]
-    val_x, val_s = eval_windows(val_pieces, styles, args.window_notes)
+    eval_notes = args.window_notes
+    val_x, val_s = eval_windows(val_pieces, styles, eval_notes, performed=True)
     if len(val_x) == 0:
-        val_x, val_s = eval_windows(val_pieces, styles, 16)
+        eval_notes = 16
+        val_x, val_s = eval_windows(val_pieces, styles, eval_notes, performed=True)
 
     config = NetConfig(n_styles=len(styles), embed=args.embed, hidden=args.hidden,
                        layers=args.layers, dropout=args.dropout)
@@ -171,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     ckpt_path = out / "checkpoint.pt"
-    if args.resume and ckpt_path.exists():
+    if (args.resume or args.eval_only) and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
@@ -210,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                     "styles": styles, "args": vars(args)}, ckpt_path.with_suffix(".tmp"))
         os.replace(ckpt_path.with_suffix(".tmp"), ckpt_path)
 
-    while True:
+    while not args.eval_only:
         elapsed = time.time() - start
         progress = elapsed / budget_s if budget_s else step / max(total_steps, 1)
         if progress >= 1.0:
@@ -246,13 +250,21 @@ def main(argv: list[str] | None = None) -> int:
             save()
     if bar is not None:
         bar.close()
-    save()
-    train_s = time.time() - start
+    if args.eval_only:
+        train_s = elapsed_s
+    else:
+        save()
+        train_s = time.time() - start
 
     metrics = {"validation": evaluate_nll(net, val_x, val_s, styles), "steps": step,
                "train_seconds": round(train_s, 1),
-               "tokens_seen": step * args.batch * 4 * args.window_notes}
-    test_x, test_s = eval_windows(splits["test"], styles, args.window_notes)
+               "tokens_seen": step * args.batch * (1 + 4 * args.window_notes),
+               "eval_window_notes": eval_notes,
+               "note": "validation/test: windows rendered as in training (velocity curve, "
+                       "tempo, jitter; seeded); *_score: flat scores, velocity 80"}
+    score_x, score_s = eval_windows(val_pieces, styles, eval_notes)
+    metrics["validation_score"] = evaluate_nll(net, score_x, score_s, styles)
+    test_x, test_s = eval_windows(splits["test"], styles, eval_notes, performed=True)
     if len(test_x):
         metrics["test"] = evaluate_nll(net, test_x, test_s, styles)
     manifest = {"source": "midi-dir" if args.midi_dir else "music21",

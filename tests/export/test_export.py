@@ -127,3 +127,13 @@ def test_tiny_training_run_on_a_midi_folder_resumes_and_exports(tmp_path):
     assert report["corpus"]["counts"]["mine"]["pieces"] == 12
     model = Model.load(out / "m.onnx")
     assert "mine" in model.styles and model.metadata["metrics"]["steps"] == 6
+    # --eval-only reloads the checkpoint: same weights, no training step taken
+    assert main(common + ["--steps", "99", "--eval-only", "--export", str(out / "again.onnx")]) == 0
+    again = Model.load(out / "again.onnx")
+    assert again.metadata["metrics"]["steps"] == 6
+    assert set(again.metadata["metrics"]) >= {"validation", "validation_score"}
+    tokens = tk.encode([Note(60, 80, 0.0, 0.2), Note(62, 80, 0.25, 0.2)], bos=True)
+    style = model.style_id("mine")
+    first, _ = model.run_tokens(tokens, model.initial_state(), style)
+    second, _ = again.run_tokens(tokens, again.initial_state(), style)
+    assert np.allclose(first, second, atol=1e-6)

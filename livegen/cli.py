@@ -1,0 +1,337 @@
+"""The ``livegen`` command line.
+
+``livegen --preset romantic`` is ``livegen run --preset romantic``: when the
+first argument is an option (or there is none), the command is ``run``.
+
+Every :class:`~livegen.errors.LivegenError` becomes one line on stderr,
+``livegen: error: <message>``, and exit status 2, as argparse does for usage
+errors. The runtime commands (``run``, ``continue``, ``ports``, ``presets``)
+never import torch or ``export``; ``train``, ``export`` and ``evaluate`` import
+``export`` only when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import signal
+import statistics
+import sys
+import threading
+from collections.abc import Sequence
+
+from livegen import __version__
+from livegen.errors import LivegenError, MidiFileError, ModelError
+from livegen.ports import BACKENDS
+
+__all__ = ["main", "entry_point", "build_parser"]
+
+log = logging.getLogger(__name__)
+
+PROG = "livegen"
+EXIT_OK = 0
+EXIT_ERROR = 2  # argparse's status for usage errors; ours for every LivegenError
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
+DEFAULT_PRESET = "romantic"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+WAIT_SLICE_S = 0.5  # how often the idle main thread wakes while waiting for a signal
+
+#: subcommands handed to the training side: name -> (module in export/, help)
+DELEGATED = {
+    "train": ("export.train", "train a model (needs the train extra)"),
+    "export": ("export.onnx_export", "export a checkpoint to ONNX (needs the train extra)"),
+    "evaluate": ("export.evaluate", "evaluate a model against baselines (needs the train extra)"),
+}
+TRAIN_EXTRA_HINT = "pip install torch==2.13.0 && pip install 'livegen[train]'"
+
+
+def _add_preset_and_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default=DEFAULT_PRESET, metavar="NAME|PATH",
+                        help=f"preset name or YAML file (default {DEFAULT_PRESET}; "
+                             "see `livegen presets`)")
+    parser.add_argument("--model", metavar="PATH",
+                        help="ONNX model (default: the packaged model, or $LIVEGEN_MODEL)")
+    parser.add_argument("--seed", type=int, help="random seed, for repeatable output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Real-time MIDI continuation: play a phrase, hear it answered in a style.",
+        epilog="`livegen --preset romantic` is short for `livegen run --preset romantic`.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="listen on a MIDI port and answer (the default)",
+                         description="Open the MIDI ports and answer each phrase you play.")
+    _add_preset_and_model(run)
+    run.add_argument("--backend", choices=BACKENDS, default="auto",
+                     help="MIDI system (default auto: ALSA, else JACK; CoreMIDI; Windows MM)")
+    run.add_argument("--in", dest="in_port", metavar="PORT",
+                     help="listen to this existing port (name or unique part of it) "
+                          "instead of the virtual port `livegen in`")
+    run.add_argument("--out", dest="out_port", metavar="PORT",
+                     help="play to this existing port instead of the virtual port `livegen out`")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    run.set_defaults(handler=_cmd_run)
+
+    ports = sub.add_parser("ports", help="list the MIDI ports")
+    ports.add_argument("--backend", choices=BACKENDS, default="auto")
+    ports.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    ports.set_defaults(handler=_cmd_ports)
+
+    presets = sub.add_parser("presets", help="list the presets")
+    presets.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    presets.set_defaults(handler=_cmd_presets)
+
+    cont = sub.add_parser(
+        "continue", help="continue a MIDI file offline",
+        description="Write INPUT's notes plus a continuation (on its own track, `livegen`) "
+                    "that starts where the prompt ends.")
+    cont.add_argument("input", metavar="INPUT.mid", help="a type 0 or 1 MIDI file")
+    cont.add_argument("-o", "--output", required=True, metavar="OUT.mid")
+    _add_preset_and_model(cont)
+    cont.add_argument("--notes", type=int, metavar="N",
+                      help="notes to generate (default: the preset's max_notes)")
+    cont.add_argument("--at", type=float, metavar="SECONDS",
+                      help="continue from this time: the prompt is the notes starting before it")
+    cont.add_argument("--include-drums", action="store_true",
+                      help="keep channel 10 (drums) in the prompt; ignored by default")
+    cont.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    cont.set_defaults(handler=_cmd_continue)
+
+    for name, (_, text) in DELEGATED.items():
+        # parsed by the export module itself: `livegen train --help` shows its options
+        sub.add_parser(name, help=text, add_help=False)
+    return parser
+
+
+def _normalise(argv: list[str]) -> list[str]:
+    """Make ``run`` the command when the first argument is an option (or there is none)."""
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        return ["run", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Args:
+        argv: the arguments without the program name; default ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 on success, 2 on a usage error or any
+        :class:`~livegen.errors.LivegenError` (reported as one line on stderr).
+    """
+    argv = _normalise(list(sys.argv[1:] if argv is None else argv))
+    if argv[0] in DELEGATED:
+        logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+        return _report(_delegate, argv[0], argv[1:])
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on errors, 0 on --help/--version
+        return int(exit_.code or 0)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format=LOG_FORMAT)
+    return _report(args.handler, args)
+
+
+def entry_point() -> None:
+    """The console script ``livegen``."""
+    sys.exit(main())
+
+
+def _report(handler, *args) -> int:
+    """Call a command handler; turn a :class:`LivegenError` into one stderr line and status 2."""
+    try:
+        return handler(*args)
+    except KeyboardInterrupt:  # Ctrl-C before `run` installs its handlers, or in `continue`
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except LivegenError as err:
+        message = " ".join(str(err).split())  # one line, whatever the message holds
+        print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+        return EXIT_ERROR
+
+
+def _load_model(preset, model_path: str | None):
+    """Load the model and check it has the preset's style (validation at the boundary)."""
+    from livegen.model import Model
+
+    model = Model.load(model_path)
+    model.style_id(preset.style)  # raises ModelError naming the model's styles
+    log.debug("preset %s, model %s (styles %s)", preset.name, model.path, ", ".join(model.styles))
+    return model
+
+
+# --- run --------------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from livegen import ports
+    from livegen.presets import load_preset
+
+    preset = load_preset(args.preset)  # cheap checks first, the model load last
+    backend = ports.resolve_backend(args.backend)
+    model = _load_model(preset, args.model)
+    from livegen.engine import Engine
+
+    stop = threading.Event()
+    previous = _install_signal_handlers(stop)
+    input_port = output_port = engine = None
+    started = False
+    try:
+        input_port = ports.open_input(backend, args.in_port)  # no handler yet: nothing is fed
+        output_port = ports.open_output(backend, args.out_port)
+        engine = Engine(model, preset, output_port.send, seed=args.seed)
+        engine.start()
+        started = True
+        input_port.set_handler(engine.feed)
+        print(f"listening on {input_port.name} -> {output_port.name} "
+              f"(preset {preset.name}, backend {backend})", flush=True)
+        while not stop.wait(WAIT_SLICE_S):
+            pass
+        log.info("stopping")
+    finally:
+        if input_port is not None:
+            input_port.close()  # cancels the callback: no more feed() calls
+        if engine is not None:
+            engine.stop()  # note_offs for every sounding note, then CC123/CC120
+        if output_port is not None:
+            output_port.close()
+        _restore_signal_handlers(previous)
+        if started:
+            _log_stats(engine)
+    return EXIT_OK
+
+
+def _install_signal_handlers(stop: threading.Event) -> dict[int, object]:
+    """Make SIGINT and SIGTERM set ``stop``; return the handlers they replace."""
+    previous: dict[int, object] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous  # only the main thread may set handlers (in-process tests)
+
+    def on_signal(signum: int, _frame) -> None:
+        log.debug("signal %d", signum)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, on_signal)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, object]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
+def _log_stats(engine) -> None:
+    stats = engine.stats
+    latencies = sorted(getattr(stats, "latencies_ms", ()) or ())
+    text = ""
+    if latencies:
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        text = (f", response latency p50 {statistics.median(latencies):.1f} ms "
+                f"p99 {p99:.1f} ms")
+    log.info("%s responses (%s cut short by barge-in), %s notes sent, %s messages in "
+             "(%s dropped)%s",
+             getattr(stats, "responses", "?"), getattr(stats, "barge_ins", "?"),
+             getattr(stats, "notes_sent", "?"), getattr(stats, "messages_in", "?"),
+             getattr(stats, "dropped_messages", "?"), text)
+
+
+# --- ports, presets ---------------------------------------------------------------------------
+
+
+def _cmd_ports(args: argparse.Namespace) -> int:
+    from livegen import ports
+
+    backend = ports.resolve_backend(args.backend)
+    inputs, outputs = ports.list_ports(backend)
+    print(f"backend {backend}")
+    for title, names, flag in (("inputs (sources to listen to)", inputs, "--in"),
+                               ("outputs (destinations to play to)", outputs, "--out")):
+        print(f"{title}, for {flag}:")
+        for name in names:
+            print(f"  {name}")
+        if not names:
+            print("  (none)")
+    return EXIT_OK
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from livegen.presets import list_presets, load_preset
+
+    found = list_presets()
+    width = max((len(name) for name in found), default=0)
+    for name in found:
+        preset = load_preset(found[name])
+        print(f"{name:<{width}}  {preset.description}")
+    return EXIT_OK
+
+
+# --- continue ---------------------------------------------------------------------------------
+
+
+def _cmd_continue(args: argparse.Namespace) -> int:
+    from livegen.notes import last_notes, read_midi, write_midi
+    from livegen.presets import load_preset
+
+    preset = load_preset(args.preset)
+    if args.notes is not None and args.notes < 1:
+        raise MidiFileError(f"--notes must be at least 1 (received {args.notes})")
+    notes = read_midi(args.input, include_drums=args.include_drums)
+    if not notes:
+        raise MidiFileError(f"{args.input}: holds no notes"
+                            + ("" if args.include_drums else " (drums on channel 10 ignored)"))
+    prompt = last_notes(notes, preset.context_notes, before_s=args.at)
+    if not prompt:
+        raise MidiFileError(f"{args.input}: no notes start before --at {args.at} s "
+                            f"(the first starts at {notes[0].onset_s:.3f} s)")
+    model = _load_model(preset, args.model)
+    from livegen.engine import continue_notes
+
+    continuation = continue_notes(model, preset, prompt, n_notes=args.notes, seed=args.seed)
+
+    cut_s = prompt[-1].onset_s
+    kept = [n for n in notes if n.onset_s <= cut_s]  # everything up to the end of the prompt
+    channels = sorted({n.channel for n in kept})
+    tracks = [[n for n in kept if n.channel == ch] for ch in channels]
+    names = [f"input ch {ch + 1}" for ch in channels]
+    try:
+        write_midi([*tracks, continuation], args.output, track_names=[*names, "livegen"])
+    except OSError as err:
+        raise MidiFileError(f"{args.output}: cannot write ({err.strerror or err})") from err
+    start = f"{continuation[0].onset_s:.2f} s" if continuation else "-"
+    print(f"wrote {args.output}: {len(kept)} input notes ({len(prompt)} as prompt) "
+          f"+ {len(continuation)} livegen notes from {start} (preset {preset.name})")
+    return EXIT_OK
+
+
+# --- train, export, evaluate ------------------------------------------------------------------
+
+
+def _delegate(command: str, argv: list[str]) -> int:
+    """Run ``export.<module>.main(argv)``; torch is imported only here."""
+    module_name = DELEGATED[command][0]
+    try:
+        importlib.import_module("torch")
+    except ImportError:
+        raise ModelError(f"`livegen {command}` needs PyTorch and the train extra: "
+                         f"{TRAIN_EXTRA_HINT}") from None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name not in (module_name, "export"):
+            raise ModelError(f"`livegen {command}` needs the train extra ({err.name} is "
+                             f"missing): {TRAIN_EXTRA_HINT}") from err
+        raise ModelError(f"`livegen {command}` is not available in this install "
+                         f"({module_name} not found)") from err
+    entry = getattr(module, "main", None)
+    if entry is None:
+        raise ModelError(f"`livegen {command}` is not wired yet ({module_name} has no main())")
+    return int(entry(argv) or 0)
+

@@ -1,0 +1,135 @@
+"""Shared fixtures: a JACK server for the tests marked ``jack``.
+
+``jack_server`` reuses a running JACK server, or starts
+``jackd --no-realtime -d dummy -r 48000 -p 64`` for the session (no sound card
+needed) and stops it at the end. Where jackd is missing or cannot start, the
+tests that use it are skipped with the reason, unless ``LIVEGEN_REQUIRE_JACK``
+is set (CI sets it), in which case they fail: a CI run must not pass by
+skipping its end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+JACK_RATE_HZ = 48_000
+JACK_PERIOD_FRAMES = 64  # 1.3 ms at 48 kHz (DESIGN.md: tests use a 64-frame period)
+JACK_START_TIMEOUT_S = 10.0
+JACK_CONNECT_TIMEOUT_S = 5.0
+JACK_COMMAND = ["jackd", "--no-realtime", "-d", "dummy",
+                "-r", str(JACK_RATE_HZ), "-p", str(JACK_PERIOD_FRAMES)]
+
+
+@dataclass(frozen=True)
+class JackServer:
+    """The JACK server the tests talk to.
+
+    Attributes:
+        started: True if this session started it (False: one was running).
+        rate_hz: sample rate.
+        period_frames: frames per period; JACK moves MIDI once per period.
+    """
+
+    started: bool
+    rate_hz: int
+    period_frames: int
+
+    @property
+    def period_s(self) -> float:
+        """One JACK period in seconds."""
+        return self.period_frames / self.rate_hz
+
+    @staticmethod
+    def connections() -> dict[str, set[str]]:
+        """``{port: ports connected to it}`` for every port, from ``jack_lsp -c``."""
+        out = subprocess.run(["jack_lsp", "-c"], capture_output=True, text=True, timeout=10,
+                             env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout
+        graph: dict[str, set[str]] = {}
+        port = ""
+        for line in out.splitlines():
+            if line.startswith((" ", "\t")):
+                graph.setdefault(port, set()).add(line.strip())
+            elif line.strip():
+                port = line.strip()
+                graph.setdefault(port, set())
+        return graph
+
+    def wait_connected(self, port_suffix: str, other_prefix: str,
+                       timeout_s: float = JACK_CONNECT_TIMEOUT_S) -> None:
+        """Wait until a port ending in ``port_suffix`` is connected to one starting ``other_prefix``.
+
+        JACK makes a connection effective from a later cycle: a message sent
+        right after ``open_port`` may go nowhere. Tests wait for this first.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            graph = self.connections()
+            if any(port.endswith(port_suffix) and any(o.startswith(other_prefix) for o in peers)
+                   for port, peers in graph.items()):
+                time.sleep(2 * self.period_s)  # and one more cycle for the graph to run
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"JACK never connected {port_suffix!r} to {other_prefix!r}: "
+                                     f"{graph}")
+            time.sleep(0.01)
+
+
+def _unavailable(reason: str):
+    if os.environ.get("LIVEGEN_REQUIRE_JACK"):
+        pytest.fail(f"LIVEGEN_REQUIRE_JACK is set but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _query(command: str, default: int) -> int:
+    """A number from ``jack_bufsize``/``jack_samplerate`` (the running server's), or ``default``."""
+    if shutil.which(command) is None:
+        return default
+    try:
+        out = subprocess.run([command], capture_output=True, text=True, timeout=5,
+                             env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout
+    except (OSError, subprocess.SubprocessError):
+        return default
+    numbers = [int(word) for word in out.replace(":", " ").split() if word.isdigit()]
+    return numbers[0] if numbers else default
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory):
+    """A JACK server for the session: reused if running, else started with the dummy driver."""
+    from livegen.ports import jack_running
+
+    if jack_running():
+        yield JackServer(False, _query("jack_samplerate", JACK_RATE_HZ),
+                         _query("jack_bufsize", JACK_PERIOD_FRAMES))
+        return
+    if shutil.which("jackd") is None:
+        _unavailable("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")
+    log_path = Path(tmp_path_factory.mktemp("jack")) / "jackd.log"
+    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(JACK_COMMAND, stdin=subprocess.DEVNULL, stdout=log_file,
+                                   stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + JACK_START_TIMEOUT_S
+        while not jack_running():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                _unavailable(f"could not start `{' '.join(JACK_COMMAND)}` "
+                             f"(exit {process.poll()}): {' / '.join(tail)}")
+            time.sleep(0.1)
+        yield JackServer(True, JACK_RATE_HZ, JACK_PERIOD_FRAMES)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,358 @@
+"""End to end over real JACK ports: the daemon as a user runs it, a second client as the keyboard.
+
+``python -m livegen run --preset romantic --backend jack`` runs as a subprocess;
+this test is a second JACK client (python-rtmidi) that plays a phrase of a Bach
+chorale into ``livegen in`` and listens to ``livegen out``, as a keyboard and a
+synth would. Times are ``time.monotonic()`` in this process, which is the same
+clock (CLOCK_MONOTONIC) the daemon stamps its input with.
+
+Run with ``-s`` to see the measured numbers. The latency acceptance check
+(first response note_on within ``silence_s`` + 50 ms of the phrase's last
+note_off) allows a few JACK periods on top: JACK moves MIDI once per period,
+and the round trip crosses it twice.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import rtmidi
+
+from livegen.model import default_model_path
+from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, find_port
+from livegen.presets import load_preset
+from livegen.tokens import MAX_SHIFT_S
+
+pytestmark = pytest.mark.jack
+
+PRESET = "romantic"
+READY_TIMEOUT_S = 60.0  # model load on a busy 2-core machine
+EXIT_TIMEOUT_S = 15.0
+ENGINE_BUDGET_S = 0.050  # the acceptance criterion: silence_s + 50 ms
+JACK_ALLOWANCE_PERIODS = 4  # two hops of one period each, and as much again for jitter
+BARGE_IN_LIMIT_S = 0.1  # generous: no response note_on this long after a barge-in
+RESPONSE_LISTEN_S = 1.0  # how long an answer plays before the performer cuts in
+# nothing sounding and nothing sent for longer than the longest time shift the vocabulary
+# has (onset to onset): the response is over
+RESPONSE_IDLE_S = MAX_SHIFT_S + 0.5
+MIN_RESPONSE_NOTES = 8
+CONNECT_SETTLE_S = 0.2  # generous on a loaded machine
+EARS_POLL_S = 0.0005  # the test's arrival stamps are late by at most about this
+
+# J. S. Bach, chorale BWV 66.6 (music21 corpus, bach/bwv66.6), all four voices, the first
+# five beats at quarter note = 0.4 s, unisons merged: (pitch, velocity, onset_s, duration_s)
+PHRASE = [(73, 84, 0.0, 0.19), (64, 72, 0.0, 0.38), (57, 70, 0.0, 0.19), (71, 84, 0.2, 0.19),
+          (59, 66, 0.2, 0.19), (56, 70, 0.2, 0.19), (69, 84, 0.4, 0.38), (66, 72, 0.4, 0.38),
+          (61, 66, 0.4, 0.38), (54, 70, 0.4, 0.38), (71, 84, 0.8, 0.38), (64, 72, 0.8, 0.38),
+          (59, 66, 0.8, 0.38), (56, 70, 0.8, 0.38), (73, 84, 1.2, 0.38), (64, 72, 1.2, 0.38),
+          (57, 66, 1.2, 0.38), (76, 84, 1.6, 0.38), (64, 72, 1.6, 0.38), (59, 66, 1.6, 0.38),
+          (56, 70, 1.6, 0.38)]
+NOTE_ON, NOTE_OFF, CONTROL = 0x90, 0x80, 0xB0
+ALL_NOTES_OFF, ALL_SOUND_OFF = 123, 120
+
+
+@dataclass
+class Heard:
+    """What arrived from ``livegen out``: ``(monotonic_s, bytes)`` in order of arrival."""
+
+    events: list[tuple[float, list[int]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, data: list[int], at_s: float) -> None:
+        with self.lock:
+            self.events.append((at_s, list(data)))
+
+    def snapshot(self, since_s: float = 0.0) -> list[tuple[float, list[int]]]:
+        with self.lock:
+            return [e for e in self.events if e[0] >= since_s]
+
+
+def is_on(data: list[int]) -> bool:
+    return data[0] & 0xF0 == NOTE_ON and len(data) == 3 and data[2] > 0
+
+
+def is_off(data: list[int]) -> bool:
+    return (data[0] & 0xF0 == NOTE_OFF) or (data[0] & 0xF0 == NOTE_ON and data[2] == 0)
+
+
+def sounding_after(events) -> dict[tuple[int, int], int]:
+    """(channel, pitch) -> how many note_ons are still without a note_off."""
+    open_notes: dict[tuple[int, int], int] = {}
+    for _, data in events:
+        key = (data[0] & 0x0F, data[1]) if len(data) > 1 else None
+        if is_on(data):
+            open_notes[key] = open_notes.get(key, 0) + 1
+        elif is_off(data) and open_notes.get(key):
+            open_notes[key] -= 1
+    return {k: v for k, v in open_notes.items() if v}
+
+
+class Daemon:
+    """``python -m livegen run ...`` as a subprocess, its stdout read line by line."""
+
+    def __init__(self, log_path: Path, *args: str) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "livegen", "run", "--preset", PRESET, "--backend", "jack",
+             "-v", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.ready = ""
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_ready(self) -> str:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                break
+            if line.startswith("listening on"):
+                return line
+        self.stop()
+        pytest.fail(f"no ready line from the daemon; its log:\n{self.log()}")
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def interrupt(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=EXIT_TIMEOUT_S)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=EXIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+class Player:
+    """A second JACK client: keys into ``livegen in``, ears on ``livegen out``.
+
+    The ears poll rtmidi's queue from a thread, as livegen's own JACK input
+    does: a Python callback on JACK's process thread waits for the GIL and
+    can miss JACK cycles, and with them messages (livegen/ports.py).
+    """
+
+    CLIENT = "livegen-e2e"
+
+    def __init__(self, jack) -> None:
+        self.heard = Heard()
+        self._stop = threading.Event()
+        self.keys = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, self.CLIENT)
+        self.ears = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, self.CLIENT, queue_size_limit=4096)
+        self.ears.ignore_types(sysex=False, timing=False, active_sense=False)
+        self.keys.open_port(find_port(self.keys.get_ports(), ":" + IN_PORT_NAME,
+                                      direction="output"), "keys")
+        self.ears.open_port(find_port(self.ears.get_ports(), ":" + OUT_PORT_NAME,
+                                      direction="input"), "ears")
+        self._reader = threading.Thread(target=self._listen, daemon=True)
+        self._reader.start()
+        jack.wait_connected(":" + IN_PORT_NAME, self.CLIENT)  # before the first note
+        jack.wait_connected(":" + OUT_PORT_NAME, self.CLIENT)
+        time.sleep(CONNECT_SETTLE_S)  # a new connection carries data from a later JACK cycle
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            event = self.ears.get_message()
+            while event is not None:
+                self.heard.add(event[0], time.monotonic())
+                event = self.ears.get_message()
+            time.sleep(EARS_POLL_S)
+
+    def play(self, phrase, *, channel: int = 0) -> tuple[float, float]:
+        """Play ``phrase`` on its absolute schedule; return (first note_on, last note_off) times."""
+        events = sorted([(t, 1, p, v) for p, v, t, _ in phrase]
+                        + [(t + d, 0, p, 0) for p, _, t, d in phrase])
+        start_s = time.monotonic() + 0.01
+        first_on_s = last_off_s = 0.0
+        for offset_s, kind, pitch, velocity in events:
+            delay = start_s + offset_s - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            if kind:
+                self.keys.send_message([NOTE_ON | channel, pitch, velocity])
+                first_on_s = first_on_s or time.monotonic()
+            else:
+                self.keys.send_message([NOTE_OFF | channel, pitch, 0])
+                last_off_s = time.monotonic()
+        return first_on_s, last_off_s
+
+    def wait_for_note_ons(self, since_s: float, count: int, timeout_s: float) -> list[float]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ons = [t for t, data in self.heard.snapshot(since_s) if is_on(data)]
+            if len(ons) >= count or time.monotonic() > deadline:
+                return ons
+            time.sleep(0.005)
+
+    def wait_until_quiet(self, since_s: float, timeout_s: float) -> None:
+        """Until nothing sounds and nothing arrived for RESPONSE_IDLE_S (or the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            events = self.heard.snapshot(since_s)
+            last_s = events[-1][0] if events else since_s
+            if not sounding_after(events) and time.monotonic() - last_s > RESPONSE_IDLE_S:
+                return
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join(timeout=2)
+        for midi in (self.ears, self.keys):
+            midi.close_port()
+            midi.delete()
+
+
+def allowance_s(jack_server) -> float:
+    return JACK_ALLOWANCE_PERIODS * jack_server.period_s
+
+
+def check_latency(label: str, latency_s: float, jack_server) -> None:
+    preset = load_preset(PRESET)
+    limit_s = preset.silence_s + ENGINE_BUDGET_S + allowance_s(jack_server)
+    print(f"\n[e2e] {label}: last note_off -> first response note_on {latency_s * 1000:.1f} ms "
+          f"= silence {preset.silence_s * 1000:.0f} ms + {(latency_s - preset.silence_s) * 1000:.1f}"
+          f" ms (limit {limit_s * 1000:.1f} ms = silence + {ENGINE_BUDGET_S * 1000:.0f} ms + "
+          f"{JACK_ALLOWANCE_PERIODS} JACK periods of {jack_server.period_s * 1000:.2f} ms)")
+    assert latency_s <= limit_s, (
+        f"{label}: first response note_on {latency_s * 1000:.1f} ms after the last note_off; "
+        f"limit {limit_s * 1000:.1f} ms (silence_s {preset.silence_s * 1000:.0f} ms + "
+        f"{ENGINE_BUDGET_S * 1000:.0f} ms + JACK allowance {allowance_s(jack_server) * 1000:.1f} ms)")
+
+
+@pytest.fixture(scope="module")
+def model_path():
+    path = default_model_path()
+    if not path.is_file():
+        pytest.skip(f"no trained model at {path} yet (the lead ships livegen/models/default.onnx)")
+    return path
+
+
+@pytest.fixture
+def no_other_livegen(jack_server):
+    probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, "livegen-e2e-probe")
+    try:
+        others = [p for p in probe.get_ports() if p.endswith(":" + IN_PORT_NAME)]
+    finally:
+        probe.delete()
+    if others:
+        pytest.skip(f"another livegen already runs on this JACK server ({', '.join(others)})")
+
+
+@pytest.fixture
+def daemon(jack_server, model_path, no_other_livegen, tmp_path):
+    running = Daemon(tmp_path / "daemon.log")
+    running.ready = running.wait_ready()
+    print(f"\n[e2e] daemon: {running.ready}")
+    yield running
+    running.stop()
+    log = running.log()
+    assert "Traceback" not in log, f"the daemon logged an exception:\n{log}"
+
+
+@pytest.fixture
+def player(daemon, jack_server):
+    client = Player(jack_server)
+    yield client
+    client.close()
+
+
+def test_ready_line(daemon):
+    assert daemon.ready == (f"listening on {IN_PORT_NAME} -> {OUT_PORT_NAME} "
+                            f"(preset {PRESET}, backend jack)")
+    assert daemon.process.poll() is None
+
+
+def test_answers_after_the_silence(daemon, player, jack_server):
+    preset = load_preset(PRESET)
+    _, last_off_s = player.play(PHRASE)
+    ons = player.wait_for_note_ons(last_off_s, 1, preset.silence_s + 5.0)
+    assert ons, f"no response within {preset.silence_s + 5.0} s; daemon log:\n{daemon.log()}"
+    check_latency("first phrase", ons[0] - last_off_s, jack_server)
+
+    player.wait_until_quiet(last_off_s, preset.max_seconds + 5.0)
+    response = player.heard.snapshot(last_off_s)
+    note_ons = [data for _, data in response if is_on(data)]
+    print(f"[e2e] response: {len(note_ons)} notes over {response[-1][0] - ons[0]:.2f} s, "
+          f"pitches {[d[1] for d in note_ons]}")
+    assert len(note_ons) >= MIN_RESPONSE_NOTES, daemon.log()
+    assert not sounding_after(response), f"hanging notes: {sounding_after(response)}"
+    assert all(d[0] & 0x0F == preset.channel for d in note_ons)
+    assert all(preset.pitch_low <= d[1] <= preset.pitch_high for d in note_ons)
+
+
+def test_barge_in_stops_the_response(daemon, player, jack_server):
+    """Play, let the answer start, play again: the answer stops at once, then a new one comes."""
+    preset = load_preset(PRESET)
+    latencies, cuts_s = [], []
+    for round_ in range(4):
+        barge_s, last_off_s = player.play(PHRASE)  # from round 1 on, this cuts the response
+        if round_:
+            # until the new answer may start, nothing of the old one may begin
+            quiet_until = last_off_s + preset.silence_s - 0.02
+            ons = player.wait_for_note_ons(barge_s, 1, quiet_until - time.monotonic())
+            late_ons = [round(t - barge_s, 3) for t in ons if t > barge_s + BARGE_IN_LIMIT_S]
+            assert not late_ons, f"response note_ons this many s after the barge-in: {late_ons}"
+            during = [e for e in player.heard.snapshot(barge_s) if e[0] <= last_off_s]
+            hanging = sounding_after([e for e in player.heard.snapshot(0.0) if e[0] <= last_off_s])
+            assert not hanging, f"notes left sounding after the barge-in: {hanging}"
+            cuts_s.append(max([t for t, d in during if is_off(d)] or [barge_s]) - barge_s)
+        ons = player.wait_for_note_ons(last_off_s, 1, preset.silence_s + 5.0)
+        assert ons, f"round {round_}: no response; daemon log:\n{daemon.log()}"
+        latencies.append(ons[0] - last_off_s)
+        time.sleep(RESPONSE_LISTEN_S)  # let the answer get going before cutting it
+
+    status = daemon.interrupt()
+    time.sleep(0.2)
+    assert status == 0 and not sounding_after(player.heard.snapshot(0.0))
+    over_ms = sorted((t - preset.silence_s) * 1000 for t in latencies)
+    print(f"[e2e] {len(latencies)} responses: latency beyond silence_s "
+          f"{', '.join(f'{x:.1f}' for x in over_ms)} ms (p50 {statistics.median(over_ms):.1f}); "
+          f"after a barge-in every response note was off within "
+          f"{', '.join(f'{x * 1000:.1f}' for x in cuts_s)} ms")
+    for i, latency_s in enumerate(latencies):
+        check_latency(f"response {i}", latency_s, jack_server)
+
+
+def test_sigint_exits_0_with_nothing_sounding(daemon, player):
+    preset = load_preset(PRESET)
+    _, last_off_s = player.play(PHRASE)
+    ons = player.wait_for_note_ons(last_off_s, 1, preset.silence_s + 5.0)
+    assert ons, daemon.log()
+    time.sleep(RESPONSE_LISTEN_S)
+    status = daemon.interrupt()  # mid-response
+    time.sleep(0.2)  # let the last JACK periods arrive
+    events = player.heard.snapshot(0.0)
+    assert status == 0, daemon.log()
+    assert not sounding_after(events), f"hanging notes after SIGINT: {sounding_after(events)}"
+    panic = [d for _, d in events if d[0] & 0xF0 == CONTROL and d[1] == ALL_NOTES_OFF]
+    assert panic and all(d[0] & 0x0F == preset.channel for d in panic[:1])
+    assert any(d[0] & 0xF0 == CONTROL and d[1] == ALL_SOUND_OFF for _, d in events)
+    summary = [line for line in daemon.log().splitlines() if "responses," in line]
+    print(f"[e2e] the daemon's own summary: {summary}")

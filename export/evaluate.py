@@ -166,3 +166,62 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def nll_table(run_dir: str, *, max_order: int = 8, transpositions: Sequence[int] = range(-5, 7),
+              window_notes: int = 64) -> dict[str, dict[str, float]]:
+    """Held-out NLL per note in bits: the trained LSTM vs the variable-order Markov baseline.
+
+    Both see the same windows (test split, rendered as played with a seeded RNG).
+    The Markov model counts every training piece once in each of ``transpositions``.
+
+    Args:
+        run_dir: a training run directory holding ``checkpoint.pt`` (needs torch).
+
+    Returns:
+        ``{style or "all": {"lstm_bits_per_note", "markov_bits_per_note",
+        "reduction_pct", "test_pieces", "windows"}}``.
+    """
+    import torch
+
+    from export.baselines import MarkovBaseline
+    from export.corpus import DEFAULT_CAPS, load_music21_corpus, split_of
+    from export.dataset import eval_windows
+    from export.network import EventLSTM, NetConfig
+    from export.train import evaluate_nll
+
+    ckpt = torch.load(f"{run_dir}/checkpoint.pt", weights_only=False)
+    styles = list(ckpt["styles"])
+    net = EventLSTM(NetConfig(**ckpt["config"]))
+    net.load_state_dict(ckpt["model"])
+    pieces, _ = load_music21_corpus(styles, progress=False, folder_caps=DEFAULT_CAPS)
+    train = [p for p in pieces if split_of(p.name) == "train"]
+    test = [p for p in pieces if split_of(p.name) == "test"]
+    rows = []
+    for shift in transpositions:
+        shifted = [_transposed(p, shift) for p in train]
+        x, _ = eval_windows(shifted, styles, window_notes, max_windows_per_piece=10_000,
+                            performed=True)
+        rows.append(x)
+    markov = MarkovBaseline(max_order).fit(np.concatenate(rows))
+    test_x, test_s = eval_windows(test, styles, window_notes, max_windows_per_piece=10_000,
+                                  performed=True)
+    lstm = evaluate_nll(net, test_x, test_s, styles)
+    markov_nll = markov.nll(test_x).mean(axis=1)
+    table = {}
+    for name, mask in [(s, test_s == i) for i, s in enumerate(styles)] + [("all", test_s >= 0)]:
+        if not mask.any():
+            continue
+        m_bits = float(markov_nll[mask].mean() * 4 / np.log(2))
+        l_bits = lstm[name]["bits_per_note"]
+        table[name] = {"lstm_bits_per_note": round(l_bits, 3), "markov_bits_per_note": round(m_bits, 3),
+                       "reduction_pct": round(100 * (1 - l_bits / m_bits), 1),
+                       "test_pieces": len({p.name for p in test if name in ("all", p.style)}),
+                       "windows": int(mask.sum())}
+    return table
+
+
+def _transposed(piece, shift: int):
+    import dataclasses
+    pitch = np.clip(piece.pitch.astype(np.int64) + shift, 0, 127).astype(np.int16)
+    return dataclasses.replace(piece, pitch=pitch)

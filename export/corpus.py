@@ -250,13 +250,14 @@ def load_music21_corpus(
     # small styles first, so a time-limited parse always has them
     jobs.sort(key=lambda job: STYLES_BY_PRIORITY.index(job[2]))
     failures: Counter = Counter()
-    results = []
-    if workers > 1 and len(jobs) > 1:
+    todo = [job for job in jobs if not os.path.exists(job[3])]  # the rest is cached
+    results = [_parse_one(job) for job in jobs if os.path.exists(job[3])]
+    if workers > 1 and len(todo) > 1:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_parse_one, job) for job in jobs]
-            results = [f.result() for f in _progress(as_completed(futures), len(jobs), progress)]
+            futures = [pool.submit(_parse_one, job) for job in todo]
+            results += [f.result() for f in _progress(as_completed(futures), len(todo), progress)]
     else:
-        results = list(_progress(map(_parse_one, jobs), len(jobs), progress))
+        results += list(_progress(map(_parse_one, todo), len(todo), progress))
     for rel, _, error in results:
         if error:
             failures[rel.split("/")[0]] += 1

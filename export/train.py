@@ -174,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(), seed=args.seed)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
+    trained_with = vars(args)
     ckpt_path = out / "checkpoint.pt"
     if (args.resume or args.eval_only) and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed_s, history = ckpt["step"], ckpt["elapsed_s"], ckpt["history"]
+        trained_with = ckpt.get("args", {})
         sampler.rng.bit_generator.state = ckpt["rng"]
         log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, elapsed_s)
     elif args.init_from:
@@ -280,8 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     _plot(history, out / "curves.png")
     if args.export:
         meta = build_metadata(net, styles, corpus=manifest, metrics=metrics,
-                              training={"command": "livegen train " + " ".join(argv or []),
-                                        "config": config.to_dict()})
+                              training={"args": trained_with, "config": config.to_dict(),
+                                        "exported_by": "livegen train " + " ".join(argv or [])})
         path = export_onnx(net, args.export, meta)
         probe = val_x[0][:200] if len(val_x) else np.arange(1, 50)
         diff = parity(net, path, probe, int(val_s[0]) if len(val_s) else 0)

@@ -6,6 +6,7 @@ run by onnxruntime.
 """
 
 from livegen.buffer import PerformanceBuffer
+from livegen.clock import MidiClock, estimate_tempo_from_onsets
 from livegen.engine import Engine, EngineStats
 from livegen.errors import (
     BackendError,
@@ -17,6 +18,7 @@ from livegen.errors import (
     VocabularyMismatchError,
 )
 from livegen.generation import Generator, continue_notes
+from livegen.grid import BeatGrid
 from livegen.model import Model, State
 from livegen.notes import Note, read_midi, write_midi
 from livegen.presets import Preset, list_presets, load_preset
@@ -28,10 +30,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendError",
+    "BeatGrid",
     "Engine",
     "EngineStats",
     "Generator",
     "LivegenError",
+    "MidiClock",
     "MidiFileError",
     "Model",
     "ModelError",
@@ -48,6 +52,7 @@ __all__ = [
     "VOCAB_VERSION",
     "VocabularyMismatchError",
     "continue_notes",
+    "estimate_tempo_from_onsets",
     "list_presets",
     "load_preset",
     "read_midi",

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "instead of the virtual port `livegen in`")
     run.add_argument("--out", dest="out_port", metavar="PORT",
                      help="play to this existing port instead of the virtual port `livegen out`")
+    run.add_argument("--clock", choices=("midi", "none"),
+                     help="follow MIDI beat clock on the input port (midi) or not (none); "
+                          "default: the preset's `clock`")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(handler=_cmd_run)
 
@@ -101,6 +104,18 @@ def build_parser() -> argparse.ArgumentParser:
                       help="keep channel 10 (drums) in the prompt; ignored by default")
     cont.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     cont.set_defaults(handler=_cmd_continue)
+
+    bench = sub.add_parser(
+        "bench", help="measure model step, latency, lateness, idle CPU, RSS and start-up",
+        description="Measure the speed figures against the acceptance targets "
+                    "(about 90 s; --quick about 20 s). See docs/benchmark.md.")
+    bench.add_argument("--model", metavar="PATH",
+                       help="ONNX model (default: the packaged model, or $LIVEGEN_MODEL)")
+    bench.add_argument("--quick", action="store_true",
+                       help="shorter runs: a 5 s scheduler response instead of 60 s, 3 s idle")
+    bench.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    bench.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    bench.set_defaults(handler=_cmd_bench)
 
     for name, (_, text) in DELEGATED.items():
         # parsed by the export module itself: `livegen train --help` shows its options
@@ -174,7 +189,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from livegen import ports
     from livegen.presets import load_preset
 
-    preset = load_preset(args.preset)  # cheap checks first, the model load last
+    # cheap checks first, the model load last
+    preset = load_preset(args.preset, {"clock": args.clock} if args.clock else None)
     backend = ports.resolve_backend(args.backend)
     model = _load_model(preset, args.model)
     from livegen.engine import Engine
@@ -308,6 +324,20 @@ def _cmd_continue(args: argparse.Namespace) -> int:
     start = f"{continuation[0].onset_s:.2f} s" if continuation else "-"
     print(f"wrote {args.output}: {len(kept)} input notes ({len(prompt)} as prompt) "
           f"+ {len(continuation)} livegen notes from {start} (preset {preset.name})")
+    return EXIT_OK
+
+
+# --- bench ------------------------------------------------------------------------------------
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from livegen import bench
+
+    report = bench.run(args.model, quick=args.quick)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else bench.format_report(report),
+          flush=True)
     return EXIT_OK
 
 

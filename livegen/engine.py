@@ -9,8 +9,13 @@ The engine thread waits on the input queue with a timeout equal to the time
 until its next job (trigger deadline, lookahead step, end of the response),
 parses input, feeds the :class:`~livegen.buffer.PerformanceBuffer` and primes
 each note as it finishes, so a trigger costs only the 1-3 model steps of the
-response's first note. After ``preset.silence_s`` of silence it answers; a
-performer note_on during a response cancels it (barge-in).
+response's first note. The preset's trigger (:mod:`livegen.triggers`) starts a
+response (:mod:`livegen.response`: generation ahead of playback), placed on the
+beat grid of the MIDI clock followed or of the performer's own tempo
+(:mod:`livegen.clock`); a performer note_on cancels it
+(barge-in), except with ``continuous``. No generated note takes a pitch the
+performer holds. Controllers and program changes act as :mod:`livegen.control`
+says; a preset switch, ``enabled`` going off and a clock Stop end the response.
 
 Without threads (tests, a host with its own loop): do not call
 :meth:`Engine.start`; :meth:`Engine.feed`, move the clock, call
@@ -32,10 +37,15 @@ from typing import Any
 import mido
 
 from livegen.buffer import PerformanceBuffer
-from livegen.generation import Generator, GeneratorSnapshot, StepModel, continue_notes, fit_window
+from livegen.clock import MidiClock, OnsetTempo
+from livegen.control import Controls, check_programs
+from livegen.generation import Generator, GeneratorSnapshot, StepModel, continue_notes
+from livegen.grid import BeatGrid
 from livegen.notes import Note
 from livegen.presets import Preset
+from livegen.response import Response
 from livegen.scheduler import Scheduler
+from livegen.triggers import needs_grid, plan_response, trigger_due
 
 __all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes", "Engine",
            "EngineStats", "RESPONSE_LEAD_S"]
@@ -58,6 +68,10 @@ SUSTAIN_DOWN_MIN = 64
 _WAKE = object()  # queue sentinel that wakes the engine thread (stop)
 
 
+def _no_grid() -> None:
+    return None
+
+
 @dataclass
 class EngineStats:
     """A copy of an :class:`Engine`'s counters (times in ms).
@@ -68,6 +82,7 @@ class EngineStats:
         messages_in: items taken from the input queue.
         dropped_messages: input that did not parse as MIDI (or had a bad timestamp).
         barge_ins: responses cut short by the performer.
+        collisions_avoided: generated notes skipped because the performer held their pitch.
         errors: unexpected errors the engine survived.
         rebuilds: model-state rebuilds from the context window.
         send_errors: output sends that raised.
@@ -80,6 +95,7 @@ class EngineStats:
     messages_in: int = 0
     dropped_messages: int = 0
     barge_ins: int = 0
+    collisions_avoided: int = 0
     errors: int = 0
     rebuilds: int = 0
     send_errors: int = 0
@@ -87,20 +103,8 @@ class EngineStats:
     lateness_ms: list[float] = field(default_factory=list)
 
 
-@dataclass
-class _Response:
-    trigger_s: float
-    end_limit_s: float  # no note sounds past this, seconds
-    snapshot: GeneratorSnapshot
-    notes_sent_before: int
-    last_end_s: float
-    generating: bool = True
-    held: Note | None = None  # generated, waiting for the lookahead window
-    count: int = 0  # notes scheduled
-
-
 class Engine:
-    """The daemon: listen to the performer, answer after silence, yield to barge-in.
+    """The daemon: listen to the performer, answer when the trigger fires, yield to barge-in.
 
     Args:
         model: a step model.
@@ -110,24 +114,32 @@ class Engine:
         seed: int for reproducible sampling.
         response_lead_s: the response's first note is due this long after the
             trigger, seconds > 0.
+        programs: ``{program: preset}`` for program changes; default: the
+            presets ``preset.program_map`` names, loaded now.
 
     Raises:
-        ModelError: the model has no style ``preset.style``.
+        ModelError: the model has no style ``preset.style`` (or a program's).
+        PresetError: a ``program_map`` entry names no loadable preset.
         ValueError: ``response_lead_s`` is not > 0.
 
     Attributes:
         buffer: the performer's notes.
         generator: the model, sampler and primed state.
         scheduler: the timed output.
+        clock: the MIDI beat clock follower (fed whatever the preset).
+        tempo: the performer's onsets and tempo.
+        controls: program bank, ``enabled`` switch, footswitch (:mod:`livegen.control`).
     """
 
     def __init__(self, model: StepModel, preset: Preset, send: Callable[[mido.Message], None],
                  *, now: Callable[[], float] = time.monotonic, seed: int | None = None,
-                 response_lead_s: float = RESPONSE_LEAD_S) -> None:
+                 response_lead_s: float = RESPONSE_LEAD_S,
+                 programs: dict[int, Preset] | None = None) -> None:
         if not response_lead_s > 0:
             raise ValueError(f"response_lead_s must be > 0 seconds (received {response_lead_s!r})")
         self.model = model
         self._preset = preset
+        self.controls = Controls(check_programs(preset, programs, model.style_id))
         self._now = now
         self._lead_s = response_lead_s
         self.generator = Generator(model, preset, seed=seed)
@@ -139,11 +151,15 @@ class Engine:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self._response: _Response | None = None
+        self._response: Response | None = None
         self._phrase_notes = 0  # performer note_ons since the last response began
+        self._deferred: list[Note] = []  # finished during a response: primed after it
+        self._chunk_end_s: float | None = None  # the last continuous chunk's end
+        self.clock = MidiClock()
+        self.tempo = OnsetTempo()
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
         self._counts = dict.fromkeys(("responses", "messages_in", "dropped_messages",
-                                      "barge_ins", "errors", "rebuilds"), 0)
+                                      "barge_ins", "collisions_avoided", "errors", "rebuilds"), 0)
 
     @property
     def preset(self) -> Preset:
@@ -237,17 +253,28 @@ class Engine:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def set_preset(self, preset: Preset) -> None:
-        """Switch preset at runtime; a response in progress is cancelled first.
+    def set_preset(self, preset: Preset, programs: dict[int, Preset] | None = None) -> None:
+        """Switch preset at runtime; a response in progress is cancelled first (note_offs).
+
+        A preset with a ``program_map`` brings its own program bank (loaded
+        now, or ``programs``); one without keeps the bank in use.
 
         Raises:
             ModelError: the model has no style ``preset.style`` (nothing changes).
+            PresetError: a ``program_map`` entry names no loadable preset (nothing changes).
         """
         with self._lock:
             self.model.style_id(preset.style)
-            self._end_response("preset change")
-            self.generator.set_preset(preset)
-            self._preset = preset
+            if programs is not None or preset.program_map:
+                self.controls.programs = check_programs(preset, programs, self.model.style_id)
+            self._switch(preset, "preset change")
+
+    def _switch(self, preset: Preset, reason: str) -> None:
+        """Silence livegen (every note_off), then play with ``preset`` (lock held)."""
+        self._silence(reason)
+        self.generator.set_preset(preset)
+        self._preset = preset
+        self.controls.requested = False
 
     @property
     def stats(self) -> EngineStats:
@@ -290,7 +317,7 @@ class Engine:
             log.exception("engine: unexpected error; panic and carry on")
             with self._lock:
                 self._counts["errors"] += 1
-                self._response = None
+                self._response, self._deferred = None, []
                 self.scheduler.cancel(panic=True, channels=(self._preset.channel,))
                 try:
                     self.generator.rebuild()
@@ -299,7 +326,7 @@ class Engine:
             return ERROR_BACKOFF_S
 
     def _handle(self, timestamp_s: float, data: Any) -> None:
-        """Parse one input item and feed the buffer; prime the notes it finishes."""
+        """Parse one input item and act on it; prime the notes it finishes."""
         self._counts["messages_in"] += 1
         try:
             msg = data if isinstance(data, mido.Message) else mido.Message.from_bytes(data)
@@ -308,82 +335,110 @@ class Engine:
             self._counts["dropped_messages"] += 1
             log.debug("dropped unparsable MIDI input %r: %s", data, err)
             return
-        if msg.type == "note_on" and msg.velocity > 0:
-            if self._response is not None:
+        kind, preset = msg.type, self._preset
+        if self.clock.handle(msg, t):  # clock, start, continue, stop, song position
+            if kind == "stop" and preset.clock == "midi":
+                self._silence("clock stop")
+            return
+        if kind == "note_on" and msg.velocity > 0:
+            if self.controls.is_handover_key(preset, msg.note):
+                self._act("hand_over", preset)
+                return
+            if self._response is not None and preset.trigger != "continuous":
                 self._counts["barge_ins"] += 1
                 self._end_response("barge-in")
             self._phrase_notes += 1
+            self.tempo.add(t)
             ready = self.buffer.note_on(msg.note, msg.velocity, t, msg.channel)
-        elif msg.type in ("note_on", "note_off"):
+        elif kind in ("note_on", "note_off"):
             ready = self.buffer.note_off(msg.note, t, msg.channel)
-        elif msg.type == "control_change" and msg.control == CC_SUSTAIN:
+        elif kind == "control_change" and msg.control == CC_SUSTAIN:
             ready = self.buffer.sustain(msg.value >= SUSTAIN_DOWN_MIN, t, msg.channel)
+        elif kind == "control_change":
+            self._act(*self.controls.control_change(preset, msg.control, msg.value))
+            return
+        elif kind == "program_change":
+            if msg.program in self.controls.programs:
+                self._switch(self.controls.programs[msg.program], f"program {msg.program}")
+            return
         else:
             return  # other channel-voice and system messages are not used (yet)
-        if ready:
-            self._end_response("barge-in")  # cannot happen (the trigger needs silence); safe
+        if self._response is not None:
+            self._deferred.extend(ready)  # the grammar is mid-response: prime after it
+            return
         for note in ready:
             self.generator.prime(note)
 
+    def _act(self, action: str, preset: Preset) -> None:
+        """Carry out a :meth:`~livegen.control.Controls.control_change` action."""
+        if action == "hand_over":  # the footswitch or key: end the response, or ask for one
+            if self._response is None:
+                self.controls.requested = True
+            self._end_response("handed back")
+        elif action == "disable":
+            self._silence("disabled")
+        elif action == "live":  # the response in progress carries on
+            self.generator.set_preset(preset)
+            self._preset = preset
+
+    def _silence(self, reason: str) -> None:
+        """End the response and every note livegen still sounds (note_offs now)."""
+        self._end_response(reason)
+        self.scheduler.cancel()  # a continuous chunk may still be playing out
+        self._chunk_end_s = None
+
+    def _grid(self) -> BeatGrid | None:
+        """The followed clock's grid, else the performer's (None: no tempo known)."""
+        return (self._preset.clock == "midi" and self.clock.grid()) or self.tempo.grid()
+
     def _tick(self, now: float) -> float | None:
         """Do the timed work due at ``now``; return seconds until the next (None: none)."""
-        response = self._response
+        response, preset = self._response, self._preset
         if response is not None:
             if response.generating:
-                self._advance(response, now)
+                follow = self.clock.grid if preset.clock == "midi" else _no_grid
+                self._counts["collisions_avoided"] += response.advance(
+                    now, preset, self.generator, self.scheduler, lambda: self.buffer.sounding,
+                    self._grid, follow)
             if response.generating:
-                return max(response.held.onset_s - self._preset.lookahead_s - now, 0.0)
-            if now < response.last_end_s:
+                return response.wait_s(now, preset)
+            if preset.trigger == "continuous":
+                self._chunk_end_s = response.end_limit_s
+                self._end_response("chunk done", cancel=False)  # its notes play out
+            elif now < response.last_end_s:
                 return response.last_end_s - now
-            if self.scheduler.pending():
+            elif self.scheduler.pending():
                 return PENDING_RECHECK_S
-            self._end_response("done", cancel=False)
-        buffer = self.buffer
-        deadline = None
-        if self._phrase_notes and buffer.silent and buffer.last_activity_s is not None:
-            deadline = buffer.last_activity_s + self._preset.silence_s
-            if now >= deadline:
-                self._trigger(now)
+            else:
+                self._end_response("done", cancel=False)
+        due = None
+        if self.controls.enabled:
+            grid = self._grid() if preset.trigger == "bars" else None  # no fit per tick else
+            due = trigger_due(preset, now, self._lead_s, phrase_notes=self._phrase_notes,
+                              requested=self.controls.requested, buffer=self.buffer, grid=grid,
+                              tempo=self.tempo)
+            if due is not None and now >= due.fire_s:
+                self._trigger(now, due.start_s)
                 return self._tick(now)
-        if (self.generator.primed_since_reset > 2 * self._preset.context_notes
-                and (deadline is None or deadline - now >= REBUILD_MARGIN_S)):
+        if (self.generator.primed_since_reset > 2 * preset.context_notes
+                and (due is None or due.fire_s - now >= REBUILD_MARGIN_S)):
             self.generator.rebuild()  # never at trigger time: the LSTM's drift, undone
             self._counts["rebuilds"] += 1
-        return None if deadline is None else deadline - now
+        return None if due is None else due.fire_s - now
 
-    def _trigger(self, now: float) -> None:
+    def _trigger(self, now: float, start_s: float | None) -> None:
+        preset = self._preset
+        not_before = self._chunk_end_s if preset.trigger == "continuous" else None
+        start_s, end_s = plan_response(now, self._lead_s, preset,
+                                       self._grid() if needs_grid(preset) else None,
+                                       start_s=start_s, not_before_s=not_before)
         snapshot = self.generator.snapshot()
-        start_s = now + self._lead_s
         self.generator.begin_response(start_s)
         self.scheduler.arm_first_note_on()
         self._counts["responses"] += 1
         self._phrase_notes = 0
-        self._response = _Response(now, start_s + self._preset.max_seconds, snapshot,
-                                   self.scheduler.notes_sent, start_s)
-
-    def _advance(self, response: _Response, now: float) -> None:
-        """Generate and schedule notes up to ``now + lookahead_s``; restore when done."""
-        preset = self._preset
-        while True:
-            if response.held is None:
-                note = None
-                if response.count < preset.max_notes:
-                    note = fit_window(self.generator.next_note(), response.end_limit_s)
-                if note is None:
-                    response.generating = False
-                    self.generator.restore(response.snapshot)
-                    return
-                response.held = note
-            note = response.held
-            if response.count > 0 and note.onset_s > now + preset.lookahead_s:
-                return
-            self.scheduler.schedule(note.onset_s, mido.Message(
-                "note_on", channel=note.channel, note=note.pitch, velocity=note.velocity))
-            self.scheduler.schedule(note.end_s, mido.Message(
-                "note_off", channel=note.channel, note=note.pitch, velocity=0))
-            response.count += 1
-            response.last_end_s = max(response.last_end_s, note.end_s)
-            response.held = None
+        self.controls.requested = False
+        self._response = Response(now, start_s, end_s, snapshot, self.scheduler.notes_sent, start_s)
 
     def _end_response(self, reason: str, *, cancel: bool = True) -> None:
         """End the response, if any: cancel its output, restore the performer's context, log."""
@@ -394,6 +449,9 @@ class Engine:
             self.scheduler.cancel()
         if response.generating:
             self.generator.restore(response.snapshot)
+        deferred, self._deferred = self._deferred, []
+        for note in deferred:
+            self.generator.prime(note)
         first_s = self.scheduler.first_note_on_s
         latency = "n/a"
         if first_s is not None:

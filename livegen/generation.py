@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -177,12 +177,17 @@ class Generator:
         self._clock_s = onset_s
         self._expect = Kind.PITCH
 
-    def next_note(self) -> Note:
+    def next_note(self, avoid: Collection[int] = ()) -> Note:
         """Generate one note: sample (SHIFT,) PITCH, VEL, DUR, feeding each back.
 
         The SHIFT is sampled unless :meth:`begin_response` just fixed the
         onset. The DUR token is fed lazily, at the start of the next call, so
         the first note after :meth:`begin_response` costs 2 more model steps.
+
+        Args:
+            avoid: MIDI pitches the PITCH draw must not take (the keys the
+                performer holds); should every allowed pitch be avoided, the
+                draw is uniform over the allowed ones and the caller must check.
 
         Returns:
             The note, with absolute onset (previous onset + sampled shift),
@@ -198,7 +203,11 @@ class Generator:
         decoder = self._decoder
         decoder.clock_s = self._clock_s
         for kind in (Kind.PITCH, Kind.VEL):
-            token = sample(self._logits, kind)
+            logits = self._logits
+            if kind == Kind.PITCH and avoid:
+                logits = logits.copy()
+                logits[[tokens.PITCH_OFFSET + pitch for pitch in avoid]] = -np.inf
+            token = sample(logits, kind)
             decoder.feed(token)
             self._feed(token)
         duration = self._pending = sample(self._logits, Kind.DUR)

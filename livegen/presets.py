@@ -16,10 +16,23 @@ from typing import Any
 import yaml
 
 from livegen.errors import PresetError
+from livegen.grid import DIVISIONS
 
-__all__ = ["Preset", "load_preset", "list_presets", "preset_dirs", "TRIGGERS"]
+__all__ = ["Preset", "load_preset", "list_presets", "preset_dirs", "TRIGGERS", "CLOCKS",
+           "QUANTIZE_STARTS", "QUANTIZE_VALUES", "CC_TARGETS"]
 
-TRIGGERS = ("silence",)
+TRIGGERS = ("silence", "bars", "continuous", "cc", "note")
+CLOCKS = ("none", "midi")
+QUANTIZE_STARTS = ("off", "beat", "bar")
+QUANTIZE_VALUES = ("off", *DIVISIONS)
+CC_TARGETS = ("temperature", "response_length", "enabled")
+CC_SUSTAIN = 64  # MIDI 1.0 damper pedal: the buffer's, never a control
+CC_LAST_CONTROL = 119  # MIDI 1.0: 120-127 are channel mode messages
+_FLOAT_KEYS = ("temperature", "top_p", "silence_s", "max_seconds", "velocity_scale",
+               "lookahead_s", "max_duration_s", "quantize_strength", "swing",
+               "silence_min_s", "silence_max_s")
+#: YAML 1.1 reads a bare ``off``/``none``-like word as False; these keys mean their "off" then.
+_FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off"}
 
 
 @dataclass(frozen=True)
@@ -41,8 +54,30 @@ class Preset:
         channel: MIDI channel of the response, 0-15 (1-16 on a DAW's display).
         velocity_scale: multiplies generated velocities, > 0 (result clipped 1-127).
         lookahead_s: how far generation runs ahead of playback, seconds > 0.
-        trigger: what starts a response; ``silence`` (call and response).
+        trigger: what starts a response: ``silence`` (call and response), ``bars``
+            (every ``trigger_bars`` bars of the MIDI clock), ``continuous`` (plays
+            alongside), ``cc`` (a footswitch, ``trigger_cc``) or ``note`` (the key
+            ``trigger_note``).
         max_duration_s: longest note the response may hold, seconds > 0.
+        clock: ``none`` or ``midi`` (follow MIDI beat clock on the input port).
+        beats_per_bar: quarter notes per bar, 1-16 (bars count from song position 0).
+        quantize_start: the response starts on the next ``beat``, ``bar``, or ``off`` (at once).
+        quantize: note value onsets snap to (``1/16``...; see :data:`livegen.clock.DIVISIONS`)
+            or ``off``.
+        quantize_strength: how far onsets move to the grid, 0-1.
+        swing: every second grid line is late by this fraction of a step, 0-0.5.
+        response_bars: response length in bars when a tempo is known, 0-64 (0: max_seconds).
+        trigger_bars: the ``bars`` trigger fires every this many bars, 1-64.
+        trigger_cc: the ``cc`` trigger's controller, 0-119 but not 64 (fires on press, >= 64).
+        trigger_note: the ``note`` trigger's key, 0-127 (never played into the buffer).
+        silence_adaptive: the silence threshold follows the performer's note spacing
+            (twice the median inter-onset interval) within ``silence_min_s``-``silence_max_s``.
+        silence_min_s: lowest adaptive silence threshold, seconds > 0.
+        silence_max_s: highest adaptive silence threshold, silence_min_s-30 seconds.
+        cc_map: ``{cc: target}`` live controls; targets :data:`CC_TARGETS`; stored as
+            sorted ``(cc, target)`` pairs (a dict is accepted).
+        program_map: ``{program: preset name or path}`` for program changes (0-127);
+            stored as sorted pairs (a dict is accepted).
     """
 
     name: str
@@ -61,8 +96,30 @@ class Preset:
     lookahead_s: float = 1.0
     trigger: str = "silence"
     max_duration_s: float = 4.0
+    clock: str = "none"
+    beats_per_bar: int = 4
+    quantize_start: str = "off"
+    quantize: str = "off"
+    quantize_strength: float = 1.0
+    swing: float = 0.0
+    response_bars: int = 0
+    trigger_bars: int = 4
+    trigger_cc: int = 67
+    trigger_note: int = 21
+    silence_adaptive: bool = False
+    silence_min_s: float = 0.25
+    silence_max_s: float = 2.0
+    cc_map: tuple[tuple[int, str], ...] = ()
+    program_map: tuple[tuple[int, str], ...] = ()
 
     def __post_init__(self) -> None:
+        cc_map = _pairs(self.cc_map, lambda cc: _control(cc) and not (
+            self.trigger == "cc" and cc == self.trigger_cc), lambda v: v in CC_TARGETS)
+        program_map = _pairs(self.program_map, lambda p: _int(p) and 0 <= p <= 127,
+                             lambda v: isinstance(v, str) and bool(v.strip()))
+        for key, pairs in (("cc_map", cc_map), ("program_map", program_map)):
+            if pairs is not None:
+                object.__setattr__(self, key, pairs)
         checks: list[tuple[str, bool, str]] = [
             ("name", isinstance(self.name, str) and bool(self.name), "a non-empty string"),
             ("description", isinstance(self.description, str), "a string"),
@@ -84,9 +141,37 @@ class Preset:
              "in (0, 4]"),
             ("lookahead_s", _num(self.lookahead_s) and 0 < self.lookahead_s <= 10,
              "in (0, 10] seconds"),
-            ("trigger", self.trigger in TRIGGERS, f"one of {', '.join(TRIGGERS)}"),
+            ("trigger", self.trigger in TRIGGERS and (self.trigger != "bars" or self.clock == "midi"),
+             f"one of {', '.join(TRIGGERS)} (bars needs clock: midi)"),
             ("max_duration_s", _num(self.max_duration_s) and 0 < self.max_duration_s <= 30,
              "in (0, 30] seconds"),
+            ("clock", self.clock in CLOCKS, f"one of {', '.join(CLOCKS)}"),
+            ("beats_per_bar", _int(self.beats_per_bar) and 1 <= self.beats_per_bar <= 16,
+             "an integer 1-16"),
+            ("quantize_start", self.quantize_start in QUANTIZE_STARTS,
+             f"one of {', '.join(QUANTIZE_STARTS)}"),
+            ("quantize", self.quantize in QUANTIZE_VALUES, f"one of {', '.join(QUANTIZE_VALUES)}"),
+            ("quantize_strength", _num(self.quantize_strength) and 0 <= self.quantize_strength <= 1,
+             "in [0, 1]"),
+            ("swing", _num(self.swing) and 0 <= self.swing <= 0.5, "in [0, 0.5]"),
+            ("response_bars", _int(self.response_bars) and 0 <= self.response_bars <= 64,
+             "an integer 0-64 (0: off)"),
+            ("trigger_bars", _int(self.trigger_bars) and 1 <= self.trigger_bars <= 64,
+             "an integer 1-64"),
+            ("trigger_cc", _control(self.trigger_cc),
+             f"an integer 0-{CC_LAST_CONTROL} other than {CC_SUSTAIN} (the sustain pedal)"),
+            ("trigger_note", _int(self.trigger_note) and 0 <= self.trigger_note <= 127,
+             "an integer 0-127"),
+            ("silence_adaptive", isinstance(self.silence_adaptive, bool), "true or false"),
+            ("silence_min_s", _num(self.silence_min_s) and 0 < self.silence_min_s <= 30,
+             "in (0, 30] seconds"),
+            ("silence_max_s", _num(self.silence_max_s) and _num(self.silence_min_s)
+             and self.silence_min_s <= self.silence_max_s <= 30, "in [silence_min_s, 30] seconds"),
+            ("cc_map", cc_map is not None,
+             f"a mapping of CC numbers 0-{CC_LAST_CONTROL} (not {CC_SUSTAIN}, nor trigger_cc "
+             f"with trigger: cc) to {', '.join(CC_TARGETS)}"),
+            ("program_map", program_map is not None,
+             "a mapping of program numbers 0-127 to preset names or paths"),
         ]
         for key, ok, expected in checks:
             if not ok:
@@ -115,18 +200,23 @@ class Preset:
                               f"(known keys: {', '.join(sorted(known))})")
         values = dict(data)
         values.setdefault("name", Path(source).stem)
-        for key in ("temperature", "top_p", "silence_s", "max_seconds", "velocity_scale",
-                    "lookahead_s", "max_duration_s"):
+        for key in _FLOAT_KEYS:
             if _int(values.get(key)):
                 values[key] = float(values[key])
+        for key, off in _FALSE_MEANS.items():
+            if values.get(key) is False:
+                values[key] = off
         try:
             return cls(**values)
         except PresetError as err:
             raise PresetError(f"{source}: {err}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """All fields as a plain dict; ``Preset.from_dict(p.to_dict()) == p``."""
-        return dataclasses.asdict(self)
+        """All fields as a plain dict (the maps as dicts); ``Preset.from_dict(p.to_dict()) == p``."""
+        data = dataclasses.asdict(self)
+        data["cc_map"] = dict(self.cc_map)
+        data["program_map"] = dict(self.program_map)
+        return data
 
     def replace(self, **changes: Any) -> Preset:
         """A copy with some fields changed (validated again)."""
@@ -139,6 +229,26 @@ def _num(value: Any) -> bool:
 
 def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _control(value: Any) -> bool:
+    """A controller number a preset may claim: 0-119 (not a mode message), not the sustain pedal."""
+    return _int(value) and 0 <= value <= CC_LAST_CONTROL and value != CC_SUSTAIN
+
+
+def _pairs(value: Any, key_ok, value_ok) -> tuple[tuple[Any, Any], ...] | None:
+    """A mapping (or pairs) as sorted ``(key, value)`` pairs; None if not one or a pair is bad."""
+    try:
+        items = list(value.items()) if isinstance(value, dict) else [tuple(p) for p in value]
+    except TypeError:
+        return None
+    if isinstance(value, (str, bytes)) or any(len(p) != 2 for p in items):
+        return None
+    if not all(key_ok(k) and value_ok(v) for k, v in items):
+        return None
+    if len({k for k, _ in items}) != len(items):
+        return None
+    return tuple(sorted(items))
 
 
 def preset_dirs() -> list[Path]:
@@ -161,8 +271,13 @@ def list_presets() -> dict[str, Path]:
     return found
 
 
-def load_preset(name_or_path: str | os.PathLike) -> Preset:
+def load_preset(name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Preset:
     """Load a preset by name (``romantic``) or from a YAML file path.
+
+    Args:
+        name_or_path: a preset name or a YAML file.
+        overrides: keys that replace the file's before validation (command-line
+            options such as ``--clock``), so they may make it valid.
 
     Raises:
         PresetError: unknown name (the message lists the known ones), an
@@ -186,4 +301,8 @@ def load_preset(name_or_path: str | os.PathLike) -> Preset:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise PresetError(f"{path}: malformed YAML{where}") from err
-    return Preset.from_dict(data if data is not None else {}, source=str(path))
+    if data is None:
+        data = {}
+    if overrides and isinstance(data, dict):
+        data = {**data, **overrides}
+    return Preset.from_dict(data, source=str(path))

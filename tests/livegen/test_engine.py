@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livegen.engine import Engine, Generator, continue_notes
-from livegen.errors import ModelError
+from livegen.errors import ModelError, PresetError
 from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.scheduler import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
@@ -450,3 +450,354 @@ def test_engine_failing_mid_response_panics_and_carries_on():
     assert rig.engine.stats.errors >= 1 and not rig.engine.responding
     assert hanging_notes(rig.port.messages) == {}
     assert rig.port.controls(CC_ALL_NOTES_OFF)
+
+
+# -- DAW sync, triggers, live control -----------------------------------------------------
+
+BEAT_S = 0.5  # 120 BPM
+CLOCKED = PRESET.replace(clock="midi", quantize_start="beat", quantize="1/16", response_bars=2,
+                         max_seconds=30.0, max_notes=64)
+
+
+def add_midi_clock(rig: Rig, bpm: float = 120.0) -> float:
+    """Send Start, then a clock every 1/24 beat stamped at its exact time; return beat 1's time.
+
+    ``rig.stop_clock()`` stops the clocks; ``rig.delay_clock(s)`` delays every later one.
+    """
+    tick_s = 60.0 / bpm / 24
+    first_s = rig.clock()
+    state = {"next": first_s, "running": True}
+    rig.engine.feed([0xFA], first_s)
+    poll = rig.engine.poll
+
+    def poll_with_clock():
+        while state["running"] and state["next"] <= rig.clock():
+            rig.engine.feed([0xF8], state["next"])
+            state["next"] += tick_s
+        return poll()
+
+    rig.engine.poll = poll_with_clock
+    rig.stop_clock = lambda: state.update(running=False)
+    rig.delay_clock = lambda delay_s: state.update(next=state["next"] + delay_s)
+    return first_s
+
+
+def on_grid(t: float, origin_s: float, step_s: float) -> bool:
+    return abs((t - origin_s) / step_s - round((t - origin_s) / step_s)) * step_s < 1e-6
+
+
+def dues_of_note_ons(rig: Rig) -> list[float]:
+    return [due for _, due, _ in rig.note_ons_scheduled()]
+
+
+def test_clock_synced_response_starts_on_the_next_beat_on_the_16th_grid():
+    rig = make_rig(CLOCKED)
+    beat1_s = add_midi_clock(rig)
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    trigger_s = rig.run_until_responding()
+    rig.poll_for(6.0)
+    dues = dues_of_note_ons(rig)
+    assert len(dues) >= 4
+    assert on_grid(dues[0], beat1_s, BEAT_S)
+    assert trigger_s + rig.engine._lead_s <= dues[0] <= trigger_s + rig.engine._lead_s + BEAT_S
+    assert all(on_grid(due, beat1_s, BEAT_S / 4) for due in dues)
+    last_s = max(due for _, due, _ in rig.scheduled)
+    assert last_s <= dues[0] + 2 * 4 * BEAT_S + 1e-9  # response_bars: 2 bars of 4/4
+    assert hanging_notes(rig.port.messages) == {}
+    assert rig.engine.clock.tempo_bpm == pytest.approx(120.0)
+
+
+def test_notes_follow_the_clock_when_it_stalls_mid_response():
+    rig = make_rig(CLOCKED.replace(response_bars=4, lookahead_s=1.0))
+    beat1_s = add_midi_clock(rig)
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(0.6)
+    rig.delay_clock(0.03)  # the DAW's clock stalls 30 ms and goes on from there
+    step_s = rig.clock()
+    rig.poll_for(9.0)
+    # the step shows after 3 more ticks (~0.1 s); every note sounding after that and the
+    # 0.1 s horizon follows the clock (with lookahead_s 1.0, notes up to 1 s ahead were drawn
+    # before the step: they are placed by song position and read off the latest fit)
+    later = [due for _, due, m in rig.scheduled if m.type == "note_on" and due > step_s + 0.25]
+    assert later and all(on_grid(due - 0.03, beat1_s, BEAT_S / 4) for due in later)
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def test_quantize_start_bar_and_half_strength():
+    rig = make_rig(CLOCKED.replace(quantize_start="bar", quantize="1/8", quantize_strength=0.0))
+    beat1_s = add_midi_clock(rig)
+    rig.poll_for(0.3)
+    rig.play(PHRASE[:3])
+    rig.run_until_responding()
+    rig.poll_for(5.0)
+    dues = dues_of_note_ons(rig)
+    assert on_grid(dues[0], beat1_s, 4 * BEAT_S)
+    assert not all(on_grid(due, beat1_s, BEAT_S / 2) for due in dues)  # strength 0: as drawn
+
+
+def test_swing_moves_the_off_beat_eighths():
+    rig = make_rig(CLOCKED.replace(quantize="1/8", swing=1 / 3), time_bias=6.0)
+    beat1_s = add_midi_clock(rig)
+    rig.poll_for(0.3)
+    rig.play(PHRASE[:3])
+    rig.run_until_responding()
+    rig.poll_for(5.0)
+    dues = dues_of_note_ons(rig)
+    swung = BEAT_S * 2 / 3
+    assert all(on_grid(due, beat1_s, BEAT_S) or on_grid(due - swung, beat1_s, BEAT_S)
+               for due in dues)
+    assert any(on_grid(due - swung, beat1_s, BEAT_S) for due in dues)
+
+
+def test_without_a_clock_the_response_starts_on_the_performers_beat():
+    preset = PRESET.replace(quantize_start="beat", quantize="1/8", response_bars=1)
+    rig = make_rig(preset)
+    start_s = rig.clock()
+    rig.play([Note(60 + i, 80, 0.5 * i, 0.3) for i in range(8)])  # quarters at 120 BPM
+    assert rig.engine.tempo.grid().bpm == pytest.approx(120.0, rel=1e-3)
+    rig.run_until_responding()
+    rig.poll_for(3.0)
+    dues = dues_of_note_ons(rig)
+    assert dues and abs((dues[0] - start_s) / BEAT_S - round((dues[0] - start_s) / BEAT_S)) < 0.01
+    assert max(due for _, due, _ in rig.scheduled) <= dues[0] + 4 * BEAT_S + 1e-6
+
+
+def test_clock_preset_without_a_running_clock_answers_as_before():
+    rig = make_rig(PRESET.replace(clock="midi"))
+    rig.play(PHRASE)
+    trigger_s = rig.run_until_responding()
+    rig.poll_for(1.0)
+    assert dues_of_note_ons(rig)[0] == pytest.approx(trigger_s + rig.engine._lead_s)
+
+
+def test_bars_trigger_starts_on_every_second_bar_line():
+    preset = CLOCKED.replace(trigger="bars", trigger_bars=2, response_bars=1)
+    rig = make_rig(preset)
+    beat1_s = add_midi_clock(rig)
+    rig.poll_for(5.0)
+    assert rig.engine.stats.responses == 0  # nothing played: nothing to answer
+    rig.play(PHRASE[:4])
+    rig.poll_for(8.0)
+    dues = dues_of_note_ons(rig)
+    assert rig.engine.stats.responses == 1 and dues
+    assert on_grid(dues[0], beat1_s, 2 * 4 * BEAT_S)
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def test_clock_stop_ends_the_response_with_nothing_sounding():
+    rig = make_rig(CLOCKED.replace(response_bars=8))
+    add_midi_clock(rig)
+    rig.poll_for(0.5)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(1.5)
+    assert rig.port.note_ons()
+    rig.stop_clock()
+    rig.engine.feed([0xFC], rig.clock())
+    rig.engine.poll()
+    assert not rig.engine.responding and rig.engine.scheduler.pending() == 0
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def test_continuous_plays_alongside_without_barge_in():
+    preset = PRESET.replace(trigger="continuous", max_seconds=0.5, pitch_low=60, pitch_high=61)
+    rig = make_rig(preset)
+    rig.engine.feed([0x90, 60, 80], rig.clock())  # the performer holds 60 throughout
+    rig.play([Note(72 + i % 3, 80, 0.2 * i, 0.1) for i in range(15)])
+    during = rig.engine.stats
+    assert during.responses >= 3 and during.barge_ins == 0
+    sent = len(rig.port.messages)
+    rig.poll_for(3.0)  # the performer stopped: one more chunk at most, then quiet
+    assert rig.engine.stats.responses <= during.responses + 1
+    assert not rig.engine.responding
+    rig.engine.feed([0x80, 60, 0], rig.clock())
+    rig.poll_for(1.0)
+    assert len(rig.port.messages) >= sent
+    assert {m.note for m in rig.port.note_ons()} == {61}  # never the held 60
+    assert hanging_notes(rig.port.messages) == {}
+    assert rig.engine.generator.history[-1].pitch in (60, 72, 73, 74)  # primed after chunks
+
+
+def test_footswitch_hands_over_and_back():
+    preset = PRESET.replace(trigger="cc", trigger_cc=67, max_seconds=4.0)
+    rig = make_rig(preset)
+    rig.play(PHRASE[:4])
+    rig.poll_for(2.0)
+    assert not rig.engine.responding  # no silence trigger
+    rig.engine.feed([0xB0, 67, 127], rig.clock())
+    rig.engine.feed([0xB0, 67, 100], rig.clock())  # still down: one press
+    rig.poll_for(0.5)
+    assert rig.engine.responding and rig.port.note_ons()
+    rig.engine.feed([0xB0, 67, 0], rig.clock())
+    rig.engine.feed([0xB0, 67, 127], rig.clock())  # pressed again: handed back
+    rig.engine.poll()
+    assert not rig.engine.responding and rig.engine.stats.responses == 1
+    assert hanging_notes(rig.port.messages) == {}
+    rig.poll_for(2.0)
+    assert rig.engine.stats.responses == 1
+
+
+def test_handover_key_is_not_a_performer_note():
+    preset = PRESET.replace(trigger="note", trigger_note=21)
+    rig = make_rig(preset)
+    rig.play(PHRASE[:3])
+    primed = rig.engine.generator.primed_since_reset
+    rig.engine.feed([0x90, 21, 100], rig.clock())
+    rig.poll_for(0.3)
+    rig.engine.feed([0x80, 21, 0], rig.clock())
+    rig.poll_for(0.3)
+    assert rig.engine.responding and rig.engine.stats.barge_ins == 0
+    assert 21 not in {n.pitch for n in rig.engine.buffer.notes()}
+    rig.poll_for(PRESET.max_seconds)
+    assert rig.engine.generator.primed_since_reset == primed
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def test_no_generated_note_takes_a_held_pitch():
+    preset = PRESET.replace(trigger="cc", pitch_low=60, pitch_high=62, max_seconds=3.0)
+    rig = make_rig(preset, time_bias=6.0)
+    for pitch in (60, 61):
+        rig.engine.feed([0x90, pitch, 80], rig.clock())
+    rig.engine.feed([0xB0, 67, 127], rig.clock())
+    rig.poll_for(4.0)
+    assert rig.port.note_ons() and {m.note for m in rig.port.note_ons()} == {62}
+    rig.engine.feed([0x90, 62, 80], rig.clock())  # now every allowed pitch is held
+    rig.engine.feed([0xB0, 67, 0], rig.clock())
+    rig.engine.feed([0xB0, 67, 127], rig.clock())
+    sent = len(rig.port.note_ons())
+    rig.poll_for(4.0)
+    assert len(rig.port.note_ons()) == sent and rig.engine.stats.collisions_avoided > 0
+
+
+def test_adaptive_silence_follows_the_players_spacing():
+    preset = PRESET.replace(silence_s=0.5, silence_adaptive=True, silence_min_s=0.3,
+                            silence_max_s=1.5)
+    slow = make_rig(preset)
+    slow.play([Note(60 + i, 80, 0.7 * i, 0.2) for i in range(5)])  # 0.5 s gaps between notes
+    assert not slow.engine.responding  # a fixed 0.5 s would have cut in
+    end_s = slow.clock()
+    assert slow.run_until_responding() >= end_s + 1.4 - STEP_S  # 2 x 0.7 s
+    fast = make_rig(preset)
+    fast.play([Note(60 + i, 80, 0.1 * i, 0.05) for i in range(8)])
+    end_s = fast.clock()
+    assert fast.run_until_responding() < end_s + 0.3 + 2 * STEP_S  # clamped to silence_min_s
+
+
+def test_cc_map_sets_temperature_length_and_enabled_live():
+    preset = PRESET.replace(cc_map={21: "temperature", 22: "response_length", 23: "enabled"})
+    rig = make_rig(preset)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(0.2)
+    rig.engine.feed([0xB0, 21, 127], rig.clock())
+    rig.engine.feed([0xB0, 22, 0], rig.clock())
+    rig.engine.poll()
+    assert rig.engine.responding  # live changes do not cut the response
+    assert rig.engine.preset.temperature == 2.0 and rig.engine.generator.sampler.temperature == 2.0
+    assert rig.engine.preset.max_seconds == 1.0
+    rig.engine.feed([0xB0, 23, 0], rig.clock())  # off: silence now
+    rig.engine.poll()
+    assert not rig.engine.responding and rig.engine.scheduler.sounding() == {}
+    assert hanging_notes(rig.port.messages) == {}
+    rig.play(PHRASE[:2])
+    rig.poll_for(2.0)
+    assert rig.engine.stats.responses == 1  # disabled: no trigger
+    rig.engine.feed([0xB0, 23, 127], rig.clock())
+    trigger_s = rig.run_until_responding()
+    rig.poll_for(3.0)
+    assert max(due for _, due, _ in rig.scheduled) <= trigger_s + rig.engine._lead_s + 1.0 + 1e-9
+
+
+def test_program_change_switches_preset_mid_response_with_nothing_sounding():
+    other = PRESET.replace(name="other", style="baroque", channel=5, pitch_low=70, pitch_high=72)
+    clock = FakeClock()
+    port = FakePort(clock)
+    engine = Engine(FakeModel(), PRESET, port.send, now=clock, seed=1, programs={3: other})
+    rig = Rig(clock, port, engine.model, engine)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(0.3)
+    assert port.note_ons()
+    engine.feed([0xC0, 9], clock())  # not in the bank: ignored
+    engine.poll()
+    assert engine.responding
+    engine.feed([0xC0, 3], clock())
+    engine.poll()
+    assert engine.preset == other and not engine.responding
+    assert engine.scheduler.sounding() == {} and hanging_notes(port.messages) == {}
+    before = len(port.note_ons())
+    rig.play(PHRASE[:3])
+    rig.run_until_responding()
+    rig.poll_for(PRESET.max_seconds + 1)
+    after = port.note_ons()[before:]
+    assert after and all(m.channel == 5 and 70 <= m.note <= 72 for m in after)
+    assert hanging_notes(port.messages) == {}
+
+
+def test_program_map_is_resolved_at_construction(tmp_path, monkeypatch):
+    (tmp_path / "b.yaml").write_text("style: baroque\nchannel: 4\n")
+    monkeypatch.setenv("LIVEGEN_PRESETS", str(tmp_path))
+    engine = Engine(FakeModel(), PRESET.replace(program_map={1: "b"}), FakePort().send)
+    assert engine.controls.programs[1].channel == 4
+    with pytest.raises(PresetError, match="program_map 2.*'nope'"):
+        Engine(FakeModel(), PRESET.replace(program_map={2: "nope"}), FakePort().send)
+    with pytest.raises(ModelError):
+        Engine(FakeModel(), PRESET, FakePort().send, programs={1: PRESET.replace(style="jazz")})
+    with pytest.raises(PresetError, match="nope"):
+        engine.set_preset(PRESET.replace(program_map={2: "nope"}))
+    assert engine.controls.programs[1].channel == 4
+
+
+def test_barge_in_with_the_sustain_pedal_down_leaves_nothing_sounding():
+    rig = make_rig()
+    rig.engine.feed([0xB0, 64, 127], rig.clock())
+    rig.play(PHRASE[:4])
+    rig.engine.feed([0xB0, 64, 0], rig.clock())
+    rig.run_until_responding()
+    rig.poll_for(0.4)
+    assert rig.port.note_ons()
+    rig.engine.feed([0xB0, 64, 127], rig.clock())  # pedal down: not yet a barge-in
+    rig.engine.poll()
+    assert rig.engine.responding
+    rig.engine.feed([0x90, 67, 90], rig.clock())
+    rig.engine.poll()
+    rig.engine.feed([0x80, 67, 0], rig.clock())  # key up, held by the pedal
+    rig.poll_for(PRESET.silence_s * 3)
+    assert not rig.engine.responding and rig.engine.stats.barge_ins == 1
+    assert rig.engine.scheduler.sounding() == {} and hanging_notes(rig.port.messages) == {}
+    rig.engine.feed([0xB0, 64, 0], rig.clock())
+    rig.run_until_responding()
+    rig.poll_for(PRESET.max_seconds + 1)
+    assert hanging_notes(rig.port.messages) == {}
+
+
+FEATURES = PRESET.replace(clock="midi", quantize_start="beat", quantize="1/16", swing=0.2,
+                          response_bars=1, trigger="cc", silence_s=0.1, max_seconds=0.5,
+                          cc_map={21: "temperature", 22: "response_length", 23: "enabled"})
+MESSAGES = st.sampled_from([[0xF8], [0xFA], [0xFB], [0xFC], [0xF2, 4, 0], [0xC0, 1], [0xC0, 2],
+                            [0xB0, 67, 127], [0xB0, 67, 0], [0xB0, 64, 127], [0xB0, 64, 0],
+                            [0xB0, 21, 90], [0xB0, 22, 10], [0xB0, 23, 0], [0xB0, 23, 127],
+                            [0x90, 60, 80], [0x80, 60, 0], [0x90, 62, 80], [0x80, 62, 0]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(items=st.lists(st.tuples(MESSAGES, st.floats(0, 0.2)), max_size=60))
+def test_any_control_sequence_never_hangs_a_note(items):
+    programs = {1: FEATURES.replace(name="p1", trigger="continuous", channel=4),
+                2: FEATURES.replace(name="p2", trigger="silence", quantize="off")}
+    clock = FakeClock()
+    port = FakePort(clock)
+    engine = Engine(FakeModel(), FEATURES, port.send, now=clock, seed=0, programs=programs)
+    for data, dt in items:
+        clock.advance(dt)
+        engine.feed(data, clock())
+        engine.poll()
+    for _ in range(100):
+        clock.advance(0.02)
+        engine.poll()
+    engine.stop()
+    assert hanging_notes(port.messages) == {}
+    assert engine.stats.errors == 0

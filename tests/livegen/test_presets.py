@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import yaml
 
 from livegen.errors import PresetError
 from livegen.presets import Preset, list_presets, load_preset
@@ -129,3 +130,95 @@ def test_user_directory_comes_first(tmp_path, monkeypatch):
 
 def test_preset_error_is_a_value_error():
     assert issubclass(PresetError, ValueError)
+
+
+# -- DAW sync, triggers and live control keys -----------------------------------------------
+
+
+def test_new_keys_default_to_todays_behaviour():
+    preset = Preset(name="mine")
+    assert (preset.clock, preset.trigger, preset.quantize_start, preset.quantize) == (
+        "none", "silence", "off", "off")
+    assert preset.response_bars == 0 and not preset.silence_adaptive
+    assert preset.cc_map == () and preset.program_map == ()
+    assert load_preset("romantic").clock == "none"
+
+
+def test_yaml_off_means_off(tmp_path):
+    preset = load_preset(_write(tmp_path, "clock: off\nquantize_start: off\nquantize: off\n"))
+    assert (preset.clock, preset.quantize_start, preset.quantize) == ("none", "off", "off")
+
+
+def test_sync_and_control_keys_load_and_round_trip(tmp_path):
+    path = _write(tmp_path, "\n".join([
+        "clock: midi", "beats_per_bar: 3", "quantize_start: bar", "quantize: 1/16",
+        "quantize_strength: 1", "swing: 0.25", "response_bars: 2", "trigger: bars",
+        "trigger_bars: 4", "silence_adaptive: true", "silence_min_s: 0.2", "silence_max_s: 1",
+        "cc_map: {23: enabled, 21: temperature}", "program_map: {1: baroque, 0: romantic}", ""]))
+    preset = load_preset(path)
+    assert preset.quantize == "1/16" and preset.quantize_strength == 1.0
+    assert isinstance(preset.silence_max_s, float)
+    assert preset.cc_map == ((21, "temperature"), (23, "enabled"))
+    assert preset.program_map == ((0, "romantic"), (1, "baroque"))
+    data = preset.to_dict()
+    assert data["cc_map"] == {21: "temperature", 23: "enabled"}
+    assert Preset.from_dict(data) == preset
+    again = load_preset(_write(tmp_path, yaml.safe_dump(data), name="again.yaml"))
+    assert again == preset  # the name travels in the data
+    assert hash(preset) == hash(Preset.from_dict(data))  # frozen and hashable, maps and all
+    assert preset.replace(cc_map={22: "response_length"}).cc_map == ((22, "response_length"),)
+
+
+@pytest.mark.parametrize(("key", "value", "shown"), [
+    ("clock", "daw", "'daw'"),
+    ("beats_per_bar", "0", "0"),
+    ("quantize_start", "downbeat", "'downbeat'"),
+    ("quantize", "1/5", "'1/5'"),
+    ("quantize", "16", "16"),
+    ("quantize_strength", "1.5", "1.5"),
+    ("swing", "0.7", "0.7"),
+    ("response_bars", "-1", "-1"),
+    ("trigger_bars", "0", "0"),
+    ("trigger_cc", "64", "64"),
+    ("trigger_cc", "123", "123"),
+    ("trigger_note", "128", "128"),
+    ("silence_adaptive", "1", "1"),
+    ("silence_min_s", "0", "0.0"),
+    ("silence_max_s", "0.1", "0.1"),
+    ("trigger", "bars", "'bars'"),
+    ("cc_map", "{21: tempo}", "{21: 'tempo'}"),
+    ("cc_map", "{64: temperature}", "{64: 'temperature'}"),
+    ("cc_map", "[21, 22]", "[21, 22]"),
+    ("cc_map", "temperature", "'temperature'"),
+    ("program_map", "{128: romantic}", "{128: 'romantic'}"),
+    ("program_map", "{1: ''}", "{1: ''}"),
+    ("program_map", "{1: 2}", "{1: 2}"),
+])
+def test_bad_sync_and_control_values_name_file_key_and_value(tmp_path, key, value, shown):
+    path = _write(tmp_path, f"{key}: {value}\n")
+    with pytest.raises(PresetError) as info:
+        load_preset(path)
+    message = str(info.value)
+    assert str(path) in message and key in message and f"received {shown}" in message
+
+
+def test_footswitch_cc_cannot_also_be_a_mapped_control():
+    with pytest.raises(PresetError, match="cc_map"):
+        Preset(name="x", trigger="cc", trigger_cc=21, cc_map={21: "enabled"})
+    assert Preset(name="x", trigger="silence", trigger_cc=21, cc_map={21: "enabled"})
+
+
+def test_the_jam_preset_follows_the_clock_and_maps_controls():
+    preset = load_preset("jam")
+    assert preset.clock == "midi" and preset.quantize_start == "bar" and preset.response_bars
+    names = dict(preset.program_map).values()
+    assert set(names) <= set(list_presets())
+
+
+def test_overrides_apply_before_validation(tmp_path):
+    path = _write(tmp_path, "trigger: bars\n")
+    with pytest.raises(PresetError, match="bars needs clock: midi"):
+        load_preset(path)
+    assert load_preset(path, {"clock": "midi"}).trigger == "bars"
+    with pytest.raises(PresetError, match=str(path)):
+        load_preset(path, {"clock": "daw"})

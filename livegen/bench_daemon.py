@@ -1,0 +1,102 @@
+"""``livegen bench``: the figures taken from a real daemon subprocess.
+
+Cold start to the ready line, idle CPU and RSS read from ``/proc`` (Linux),
+and the exit status after SIGINT. Split from :mod:`livegen.bench` to keep
+each module to one concept.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from livegen.bench import (
+    BENCH_STYLE,
+    EXIT_TIMEOUT_S,
+    READY_TIMEOUT_S,
+    SETTLE_S,
+    Figure,
+    _skip_all,
+)
+from livegen.errors import BackendError
+
+__all__ = ["bench_daemon"]
+
+
+def _proc(pid: int) -> tuple[float, dict[str, float]]:
+    """CPU seconds (all threads) and the ``kB`` lines of ``/proc/PID/status`` in MiB (Linux)."""
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    memory = {k: int(v.split()[0]) / 1024 for k, v in (
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.endswith(" kB"))}
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"), memory  # utime + stime
+
+
+def _pump(stream: Iterable[str], lines: queue.SimpleQueue) -> None:
+    """Hand a subprocess's output lines on; '' at the end."""
+    for line in stream:
+        lines.put(line)
+    lines.put("")
+
+
+def bench_daemon(model_path: Path, idle_s: float) -> list[Figure]:
+    """Start ``livegen run`` (JACK if a server runs, else auto): cold start, idle CPU, RSS, SIGINT.
+
+    When no MIDI backend can open, every figure is skipped with the reason.
+    """
+    from livegen import ports
+
+    figures = {k: Figure(k, label, unit) for k, label, unit in (
+        ("cold_start", "daemon cold start to ready", "s"),
+        ("idle_cpu", "daemon idle CPU, % of a core", "%"), ("rss", "daemon RSS, idle", "MiB"),
+        ("sigint_exit", "daemon exit status on SIGINT", ""))}
+    try:
+        backend = ports.resolve_backend("jack" if ports.jack_running() else "auto")
+    except BackendError as err:
+        return _skip_all(figures.values(), str(err))
+    lines: queue.SimpleQueue = queue.SimpleQueue()
+    with tempfile.TemporaryFile("w+") as stderr:
+        t0 = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "livegen", "run", "--preset", BENCH_STYLE, "--backend", backend,
+             "--model", str(model_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+        try:
+            if not lines.get(timeout=READY_TIMEOUT_S).startswith("listening on"):
+                process.wait(EXIT_TIMEOUT_S)
+                stderr.seek(0)
+                tail = (stderr.read().strip().splitlines() or ["no output"])[-1]
+                return _skip_all(figures.values(), f"`livegen run` exited {process.returncode}: {tail}")
+            figures["cold_start"].value = time.perf_counter() - t0
+            figures["cold_start"].note = f"spawn -> 'listening on' line, backend {backend}"
+            if os.path.exists(f"/proc/{process.pid}/stat"):
+                time.sleep(SETTLE_S)
+                (cpu0, _), w0 = _proc(process.pid), time.perf_counter()
+                time.sleep(idle_s)
+                (cpu1, mib), w1 = _proc(process.pid), time.perf_counter()
+                figures["idle_cpu"].value = 100.0 * (cpu1 - cpu0) / (w1 - w0)
+                figures["idle_cpu"].note = f"{w1 - w0:.1f} s idle after a {SETTLE_S:g} s settle"
+                figures["rss"].value = mib["VmRSS"]
+                figures["rss"].note = (f"peak {mib['VmHWM']:.0f} MiB; of the RSS, private "
+                                       f"{mib.get('RssAnon', 0):.0f} MiB, files {mib.get('RssFile', 0):.0f}"
+                                       f" MiB, shared memory (JACK) {mib.get('RssShmem', 0):.0f} MiB")
+            else:
+                _skip_all((figures["idle_cpu"], figures["rss"]), "needs Linux /proc")
+            process.send_signal(signal.SIGINT)
+            figures["sigint_exit"].value = float(process.wait(EXIT_TIMEOUT_S))
+        except (queue.Empty, subprocess.TimeoutExpired):
+            _skip_all((f for f in figures.values() if f.value is None), "the daemon did not answer")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return [f.judge() for f in figures.values()]

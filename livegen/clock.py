@@ -1,0 +1,432 @@
+"""Beats: following a DAW's MIDI beat clock, or the performer's own tempo.
+
+:class:`MidiClock` follows MIDI beat clock as the MIDI 1.0 specification
+defines it: Timing Clock (0xF8) 24 times per quarter note, Start (0xFA: the
+next clock is song position 0), Stop (0xFC), Continue (0xFB: go on from the
+position reached, or the one a Song Position Pointer set) and Song Position
+Pointer (0xF2: position in MIDI beats, 1 MIDI beat = a 16th note = 6 clocks).
+
+Each clock is stamped on arrival (by the port reader: up to a millisecond late
+on JACK, which polls), so single tick intervals jitter by a millisecond or
+more. The tempo and phase therefore come from a least-squares line through the
+last :data:`WINDOW_TICKS` tick times (tick number -> seconds), refitted without
+the ticks whose residual is far beyond the median absolute residual (a thread
+woken late). At 120 BPM with 0.5 ms of stamping jitter, a 96-tick window puts a
+beat 1 s ahead within about 0.1 ms. Clocks lost on the way are counted and a
+phase step restarts the fit (see :data:`STEP_MIN_S`).
+
+A :class:`~livegen.grid.BeatGrid` is the result: a tick period and one
+anchored tick. It answers where the next beat or bar line is and snaps onsets
+to a note-value grid. Without a clock, :func:`estimate_grid_from_onsets` derives
+a grid from the performer's inter-onset intervals (:class:`OnsetTempo` keeps
+them); :func:`estimate_tempo_from_onsets` gives its tempo in BPM.
+
+All times are float seconds from the engine's monotonic clock.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import statistics
+from collections import deque
+from collections.abc import Sequence
+
+import mido
+import numpy as np
+
+from livegen.grid import DIVISIONS, TICKS_PER_BEAT, BeatGrid, division_ticks
+
+__all__ = ["BeatGrid", "MidiClock", "OnsetTempo", "TICKS_PER_BEAT", "DIVISIONS",
+           "division_ticks", "estimate_tempo_from_onsets", "estimate_grid_from_onsets"]
+
+TICKS_PER_SPP_UNIT = 6  # MIDI 1.0: Song Position Pointer counts 16th notes of 6 clocks
+WINDOW_TICKS = 96  # ticks in the tempo fit: 4 beats (2 s at 120 BPM)
+MIN_FIT_TICKS = 12  # below this (half a beat), keep the previous tempo and fit only the phase
+#: A tick later than this many tick periods after the one before starts a new fit (the
+#: clock paused: a Stop without its message, a DAW that stops sending while stopped).
+GAP_TICK_PERIODS = 4.0
+GAP_UNKNOWN_S = 0.25  # the same, before any tempo is known (30 BPM = 83 ms per tick)
+#: A jump: one tick interval off the period by more than this, seconds, and the next two
+#: within half of it. If the interval is 2-4 periods (within LOST_TOLERANCE), ticks were
+#: lost (a JACK client that missed a cycle; a DAW that skipped ahead after a dropout): they
+#: are counted. Otherwise the phase stepped (a clock that stalled and did not catch up, as a
+#: starved JACK server's does): the fit restarts from the ticks after the step. A single late
+#: tick (a long interval, then a short one) is neither: the fit drops it as an outlier.
+STEP_MIN_S = 0.004
+LOST_TOLERANCE = 0.2  # periods
+MAX_LOST_TICKS = 3
+PERIOD_GAPS = 8  # the tick period for gap and step checks: median of the last 8 intervals
+OUTLIER_MADS = 4.0  # residuals beyond this many robust standard deviations are dropped
+OUTLIER_FLOOR_S = 0.001  # ... but never one within 1 ms (the stamping jitter itself)
+MAD_TO_SIGMA = 1.4826  # normal distribution: sigma = 1.4826 x median absolute deviation
+
+CHORD_WINDOW_S = 0.03  # onsets this close are one chord: one onset for tempo purposes
+MIN_IOI_S = 0.06  # shorter intervals are ornaments, not the beat's subdivisions
+MAX_IOI_S = 2.0  # longer intervals are pauses; they also end a phrase
+MIN_IOIS = 3  # intervals needed before a tempo is estimated
+CLUSTER_TOLERANCE = 0.08  # intervals within 8 % of a cluster's mean belong to it
+MULTIPLE_TOLERANCE = 0.12  # an interval is n units if within 0.12 units of n
+PHASE_TOLERANCE = 0.1  # an onset is "on the beat" within 10 % of a beat
+#: The beat is folded into this tempo octave (BPM): 150 stays 150, 160 becomes 80, 70 is 140.
+#: Which metrical level is "the beat" is ambiguous from onsets alone (Dixon 2001, "Automatic
+#: Extraction of Tempo and Beat from Expressive Performances", J. New Music Research 30(1));
+#: livegen takes the octave around 100 BPM.
+FOLD_BPM = (75.0, 150.0)
+ONSET_HISTORY = 32  # distinct onsets an OnsetTempo keeps
+
+
+class MidiClock:
+    """Follows MIDI beat clock: running state, song position, tempo and beat grid.
+
+    Not thread-safe: the engine thread owns it. Feed every message with
+    :meth:`handle` (or the per-message methods) in arrival order.
+
+    Args:
+        window_ticks: ticks in the tempo fit, >= 2.
+
+    Raises:
+        ValueError: ``window_ticks`` < 2.
+
+    Attributes:
+        running: between Start/Continue and Stop.
+        position: song position (ticks) of the last clock counted while running, or None.
+        ticks: clocks received since construction.
+    """
+
+    def __init__(self, window_ticks: int = WINDOW_TICKS) -> None:
+        if not isinstance(window_ticks, int) or window_ticks < 2:
+            raise ValueError(f"window_ticks must be an integer >= 2 (received {window_ticks!r})")
+        self._times: deque[float] = deque(maxlen=window_ticks)
+        self._seqs: deque[int] = deque(maxlen=window_ticks)
+        self._seq = 0  # free-running tick counter (the fit's x axis)
+        self._tick_s: float | None = None  # last fitted tick period
+        self._period_s: float | None = None  # median of the recent tick intervals
+        self._grid: BeatGrid | None = None
+        self._stale = True
+        self._next_position = 0  # song position the next clock gets once running
+        self.running = False
+        self.position: int | None = None
+        self.ticks = 0
+
+    def handle(self, msg: mido.Message, t_s: float) -> bool:
+        """Feed one message; return whether it was a clock message (and so used).
+
+        Args:
+            msg: any mido message; ``clock``, ``start``, ``stop``, ``continue``
+                and ``songpos`` are used.
+            t_s: arrival time, seconds.
+        """
+        kind = msg.type
+        if kind == "clock":
+            self.tick(t_s)
+        elif kind == "start":
+            self.start()
+        elif kind == "continue":
+            self.resume()
+        elif kind == "stop":
+            self.stop()
+        elif kind == "songpos":
+            self.song_position(msg.pos)
+        else:
+            return False
+        return True
+
+    def start(self) -> None:
+        """Start (0xFA): run from song position 0; the next clock is position 0."""
+        self._next_position = 0
+        self.running = True
+        self.position = None
+        self._stale = True
+
+    def resume(self) -> None:
+        """Continue (0xFB): run from the position reached (or set by :meth:`song_position`)."""
+        self.running = True
+        self.position = None
+        self._stale = True
+
+    def stop(self) -> None:
+        """Stop (0xFC): positions stop advancing; the tempo is kept."""
+        self.running = False
+        self._stale = True
+
+    def song_position(self, sixteenths: int) -> None:
+        """Song Position Pointer (0xF2): the position Continue resumes from.
+
+        Args:
+            sixteenths: MIDI beats (16th notes) from the song's start, 0-16383.
+        """
+        self._next_position = int(sixteenths) * TICKS_PER_SPP_UNIT
+        self._stale = True
+
+    def tick(self, t_s: float) -> None:
+        """Timing Clock (0xF8) arrived at ``t_s`` seconds."""
+        self.ticks += 1
+        times = self._times
+        period = None
+        if len(times) > PERIOD_GAPS:
+            recent = list(itertools.islice(times, len(times) - PERIOD_GAPS - 1, None))
+            period = self._period_s = statistics.median(b - a for a, b in zip(recent, recent[1:]))
+        if times:
+            gap_s = t_s - times[-1]
+            if gap_s < 0 or gap_s > (GAP_UNKNOWN_S if period is None
+                                     else GAP_TICK_PERIODS * period):
+                times.clear()
+                self._seqs.clear()
+        self._seq += 1
+        times.append(t_s)
+        self._seqs.append(self._seq)
+        if self.running:
+            self.position = self._next_position
+            self._next_position += 1
+        if period is not None and len(times) > 3:
+            self._check_jump(period)
+        self._stale = True
+
+    def _check_jump(self, period: float) -> None:
+        """Count lost ticks, or restart the fit after a phase step, three ticks back."""
+        times, seqs = self._times, self._seqs
+        t0, t1, t2, t3 = (times[i] for i in range(-4, 0))
+        steady = STEP_MIN_S / 2
+        if (abs(t1 - t0 - period) <= STEP_MIN_S or abs(t2 - t1 - period) > steady
+                or abs(t3 - t2 - period) > steady):
+            return
+        lost = round((t1 - t0) / period) - 1
+        if 1 <= lost <= MAX_LOST_TICKS and abs(t1 - t0 - (lost + 1) * period) <= LOST_TOLERANCE * period:
+            for i in (-3, -2, -1):
+                seqs[i] += lost
+            self._seq += lost
+            if self.running and self.position is not None:
+                self.position += lost
+                self._next_position += lost
+        else:
+            for _ in range(len(times) - 3):  # the phase jumped before t1: fit from there
+                times.popleft()
+                seqs.popleft()
+
+    @property
+    def tempo_bpm(self) -> float | None:
+        """Quarter notes per minute from the fit (kept across Stop), or None before 2 ticks."""
+        self.grid()
+        return None if self._tick_s is None else 60.0 / (self._tick_s * TICKS_PER_BEAT)
+
+    def grid(self) -> BeatGrid | None:
+        """The beat grid now: None unless running with a counted clock and a known tempo."""
+        if self._stale:
+            self._grid = self._fit()
+            self._stale = False
+        return self._grid
+
+    def next_beat_s(self, now_s: float) -> float | None:
+        """Time of the next beat at or after ``now_s``, or None without a grid."""
+        grid = self.grid()
+        return None if grid is None else grid.next_beat_s(now_s)
+
+    def next_bar_s(self, now_s: float, beats_per_bar: int = 4) -> float | None:
+        """Time of the next bar line at or after ``now_s``, or None without a grid."""
+        grid = self.grid()
+        return None if grid is None else grid.next_bar_s(now_s, beats_per_bar)
+
+    def grid_time(self, onset_s: float, division: str, swing: float = 0.0) -> float:
+        """``onset_s`` moved to the nearest ``division`` line; unchanged without a grid."""
+        grid = self.grid()
+        return onset_s if grid is None else grid.grid_time(onset_s, division, swing)
+
+    def _fit(self) -> BeatGrid | None:
+        """Fit tick times, update the tempo; the grid if running with a counted clock."""
+        n = len(self._times)
+        if n == 0:
+            return None
+        times = np.fromiter(self._times, float, n)
+        x = np.fromiter(self._seqs, float, n) - self._seq  # the last tick at x = 0
+        known = self._tick_s if self._tick_s is not None else self._period_s
+        if n >= MIN_FIT_TICKS or (n >= 2 and known is None):
+            slope, last_s = _robust_line(x, times)
+            if slope > 0:
+                self._tick_s = slope
+            else:
+                last_s = times[-1]
+        elif known is not None:  # too few ticks: the tempo known, the phase fitted
+            self._tick_s = known
+            last_s = float(np.mean(times - known * x))
+        else:
+            return None
+        if not self.running or self.position is None or self._tick_s is None:
+            return None
+        return BeatGrid(float(last_s), self._tick_s, self.position)
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``y = a + b x`` in closed form; returns ``(b, a)``.
+
+    Not ``np.polyfit``: it goes through LAPACK, and the first fit in the daemon
+    (at its first trigger) took 18 ms, far beyond the 2 ms budget of a beat.
+    """
+    x_mean, y_mean = x.mean(), y.mean()
+    dx = x - x_mean
+    b = float((dx * (y - y_mean)).sum() / (dx * dx).sum())
+    return b, float(y_mean - b * x_mean)
+
+
+def _median(values: np.ndarray) -> float:
+    """Median by sorting (``np.median`` cost 14 ms on its first call in a process)."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    return float(0.5 * (ordered[(n - 1) // 2] + ordered[n // 2]))
+
+
+def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``y = a + b x``, refitted once without outliers; returns ``(b, a)``."""
+    b, a = _line(x, y)
+    if len(x) > 4:
+        residuals = y - (a + b * x)
+        mad = _median(np.abs(residuals - _median(residuals)))
+        keep = np.abs(residuals) <= max(OUTLIER_MADS * MAD_TO_SIGMA * mad, OUTLIER_FLOOR_S)
+        if 2 <= keep.sum() < len(x):
+            b, a = _line(x[keep], y[keep])
+    return b, a
+
+
+# -- the performer's tempo ---------------------------------------------------------------
+
+
+def _distinct(onsets_s: Sequence[float]) -> list[float]:
+    """Sorted onsets with chord tones (within CHORD_WINDOW_S of a chord's first) merged."""
+    distinct: list[float] = []
+    for t in sorted(onsets_s):
+        if not distinct or t - distinct[-1] > CHORD_WINDOW_S:
+            distinct.append(t)
+    return distinct
+
+
+def _unit_s(iois: list[float]) -> float:
+    """The most frequent interval (a cluster mean; ties: the shorter), refined by all multiples."""
+    clusters: list[list[float]] = []
+    for ioi in sorted(iois):
+        if clusters and ioi <= statistics.fmean(clusters[-1]) * (1 + CLUSTER_TOLERANCE):
+            clusters[-1].append(ioi)
+        else:
+            clusters.append([ioi])
+    unit = statistics.fmean(max(clusters, key=len))  # max() keeps the first (shortest) of ties
+    pairs = [(ioi, round(ioi / unit)) for ioi in iois
+             if ioi / unit > 1 - MULTIPLE_TOLERANCE
+             and abs(ioi / unit - round(ioi / unit)) <= MULTIPLE_TOLERANCE]
+    return sum(i * n for i, n in pairs) / sum(n * n for _, n in pairs)
+
+
+def _fold_beat_s(unit_s: float) -> float:
+    """``unit_s`` doubled or halved into the FOLD_BPM tempo octave."""
+    shortest, longest = 60.0 / FOLD_BPM[1], 60.0 / FOLD_BPM[0]
+    beat = unit_s
+    while beat < shortest - 1e-12:
+        beat *= 2.0
+    while beat >= longest:
+        beat /= 2.0
+    return beat
+
+
+def _beat_s(distinct: list[float]) -> float | None:
+    iois = [b - a for a, b in zip(distinct, distinct[1:]) if MIN_IOI_S <= b - a <= MAX_IOI_S]
+    if len(iois) < MIN_IOIS:
+        return None
+    return _fold_beat_s(_unit_s(iois))
+
+
+def estimate_tempo_from_onsets(onsets_s: Sequence[float]) -> float | None:
+    """The performer's tempo from their inter-onset intervals.
+
+    Chord tones are merged, intervals outside 60 ms-2 s dropped, and the most
+    frequent interval (clustered within 8 %) is refined by least squares over
+    every interval that is a whole multiple of it, then doubled or halved into
+    75-150 BPM (see :data:`FOLD_BPM`). Binary rhythms (quarters, eighths,
+    halves...) come out right; mostly-dotted or triplet rhythms may give a
+    tempo 2/3 or 3/2 of the felt one.
+
+    Args:
+        onsets_s: note onsets in seconds, any order.
+
+    Returns:
+        Quarter notes per minute, or None with fewer than 3 usable intervals.
+    """
+    beat = _beat_s(_distinct(onsets_s))
+    return None if beat is None else 60.0 / beat
+
+
+def estimate_grid_from_onsets(onsets_s: Sequence[float]) -> BeatGrid | None:
+    """A beat grid from the performer's onsets (no clock).
+
+    The tempo is :func:`estimate_tempo_from_onsets`'s. The phase is the one
+    shared by most onsets of the last phrase (onsets after the last pause
+    longer than 2 s), within 10 % of a beat, averaged over those onsets; the
+    beat nearest the phrase's first onset is song position 0, so bars count
+    from there.
+
+    Returns:
+        The grid, or None with fewer than 3 usable intervals.
+    """
+    distinct = _distinct(onsets_s)
+    beat = _beat_s(distinct)
+    if beat is None:
+        return None
+    phrase = distinct
+    for i in range(len(distinct) - 1, 0, -1):
+        if distinct[i] - distinct[i - 1] > MAX_IOI_S:
+            phrase = distinct[i:]
+            break
+    anchor, most = phrase[0], 0
+    for ref in phrase:  # the candidate phase through each onset; most support wins
+        offsets = [_wrap((t - ref) / beat) for t in phrase]
+        support = [o for o in offsets if abs(o) <= PHASE_TOLERANCE]
+        if len(support) > most:
+            anchor, most = ref + statistics.fmean(support) * beat, len(support)
+    first_beat = anchor + round((phrase[0] - anchor) / beat) * beat
+    return BeatGrid(first_beat, beat / TICKS_PER_BEAT, 0)
+
+
+def _wrap(cycles: float) -> float:
+    """A phase in cycles, wrapped to [-0.5, 0.5)."""
+    return cycles - math.floor(cycles + 0.5)
+
+
+class OnsetTempo:
+    """The performer's recent distinct onsets: inter-onset intervals and a beat grid.
+
+    Args:
+        capacity: distinct onsets kept, >= 2.
+    """
+
+    def __init__(self, capacity: int = ONSET_HISTORY) -> None:
+        self._onsets: deque[float] = deque(maxlen=capacity)
+        self._grid: BeatGrid | None = None
+        self._stale = False
+
+    def add(self, onset_s: float) -> None:
+        """A performer note_on at ``onset_s`` seconds (chord tones count once)."""
+        onsets = self._onsets
+        if onsets and onset_s - onsets[-1] <= CHORD_WINDOW_S:
+            return
+        if onsets and onset_s < onsets[-1]:
+            bisect.insort(onsets, onset_s)  # out of order stamps: keep it sorted
+        else:
+            onsets.append(onset_s)
+        self._stale = True
+
+    def clear(self) -> None:
+        """Forget every onset."""
+        self._onsets.clear()
+        self._grid = None
+        self._stale = False
+
+    def median_ioi_s(self) -> float | None:
+        """Median of the usable inter-onset intervals (60 ms-2 s), or None with fewer than 3."""
+        onsets = self._onsets
+        iois = [b - a for a, b in zip(onsets, list(onsets)[1:]) if MIN_IOI_S <= b - a <= MAX_IOI_S]
+        return statistics.median(iois) if len(iois) >= MIN_IOIS else None
+
+    def grid(self) -> BeatGrid | None:
+        """:func:`estimate_grid_from_onsets` of the kept onsets (cached until the next add)."""
+        if self._stale:
+            self._grid = estimate_grid_from_onsets(self._onsets)
+            self._stale = False
+        return self._grid

@@ -1,0 +1,155 @@
+"""Live control by MIDI: controllers mapped to preset settings, program changes to presets.
+
+A preset's ``cc_map`` names what each controller (0-127 values) sets:
+
+``temperature``
+    0-127 maps linearly onto :data:`TEMPERATURE_RANGE`; takes effect from the
+    next generated note, the response in progress carries on.
+``response_length``
+    with ``response_bars`` in use, 0-127 maps onto 1-16 bars; otherwise onto
+    ``max_seconds`` of 1-30 s; takes effect from the next response.
+``enabled``
+    64-127 on, 0-63 off (a switch); off ends any response at once, with its
+    note_offs, and no trigger fires until it is on again.
+
+A preset's ``program_map`` maps program numbers to preset names or YAML
+paths; :func:`resolve_programs` loads them all when the engine is built
+(validation at the boundary, never on the real-time path), so a program
+change switches preset without any file access.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from livegen.errors import PresetError
+from livegen.presets import Preset, load_preset
+
+__all__ = ["Controls", "apply_control", "resolve_programs", "TEMPERATURE_RANGE",
+           "RESPONSE_BARS_RANGE", "RESPONSE_SECONDS_RANGE", "SWITCH_ON_MIN", "check_programs"]
+
+CC_MAX = 127
+SWITCH_ON_MIN = 64  # MIDI 1.0 switch controllers: 0-63 off, 64-127 on
+TEMPERATURE_RANGE = (0.1, 2.0)  # CC 0 -> 0.1, CC 127 -> 2.0
+RESPONSE_BARS_RANGE = (1, 16)  # bars, when response_bars is in use
+RESPONSE_SECONDS_RANGE = (1.0, 30.0)  # max_seconds otherwise
+
+
+def _scale(value: int, low: float, high: float) -> float:
+    return low + (high - low) * min(max(value, 0), CC_MAX) / CC_MAX
+
+
+def apply_control(preset: Preset, target: str, value: int) -> Preset:
+    """The preset with ``target`` set from a controller value.
+
+    Args:
+        preset: the preset in use.
+        target: ``temperature`` or ``response_length`` (``enabled`` is the engine's state).
+        value: the controller value, 0-127.
+
+    Returns:
+        A new preset (the same one if nothing changes).
+
+    Raises:
+        ValueError: ``target`` is not ``temperature`` or ``response_length``.
+    """
+    if target == "temperature":
+        changes = {"temperature": round(_scale(value, *TEMPERATURE_RANGE), 3)}
+    elif target == "response_length" and preset.response_bars > 0:
+        changes = {"response_bars": round(_scale(value, *RESPONSE_BARS_RANGE))}
+    elif target == "response_length":
+        changes = {"max_seconds": round(_scale(value, *RESPONSE_SECONDS_RANGE), 2)}
+    else:
+        raise ValueError(f"target must be temperature or response_length (received {target!r})")
+    if all(getattr(preset, key) == new for key, new in changes.items()):
+        return preset
+    return dataclasses.replace(preset, **changes)
+
+
+def resolve_programs(preset: Preset, load=load_preset) -> dict[int, Preset]:
+    """Load every preset ``preset.program_map`` names.
+
+    Args:
+        preset: the preset whose ``program_map`` to resolve.
+        load: loads a preset by name or path (:func:`livegen.presets.load_preset`).
+
+    Returns:
+        ``{program: preset}``; the presets' own ``program_map`` is not followed.
+
+    Raises:
+        PresetError: a name is unknown or a file is bad; the message names
+            ``preset``, the program and the value.
+    """
+    programs: dict[int, Preset] = {}
+    for program, name in preset.program_map:
+        try:
+            programs[program] = load(name)
+        except PresetError as err:
+            raise PresetError(f"preset {preset.name!r}: program_map {program}: {name!r}: "
+                              f"{err}") from err
+    return programs
+
+
+class Controls:
+    """Live-control state: the program bank, the ``enabled`` switch, the footswitch trigger.
+
+    Not thread-safe: the engine thread owns it.
+
+    Args:
+        programs: ``{program: preset}`` a program change switches to.
+
+    Attributes:
+        programs: the program bank.
+        enabled: False while a ``cc_map`` ``enabled`` switch is off.
+        requested: a hand-over (footswitch press or hand-over key) not yet served.
+    """
+
+    def __init__(self, programs: dict[int, Preset]) -> None:
+        self.programs = programs
+        self.enabled = True
+        self.requested = False
+        self._switch_down = False
+
+    @staticmethod
+    def is_handover_key(preset: Preset, pitch: int) -> bool:
+        """Whether a note_on of ``pitch`` is the ``note`` trigger's key (not a performer note)."""
+        return preset.trigger == "note" and pitch == preset.trigger_note
+
+    def control_change(self, preset: Preset, control: int, value: int) -> tuple[str, Preset]:
+        """Interpret a controller (not the sustain pedal) for ``preset``.
+
+        A footswitch press is the value rising from below 64 to 64 or more;
+        repeated "on" values (some pedals send several) count once.
+
+        Returns:
+            ``(action, preset)``: ``hand_over`` (the ``cc`` trigger's switch
+            was pressed), ``disable`` (``enabled`` went off), ``live`` (the
+            returned preset has a setting changed) or ``none``.
+        """
+        if preset.trigger == "cc" and control == preset.trigger_cc:
+            down = value >= SWITCH_ON_MIN
+            pressed, self._switch_down = down and not self._switch_down, down
+            return ("hand_over" if pressed else "none"), preset
+        target = dict(preset.cc_map).get(control)
+        if target == "enabled":
+            was, self.enabled = self.enabled, value >= SWITCH_ON_MIN
+            return ("disable" if was and not self.enabled else "none"), preset
+        if target is not None:
+            new = apply_control(preset, target, value)
+            return ("live" if new is not preset else "none"), new
+        return "none", preset
+
+
+def check_programs(preset: Preset, programs: dict[int, Preset] | None,
+                   style_id: Callable[[str], object]) -> dict[int, Preset]:
+    """``programs``, or :func:`resolve_programs` of ``preset``, each style checked by ``style_id``.
+
+    Raises:
+        PresetError: see :func:`resolve_programs`.
+        ModelError: ``style_id`` refuses a program's style.
+    """
+    programs = resolve_programs(preset) if programs is None else dict(programs)
+    for program in programs.values():
+        style_id(program.style)
+    return programs

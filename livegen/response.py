@@ -1,0 +1,150 @@
+"""One response: notes generated ahead of playback, placed on the beat grid, scheduled.
+
+The engine starts a :class:`Response` when its trigger fires and calls
+:meth:`Response.advance` whenever it wakes: notes are generated one at a time
+and handed to the scheduler once they are within the horizon (``lookahead_s``)
+of sounding, so generation runs ahead of playback by at most that much and
+every note leaves on an absolute deadline.
+
+Placement: with ``quantize`` each onset moves towards its grid line
+(:func:`livegen.triggers.snap_onset`, never before the response's start).
+With a followed MIDI clock the note's place is kept as a song position (in
+clock ticks) and turned into seconds only when it is scheduled, with the
+clock's latest fit, and the horizon shortens to :data:`FOLLOW_HORIZON_S`: a
+clock whose tempo or phase wanders (a DAW's tempo ramp, a starved JACK server)
+moves the notes with it instead of leaving them where an older fit put them.
+
+No note takes a pitch the performer holds: the pitch is drawn without the held
+keys, and a note whose pitch is held by the time it is scheduled is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import mido
+
+from livegen.generation import Generator, GeneratorSnapshot, fit_window
+from livegen.grid import BeatGrid
+from livegen.notes import Note
+from livegen.presets import Preset
+from livegen.scheduler import Scheduler
+from livegen.triggers import snap_onset
+
+__all__ = ["Response", "FOLLOW_HORIZON_S"]
+
+#: With a followed clock, notes are placed on its grid and scheduled this long before they
+#: sound, seconds (or ``lookahead_s`` if shorter): room for a chord's model steps (about
+#: 1 ms a note) and a late engine wake-up, short enough that the fit is fresh.
+FOLLOW_HORIZON_S = 0.1
+
+GridSource = Callable[[], "BeatGrid | None"]
+
+
+@dataclass
+class Response:
+    """A response in progress. Times in seconds on the engine's clock.
+
+    Attributes:
+        trigger_s: when the trigger fired.
+        start_s: the first note's onset.
+        end_limit_s: no note sounds past this.
+        snapshot: the generator's position before the response (restored after it).
+        notes_sent_before: the scheduler's note count when it began.
+        last_end_s: the latest note end scheduled so far.
+        generating: False once the last note is scheduled.
+        held: a generated note waiting for the horizon.
+        held_tick: its song position (clock ticks) when a clock is followed.
+        count: notes generated (scheduled or skipped).
+    """
+
+    trigger_s: float
+    start_s: float
+    end_limit_s: float
+    snapshot: GeneratorSnapshot
+    notes_sent_before: int
+    last_end_s: float
+    generating: bool = True
+    held: Note | None = None
+    held_tick: float | None = None
+    count: int = 0
+
+    def wait_s(self, now_s: float, preset: Preset) -> float:
+        """Seconds until the held note is due to be scheduled (0: now)."""
+        return max(self.held.onset_s - self._horizon_s(preset) - now_s, 0.0)
+
+    def _horizon_s(self, preset: Preset) -> float:
+        if self.held_tick is None:
+            return preset.lookahead_s
+        return min(preset.lookahead_s, FOLLOW_HORIZON_S)
+
+    def advance(self, now_s: float, preset: Preset, generator: Generator, scheduler: Scheduler,
+                held_keys: Callable[[], frozenset[int]], grid: GridSource,
+                follow: GridSource) -> int:
+        """Generate and schedule the notes due by ``now_s`` plus the horizon.
+
+        When the last note is scheduled, :attr:`generating` turns False and
+        the generator returns to :attr:`snapshot`.
+
+        Args:
+            now_s: seconds.
+            preset: the response's settings.
+            generator: primed, :meth:`~livegen.generation.Generator.begin_response` done.
+            scheduler: takes the note_on/note_off pairs.
+            held_keys: the pitches the performer holds now.
+            grid: the beat grid to snap to (clock or performer), or None.
+            follow: the followed clock's grid now, or None (no clock followed).
+
+        Returns:
+            Notes skipped because the performer held their pitch.
+        """
+        skipped = 0
+        while True:
+            if self.held is None and not self._generate(preset, generator, held_keys, grid, follow):
+                return skipped
+            note = self.held
+            if (self.count > 0 or self.held_tick is not None) and (
+                    note.onset_s > now_s + self._horizon_s(preset)):
+                return skipped
+            clock = follow() if self.held_tick is not None else None
+            if clock is not None:  # late binding: the clock's latest fit
+                note = fit_window(dataclasses.replace(note, onset_s=clock.time_of(self.held_tick)),
+                                  self.end_limit_s)
+                if note is None:
+                    self._finish(generator)
+                    return skipped
+            self.held = None
+            self.count += 1
+            if note.pitch in held_keys():  # held since it was drawn (or every pitch was held)
+                skipped += 1
+                continue
+            scheduler.schedule(note.onset_s, mido.Message(
+                "note_on", channel=note.channel, note=note.pitch, velocity=note.velocity))
+            scheduler.schedule(note.end_s, mido.Message(
+                "note_off", channel=note.channel, note=note.pitch, velocity=0))
+            self.last_end_s = max(self.last_end_s, note.end_s)
+
+    def _generate(self, preset: Preset, generator: Generator,
+                  held_keys: Callable[[], frozenset[int]], grid: GridSource,
+                  follow: GridSource) -> bool:
+        """Draw the next note into :attr:`held`; False (and finish) if the response is over."""
+        note = None
+        if self.count < preset.max_notes:
+            note = generator.next_note(avoid=held_keys())
+            if preset.quantize != "off":
+                onset = max(snap_onset(note.onset_s, preset, grid()), self.start_s)
+                note = dataclasses.replace(note, onset_s=onset)
+            note = fit_window(note, self.end_limit_s)
+        if note is None:
+            self._finish(generator)
+            return False
+        clock = follow()
+        self.held, self.held_tick = note, None if clock is None else clock.position(note.onset_s)
+        return True
+
+    def _finish(self, generator: Generator) -> None:
+        self.generating = False
+        self.held = self.held_tick = None
+        generator.restore(self.snapshot)

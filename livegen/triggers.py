@@ -1,0 +1,152 @@
+"""Trigger policies and response timing: when a response starts, where it ends, where notes fall.
+
+The engine asks :func:`trigger_due` when the preset's trigger fires next:
+
+``silence``
+    call and response: ``silence_s`` after the performer's last note ends
+    (nothing held by key or pedal). With ``silence_adaptive`` the threshold
+    is twice the median inter-onset interval of the performer's recent notes,
+    kept within ``silence_min_s``-``silence_max_s``, so a slow player is not
+    cut off and a fast one need not wait.
+``bars``
+    every ``trigger_bars`` bars of the MIDI clock (bar lines 0, N, 2N, ...
+    from song position 0), if the performer played since the last response;
+    the response starts exactly on that bar line.
+``continuous``
+    plays alongside: whenever the performer has played since the last chunk
+    began, the next chunk follows at once (no barge-in); chunks tile when
+    ``quantize_start: bar`` and ``response_bars`` are set.
+``cc`` / ``note``
+    a footswitch (``trigger_cc`` pressed: value rising to >= 64) or the key
+    ``trigger_note`` hands over (:class:`livegen.control.Controls` tells);
+    pressing it again during a response ends it.
+
+:func:`plan_response` places the start (the next beat or bar with
+``quantize_start``, else the next grid line with ``quantize``, else at once)
+and the end (``response_bars`` bars when a tempo is known, else
+``max_seconds``); :func:`snap_onset` moves each generated onset towards the
+``quantize`` grid by ``quantize_strength``, with ``swing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from livegen.buffer import PerformanceBuffer
+from livegen.clock import OnsetTempo
+from livegen.grid import TICKS_PER_BEAT, BeatGrid, division_ticks
+from livegen.presets import Preset
+
+__all__ = ["Due", "trigger_due", "plan_response", "snap_onset", "silence_threshold_s",
+           "needs_grid", "BAR_PREROLL_S", "SILENCE_IOI_FACTOR"]
+
+#: The ``bars`` trigger fires this long before its bar line, seconds: room for the
+#: response's first model steps and a late engine wake-up, so the first note is on time.
+BAR_PREROLL_S = 0.05
+SILENCE_IOI_FACTOR = 2.0  # adaptive silence: this many median inter-onset intervals
+
+
+def needs_grid(preset: Preset) -> bool:
+    """Whether the preset uses a beat grid at all (else timing is exactly the clock-free one)."""
+    return (preset.quantize_start != "off" or preset.quantize != "off"
+            or preset.response_bars > 0 or preset.trigger == "bars")
+
+
+def silence_threshold_s(preset: Preset, median_ioi_s: float | None) -> float:
+    """The silence that triggers a response, seconds.
+
+    Args:
+        preset: ``silence_s``, ``silence_adaptive`` and its bounds.
+        median_ioi_s: the performer's median inter-onset interval, or None
+            (fewer than 3 intervals: ``silence_s`` is used).
+    """
+    if not preset.silence_adaptive or median_ioi_s is None:
+        return preset.silence_s
+    return min(max(SILENCE_IOI_FACTOR * median_ioi_s, preset.silence_min_s), preset.silence_max_s)
+
+
+def plan_response(now_s: float, lead_s: float, preset: Preset, grid: BeatGrid | None, *,
+                  start_s: float | None = None,
+                  not_before_s: float | None = None) -> tuple[float, float]:
+    """Where a response triggered at ``now_s`` starts and the time no note may reach.
+
+    Args:
+        now_s: the trigger time, seconds.
+        lead_s: the first note is due at least this long after ``now_s``.
+        preset: ``quantize_start``, ``quantize``, ``response_bars``, ``beats_per_bar``,
+            ``max_seconds``.
+        grid: the beat grid, or None (no tempo known: start at once, ``max_seconds``).
+        start_s: a start fixed by the trigger (a bar line), kept if not earlier
+            than ``now_s + lead_s``.
+        not_before_s: the start is not earlier than this (the previous chunk's end).
+
+    Returns:
+        ``(start_s, end_limit_s)``.
+    """
+    base = now_s + lead_s
+    if not_before_s is not None:
+        base = max(base, not_before_s)
+    if start_s is not None:
+        start = max(start_s, base)
+    elif grid is None:
+        start = base
+    elif preset.quantize_start == "beat":
+        start = grid.next_beat_s(base)
+    elif preset.quantize_start == "bar":
+        start = grid.next_bar_s(base, preset.beats_per_bar)
+    elif preset.quantize != "off":
+        start = grid.next_line_s(base, division_ticks(preset.quantize))
+    else:
+        start = base
+    if grid is not None and preset.response_bars > 0:
+        length = grid.tick_s * TICKS_PER_BEAT * preset.beats_per_bar * preset.response_bars
+        return start, start + length
+    return start, start + preset.max_seconds
+
+
+def snap_onset(onset_s: float, preset: Preset, grid: BeatGrid | None) -> float:
+    """``onset_s`` moved ``quantize_strength`` of the way to its nearest ``quantize`` line."""
+    if grid is None or preset.quantize == "off" or preset.quantize_strength == 0:
+        return onset_s
+    target = grid.grid_time(onset_s, preset.quantize, preset.swing)
+    return onset_s + preset.quantize_strength * (target - onset_s)
+
+
+@dataclass
+class Due:
+    """When a trigger fires: at ``fire_s``; ``start_s`` if it fixes the response's start."""
+
+    fire_s: float
+    start_s: float | None = None
+
+
+def trigger_due(preset: Preset, now_s: float, lead_s: float, *, phrase_notes: int,
+                requested: bool, buffer: PerformanceBuffer, tempo: OnsetTempo,
+                grid: BeatGrid | None) -> Due | None:
+    """When the preset's trigger fires next, or None (waiting for input).
+
+    Args:
+        preset: the trigger and its settings.
+        now_s: seconds.
+        lead_s: the engine's trigger-to-first-note lead, seconds.
+        phrase_notes: performer note_ons since the last response began.
+        requested: a hand-over (footswitch or key) is waiting (``cc``, ``note``).
+        buffer: the performer's notes (silence, last activity).
+        tempo: the performer's onsets (their spacing, for adaptive silence).
+        grid: the beat grid (``bars``), or None.
+    """
+    trigger = preset.trigger
+    if trigger == "silence":
+        if phrase_notes and buffer.silent and buffer.last_activity_s is not None:
+            median_ioi_s = tempo.median_ioi_s() if preset.silence_adaptive else None
+            return Due(buffer.last_activity_s + silence_threshold_s(preset, median_ioi_s))
+    elif trigger == "bars":
+        if phrase_notes and grid is not None:
+            bar_s = grid.next_bar_s(now_s + lead_s, preset.beats_per_bar, preset.trigger_bars)
+            return Due(bar_s - BAR_PREROLL_S, bar_s)
+    elif trigger == "continuous":
+        if phrase_notes:
+            return Due(now_s)
+    elif requested:  # cc, note
+        return Due(now_s)
+    return None

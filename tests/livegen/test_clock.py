@@ -1,0 +1,234 @@
+"""Tests of livegen.clock: the MIDI clock follower and the performer's tempo."""
+
+from __future__ import annotations
+
+import mido
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livegen.clock import (
+    TICKS_PER_BEAT,
+    MidiClock,
+    OnsetTempo,
+    estimate_grid_from_onsets,
+    estimate_tempo_from_onsets,
+)
+
+TICK_120_S = 0.5 / TICKS_PER_BEAT  # one clock at 120 BPM
+
+
+def run_clock(clock: MidiClock, n: int, *, t0: float = 10.0, tick_s: float = TICK_120_S,
+              jitter=None) -> list[float]:
+    """Send ``n`` clocks from ``t0``; return their true (unjittered) times."""
+    times = [t0 + i * tick_s for i in range(n)]
+    for i, t in enumerate(times):
+        clock.tick(t + (jitter[i] if jitter is not None else 0.0))
+    return times
+
+
+# -- MidiClock --------------------------------------------------------------------------
+
+
+def test_start_then_clocks_give_tempo_and_the_beat_grid():
+    clock = MidiClock()
+    assert clock.grid() is None and clock.tempo_bpm is None
+    clock.start()
+    times = run_clock(clock, 60)
+    assert clock.running and clock.position == 59 and clock.ticks == 60
+    assert clock.tempo_bpm == pytest.approx(120.0)
+    grid = clock.grid()
+    assert grid.time_of(0) == pytest.approx(times[0])  # the first clock after Start is beat 1
+    now = times[-1]
+    assert clock.next_beat_s(now) == pytest.approx(times[0] + 1.5)  # position 72
+    assert clock.next_bar_s(now, 4) == pytest.approx(times[0] + 2.0)
+    assert clock.grid_time(times[0] + 0.13, "1/16") == pytest.approx(times[0] + 0.125)
+
+
+def test_the_fit_is_robust_to_jitter_and_late_stamps():
+    rng = np.random.default_rng(3)
+    jitter = rng.uniform(0.0, 0.0013, 96) + rng.uniform(0.0, 0.001, 96)  # JACK period + poll
+    jitter[[20, 50, 51, 80]] += 0.012  # a reader thread woken 12 ms late, four times
+    clock = MidiClock()
+    clock.start()
+    times = run_clock(clock, 96, jitter=jitter)
+    assert clock.tempo_bpm == pytest.approx(120.0, rel=1e-3)
+    offset = float(np.median(jitter))  # stamps are late on average; the grid is too
+    predicted = clock.next_beat_s(times[-1])
+    assert abs(predicted - (times[0] + 2.0 + offset)) < 0.0005
+    later = clock.grid().time_of(96 + 2 * TICKS_PER_BEAT)  # 1 s beyond the window
+    assert abs(later - (times[0] + 3.0 + offset)) < 0.0007
+
+
+def test_stop_keeps_the_tempo_and_continue_resumes_the_position():
+    clock = MidiClock()
+    clock.start()
+    run_clock(clock, 30)
+    clock.stop()
+    assert not clock.running and clock.grid() is None
+    assert clock.tempo_bpm == pytest.approx(120.0)
+    clock.resume()
+    assert clock.grid() is None  # until a clock is counted
+    times = run_clock(clock, 1, t0=20.0)  # after a pause: a new fit, the old tempo
+    assert clock.position == 30
+    grid = clock.grid()
+    assert grid.beat_s == pytest.approx(0.5)
+    assert grid.next_beat_s(times[0]) == pytest.approx(times[0] + 18 * TICK_120_S)  # position 48
+
+
+def test_song_position_pointer_sets_where_continue_resumes():
+    clock = MidiClock()
+    clock.start()
+    run_clock(clock, 30)
+    clock.stop()
+    clock.song_position(16)  # 16 sixteenths: bar 2, beat 1
+    clock.resume()
+    times = run_clock(clock, 24, t0=20.0)
+    assert clock.position == 96 + 23
+    assert clock.next_bar_s(times[0], 4) == pytest.approx(times[0])  # position 96 is a bar line
+
+
+def test_ticks_while_stopped_keep_the_tempo_but_no_grid():
+    clock = MidiClock()
+    run_clock(clock, 30, tick_s=0.6 / TICKS_PER_BEAT)  # a DAW that always sends clock
+    assert clock.tempo_bpm == pytest.approx(100.0) and clock.position is None
+    assert clock.grid() is None and clock.next_beat_s(0.0) is None
+    assert clock.grid_time(1.234, "1/16") == 1.234
+
+
+def test_tempo_change_is_followed_within_a_window():
+    clock = MidiClock()
+    clock.start()
+    run_clock(clock, 96)
+    slower = 0.6 / TICKS_PER_BEAT
+    run_clock(clock, 96, t0=10.0 + 96 * TICK_120_S, tick_s=slower)
+    assert clock.tempo_bpm == pytest.approx(100.0, rel=1e-6)
+
+
+def test_handle_routes_mido_messages():
+    clock = MidiClock()
+    assert clock.handle(mido.Message("start"), 0.0) and clock.running
+    assert clock.handle(mido.Message("clock"), 0.0) and clock.position == 0
+    assert clock.handle(mido.Message("stop"), 0.1) and not clock.running
+    assert clock.handle(mido.Message("songpos", pos=4), 0.1)
+    assert clock.handle(mido.Message("continue"), 0.2) and clock.running
+    clock.handle(mido.Message("clock"), 0.2)
+    assert clock.position == 24
+    assert not clock.handle(mido.Message("note_on", note=60), 0.3)
+
+
+def test_midi_clock_bad_window_raises_value_error():
+    with pytest.raises(ValueError, match="window_ticks"):
+        MidiClock(window_ticks=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(bpm=st.floats(60, 200), seed=st.integers(0, 2**32 - 1), n=st.integers(48, 200))
+def test_clock_tempo_and_next_beat_under_one_ms_of_jitter(bpm, seed, n):
+    tick_s = 60.0 / bpm / TICKS_PER_BEAT
+    jitter = np.random.default_rng(seed).uniform(-0.001, 0.001, n)
+    clock = MidiClock()
+    clock.start()
+    times = run_clock(clock, n, tick_s=tick_s, jitter=jitter)
+    assert clock.tempo_bpm == pytest.approx(bpm, rel=0.01)
+    beat_s = 60.0 / bpm
+    predicted = clock.next_beat_s(times[-1] + 0.001)
+    true_next = times[0] + beat_s * np.ceil((times[-1] + 0.001 - times[0]) / beat_s - 1e-9)
+    assert abs(predicted - true_next) < 0.002
+
+
+# -- the performer's tempo ----------------------------------------------------------------
+
+
+def test_tempo_from_onsets_merges_chords_and_folds_the_octave():
+    quarters = [0.5 * i for i in range(8)]
+    assert estimate_tempo_from_onsets(quarters) == pytest.approx(120.0)
+    chords = sorted(quarters + [t + 0.01 for t in quarters])  # chord tones 10 ms apart
+    assert estimate_tempo_from_onsets(chords) == pytest.approx(120.0, rel=1e-3)
+    assert estimate_tempo_from_onsets([1.0 * i for i in range(6)]) == pytest.approx(120.0)
+    assert estimate_tempo_from_onsets([0.4 * i for i in range(6)]) == pytest.approx(150.0)
+    sixteenths = [0.125 * i for i in range(12)]
+    assert estimate_tempo_from_onsets(sixteenths) == pytest.approx(120.0)
+
+
+def test_tempo_from_onsets_needs_three_intervals():
+    assert estimate_tempo_from_onsets([]) is None
+    assert estimate_tempo_from_onsets([0.0, 0.5, 1.0]) is None
+    assert estimate_tempo_from_onsets([0.0, 0.5, 5.0, 9.0]) is None  # pauses are not rhythm
+    assert estimate_tempo_from_onsets([0.0, 0.5, 1.0, 1.5]) == pytest.approx(120.0)
+
+
+NOTE_VALUES_BEATS = (0.25, 0.5, 1.0, 2.0)  # binary rhythms: sixteenths to halves
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.sampled_from(NOTE_VALUES_BEATS), min_size=8, max_size=40),
+       seed=st.integers(0, 2**32 - 1), start_s=st.floats(0, 1000))
+def test_tempo_from_onsets_within_one_percent_under_one_ms_of_jitter(values, seed, start_s):
+    beat_s = 0.5  # 120 BPM
+    onsets = start_s + beat_s * np.concatenate(([0.0], np.cumsum(values)))
+    onsets += np.random.default_rng(seed).uniform(-0.001, 0.001, len(onsets))
+    assert estimate_tempo_from_onsets(list(onsets)) == pytest.approx(120.0, rel=0.01)
+
+
+def test_grid_from_onsets_finds_the_phase_of_the_beat():
+    # quarters at 120 BPM on 3.1 + k/2, with eighth-note pickups in between
+    onsets = [3.1, 3.6, 4.1, 4.35, 4.6, 5.1, 5.35, 5.6, 6.1]
+    grid = estimate_grid_from_onsets(onsets)
+    assert grid.bpm == pytest.approx(120.0, rel=1e-3)
+    assert grid.time_of(0) == pytest.approx(3.1, abs=1e-3)  # the phrase's first beat
+    assert grid.next_beat_s(6.2) == pytest.approx(6.6, abs=1e-3)
+    assert grid.next_bar_s(6.2, 4) == pytest.approx(7.1, abs=1e-3)  # 8 beats after 3.1
+
+
+def test_grid_from_onsets_uses_the_last_phrase_for_the_phase():
+    old = [0.0, 0.5, 1.0, 1.5, 2.0]
+    new = [10.2, 10.7, 11.2, 11.7]  # after a 8 s pause, off the old phase
+    grid = estimate_grid_from_onsets(old + new)
+    assert grid.time_of(0) == pytest.approx(10.2, abs=1e-3)
+
+
+def test_onset_tempo_tracks_spacing_and_caches_the_grid():
+    tempo = OnsetTempo(capacity=8)
+    assert tempo.median_ioi_s() is None and tempo.grid() is None
+    for i in range(6):
+        tempo.add(1.0 + 0.5 * i)
+        tempo.add(1.0 + 0.5 * i + 0.01)  # a chord tone: ignored
+    assert tempo.median_ioi_s() == pytest.approx(0.5)
+    grid = tempo.grid()
+    assert grid.bpm == pytest.approx(120.0) and tempo.grid() is grid
+    tempo.add(3.9)  # slightly before the last onset: kept in order
+    tempo.add(3.8)
+    assert tempo.grid() is not grid
+    tempo.clear()
+    assert tempo.median_ioi_s() is None and tempo.grid() is None
+
+
+def test_a_phase_step_restarts_the_fit_and_a_late_tick_does_not():
+    clock = MidiClock()
+    clock.start()
+    run_clock(clock, 96)
+    stall_s = 0.03  # the source stalled 30 ms and did not catch up: every later tick is late
+    times = run_clock(clock, 4, t0=10.0 + 96 * TICK_120_S + stall_s)
+    assert clock.next_beat_s(times[-1]) == pytest.approx(times[0] + 24 * TICK_120_S, abs=1e-6)
+    assert clock.tempo_bpm == pytest.approx(120.0)
+    clock = MidiClock()
+    clock.start()
+    jitter = np.zeros(120)
+    jitter[100] = 0.012  # one tick 12 ms late, the next on time
+    times = run_clock(clock, 120, jitter=jitter)
+    assert clock.next_beat_s(times[-1]) == pytest.approx(times[0] + 5 * 0.5, abs=1e-4)
+
+
+
+def test_lost_ticks_are_counted():
+    clock = MidiClock()
+    clock.start()
+    true = [10.0 + i * TICK_120_S for i in range(130)]
+    for i, t in enumerate(true):
+        if i not in (100, 115, 116):  # one tick lost, then two in a row (missed JACK cycles)
+            clock.tick(t)
+    assert clock.position == 129
+    assert clock.next_beat_s(true[-1]) == pytest.approx(true[0] + 6 * 0.5, abs=1e-6)
+    assert clock.tempo_bpm == pytest.approx(120.0)

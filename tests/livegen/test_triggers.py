@@ -1,0 +1,96 @@
+"""Tests of livegen.triggers: trigger policies, response placement, onset snapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from livegen.buffer import PerformanceBuffer
+from livegen.clock import BeatGrid, OnsetTempo
+from livegen.presets import Preset
+from livegen.triggers import (
+    BAR_PREROLL_S,
+    needs_grid,
+    plan_response,
+    silence_threshold_s,
+    snap_onset,
+    trigger_due,
+)
+
+GRID = BeatGrid(anchor_s=10.0, tick_s=0.5 / 24)  # 120 BPM, beat 1 at 10 s
+BASE = Preset(name="t", silence_s=0.5, max_seconds=6.0)
+
+
+def test_the_default_preset_needs_no_grid():
+    assert not needs_grid(BASE)
+    assert all(needs_grid(BASE.replace(**change)) for change in (
+        {"quantize_start": "beat"}, {"quantize": "1/8"}, {"response_bars": 1},
+        {"trigger": "bars", "clock": "midi"}))
+
+
+def test_silence_threshold_is_fixed_unless_adaptive():
+    assert silence_threshold_s(BASE, 0.1) == 0.5
+    adaptive = BASE.replace(silence_adaptive=True, silence_min_s=0.3, silence_max_s=1.0)
+    assert silence_threshold_s(adaptive, None) == 0.5
+    assert silence_threshold_s(adaptive, 0.4) == pytest.approx(0.8)
+    assert silence_threshold_s(adaptive, 0.05) == 0.3
+    assert silence_threshold_s(adaptive, 2.0) == 1.0
+
+
+@pytest.mark.parametrize(("change", "start_s", "end_s"), [
+    ({}, 10.302, 16.302),
+    ({"quantize_start": "beat"}, 10.5, 16.5),
+    ({"quantize_start": "bar"}, 12.0, 18.0),
+    ({"quantize": "1/16"}, 10.375, 16.375),
+    ({"quantize_start": "beat", "response_bars": 2}, 10.5, 14.5),
+    ({"quantize_start": "bar", "beats_per_bar": 3, "response_bars": 1}, 11.5, 13.0),
+])
+def test_plan_response_places_start_and_end(change, start_s, end_s):
+    start, end = plan_response(10.3, 0.002, BASE.replace(**change), GRID)
+    assert (start, end) == (pytest.approx(start_s), pytest.approx(end_s))
+
+
+def test_plan_response_without_a_grid_starts_at_once():
+    preset = BASE.replace(quantize_start="bar", response_bars=2)
+    assert plan_response(10.3, 0.002, preset, None) == (pytest.approx(10.302),
+                                                        pytest.approx(16.302))
+
+
+def test_plan_response_fixed_start_and_not_before():
+    start, _ = plan_response(11.95, 0.002, BASE, GRID, start_s=12.0)
+    assert start == 12.0
+    start, _ = plan_response(11.999, 0.002, BASE, GRID, start_s=12.0)  # late: at once
+    assert start == pytest.approx(12.001)
+    start, _ = plan_response(10.3, 0.002, BASE.replace(quantize_start="beat"), GRID,
+                             not_before_s=11.0)
+    assert start == pytest.approx(11.0)
+
+
+def test_snap_onset_strength_and_off():
+    preset = BASE.replace(quantize="1/8")
+    assert snap_onset(10.3, preset, GRID) == pytest.approx(10.25)
+    assert snap_onset(10.3, preset.replace(quantize_strength=0.5), GRID) == pytest.approx(10.275)
+    assert snap_onset(10.3, BASE, GRID) == 10.3
+    assert snap_onset(10.3, preset, None) == 10.3
+
+
+def _due(preset, now_s=10.3, *, phrase_notes=1, requested=False, buffer=None, grid=GRID):
+    if buffer is None:
+        buffer = PerformanceBuffer()
+        buffer.note_on(60, 80, 10.0)
+        buffer.note_off(60, 10.1)
+    return trigger_due(preset, now_s, 0.002, phrase_notes=phrase_notes, requested=requested,
+                       buffer=buffer, tempo=OnsetTempo(), grid=grid)
+
+
+def test_trigger_due_for_each_policy():
+    assert _due(BASE).fire_s == pytest.approx(10.6)
+    assert _due(BASE, phrase_notes=0) is None
+    held = PerformanceBuffer()
+    held.note_on(60, 80, 10.0)
+    assert _due(BASE, buffer=held) is None  # a key is down: no silence yet
+    bars = _due(BASE.replace(clock="midi", trigger="bars", trigger_bars=2))
+    assert bars.start_s == pytest.approx(14.0) and bars.fire_s == pytest.approx(14.0 - BAR_PREROLL_S)
+    assert _due(BASE.replace(clock="midi", trigger="bars"), grid=None) is None
+    assert _due(BASE.replace(trigger="continuous")).fire_s == 10.3
+    assert _due(BASE.replace(trigger="cc")) is None
+    assert _due(BASE.replace(trigger="note"), requested=True).fire_s == 10.3

@@ -24,20 +24,17 @@ widened by that jitter or the worst stall instead (still below a 16th note).
 from __future__ import annotations
 
 import os
-import queue
 import shutil
 import signal
 import statistics
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from test_jack_daemon import EARS_POLL_S, PHRASE, Player, is_off, is_on, sounding_after
+from test_jack_daemon import EARS_POLL_S, PHRASE, Daemon, Player, is_off, is_on, sounding_after
 
 from livegen.model import default_model_path
 from livegen.ports import IN_PORT_NAME, JACK_POLL_INTERVAL_S
@@ -92,59 +89,6 @@ def transport(command: str) -> None:
 def write_preset(path: Path, **values) -> Path:
     path.write_text(yaml.safe_dump({**SYNCED, **values}))
     return path
-
-
-class Daemon:
-    """``python -m livegen run --preset FILE --backend jack`` as a subprocess."""
-
-    def __init__(self, preset: Path, log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "livegen", "run", "--preset", str(preset), "--backend", "jack",
-             "-v"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._log, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def wait_ready(self) -> str:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if line is None:
-                break
-            if line.startswith("listening on"):
-                return line
-        self.stop()
-        pytest.fail(f"no ready line from the daemon; its log:\n{self.log()}")
-
-    def log(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=EXIT_TIMEOUT_S)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=EXIT_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
 
 
 class Session:
@@ -246,7 +190,7 @@ def session_for(jack_server, clock_binary, model_path, tmp_path):
         while not (new := [p for p in set(jack_ports()) - before if p.endswith(":mclk_out")]):
             assert clock.poll() is None and time.monotonic() < deadline, "no jack_midi_clock port"
             time.sleep(0.05)
-        daemon = Daemon(preset, tmp_path / "daemon.log")
+        daemon = Daemon(tmp_path / "daemon.log", "--preset", str(preset))  # the last --preset wins
         started.append(daemon)
         ready = daemon.wait_ready()
         print(f"\n[sync] daemon: {ready}")

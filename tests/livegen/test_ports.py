@@ -342,8 +342,9 @@ def test_send_races_close_safely(jack_server):
 def test_no_input_lost_while_python_is_busy(probe):
     """A busy Python thread must not make JACK drop input (the reader polls; no GIL on JACK's thread).
 
-    With rtmidi's Python callback on JACK's process thread, this lost about
-    up to 2% of the messages here; polling rtmidi's queue loses none.
+    With rtmidi's Python callback on JACK's process thread, a busy Python
+    thread made JACK drop 3.3 % of the messages; polling rtmidi's queue loses
+    only what the non-realtime dummy server itself drops (see below).
     """
     got: list[tuple[list[int], str]] = []
     stop = threading.Event()
@@ -371,13 +372,14 @@ def test_no_input_lost_while_python_is_busy(probe):
                         sent += 2
                     time.sleep(0.03)
             # JACK itself drops a cycle's MIDI now and then when a non-realtime client misses
-            # it (0-2 of ~430 messages seen on an idle machine); the GIL starvation this test
-            # guards against lost 3 % (14 of 420). Allow up to 1 %.
+            # it: 0-16 of these 800 (up to 2 %) on an idle machine, scattered over the run.
+            # The GIL starvation this test guards against lost more (14 of 420, 3.3 %) with a
+            # lighter load. Allow up to 2.5 %; the rerun marker absorbs a worse cycle.
             wait_for(lambda: len(got) >= sent)
         finally:
             stop.set()
             burner.join()
-    assert len(got) >= 0.99 * sent, f"received {len(got)} of {sent}"
+    assert len(got) >= 0.975 * sent, f"received {len(got)} of {sent}"
     assert {name for _, name in got} == {"livegen-midi-in"}
 
 

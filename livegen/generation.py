@@ -97,6 +97,7 @@ class Generator:
         self._logits, self._state = self.model.step(tokens.BOS, self._state, self._style)
         self._expect = Kind.SHIFT
         self._clock_s: float | None = None
+        self._chord: set[int] = set()  # pitches generated at the current onset
         self._history.clear()
         self.primed_since_reset = 0
 
@@ -155,6 +156,7 @@ class Generator:
         self._clock_s = snap.clock_s
         self._history = deque(snap.history, maxlen=self.preset.context_notes)
         self.primed_since_reset = snap.primed_since_reset
+        self._chord = set()
 
     def begin_response(self, onset_s: float) -> None:
         """Start a response whose first note begins at ``onset_s`` (1 model step).
@@ -175,6 +177,7 @@ class Generator:
         shift_s = 0.0 if self._clock_s is None else onset_s - self._clock_s
         self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
         self._clock_s = onset_s
+        self._chord = set()
         self._expect = Kind.PITCH
 
     def next_note(self, avoid: Collection[int] = ()) -> Note:
@@ -188,6 +191,8 @@ class Generator:
             avoid: MIDI pitches the PITCH draw must not take (the keys the
                 performer holds); should every allowed pitch be avoided, the
                 draw is uniform over the allowed ones and the caller must check.
+                Pitches already generated at the same onset (a chord) are
+                avoided too: a chord never doubles a note.
 
         Returns:
             The note, with absolute onset (previous onset + sampled shift),
@@ -199,17 +204,22 @@ class Generator:
         if self._expect == Kind.SHIFT:
             token = sample(self._logits, Kind.SHIFT)
             self._feed(token)
+            if _shift_s(token) > 0:
+                self._chord = set()
             self._clock_s = (self._clock_s or 0.0) + _shift_s(token)
         decoder = self._decoder
         decoder.clock_s = self._clock_s
+        excluded = self._chord.union(avoid)
         for kind in (Kind.PITCH, Kind.VEL):
             logits = self._logits
-            if kind == Kind.PITCH and avoid:
+            if kind == Kind.PITCH and excluded:
                 logits = logits.copy()
-                logits[[tokens.PITCH_OFFSET + pitch for pitch in avoid]] = -np.inf
+                logits[[tokens.PITCH_OFFSET + pitch for pitch in excluded]] = -np.inf
             token = sample(logits, kind)
             decoder.feed(token)
             self._feed(token)
+            if kind == Kind.PITCH:
+                self._chord.add(token - tokens.PITCH_OFFSET)
         duration = self._pending = sample(self._logits, Kind.DUR)
         self._expect = Kind.SHIFT
         note = decoder.feed(duration)

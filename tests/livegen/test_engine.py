@@ -801,3 +801,35 @@ def test_any_control_sequence_never_hangs_a_note(items):
     engine.stop()
     assert hanging_notes(port.messages) == {}
     assert engine.stats.errors == 0
+
+
+class _ChordLovingModel:
+    """Always prefers a chord tone (shift 0) and pitch 60, then 62, then 64."""
+
+    styles = ("classical",)
+
+    def style_id(self, style: str) -> int:
+        return 0
+
+    def initial_state(self):
+        return None
+
+    def step(self, token, state, style):
+        from livegen import tokens
+
+        logits = np.zeros(tokens.VOCAB_SIZE, dtype=np.float32)
+        logits[tokens.SHIFT_OFFSET] = 20.0  # shift 0: another note of the same chord
+        for rank, pitch in enumerate((60, 62, 64)):
+            logits[tokens.PITCH_OFFSET + pitch] = 20.0 - 5.0 * rank
+        return logits, state
+
+
+def test_a_generated_chord_never_doubles_a_pitch():
+    preset = PRESET.replace(temperature=0.5, top_p=0.5)
+    generator = Generator(_ChordLovingModel(), preset, seed=0)
+    generator.begin_response(1.0)
+    notes = [generator.next_note() for _ in range(3)]
+    assert all(n.onset_s == 1.0 for n in notes)
+    assert [n.pitch for n in notes] == [60, 62, 64]  # without the chord mask: 60, 60, 60
+    generator.begin_response(2.0)  # a new onset: the chord starts again
+    assert generator.next_note().pitch == 60

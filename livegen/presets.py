@@ -28,9 +28,6 @@ QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "enabled")
 CC_SUSTAIN = 64  # MIDI 1.0 damper pedal: the buffer's, never a control
 CC_LAST_CONTROL = 119  # MIDI 1.0: 120-127 are channel mode messages
-_FLOAT_KEYS = ("temperature", "top_p", "silence_s", "max_seconds", "velocity_scale",
-               "lookahead_s", "max_duration_s", "quantize_strength", "swing",
-               "silence_min_s", "silence_max_s")
 #: YAML 1.1 reads a bare ``off``/``none``-like word as False; these keys mean their "off" then.
 _FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off"}
 
@@ -200,7 +197,8 @@ class Preset:
                               f"(known keys: {', '.join(sorted(known))})")
         values = dict(data)
         values.setdefault("name", Path(source).stem)
-        for key in _FLOAT_KEYS:
+        # YAML reads `swing: 0` as an int: float fields (known from their annotations) take it
+        for key in (f.name for f in fields(cls) if f.type == "float"):
             if _int(values.get(key)):
                 values[key] = float(values[key])
         for key, off in _FALSE_MEANS.items():

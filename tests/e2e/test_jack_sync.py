@@ -55,6 +55,9 @@ POLL_ALLOWANCE_S = JACK_POLL_INTERVAL_S + EARS_POLL_S  # livegen's reader and th
 CLEAN_CLOCK_JITTER_MS = 1.0
 STALL_S = 0.005  # a tick interval this far off a whole number of periods: the server stalled
 LOADED_JITTER_FACTOR = 4.0
+#: More stalls than this in one run (seen: 23-24 when the host starved this VM) and the
+#: server's own timing, not livegen's, decides the result: the accuracy check is skipped.
+MAX_STALLS_TO_MEASURE = 8
 CLOCK_SETTLE_S = 1.5  # ticks the daemon hears before the phrase (a 72-tick fit)
 BARGE_IN_LIMIT_S = 0.1  # no note_on of the cut response this long after the barge-in
 ROLL_ATTEMPTS = 3
@@ -317,6 +320,10 @@ def test_clock_synced_response_lands_on_the_grid(session_for, jack_server, tmp_p
               f"(worst {worst_ms:.1f} ms): "
               f"the JACK server is starved by other load, so the 2 ms target cannot be measured "
               f"in this run; checked against the wider limit")
+    if stalls > MAX_STALLS_TO_MEASURE:
+        pytest.skip(f"the JACK dummy server stalled {stalls} times (worst tick {worst_ms:.0f} ms off, "
+                    f"clock heard at {60.0 / (24 * slope):.1f} BPM instead of 120): the host starves "
+                    "it, so grid accuracy cannot be measured in this run")
     assert abs(beat_error_ms) <= limit_ms, "the response did not start on a beat"
     assert statistics.median(magnitudes) <= typical_ms, f"onsets off the grid by (ms): {errors_ms}"
     assert magnitudes[-1] <= limit_ms, f"onsets off the grid by (ms): {errors_ms}"

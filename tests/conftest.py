@@ -81,6 +81,22 @@ class JackServer:
             time.sleep(0.01)
 
 
+JACK_RERUNS = 2
+
+
+def pytest_collection_modifyitems(config, items):
+    """Let every ``jack`` test run up to 3 times.
+
+    The dummy JACK server is not realtime here: on a shared 2-core machine it
+    sometimes stalls or drops a cycle's MIDI, which no code of ours can
+    prevent. A test that fails three times in a row still fails CI; the
+    reruns are counted in pytest's summary (``R``).
+    """
+    for item in items:
+        if item.get_closest_marker("jack") and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=JACK_RERUNS, reruns_delay=0.5))
+
+
 def _unavailable(reason: str):
     if os.environ.get("LIVEGEN_REQUIRE_JACK"):
         pytest.fail(f"LIVEGEN_REQUIRE_JACK is set but {reason}", pytrace=False)

@@ -57,9 +57,16 @@ IN_PORT_NAME = "livegen in"
 OUT_PORT_NAME = "livegen out"
 ALSA_SEQ_DEVICE = "/dev/snd/seq"
 PROBE_CLIENT_NAME = "livegen-probe"
-#: How often the JACK reader thread polls rtmidi's input queue, seconds: the most a
-#: message waits before it is stamped (1.3 ms is one period at 64 frames, 48 kHz).
+#: How often the JACK reader thread polls rtmidi's input queue while MIDI flows, seconds:
+#: the most a message waits before it is stamped (1.3 ms is one period at 64 frames, 48 kHz).
 JACK_POLL_INTERVAL_S = 0.001
+#: After this long without input, seconds, the reader polls every
+#: :data:`JACK_IDLE_POLL_INTERVAL_S` instead: an idle daemon wakes 100 times a second, not 1000.
+JACK_IDLE_AFTER_S = 5.0
+#: The idle poll interval, seconds. A message found after an idle sleep is stamped from
+#: rtmidi's own inter-message time (JACK's clock), so its stamp stays within about a
+#: period of its arrival, not within the whole sleep.
+JACK_IDLE_POLL_INTERVAL_S = 0.01
 READER_JOIN_TIMEOUT_S = 1.0
 #: rtmidi's input queue, in messages (python-rtmidi's default is 1024); at the poll
 #: interval this only fills if the process stalls for seconds under a MIDI flood.
@@ -291,7 +298,8 @@ class InputPort(_Port):
     Build with :func:`open_input`. On ALSA, CoreMIDI and Windows MM the
     handler runs on rtmidi's input thread. On JACK it runs on a small reader
     thread instead (``livegen-midi-in``) that polls rtmidi's queue every
-    :data:`JACK_POLL_INTERVAL_S`: rtmidi calls a Python callback from JACK's
+    :data:`JACK_POLL_INTERVAL_S` (every :data:`JACK_IDLE_POLL_INTERVAL_S` when
+    idle, see :meth:`_poll`): rtmidi calls a Python callback from JACK's
     process thread, which must then wait for the GIL; while the engine thread
     holds it (priming notes, sampling), JACK cycles pass and the MIDI events of
     a missed cycle are lost (measured: 14 of 420 events lost with one busy
@@ -340,14 +348,30 @@ class InputPort(_Port):
                 self._reader.start()
 
     def _poll(self, midi) -> None:
-        """The JACK reader thread: drain rtmidi's queue, stamp, hand on; sleep; until closed."""
+        """The JACK reader thread: drain rtmidi's queue, stamp, hand on; sleep; until closed.
+
+        It sleeps :data:`JACK_POLL_INTERVAL_S` between polls while input comes,
+        :data:`JACK_IDLE_POLL_INTERVAL_S` once none came for :data:`JACK_IDLE_AFTER_S`.
+        After an idle sleep a message's stamp is the previous message's stamp
+        plus rtmidi's delta time (measured by rtmidi on JACK's clock in the
+        process callback), kept between the previous poll and now.
+        """
         now, get, stop, sleep = self._now, midi.get_message, self._stop, time.sleep
+        last_stamp_s: float | None = None  # the latest message's stamp
+        polled_s = last_input_s = now()
+        idle = False
         while not stop.is_set():
             event = get()
             while event is not None:
-                self._handler(event[0], now())
+                stamp_s = now()
+                if idle and last_stamp_s is not None:
+                    stamp_s = min(max(last_stamp_s + event[1], polled_s, last_stamp_s), stamp_s)
+                self._handler(event[0], stamp_s)
+                last_stamp_s = last_input_s = stamp_s
                 event = get()
-            sleep(JACK_POLL_INTERVAL_S)
+            polled_s = now()
+            idle = polled_s - last_input_s > JACK_IDLE_AFTER_S
+            sleep(JACK_IDLE_POLL_INTERVAL_S if idle else JACK_POLL_INTERVAL_S)
 
     def _release(self, midi) -> None:
         if self._reader is not None:

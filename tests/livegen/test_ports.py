@@ -124,6 +124,75 @@ def test_quiet_stderr_restores_fd2(capfd):
     assert capfd.readouterr().err == "shown\n"
 
 
+class ScriptedQueue:
+    """rtmidi's input queue as a script: ``arrivals`` are ``(time_s, data)``; a fake clock.
+
+    ``get_message`` hands out what has arrived by the fake time, with rtmidi's
+    delta time (seconds since the previous message's arrival); ``sleep``
+    advances the fake time and ends the poll loop after ``until_s``.
+    """
+
+    def __init__(self, arrivals, until_s: float, stop: threading.Event) -> None:
+        self.arrivals, self.until_s, self.stop = list(arrivals), until_s, stop
+        self.t, self.previous_s, self.sleeps = 0.0, None, []
+
+    def now(self) -> float:
+        return self.t
+
+    def get_message(self):
+        if not self.arrivals or self.arrivals[0][0] > self.t:
+            return None
+        arrived_s, data = self.arrivals.pop(0)
+        delta = 0.0 if self.previous_s is None else arrived_s - self.previous_s
+        self.previous_s = arrived_s
+        return data, delta
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+        if self.t >= self.until_s:
+            self.stop.set()
+
+
+def poll_scripted(monkeypatch, arrivals, until_s):
+    got: list[tuple[list[int], float]] = []
+    port = ports.InputPort(None, "jack", "fake", True, None, time.monotonic)
+    fake = ScriptedQueue(arrivals, until_s, port._stop)
+    port._now, port._handler = fake.now, lambda data, t: got.append((data, t))
+    monkeypatch.setattr(ports.time, "sleep", fake.sleep)
+    port._poll(fake)
+    return got, fake.sleeps
+
+
+def test_reader_polls_slowly_when_idle_and_stamps_from_rtmidi_deltas(monkeypatch):
+    idle_at_s = ports.JACK_IDLE_AFTER_S
+    late_s = idle_at_s + 2.0 + 0.0031  # between two idle polls
+    got, sleeps = poll_scripted(monkeypatch, [(0.0005, [0x90, 60, 90]), (0.2, [0x80, 60, 0]),
+                                              (late_s, [0x90, 62, 90]), (late_s, [0x90, 65, 90])],
+                                until_s=late_s + 1.0)
+    # fast while input flows, slow once idle, fast again after the new notes
+    assert sleeps[0] == ports.JACK_POLL_INTERVAL_S
+    assert ports.JACK_IDLE_POLL_INTERVAL_S in sleeps
+    assert sleeps[-1] == ports.JACK_POLL_INTERVAL_S
+    idle_sleeps = sleeps.count(ports.JACK_IDLE_POLL_INTERVAL_S)
+    assert idle_sleeps * ports.JACK_IDLE_POLL_INTERVAL_S == pytest.approx(late_s - idle_at_s - 0.2,
+                                                                          abs=0.03)
+    assert [d for d, _ in got] == [[0x90, 60, 90], [0x80, 60, 0], [0x90, 62, 90], [0x90, 65, 90]]
+    stamps = [t for _, t in got]
+    # while active: stamped when polled, at most one fast interval late
+    assert 0 <= stamps[1] - 0.2 <= ports.JACK_POLL_INTERVAL_S + 1e-9
+    # after an idle sleep: from the deltas, much closer than the idle interval
+    assert abs(stamps[2] - late_s) < ports.JACK_POLL_INTERVAL_S + 1e-9
+    assert stamps == sorted(stamps)
+
+
+def test_reader_stamps_never_run_ahead_of_the_clock(monkeypatch):
+    # a delta that would put the message in the future is cut to the poll time
+    got, _ = poll_scripted(monkeypatch, [(0.0, [0x90, 60, 90]), (9.0, [0x90, 61, 90])],
+                           until_s=9.5)
+    assert got[0][1] == 0.0 and 9.0 <= got[1][1] <= 9.0 + ports.JACK_IDLE_POLL_INTERVAL_S
+
+
 # --- on a JACK server -------------------------------------------------------------------------
 
 

@@ -136,7 +136,7 @@ def continuation_report(model: Model, pieces, preset_for: dict[str, Preset], *, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    from export.corpus import DEFAULT_CAPS, load_music21_corpus, split_of
+    from export.corpus import DEFAULT_CAPS, load_music21_corpus, split_pieces
 
     parser = argparse.ArgumentParser(prog="python -m export.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="ONNX model (default: the shipped one)")
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if preset.style in model.styles:
             presets.setdefault(preset.style, preset)
     pieces, _ = load_music21_corpus(tuple(presets), progress=False, folder_caps=DEFAULT_CAPS)
-    test = [p for p in pieces if split_of(p.name) == "test"]
+    test = split_pieces(pieces)["test"]
     report = continuation_report(model, test, presets, prompts=args.prompts, seeds=args.seeds)
     keys = [k.split("/", 1)[1] for k in next(iter(report.values())) if k.startswith("generated/")]
     print(f"{'style':12} {'n':>4} " + " ".join(f"{k:>22}" for k in keys))
@@ -185,7 +185,7 @@ def nll_table(run_dir: str, *, max_order: int = 8, transpositions: Sequence[int]
     import torch
 
     from export.baselines import MarkovBaseline
-    from export.corpus import DEFAULT_CAPS, load_music21_corpus, split_of
+    from export.corpus import DEFAULT_CAPS, load_music21_corpus, split_pieces
     from export.dataset import eval_windows
     from export.network import EventLSTM, NetConfig
     from export.train import evaluate_nll
@@ -195,8 +195,8 @@ def nll_table(run_dir: str, *, max_order: int = 8, transpositions: Sequence[int]
     net = EventLSTM(NetConfig(**ckpt["config"]))
     net.load_state_dict(ckpt["model"])
     pieces, _ = load_music21_corpus(styles, progress=False, folder_caps=DEFAULT_CAPS)
-    train = [p for p in pieces if split_of(p.name) == "train"]
-    test = [p for p in pieces if split_of(p.name) == "test"]
+    split = split_pieces(pieces)
+    train, test = split["train"], split["test"]
     rows = []
     for shift in transpositions:
         shifted = [_transposed(p, shift) for p in train]

@@ -32,7 +32,7 @@ from export.corpus import (
     corpus_counts,
     load_midi_dir,
     load_music21_corpus,
-    split_of,
+    split_pieces,
 )
 from export.dataset import Augment, WindowSampler, eval_windows
 from export.network import EventLSTM, NetConfig, grammar_mask
@@ -151,10 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     pieces, styles, failures = load_pieces(args)
     parse_s = time.time() - t0
-    splits = {"train": [], "validation": [], "test": []}
-    for piece in pieces:
-        splits[split_of(piece.name)].append(piece)
-    counts = corpus_counts(pieces)
+    splits = split_pieces(pieces)  # near-duplicates dropped, variants kept in one split
+    counts = corpus_counts(splits)
     log.info("corpus: %d pieces (%d notes) in %.0f s; skipped files: %s", len(pieces),
              sum(len(p) for p in pieces), parse_s, dict(failures) or "none")
     for style, row in counts.items():

@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from export.corpus import Piece, corpus_counts, split_of  # noqa: E402
+from export.corpus import Piece, corpus_counts, split_pieces  # noqa: E402
 from export.dataset import Augment, WindowSampler, encode_arrays, eval_windows  # noqa: E402
 from export.network import EventLSTM, NetConfig  # noqa: E402
 from export.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
@@ -43,12 +43,13 @@ def test_music21_chorale_becomes_a_piece():
 
 
 def test_split_is_by_piece_and_stable():
-    names = [f"folk/song{i}" for i in range(2000)]
-    splits = [split_of(n) for n in names]
-    assert splits == [split_of(n) for n in names]
-    share = {s: splits.count(s) / len(names) for s in ("train", "validation", "test")}
+    pieces = [_piece(f"folk/song{i}", "folk", seed=i) for i in range(2000)]
+    split = split_pieces(pieces)
+    assert {k: [p.name for p in v] for k, v in split.splits.items()} == {
+        k: [p.name for p in v] for k, v in split_pieces(pieces[::-1]).splits.items()}
+    share = {s: len(split[s]) / len(pieces) for s in ("train", "validation", "test")}
     assert 0.85 < share["train"] < 0.95 and 0.02 < share["test"] < 0.08
-    counts = corpus_counts([_piece("a/x", "folk"), _piece("b/y", "baroque")])
+    counts = corpus_counts({"train": [_piece("a/x", "folk"), _piece("b/y", "baroque")]})
     assert counts["folk"]["pieces"] == 1 and counts["folk"]["notes"] == 40
 
 

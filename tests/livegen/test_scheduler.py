@@ -177,6 +177,25 @@ def test_thread_sends_on_deadline_and_stop_cleans_up():
     assert port.controls(CC_ALL_NOTES_OFF)
 
 
+def test_thread_never_sends_early_while_spinning_to_a_deadline():
+    """The thread wakes ``SPIN_S`` early and spins; it must still never send before the due time,
+    and a message scheduled during the spin for an earlier deadline leaves first."""
+    sent: list[tuple[float, int]] = []
+    with Scheduler(lambda m: m.type == "note_on" and sent.append((time.monotonic(), m.note))) as sched:
+        t0 = time.monotonic() + 0.01
+        due = {60 + i: t0 + i * 0.004 for i in range(10)}  # 4 ms apart: each inside a spin
+        for pitch, due_s in due.items():
+            sched.schedule(due_s, on(pitch))
+        sched.schedule(t0 + 0.0305, on(80))  # between two others, inside the spin before 68
+        due[80] = t0 + 0.0305
+        deadline = time.monotonic() + 5.0
+        while len(sent) < len(due) and time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert sorted(note for _, note in sent) == sorted(due)
+    assert all(sent_s >= due[note] for sent_s, note in sent)
+    assert [note for _, note in sent] == sorted(due, key=due.get)
+
+
 _op = st.one_of(
     st.tuples(st.just("on"), st.floats(0, 1), st.integers(60, 63), st.integers(0, 1)),
     st.tuples(st.just("off"), st.floats(0, 1), st.integers(60, 63), st.integers(0, 1)),

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from export.copies import similar_pairs
 from livegen.notes import Note, read_midi
 
 __all__ = [
@@ -34,10 +35,6 @@ __all__ = [
     "SPLITS",
     "DEDUP_JACCARD",
     "RELATED_JACCARD",
-    "SHINGLE_NOTES",
-    "interval_tokens",
-    "shingles",
-    "similar_pairs",
     "CorpusSplit",
     "split_pieces",
     "corpus_counts",
@@ -299,99 +296,16 @@ def load_midi_dir(directory: str | os.PathLike, style: str) -> tuple[list[Piece]
 
 #: Split names, in the order reports list them.
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
-#: Notes per shingle (so SHINGLE_NOTES - 1 interval tokens) in the near-duplicate test.
-SHINGLE_NOTES = 9
-#: Intervals wider than this many semitones are clipped (they are voice leaps in a chord).
-MAX_INTERVAL = 24
 #: Jaccard similarity of two pieces' shingle sets at or above which they are one piece
 #: (an edition, a transposed copy, a repeat-less variant); only the longest is kept.
-#: Measured on the capped music21 corpus: pairs above 0.5 were, by hand, the same tune.
+#: On the capped music21 corpus every pair in a hand-checked sample above 0.5 was the same
+#: music, and most pairs between 0.25 and 0.5 were variants of one folk tune or chorale.
 DEDUP_JACCARD = 0.5
 #: Jaccard at or above which two pieces are variants of one tune (kept, but in one split).
 RELATED_JACCARD = 0.25
-#: A shingle found in more pieces than this is a stock figure (a scale run, a cadence);
-#: it does not propose candidate pairs (their Jaccard is still computed on all shingles).
-MAX_SHINGLE_PIECES = 50
-#: Candidate pairs must share at least this many uncommon shingles.
-MIN_SHARED_SHINGLES = 2
 #: A hash bucket is a percentage with this many steps, so ``val_pct`` may be fractional.
 HASH_BUCKETS = 10_000
-_HASH_MULTIPLIER = np.uint64(0x100000001B3)  # the 64-bit FNV prime
 assert RELATED_JACCARD <= DEDUP_JACCARD
-
-
-def interval_tokens(pitch: np.ndarray, onset: np.ndarray) -> np.ndarray:
-    """Transposition-invariant tokens of a note sequence, one per consecutive pair of notes.
-
-    Notes are put in onset order (ties by pitch, as the token stream orders them); token
-    ``i`` encodes the interval from note ``i`` to ``i + 1`` (clipped to
-    ±:data:`MAX_INTERVAL` semitones) and whether both start together (a chord).
-
-    Args:
-        pitch: int [n] MIDI note numbers.
-        onset: float [n] onsets in any unit.
-
-    Returns:
-        int64 [max(n - 1, 0)] tokens in ``[0, 4 * MAX_INTERVAL + 2)``.
-    """
-    order = np.lexsort((pitch, onset))
-    p = np.asarray(pitch, np.int64)[order]
-    o = np.asarray(onset, np.float64)[order]
-    interval = np.clip(np.diff(p), -MAX_INTERVAL, MAX_INTERVAL) + MAX_INTERVAL
-    return interval * 2 + (np.diff(o) == 0)
-
-
-def shingles(piece: Piece, notes: int = SHINGLE_NOTES) -> np.ndarray:
-    """The set of 64-bit hashes of every run of ``notes`` consecutive notes' interval tokens.
-
-    A piece shorter than ``notes`` is one shingle (its whole token sequence).
-
-    Returns:
-        uint64 [m] sorted unique hashes.
-    """
-    tokens = interval_tokens(piece.pitch, piece.onset_q).astype(np.uint64) + np.uint64(1)
-    width = min(notes - 1, len(tokens))
-    count = len(tokens) - width + 1
-    hashes = np.zeros(count, np.uint64)
-    for j in range(width):
-        hashes = hashes * _HASH_MULTIPLIER + tokens[j:j + count]
-    return np.unique(hashes)
-
-
-def similar_pairs(pieces: Sequence[Piece], min_jaccard: float = RELATED_JACCARD
-                  ) -> list[tuple[int, int, float]]:
-    """Pairs of pieces of the same style whose shingle sets have Jaccard >= ``min_jaccard``.
-
-    Candidates come from an inverted index (exact buckets of shared shingles, skipping
-    shingles in more than :data:`MAX_SHINGLE_PIECES` pieces); each candidate's Jaccard
-    is then computed exactly on the full sets. Transposed copies share every shingle.
-
-    Returns:
-        ``[(i, j, jaccard)]`` with ``i < j`` indices into ``pieces``, sorted.
-    """
-    sets = [shingles(p) for p in pieces]
-    if len(sets) < 2:
-        return []
-    owner = np.concatenate([np.full(len(s), i, np.int64) for i, s in enumerate(sets)])
-    hashes = np.concatenate(sets)
-    order = np.argsort(hashes, kind="stable")
-    hashes, owner = hashes[order], owner[order]
-    starts = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])
-    ends = np.r_[starts[1:], len(hashes)]
-    keep = (ends - starts > 1) & (ends - starts <= MAX_SHINGLE_PIECES)
-    shared: Counter = Counter()
-    for a, b in zip(starts[keep].tolist(), ends[keep].tolist()):
-        group = owner[a:b].tolist()
-        shared.update((x, y) for k, x in enumerate(group) for y in group[k + 1:])
-    pairs = []
-    for (i, j), n_shared in shared.items():
-        if n_shared < MIN_SHARED_SHINGLES or pieces[i].style != pieces[j].style:
-            continue
-        both = len(np.intersect1d(sets[i], sets[j], assume_unique=True))
-        jaccard = both / (len(sets[i]) + len(sets[j]) - both)
-        if jaccard >= min_jaccard:
-            pairs.append((i, j, jaccard))
-    return sorted(pairs)
 
 
 def _components(n: int, edges: Iterable[tuple[int, int]]) -> list[int]:
@@ -443,7 +357,7 @@ def split_pieces(pieces: Sequence[Piece], *, val_pct: float = 5, test_pct: float
     """Deduplicate pieces and split them by piece into train, validation and test.
 
     1. Near-duplicates (same style, shingle Jaccard >= ``dedup_jaccard``, see
-       :func:`similar_pairs`; transposed copies included) form groups, joined
+       :func:`export.copies.similar_pairs`; transposed copies included) form groups, joined
        transitively; the longest of each group is kept (ties: the smallest name).
     2. Variants (Jaccard >= ``related_jaccard``) form units that go to one split,
        so no tune and no transposition of a held-out tune is trained on.

@@ -5,15 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from export.corpus import (
-    SPLITS,
-    CorpusSplit,
-    Piece,
-    corpus_counts,
-    interval_tokens,
-    similar_pairs,
-    split_pieces,
-)
+from export.copies import interval_tokens, similar_pairs
+from export.corpus import SPLITS, CorpusSplit, Piece, corpus_counts, split_pieces
 
 STYLE_SIZES = {"folk": 300, "baroque": 60, "classical": 51, "romantic": 17, "modern": 4, "tiny": 2}
 
@@ -79,7 +72,7 @@ def test_variants_are_kept_but_never_in_two_splits():
     variant = dataclasses.replace(base, name="folk/tune-variant", pitch=base.pitch.copy())
     variant.pitch[::16] += 1  # one changed note in 16: kept, but the same tune
     pieces = [base, variant] + [_piece(f"folk/x{i}", "folk", seed=200 + i) for i in range(60)]
-    (i, j, jaccard), = similar_pairs(pieces)
+    (i, j, jaccard), = similar_pairs(pieces, 0.25)
     assert (i, j) == (0, 1) and 0.25 <= jaccard < 0.5
     for test_pct in (0, 50, 100):
         split = split_pieces(pieces, val_pct=0, test_pct=test_pct)

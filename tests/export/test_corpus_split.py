@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from export.copies import interval_tokens, similar_pairs
-from export.corpus import SPLITS, CorpusSplit, Piece, corpus_counts, split_pieces
+from export.corpus import (
+    MIN_UNITS_FOR_TEST,
+    MIN_UNITS_FOR_VAL,
+    SPLITS,
+    CorpusSplit,
+    Piece,
+    corpus_counts,
+    split_pieces,
+)
 
 STYLE_SIZES = {"folk": 300, "baroque": 60, "classical": 51, "romantic": 17, "modern": 4, "tiny": 2}
 
@@ -81,16 +89,19 @@ def test_variants_are_kept_but_never_in_two_splits():
         assert split.related == [("folk/tune", "folk/tune-variant")]
 
 
-def test_every_style_with_three_pieces_has_test_and_validation_pieces():
+def test_every_style_big_enough_has_test_and_validation_pieces():
     split = split_pieces(_corpus())
     counts = corpus_counts(split)
     for style, size in STYLE_SIZES.items():
         row = counts[style]
         assert row["pieces"] == size and row["dropped"] == 0
-        if size >= 3:
-            assert row["test"] >= 1 and row["validation"] >= 1 and row["train"] >= 1
+        if size >= MIN_UNITS_FOR_TEST:
+            assert row["test"] >= 1 and row["train"] >= 1
+        if size >= MIN_UNITS_FOR_VAL:
+            assert row["validation"] >= 1
         assert row["notes"] == sum(row[f"{s}_notes"] for s in SPLITS)
     assert 0.01 < counts["folk"]["test"] / 300 < 0.1
+    assert counts["modern"]["test"] == counts["modern"]["validation"] == 0  # too small to hold out
 
 
 def test_split_is_deterministic_disjoint_and_stable_when_pieces_are_added():

@@ -319,16 +319,17 @@ def bench_trigger(model: Model, responses: int, *,
     """Play :data:`PHRASE` into a threaded Engine ``responses`` times; time each answer.
 
     The engine runs as in the daemon (engine and scheduler threads, the real
-    clock), with a list as its port. Each trigger's time is read off the first
-    note's deadline (trigger + ``RESPONSE_LEAD_S``); the time that note was
-    scheduled is caught by wrapping this engine's scheduler methods.
+    clock), with a list as its port. The trigger instant is the silence
+    deadline (the phrase's last note_off + ``silence_s``); the engine prepares
+    the first note :data:`livegen.engine.PREPARE_S` before it. The time that
+    note was scheduled is caught by wrapping this engine's scheduler methods.
 
     Returns:
-        Figures: trigger -> first note_on (the engine's ``latencies_ms``); its
-        compute part; the engine thread's wake-up after the silence deadline;
-        the scheduler's lateness during the responses.
+        Figures: trigger -> first note_on (the engine's ``latencies_ms``); the
+        preparation (engine fires -> first note scheduled); the scheduler's
+        lateness during the responses.
     """
-    from livegen.engine import RESPONSE_LEAD_S, Engine
+    from livegen.engine import PREPARE_S, Engine
     from livegen.presets import load_preset
 
     preset = load_preset(BENCH_STYLE).replace(style=model.styles[_style(model)], **TRIGGER_PRESET)
@@ -368,19 +369,16 @@ def bench_trigger(model: Model, responses: int, *,
     finally:
         engine.stop()
         engine_log.setLevel(level)
-    triggers = [due - RESPONSE_LEAD_S for _, due in marks]
     if len(marks) != len(silences):  # a response never came: the pairs below would not match
         silences = []
     return [
         _timing("trigger", "trigger -> first note_on", stats.latencies_ms,
-                note=f"the engine's latencies_ms: its deliberate {RESPONSE_LEAD_S * 1e3:g} ms "
-                     "response lead + the scheduler's lateness on the first note"),
-        _timing("trigger_compute", "  compute: trigger -> note scheduled",
-                [(at - t) * 1000.0 for (at, _), t in zip(marks, triggers)],
-                note="snapshot + 3 model steps + sampling, on the engine thread"),
-        _timing("trigger_wake", "  silence deadline -> trigger",
-                [(t - s) * 1000.0 for t, s in zip(triggers, silences)],
-                note="the engine thread's wake-up; not in latencies_ms"),
+                note="the engine's latencies_ms: silence deadline -> first note_on handed "
+                     "to the port"),
+        _timing("trigger_compute", "  prepare: engine fires -> first note scheduled",
+                [(at - (s - PREPARE_S)) * 1000.0 for (at, _), s in zip(marks, silences)],
+                note=f"wake-up + snapshot + 3 model steps + sampling; fires "
+                     f"{PREPARE_S * 1e3:g} ms before the deadline"),
         _timing("engine_lateness", "scheduler lateness in those responses", stats.lateness_ms,
                 note="the scheduler thread shares the GIL with the engine thread"),
     ]

@@ -45,17 +45,19 @@ from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.response import Response
 from livegen.scheduler import Scheduler
-from livegen.triggers import needs_grid, plan_response, trigger_due
+from livegen.triggers import Due, needs_grid, plan_response, trigger_due
 
 __all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes", "Engine",
-           "EngineStats", "RESPONSE_LEAD_S"]
+           "EngineStats", "PREPARE_S"]
 
 log = logging.getLogger(__name__)
 
-#: The response's first note is due this long after the trigger, seconds: room for its
-#: 3 model steps (0.1-0.5 ms each, DESIGN.md) and the scheduler's wake-up, so it leaves
-#: on a deadline rather than "whenever ready".
-RESPONSE_LEAD_S = 0.002
+#: A trigger whose instant is known ahead (the silence deadline) fires this long before
+#: it, seconds: the first note's model steps (3 steps, 1-2.5 ms with the sampling,
+#: measured by ``livegen bench``) and a late engine wake-up fit in it, and the note
+#: leaves on the instant itself. A performer note before the instant pre-empts the
+#: prepared response; nothing has sounded.
+PREPARE_S = 0.005
 #: A rebuild (context_notes x 4 steps, ~15 ms for 50 notes) only starts if the trigger
 #: is at least this far away, seconds.
 REBUILD_MARGIN_S = 0.05
@@ -112,15 +114,15 @@ class Engine:
         send: sends one mido message to the output port (called by the scheduler).
         now: the monotonic clock, seconds; :meth:`feed` timestamps must use it too.
         seed: int for reproducible sampling.
-        response_lead_s: the response's first note is due this long after the
-            trigger, seconds > 0.
+        prepare_s: a response whose trigger instant is known ahead (silence) is
+            prepared this long before it, seconds > 0 (:data:`PREPARE_S`).
         programs: ``{program: preset}`` for program changes; default: the
             presets ``preset.program_map`` names, loaded now.
 
     Raises:
         ModelError: the model has no style ``preset.style`` (or a program's).
         PresetError: a ``program_map`` entry names no loadable preset.
-        ValueError: ``response_lead_s`` is not > 0.
+        ValueError: ``prepare_s`` is not > 0.
 
     Attributes:
         buffer: the performer's notes.
@@ -133,15 +135,15 @@ class Engine:
 
     def __init__(self, model: StepModel, preset: Preset, send: Callable[[mido.Message], None],
                  *, now: Callable[[], float] = time.monotonic, seed: int | None = None,
-                 response_lead_s: float = RESPONSE_LEAD_S,
+                 prepare_s: float = PREPARE_S,
                  programs: dict[int, Preset] | None = None) -> None:
-        if not response_lead_s > 0:
-            raise ValueError(f"response_lead_s must be > 0 seconds (received {response_lead_s!r})")
+        if not prepare_s > 0:
+            raise ValueError(f"prepare_s must be > 0 seconds (received {prepare_s!r})")
         self.model = model
         self._preset = preset
         self.controls = Controls(check_programs(preset, programs, model.style_id))
         self._now = now
-        self._lead_s = response_lead_s
+        self._prepare_s = prepare_s
         self.generator = Generator(model, preset, seed=seed)
         self.buffer = PerformanceBuffer(capacity=preset.context_notes)
         self.scheduler = Scheduler(send, now=now)
@@ -155,6 +157,7 @@ class Engine:
         self._phrase_notes = 0  # performer note_ons since the last response began
         self._deferred: list[Note] = []  # finished during a response: primed after it
         self._chunk_end_s: float | None = None  # the last continuous chunk's end
+        self._enabled_s = float("-inf")  # when the enabled switch last went on
         self.clock = MidiClock()
         self.tempo = OnsetTempo()
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
@@ -345,8 +348,11 @@ class Engine:
                 self._act("hand_over", preset)
                 return
             if self._response is not None and preset.trigger != "continuous":
-                self._counts["barge_ins"] += 1
-                self._end_response("barge-in")
+                if self._prepared_only(t):
+                    self._end_response("pre-empted", preempted=True)
+                else:
+                    self._counts["barge_ins"] += 1
+                    self._end_response("barge-in")
             self._phrase_notes += 1
             self.tempo.add(t)
             ready = self.buffer.note_on(msg.note, msg.velocity, t, msg.channel)
@@ -355,7 +361,10 @@ class Engine:
         elif kind == "control_change" and msg.control == CC_SUSTAIN:
             ready = self.buffer.sustain(msg.value >= SUSTAIN_DOWN_MIN, t, msg.channel)
         elif kind == "control_change":
+            was_enabled = self.controls.enabled
             self._act(*self.controls.control_change(preset, msg.control, msg.value))
+            if self.controls.enabled and not was_enabled:
+                self._enabled_s = t  # a deadline passed while off is due from now
             return
         elif kind == "program_change":
             if msg.program in self.controls.programs:
@@ -414,11 +423,11 @@ class Engine:
         due = None
         if self.controls.enabled:
             grid = self._grid() if preset.trigger == "bars" else None  # no fit per tick else
-            due = trigger_due(preset, now, self._lead_s, phrase_notes=self._phrase_notes,
+            due = trigger_due(preset, now, self._prepare_s, phrase_notes=self._phrase_notes,
                               requested=self.controls.requested, buffer=self.buffer, grid=grid,
                               tempo=self.tempo)
             if due is not None and now >= due.fire_s:
-                self._trigger(now, due.start_s)
+                self._trigger(now, due)
                 return self._tick(now)
         if (self.generator.primed_since_reset > 2 * preset.context_notes
                 and (due is None or due.fire_s - now >= REBUILD_MARGIN_S)):
@@ -426,22 +435,41 @@ class Engine:
             self._counts["rebuilds"] += 1
         return None if due is None else due.fire_s - now
 
-    def _trigger(self, now: float, start_s: float | None) -> None:
+    def _trigger(self, now: float, due: Due) -> None:
+        """Start (or, before a known instant, prepare) a response.
+
+        It is planned from the trigger instant (the silence deadline, else
+        ``now``): its first note is due on that instant, or on the grid line
+        after it that the preset asks for; never in the past.
+        """
         preset = self._preset
         not_before = self._chunk_end_s if preset.trigger == "continuous" else None
-        start_s, end_s = plan_response(now, self._lead_s, preset,
-                                       self._grid() if needs_grid(preset) else None,
-                                       start_s=start_s, not_before_s=not_before)
+        instant_s = now if due.instant_s is None else max(due.instant_s, self._enabled_s)
+        planned_s, end_s = plan_response(instant_s, 0.0, preset,
+                                         self._grid() if needs_grid(preset) else None,
+                                         start_s=due.start_s, not_before_s=not_before)
+        start_s = max(planned_s, now)
         snapshot = self.generator.snapshot()
         self.generator.begin_response(start_s)
         self.scheduler.arm_first_note_on()
         self._counts["responses"] += 1
-        self._phrase_notes = 0
+        phrase_notes, self._phrase_notes = self._phrase_notes, 0
         self.controls.requested = False
-        self._response = Response(now, start_s, end_s, snapshot, self.scheduler.notes_sent, start_s)
+        self._response = Response(planned_s, start_s, end_s, snapshot, self.scheduler.notes_sent,
+                                  start_s, phrase_notes=phrase_notes)
 
-    def _end_response(self, reason: str, *, cancel: bool = True) -> None:
-        """End the response, if any: cancel its output, restore the performer's context, log."""
+    def _prepared_only(self, t: float) -> bool:
+        """True if the response has not sounded and a performer note at ``t`` comes before it."""
+        response = self._response
+        return (response is not None and t < response.start_s
+                and self.scheduler.notes_sent == response.notes_sent_before)
+
+    def _end_response(self, reason: str, *, cancel: bool = True, preempted: bool = False) -> None:
+        """End the response, if any: cancel its output, restore the performer's context, log.
+
+        ``preempted``: the performer played before a prepared response
+        sounded; it is undone as if it had never been triggered.
+        """
         response, self._response = self._response, None
         if response is None:
             return
@@ -452,6 +480,11 @@ class Engine:
         deferred, self._deferred = self._deferred, []
         for note in deferred:
             self.generator.prime(note)
+        if preempted:
+            self._counts["responses"] -= 1
+            self._phrase_notes += response.phrase_notes
+            log.debug("prepared response pre-empted by the performer before it sounded")
+            return
         first_s = self.scheduler.first_note_on_s
         latency = "n/a"
         if first_s is not None:

@@ -14,6 +14,12 @@ clock's latest fit, and the horizon shortens to :data:`FOLLOW_HORIZON_S`: a
 clock whose tempo or phase wanders (a DAW's tempo ramp, a starved JACK server)
 moves the notes with it instead of leaving them where an older fit put them.
 
+A response may be prepared before its start (the silence trigger fires
+:data:`livegen.engine.PREPARE_S` before the deadline): until the start only
+the notes of its first onset are generated and scheduled, then the engine
+waits until :data:`SEND_FIRST_S` after the start, so the scheduler thread
+sends the first note on time before generation takes the interpreter again.
+
 No note takes a pitch the performer holds: the pitch is drawn without the held
 keys, and a note whose pitch is held by the time it is scheduled is skipped.
 """
@@ -33,12 +39,15 @@ from livegen.presets import Preset
 from livegen.scheduler import Scheduler
 from livegen.triggers import snap_onset
 
-__all__ = ["Response", "FOLLOW_HORIZON_S"]
+__all__ = ["Response", "FOLLOW_HORIZON_S", "SEND_FIRST_S"]
 
 #: With a followed clock, notes are placed on its grid and scheduled this long before they
 #: sound, seconds (or ``lookahead_s`` if shorter): room for a chord's model steps (about
 #: 1 ms a note) and a late engine wake-up, short enough that the fit is fresh.
 FOLLOW_HORIZON_S = 0.1
+#: A prepared response resumes generating this long after its start, seconds: the
+#: scheduler thread sends the first notes first (both threads share Python's GIL).
+SEND_FIRST_S = 0.0005
 
 GridSource = Callable[[], "BeatGrid | None"]
 
@@ -48,8 +57,11 @@ class Response:
     """A response in progress. Times in seconds on the engine's clock.
 
     Attributes:
-        trigger_s: when the trigger fired.
-        start_s: the first note's onset.
+        trigger_s: when the first note should sound: the trigger instant (the
+            silence deadline, a bar line, a footswitch press) or the grid line
+            the preset asks for after it. Latency is measured from here.
+        start_s: the first note's onset (``trigger_s``, or later if the engine
+            woke late).
         end_limit_s: no note sounds past this.
         snapshot: the generator's position before the response (restored after it).
         notes_sent_before: the scheduler's note count when it began.
@@ -58,6 +70,7 @@ class Response:
         held: a generated note waiting for the horizon.
         held_tick: its song position (clock ticks) when a clock is followed.
         count: notes generated (scheduled or skipped).
+        phrase_notes: the performer's note_ons in the phrase it answers.
     """
 
     trigger_s: float
@@ -70,9 +83,12 @@ class Response:
     held: Note | None = None
     held_tick: float | None = None
     count: int = 0
+    phrase_notes: int = 0
 
     def wait_s(self, now_s: float, preset: Preset) -> float:
         """Seconds until the held note is due to be scheduled (0: now)."""
+        if now_s < self.start_s:  # prepared: let the first notes leave first
+            return self.start_s - now_s + SEND_FIRST_S
         return max(self.held.onset_s - self._horizon_s(preset) - now_s, 0.0)
 
     def _horizon_s(self, preset: Preset) -> float:
@@ -105,8 +121,8 @@ class Response:
             if self.held is None and not self._generate(preset, generator, held_keys, grid, follow):
                 return skipped
             note = self.held
-            if (self.count > 0 or self.held_tick is not None) and (
-                    note.onset_s > now_s + self._horizon_s(preset)):
+            limit_s = self.start_s if now_s < self.start_s else now_s + self._horizon_s(preset)
+            if (self.count > 0 or self.held_tick is not None) and note.onset_s > limit_s:
                 return skipped
             clock = follow() if self.held_tick is not None else None
             if clock is not None:  # late binding: the clock's latest fit

@@ -114,13 +114,21 @@ def snap_onset(onset_s: float, preset: Preset, grid: BeatGrid | None) -> float:
 
 @dataclass
 class Due:
-    """When a trigger fires: at ``fire_s``; ``start_s`` if it fixes the response's start."""
+    """When a trigger fires, seconds.
+
+    Attributes:
+        fire_s: when the engine acts (prepares the response).
+        start_s: the response's start, if the trigger fixes it (a bar line).
+        instant_s: the trigger instant, if known ahead (the silence deadline):
+            the response is planned from it, not from when the engine woke.
+    """
 
     fire_s: float
     start_s: float | None = None
+    instant_s: float | None = None
 
 
-def trigger_due(preset: Preset, now_s: float, lead_s: float, *, phrase_notes: int,
+def trigger_due(preset: Preset, now_s: float, prepare_s: float, *, phrase_notes: int,
                 requested: bool, buffer: PerformanceBuffer, tempo: OnsetTempo,
                 grid: BeatGrid | None) -> Due | None:
     """When the preset's trigger fires next, or None (waiting for input).
@@ -128,7 +136,8 @@ def trigger_due(preset: Preset, now_s: float, lead_s: float, *, phrase_notes: in
     Args:
         preset: the trigger and its settings.
         now_s: seconds.
-        lead_s: the engine's trigger-to-first-note lead, seconds.
+        prepare_s: a trigger whose instant is known ahead (the silence deadline)
+            fires this long before it, seconds, so the first note is ready on the instant.
         phrase_notes: performer note_ons since the last response began.
         requested: a hand-over (footswitch or key) is waiting (``cc``, ``note``).
         buffer: the performer's notes (silence, last activity).
@@ -139,10 +148,11 @@ def trigger_due(preset: Preset, now_s: float, lead_s: float, *, phrase_notes: in
     if trigger == "silence":
         if phrase_notes and buffer.silent and buffer.last_activity_s is not None:
             median_ioi_s = tempo.median_ioi_s() if preset.silence_adaptive else None
-            return Due(buffer.last_activity_s + silence_threshold_s(preset, median_ioi_s))
+            deadline_s = buffer.last_activity_s + silence_threshold_s(preset, median_ioi_s)
+            return Due(deadline_s - prepare_s, instant_s=deadline_s)
     elif trigger == "bars":
         if phrase_notes and grid is not None:
-            bar_s = grid.next_bar_s(now_s + lead_s, preset.beats_per_bar, preset.trigger_bars)
+            bar_s = grid.next_bar_s(now_s + prepare_s, preset.beats_per_bar, preset.trigger_bars)
             return Due(bar_s - BAR_PREROLL_S, bar_s)
     elif trigger == "continuous":
         if phrase_notes:

@@ -12,7 +12,7 @@ from fakes import FakeClock, FakeModel, FakePort, hanging_notes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.engine import Engine, Generator, continue_notes
+from livegen.engine import PREPARE_S, Engine, Generator, continue_notes
 from livegen.errors import ModelError, PresetError
 from livegen.notes import Note
 from livegen.presets import Preset
@@ -54,23 +54,28 @@ class Rig:
             self.engine.poll()
 
     def run_until_responding(self, limit_s: float = 5.0) -> float:
-        """Poll until a response starts; return the trigger time."""
+        """Poll until a response is triggered; return when its first note should sound.
+
+        That is the trigger instant (the silence deadline; the engine prepares
+        the response up to ``PREPARE_S`` before it) or the grid line after it.
+        """
         end = self.clock() + limit_s
         while not self.engine.responding:
             assert self.clock() < end, "no response"
             self.clock.advance(STEP_S)
             self.engine.poll()
-        return self.clock()
+        return self.engine._response.trigger_s
 
     def note_ons_scheduled(self) -> list[tuple[float, float, mido.Message]]:
         return [s for s in self.scheduled if s[2].type == "note_on"]
 
 
-def make_rig(preset: Preset = PRESET, seed: int = 1, **model_args) -> Rig:
+def make_rig(preset: Preset = PRESET, seed: int = 1, prepare_s: float = PREPARE_S,
+             **model_args) -> Rig:
     clock = FakeClock()
     port = FakePort(clock)
     model = FakeModel(**model_args)
-    engine = Engine(model, preset, port.send, now=clock, seed=seed)
+    engine = Engine(model, preset, port.send, now=clock, seed=seed, prepare_s=prepare_s)
     rig = Rig(clock, port, model, engine)
     schedule = engine.scheduler.schedule
 
@@ -239,7 +244,7 @@ def test_phrase_then_silence_gives_a_response():
     ons = rig.note_ons_scheduled()
     assert len(ons) >= 8
     onsets = [due for _, due, _ in ons]
-    assert all(due > trigger_s for due in onsets)
+    assert onsets[0] == pytest.approx(trigger_s) and all(due >= trigger_s for due in onsets)
     assert onsets == sorted(onsets)
     assert all(m.channel == PRESET.channel for _, _, m in ons)
     assert all(PRESET.pitch_low <= m.note <= PRESET.pitch_high for _, _, m in ons)
@@ -254,13 +259,50 @@ def test_phrase_then_silence_gives_a_response():
     assert rig.engine.stats.responses == 1  # no new phrase, no new response
 
 
+def test_response_is_prepared_before_the_silence_deadline_and_sounds_on_it():
+    rig = make_rig(prepare_s=0.05)
+    rig.play(PHRASE)
+    deadline_s = rig.clock() + PRESET.silence_s
+    rig.poll_for(PRESET.silence_s - 0.05 - STEP_S)
+    assert not rig.engine.responding
+    rig.poll_for(STEP_S)
+    assert rig.engine.responding and rig.clock() < deadline_s  # prepared ahead
+    firsts = rig.note_ons_scheduled()
+    assert firsts and all(due == pytest.approx(deadline_s) for _, due, _ in firsts)  # first onset only
+    assert rig.port.note_ons() == []  # nothing sounds before the deadline
+    rig.poll_for(deadline_s - rig.clock() + STEP_S)
+    assert rig.port.note_ons()
+    assert rig.engine.scheduler.first_note_on_s == pytest.approx(deadline_s, abs=STEP_S)
+
+
+def test_performer_note_before_the_deadline_preempts_a_prepared_response_silently():
+    rig = make_rig(prepare_s=0.05)
+    rig.play(PHRASE)
+    before = rig.engine.generator.snapshot()
+    rig.poll_for(PRESET.silence_s - 0.02)  # prepared, not yet sounding
+    assert rig.engine.responding and rig.note_ons_scheduled()
+    rig.engine.feed([0x90, 72, 90], rig.clock())
+    rig.engine.poll()
+    assert not rig.engine.responding and rig.engine.scheduler.pending() == 0
+    assert rig.port.note_ons() == []  # it never sounded
+    stats = rig.engine.stats
+    assert stats.responses == 0 and stats.barge_ins == 0 and stats.latencies_ms == []
+    assert rig.engine.generator.history == before.history  # the performer's context is back
+    rig.poll_for(0.1)
+    rig.engine.feed([0x80, 72, 0], rig.clock())
+    rig.engine.poll()
+    assert rig.engine.generator.history[-1].pitch == 72  # primed as any performer note
+    rig.poll_for(PRESET.silence_s + 0.05)  # the phrase, one note longer, is answered
+    assert rig.engine.stats.responses == 1 and rig.port.note_ons()
+
+
 def test_generation_runs_ahead_only_by_the_lookahead():
     rig = make_rig()
     rig.play(PHRASE)
     rig.run_until_responding()
     rig.poll_for(PRESET.max_seconds + 1.0)
     ons = rig.note_ons_scheduled()
-    lead = rig.engine._lead_s
+    lead = rig.engine._prepare_s
     assert all(due - at <= PRESET.lookahead_s + lead + 1e-9 for at, due, _ in ons)
 
 
@@ -272,7 +314,7 @@ def test_response_respects_max_notes_and_max_seconds():
     rig.poll_for(3.0)
     ons = rig.note_ons_scheduled()
     assert 1 <= len(ons) <= 5
-    assert all(due <= trigger_s + rig.engine._lead_s + 1.0 + 1e-9 for _, due, _ in rig.scheduled)
+    assert all(due <= trigger_s + 1.0 + 1e-9 for _, due, _ in rig.scheduled)
     assert hanging_notes(rig.port.messages) == {}
 
 
@@ -344,10 +386,10 @@ def test_engine_unknown_style_raises_model_error():
         Engine(FakeModel(), PRESET.replace(style="jazz"), FakePort().send)
 
 
-@pytest.mark.parametrize("lead_s", [0.0, -0.01, float("nan")])
-def test_engine_bad_response_lead_raises_value_error(lead_s):
-    with pytest.raises(ValueError, match="response_lead_s"):
-        Engine(FakeModel(), PRESET, FakePort().send, response_lead_s=lead_s)
+@pytest.mark.parametrize("prepare_s", [0.0, -0.01, float("nan")])
+def test_engine_bad_prepare_raises_value_error(prepare_s):
+    with pytest.raises(ValueError, match="prepare_s"):
+        Engine(FakeModel(), PRESET, FakePort().send, prepare_s=prepare_s)
 
 
 def test_sustain_pedal_delays_the_trigger_until_lift():
@@ -500,7 +542,7 @@ def test_clock_synced_response_starts_on_the_next_beat_on_the_16th_grid():
     dues = dues_of_note_ons(rig)
     assert len(dues) >= 4
     assert on_grid(dues[0], beat1_s, BEAT_S)
-    assert trigger_s + rig.engine._lead_s <= dues[0] <= trigger_s + rig.engine._lead_s + BEAT_S
+    assert trigger_s <= dues[0] <= trigger_s + BEAT_S
     assert all(on_grid(due, beat1_s, BEAT_S / 4) for due in dues)
     last_s = max(due for _, due, _ in rig.scheduled)
     assert last_s <= dues[0] + 2 * 4 * BEAT_S + 1e-9  # response_bars: 2 bars of 4/4
@@ -570,7 +612,7 @@ def test_clock_preset_without_a_running_clock_answers_as_before():
     rig.play(PHRASE)
     trigger_s = rig.run_until_responding()
     rig.poll_for(1.0)
-    assert dues_of_note_ons(rig)[0] == pytest.approx(trigger_s + rig.engine._lead_s)
+    assert dues_of_note_ons(rig)[0] == pytest.approx(trigger_s)
 
 
 def test_bars_trigger_starts_on_every_second_bar_line():
@@ -708,7 +750,7 @@ def test_cc_map_sets_temperature_length_and_enabled_live():
     rig.engine.feed([0xB0, 23, 127], rig.clock())
     trigger_s = rig.run_until_responding()
     rig.poll_for(3.0)
-    assert max(due for _, due, _ in rig.scheduled) <= trigger_s + rig.engine._lead_s + 1.0 + 1e-9
+    assert max(due for _, due, _ in rig.scheduled) <= trigger_s + 1.0 + 1e-9
 
 
 def test_program_change_switches_preset_mid_response_with_nothing_sounding():

@@ -83,7 +83,9 @@ def _due(preset, now_s=10.3, *, phrase_notes=1, requested=False, buffer=None, gr
 
 
 def test_trigger_due_for_each_policy():
-    assert _due(BASE).fire_s == pytest.approx(10.6)
+    silence = _due(BASE)  # prepared 2 ms before the silence deadline (10.1 + 0.5 s)
+    assert silence.instant_s == pytest.approx(10.6) and silence.fire_s == pytest.approx(10.598)
+    assert silence.start_s is None
     assert _due(BASE, phrase_notes=0) is None
     held = PerformanceBuffer()
     held.note_on(60, 80, 10.0)

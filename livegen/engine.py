@@ -53,11 +53,11 @@ __all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes", "Eng
 log = logging.getLogger(__name__)
 
 #: A trigger whose instant is known ahead (the silence deadline) fires this long before
-#: it, seconds: the first note's model steps (3 steps, 1-2.5 ms with the sampling,
-#: measured by ``livegen bench``) and a late engine wake-up fit in it, and the note
-#: leaves on the instant itself. A performer note before the instant pre-empts the
-#: prepared response; nothing has sounded.
-PREPARE_S = 0.005
+#: it, seconds: the first note's model steps (about 1-2.5 ms with the sampling on an
+#: idle machine, ``livegen bench``) and an engine wake-up delayed by a busy machine fit
+#: in it, and the note leaves on the instant itself. A performer note before the
+#: instant pre-empts the prepared response; nothing has sounded.
+PREPARE_S = 0.02
 #: A rebuild (context_notes x 4 steps, ~15 ms for 50 notes) only starts if the trigger
 #: is at least this far away, seconds.
 REBUILD_MARGIN_S = 0.05

@@ -8,6 +8,10 @@ Checkpoints are written to ``OUT/checkpoint.pt`` every ``--checkpoint-every``
 steps and at the end; ``--resume`` continues from there (model, optimiser,
 step, elapsed time and RNG state). A JSON line per evaluation goes to
 ``OUT/log.jsonl`` and the loss curves to ``OUT/curves.png``.
+
+Data-parallel (PyTorch DDP, gloo, CPU): ``torchrun --standalone --nproc-per-node N
+-m export.train ...``; the effective batch is ``--batch`` x N and rank 0 writes
+every file (docs/training.md, "More hardware: torchrun").
 """
 
 from __future__ import annotations
@@ -19,11 +23,17 @@ import math
 import os
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from export.corpus import (
     DEFAULT_CAPS,
@@ -38,10 +48,154 @@ from export.dataset import Augment, WindowSampler, eval_windows
 from export.network import EventLSTM, NetConfig, grammar_mask
 from export.onnx_export import build_metadata, export_onnx, parity
 
-__all__ = ["main", "build_parser", "evaluate_nll", "load_pieces"]
+__all__ = ["main", "build_parser", "evaluate_nll", "load_pieces", "Distributed"]
 
 log = logging.getLogger(__name__)
 LN2 = math.log(2.0)
+
+#: How long the other ranks of a torchrun job wait for rank 0 to parse the corpus into the
+#: cache (a first, uncapped music21 parse takes longer than gloo's 30-minute default timeout).
+CORPUS_WAIT = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a ``torchrun`` job; ``world_size`` 1 is a plain single process.
+
+    Attributes:
+        rank: global rank, 0 .. world_size - 1; rank 0 alone writes checkpoints, logs,
+            curves, metrics and the ONNX export.
+        world_size: processes in the job.
+        local_world_size: processes of the job on this machine (they share its cores).
+
+    Raises:
+        ValueError: a size below 1 or a rank outside 0 .. world_size - 1.
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_world_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.world_size < 1:
+            raise ValueError(f"`world_size` must be at least 1 (received {self.world_size})")
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"`rank` must be within 0 and {self.world_size - 1} (received {self.rank})")
+        if not 1 <= self.local_world_size <= self.world_size:
+            raise ValueError(f"`local_world_size` must be within 1 and {self.world_size} "
+                             f"(received {self.local_world_size})")
+
+    @property
+    def enabled(self) -> bool:
+        """True when there is more than one process (DDP is on)."""
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0, the one that writes files and shows progress."""
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Distributed:
+        """Read ``RANK``, ``WORLD_SIZE`` and ``LOCAL_WORLD_SIZE`` as ``torchrun`` sets them.
+
+        Args:
+            environ: the environment (``os.environ`` by default).
+
+        Returns:
+            A single process (``world_size`` 1) when ``WORLD_SIZE`` is not set.
+
+        Raises:
+            ValueError: a variable is not an integer, or the rank is out of range.
+        """
+        if "WORLD_SIZE" not in environ:
+            return cls()
+        raw = {key: environ.get(key) for key in ("RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE")}
+        try:
+            world = int(raw["WORLD_SIZE"])
+            return cls(int(raw["RANK"] or 0), world, int(raw["LOCAL_WORLD_SIZE"] or world))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"torchrun environment: RANK, WORLD_SIZE and LOCAL_WORLD_SIZE must be "
+                             f"integers with 0 <= RANK < WORLD_SIZE (received {raw}): {err}") from err
+
+    def threads(self, total: int) -> int:
+        """Torch CPU threads of this process: ``total`` shared by the processes on this machine.
+
+        Args:
+            total: the ``--threads`` budget for the whole machine.
+
+        Returns:
+            ``total // local_world_size``, at least 1.
+        """
+        return max(1, total // self.local_world_size)
+
+
+def _from_rank0(value: float) -> float:
+    """Rank 0's ``value`` on every rank (so the time budget and learning rate agree)."""
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(t, src=0)
+    return float(t.item())
+
+
+def _mean_over_ranks(value: float) -> float:
+    t = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(t)
+    return float(t.item()) / dist.get_world_size()
+
+
+def _gather(obj, ddp: Distributed) -> list:
+    """``[obj of rank 0, obj of rank 1, ...]`` on every rank (``[obj]`` for a single process)."""
+    if not ddp.enabled:
+        return [obj]
+    out: list = [None] * ddp.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _param_spread(net: torch.nn.Module) -> float:
+    """Largest |parameter difference| between any rank and rank 0 (0.0 while DDP keeps step)."""
+    flat = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+    ref = flat.clone()
+    dist.broadcast(ref, src=0)
+    spread = (flat - ref).abs().max().reshape(1)
+    dist.all_reduce(spread, op=dist.ReduceOp.MAX)
+    return float(spread.item())
+
+
+@contextmanager
+def _rank0_first(ddp: Distributed) -> Iterator[None]:
+    """Rank 0 runs the block first (it fills the parse cache), then the other ranks.
+
+    The wait uses its own process group with a timeout of :data:`CORPUS_WAIT`
+    (``monitored_barrier`` would still time out on the waiting ranks' side).
+    """
+    if not ddp.enabled:
+        yield
+        return
+    group = dist.new_group(backend="gloo", timeout=CORPUS_WAIT)
+    if not ddp.is_main:
+        dist.barrier(group=group)
+    yield
+    if ddp.is_main:
+        dist.barrier(group=group)
+    dist.destroy_process_group(group)
+
+
+def _sampler_state(ckpt: dict, ddp: Distributed, seed: int) -> dict:
+    """This rank's sampler RNG state from a checkpoint.
+
+    The checkpoint keeps every rank's state; a job resumed with another number of
+    processes gives each new rank a fresh stream derived from (seed, rank, step).
+    """
+    per_rank = ckpt.get("rng_per_rank") or [ckpt["rng"]]
+    if ddp.is_main and len(per_rank) != ddp.world_size:
+        log.warning("checkpoint written by %d process(es), resumed by %d: ranks without a saved "
+                    "sampler state start a fresh stream (the others keep theirs)",
+                    len(per_rank), ddp.world_size)
+    if ddp.rank < len(per_rank):
+        return per_rank[ddp.rank]
+    fresh = np.random.default_rng(np.random.SeedSequence([seed, ddp.rank, ckpt["step"]]))
+    return fresh.bit_generator.state
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -66,7 +220,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch CPU threads (under torchrun: shared by the processes on this machine)")
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -103,11 +258,14 @@ def masked_nll(logits: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor
 
 @torch.no_grad()
 def evaluate_nll(net: EventLSTM, tokens: np.ndarray, style: np.ndarray, styles: list[str],
-                 batch: int = 64) -> dict[str, dict[str, float]]:
+                 batch: int = 64, ddp: Distributed = Distributed()) -> dict[str, dict[str, float]]:
     """Held-out NLL per style and for all: nats/token, perplexity, bits/note.
 
     Args:
         tokens: int64 [N, T] windows (BOS first), style: int64 [N].
+        ddp: under torchrun every rank must call this; each evaluates every
+            ``world_size``-th window and the per-window losses are gathered, so all
+            ranks return the figures of the whole set.
 
     Returns:
         ``{style_or_"all": {"nll_token": nats, "perplexity": exp(nll), "bits_per_note": bits,
@@ -116,6 +274,7 @@ def evaluate_nll(net: EventLSTM, tokens: np.ndarray, style: np.ndarray, styles: 
     net.eval()
     mask = grammar_mask()
     sums: dict[int, list[float]] = {}
+    tokens, style = tokens[ddp.rank::ddp.world_size], style[ddp.rank::ddp.world_size]
     for i in range(0, len(tokens), batch):
         x = torch.as_tensor(tokens[i:i + batch])
         s = torch.as_tensor(style[i:i + batch])
@@ -124,6 +283,11 @@ def evaluate_nll(net: EventLSTM, tokens: np.ndarray, style: np.ndarray, styles: 
         for sid, value in zip(s.tolist(), nll.tolist()):
             sums.setdefault(sid, []).append(value)
     net.train()
+    if ddp.enabled:
+        shards, sums = _gather(sums, ddp), {}
+        for shard in shards:
+            for sid, values in shard.items():
+                sums.setdefault(sid, []).extend(values)
     out = {}
     everything = []
     for sid, values in sorted(sums.items()):
@@ -141,15 +305,47 @@ def _summary(values: list[float]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``livegen train``: one process, or one rank of a ``torchrun`` job (DDP, gloo, CPU).
+
+    Under ``torchrun`` (``RANK``/``WORLD_SIZE`` set) each rank trains on its own
+    windows (sampler seed = ``--seed`` + rank), gradients are averaged, all ranks stop
+    at the same step, and rank 0 alone writes checkpoints, logs, curves and exports.
+
+    Args:
+        argv: command-line arguments (``sys.argv[1:]`` when None).
+
+    Returns:
+        Exit code 0.
+
+    Raises:
+        SystemExit: bad arguments, no training pieces, or a failed ONNX parity check.
+        ValueError: an inconsistent torchrun environment.
+    """
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(args.threads)
+    ddp = Distributed.from_env()
+    if not ddp.enabled:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        return _train(args, argv, ddp)
+    logging.basicConfig(level=logging.INFO if ddp.is_main else logging.WARNING,
+                        format=f"%(asctime)s [rank {ddp.rank}] %(message)s")
+    if not ddp.is_main:
+        args.no_progress = True
+    dist.init_process_group("gloo")
+    try:
+        return _train(args, argv, ddp)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -> int:
+    torch.set_num_threads(ddp.threads(args.threads))
     torch.manual_seed(args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    pieces, styles, failures = load_pieces(args)
+    with _rank0_first(ddp):
+        pieces, styles, failures = load_pieces(args)
     parse_s = time.time() - t0
     splits = split_pieces(pieces)  # near-duplicates dropped, variants kept in one split
     counts = corpus_counts(splits)
@@ -169,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     config = NetConfig(n_styles=len(styles), embed=args.embed, hidden=args.hidden,
                        layers=args.layers, dropout=args.dropout)
     net = EventLSTM(config)
-    sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(), seed=args.seed)
+    sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(),
+                           seed=args.seed + ddp.rank)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     trained_with = vars(args)
@@ -180,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed_s, history = ckpt["step"], ckpt["elapsed_s"], ckpt["history"]
         trained_with = ckpt.get("args", {})
-        sampler.rng.bit_generator.state = ckpt["rng"]
+        sampler.rng.bit_generator.state = _sampler_state(ckpt, ddp, args.seed)
         log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, elapsed_s)
     elif args.init_from:
         ckpt = torch.load(args.init_from, weights_only=False)
@@ -194,6 +391,12 @@ def main(argv: list[str] | None = None) -> int:
                 own[key] = value
         net.load_state_dict(own)
         log.info("fine-tuning from %s", args.init_from)
+    model: torch.nn.Module = net
+    if ddp.enabled:
+        torch.manual_seed(args.seed + ddp.rank)  # own dropout masks; the weights are already equal
+        model = DistributedDataParallel(net)  # EventLSTM has no buffers to sync
+        log.info("DDP: %d processes x %d threads, effective batch %d", ddp.world_size,
+                 torch.get_num_threads(), args.batch * ddp.world_size)
 
     mask = grammar_mask()
     budget_s = args.minutes * 60.0
@@ -207,16 +410,22 @@ def main(argv: list[str] | None = None) -> int:
     net.train()
     train_losses: list[float] = []
 
-    def save() -> None:
+    def save() -> None:  # every rank calls this (their sampler states are gathered)
+        rng_per_rank = _gather(sampler.rng.bit_generator.state, ddp)
+        if not ddp.is_main:
+            return
         torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
                     "elapsed_s": time.time() - start, "history": history,
-                    "rng": sampler.rng.bit_generator.state, "config": config.to_dict(),
+                    "rng": sampler.rng.bit_generator.state, "rng_per_rank": rng_per_rank,
+                    "world_size": ddp.world_size, "config": config.to_dict(),
                     "styles": styles, "args": vars(args)}, ckpt_path.with_suffix(".tmp"))
         os.replace(ckpt_path.with_suffix(".tmp"), ckpt_path)
 
     while not args.eval_only:
         elapsed = time.time() - start
         progress = elapsed / budget_s if budget_s else step / max(total_steps, 1)
+        if budget_s and ddp.enabled:
+            progress = _from_rank0(progress)  # one clock decides: same lr, same last step
         if progress >= 1.0:
             break
         lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
@@ -225,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
             group["lr"] = lr
         x, s = sampler.batch(args.batch)
         x, s = torch.as_tensor(x), torch.as_tensor(s)
-        logits, _ = net(x[:, :-1], s)
+        logits, _ = model(x[:, :-1], s)
         loss = masked_nll(logits, x[:, :-1], x[:, 1:], mask).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -237,13 +446,18 @@ def main(argv: list[str] | None = None) -> int:
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(train_losses[-50:]):.3f}", lr=f"{lr:.1e}")
         if step % args.eval_every == 0:
-            val = evaluate_nll(net, val_x, val_s, styles)
+            val = evaluate_nll(net, val_x, val_s, styles, ddp=ddp)
+            train_nll = float(np.mean(train_losses[-args.eval_every:]))
+            if ddp.enabled:
+                train_nll = _mean_over_ranks(train_nll)
             row = {"step": step, "elapsed_s": round(time.time() - start, 1),
-                   "train_nll_token": round(float(np.mean(train_losses[-args.eval_every:])), 4),
-                   "val_nll_token": val.get("all", {}).get("nll_token"), "lr": lr}
+                   "train_nll_token": round(train_nll, 4),
+                   "val_nll_token": val.get("all", {}).get("nll_token"), "lr": lr,
+                   "world_size": ddp.world_size}
             history.append(row)
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(row) + "\n")
+            if ddp.is_main:
+                with open(out / "log.jsonl", "a") as f:
+                    f.write(json.dumps(row) + "\n")
             log.info("step %d: train %.4f val %.4f nats/token", step, row["train_nll_token"],
                      row["val_nll_token"] or float("nan"))
         if step % args.checkpoint_every == 0:
@@ -256,17 +470,22 @@ def main(argv: list[str] | None = None) -> int:
         save()
         train_s = time.time() - start
 
-    metrics = {"validation": evaluate_nll(net, val_x, val_s, styles), "steps": step,
+    metrics = {"validation": evaluate_nll(net, val_x, val_s, styles, ddp=ddp), "steps": step,
                "train_seconds": round(train_s, 1),
-               "tokens_seen": step * args.batch * (1 + 4 * args.window_notes),
+               "tokens_seen": step * args.batch * ddp.world_size * (1 + 4 * args.window_notes),
                "eval_window_notes": eval_notes,
                "note": "validation/test: windows rendered as in training (velocity curve, "
                        "tempo, jitter; seeded); *_score: flat scores, velocity 80"}
     score_x, score_s = eval_windows(val_pieces, styles, eval_notes)
-    metrics["validation_score"] = evaluate_nll(net, score_x, score_s, styles)
+    metrics["validation_score"] = evaluate_nll(net, score_x, score_s, styles, ddp=ddp)
     test_x, test_s = eval_windows(splits["test"], styles, eval_notes, performed=True)
     if len(test_x):
-        metrics["test"] = evaluate_nll(net, test_x, test_s, styles)
+        metrics["test"] = evaluate_nll(net, test_x, test_s, styles, ddp=ddp)
+    if ddp.enabled:
+        metrics["world_size"] = ddp.world_size
+        metrics["param_spread_across_ranks"] = _param_spread(net)
+        if not ddp.is_main:
+            return 0
     manifest = {"source": "midi-dir" if args.midi_dir else "music21",
                 "counts": counts, "skipped_files": dict(failures), "parse_seconds": round(parse_s)}
     try:

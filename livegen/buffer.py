@@ -183,6 +183,41 @@ class PerformanceBuffer:
             self.last_activity_s = t
         return self._release(t)
 
+    def release_all(self, t_s: float, channel: int | None = None, *,
+                    pedal: bool = True) -> list[Note]:
+        """End every note held by a key (and, with ``pedal``, by the sustain pedal) at ``t_s``.
+
+        For the performer's All Notes Off (CC123: keys only; the pedal still
+        holds what it holds, as MIDI 1.0 says), All Sound Off (CC120) and for
+        keys whose note_off was lost.
+
+        Args:
+            t_s: the notes' end, seconds.
+            channel: only this channel (0-15); None: every channel.
+            pedal: also lift the sustain pedal and end what it held.
+
+        Returns:
+            Notes that became ready for priming, in onset order.
+        """
+        t = self._clock(t_s)
+        mine = (lambda key: True) if channel is None else (lambda key: key[0] == channel)
+        ended = False
+        for key in [k for k in self._keys if mine(k)]:
+            entry = self._keys.pop(key)
+            if entry.channel in self._pedal and not pedal:
+                self._sustained[key] = entry
+            else:
+                entry.end_s = t
+                ended = True
+        if pedal:
+            self._pedal = {c for c in self._pedal if not mine((c, 0))}
+            for key in [k for k in self._sustained if mine(k)]:
+                self._sustained.pop(key).end_s = t
+                ended = True
+        if ended:
+            self.last_activity_s = t
+        return self._release(t)
+
     def notes(self, now_s: float | None = None) -> list[Note]:
         """The last ``capacity`` notes started, in onset order.
 

@@ -67,6 +67,13 @@ ERROR_BACKOFF_S = 0.01  # pause after an unexpected error in the engine, seconds
 LATENCY_HISTORY = 1024  # trigger -> first note_on samples kept
 CC_SUSTAIN = 64  # MIDI 1.0 damper pedal: 0-63 up, 64-127 down
 SUSTAIN_DOWN_MIN = 64
+CC_ALL_SOUND_OFF_IN = 120  # MIDI 1.0 channel mode: ends every note, pedal too
+CC_RESET_CONTROLLERS = 121  # MIDI 1.0 channel mode: the pedal goes up
+CC_ALL_NOTES_OFF_IN = 123  # MIDI 1.0 channel mode: keys up (the pedal still holds)
+#: A performer key still down after this long without any other performer event,
+#: seconds, is taken as released: its note_off was lost (a dropped message, a cable
+#: pulled), and without this livegen would wait for silence for ever.
+STUCK_KEY_S = 10.0
 _WAKE = object()  # queue sentinel that wakes the engine thread (stop)
 
 
@@ -87,6 +94,8 @@ class EngineStats:
         collisions_avoided: generated notes skipped because the performer held their pitch.
         errors: unexpected errors the engine survived.
         rebuilds: model-state rebuilds from the context window.
+        stuck_keys: times performer keys were taken as released after
+            :data:`STUCK_KEY_S` without other input (lost note_offs).
         send_errors: output sends that raised.
         latencies_ms: trigger -> first note_on of recent responses.
         lateness_ms: recent scheduler lateness (sent minus due).
@@ -100,6 +109,7 @@ class EngineStats:
     collisions_avoided: int = 0
     errors: int = 0
     rebuilds: int = 0
+    stuck_keys: int = 0
     send_errors: int = 0
     latencies_ms: list[float] = field(default_factory=list)
     lateness_ms: list[float] = field(default_factory=list)
@@ -162,7 +172,8 @@ class Engine:
         self.tempo = OnsetTempo()
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
         self._counts = dict.fromkeys(("responses", "messages_in", "dropped_messages",
-                                      "barge_ins", "collisions_avoided", "errors", "rebuilds"), 0)
+                                      "barge_ins", "collisions_avoided", "errors", "rebuilds",
+                                      "stuck_keys"), 0)
 
     @property
     def preset(self) -> Preset:
@@ -360,6 +371,12 @@ class Engine:
             ready = self.buffer.note_off(msg.note, t, msg.channel)
         elif kind == "control_change" and msg.control == CC_SUSTAIN:
             ready = self.buffer.sustain(msg.value >= SUSTAIN_DOWN_MIN, t, msg.channel)
+        elif kind == "control_change" and msg.control == CC_ALL_NOTES_OFF_IN:
+            ready = self.buffer.release_all(t, msg.channel, pedal=False)
+        elif kind == "control_change" and msg.control == CC_ALL_SOUND_OFF_IN:
+            ready = self.buffer.release_all(t, msg.channel)
+        elif kind == "control_change" and msg.control == CC_RESET_CONTROLLERS:
+            ready = self.buffer.sustain(False, t, msg.channel)
         elif kind == "control_change":
             was_enabled = self.controls.enabled
             self._act(*self.controls.control_change(preset, msg.control, msg.value))
@@ -372,6 +389,10 @@ class Engine:
             return
         else:
             return  # other channel-voice and system messages are not used (yet)
+        self._take(ready)
+
+    def _take(self, ready: list[Note]) -> None:
+        """Prime finished performer notes, or keep them for after the response."""
         if self._response is not None:
             self._deferred.extend(ready)  # the grammar is mid-response: prime after it
             return
@@ -420,6 +441,14 @@ class Engine:
                 return PENDING_RECHECK_S
             else:
                 self._end_response("done", cancel=False)
+        buffer = self.buffer
+        if (not buffer.silent and buffer.last_activity_s is not None
+                and now - buffer.last_activity_s >= STUCK_KEY_S):
+            log.warning("performer key(s) %s held %.0f s with no other input: taken as "
+                        "released (a lost note_off?)", sorted(buffer.sounding),
+                        now - buffer.last_activity_s)
+            self._counts["stuck_keys"] += 1
+            self._take(buffer.release_all(now))
         due = None
         if self.controls.enabled:
             grid = self._grid() if preset.trigger == "bars" else None  # no fit per tick else

@@ -172,3 +172,25 @@ def test_any_event_sequence_is_bounded_and_ends_silent(events, capacity):
         primed += len(buf.sustain(False, t + 2, channel))
     assert buf.sounding == frozenset() and buf.silent
     assert primed == started  # every note started is handed on for priming exactly once
+
+
+def test_release_all_ends_keys_and_pedal_or_keys_only():
+    buf = PerformanceBuffer()
+    buf.note_on(60, 80, 0.0)
+    buf.note_on(64, 80, 0.1, channel=1)
+    buf.sustain(True, 0.2, channel=1)
+    buf.note_on(67, 80, 0.3, channel=1)
+    # All Notes Off on channel 1: its keys go up but the pedal still holds them
+    assert buf.release_all(1.0, channel=1, pedal=False) == []
+    assert buf.sounding == {60, 64, 67} and buf.pedal_down(1)
+    # All Sound Off everywhere: every note ends at 2.0, in onset order
+    ready = buf.release_all(2.0)
+    assert [(n.pitch, n.end_s) for n in ready] == [(60, 2.0), (64, 2.0), (67, 2.0)]
+    assert buf.silent and not buf.pedal_down(1) and buf.last_activity_s == 2.0
+
+
+def test_release_all_with_nothing_held_changes_nothing():
+    buf = PerformanceBuffer()
+    buf.note_on(60, 80, 0.0)
+    buf.note_off(60, 0.5)
+    assert buf.release_all(3.0) == [] and buf.last_activity_s == 0.5

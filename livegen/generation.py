@@ -99,6 +99,7 @@ class Generator:
         self._clock_s: float | None = None
         self._chord: set[int] = set()  # pitches generated at the current onset
         self._history.clear()
+        self.sampler.set_context(())
         self.primed_since_reset = 0
 
     def rebuild(self) -> None:
@@ -140,6 +141,7 @@ class Generator:
         else:
             self._clock_s += _shift_s(note_tokens[0])
         self._history.append(note)
+        self.sampler.add_context(note)  # key estimate, repetition guard
         self.primed_since_reset += 1
 
     def snapshot(self) -> GeneratorSnapshot:
@@ -155,6 +157,7 @@ class Generator:
         self._expect = snap.expect
         self._clock_s = snap.clock_s
         self._history = deque(snap.history, maxlen=self.preset.context_notes)
+        self.sampler.set_context(self._history)  # forget the response's notes
         self.primed_since_reset = snap.primed_since_reset
         self._chord = set()
 
@@ -220,6 +223,7 @@ class Generator:
             self._feed(token)
             if kind == Kind.PITCH:
                 self._chord.add(token - tokens.PITCH_OFFSET)
+                self.sampler.remember(token - tokens.PITCH_OFFSET)
         duration = self._pending = sample(self._logits, Kind.DUR)
         self._expect = Kind.SHIFT
         note = decoder.feed(duration)
@@ -239,7 +243,7 @@ class Generator:
         """
         style = self.model.style_id(preset.style)
         rebuild = style != self._style or preset.context_notes != self.preset.context_notes
-        self.sampler = Sampler.from_preset(preset, self.sampler.rng)
+        self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
         self._decoder = NoteDecoder(channel=preset.channel)
         self.preset = preset
         self._style = style

@@ -19,17 +19,24 @@ from livegen.errors import PresetError
 from livegen.grid import DIVISIONS
 
 __all__ = ["Preset", "load_preset", "list_presets", "preset_dirs", "TRIGGERS", "CLOCKS",
-           "QUANTIZE_STARTS", "QUANTIZE_VALUES", "CC_TARGETS"]
+           "QUANTIZE_STARTS", "QUANTIZE_VALUES", "CC_TARGETS", "KEY_MASKS"]
 
 TRIGGERS = ("silence", "bars", "continuous", "cc", "note")
 CLOCKS = ("none", "midi")
 QUANTIZE_STARTS = ("off", "beat", "bar")
 QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "enabled")
+KEY_MASKS = ("off", "soft", "strict")
+#: largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask
+MAX_PENALTY_LOGITS = 20.0
+#: longest repetition-guard window, notes (the most a preset's context may hold)
+MAX_REPETITION_WINDOW = 512
+MAX_REPETITION_NGRAM = 16
+MAX_REPETITION_COUNT = 64
 CC_SUSTAIN = 64  # MIDI 1.0 damper pedal: the buffer's, never a control
 CC_LAST_CONTROL = 119  # MIDI 1.0: 120-127 are channel mode messages
 #: YAML 1.1 reads a bare ``off``/``none``-like word as False; these keys mean their "off" then.
-_FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off"}
+_FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off", "key_mask": "off"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,19 @@ class Preset:
             sorted ``(cc, target)`` pairs (a dict is accepted).
         program_map: ``{program: preset name or path}`` for program changes (0-127);
             stored as sorted pairs (a dict is accepted).
+        repetition_penalty: logits (after temperature) taken from a pitch that would
+            complete a ``repetition_ngram``-note interval pattern already used
+            ``repetition_max`` times in the last ``repetition_window`` notes, once more
+            per further use; 0-20, 0 = off (see :class:`livegen.sampling.Sampler`).
+        repetition_ngram: notes in a guarded interval pattern, 2-16.
+        repetition_window: notes (performer's and generated) the guard remembers,
+            repetition_ngram-512.
+        repetition_max: uses of a pattern in the window before completing it again
+            is penalised, 1-64.
+        key_mask: ``off``, ``soft`` (out-of-key pitches lose ``key_penalty`` logits) or
+            ``strict`` (they are never drawn); the key is estimated from the performer's
+            context notes (Krumhansl-Schmuckler).
+        key_penalty: logits a ``soft`` key mask takes from an out-of-key pitch, 0-20.
     """
 
     name: str
@@ -108,6 +128,12 @@ class Preset:
     silence_max_s: float = 2.0
     cc_map: tuple[tuple[int, str], ...] = ()
     program_map: tuple[tuple[int, str], ...] = ()
+    repetition_penalty: float = 0.0
+    repetition_ngram: int = 4
+    repetition_window: int = 32
+    repetition_max: int = 2
+    key_mask: str = "off"
+    key_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         cc_map = _pairs(self.cc_map, lambda cc: _control(cc) and not (
@@ -169,6 +195,21 @@ class Preset:
              f"with trigger: cc) to {', '.join(CC_TARGETS)}"),
             ("program_map", program_map is not None,
              "a mapping of program numbers 0-127 to preset names or paths"),
+            ("repetition_penalty", _num(self.repetition_penalty)
+             and 0 <= self.repetition_penalty <= MAX_PENALTY_LOGITS,
+             f"in [0, {MAX_PENALTY_LOGITS:g}] logits (0: off)"),
+            ("repetition_ngram", _int(self.repetition_ngram)
+             and 2 <= self.repetition_ngram <= MAX_REPETITION_NGRAM,
+             f"an integer 2-{MAX_REPETITION_NGRAM} notes"),
+            ("repetition_window", _int(self.repetition_window) and _int(self.repetition_ngram)
+             and self.repetition_ngram <= self.repetition_window <= MAX_REPETITION_WINDOW,
+             f"an integer repetition_ngram-{MAX_REPETITION_WINDOW} notes"),
+            ("repetition_max", _int(self.repetition_max)
+             and 1 <= self.repetition_max <= MAX_REPETITION_COUNT,
+             f"an integer 1-{MAX_REPETITION_COUNT}"),
+            ("key_mask", self.key_mask in KEY_MASKS, f"one of {', '.join(KEY_MASKS)}"),
+            ("key_penalty", _num(self.key_penalty) and 0 <= self.key_penalty <= MAX_PENALTY_LOGITS,
+             f"in [0, {MAX_PENALTY_LOGITS:g}] logits"),
         ]
         for key, ok, expected in checks:
             if not ok:

@@ -222,3 +222,49 @@ def test_overrides_apply_before_validation(tmp_path):
     assert load_preset(path, {"clock": "midi"}).trigger == "bars"
     with pytest.raises(PresetError, match=str(path)):
         load_preset(path, {"clock": "daw"})
+
+
+def test_sampling_guards_default_off_and_load_from_yaml(tmp_path):
+    preset = Preset(name="mine")
+    assert preset.repetition_penalty == 0.0 and preset.key_mask == "off"
+    path = _write(tmp_path, "repetition_penalty: 2\nrepetition_ngram: 3\nrepetition_window: 16\n"
+                            "repetition_max: 1\nkey_mask: strict\nkey_penalty: 3\n")
+    loaded = load_preset(path)
+    assert (loaded.repetition_penalty, loaded.repetition_ngram, loaded.repetition_window,
+            loaded.repetition_max, loaded.key_mask, loaded.key_penalty) == (2.0, 3, 16, 1, "strict", 3.0)
+    assert isinstance(loaded.repetition_penalty, float) and isinstance(loaded.key_penalty, float)
+    assert Preset.from_dict(loaded.to_dict()) == loaded
+    assert load_preset(_write(tmp_path, "key_mask: off\n", name="off.yaml")).key_mask == "off"
+
+
+@pytest.mark.parametrize(("key", "value", "shown"), [
+    ("repetition_penalty", "-0.5", "-0.5"),
+    ("repetition_penalty", "21", "21.0"),
+    ("repetition_penalty", ".inf", "inf"),
+    ("repetition_penalty", "strong", "'strong'"),
+    ("repetition_ngram", "1", "1"),
+    ("repetition_ngram", "4.5", "4.5"),
+    ("repetition_window", "3", "3"),  # shorter than the default 4-note pattern
+    ("repetition_window", "513", "513"),
+    ("repetition_max", "0", "0"),
+    ("repetition_max", "true", "True"),
+    ("key_mask", "hard", "'hard'"),
+    ("key_mask", "on", "True"),  # YAML 1.1 reads a bare `on` as true
+    ("key_penalty", "-1", "-1.0"),
+])
+def test_bad_sampling_guard_values_name_file_key_and_value(tmp_path, key, value, shown):
+    path = _write(tmp_path, f"{key}: {value}\n")
+    with pytest.raises(PresetError) as info:
+        load_preset(path)
+    message = str(info.value)
+    assert str(path) in message and key in message and f"received {shown}" in message
+
+
+@pytest.mark.parametrize("name", sorted(list_presets()))
+def test_every_packaged_preset_sets_the_sampling_guards(name):
+    text = list_presets()[name].read_text()
+    for key in ("repetition_penalty", "repetition_max", "key_mask", "key_penalty"):
+        assert f"\n{key}:" in text, f"{name}.yaml does not choose {key}"
+    preset = load_preset(name)
+    assert preset.repetition_penalty > 0
+    assert (preset.key_mask == "off") == (preset.style == "modern")  # atonal: no key to keep

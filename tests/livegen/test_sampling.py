@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
 import numpy as np
 import pytest
+from fakes import FakeModel
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from livegen.generation import Generator, continue_notes
+from livegen.notes import Note
 from livegen.presets import Preset
-from livegen.sampling import Sampler
+from livegen.sampling import KEY_MIN_CORRELATION, Key, Sampler, estimate_key
 from livegen.tokens import (
     DUR_OFFSET,
     DURATION_BINS_S,
@@ -130,3 +138,291 @@ def test_bad_pitch_range_raises_value_error(low, high):
 def test_bad_max_duration_raises_value_error(max_duration_s):
     with pytest.raises(ValueError, match="max_duration_s"):
         Sampler(1.0, 0.9, 0, 127, max_duration_s=max_duration_s)
+
+
+# --- repetition guard -------------------------------------------------------------------------
+
+def _two_pitch_logits(a: int, b: int) -> np.ndarray:
+    """Only pitches ``a`` and ``b`` are possible, equally likely."""
+    logits = np.full(VOCAB_SIZE, -np.inf, np.float32)
+    logits[[PITCH_OFFSET + a, PITCH_OFFSET + b]] = 1.0
+    return logits
+
+
+@pytest.mark.parametrize(("uses", "temperature"), [(1, 1.0), (2, 1.0), (3, 0.6), (4, 1.4)])
+def test_guard_lowers_the_odds_of_completing_a_used_pattern_by_the_stated_factor(uses, temperature):
+    penalty, max_uses = 0.8, 2
+    sampler = Sampler(temperature, 1.0, 0, 127, seed=11, repetition_penalty=penalty,
+                      repetition_ngram=4, repetition_window=32, repetition_max=max_uses)
+    for start in range(uses):  # the pattern (+2, +2, +1), at different heights, with gaps between
+        for pitch in (40 + 12 * start, 42 + 12 * start, 44 + 12 * start, 45 + 12 * start, 100):
+            sampler.remember(pitch)
+    for pitch in (70, 72, 74):  # (+2, +2): 75 would complete the pattern once more
+        sampler.remember(pitch)
+    extra = max(uses - max_uses + 1, 0)
+    assert sampler.repetition_penalties() == ({75: penalty * extra} if extra else {})
+    draws = 20_000
+    logits = _two_pitch_logits(75, 77)
+    hits = sum(sampler.sample(logits, Kind.PITCH) == PITCH_OFFSET + 75 for _ in range(draws))
+    odds = math.exp(-penalty * extra)  # against 77, whatever the temperature
+    expected = odds / (1 + odds)
+    assert abs(hits / draws - expected) < 4 * math.sqrt(expected * (1 - expected) / draws)
+
+
+def _reference_penalties(pitches, ngram, window, max_uses, penalty):
+    """Brute force: count every interval pattern in the last ``window`` pitches."""
+    recent = list(pitches)[-window:]
+    steps = [b - a for a, b in zip(recent, recent[1:])]
+    patterns = Counter(tuple(steps[i:i + ngram - 1]) for i in range(len(steps) - ngram + 2))
+    if len(recent) < ngram - 1:
+        return {}
+    prefix = tuple(steps[len(steps) - (ngram - 2):]) if ngram > 2 else ()
+    return {recent[-1] + pattern[-1]: penalty * (uses - max_uses + 1)
+            for pattern, uses in patterns.items()
+            if pattern[:-1] == prefix and uses >= max_uses}
+
+
+@settings(max_examples=150, deadline=None)
+@given(pitches=st.lists(st.integers(58, 62), max_size=80), ngram=st.integers(2, 5),
+       window=st.integers(5, 24), max_uses=st.integers(1, 3))
+def test_guard_counts_match_a_brute_force_count_over_the_window(pitches, ngram, window, max_uses):
+    sampler = Sampler(1.0, 1.0, 0, 127, repetition_penalty=1.5, repetition_ngram=ngram,
+                      repetition_window=window, repetition_max=max_uses)
+    for i, pitch in enumerate(pitches):
+        sampler.remember(pitch)
+        if i % 7 == 0 or i == len(pitches) - 1:
+            assert sampler.repetition_penalties() == pytest.approx(
+                _reference_penalties(pitches[:i + 1], ngram, window, max_uses, 1.5))
+
+
+def test_penalty_zero_draws_exactly_as_an_unguarded_sampler():
+    logits = [random_logits(i) for i in range(400)]
+    loop = [60, 62, 64, 60] * 100
+    plain = Sampler(0.9, 0.95, 21, 108, seed=5)
+    off = Sampler(0.9, 0.95, 21, 108, seed=5, repetition_penalty=0.0, repetition_ngram=2,
+                  repetition_window=8, repetition_max=1)
+    on = Sampler(0.9, 0.95, 21, 108, seed=5, repetition_penalty=3.0, repetition_ngram=2,
+                 repetition_window=8, repetition_max=1)
+    draws: dict[str, list[int]] = {"plain": [], "off": [], "on": []}
+    for x, pitch in zip(logits, loop):
+        for name, sampler in (("plain", plain), ("off", off), ("on", on)):
+            draws[name].append(sampler.sample(x, KINDS[len(draws[name]) % 4]))
+            sampler.remember(pitch)
+    assert draws["off"] == draws["plain"]
+    assert draws["on"] != draws["plain"]  # the test can tell a guard that is on
+
+
+def test_guard_penalises_pitches_outside_the_range_harmlessly():
+    sampler = Sampler(1.0, 1.0, 60, 60, seed=0, repetition_penalty=5.0, repetition_ngram=2,
+                      repetition_window=4, repetition_max=1)
+    for pitch in (60, 60, 60):
+        sampler.remember(pitch)
+    assert sampler.repetition_penalties() == {60: 10.0}  # (0,) used twice: the only pitch
+    assert sampler.sample(random_logits(0), Kind.PITCH) == PITCH_OFFSET + 60
+
+
+# --- key estimation and key mask ---------------------------------------------------------------
+
+C, A, F_SHARP = 0, 9, 6
+
+
+def _cadence(tonic_pitch: int, minor: bool) -> list[Note]:
+    """I-IV-V-I (i-iv-V-i in minor) as block chords, 0.5 s each, the last one held."""
+    third = 3 if minor else 4
+    chords = [(0, third, 7), (5, 5 + third, 12), (7, 11, 14), (0, third, 7)]
+    notes = []
+    for i, chord in enumerate(chords):
+        duration = 1.5 if i == len(chords) - 1 else 0.5
+        notes += [Note(tonic_pitch + step, 80, 0.5 * i, duration) for step in chord]
+    return notes
+
+
+@pytest.mark.parametrize(("notes", "tonic", "mode"), [
+    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])], C, "major"),
+    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([57, 59, 60, 62, 64, 65, 68, 69])], A, "minor"),
+    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([66, 68, 70, 71, 73, 75, 77, 78])],
+     F_SHARP, "major"),
+    (_cadence(60, minor=False), C, "major"),
+    (_cadence(57, minor=True), A, "minor"),
+    (_cadence(54, minor=False), F_SHARP, "major"),
+])
+def test_key_estimation_finds_the_key_of_scales_and_cadences(notes, tonic, mode):
+    key = estimate_key([n.pitch for n in notes], [n.duration_s for n in notes])
+    assert key is not None and (key.tonic, key.mode) == (tonic, mode), key
+    sampler = Sampler(1.0, 1.0, 0, 127, key_mask="soft")
+    sampler.set_context(notes)
+    assert sampler.key == key
+
+
+KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
+KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
+
+
+def _reference_correlations(pitches, weights=None) -> dict[tuple[int, str], float]:
+    """Krumhansl-Schmuckler written out with np.corrcoef, for every key."""
+    hist = np.bincount(np.asarray(pitches) % 12, weights=weights, minlength=12)
+    return {(tonic, mode): float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
+            for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)) for tonic in range(12)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(pitches=st.lists(st.integers(30, 90), min_size=2, max_size=40),
+       shift=st.integers(-24, 24), weighted=st.booleans())
+def test_key_estimation_is_the_best_correlation_and_follows_transposition(pitches, shift, weighted):
+    weights = [1.0 + (p % 5) for p in pitches] if weighted else None
+    key = estimate_key(pitches, weights)
+    hist = np.bincount(np.array(pitches) % 12, weights, minlength=12)
+    if np.all(hist == hist[0]):  # every pitch class weighs the same: no key
+        assert key is None
+        return
+    assert key is not None
+    best = max(_reference_correlations(pitches, weights).values())
+    assert key.correlation == pytest.approx(best)
+    moved = _reference_correlations([p + shift for p in pitches], weights)
+    assert moved[((key.tonic + shift) % 12, key.mode)] == pytest.approx(best)
+    assert estimate_key([p + shift for p in pitches], weights).correlation == pytest.approx(best)
+
+
+def test_key_estimation_without_a_key_gives_none():
+    assert estimate_key([]) is None
+    assert estimate_key(list(range(60, 72))) is None  # every pitch class equally
+    assert estimate_key([60, 64], [0.0, 0.0]) is None
+    assert Key(6, "major", 1.0).name == "F# major"
+    assert Key(9, "minor", 1.0).pitch_classes == {9, 11, 0, 2, 4, 5, 6, 7, 8}
+
+
+SCALE_CONTEXTS = {
+    (tonic, minor): [Note(tonic + 48 + step, 80, 0.2 * i, 0.2 + 0.3 * (step == 0))
+                     for i, step in enumerate((0, 2, 3 if minor else 4, 5, 7, 8 if minor else 9,
+                                               11, 12, 7, 0))]
+    for tonic in range(12) for minor in (False, True)}
+
+
+@settings(max_examples=80, deadline=None)
+@given(context=st.sampled_from(sorted(SCALE_CONTEXTS)), seed=st.integers(0, 2**16),
+       top_p=st.sampled_from([1.0, 0.9]), low=st.integers(0, 100), span=st.integers(0, 27))
+def test_strict_key_mask_never_draws_an_out_of_key_pitch(context, seed, top_p, low, span):
+    high = min(low + span, 127)
+    sampler = Sampler(1.3, top_p, low, high, seed=seed, key_mask="strict")
+    sampler.set_context(SCALE_CONTEXTS[context])
+    key = sampler.key
+    assert key is not None and key.correlation >= KEY_MIN_CORRELATION
+    in_key = [p for p in range(low, high + 1) if p % 12 in key.pitch_classes]
+    rng = np.random.default_rng(seed)
+    for _ in range(30):
+        logits = rng.normal(0, 3, VOCAB_SIZE).astype(np.float32)
+        logits[PITCH_OFFSET + rng.integers(low, high + 1)] = 40.0  # may be out of key: still never
+        pitch = sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET
+        assert low <= pitch <= high
+        if in_key:
+            assert pitch % 12 in key.pitch_classes
+        # never masks every pitch: with none in range, any pitch of the range is drawn
+
+
+def test_strict_key_mask_steps_aside_when_every_in_key_pitch_is_excluded():
+    sampler = Sampler(1.0, 1.0, 60, 62, seed=0, key_mask="strict")
+    sampler.set_context(SCALE_CONTEXTS[(0, False)])  # C major: 60 and 62 in key, 61 not
+    logits = np.zeros(VOCAB_SIZE, np.float32)
+    logits[[PITCH_OFFSET + 60, PITCH_OFFSET + 62]] = -np.inf  # e.g. held by the performer
+    assert {sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(20)} == {61}
+
+
+def test_soft_key_mask_lowers_out_of_key_odds_by_the_penalty():
+    sampler = Sampler(0.7, 1.0, 0, 127, seed=3, key_mask="soft", key_penalty=1.2)
+    sampler.set_context(SCALE_CONTEXTS[(0, False)])
+    logits = _two_pitch_logits(60, 61)  # C in key, C# not
+    draws = 20_000
+    hits = sum(sampler.sample(logits, Kind.PITCH) == PITCH_OFFSET + 61 for _ in range(draws))
+    odds = math.exp(-1.2)
+    expected = odds / (1 + odds)
+    assert abs(hits / draws - expected) < 4 * math.sqrt(expected * (1 - expected) / draws)
+
+
+def test_no_key_mask_without_a_clear_key():
+    sampler = Sampler(1.0, 1.0, 60, 71, seed=0, key_mask="strict")
+    assert sampler.key is None  # no context yet: nothing masked
+    logits = _two_pitch_logits(61, 63)
+    assert {sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(50)} == {61, 63}
+    sampler.set_context([Note(p, 80, 0.1 * i, 0.1) for i, p in enumerate(range(60, 72))])
+    assert {sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(50)} == {61, 63}
+
+
+def test_context_window_follows_context_notes():
+    sampler = Sampler(1.0, 1.0, 0, 127, key_mask="soft", context_notes=10)
+    for note in SCALE_CONTEXTS[(6, False)] + SCALE_CONTEXTS[(0, False)]:
+        sampler.add_context(note)
+    assert (sampler.key.tonic, sampler.key.mode) == (0, "major")  # F# major has left the window
+
+
+def test_with_preset_keeps_the_stream_and_the_memory():
+    preset = Preset(name="a", repetition_penalty=1.0, repetition_ngram=2, repetition_window=8,
+                    repetition_max=1, key_mask="soft")
+    sampler = Sampler.from_preset(preset, seed=4)
+    sampler.set_context(SCALE_CONTEXTS[(A, True)])
+    for pitch in (60, 62, 64):
+        sampler.remember(pitch)
+    other = sampler.with_preset(preset.replace(temperature=1.3))
+    assert other.rng is sampler.rng and other.temperature == 1.3
+    line = [n.pitch for n in SCALE_CONTEXTS[(A, True)]] + [60, 62, 64]
+    expected = _reference_penalties(line, 2, 8, 1, 1.0)
+    assert expected[66] == 2.0  # (+2) used twice in the last 8 notes
+    assert other.repetition_penalties() == sampler.repetition_penalties() == expected
+    assert other.key == sampler.key
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"repetition_penalty": -1.0}, "repetition_penalty"),
+    ({"repetition_penalty": float("inf")}, "repetition_penalty"),
+    ({"key_penalty": 21.0}, "key_penalty"),
+    ({"repetition_ngram": 1}, "repetition_ngram"),
+    ({"repetition_ngram": 8, "repetition_window": 6}, "repetition_window"),
+    ({"repetition_max": 0}, "repetition_max"),
+    ({"key_mask": "hard"}, "key_mask"),
+    ({"context_notes": 0}, "context_notes"),
+])
+def test_bad_guard_or_key_settings_raise_value_error(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        Sampler(1.0, 0.9, 0, 127, **kwargs)
+
+
+# --- what the Generator tells the sampler ------------------------------------------------------
+
+def _phrase() -> list[Note]:
+    line = [62, 64, 66, 67, 69, 67, 66, 64, 62, 61, 62, 66, 69, 74, 73, 74]  # D major
+    return [Note(p, 80, 0.3 * i, 0.25 + 0.3 * (p % 12 == 2)) for i, p in enumerate(line)]
+
+
+def test_generator_feeds_primed_and_generated_notes_and_restore_forgets_the_response():
+    preset = Preset(name="g", repetition_penalty=1.0, repetition_ngram=2, repetition_window=12,
+                    repetition_max=1, key_mask="soft")
+    generator = Generator(FakeModel(seed=2), preset, seed=0)
+    phrase = _phrase()
+    for note in phrase:
+        generator.prime(note)
+    primed = [n.pitch for n in phrase]
+    assert generator.sampler.key == estimate_key(primed, [n.duration_s for n in phrase])
+    assert generator.sampler.key.name == "D major"
+    before = _reference_penalties(primed, 2, 12, 1, 1.0)
+    assert before and generator.sampler.repetition_penalties() == before
+    snap = generator.snapshot()
+    generator.begin_response(phrase[-1].end_s)
+    played = [generator.next_note().pitch for _ in range(10)]
+    assert generator.sampler.repetition_penalties() == _reference_penalties(
+        primed + played, 2, 12, 1, 1.0)
+    generator.set_preset(preset.replace(temperature=1.2))  # a live change keeps the memory
+    assert generator.sampler.repetition_penalties() == _reference_penalties(
+        primed + played, 2, 12, 1, 1.0)
+    generator.restore(snap)
+    assert generator.sampler.repetition_penalties() == before
+    generator.reset()
+    assert generator.sampler.key is None and generator.sampler.repetition_penalties() == {}
+
+
+def test_generator_with_guards_off_draws_exactly_as_without_them():
+    plain = Preset(name="p")
+    off = plain.replace(repetition_ngram=2, repetition_window=8, repetition_max=1, key_penalty=5.0)
+    on = off.replace(repetition_penalty=4.0, key_mask="strict")
+    runs = {name: continue_notes(FakeModel(seed=3), preset, _phrase(), n_notes=48, seed=9)
+            for name, preset in (("plain", plain), ("off", off), ("on", on))}
+    assert runs["off"] == runs["plain"]
+    assert runs["on"] != runs["plain"]

@@ -60,7 +60,6 @@ START_S = 0.2  # the first scheduled note is due this long after scheduling, sec
 POLL_S = 0.005  # how often the bench looks at a running engine, seconds
 ROUND_TIMEOUT_S = 10.0  # longest wait for one engine response, seconds
 READY_TIMEOUT_S = 60.0  # longest wait for the daemon's ready line, seconds
-SETTLE_S = 0.5  # wait after the ready line before idle sampling starts, seconds
 EXIT_TIMEOUT_S = 10.0  # longest wait for the daemon to exit after SIGINT, seconds
 NS_PER_MS = 1e6
 # the trigger figure's preset changes: short silence and responses, so 30 rounds take ~10 s

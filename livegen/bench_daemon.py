@@ -22,13 +22,18 @@ from livegen.bench import (
     BENCH_STYLE,
     EXIT_TIMEOUT_S,
     READY_TIMEOUT_S,
-    SETTLE_S,
     Figure,
     _skip_all,
 )
 from livegen.errors import BackendError
+from livegen.osthread import OS_THREAD_PREFIX
+from livegen.ports import JACK_IDLE_AFTER_S
 
-__all__ = ["bench_daemon"]
+__all__ = ["bench_daemon", "IDLE_SETTLE_S"]
+
+#: Idle CPU is sampled from this long after the ready line, seconds: the JACK reader
+#: polls slowly only after JACK_IDLE_AFTER_S without input.
+IDLE_SETTLE_S = JACK_IDLE_AFTER_S + 1.0
 
 
 def _proc(pid: int) -> tuple[float, dict[str, float]]:
@@ -40,11 +45,40 @@ def _proc(pid: int) -> tuple[float, dict[str, float]]:
     return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"), memory  # utime + stime
 
 
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread group: livegen's own threads (the main thread and those
+    named ``lg-*``, see :mod:`livegen.osthread`) and the others (JACK's process threads
+    rtmidi starts, one per port)."""
+    groups = {"livegen": 0.0, "other": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = (task / "comm").read_text().strip()
+        except OSError:  # the thread ended
+            continue
+        own = task.name == str(pid) or name.startswith(OS_THREAD_PREFIX)
+        groups["livegen" if own else "other"] += (int(stat[11]) + int(stat[12])) / tick
+    return groups
+
+
 def _pump(stream: Iterable[str], lines: queue.SimpleQueue) -> None:
     """Hand a subprocess's output lines on; '' at the end."""
     for line in stream:
         lines.put(line)
     lines.put("")
+
+
+def _jack_period() -> str:
+    """The running JACK server's period, e.g. ``64 frames / 48000 Hz`` (or ``unknown period``)."""
+    try:
+        size = subprocess.run(["jack_bufsize"], capture_output=True, text=True, timeout=5,
+                              env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout.split()
+        rate = subprocess.run(["jack_samplerate"], capture_output=True, text=True, timeout=5,
+                              env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout.split()
+        return f"{int(size[-1])} frames / {int(rate[-1])} Hz"
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return "unknown period"
 
 
 def bench_daemon(model_path: Path, idle_s: float) -> list[Figure]:
@@ -79,12 +113,16 @@ def bench_daemon(model_path: Path, idle_s: float) -> list[Figure]:
             figures["cold_start"].value = time.perf_counter() - t0
             figures["cold_start"].note = f"spawn -> 'listening on' line, backend {backend}"
             if os.path.exists(f"/proc/{process.pid}/stat"):
-                time.sleep(SETTLE_S)
-                (cpu0, _), w0 = _proc(process.pid), time.perf_counter()
+                time.sleep(IDLE_SETTLE_S)
+                (cpu0, _), w0, split0 = _proc(process.pid), time.perf_counter(), _thread_cpu(process.pid)
                 time.sleep(idle_s)
-                (cpu1, mib), w1 = _proc(process.pid), time.perf_counter()
+                (cpu1, mib), w1, split1 = _proc(process.pid), time.perf_counter(), _thread_cpu(process.pid)
+                share = {k: 100.0 * (split1[k] - split0[k]) / (w1 - w0) for k in split0}
                 figures["idle_cpu"].value = 100.0 * (cpu1 - cpu0) / (w1 - w0)
-                figures["idle_cpu"].note = f"{w1 - w0:.1f} s idle after a {SETTLE_S:g} s settle"
+                figures["idle_cpu"].note = (
+                    f"{w1 - w0:.1f} s idle after a {IDLE_SETTLE_S:g} s settle; livegen's threads "
+                    f"{share['livegen']:.2f} %, other threads {share['other']:.2f} %"
+                    + (f" (JACK process threads at {_jack_period()})" if backend == "jack" else ""))
                 figures["rss"].value = mib["VmRSS"]
                 figures["rss"].note = (f"peak {mib['VmHWM']:.0f} MiB; of the RSS, private "
                                        f"{mib.get('RssAnon', 0):.0f} MiB, files {mib.get('RssFile', 0):.0f}"

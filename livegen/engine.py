@@ -42,6 +42,7 @@ from livegen.control import Controls, check_programs
 from livegen.generation import Generator, GeneratorSnapshot, StepModel, continue_notes
 from livegen.grid import BeatGrid
 from livegen.notes import Note
+from livegen.osthread import name_os_thread
 from livegen.presets import Preset
 from livegen.response import Response
 from livegen.scheduler import Scheduler
@@ -303,6 +304,7 @@ class Engine:
     # -- the state machine (lock held) --------------------------------------------
 
     def _run(self) -> None:
+        name_os_thread("engine")
         wait: float | None = 0.0
         while not self._stop_event.is_set():
             timeout = MAX_IDLE_WAIT_S if wait is None else min(max(wait, 0.0), MAX_IDLE_WAIT_S)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 import rtmidi
 
 from livegen.errors import BackendError, PortNotFoundError
+from livegen.osthread import name_os_thread
 
 __all__ = [
     "BACKENDS",
@@ -292,6 +293,10 @@ class _Port:
         return f"<{type(self).__name__} {self.name!r} {kind} {self.backend} {state}>"
 
 
+def _never() -> bool:
+    return False
+
+
 class InputPort(_Port):
     """A MIDI input whose messages go to a handler, stamped with ``time.monotonic()``.
 
@@ -309,6 +314,9 @@ class InputPort(_Port):
 
     Attributes:
         polled: True when a reader thread polls rtmidi's queue (JACK).
+        keep_fast: called by the JACK reader before it would slow down; True keeps
+            it polling every :data:`JACK_POLL_INTERVAL_S` (the daemon: while a
+            response plays, so a barge-in is heard at once). Default: never.
     """
 
     direction = "input"
@@ -318,6 +326,7 @@ class InputPort(_Port):
         super().__init__(midi, backend, name, virtual)
         self._now = now
         self.polled = backend == "jack"
+        self.keep_fast: Callable[[], bool] = _never
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
         if handler is not None:
@@ -350,12 +359,14 @@ class InputPort(_Port):
     def _poll(self, midi) -> None:
         """The JACK reader thread: drain rtmidi's queue, stamp, hand on; sleep; until closed.
 
-        It sleeps :data:`JACK_POLL_INTERVAL_S` between polls while input comes,
-        :data:`JACK_IDLE_POLL_INTERVAL_S` once none came for :data:`JACK_IDLE_AFTER_S`.
+        It sleeps :data:`JACK_POLL_INTERVAL_S` between polls while input comes
+        or :attr:`keep_fast` says so, :data:`JACK_IDLE_POLL_INTERVAL_S` once none
+        came for :data:`JACK_IDLE_AFTER_S`.
         After an idle sleep a message's stamp is the previous message's stamp
         plus rtmidi's delta time (measured by rtmidi on JACK's clock in the
         process callback), kept between the previous poll and now.
         """
+        name_os_thread("midi-in")
         now, get, stop, sleep = self._now, midi.get_message, self._stop, time.sleep
         last_stamp_s: float | None = None  # the latest message's stamp
         polled_s = last_input_s = now()
@@ -370,7 +381,7 @@ class InputPort(_Port):
                 last_stamp_s = last_input_s = stamp_s
                 event = get()
             polled_s = now()
-            idle = polled_s - last_input_s > JACK_IDLE_AFTER_S
+            idle = polled_s - last_input_s > JACK_IDLE_AFTER_S and not self.keep_fast()
             sleep(JACK_IDLE_POLL_INTERVAL_S if idle else JACK_POLL_INTERVAL_S)
 
     def _release(self, midi) -> None:

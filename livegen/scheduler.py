@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterable
 
 import mido
 
+from livegen.osthread import name_os_thread
+
 __all__ = ["Scheduler", "CC_ALL_SOUND_OFF", "CC_ALL_NOTES_OFF"]
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,7 @@ class Scheduler:
         self.stop()
 
     def _run(self) -> None:
+        name_os_thread("scheduler")
         with self._cond:
             while not self._stopping:
                 try:

@@ -186,6 +186,18 @@ def test_reader_polls_slowly_when_idle_and_stamps_from_rtmidi_deltas(monkeypatch
     assert stamps == sorted(stamps)
 
 
+def test_reader_keeps_polling_fast_while_told_to(monkeypatch):
+    port = ports.InputPort(None, "jack", "fake", True, None, time.monotonic)
+    fake = ScriptedQueue([(0.0, [0x90, 60, 90])], ports.JACK_IDLE_AFTER_S + 1.0, port._stop)
+    port._now, port._handler = fake.now, lambda data, t: None
+    port.keep_fast = lambda: fake.t < ports.JACK_IDLE_AFTER_S + 0.5  # a response playing
+    monkeypatch.setattr(ports.time, "sleep", fake.sleep)
+    port._poll(fake)
+    slow = [i for i, s in enumerate(fake.sleeps) if s == ports.JACK_IDLE_POLL_INTERVAL_S]
+    assert slow and fake.t - len(slow) * ports.JACK_IDLE_POLL_INTERVAL_S >= (
+        ports.JACK_IDLE_AFTER_S + 0.5 - 1e-6)
+
+
 def test_reader_stamps_never_run_ahead_of_the_clock(monkeypatch):
     # a delta that would put the message in the future is cut to the poll time
     got, _ = poll_scripted(monkeypatch, [(0.0, [0x90, 60, 90]), (9.0, [0x90, 61, 90])],

@@ -1,37 +1,96 @@
-"""Continuation statistics: does a model's continuation sound like the music it continues?
+"""``livegen evaluate``: the model against its baselines, on held-out music.
 
-For held-out pieces, a 50-note prompt is continued by 64 notes and the
-continuation is compared with the prompt and with the real next 64 notes:
+Everything is measured on the test split (:func:`export.corpus.split_pieces`):
 
-* key distance: total-variation distance (0-1) between the pitch-class
-  histograms of continuation and prompt (lower = same key);
-* rest ratio: share of the continuation's time span in which no note sounds;
-* distinct inter-onset intervals (10 ms grid) and their spread (std of log IOI);
-* repetition: share of 4-note interval patterns that repeat an earlier one of
-  the same continuation (a looping generator scores near 1).
+* **NLL per note** in bits (all four attributes: time shift, pitch, velocity,
+  duration) on 64-note test windows rendered as played, per style and for all,
+  for the model, the stateless 50-note-window design and the variable-order
+  Markov model (:mod:`export.baselines`).
+* **Continuations** of held-out prompts (50-note prompt, 64-note continuation,
+  several seeds) by the model with each style's preset, by the stateless design
+  with argmax decoding, and the real next 64 notes, compared on: key distance to
+  the prompt, rest ratio, note density, spread of inter-onset intervals,
+  repetition, and the longest run copied from a training piece
+  (:mod:`export.copies`).
+* **Style distinctness**: each preset's continuations against each style's test
+  pieces on key-relative pitch-class, melodic-interval and rhythm histograms.
+
+:mod:`export.report` prints the table and writes the markdown and plots.
 
 Usage::
 
-    python -m export.evaluate --model livegen/models/default.onnx --prompts 40 --seeds 3
+    livegen evaluate --run-dir runs/default --out docs/evaluation.md --figures docs/figures
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+import logging
+import math
+import shlex
+import sys
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from livegen.engine import continue_notes
-from livegen.model import Model
+from export.baselines import (
+    WINDOW_NOTES,
+    MarkovBaseline,
+    StatelessWindowModel,
+    StepScorer,
+    TokenScorer,
+    TorchScorer,
+    argmax_preset,
+    window_nll,
+)
+from export.corpus import Piece
+from export.dataset import Augment, eval_windows, piece_arrays
+from livegen import tokens as tk
+from livegen.generation import StepModel, continue_notes
 from livegen.notes import Note
-from livegen.presets import Preset, list_presets, load_preset
+from livegen.presets import Preset
 
-__all__ = ["key_distance", "rest_ratio", "ioi_stats", "repetition", "continuation_report"]
+__all__ = ["key_distance", "rest_ratio", "ioi_stats", "repetition", "onset_groups", "estimate_tonic",
+           "style_features", "profile_distance", "distinctness", "Prompt", "select_prompts",
+           "EvalConfig", "transpose_tokens", "fit_markov", "nll_table", "continuation_report", "evaluate",
+           "main"]
+
+log = logging.getLogger(__name__)
 
 PROMPT_NOTES = 50
 CONTINUATION_NOTES = 64
+NLL_WINDOW_NOTES = 64  # the training window
+#: onsets closer than this are one chord (played chords spread by a few ms), seconds
+CHORD_TOLERANCE_S = 0.03
+PATTERN_NOTES = 4  # repetition counts 4-note interval patterns
+MARKOV_ORDER = 8  # tokens: two notes
+MARKOV_TRANSPOSITIONS = tuple(range(-5, 7))  # every key once, as training augmentation covers
+COPY_LIMIT_NOTES = 12  # acceptance: longest copied run <= 12 notes ...
+COPY_SHARE = 0.95  # ... for 95 % of continuations
+NLL_MIN_PIECES = 20  # acceptance: per-style NLL is judged where a style has >= 20 test pieces
+NLL_MIN_REDUCTION = 0.15  # ... and must be >= 15 % below Markov's
+KEY_MAX_RATIO = 1.2  # key distance at most 20 % above the real continuation's
+REPETITION_MAX_RATIO = 1.5  # repetition at most 1.5 x the real continuation's
+LONG_PREFIX = 3600.0  # seconds: a continuation is limited by notes, not time
+PLAYED = Augment(transpose=0)  # test music is rendered as played (tempo, jitter, velocity), seeded
+SECONDS_PER_MINUTE = 60.0
+
+#: Krumhansl & Kessler (1982) key profiles, C major and C minor (Krumhansl 1990, table 2.1).
+KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+INTERVAL_CLIP = 12  # melodic intervals beyond an octave count as an octave
+LOG_IOI_EDGES = np.arange(-5.0, 2.01, 0.5)  # log2 seconds: 31 ms to 4 s, half-octave bins
+IOI_RATIO_EDGES = np.arange(-3.25, 3.26, 0.5)  # log2(next IOI / IOI), bins centred on 0
+FEATURES = ("pitch_class", "interval", "log_ioi", "ioi_ratio")
+
+
+# --- statistics of one note sequence -------------------------------------------------------------
 
 
 def _pc_hist(notes: Sequence[Note]) -> np.ndarray:
@@ -40,12 +99,12 @@ def _pc_hist(notes: Sequence[Note]) -> np.ndarray:
 
 
 def key_distance(a: Sequence[Note], b: Sequence[Note]) -> float:
-    """Total-variation distance between pitch-class histograms, 0 (same) to 1."""
+    """Total-variation distance between the pitch-class histograms of two note lists, 0 (same) to 1."""
     return float(0.5 * np.abs(_pc_hist(a) - _pc_hist(b)).sum())
 
 
 def rest_ratio(notes: Sequence[Note]) -> float:
-    """Share of the span from first onset to last note end in which nothing sounds."""
+    """Share (0-1) of the span from first onset to last note end in which no note sounds."""
     if not notes:
         return 0.0
     spans = sorted((n.onset_s, n.end_s) for n in notes)
@@ -62,19 +121,40 @@ def rest_ratio(notes: Sequence[Note]) -> float:
     return float(1.0 - covered / span) if span > 0 else 0.0
 
 
+def onset_groups(notes: Sequence[Note], tolerance_s: float = CHORD_TOLERANCE_S) -> list[list[Note]]:
+    """Notes grouped into chords: a group starts where an onset is more than ``tolerance_s``
+    after the group's first onset. Each group is sorted by pitch, highest first."""
+    groups: list[list[Note]] = []
+    for note in sorted(notes, key=lambda n: (n.onset_s, -n.pitch)):
+        if groups and note.onset_s - groups[-1][0].onset_s <= tolerance_s:
+            groups[-1].append(note)
+        else:
+            groups.append([note])
+    return [sorted(g, key=lambda n: -n.pitch) for g in groups]
+
+
+def _iois(notes: Sequence[Note]) -> np.ndarray:
+    """Inter-onset intervals between chords, seconds float64 [groups - 1]."""
+    return np.diff([g[0].onset_s for g in onset_groups(notes)])
+
+
 def ioi_stats(notes: Sequence[Note]) -> tuple[int, float]:
-    """(distinct non-zero inter-onset intervals on a 10 ms grid, std of their log)."""
-    onsets = np.unique(np.round([n.onset_s for n in notes], 2))
-    iois = np.diff(onsets)
+    """(distinct inter-onset intervals on a 10 ms grid, std of their natural log) between chords."""
+    iois = _iois(notes)
     iois = iois[iois > 0]
     if len(iois) == 0:
         return 0, 0.0
     return int(len(np.unique(np.round(iois, 2)))), float(np.std(np.log(iois)))
 
 
-def repetition(notes: Sequence[Note], n: int = 4) -> float:
-    """Share of n-note interval patterns (melodic line by onset) that repeat an earlier one."""
-    pitches = [note.pitch for note in sorted(notes, key=lambda x: (x.onset_s, -x.pitch))]
+def repetition(notes: Sequence[Note], n: int = PATTERN_NOTES) -> float:
+    """Share (0-1) of n-note interval patterns that repeat an earlier one of the same notes.
+
+    The notes are read chord by chord, highest first; a pattern is the n - 1
+    intervals between n successive notes, so a transposed repeat counts too.
+    A sequence that loops scores near 1.
+    """
+    pitches = [note.pitch for group in onset_groups(notes) for note in group]
     intervals = np.diff(pitches)
     patterns = [tuple(intervals[i:i + n - 1]) for i in range(len(intervals) - n + 2)]
     if not patterns:
@@ -86,142 +166,543 @@ def repetition(notes: Sequence[Note], n: int = 4) -> float:
     return repeats / len(patterns)
 
 
-def _stats(prompt: Sequence[Note], cont: Sequence[Note]) -> dict[str, float]:
-    distinct, spread = ioi_stats(cont)
-    return {"key_distance": key_distance(cont, prompt), "rest_ratio": rest_ratio(cont),
-            "distinct_iois": distinct, "ioi_log_std": spread, "repetition": repetition(cont),
-            "notes_per_s": len(cont) / max(cont[-1].end_s - cont[0].onset_s, 1e-6) if cont else 0}
+def _density(notes: Sequence[Note]) -> float:
+    """Notes per second from the first onset to the last note end."""
+    if not notes:
+        return 0.0
+    span = max(n.end_s for n in notes) - min(n.onset_s for n in notes)
+    return len(notes) / max(span, 1e-6)
 
 
-def continuation_report(model: Model, pieces, preset_for: dict[str, Preset], *, prompts: int = 40,
-                        seeds: int = 3) -> dict[str, dict[str, float]]:
-    """Mean statistics of generated vs real continuations, per style and for all.
+def stats(prompt: Sequence[Note], cont: Sequence[Note], copies: Any = None) -> dict[str, float]:
+    """The continuation statistics of one continuation (see the module docstring)."""
+    row = {"key_distance": key_distance(cont, prompt), "rest_ratio": rest_ratio(cont),
+           "notes_per_s": _density(cont), "ioi_log_std": ioi_stats(cont)[1],
+           "repetition": repetition(cont)}
+    if copies is not None:
+        row["copied_run"] = float(copies.longest_copied_run(list(cont)))
+    return row
 
-    Args:
-        model: the model to evaluate.
-        pieces: held-out :class:`export.corpus.Piece` objects.
-        preset_for: the preset used for each style (its sampling settings).
-        prompts: most prompts per style (one per piece, from its middle).
-        seeds: continuations per prompt.
+
+# --- style profiles ------------------------------------------------------------------------------
+
+
+def estimate_tonic(pc_hist: np.ndarray) -> tuple[int, str]:
+    """The Krumhansl-Schmuckler key of a pitch-class histogram: ``(tonic 0-11, "major"|"minor")``."""
+    best, key = -np.inf, (0, "major")
+    for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
+        for tonic in range(12):
+            r = np.corrcoef(pc_hist, np.roll(profile, tonic))[0, 1] if pc_hist.std() > 0 else 0.0
+            if r > best:
+                best, key = r, (tonic, mode)
+    return key
+
+
+def _hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
+    return counts / max(counts.sum(), 1)
+
+
+def style_features(notes: Sequence[Note]) -> dict[str, np.ndarray]:
+    """Histograms of one note sequence, each summing to 1 (or all 0 when empty).
 
     Returns:
-        ``{style: {"generated/<stat>": mean, "real/<stat>": mean, "n": count}}``.
+        ``pitch_class``: float [12], relative to the estimated tonic;
+        ``interval``: float [25], melodic intervals of the top line, -12..+12;
+        ``log_ioi``: float [14], log2 of inter-onset intervals between chords in seconds;
+        ``ioi_ratio``: float [13], log2 ratio of successive inter-onset intervals.
     """
-    rows: dict[str, list[tuple[dict, dict]]] = {}
-    for piece in pieces:
-        style = piece.style
-        if style not in preset_for or len(piece) < PROMPT_NOTES + CONTINUATION_NOTES:
+    pc = _pc_hist(notes)
+    tonic, _ = estimate_tonic(pc)
+    top = np.array([g[0].pitch for g in onset_groups(notes)], dtype=np.int64)
+    intervals = np.clip(np.diff(top), -INTERVAL_CLIP, INTERVAL_CLIP) + INTERVAL_CLIP
+    iois = _iois(notes)
+    iois = iois[iois > 0]
+    return {"pitch_class": np.roll(pc, -tonic),
+            "interval": np.bincount(intervals, minlength=2 * INTERVAL_CLIP + 1) / max(len(intervals), 1),
+            "log_ioi": _hist(np.log2(iois), LOG_IOI_EDGES),
+            "ioi_ratio": _hist(np.log2(iois[1:] / iois[:-1]), IOI_RATIO_EDGES)}
+
+
+def mean_profile(sequences: Iterable[Sequence[Note]]) -> dict[str, np.ndarray]:
+    """Mean of :func:`style_features` over note sequences (empty input gives empty dict)."""
+    rows = [style_features(s) for s in sequences]
+    return {k: np.mean([r[k] for r in rows], axis=0) for k in FEATURES} if rows else {}
+
+
+def profile_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """Mean total-variation distance over the histograms of two profiles, 0 (same) to 1."""
+    return float(np.mean([0.5 * np.abs(a[k] - b[k]).sum() for k in FEATURES]))
+
+
+def distinctness(rows: dict[str, list[Sequence[Note]]], columns: dict[str, list[Sequence[Note]]],
+                 order: Sequence[str] = ()) -> dict[str, Any]:
+    """Distance of each row's (preset's) notes to each column's (style's) test music.
+
+    Args:
+        rows: ``{style of the preset: [continuation notes, ...]}``.
+        columns: ``{style: [real note sequences, ...]}``.
+        order: style names in the order rows and columns are listed (others follow).
+
+    Returns:
+        ``{"rows": [...], "columns": [...], "distance": [[float]] (rows x columns),
+        "own_wins": {row: bool | None} (None where the row's style is no column or the only one),
+        "margin": {row: nearest other column's distance minus the own one}}``.
+    """
+    rank = {name: i for i, name in enumerate(order)}
+    row_names = sorted((r for r in rows if rows[r]), key=lambda r: rank.get(r, len(rank)))
+    col_names = sorted((c for c in columns if columns[c]), key=lambda c: rank.get(c, len(rank)))
+    col_profiles = {c: mean_profile(columns[c]) for c in col_names}
+    matrix, wins, margin = [], {}, {}
+    for r in row_names:
+        profile = mean_profile(rows[r])
+        dist = [profile_distance(profile, col_profiles[c]) for c in col_names]
+        matrix.append([round(d, 4) for d in dist])
+        if r in col_names and len(col_names) > 1:
+            own = dist[col_names.index(r)]
+            other = min(d for c, d in zip(col_names, dist) if c != r)
+            wins[r], margin[r] = own < other, round(other - own, 4)
+        else:  # no own column, or nothing to be closer than
+            wins[r], margin[r] = None, None
+    return {"rows": row_names, "columns": col_names, "distance": matrix, "own_wins": wins,
+            "margin": margin}
+
+
+# --- prompts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A held-out prompt and its real continuation, rendered as played (seconds).
+
+    Attributes:
+        piece: the test piece's name.
+        style: its style.
+        start: index of the prompt's first note in the piece.
+        prompt: the 50 prompt notes.
+        real: the real next 64 notes.
+    """
+
+    piece: str
+    style: str
+    start: int
+    prompt: tuple[Note, ...]
+    real: tuple[Note, ...]
+
+
+def _played(piece: Piece, start: int, count: int) -> list[Note]:
+    """Notes ``start:start+count`` rendered as played, seeded by the piece and position."""
+    rng = np.random.default_rng(zlib.crc32(f"{piece.name}@{start}".encode()))
+    pitch, onset_s, duration_s, velocity = piece_arrays(piece, start, count, rng, PLAYED)
+    t0 = float(onset_s.min())
+    return sorted((Note(int(p), int(v), float(o) - t0, float(d))
+                   for p, o, d, v in zip(pitch, onset_s, duration_s, velocity)),
+                  key=lambda n: (n.onset_s, n.pitch))
+
+
+def select_prompts(pieces: Sequence[Piece], per_style: int, *, prompt_notes: int = PROMPT_NOTES,
+                   continuation_notes: int = CONTINUATION_NOTES) -> dict[str, list[Prompt]]:
+    """Up to ``per_style`` prompts per style from held-out pieces, spread over the pieces.
+
+    Each piece long enough gives non-overlapping (prompt + continuation)
+    segments evenly spaced through it; styles with few pieces take several
+    from each, round-robin, so no piece gives more than its share.
+
+    Returns:
+        ``{style: [Prompt, ...]}`` in a deterministic order.
+    """
+    need = prompt_notes + continuation_notes
+    by_style: dict[str, list[Piece]] = {}
+    for piece in sorted(pieces, key=lambda p: p.name):
+        if len(piece) >= need:
+            by_style.setdefault(piece.style, []).append(piece)
+    out: dict[str, list[Prompt]] = {}
+    for style, members in by_style.items():
+        each = math.ceil(per_style / len(members))
+        starts = []
+        for piece in members:
+            fits = min(each, len(piece) // need)
+            span = len(piece) - need
+            # centred, evenly spaced segments (one: the middle of the piece)
+            starts.append([(piece, int(round(span * (k + 0.5) / fits))) for k in range(fits)])
+        order = [row[rank] for rank in range(each) for row in starts if rank < len(row)]
+        chosen = []
+        for piece, start in order[:per_style]:
+            notes = _played(piece, start, need)
+            chosen.append(Prompt(piece.name, style, start, tuple(notes[:prompt_notes]),
+                                 tuple(notes[prompt_notes:])))
+        out[style] = chosen
+    return out
+
+
+# --- NLL -----------------------------------------------------------------------------------------
+
+
+def _subsample(mask: np.ndarray, limit: int | None) -> np.ndarray:
+    """Indices of ``mask``'s True entries, at most ``limit`` of them evenly spaced."""
+    index = np.flatnonzero(mask)
+    if limit is None or len(index) <= limit:
+        return index
+    return index[np.linspace(0, len(index) - 1, limit).round().astype(int)]
+
+
+def transpose_tokens(x: np.ndarray, shift: int) -> np.ndarray:
+    """Token windows with every PITCH token moved by ``shift`` semitones (clipped to 0-127).
+
+    Rendering as played draws nothing from the pitches, so this equals
+    rendering the transposed pieces, at a fraction of the cost.
+    """
+    x = np.array(x, dtype=np.int64, copy=True)
+    pitch = (x >= tk.PITCH_OFFSET) & (x < tk.PITCH_OFFSET + tk.N_PITCHES)
+    x[pitch] = tk.PITCH_OFFSET + np.clip(x[pitch] - tk.PITCH_OFFSET + shift, 0, tk.N_PITCHES - 1)
+    return x
+
+
+def fit_markov(train: Sequence[Piece], styles: Sequence[str], *, order: int = MARKOV_ORDER,
+               transpositions: Sequence[int] = MARKOV_TRANSPOSITIONS,
+               restrict_to: np.ndarray | None = None) -> MarkovBaseline:
+    """The Markov baseline fitted on every training piece in each transposition, rendered as
+    played, in 64-note windows (as the network's training windows).
+
+    Args:
+        restrict_to: the test windows it will score (keeps only their contexts; see
+            :meth:`export.baselines.MarkovBaseline.fit_chunks`).
+    """
+    x, _ = eval_windows(list(train), list(styles), NLL_WINDOW_NOTES, max_windows_per_piece=10_000,
+                        performed=True)
+    return MarkovBaseline(order).fit_chunks((transpose_tokens(x, shift) for shift in transpositions),
+                                            restrict_to=restrict_to)
+
+
+def nll_table(scorer: TokenScorer, train: Sequence[Piece], test: Sequence[Piece], styles: Sequence[str],
+              *, max_windows: int | None = None) -> dict[str, dict[str, float]]:
+    """Held-out NLL per note in bits: model, stateless 50-note window, Markov; per style and all.
+
+    Args:
+        scorer: the network's scorer.
+        train: training pieces (the Markov baseline's counts; see :func:`fit_markov`).
+        test: held-out pieces.
+        styles: the model's style names (index = style id).
+        max_windows: at most this many windows per style (evenly spaced), None = all.
+
+    Returns:
+        ``{style | "all": {"test_pieces", "windows", "model_bits", "stateless_bits",
+        "markov_bits", "reduction_pct" (model below Markov, percent), "late_model_bits",
+        "late_stateless_bits" (the same two over notes 52-64 only, where the stateless
+        window has slid)}}``.
+    """
+    x, s = eval_windows(test, list(styles), NLL_WINDOW_NOTES, max_windows_per_piece=10_000,
+                        performed=True)
+    keep = np.concatenate([_subsample(s == i, max_windows) for i in range(len(styles))]).astype(int)
+    keep.sort()
+    x, s = x[keep], s[keep]
+    markov = fit_markov(train, styles, restrict_to=x)
+    to_bits = tk.TOKENS_PER_NOTE / math.log(2.0)
+    full, cut = scorer.nll(x, s), window_nll(scorer, x, s, WINDOW_NOTES)
+    late = slice(tk.TOKENS_PER_NOTE * (WINDOW_NOTES + 1), None)  # the notes whose window slid
+    columns = {"model_bits": full.mean(axis=1) * to_bits, "stateless_bits": cut.mean(axis=1) * to_bits,
+               "markov_bits": markov.nll(x).mean(axis=1) * to_bits,
+               "late_model_bits": full[:, late].mean(axis=1) * to_bits,
+               "late_stateless_bits": cut[:, late].mean(axis=1) * to_bits}
+    table = {}
+    rows = [(name, s == i) for i, name in enumerate(styles)] + [("all", np.ones(len(s), bool))]
+    for name, mask in rows:
+        if not mask.any():
             continue
-        if len(rows.get(style, [])) >= prompts * seeds:
+        row: dict[str, float] = {
+            "test_pieces": len({p.name for p in test if name in ("all", p.style)}),
+            "windows": int(mask.sum())}
+        for key, values in columns.items():
+            row[key] = round(float(values[mask].mean()), 3)
+        row["reduction_pct"] = round(100 * (1 - row["model_bits"] / row["markov_bits"]), 1)
+        table[name] = row
+    return table
+
+
+# --- continuations -------------------------------------------------------------------------------
+
+
+def _summary(rows: list[dict[str, float]]) -> dict[str, float]:
+    out = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in rows[0]}
+    if "copied_run" in rows[0]:
+        runs = np.array([r["copied_run"] for r in rows])
+        out["copied_run_p95"] = float(np.percentile(runs, 95))
+        out["copied_run_max"] = float(runs.max())
+        out["copied_within_limit"] = round(float(np.mean(runs <= COPY_LIMIT_NOTES)), 4)
+        out["copied_runs"] = sorted(int(r) for r in runs)  # for the histogram
+    return out
+
+
+def continuation_report(model: StepModel, prompts: dict[str, list[Prompt]], preset_for: dict[str, Preset],
+                        *, seeds: int = 3, copies: Any = None, stateless: bool = True
+                        ) -> tuple[dict[str, dict[str, Any]], dict[str, list[list[Note]]]]:
+    """Continue every prompt with the model (each seed), the stateless argmax design and the real notes.
+
+    Args:
+        model: the step model (the ONNX :class:`livegen.model.Model`).
+        prompts: from :func:`select_prompts`.
+        preset_for: the preset (sampling settings) of each style; styles without one are skipped.
+        seeds: model continuations per prompt (argmax decoding is deterministic: one).
+        copies: an :class:`export.copies.CopyIndex` of the training pieces, or None.
+        stateless: also run the stateless baseline.
+
+    Returns:
+        ``(report, continuations)``: ``{style | "all": {"model": {stat: mean}, "stateless":
+        {...}, "real": {...}, "prompts": n, "pieces": n, "continuations": n}}`` and the
+        model's continuations per style (for the distinctness matrix).
+    """
+    window = StatelessWindowModel(model, WINDOW_NOTES)
+    per: dict[str, dict[str, list[dict[str, float]]]] = {}
+    generated: dict[str, list[list[Note]]] = {}
+    for style, items in prompts.items():
+        if style not in preset_for or not items:
             continue
-        notes = piece.notes()
-        start = (len(notes) - PROMPT_NOTES - CONTINUATION_NOTES) // 2
-        prompt = notes[start:start + PROMPT_NOTES]
-        real = notes[start + PROMPT_NOTES:start + PROMPT_NOTES + CONTINUATION_NOTES]
-        preset = preset_for[style].replace(max_seconds=3600.0, context_notes=PROMPT_NOTES)
-        for seed in range(seeds):
-            cont = continue_notes(model, preset, prompt, n_notes=CONTINUATION_NOTES, seed=seed)
-            rows.setdefault(style, []).append((_stats(prompt, cont), _stats(prompt, real)))
-    report = {}
-    everything = [r for style_rows in rows.values() for r in style_rows]
-    for name, style_rows in list(rows.items()) + [("all", everything)]:
-        if not style_rows:
-            continue
-        out: dict[str, float] = {"n": len(style_rows)}
-        for key in style_rows[0][0]:
-            out[f"generated/{key}"] = round(float(np.mean([g[key] for g, _ in style_rows])), 3)
-            out[f"real/{key}"] = round(float(np.mean([r[key] for _, r in style_rows])), 3)
-        report[name] = out
-    return report
+        preset = preset_for[style].replace(max_seconds=LONG_PREFIX, context_notes=PROMPT_NOTES)
+        rows = per.setdefault(style, {"model": [], "stateless": [], "real": []})
+        for item in items:
+            for seed in range(seeds):
+                cont = continue_notes(model, preset, item.prompt, n_notes=CONTINUATION_NOTES, seed=seed)
+                generated.setdefault(style, []).append(cont)
+                rows["model"].append(stats(item.prompt, cont, copies))
+            if stateless:
+                cont = continue_notes(window, argmax_preset(preset), item.prompt,
+                                      n_notes=CONTINUATION_NOTES, seed=0)
+                rows["stateless"].append(stats(item.prompt, cont, copies))
+            rows["real"].append(stats(item.prompt, item.real, copies))
+        log.info("continued %d %s prompts", len(items), style)
+    report: dict[str, dict[str, Any]] = {}
+    everything: dict[str, list[dict[str, float]]] = {"model": [], "stateless": [], "real": []}
+    for rows in per.values():
+        for key in everything:
+            everything[key] += rows[key]
+    for name, rows in list(per.items()) + [("all", everything)]:
+        items = [p for s, ps in prompts.items() if name in ("all", s) and s in per for p in ps]
+        report[name] = {key: _summary(rows[key]) for key in rows if rows[key]}
+        report[name].update(prompts=len(items), pieces=len({p.piece for p in items}),
+                            continuations=len(rows["model"]))
+    return report, generated
+
+
+def distinctness_report(model: StepModel, prompts: dict[str, list[Prompt]], preset_for: dict[str, Preset],
+                        own: dict[str, list[list[Note]]], columns: dict[str, list[Sequence[Note]]],
+                        *, shared_per_style: int) -> dict[str, Any]:
+    """The distinctness matrices: presets on their own style's prompts, and on a shared pool.
+
+    The shared pool holds ``shared_per_style`` prompts of every style with a
+    preset; each preset continues all of them (seed 0), so only the preset
+    (style conditioning and sampling) differs between rows.
+    """
+    pool = [p for style in preset_for for p in prompts.get(style, [])[:shared_per_style]]
+    shared: dict[str, list[list[Note]]] = {}
+    for style, preset in preset_for.items():
+        preset = preset.replace(max_seconds=LONG_PREFIX, context_notes=PROMPT_NOTES)
+        shared[style] = [continue_notes(model, preset, p.prompt, n_notes=CONTINUATION_NOTES, seed=0)
+                         for p in pool]
+    order = model.styles
+    return {"own_prompts": distinctness(own, columns, order),
+            "shared_prompts": {**distinctness(shared, columns, order), "pool": len(pool)}}
+
+
+def style_columns(test: Sequence[Piece], *, max_segments: int) -> dict[str, list[list[Note]]]:
+    """Each style's test music as 64-note segments rendered as played, at most
+    ``max_segments`` per style spread over its pieces."""
+    segments = select_prompts(test, max_segments, prompt_notes=0)
+    return {style: [list(p.real) for p in items] for style, items in segments.items()}
+
+
+# --- the whole evaluation ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What ``livegen evaluate`` measures and how much of it.
+
+    Attributes:
+        prompts: prompts per style (held-out).
+        seeds: model continuations per prompt.
+        shared_prompts: prompts per style in the shared pool of the distinctness matrix.
+        style_segments: 64-note segments per style describing its test music.
+        max_windows: NLL windows per style (evenly spaced), 0 = all.
+    """
+
+    prompts: int = 20
+    seeds: int = 3
+    shared_prompts: int = 8
+    style_segments: int = 60
+    max_windows: int = 0
+
+
+def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]],
+             preset_for: dict[str, Preset], config: EvalConfig = EvalConfig(), *,
+             copies: Any = None) -> dict[str, Any]:
+    """Run every measurement; returns the report :mod:`export.report` renders.
+
+    Args:
+        model: the step model that generates (ONNX).
+        scorer: the network's scorer for NLL (torch or the same ONNX model).
+        split: ``{"train": [...], "test": [...]}`` pieces.
+        preset_for: ``{style: preset}`` for the styles to continue.
+        config: sizes.
+        copies: a CopyIndex of the training pieces, or None to skip copy detection.
+    """
+    timing: dict[str, float] = {}
+    clock = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        timing[name] = round(time.monotonic() - clock, 1)
+        clock = time.monotonic()
+        log.info("%s: %.0f s", name, timing[name])
+
+    styles = list(model.styles)
+    test = [p for p in split["test"] if p.style in styles]
+    train = [p for p in split["train"] if p.style in styles]
+    nll = nll_table(scorer, train, test, styles, max_windows=config.max_windows or None)
+    lap("nll")
+    prompts = select_prompts(test, config.prompts)
+    prompts = {s: prompts[s] for s in styles if s in prompts}  # in the model's style order
+    continuations, own = continuation_report(model, prompts, preset_for, seeds=config.seeds, copies=copies)
+    lap("continuations")
+    columns = style_columns(test, max_segments=config.style_segments)
+    styles_report = distinctness_report(model, prompts, preset_for, own, columns,
+                                        shared_per_style=config.shared_prompts)
+    lap("distinctness")
+    return {"nll": nll, "continuations": continuations, "distinctness": styles_report,
+            "config": asdict(config), "copies": copies is not None,
+            "presets": {s: p.name for s, p in preset_for.items()},
+            "test_pieces": {s: sum(p.style == s for p in test) for s in styles},
+            "train_pieces": len(train), "timing_s": timing}
+
+
+# --- command line --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``livegen evaluate``."""
+    p = argparse.ArgumentParser(prog="livegen evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("--model", help="ONNX model that generates (default: the shipped one)")
+    p.add_argument("--run-dir", default="runs/default",
+                   help="training run whose checkpoint.pt scores NLL in batches (else onnxruntime)")
+    p.add_argument("--prompts", type=int, default=EvalConfig.prompts, help="held-out prompts per style")
+    p.add_argument("--seeds", type=int, default=EvalConfig.seeds, help="model continuations per prompt")
+    p.add_argument("--shared-prompts", type=int, default=EvalConfig.shared_prompts,
+                   help="prompts per style in the distinctness matrix's shared pool")
+    p.add_argument("--max-windows", type=int, default=None,
+                   help="NLL windows per style (default: all with the checkpoint, 40 with onnxruntime)")
+    p.add_argument("--out", default="docs/evaluation.md", help="markdown report ('' = none)")
+    p.add_argument("--figures", default="docs/figures", help="directory of the PNG plots")
+    p.add_argument("--json", help="also write the report as JSON here")
+    p.add_argument("--midi-dir", help="evaluate on a folder of MIDI files (split like training)")
+    p.add_argument("--style", help="style name of the --midi-dir pieces")
+    p.add_argument("--preset", help="preset for the --midi-dir style (default: one named like it, "
+                                    "else the defaults)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1: on a shared 2-core machine, 2 threads ran 6x slower)")
+    p.add_argument("--note", default="", help="a sentence printed at the top of the markdown page")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p
+
+
+ONNX_DEFAULT_WINDOWS = 40  # step-by-step scoring re-reads 50 notes per note: keep it to minutes
+
+
+def _scorer(run_dir: str, model: Any, threads: int) -> tuple[TokenScorer, str]:
+    """The torch checkpoint's scorer if it is the same network as ``model``, else ``model``'s."""
+    path = Path(run_dir) / "checkpoint.pt"
+    if path.is_file():
+        import torch
+
+        from export.network import EventLSTM, NetConfig
+        from export.onnx_export import parity
+
+        torch.set_num_threads(threads)
+        ckpt = torch.load(path, weights_only=False)
+        net = EventLSTM(NetConfig(**ckpt["config"]))
+        net.load_state_dict(ckpt["model"])
+        probe = tk.encode([Note(60 + (i * 7) % 12, 80, 0.25 * i, 0.2) for i in range(12)], bos=True)
+        if tuple(ckpt["styles"]) == tuple(model.styles) and parity(net, model.path, probe) < 1e-4:
+            return TorchScorer(net), f"the torch checkpoint {_shown(path)}"
+        log.warning("%s is not the network of %s; scoring with onnxruntime", path, model.path)
+    return StepScorer(model), f"onnxruntime ({_shown(model.path)})"
+
+
+def _shown(path: str | Path) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _presets(model: Any, args: argparse.Namespace) -> dict[str, Preset]:
+    from livegen.presets import list_presets, load_preset
+
+    if args.midi_dir:
+        names = list_presets()
+        if args.preset or args.style in names:
+            preset = load_preset(args.preset or args.style)
+            return {args.style: preset.replace(style=args.style)}
+        return {args.style: Preset(name=args.style, style=args.style)}
+    found: dict[str, Preset] = {}
+    for name in list_presets():
+        preset = load_preset(name)
+        if preset.style in model.styles and preset.clock == "none":
+            found.setdefault(preset.style, preset)
+    return found
+
+
+def _copy_index(train: Sequence[Piece]) -> Any:
+    try:
+        from export.copies import CopyIndex
+    except ImportError:
+        log.warning("export.copies is not available: no copy detection")
+        return None
+    return CopyIndex.build(train)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from export.corpus import DEFAULT_CAPS, load_music21_corpus, split_pieces
+    """``livegen evaluate``: measure, print the table, write markdown, plots and JSON."""
+    from export import report as rpt
+    from export.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
+    from livegen.model import Model
 
-    parser = argparse.ArgumentParser(prog="python -m export.evaluate", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="ONNX model (default: the shipped one)")
-    parser.add_argument("--prompts", type=int, default=40)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--json", help="also write the report here")
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(message)s")
+    if bool(args.midi_dir) != bool(args.style):
+        raise SystemExit("livegen evaluate: error: --midi-dir and --style go together")
+    started = time.monotonic()
     model = Model.load(args.model)
-    presets = {}
-    for name in list_presets():
-        preset = load_preset(name)
-        if preset.style in model.styles:
-            presets.setdefault(preset.style, preset)
-    pieces, _ = load_music21_corpus(tuple(presets), progress=False, folder_caps=DEFAULT_CAPS)
-    test = split_pieces(pieces)["test"]
-    report = continuation_report(model, test, presets, prompts=args.prompts, seeds=args.seeds)
-    keys = [k.split("/", 1)[1] for k in next(iter(report.values())) if k.startswith("generated/")]
-    print(f"{'style':12} {'n':>4} " + " ".join(f"{k:>22}" for k in keys))
-    for style, row in report.items():
-        cells = " ".join(f"{row['generated/' + k]:>10.3f} (real {row['real/' + k]:>5.2f})" for k in keys)
-        print(f"{style:12} {row['n']:>4} {cells}")
+    scorer, scored_with = _scorer(args.run_dir, model, args.threads)
+    if args.midi_dir:
+        pieces, _ = load_midi_dir(args.midi_dir, args.style)
+    else:
+        pieces, _ = load_music21_corpus(model.styles, progress=False, folder_caps=DEFAULT_CAPS)
+    split = split_pieces(pieces)
+    presets = _presets(model, args)
+    max_windows = args.max_windows
+    if max_windows is None:
+        max_windows = 0 if isinstance(scorer, TorchScorer) else ONNX_DEFAULT_WINDOWS
+    config = EvalConfig(prompts=args.prompts, seeds=args.seeds, shared_prompts=args.shared_prompts,
+                        max_windows=max_windows)
+    report = evaluate(model, scorer, {"train": split["train"], "test": split["test"]}, presets, config,
+                      copies=_copy_index(split["train"]))
+    report.update(model=_shown(model.path), scored_with=scored_with, note=args.note,
+                  corpus=f"midi-dir {args.midi_dir} ({args.style})" if args.midi_dir else "music21",
+                  command=shlex.join(["livegen", "evaluate", *(sys.argv[1:] if argv is None else argv)]),
+                  date=time.strftime("%Y-%m-%d"), minutes=round((time.monotonic() - started) /
+                                                                SECONDS_PER_MINUTE, 1))
+    report["acceptance"] = [list(c) for c in rpt.acceptance(report)]
+    print(rpt.format_table(report))
+    if args.figures:
+        report["figures"] = [str(p) for p in rpt.plot_all(report, args.figures)]
+    if args.out:
+        rpt.write_markdown(report, args.out)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+        Path(args.json).write_text(json.dumps(report, indent=1, default=float))
     return 0
 
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def nll_table(run_dir: str, *, max_order: int = 8, transpositions: Sequence[int] = range(-5, 7),
-              window_notes: int = 64) -> dict[str, dict[str, float]]:
-    """Held-out NLL per note in bits: the trained LSTM vs the variable-order Markov baseline.
-
-    Both see the same windows (test split, rendered as played with a seeded RNG).
-    The Markov model counts every training piece once in each of ``transpositions``.
-
-    Args:
-        run_dir: a training run directory holding ``checkpoint.pt`` (needs torch).
-
-    Returns:
-        ``{style or "all": {"lstm_bits_per_note", "markov_bits_per_note",
-        "reduction_pct", "test_pieces", "windows"}}``.
-    """
-    import torch
-
-    from export.baselines import MarkovBaseline
-    from export.corpus import DEFAULT_CAPS, load_music21_corpus, split_pieces
-    from export.dataset import eval_windows
-    from export.network import EventLSTM, NetConfig
-    from export.train import evaluate_nll
-
-    ckpt = torch.load(f"{run_dir}/checkpoint.pt", weights_only=False)
-    styles = list(ckpt["styles"])
-    net = EventLSTM(NetConfig(**ckpt["config"]))
-    net.load_state_dict(ckpt["model"])
-    pieces, _ = load_music21_corpus(styles, progress=False, folder_caps=DEFAULT_CAPS)
-    split = split_pieces(pieces)
-    train, test = split["train"], split["test"]
-    rows = []
-    for shift in transpositions:
-        shifted = [_transposed(p, shift) for p in train]
-        x, _ = eval_windows(shifted, styles, window_notes, max_windows_per_piece=10_000,
-                            performed=True)
-        rows.append(x)
-    markov = MarkovBaseline(max_order).fit(np.concatenate(rows))
-    test_x, test_s = eval_windows(test, styles, window_notes, max_windows_per_piece=10_000,
-                                  performed=True)
-    lstm = evaluate_nll(net, test_x, test_s, styles)
-    markov_nll = markov.nll(test_x).mean(axis=1)
-    table = {}
-    for name, mask in [(s, test_s == i) for i, s in enumerate(styles)] + [("all", test_s >= 0)]:
-        if not mask.any():
-            continue
-        m_bits = float(markov_nll[mask].mean() * 4 / np.log(2))
-        l_bits = lstm[name]["bits_per_note"]
-        table[name] = {"lstm_bits_per_note": round(l_bits, 3), "markov_bits_per_note": round(m_bits, 3),
-                       "reduction_pct": round(100 * (1 - l_bits / m_bits), 1),
-                       "test_pieces": len({p.name for p in test if name in ("all", p.style)}),
-                       "windows": int(mask.sum())}
-    return table
-
-
-def _transposed(piece, shift: int):
-    import dataclasses
-    pitch = np.clip(piece.pitch.astype(np.int64) + shift, 0, 127).astype(np.int16)
-    return dataclasses.replace(piece, pitch=pitch)

@@ -41,7 +41,8 @@ WAIT_SLICE_S = 0.5  # how often the idle main thread wakes while waiting for a s
 DELEGATED = {
     "train": ("export.train", "train a model (needs the train extra)"),
     "export": ("export.onnx_export", "export a checkpoint to ONNX (needs the train extra)"),
-    "evaluate": ("export.evaluate", "evaluate a model against baselines (needs the train extra)"),
+    "evaluate": ("export.evaluate", "held-out NLL vs baselines, continuation statistics, copies, "
+                                    "style distinctness; writes docs/evaluation.md (needs the train extra)"),
 }
 TRAIN_EXTRA_HINT = "pip install torch==2.13.0 && pip install 'livegen[train]'"
 

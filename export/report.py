@@ -1,0 +1,354 @@
+"""Rendering of a ``livegen evaluate`` report: the console table, the markdown page and the plots.
+
+The report is the dict :func:`export.evaluate.evaluate` returns, completed by
+:func:`export.evaluate.main` (model, command, date, acceptance). Every figure
+and table is drawn from it alone, so one command regenerates the whole page.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export.evaluate import (
+    COPY_LIMIT_NOTES,
+    COPY_SHARE,
+    KEY_MAX_RATIO,
+    NLL_MIN_PIECES,
+    NLL_MIN_REDUCTION,
+    REPETITION_MAX_RATIO,
+)
+
+__all__ = ["acceptance", "format_table", "markdown", "write_markdown", "plot_all"]
+
+SYSTEMS = ("model", "stateless", "real")
+SYSTEM_LABELS = {"model": "model (preset)", "stateless": "stateless 50-note window, argmax",
+                 "real": "real continuation", "markov": "variable-order Markov"}
+NLL_COLUMNS = (("model_bits", "model"), ("stateless_bits", "stateless"), ("markov_bits", "markov"))
+CONT_STATS = (("key_distance", "key distance"), ("rest_ratio", "rest ratio"), ("notes_per_s", "notes/s"),
+              ("ioi_log_std", "IOI spread"), ("repetition", "repetition"),
+              ("copied_run", "copied run"))
+FIGURE_DPI = 100
+FIGURE_NAMES = {"nll": "evaluation_nll.png", "continuations": "evaluation_continuations.png",
+                "copies": "evaluation_copies.png", "distinctness": "evaluation_distinctness.png"}
+
+
+def _nll_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for style, r in report["nll"].items():
+        rows.append([style, str(r["test_pieces"]), str(r["windows"]), f"{r['model_bits']:.2f}",
+                     f"{r['stateless_bits']:.2f}", f"{r['markov_bits']:.2f}", f"{r['reduction_pct']:.1f} %",
+                     f"{r['late_model_bits']:.2f} / {r['late_stateless_bits']:.2f}"])
+    return rows
+
+
+NLL_HEADER = ["style", "test pieces", "windows", "model", "stateless (50-note window)", "Markov",
+              "model below Markov", "notes 52-64: model / stateless"]
+
+
+def _cont_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    present = [(k, label) for k, label in CONT_STATS
+               if any(k in row.get("model", {}) for row in report["continuations"].values())]
+    header = ["style", "prompts (pieces)", "continuations"] + [f"{label}: model / stateless / real"
+                                                              for _, label in present]
+    rows = []
+    for style, row in report["continuations"].items():
+        cells = [style, f"{row['prompts']} ({row['pieces']})", str(row["continuations"])]
+        for key, _ in present:
+            values = [row[s][key] if s in row and key in row[s] else float("nan") for s in SYSTEMS]
+            digits = 1 if key in ("notes_per_s", "copied_run") else 3
+            cells.append(" / ".join(f"{v:.{digits}f}" for v in values))
+        rows.append(cells)
+    return header, rows
+
+
+def _matrix_rows(block: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    header = ["preset \\ style"] + block["columns"] + ["closest is own", "margin"]
+    rows = []
+    for name, dist in zip(block["rows"], block["distance"]):
+        best = int(np.argmin(dist))
+        cells = [name] + [f"**{d:.3f}**" if i == best else f"{d:.3f}" for i, d in enumerate(dist)]
+        win, margin = block["own_wins"][name], block["margin"][name]
+        cells += ["-" if win is None else ("yes" if win else "no"),
+                  "-" if margin is None else f"{margin:+.3f}"]
+        rows.append(cells)
+    return header, rows
+
+
+def _plain(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    rows = [[c.replace("**", "") for c in r] for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)) for line in [header, *rows]]
+    return "\n".join(lines)
+
+
+def _md(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def acceptance(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
+    """The issue's acceptance checks on a report: ``[(check, passed or None if not measurable, detail)]``."""
+    checks: list[tuple[str, bool | None, str]] = []
+    nll = report["nll"]
+    big = [s for s, r in nll.items() if s != "all" and r["test_pieces"] >= NLL_MIN_PIECES]
+    for s in big:
+        red = nll[s]["reduction_pct"]
+        checks.append((f"NLL {s} >= {NLL_MIN_REDUCTION:.0%} below Markov", red >= 100 * NLL_MIN_REDUCTION,
+                       f"{red:.1f} %"))
+    if "all" in nll:
+        checks.append(("NLL overall below Markov", nll["all"]["model_bits"] < nll["all"]["markov_bits"],
+                       f"{nll['all']['model_bits']:.2f} vs {nll['all']['markov_bits']:.2f} bits"))
+    copy_check = f"copied run <= {COPY_LIMIT_NOTES} notes for {COPY_SHARE:.0%}"
+    cont = report["continuations"].get("all")
+    if cont:
+        model, real = cont["model"], cont["real"]
+        ratio = model["key_distance"] / max(real["key_distance"], 1e-9)
+        checks.append((f"key distance <= {KEY_MAX_RATIO:g} x real", ratio <= KEY_MAX_RATIO,
+                       f"{model['key_distance']:.3f} vs {real['key_distance']:.3f} ({ratio:.2f} x)"))
+        ratio = model["repetition"] / max(real["repetition"], 1e-9)
+        checks.append((f"repetition <= {REPETITION_MAX_RATIO:g} x real", ratio <= REPETITION_MAX_RATIO,
+                       f"{model['repetition']:.3f} vs {real['repetition']:.3f} ({ratio:.2f} x)"))
+        if "copied_within_limit" in model:
+            share = model["copied_within_limit"]
+            checks.append((copy_check, share >= COPY_SHARE,
+                           f"{share:.1%} of continuations; p95 {model['copied_run_p95']:.0f} notes"))
+        else:
+            checks.append((copy_check, None, "copy detection unavailable"))
+    for kind in ("own_prompts", "shared_prompts"):
+        wins = report["distinctness"][kind]["own_wins"]
+        judged = {s: w for s, w in wins.items() if w is not None}
+        detail = ", ".join(f"{s} {'yes' if w else 'no'}" for s, w in judged.items()) or "no style to judge"
+        checks.append((f"each preset closest to its own style ({kind.replace('_', ' ')})",
+                       all(judged.values()) if judged else None, detail))
+    return checks
+
+
+def _checks(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    marks = {True: "pass", False: "FAIL", None: "n/a"}
+    return [(name, marks[ok], detail) for name, ok, detail in report.get("acceptance", [])]
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The console summary: NLL, continuation statistics, distinctness, acceptance."""
+    parts = [f"NLL per note, bits (scored with {report.get('scored_with', '?')})",
+             _plain(NLL_HEADER, _nll_rows(report)), ""]
+    header, rows = _cont_rows(report)
+    parts += ["Continuations (means; model / stateless argmax / real)", _plain(header, rows), ""]
+    for kind in ("own_prompts", "shared_prompts"):
+        block = report["distinctness"][kind]
+        if block["rows"]:
+            header, rows = _matrix_rows(block)
+            parts += [f"Style distance, {kind.replace('_', ' ')} (0 = same)", _plain(header, rows), ""]
+    checks = _checks(report)
+    if checks:
+        parts += ["Acceptance", _plain(["check", "result", "measured"], [list(c) for c in checks])]
+    return "\n".join(parts)
+
+
+def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> str:
+    """The evaluation page as markdown; ``figures`` maps figure keys to paths relative to the page."""
+    figures = figures or {}
+    cfg = report["config"]
+    windows = (f"at most {cfg['max_windows']} windows per style, evenly spaced" if cfg["max_windows"]
+               else "every window")
+    lines = [
+        f"# Evaluation ({report['date']})",
+        "",
+        "Generated by `livegen evaluate`; every number and figure on this page comes from one run of:",
+        "",
+        "```",
+        report["command"],
+        "```",
+        "",
+        f"Model: `{report['model']}`. Corpus: {report['corpus']}, test split of "
+        "`export.corpus.split_pieces` (deduplicated, split by piece). "
+        f"Training pieces: {report['train_pieces']}. Wall time: {report['minutes']} min.",
+        "",
+        *([f"**Note:** {report['note']}", ""] if report.get("note") else []),
+        "## Acceptance",
+        "",
+        _md(["check", "result", "measured"], [list(c) for c in _checks(report)]),
+        "",
+        "## NLL per note",
+        "",
+        "Bits per note = all four attributes (time shift, pitch, velocity, duration) on 64-note test "
+        f"windows rendered as played (seeded tempo, timing and velocity), {windows}; scored with "
+        f"{report['scored_with']}. Columns: the model (its state runs through the whole window); "
+        "the stateless design of the older tools (each note predicted after re-reading at most the 50 "
+        "notes before it: the same network with its context cut to 50 notes); and the Continuator-style "
+        "variable-order Markov model (`export/baselines.py`: contexts up to 8 tokens = 2 notes, Witten-Bell "
+        "back-off to a uniform choice within the token kind, fitted on every training piece in 12 "
+        "transpositions). Within a 64-note window only notes 52-64 see more than 50 notes, so the model "
+        "and the stateless design differ there alone; the last column compares them on those notes.",
+        "",
+        _md(NLL_HEADER, _nll_rows(report)),
+        "",
+    ]
+    if "nll" in figures:
+        lines += [f"![NLL per style]({figures['nll']})", ""]
+    header, rows = _cont_rows(report)
+    presets = ", ".join(f"{style}: `{name}`" for style, name in report["presets"].items())
+    lines += [
+        "## Continuations of held-out prompts",
+        "",
+        f"Up to {cfg['prompts']} prompts per style, spread over its test pieces: 50 notes rendered as "
+        f"played, continued by 64 notes. Model: the style's preset ({presets}), "
+        f"{cfg['seeds']} seeds per prompt. Stateless: the same network reset and re-reading the last 50 "
+        "notes for every new note, decoded by argmax (one continuation per prompt: argmax is "
+        "deterministic), the design whose loops this project set out to fix. Real: the piece's own next "
+        "64 notes.",
+        "",
+        "Statistics (means): key distance = total-variation distance between the pitch-class histograms "
+        "of continuation and prompt (0-1); rest ratio = share of the span with no note sounding; notes/s; "
+        "IOI spread = std of log inter-onset intervals between chords (onsets within 30 ms are one "
+        "chord); repetition = share of 4-note interval patterns that repeat an earlier one of the same "
+        "continuation (a loop approaches 1); copied run = longest run of notes copied, in any "
+        "transposition, from one training piece (`export/copies.py`).",
+        "",
+        _md(header, rows),
+        "",
+    ]
+    if "continuations" in figures:
+        lines += [f"![Repetition and key distance per style]({figures['continuations']})", ""]
+    cont_all = report["continuations"].get("all", {})
+    if "copied_run_p95" in cont_all.get("model", {}):
+        lines += ["Longest copied run over all continuations: " + "; ".join(
+            f"{SYSTEM_LABELS[s]}: 95th percentile {cont_all[s]['copied_run_p95']:.0f} notes, largest "
+            f"{cont_all[s]['copied_run_max']:.0f}, {cont_all[s]['copied_within_limit']:.0%} within 12"
+            for s in SYSTEMS if s in cont_all) + ".", ""]
+    else:
+        lines += ["Copy detection was not available (`export.copies`), so no copied-run figures.", ""]
+    if "copies" in figures:
+        lines += [f"![Longest copied run]({figures['copies']})", ""]
+    lines += [
+        "## Is each preset its own style?",
+        "",
+        "Each style's test music is described by four histograms averaged over 64-note segments: "
+        "pitch classes relative to the Krumhansl-Schmuckler key, melodic intervals of the top line "
+        "(-12..+12), log inter-onset intervals and log ratios of successive inter-onset intervals. The "
+        "distance is the mean total-variation distance over the four (0 = same). Rows: a preset's "
+        "continuations, on its own style's prompts, and on a shared pool of "
+        f"{report['distinctness']['shared_prompts'].get('pool', 0)} prompts from every style (so only the "
+        "preset differs between rows). Bold: the closest style in each row.",
+        "",
+    ]
+    for kind in ("own_prompts", "shared_prompts"):
+        block = report["distinctness"][kind]
+        if block["rows"]:
+            header, rows = _matrix_rows(block)
+            lines += [f"### {kind.replace('_', ' ').capitalize()}", "", _md(header, rows), ""]
+    if "distinctness" in figures:
+        lines += [f"![Style distance]({figures['distinctness']})", ""]
+    timing = ", ".join(f"{k} {v:.0f} s" for k, v in report.get("timing_s", {}).items())
+    lines += ["## Run", "", f"Stage times: {timing}.",
+              "Test pieces per style: " + ", ".join(f"{k} {v}" for k, v in report["test_pieces"].items())
+              + ".", ""]
+    return "\n".join(lines)
+
+
+def write_markdown(report: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write :func:`markdown` to ``path``, linking the report's figures relative to it.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for fig in report.get("figures", []):
+        key = next((k for k, name in FIGURE_NAMES.items() if Path(fig).name == name), None)
+        if key:
+            figures[key] = os.path.relpath(fig, path.parent)
+    path.write_text(markdown(report, figures))
+    return path
+
+
+def _bars(ax, groups: Sequence[str], series: dict[str, Sequence[float]], ylabel: str) -> None:
+    width = 0.8 / max(len(series), 1)
+    x = np.arange(len(groups))
+    for i, (label, values) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
+    ax.set_xticks(x, groups, rotation=30, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def plot_all(report: dict[str, Any], directory: str | os.PathLike) -> list[Path]:
+    """Draw the evaluation's PNGs (matplotlib, Agg) into ``directory``.
+
+    Returns:
+        The paths written (NLL bars, continuation statistics, copied runs when
+        measured, distinctness heatmaps).
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(fig, key: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out / FIGURE_NAMES[key], dpi=FIGURE_DPI)
+        plt.close(fig)
+        written.append(out / FIGURE_NAMES[key])
+
+    nll = report["nll"]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    _bars(ax, list(nll), {SYSTEM_LABELS[name]: [r[key] for r in nll.values()] for key, name in NLL_COLUMNS},
+          "bits per note (lower is better)")
+    ax.legend(fontsize=8)
+    ax.set_title("Held-out NLL per note")
+    save(fig, "nll")
+
+    cont = report["continuations"]
+    if cont:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+        for ax, key, title in ((axes[0], "repetition", "4-note pattern repetition"),
+                               (axes[1], "key_distance", "key distance to the prompt")):
+            _bars(ax, list(cont), {SYSTEM_LABELS[s]: [row[s][key] if s in row else np.nan
+                                                      for row in cont.values()] for s in SYSTEMS},
+                  key.replace("_", " "))
+            ax.set_title(title)
+        axes[0].legend(fontsize=8)
+        save(fig, "continuations")
+        runs = {s: cont["all"][s]["copied_runs"] for s in SYSTEMS
+                if s in cont.get("all", {}) and "copied_runs" in cont["all"][s]}
+        if runs:
+            fig, ax = plt.subplots(figsize=(7, 3.5))
+            top = max(max(v) for v in runs.values()) + 2
+            edges = np.arange(0, top + 1) - 0.5
+            for s, values in runs.items():
+                ax.hist(values, bins=edges, histtype="step", density=True, label=SYSTEM_LABELS[s], lw=1.5)
+            ax.axvline(12.5, color="grey", ls="--", lw=1, label="12 notes")
+            ax.set_xlabel("longest run copied from a training piece (notes)")
+            ax.set_ylabel("share of continuations")
+            ax.legend(fontsize=8)
+            save(fig, "copies")
+
+    blocks = [(k, report["distinctness"][k]) for k in ("own_prompts", "shared_prompts")
+              if report["distinctness"][k]["rows"]]
+    if blocks:
+        fig, axes = plt.subplots(1, len(blocks), figsize=(5 * len(blocks), 4), squeeze=False)
+        for ax, (kind, block) in zip(axes[0], blocks):
+            matrix = np.array(block["distance"])
+            image = ax.imshow(matrix, cmap="viridis_r")
+            ax.set_xticks(range(len(block["columns"])), block["columns"], rotation=30, ha="right")
+            ax.set_yticks(range(len(block["rows"])), block["rows"])
+            for (i, j), value in np.ndenumerate(matrix):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                        color="white" if value > matrix.mean() else "black")
+            ax.set_xlabel("style of the test music")
+            ax.set_ylabel("preset")
+            ax.set_title(kind.replace("_", " "))
+            fig.colorbar(image, ax=ax, shrink=0.8)
+        save(fig, "distinctness")
+    return written

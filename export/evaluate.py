@@ -32,7 +32,7 @@ import shlex
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,18 @@ from export.baselines import (
 )
 from export.corpus import Piece
 from export.dataset import Augment, eval_windows, piece_arrays
+from export.metrics import (
+    distinctness,
+    estimate_tonic,
+    ioi_stats,
+    key_distance,
+    onset_groups,
+    profile_distance,
+    repetition,
+    rest_ratio,
+    stats,
+    style_features,
+)
 from livegen import tokens as tk
 from livegen.generation import StepModel, continue_notes
 from livegen.notes import Note
@@ -66,9 +78,6 @@ log = logging.getLogger(__name__)
 PROMPT_NOTES = 50
 CONTINUATION_NOTES = 64
 NLL_WINDOW_NOTES = 64  # the training window
-#: onsets closer than this are one chord (played chords spread by a few ms), seconds
-CHORD_TOLERANCE_S = 0.03
-PATTERN_NOTES = 4  # repetition counts 4-note interval patterns
 MARKOV_ORDER = 8  # tokens: two notes
 MARKOV_TRANSPOSITIONS = tuple(range(-5, 7))  # every key once, as training augmentation covers
 COPY_LIMIT_NOTES = 12  # acceptance: longest copied run <= 12 notes ...
@@ -80,193 +89,6 @@ REPETITION_MAX_RATIO = 1.5  # repetition at most 1.5 x the real continuation's
 LONG_PREFIX = 3600.0  # seconds: a continuation is limited by notes, not time
 PLAYED = Augment(transpose=0)  # test music is rendered as played (tempo, jitter, velocity), seeded
 SECONDS_PER_MINUTE = 60.0
-
-#: Krumhansl & Kessler (1982) key profiles, C major and C minor (Krumhansl 1990, table 2.1).
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-INTERVAL_CLIP = 12  # melodic intervals beyond an octave count as an octave
-LOG_IOI_EDGES = np.arange(-5.0, 2.01, 0.5)  # log2 seconds: 31 ms to 4 s, half-octave bins
-IOI_RATIO_EDGES = np.arange(-3.25, 3.26, 0.5)  # log2(next IOI / IOI), bins centred on 0
-FEATURES = ("pitch_class", "interval", "log_ioi", "ioi_ratio")
-
-
-# --- statistics of one note sequence -------------------------------------------------------------
-
-
-def _pc_hist(notes: Sequence[Note]) -> np.ndarray:
-    hist = np.bincount([n.pitch % 12 for n in notes], minlength=12).astype(np.float64)
-    return hist / max(hist.sum(), 1.0)
-
-
-def key_distance(a: Sequence[Note], b: Sequence[Note]) -> float:
-    """Total-variation distance between the pitch-class histograms of two note lists, 0 (same) to 1."""
-    return float(0.5 * np.abs(_pc_hist(a) - _pc_hist(b)).sum())
-
-
-def rest_ratio(notes: Sequence[Note]) -> float:
-    """Share (0-1) of the span from first onset to last note end in which no note sounds."""
-    if not notes:
-        return 0.0
-    spans = sorted((n.onset_s, n.end_s) for n in notes)
-    start, total_end = spans[0][0], max(e for _, e in spans)
-    covered, cur_s, cur_e = 0.0, spans[0][0], spans[0][1]
-    for s, e in spans[1:]:
-        if s > cur_e:
-            covered += cur_e - cur_s
-            cur_s, cur_e = s, e
-        else:
-            cur_e = max(cur_e, e)
-    covered += cur_e - cur_s
-    span = total_end - start
-    return float(1.0 - covered / span) if span > 0 else 0.0
-
-
-def onset_groups(notes: Sequence[Note], tolerance_s: float = CHORD_TOLERANCE_S) -> list[list[Note]]:
-    """Notes grouped into chords: a group starts where an onset is more than ``tolerance_s``
-    after the group's first onset. Each group is sorted by pitch, highest first."""
-    groups: list[list[Note]] = []
-    for note in sorted(notes, key=lambda n: (n.onset_s, -n.pitch)):
-        if groups and note.onset_s - groups[-1][0].onset_s <= tolerance_s:
-            groups[-1].append(note)
-        else:
-            groups.append([note])
-    return [sorted(g, key=lambda n: -n.pitch) for g in groups]
-
-
-def _iois(notes: Sequence[Note]) -> np.ndarray:
-    """Inter-onset intervals between chords, seconds float64 [groups - 1]."""
-    return np.diff([g[0].onset_s for g in onset_groups(notes)])
-
-
-def ioi_stats(notes: Sequence[Note]) -> tuple[int, float]:
-    """(distinct inter-onset intervals on a 10 ms grid, std of their natural log) between chords."""
-    iois = _iois(notes)
-    iois = iois[iois > 0]
-    if len(iois) == 0:
-        return 0, 0.0
-    return int(len(np.unique(np.round(iois, 2)))), float(np.std(np.log(iois)))
-
-
-def repetition(notes: Sequence[Note], n: int = PATTERN_NOTES) -> float:
-    """Share (0-1) of n-note interval patterns that repeat an earlier one of the same notes.
-
-    The notes are read chord by chord, highest first; a pattern is the n - 1
-    intervals between n successive notes, so a transposed repeat counts too.
-    A sequence that loops scores near 1.
-    """
-    pitches = [note.pitch for group in onset_groups(notes) for note in group]
-    intervals = np.diff(pitches)
-    patterns = [tuple(intervals[i:i + n - 1]) for i in range(len(intervals) - n + 2)]
-    if not patterns:
-        return 0.0
-    seen, repeats = set(), 0
-    for pattern in patterns:
-        repeats += pattern in seen
-        seen.add(pattern)
-    return repeats / len(patterns)
-
-
-def _density(notes: Sequence[Note]) -> float:
-    """Notes per second from the first onset to the last note end."""
-    if not notes:
-        return 0.0
-    span = max(n.end_s for n in notes) - min(n.onset_s for n in notes)
-    return len(notes) / max(span, 1e-6)
-
-
-def stats(prompt: Sequence[Note], cont: Sequence[Note], copies: Any = None) -> dict[str, float]:
-    """The continuation statistics of one continuation (see the module docstring)."""
-    row = {"key_distance": key_distance(cont, prompt), "rest_ratio": rest_ratio(cont),
-           "notes_per_s": _density(cont), "ioi_log_std": ioi_stats(cont)[1],
-           "repetition": repetition(cont)}
-    if copies is not None:
-        row["copied_run"] = float(copies.longest_copied_run(list(cont)))
-    return row
-
-
-# --- style profiles ------------------------------------------------------------------------------
-
-
-def estimate_tonic(pc_hist: np.ndarray) -> tuple[int, str]:
-    """The Krumhansl-Schmuckler key of a pitch-class histogram: ``(tonic 0-11, "major"|"minor")``."""
-    best, key = -np.inf, (0, "major")
-    for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
-        for tonic in range(12):
-            r = np.corrcoef(pc_hist, np.roll(profile, tonic))[0, 1] if pc_hist.std() > 0 else 0.0
-            if r > best:
-                best, key = r, (tonic, mode)
-    return key
-
-
-def _hist(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    counts, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges)
-    return counts / max(counts.sum(), 1)
-
-
-def style_features(notes: Sequence[Note]) -> dict[str, np.ndarray]:
-    """Histograms of one note sequence, each summing to 1 (or all 0 when empty).
-
-    Returns:
-        ``pitch_class``: float [12], relative to the estimated tonic;
-        ``interval``: float [25], melodic intervals of the top line, -12..+12;
-        ``log_ioi``: float [14], log2 of inter-onset intervals between chords in seconds;
-        ``ioi_ratio``: float [13], log2 ratio of successive inter-onset intervals.
-    """
-    pc = _pc_hist(notes)
-    tonic, _ = estimate_tonic(pc)
-    top = np.array([g[0].pitch for g in onset_groups(notes)], dtype=np.int64)
-    intervals = np.clip(np.diff(top), -INTERVAL_CLIP, INTERVAL_CLIP) + INTERVAL_CLIP
-    iois = _iois(notes)
-    iois = iois[iois > 0]
-    return {"pitch_class": np.roll(pc, -tonic),
-            "interval": np.bincount(intervals, minlength=2 * INTERVAL_CLIP + 1) / max(len(intervals), 1),
-            "log_ioi": _hist(np.log2(iois), LOG_IOI_EDGES),
-            "ioi_ratio": _hist(np.log2(iois[1:] / iois[:-1]), IOI_RATIO_EDGES)}
-
-
-def mean_profile(sequences: Iterable[Sequence[Note]]) -> dict[str, np.ndarray]:
-    """Mean of :func:`style_features` over note sequences (empty input gives empty dict)."""
-    rows = [style_features(s) for s in sequences]
-    return {k: np.mean([r[k] for r in rows], axis=0) for k in FEATURES} if rows else {}
-
-
-def profile_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
-    """Mean total-variation distance over the histograms of two profiles, 0 (same) to 1."""
-    return float(np.mean([0.5 * np.abs(a[k] - b[k]).sum() for k in FEATURES]))
-
-
-def distinctness(rows: dict[str, list[Sequence[Note]]], columns: dict[str, list[Sequence[Note]]],
-                 order: Sequence[str] = ()) -> dict[str, Any]:
-    """Distance of each row's (preset's) notes to each column's (style's) test music.
-
-    Args:
-        rows: ``{style of the preset: [continuation notes, ...]}``.
-        columns: ``{style: [real note sequences, ...]}``.
-        order: style names in the order rows and columns are listed (others follow).
-
-    Returns:
-        ``{"rows": [...], "columns": [...], "distance": [[float]] (rows x columns),
-        "own_wins": {row: bool | None} (None where the row's style is no column or the only one),
-        "margin": {row: nearest other column's distance minus the own one}}``.
-    """
-    rank = {name: i for i, name in enumerate(order)}
-    row_names = sorted((r for r in rows if rows[r]), key=lambda r: rank.get(r, len(rank)))
-    col_names = sorted((c for c in columns if columns[c]), key=lambda c: rank.get(c, len(rank)))
-    col_profiles = {c: mean_profile(columns[c]) for c in col_names}
-    matrix, wins, margin = [], {}, {}
-    for r in row_names:
-        profile = mean_profile(rows[r])
-        dist = [profile_distance(profile, col_profiles[c]) for c in col_names]
-        matrix.append([round(d, 4) for d in dist])
-        if r in col_names and len(col_names) > 1:
-            own = dist[col_names.index(r)]
-            other = min(d for c, d in zip(col_names, dist) if c != r)
-            wins[r], margin[r] = own < other, round(other - own, 4)
-        else:  # no own column, or nothing to be closer than
-            wins[r], margin[r] = None, None
-    return {"rows": row_names, "columns": col_names, "distance": matrix, "own_wins": wins,
-            "margin": margin}
-
 
 # --- prompts -------------------------------------------------------------------------------------
 

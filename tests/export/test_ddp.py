@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
 
+from export.distributed import Distributed  # noqa: E402
 from export.network import EventLSTM, NetConfig  # noqa: E402
-from export.train import Distributed  # noqa: E402
 from livegen.notes import Note, write_midi  # noqa: E402
 
 pytestmark = pytest.mark.torch

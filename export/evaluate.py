@@ -420,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "else the defaults)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (1: on a shared 2-core machine, 2 threads ran 6x slower)")
+    p.add_argument("--split", choices=("test", "validation"), default="test",
+                   help="held-out pieces to measure on: tune presets on validation, report on test")
     p.add_argument("--note", default="", help="a sentence printed at the top of the markdown page")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -508,9 +510,9 @@ def main(argv: list[str] | None = None) -> int:
         max_windows = 0 if isinstance(scorer, TorchScorer) else ONNX_DEFAULT_WINDOWS
     config = EvalConfig(prompts=args.prompts, seeds=args.seeds, shared_prompts=args.shared_prompts,
                         max_windows=max_windows)
-    report = evaluate(model, scorer, {"train": split["train"], "test": split["test"]}, presets, config,
-                      copies=_copy_index(split["train"]))
-    report.update(model=_shown(model.path), scored_with=scored_with, note=args.note,
+    report = evaluate(model, scorer, {"train": split["train"], "test": split[args.split]}, presets,
+                      config, copies=_copy_index(split["train"]))
+    report.update(model=_shown(model.path), scored_with=scored_with, note=args.note, split=args.split,
                   corpus=f"midi-dir {args.midi_dir} ({args.style})" if args.midi_dir else "music21",
                   command=shlex.join(["livegen", "evaluate", *(sys.argv[1:] if argv is None else argv)]),
                   date=time.strftime("%Y-%m-%d"), minutes=round((time.monotonic() - started) /

@@ -167,7 +167,8 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         report["command"],
         "```",
         "",
-        f"Model: `{report['model']}`. Corpus: {report['corpus']}, test split of "
+        f"Model: `{report['model']}`. Corpus: {report['corpus']}, "
+        f"{report.get('split', 'test')} split of "
         "`export.corpus.split_pieces` (deduplicated, split by piece). "
         f"Training pieces: {report['train_pieces']}. Wall time: {report['minutes']} min.",
         "",

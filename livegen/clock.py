@@ -58,6 +58,10 @@ STEP_MIN_S = 0.004
 LOST_TOLERANCE = 0.2  # periods
 MAX_LOST_TICKS = 3
 PERIOD_GAPS = 8  # the tick period for gap and step checks: median of the last 8 intervals
+PHASE_REF_TICKS = 8  # ticks whose median phase the last three are checked against
+#: The last three ticks agree on a jump when their offsets from that phase differ by at
+#: most this many periods (5.2 ms at 120 BPM: JACK's period plus polling is ~2.5 ms).
+STEADY_PERIODS = 0.25
 OUTLIER_MADS = 4.0  # residuals beyond this many robust standard deviations are dropped
 OUTLIER_FLOOR_S = 0.001  # ... but never one within 1 ms (the stamping jitter itself)
 MAD_TO_SIGMA = 1.4826  # normal distribution: sigma = 1.4826 x median absolute deviation
@@ -185,15 +189,42 @@ class MidiClock:
         self._stale = True
 
     def _check_jump(self, period: float) -> None:
-        """Count lost ticks, or restart the fit after a phase step, three ticks back."""
+        """Count lost ticks, or restart the fit after a phase step, three ticks back.
+
+        The last three ticks are placed against the robust line through the
+        ticks before them (or, with fewer than :data:`MIN_FIT_TICKS`, the
+        median phase of up to :data:`PHASE_REF_TICKS`), not against the single
+        tick before, so stamping jitter of a few ms does not hide a lost tick
+        (with 3 ms of jitter, comparing intervals missed one in three). All
+        three must agree (within :data:`STEADY_PERIODS` of a period): a lost
+        tick moves them all by one period, a phase step by the same fraction,
+        a single late stamp only the first.
+        """
         times, seqs = self._times, self._seqs
-        t0, t1, t2, t3 = (times[i] for i in range(-4, 0))
-        steady = STEP_MIN_S / 2
-        if (abs(t1 - t0 - period) <= STEP_MIN_S or abs(t2 - t1 - period) > steady
-                or abs(t3 - t2 - period) > steady):
+        n = len(times)
+        if n - 3 >= MIN_FIT_TICKS:  # the line through the ticks before: precise phase and period
+            x = np.fromiter(itertools.islice(seqs, n - 3), float, n - 3)
+            y = np.fromiter(itertools.islice(times, n - 3), float, n - 3)
+            slope, intercept = _robust_line(x - x[-1], y)
+            if abs(slope - period) <= STEP_MIN_S / 2:
+                period = slope
+                offsets = [(times[i] - intercept) / period - (seqs[i] - x[-1])
+                           for i in (n - 3, n - 2, n - 1)]
+            else:
+                return  # the tempo is changing: no jump to judge against
+        else:
+            ref_n = min(PHASE_REF_TICKS, n - 3)
+            ref = statistics.median(times[i] - seqs[i] * period for i in range(n - 3 - ref_n, n - 3))
+            offsets = [(times[i] - ref) / period - seqs[i] for i in (n - 3, n - 2, n - 1)]
+        if abs(offsets[0]) * period <= STEP_MIN_S:
             return
-        lost = round((t1 - t0) / period) - 1
-        if 1 <= lost <= MAX_LOST_TICKS and abs(t1 - t0 - (lost + 1) * period) <= LOST_TOLERANCE * period:
+        middle = statistics.median(offsets)
+        if abs(middle) * period <= STEP_MIN_S:
+            return  # one stamp late: the fit drops outliers
+        if max(abs(o - middle) for o in offsets) > max(STEADY_PERIODS, STEP_MIN_S / period):
+            return  # a late stamp, or not settled yet
+        lost = round(middle)
+        if 1 <= lost <= MAX_LOST_TICKS and abs(middle - lost) <= LOST_TOLERANCE:
             for i in (-3, -2, -1):
                 seqs[i] += lost
             self._seq += lost
@@ -201,7 +232,7 @@ class MidiClock:
                 self.position += lost
                 self._next_position += lost
         else:
-            for _ in range(len(times) - 3):  # the phase jumped before t1: fit from there
+            for _ in range(len(times) - 3):  # the phase jumped before the three: fit from there
                 times.popleft()
                 seqs.popleft()
 

@@ -236,15 +236,17 @@ def test_lost_ticks_are_counted():
 
 @pytest.mark.parametrize("seed", range(20))
 def test_lost_ticks_are_counted_under_stamping_jitter(seed):
-    # JACK's period (1.3 ms) and the reader's polling (1 ms) jitter every stamp; a lost
-    # tick must still be counted, or every later note lands a whole tick (20.8 ms) late
+    # JACK's period (1.3 ms), the reader's polling (1 ms) and a busy machine jitter every
+    # stamp by up to 4 ms, and a few stamps are 3-15 ms late; a lost tick must still be
+    # counted, or every later note lands a whole tick (20.8 ms) late
     rng = np.random.default_rng(seed)
     clock = MidiClock()
     clock.start()
     true = [10.0 + i * TICK_120_S for i in range(160)]
-    jitter = rng.uniform(0.0, 0.0013, len(true)) + rng.uniform(0.0, 0.001, len(true))
+    jitter = rng.uniform(0.0, 0.004, len(true))
+    jitter += (rng.random(len(true)) < 0.02) * rng.uniform(0.003, 0.015, len(true))
     for i, t in enumerate(true):
         if i not in (100, 130, 131):
             clock.tick(t + jitter[i])
     assert clock.position == 159
-    assert abs(clock.next_beat_s(true[-1]) - (true[0] + 7 * 0.5)) < 0.003
+    assert abs(clock.next_beat_s(true[-1]) - (true[0] + 7 * 0.5)) < 0.004  # the mean stamp delay

@@ -206,7 +206,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         engine = Engine(model, preset, output_port.send, seed=args.seed)
         engine.start()
         started = True
-        input_port.keep_fast = lambda: engine.responding  # a barge-in is heard at once
+        input_port.keep_fast = engine.wants_fast_input  # a barge-in is heard at once
         input_port.set_handler(engine.feed)
         print(f"listening on {input_port.name} -> {output_port.name} "
               f"(preset {preset.name}, backend {backend})", flush=True)

@@ -186,6 +186,17 @@ class Engine:
         """True while a response is being generated or played."""
         return self._response is not None
 
+    def wants_fast_input(self) -> bool:
+        """True when input must reach the engine at once, not within a slow idle poll.
+
+        While a response plays (a barge-in stops it), and always with a
+        footswitch or hand-over key trigger (it starts one) or a MIDI clock
+        to follow. (:attr:`livegen.ports.InputPort.keep_fast`)
+        """
+        preset = self._preset
+        return (self._response is not None or preset.trigger in ("cc", "note")
+                or preset.clock == "midi")
+
     def feed(self, data: list[int] | bytes | mido.Message, timestamp_s: float) -> None:
         """Hand one incoming MIDI message over; constant time, never blocks (the callback's job).
 

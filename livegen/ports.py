@@ -62,12 +62,13 @@ PROBE_CLIENT_NAME = "livegen-probe"
 #: the most a message waits before it is stamped (1.3 ms is one period at 64 frames, 48 kHz).
 JACK_POLL_INTERVAL_S = 0.001
 #: After this long without input, seconds, the reader polls every
-#: :data:`JACK_IDLE_POLL_INTERVAL_S` instead: an idle daemon wakes 100 times a second, not 1000.
+#: :data:`JACK_IDLE_POLL_INTERVAL_S` instead, unless :attr:`InputPort.keep_fast` says
+#: not to: an idle daemon wakes 20 times a second, not 1000.
 JACK_IDLE_AFTER_S = 5.0
 #: The idle poll interval, seconds. A message found after an idle sleep is stamped from
 #: rtmidi's own inter-message time (JACK's clock), so its stamp stays within about a
-#: period of its arrival, not within the whole sleep.
-JACK_IDLE_POLL_INTERVAL_S = 0.01
+#: period of its arrival, not within the whole sleep; only its handling waits.
+JACK_IDLE_POLL_INTERVAL_S = 0.05
 READER_JOIN_TIMEOUT_S = 1.0
 #: rtmidi's input queue, in messages (python-rtmidi's default is 1024); at the poll
 #: interval this only fills if the process stalls for seconds under a MIDI flood.

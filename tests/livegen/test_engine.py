@@ -908,3 +908,13 @@ def test_performer_all_notes_off_ends_held_keys_but_not_the_pedal():
     rig.engine.feed([0xB0, 120, 0], rig.clock() + 0.4)  # All Sound Off
     rig.engine.poll()
     assert rig.engine.buffer.silent and rig.engine.generator.history[-1].pitch == 67
+
+
+def test_engine_wants_fast_input_while_responding_or_with_a_footswitch_or_clock():
+    rig = make_rig()
+    assert not rig.engine.wants_fast_input()
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    assert rig.engine.wants_fast_input()  # a barge-in must be heard at once
+    for preset in (PRESET.replace(trigger="cc", trigger_cc=20), PRESET.replace(clock="midi")):
+        assert make_rig(preset).engine.wants_fast_input()

@@ -308,6 +308,9 @@ class FakeEngine:
     def feed(self, data, timestamp_s) -> None:
         pass
 
+    def wants_fast_input(self) -> bool:
+        return False
+
     def start(self) -> None:
         self.events.append("start")
         threading.Timer(0.05, os.kill, (os.getpid(), self.signal_on_start)).start()

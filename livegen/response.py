@@ -48,6 +48,9 @@ FOLLOW_HORIZON_S = 0.1
 #: A prepared response resumes generating this long after its start, seconds: the
 #: scheduler thread sends the first notes first (both threads share Python's GIL).
 SEND_FIRST_S = 0.0005
+#: A note within this many clock ticks of the response's end (a bar line, with
+#: ``response_bars``) belongs to the bar after it: dropped (24 ticks a beat).
+END_TICK_TOLERANCE = 0.5
 
 GridSource = Callable[[], "BeatGrid | None"]
 
@@ -71,6 +74,9 @@ class Response:
         held_tick: its song position (clock ticks) when a clock is followed.
         count: notes generated (scheduled or skipped).
         phrase_notes: the performer's note_ons in the phrase it answers.
+        end_tick: with a followed clock, :attr:`end_limit_s` as a song position
+            (clock ticks), fixed with the first note: a note placed at or after it
+            is dropped, however the clock's fit moves later.
     """
 
     trigger_s: float
@@ -84,6 +90,7 @@ class Response:
     held_tick: float | None = None
     count: int = 0
     phrase_notes: int = 0
+    end_tick: float | None = None
 
     def wait_s(self, now_s: float, preset: Preset) -> float:
         """Seconds until the held note is due to be scheduled (0: now)."""
@@ -157,7 +164,15 @@ class Response:
             self._finish(generator)
             return False
         clock = follow()
-        self.held, self.held_tick = note, None if clock is None else clock.position(note.onset_s)
+        tick = None
+        if clock is not None:
+            if self.end_tick is None:
+                self.end_tick = clock.position(self.end_limit_s)
+            tick = clock.position(note.onset_s)
+            if tick > self.end_tick - END_TICK_TOLERANCE:  # on the next bar line: not ours
+                self._finish(generator)
+                return False
+        self.held, self.held_tick = note, tick
         return True
 
     def _finish(self, generator: Generator) -> None:

@@ -546,6 +546,7 @@ def test_clock_synced_response_starts_on_the_next_beat_on_the_16th_grid():
     assert all(on_grid(due, beat1_s, BEAT_S / 4) for due in dues)
     last_s = max(due for _, due, _ in rig.scheduled)
     assert last_s <= dues[0] + 2 * 4 * BEAT_S + 1e-9  # response_bars: 2 bars of 4/4
+    assert max(dues) < dues[0] + 2 * 4 * BEAT_S - 1e-6  # no note on the next bar line
     assert hanging_notes(rig.port.messages) == {}
     assert rig.engine.clock.tempo_bpm == pytest.approx(120.0)
 

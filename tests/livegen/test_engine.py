@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from livegen.engine import PREPARE_S, Engine, Generator, continue_notes
 from livegen.errors import ModelError, PresetError
+from livegen.grid import TICKS_PER_BEAT
 from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.scheduler import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
@@ -919,3 +920,22 @@ def test_engine_wants_fast_input_while_responding_or_with_a_footswitch_or_clock(
     assert rig.engine.wants_fast_input()  # a barge-in must be heard at once
     for preset in (PRESET.replace(trigger="cc", trigger_cc=20), PRESET.replace(clock="midi")):
         assert make_rig(preset).engine.wants_fast_input()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_clock_that_speeds_up_never_pushes_a_note_onto_the_bar_after_the_response(seed):
+    # the response's end is fixed in seconds at the trigger; a clock that then runs a
+    # little fast moves the bar line that ends it earlier, and a note snapped to that
+    # line must still be dropped: it belongs to the next bar, by song position
+    rig = make_rig(CLOCKED.replace(response_bars=1, max_notes=64), seed=seed)
+    add_midi_clock(rig)
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    start_tick = rig.engine.clock.grid().position(dues_of_note_ons(rig)[0])
+    for _ in range(40):  # 2 s: every 50 ms the next clocks come 0.4 ms earlier
+        rig.delay_clock(-0.0004)
+        rig.poll_for(0.05)
+    grid = rig.engine.clock.grid()
+    positions = [grid.position(due) - start_tick for due in dues_of_note_ons(rig)]
+    assert max(positions) < 4 * TICKS_PER_BEAT - 0.5, positions

@@ -26,7 +26,7 @@ CLOCKS = ("none", "midi")
 QUANTIZE_STARTS = ("off", "beat", "bar")
 QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "enabled")
-KEY_MASKS = ("off", "soft", "strict")
+KEY_MASKS = ("off", "soft", "strict", "palette")
 #: largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask
 MAX_PENALTY_LOGITS = 20.0
 #: longest repetition-guard window, notes (the most a preset's context may hold)
@@ -91,10 +91,12 @@ class Preset:
             repetition_ngram-512.
         repetition_max: uses of a pattern in the window before completing it again
             is penalised, 1-64.
-        key_mask: ``off``, ``soft`` (out-of-key pitches lose ``key_penalty`` logits) or
+        key_mask: ``off``, ``soft`` (out-of-key pitches lose ``key_penalty`` logits),
             ``strict`` (they are never drawn); the key is estimated from the performer's
-            context notes (Krumhansl-Schmuckler).
-        key_penalty: logits a ``soft`` key mask takes from an out-of-key pitch, 0-20.
+            context notes (Krumhansl-Schmuckler); or ``palette`` (each pitch class
+            weighted by its share of the context, see :class:`livegen.sampling.Sampler`).
+        key_penalty: logits a ``soft`` key mask takes from an out-of-key pitch, or the
+            weight of ``palette``, 0-20.
     """
 
     name: str

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from livegen.generation import Generator, continue_notes
 from livegen.notes import Note
 from livegen.presets import Preset
-from livegen.sampling import KEY_MIN_CORRELATION, Key, Sampler, estimate_key
+from livegen.sampling import KEY_MIN_CORRELATION, PALETTE_FLOOR, Key, Sampler, estimate_key
 from livegen.tokens import (
     DUR_OFFSET,
     DURATION_BINS_S,
@@ -336,6 +336,33 @@ def test_soft_key_mask_lowers_out_of_key_odds_by_the_penalty():
     odds = math.exp(-1.2)
     expected = odds / (1 + odds)
     assert abs(hits / draws - expected) < 4 * math.sqrt(expected * (1 - expected) / draws)
+
+
+def test_palette_mask_weights_pitch_classes_by_their_share_of_the_context():
+    # C held 1 s, G 0.5 s, no C#: against equal logits, G's odds vs C are 0.5 ** w and
+    # C#'s are PALETTE_FLOOR ** w (w = key_penalty, after the temperature)
+    sampler = Sampler(1.0, 1.0, 0, 127, seed=5, key_mask="palette", key_penalty=0.5)
+    sampler.set_context([Note(60, 80, 0.0, 1.0), Note(67, 80, 1.0, 0.5), Note(72, 80, 1.5, 0.25)])
+    logits = np.full(VOCAB_SIZE, -np.inf, np.float32)
+    logits[[PITCH_OFFSET + 60, PITCH_OFFSET + 67, PITCH_OFFSET + 61]] = 0.0
+    draws = 30_000
+    counts = Counter(sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(draws))
+    weights = {60: 1.0, 67: (0.5 / 1.25) ** 0.5, 61: PALETTE_FLOOR ** 0.5}  # C: 1.25 s in all
+    total = sum(weights.values())
+    for pitch, weight in weights.items():
+        expected = weight / total
+        assert abs(counts[pitch] / draws - expected) < 4 * math.sqrt(expected * (1 - expected) / draws)
+
+
+def test_palette_mask_with_weight_zero_draws_as_without_it():
+    notes = [Note(60 + (i * 5) % 12, 80, 0.25 * i, 0.2) for i in range(20)]
+    logits = np.random.default_rng(1).normal(size=VOCAB_SIZE).astype(np.float32)
+    draws = []
+    for mask in ("off", "palette"):
+        sampler = Sampler(0.9, 0.95, 21, 108, seed=7, key_mask=mask, key_penalty=0.0)
+        sampler.set_context(notes)
+        draws.append([sampler.sample(logits, Kind.PITCH) for _ in range(200)])
+    assert draws[0] == draws[1]
 
 
 def test_no_key_mask_without_a_clear_key():

@@ -487,7 +487,7 @@ class Engine:
         preset = self._preset
         not_before = self._chunk_end_s if preset.trigger == "continuous" else None
         instant_s = now if due.instant_s is None else max(due.instant_s, self._enabled_s)
-        planned_s, end_s = plan_response(instant_s, 0.0, preset,
+        planned_s, end_s = plan_response(instant_s, preset,
                                          self._grid() if needs_grid(preset) else None,
                                          start_s=due.start_s, not_before_s=not_before)
         start_s = max(planned_s, now)

@@ -65,25 +65,24 @@ def silence_threshold_s(preset: Preset, median_ioi_s: float | None) -> float:
     return min(max(SILENCE_IOI_FACTOR * median_ioi_s, preset.silence_min_s), preset.silence_max_s)
 
 
-def plan_response(now_s: float, lead_s: float, preset: Preset, grid: BeatGrid | None, *,
+def plan_response(now_s: float, preset: Preset, grid: BeatGrid | None, *,
                   start_s: float | None = None,
                   not_before_s: float | None = None) -> tuple[float, float]:
     """Where a response triggered at ``now_s`` starts and the time no note may reach.
 
     Args:
-        now_s: the trigger time, seconds.
-        lead_s: the first note is due at least this long after ``now_s``.
+        now_s: the trigger instant, seconds: the first note is due no earlier.
         preset: ``quantize_start``, ``quantize``, ``response_bars``, ``beats_per_bar``,
             ``max_seconds``.
         grid: the beat grid, or None (no tempo known: start at once, ``max_seconds``).
         start_s: a start fixed by the trigger (a bar line), kept if not earlier
-            than ``now_s + lead_s``.
+            than ``now_s``.
         not_before_s: the start is not earlier than this (the previous chunk's end).
 
     Returns:
         ``(start_s, end_limit_s)``.
     """
-    base = now_s + lead_s
+    base = now_s
     if not_before_s is not None:
         base = max(base, not_before_s)
     if start_s is not None:

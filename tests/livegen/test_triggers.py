@@ -45,22 +45,22 @@ def test_silence_threshold_is_fixed_unless_adaptive():
     ({"quantize_start": "bar", "beats_per_bar": 3, "response_bars": 1}, 11.5, 13.0),
 ])
 def test_plan_response_places_start_and_end(change, start_s, end_s):
-    start, end = plan_response(10.3, 0.002, BASE.replace(**change), GRID)
+    start, end = plan_response(10.302, BASE.replace(**change), GRID)
     assert (start, end) == (pytest.approx(start_s), pytest.approx(end_s))
 
 
 def test_plan_response_without_a_grid_starts_at_once():
     preset = BASE.replace(quantize_start="bar", response_bars=2)
-    assert plan_response(10.3, 0.002, preset, None) == (pytest.approx(10.302),
+    assert plan_response(10.302, preset, None) == (pytest.approx(10.302),
                                                         pytest.approx(16.302))
 
 
 def test_plan_response_fixed_start_and_not_before():
-    start, _ = plan_response(11.95, 0.002, BASE, GRID, start_s=12.0)
+    start, _ = plan_response(11.952, BASE, GRID, start_s=12.0)
     assert start == 12.0
-    start, _ = plan_response(11.999, 0.002, BASE, GRID, start_s=12.0)  # late: at once
+    start, _ = plan_response(12.001, BASE, GRID, start_s=12.0)  # late: at once
     assert start == pytest.approx(12.001)
-    start, _ = plan_response(10.3, 0.002, BASE.replace(quantize_start="beat"), GRID,
+    start, _ = plan_response(10.302, BASE.replace(quantize_start="beat"), GRID,
                              not_before_s=11.0)
     assert start == pytest.approx(11.0)
 

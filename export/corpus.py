@@ -302,6 +302,12 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 MIN_UNITS_FOR_TEST = 5
 #: ... and with at least this many a validation unit.
 MIN_UNITS_FOR_VAL = 10
+#: A style with at least this many units has at least :data:`MIN_TEST_UNITS` test units,
+#: so its test profile is not one piece's (music21's classical had 1 test piece of 51, a
+#: Mozart quartet movement that even the real classical training music was further from
+#: than from the romantic test pieces).
+MANY_UNITS = 15
+MIN_TEST_UNITS = 3
 #: Jaccard similarity of two pieces' shingle sets at or above which they are one piece
 #: (an edition, a transposed copy, a repeat-less variant); only the longest is kept.
 #: On the capped music21 corpus every pair in a hand-checked sample above 0.5 was the same
@@ -368,11 +374,14 @@ def split_pieces(pieces: Sequence[Piece], *, val_pct: float = 5, test_pct: float
     2. Variants (Jaccard >= ``related_jaccard``) form units that go to one split,
        so no tune and no transposition of a held-out tune is trained on.
     3. Each unit's split comes from a CRC32 percentage of its first name (sorted):
-       below ``test_pct`` test, below ``test_pct + val_pct`` validation. So adding
-       pieces never moves another unit, and a style's split depends only on its own
-       pieces. A style with at least :data:`MIN_UNITS_FOR_TEST` units and no test
+       below ``test_pct`` test, below ``test_pct + val_pct`` validation, so a style's
+       split depends only on its own pieces. A style with at least :data:`MIN_UNITS_FOR_TEST` units and no test
        unit (at least :data:`MIN_UNITS_FOR_VAL` and no validation unit) has its train
-       unit with the lowest percentage moved there.
+       unit with the lowest percentage moved there. A style with at least
+       :data:`MANY_UNITS` units gets train units moved to test (lowest percentage first)
+       until it has :data:`MIN_TEST_UNITS` test units and ``test_pct`` of its notes.
+       Adding pieces to a style can therefore move a few of that style's units (retrain
+       after changing the corpus); it never moves another style's.
 
     Args:
         pieces: pieces with unique names.
@@ -426,6 +435,12 @@ def split_pieces(pieces: Sequence[Piece], *, val_pct: float = 5, test_pct: float
         for need, min_units in (("test", MIN_UNITS_FOR_TEST), ("validation", MIN_UNITS_FOR_VAL)):
             if len(rows) >= min_units and need not in chosen and "train" in chosen:
                 chosen[chosen.index("train")] = need
+        if len(rows) >= MANY_UNITS:
+            notes = [sum(len(pieces[k]) for k in indices) for _, _, indices in rows]
+            while "train" in chosen and (
+                    chosen.count("test") < MIN_TEST_UNITS
+                    or sum(n for n, c in zip(notes, chosen) if c == "test") < sum(notes) * test_pct / 100):
+                chosen[chosen.index("train")] = "test"
         for (_, _, indices), split in zip(rows, chosen):
             splits[split] += [pieces[k] for k in indices]
     for split in SPLITS:

@@ -44,6 +44,12 @@ def build_metadata(net: EventLSTM, styles: list[str], *, context_notes: int = 50
     }
 
 
+#: The batch axis of every input and output is dynamic, so one run steps a sequence
+#: under several styles at once (style guidance, :class:`livegen.generation.Generator`).
+DYNAMIC_AXES = {"token": {0: "batch"}, "style": {0: "batch"}, "h": {1: "batch"}, "c": {1: "batch"},
+                "logits": {0: "batch"}, "h_out": {1: "batch"}, "c_out": {1: "batch"}}
+
+
 def export_onnx(net: EventLSTM, path: str | os.PathLike, metadata: dict[str, Any]) -> Path:
     """Write the one-step graph of ``net`` to ``path`` with ``metadata``.
 
@@ -62,7 +68,8 @@ def export_onnx(net: EventLSTM, path: str | os.PathLike, metadata: dict[str, Any
     tmp = path.with_suffix(".tmp.onnx")
     with torch.no_grad():
         torch.onnx.export(step, args, str(tmp), input_names=list(INPUT_NAMES),
-                          output_names=list(OUTPUT_NAMES), dynamo=False, opset_version=17)
+                          output_names=list(OUTPUT_NAMES), dynamo=False, opset_version=17,
+                          dynamic_axes=DYNAMIC_AXES)
     model = onnx.load(str(tmp))
     del model.metadata_props[:]
     entry = model.metadata_props.add()

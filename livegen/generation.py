@@ -24,7 +24,7 @@ from livegen.presets import Preset
 from livegen.sampling import Sampler
 from livegen.tokens import Kind, NoteDecoder
 
-__all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes"]
+__all__ = ["StepModel", "Generator", "GeneratorSnapshot", "StyleStates", "continue_notes"]
 
 
 class StepModel(Protocol):
@@ -37,6 +37,44 @@ class StepModel(Protocol):
     def initial_state(self) -> Any: ...
 
     def step(self, token: int, state: Any, style: int) -> tuple[np.ndarray, Any]: ...
+
+
+@dataclass(frozen=True)
+class StyleStates:
+    """One sequence's recurrent states under every style of the model (style guidance).
+
+    Attributes:
+        states: the model state per style, index = style id.
+    """
+
+    states: tuple[Any, ...]
+
+    def copy(self) -> StyleStates:
+        """An independent copy (each state copied)."""
+        return StyleStates(tuple(state.copy() for state in self.states))
+
+
+def guide_logits(logits: np.ndarray, style: int, weight: float) -> np.ndarray:
+    """Style guidance: push one style's logits away from the mean over styles.
+
+    ``l[style] + weight * (l[style] - mean over styles of l)``, as classifier-free
+    guidance (Ho & Salimans 2022, "Classifier-Free Diffusion Guidance") with the
+    style mean standing in for the unconditional model. A constant added to a
+    style's logits (a different softmax normaliser) shifts all of that style's
+    tokens alike, so the sampler's per-kind softmax is unaffected by it.
+
+    Args:
+        logits: float32 [n_styles, vocab], the next-token logits under each style.
+        style: the row to guide.
+        weight: guidance weight >= 0 (0 returns the style's own logits).
+
+    Returns:
+        float32 [vocab].
+    """
+    own = logits[style]
+    if weight == 0:
+        return own
+    return (own + weight * (own - logits.mean(axis=0))).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -75,6 +113,7 @@ class Generator:
         self.model = model
         self.preset = preset
         self._style = model.style_id(preset.style)
+        self._guided = preset.style_guidance > 0
         self.sampler = Sampler.from_preset(preset, seed)
         self._decoder = NoteDecoder(channel=preset.channel)
         self._history: deque[Note] = deque(maxlen=preset.context_notes)
@@ -92,9 +131,14 @@ class Generator:
 
     def reset(self) -> None:
         """Zero the state, forget the primed notes, and feed BOS."""
-        self._state = self.model.initial_state()
+        if not self._guided:
+            self._state = self.model.initial_state()
+        elif hasattr(self.model, "step_styles"):  # one batched run for all styles
+            self._state = self.model.initial_style_states()
+        else:
+            self._state = StyleStates(tuple(self.model.initial_state() for _ in self.model.styles))
         self._pending: int | None = None  # a sampled token not yet fed to the model
-        self._logits, self._state = self.model.step(tokens.BOS, self._state, self._style)
+        self._feed(tokens.BOS)
         self._expect = Kind.SHIFT
         self._clock_s: float | None = None
         self._chord: set[int] = set()  # pitches generated at the current onset
@@ -242,17 +286,30 @@ class Generator:
             ModelError: the model has no style ``preset.style`` (nothing changes).
         """
         style = self.model.style_id(preset.style)
-        rebuild = style != self._style or preset.context_notes != self.preset.context_notes
+        guided = preset.style_guidance > 0
+        rebuild = (style != self._style or preset.context_notes != self.preset.context_notes
+                   or guided != self._guided)
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
         self._decoder = NoteDecoder(channel=preset.channel)
         self.preset = preset
         self._style = style
+        self._guided = guided
         self._history = deque(self._history, maxlen=preset.context_notes)
         if rebuild:
             self.rebuild()
 
     def _feed(self, token: int) -> None:
-        self._logits, self._state = self.model.step(token, self._state, self._style)
+        if not self._guided:
+            self._logits, self._state = self.model.step(token, self._state, self._style)
+            return
+        if isinstance(self._state, StyleStates):
+            steps = [self.model.step(token, state, style)
+                     for style, state in enumerate(self._state.states)]
+            self._state = StyleStates(tuple(state for _, state in steps))
+            every = np.stack([logits for logits, _ in steps])
+        else:
+            every, self._state = self.model.step_styles(token, self._state)
+        self._logits = guide_logits(every, self._style, self.preset.style_guidance)
 
     def _flush(self) -> None:
         if self._pending is not None:

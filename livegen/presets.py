@@ -28,6 +28,8 @@ QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "enabled")
 KEY_MASKS = ("off", "soft", "strict", "palette")
 #: largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask
+#: Largest ``style_guidance``: beyond it the extrapolated logits leave what the model learned.
+MAX_STYLE_GUIDANCE = 4.0
 MAX_PENALTY_LOGITS = 20.0
 #: longest repetition-guard window, notes (the most a preset's context may hold)
 MAX_REPETITION_WINDOW = 512
@@ -97,6 +99,12 @@ class Preset:
             weighted by its share of the context, see :class:`livegen.sampling.Sampler`).
         key_penalty: logits a ``soft`` key mask takes from an out-of-key pitch, or the
             weight of ``palette``, 0-20.
+        style_guidance: how far the style is pushed away from the model's average over
+            all its styles, 0-4 (0 = off): each token's logits become
+            ``l_style + style_guidance * (l_style - mean over styles of l)``, like
+            classifier-free guidance (Ho & Salimans 2022) with the style mean as the
+            unconditional model; costs one model step per style per token
+            (see :class:`livegen.generation.Generator`).
     """
 
     name: str
@@ -136,6 +144,7 @@ class Preset:
     repetition_max: int = 2
     key_mask: str = "off"
     key_penalty: float = 1.0
+    style_guidance: float = 0.0
 
     def __post_init__(self) -> None:
         cc_map = _pairs(self.cc_map, lambda cc: _control(cc) and not (
@@ -212,6 +221,9 @@ class Preset:
             ("key_mask", self.key_mask in KEY_MASKS, f"one of {', '.join(KEY_MASKS)}"),
             ("key_penalty", _num(self.key_penalty) and 0 <= self.key_penalty <= MAX_PENALTY_LOGITS,
              f"in [0, {MAX_PENALTY_LOGITS:g}] logits"),
+            ("style_guidance", _num(self.style_guidance)
+             and 0 <= self.style_guidance <= MAX_STYLE_GUIDANCE,
+             f"in [0, {MAX_STYLE_GUIDANCE:g}] (0: off)"),
         ]
         for key, ok, expected in checks:
             if not ok:

@@ -91,6 +91,29 @@ def test_onnx_export_matches_torch_and_carries_metadata(tmp_path):
     assert state.h.shape == (2, 1, 32)
 
 
+def test_step_styles_is_every_style_stepped_alone_batched_or_not(tmp_path):
+    torch.manual_seed(1)
+    net = EventLSTM(NetConfig(n_styles=len(STYLES), embed=16, style_embed=4, hidden=32, layers=2))
+    model = Model.load(export_onnx(net, tmp_path / "m.onnx", build_metadata(net, STYLES)))
+    assert model.batched  # the exporter makes the batch axis dynamic
+    tokens = tk.encode([Note(60 + i % 7, 70 + i, i * 0.3, 0.25) for i in range(6)], bos=True)
+    singles = [model.initial_state() for _ in STYLES]
+    batched, looped = model.initial_style_states(), model.initial_style_states()
+    for token in tokens:
+        rows = [model.step(int(token), singles[k], k) for k in range(len(STYLES))]
+        singles = [state for _, state in rows]
+        every, batched = model.step_styles(int(token), batched)
+        model.batched = False  # the fallback for graphs exported with batch 1
+        every_looped, looped = model.step_styles(int(token), looped)
+        model.batched = True
+        expected = np.stack([logits for logits, _ in rows])
+        assert every.shape == (len(STYLES), tk.VOCAB_SIZE)
+        np.testing.assert_allclose(every, expected, atol=1e-5)
+        np.testing.assert_allclose(every_looped, expected, atol=1e-5)
+    assert batched.h.shape == (2, len(STYLES), 32)
+    np.testing.assert_allclose(batched.h[:, 3:4], singles[3].h, atol=1e-5)
+
+
 def test_a_model_with_another_vocabulary_is_refused(tmp_path):
     import onnx
 

@@ -251,6 +251,9 @@ def test_sampling_guards_default_off_and_load_from_yaml(tmp_path):
     ("key_mask", "hard", "'hard'"),
     ("key_mask", "on", "True"),  # YAML 1.1 reads a bare `on` as true
     ("key_penalty", "-1", "-1.0"),
+    ("style_guidance", "-0.5", "-0.5"),
+    ("style_guidance", "4.5", "4.5"),
+    ("style_guidance", "lots", "'lots'"),
 ])
 def test_bad_sampling_guard_values_name_file_key_and_value(tmp_path, key, value, shown):
     path = _write(tmp_path, f"{key}: {value}\n")

@@ -11,7 +11,7 @@ from fakes import FakeModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.generation import Generator, continue_notes
+from livegen.generation import Generator, continue_notes, guide_logits
 from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.sampling import KEY_MIN_CORRELATION, PALETTE_FLOOR, Key, Sampler, estimate_key
@@ -453,3 +453,96 @@ def test_generator_with_guards_off_draws_exactly_as_without_them():
             for name, preset in (("plain", plain), ("off", off), ("on", on))}
     assert runs["off"] == runs["plain"]
     assert runs["on"] != runs["plain"]
+
+
+# --- style guidance ------------------------------------------------------------------------------
+
+def test_guide_logits_extrapolates_away_from_the_style_mean():
+    logits = np.array([[1.0, 0.0, -1.0], [0.0, 0.0, 0.0], [2.0, 3.0, 1.0]], np.float32)
+    assert np.array_equal(guide_logits(logits, 0, 0.0), logits[0])
+    mean = logits.mean(axis=0)
+    np.testing.assert_allclose(guide_logits(logits, 0, 1.5), logits[0] + 1.5 * (logits[0] - mean))
+    # a constant added to one style's logits (its softmax normaliser) changes no probability
+    shifted = logits.copy()
+    shifted[2] += 7.0
+
+    def softmax(x):
+        e = np.exp(x - x.max())
+        return e / e.sum()
+
+    np.testing.assert_allclose(softmax(guide_logits(shifted, 0, 2.0)),
+                               softmax(guide_logits(logits, 0, 2.0)), rtol=1e-5)
+
+
+class _StyleLogModel(FakeModel):
+    """Records the style of every step; logits of style i are those of a fixed model i."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=4)
+        self.styles_seen: list[int] = []
+
+    def step(self, token, state, style):
+        self.styles_seen.append(style)
+        return super().step(token, state, style)
+
+
+def test_generator_with_style_guidance_steps_every_style_and_samples_the_guided_logits():
+    preset = Preset(name="g", style="romantic", style_guidance=1.0)
+    model = _StyleLogModel()
+    generator = Generator(model, preset, seed=0)
+    n_styles = len(model.styles)
+    assert model.styles_seen == list(range(n_styles))  # BOS under every style
+    for note in _phrase()[:4]:
+        generator.prime(note)
+    assert len(model.styles_seen) == n_styles * (1 + 4 * 4)
+    # the logits it samples from: the guided mix of what each style's own sequence gives
+    states = [model.initial_state() for _ in model.styles]
+    rows = []
+    for style in range(n_styles):
+        state = states[style]
+        for token in generator_tokens(_phrase()[:4]):
+            logits, state = FakeModel.step(model, token, state, style)
+        rows.append(logits)
+    np.testing.assert_allclose(generator._logits, guide_logits(np.stack(rows), 1, 1.0), rtol=1e-5)
+    snap = generator.snapshot()
+    end_s = _phrase()[3].end_s
+    generator.begin_response(end_s)
+    first = [generator.next_note() for _ in range(6)]
+    generator.sampler = Sampler.from_preset(preset, 0)  # the same draws again ...
+    generator.restore(snap)  # ... from every style's state at the snapshot
+    generator.begin_response(end_s)
+    assert [generator.next_note() for _ in range(6)] == first
+
+
+def generator_tokens(notes):
+    """The tokens Generator.prime feeds for ``notes`` after BOS."""
+    from livegen import tokens as tk
+    out, clock = [tk.BOS], None
+    for note in notes:
+        shift = 0.0 if clock is None else note.onset_s - clock
+        encoded = tk.encode_note(note, shift)
+        out += list(encoded)
+        clock = note.onset_s if clock is None else clock + float(tk.SHIFT_BINS_S[encoded[0] - tk.SHIFT_OFFSET])
+    return out
+
+
+def test_style_guidance_changes_the_answer_and_zero_is_the_plain_generator():
+    plain = Preset(name="p", style="folk")
+    runs = {w: continue_notes(FakeModel(seed=3), plain.replace(style_guidance=w), _phrase(),
+                              n_notes=32, seed=9) for w in (0.0, 2.0)}
+    assert runs[0.0] == continue_notes(FakeModel(seed=3), plain, _phrase(), n_notes=32, seed=9)
+    assert runs[2.0] != runs[0.0]
+
+
+def test_turning_style_guidance_on_live_rebuilds_from_the_history():
+    model = FakeModel(seed=5)
+    generator = Generator(model, Preset(name="p", style="folk"), seed=0)
+    for note in _phrase():
+        generator.prime(note)
+    generator.set_preset(generator.preset.replace(style_guidance=1.0))
+    fresh = Generator(FakeModel(seed=5), Preset(name="p", style="folk", style_guidance=1.0), seed=0)
+    for note in _phrase():
+        fresh.prime(note)
+    np.testing.assert_allclose(generator._logits, fresh._logits, rtol=1e-6)
+    generator.set_preset(generator.preset.replace(style_guidance=0.0))
+    assert not hasattr(generator._state, "states")

@@ -375,9 +375,10 @@ def split_pieces(pieces: Sequence[Piece], *, val_pct: float = 5, test_pct: float
        so no tune and no transposition of a held-out tune is trained on.
     3. Each unit's split comes from a CRC32 percentage of its first name (sorted):
        below ``test_pct`` test, below ``test_pct + val_pct`` validation, so a style's
-       split depends only on its own pieces. A style with at least :data:`MIN_UNITS_FOR_TEST` units and no test
-       unit (at least :data:`MIN_UNITS_FOR_VAL` and no validation unit) has its train
-       unit with the lowest percentage moved there. A style with at least
+       split depends only on its own pieces. A style with at least
+       :data:`MIN_UNITS_FOR_TEST` units and no test unit (at least
+       :data:`MIN_UNITS_FOR_VAL` and no validation unit) has its train unit with the
+       lowest percentage moved there. A style with at least
        :data:`MANY_UNITS` units gets train units moved to test (lowest percentage first)
        until it has :data:`MIN_TEST_UNITS` test units and ``test_pct`` of its notes.
        Adding pieces to a style can therefore move a few of that style's units (retrain

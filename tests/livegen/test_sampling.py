@@ -522,7 +522,8 @@ def generator_tokens(notes):
         shift = 0.0 if clock is None else note.onset_s - clock
         encoded = tk.encode_note(note, shift)
         out += list(encoded)
-        clock = note.onset_s if clock is None else clock + float(tk.SHIFT_BINS_S[encoded[0] - tk.SHIFT_OFFSET])
+        shift_s = float(tk.SHIFT_BINS_S[encoded[0] - tk.SHIFT_OFFSET])
+        clock = note.onset_s if clock is None else clock + shift_s
     return out
 
 

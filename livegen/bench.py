@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import gc
 import logging
 import operator
 import os
@@ -34,7 +35,7 @@ from livegen.notes import Note
 
 __all__ = ["Figure", "Report", "Settings", "FULL", "QUICK", "TARGETS", "run", "format_report",
            "bench_step", "bench_reread", "bench_reread_one_call", "bench_torch", "bench_trigger",
-           "bench_scheduler"]
+           "bench_scheduler", "bench_gc"]
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +384,31 @@ def bench_trigger(model: Model, responses: int, *,
     ]
 
 
+def bench_gc(collections: int = 5) -> Figure:
+    """A full garbage collection's pause, after :func:`gc.freeze` as the daemon runs.
+
+    ``livegen run`` freezes everything loaded at startup (modules, the model,
+    ports) before it listens, so a full collection, which holds the GIL and so
+    stops the engine and scheduler threads, scans only what the session
+    created since. The note gives the pause without the freeze, measured first
+    in this process.
+    """
+    def pauses() -> list[float]:
+        out = []
+        for _ in range(collections):
+            t0 = time.perf_counter()
+            gc.collect()
+            out.append((time.perf_counter() - t0) * 1000.0)
+        return out
+
+    tracked = len(gc.get_objects())
+    before = float(np.median(pauses()))
+    gc.freeze()
+    figure = _timing("gc_pause", "full GC pause after gc.freeze()", pauses(),
+                     note=f"{before:.2f} ms median without the freeze, {tracked:,} objects tracked")
+    return figure
+
+
 def bench_scheduler(duration_s: float, *, rate_hz: float = RATE_NOTES_PER_S,
                     now: Callable[[], float] = time.monotonic) -> Figure:
     """Play ``duration_s`` of notes at ``rate_hz`` (note_on + note_off) through a Scheduler."""
@@ -450,6 +476,7 @@ def run(model_path: str | os.PathLike | None = None, *, quick: bool = False,
     step = bench_step(model, settings.steps, settings.warmup)
     report.figures += [step, bench_reread(model, settings.rereads, step),
                        bench_reread_one_call(model, settings.one_calls, step)]
+    report.figures.append(bench_gc())  # from here on the process is frozen as the daemon is
     log.info("trigger -> first note_on x %d responses", settings.responses)
     report.figures += bench_trigger(model, settings.responses)
     log.info("scheduler lateness over %g s", settings.response_s)

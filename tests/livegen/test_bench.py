@@ -8,6 +8,7 @@ The stand-in ONNX model of test_cli.py keeps these tests independent of training
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 
@@ -117,6 +118,21 @@ def test_scheduler_lateness(tiny):
     assert figure.passed in (True, False)
 
 
+@pytest.fixture(autouse=True)
+def _unfreeze():
+    """bench.run freezes the collector as the daemon does; other tests want it back."""
+    yield
+    gc.unfreeze()
+
+
+def test_gc_pause_is_measured_after_the_freeze():
+    assert gc.get_freeze_count() == 0
+    figure = bench.bench_gc(collections=3)
+    assert_timing(figure, 3)
+    assert gc.get_freeze_count() > 1000  # everything loaded so far (pytest, numpy, livegen...)
+    assert "without the freeze" in figure.note and "objects tracked" in figure.note
+
+
 def test_daemon_figures_skipped_without_a_backend(tiny_path, monkeypatch):
     def no_backend(backend="auto"):
         raise BackendError("no ALSA sequencer and no JACK server running")
@@ -175,7 +191,7 @@ def test_cli_prints_the_table(quick_bench, tiny_path, capsys):
     assert out.startswith("livegen bench (quick)")
     assert "cores" in out and "onnxruntime" in out and str(tiny_path) in out
     for label in ("one step, onnxruntime", "stateless: re-read 50 notes", "trigger -> first note_on",
-                  "scheduler lateness", "PyTorch eager"):
+                  "scheduler lateness", "PyTorch eager", "full GC pause"):
         assert label in out
 
 
@@ -184,7 +200,7 @@ def test_cli_json(quick_bench, tiny_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["context"]["model"] == str(tiny_path) and report["context"]["cores"] >= 1
     figures = {f["key"]: f for f in report["figures"]}
-    assert {"step", "reread", "reread_one_call", "trigger", "lateness", "torch"} <= set(figures)
+    assert {"step", "reread", "reread_one_call", "trigger", "lateness", "torch", "gc_pause"} <= set(figures)
     assert figures["step"]["p50"] <= figures["step"]["p99"]
     assert figures["reread"]["ratio"] > 0
     assert isinstance(report["passed"], bool)

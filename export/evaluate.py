@@ -335,6 +335,11 @@ def style_columns(test: Sequence[Piece], *, max_segments: int) -> dict[str, list
 # --- the whole evaluation ------------------------------------------------------------------------
 
 
+#: The preset fields that shape a continuation, listed in the report.
+SAMPLING_SETTINGS = ("temperature", "top_p", "repetition_penalty", "repetition_max", "key_mask",
+                     "key_penalty", "style_guidance")
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """What ``livegen evaluate`` measures and how much of it.
@@ -392,6 +397,8 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
     return {"nll": nll, "continuations": continuations, "distinctness": styles_report,
             "config": asdict(config), "copies": copies is not None,
             "presets": {s: p.name for s, p in preset_for.items()},
+            "preset_settings": {s: {k: getattr(p, k) for k in SAMPLING_SETTINGS}
+                                for s, p in preset_for.items()},
             "test_pieces": {s: sum(p.style == s for p in test) for s in styles},
             "train_pieces": len(train), "timing_s": timing}
 

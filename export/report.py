@@ -196,6 +196,8 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         lines += [f"![NLL per style]({figures['nll']})", ""]
     header, rows = _cont_rows(report)
     presets = ", ".join(f"{style}: `{name}`" for style, name in report["presets"].items())
+    settings = report.get("preset_settings") or {}
+    keys = list(next(iter(settings.values()), {}))
     lines += [
         "## Continuations of held-out prompts",
         "",
@@ -206,6 +208,9 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "deterministic), the design whose loops this project set out to fix. Real: the piece's own next "
         "64 notes.",
         "",
+        *([_md(["preset"] + [f"`{k}`" for k in keys],
+               [[f"`{report['presets'][s]}`"] + [str(v[k]) for k in keys] for s, v in settings.items()]),
+           ""] if settings else []),
         "Statistics (means): key distance = total-variation distance between the pitch-class histograms "
         "of continuation and prompt (0-1); rest ratio = share of the span with no note sounding; notes/s; "
         "IOI spread = std of log inter-onset intervals between chords (onsets within 30 ms are one "

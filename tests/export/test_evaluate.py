@@ -233,3 +233,5 @@ def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
     page = out.read_text()
     assert "livegen evaluate --model" in page and report["date"] in page
     assert "](fig/evaluation_nll.png)" in page and "| mine |" in page
+    assert report["preset_settings"]["mine"]["style_guidance"] == 0.0  # the defaults: no preset "mine"
+    assert "| `style_guidance` |" in page

@@ -204,7 +204,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         input_port = ports.open_input(backend, args.in_port)  # no handler yet: nothing is fed
         output_port = ports.open_output(backend, args.out_port)
-        engine = Engine(model, preset, output_port.send, seed=args.seed)
+        engine = Engine(model, preset, output_port.send, seed=args.seed, realtime=True)
         # A full collection holds the GIL, so it stalls the engine and the scheduler:
         # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
         # they are never scanned again (livegen bench: "full GC pause").

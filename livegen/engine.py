@@ -129,6 +129,7 @@ class Engine:
             prepared this long before it, seconds > 0 (:data:`PREPARE_S`).
         programs: ``{program: preset}`` for program changes; default: the
             presets ``preset.program_map`` names, loaded now.
+        realtime: the scheduler thread asks for real-time priority (the daemon does).
 
     Raises:
         ModelError: the model has no style ``preset.style`` (or a program's).
@@ -147,7 +148,7 @@ class Engine:
     def __init__(self, model: StepModel, preset: Preset, send: Callable[[mido.Message], None],
                  *, now: Callable[[], float] = time.monotonic, seed: int | None = None,
                  prepare_s: float = PREPARE_S,
-                 programs: dict[int, Preset] | None = None) -> None:
+                 programs: dict[int, Preset] | None = None, realtime: bool = False) -> None:
         if not prepare_s > 0:
             raise ValueError(f"prepare_s must be > 0 seconds (received {prepare_s!r})")
         self.model = model
@@ -157,7 +158,7 @@ class Engine:
         self._prepare_s = prepare_s
         self.generator = Generator(model, preset, seed=seed)
         self.buffer = PerformanceBuffer(capacity=preset.context_notes)
-        self.scheduler = Scheduler(send, now=now)
+        self.scheduler = Scheduler(send, now=now, realtime=realtime)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.RLock()  # held while the state machine moves
         self._lifecycle = threading.Lock()

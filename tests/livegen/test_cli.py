@@ -9,6 +9,7 @@ training.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -299,8 +300,9 @@ class FakePort:
 class FakeEngine:
     signal_on_start = signal.SIGINT
 
-    def __init__(self, model, preset, send, now=None, seed=None) -> None:
+    def __init__(self, model, preset, send, now=None, seed=None, realtime=False) -> None:
         self.model, self.preset, self.send, self.seed = model, preset, send, seed
+        self.realtime = realtime
         self.stats = types.SimpleNamespace(responses=2, notes_sent=30, messages_in=40,
                                            dropped_messages=0, latencies_ms=[3.0, 4.0, 9.0])
         FakeEngine.last = self
@@ -330,7 +332,8 @@ def fake_run(monkeypatch):
                         lambda backend, port=None, **kw: FakePort(port or "livegen in", events))
     monkeypatch.setattr(ports, "open_output",
                         lambda backend, port=None, **kw: FakePort(port or "livegen out", events))
-    return events
+    yield events
+    gc.unfreeze()  # `run` froze the collector's objects, as the daemon should
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -347,6 +350,8 @@ def test_run_prints_ready_then_stops_cleanly_on_signal(fake_run, tiny_model, cap
     # the input closes first (no more feed), then the engine stops (panic), then the output
     assert fake_run == ["start", "close livegen in", "stop", "close Synth"]
     engine = FakeEngine.last
+    assert engine.realtime  # the daemon's scheduler asks for real-time priority
+    assert gc.get_freeze_count() > 0  # startup objects out of the collector's reach
     assert engine.preset.name == "baroque" and engine.seed == 7
     assert engine.send.__self__.sent[-1].control == 123
     assert {s: signal.getsignal(s) for s in before} == before  # handlers restored

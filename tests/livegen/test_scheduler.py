@@ -196,6 +196,55 @@ def test_thread_never_sends_early_while_spinning_to_a_deadline():
     assert [note for _, note in sent] == sorted(due, key=due.get)
 
 
+def _wait_started(sched):
+    deadline = time.monotonic() + 5.0
+    while sched.realtime_granted is None and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+@pytest.mark.parametrize("permitted", [True, False])
+def test_realtime_scheduler_thread_runs_sched_fifo_when_permitted(monkeypatch, permitted):
+    import os
+
+    import livegen.osthread as osthread
+
+    if not hasattr(os, "sched_setscheduler"):
+        pytest.skip("no sched_setscheduler here")
+    policies = {}
+
+    def fake_setscheduler(pid, policy, param):
+        if not permitted:
+            raise PermissionError(1, "Operation not permitted")
+        policies[pid] = (policy, param.sched_priority)  # recorded, not applied: tests stay fair
+
+    monkeypatch.setattr(osthread.os, "sched_setscheduler", fake_setscheduler)
+    sent: list[tuple[float, int]] = []
+    with Scheduler(lambda m: m.type == "note_on" and sent.append((time.monotonic(), m.note)),
+                   realtime=True) as sched:
+        _wait_started(sched)
+        assert sched.realtime_granted is permitted
+        assert policies == ({0: (os.SCHED_FIFO, osthread.REALTIME_PRIORITY)} if permitted else {})
+        t0 = time.monotonic() + 0.01
+        due = {60 + i: t0 + i * 0.003 for i in range(8)}
+        for pitch, due_s in due.items():
+            sched.schedule(due_s, on(pitch))
+        deadline = time.monotonic() + 5.0
+        while len(sent) < len(due) and time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert [note for _, note in sent] == sorted(due, key=due.get)
+    assert all(sent_s >= due[note] for sent_s, note in sent)  # never early, spin or not
+    assert (sched._spin_s == 0) is permitted  # granted: a plain timed wait, no spin
+
+
+def test_a_scheduler_without_realtime_never_asks(monkeypatch):
+    import livegen.osthread as osthread
+
+    monkeypatch.setattr(osthread.os, "sched_setscheduler", lambda *a: pytest.fail("asked"), raising=False)
+    with Scheduler(lambda m: None) as sched:
+        time.sleep(0.02)
+        assert sched.realtime_granted is None
+
+
 _op = st.one_of(
     st.tuples(st.just("on"), st.floats(0, 1), st.integers(60, 63), st.integers(0, 1)),
     st.tuples(st.just("off"), st.floats(0, 1), st.integers(60, 63), st.integers(0, 1)),

@@ -312,7 +312,9 @@ def distinctness_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
 
     The shared pool holds ``shared_per_style`` prompts of every style with a
     preset; each preset continues all of them (seed 0), so only the preset
-    (style conditioning and sampling) differs between rows.
+    (style conditioning and sampling) differs between rows. ``real_continuations``
+    places the held-out pieces' own next 64 notes the same way: how far real music of a
+    style sits from its style's profile, the reference for the presets' rows.
     """
     pool = [p for style in preset_for for p in prompts.get(style, [])[:shared_per_style]]
     shared: dict[str, list[list[Note]]] = {}
@@ -321,8 +323,10 @@ def distinctness_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
         shared[style] = [continue_notes(model, preset, p.prompt, n_notes=CONTINUATION_NOTES, seed=0)
                          for p in pool]
     order = model.styles
+    real = {style: [list(p.real) for p in prompts.get(style, [])] for style in preset_for}
     return {"own_prompts": distinctness(own, columns, order),
-            "shared_prompts": {**distinctness(shared, columns, order), "pool": len(pool)}}
+            "shared_prompts": {**distinctness(shared, columns, order), "pool": len(pool)},
+            "real_continuations": distinctness(real, columns, order)}
 
 
 def style_columns(test: Sequence[Piece], *, max_segments: int) -> dict[str, list[list[Note]]]:

@@ -245,11 +245,18 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "preset differs between rows). Bold: the closest style in each row.",
         "",
     ]
-    for kind in ("own_prompts", "shared_prompts"):
-        block = report["distinctness"][kind]
-        if block["rows"]:
+    for kind in ("own_prompts", "shared_prompts", "real_continuations"):
+        block = report["distinctness"].get(kind)
+        if block and block["rows"]:
             header, rows = _matrix_rows(block)
-            lines += [f"### {kind.replace('_', ' ').capitalize()}", "", _md(header, rows), ""]
+            if kind == "real_continuations":
+                header[0] = "real music \\ style"
+                lines += ["### Reference: the real continuations", "",
+                          "The prompts' own next 64 notes, placed the same way (not a check): how "
+                          "far held-out music of each style sits from the style profiles.", ""]
+            else:
+                lines += [f"### {kind.replace('_', ' ').capitalize()}", ""]
+            lines += [_md(header, rows), ""]
     if "distinctness" in figures:
         lines += [f"![Style distance]({figures['distinctness']})", ""]
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in report.get("timing_s", {}).items())

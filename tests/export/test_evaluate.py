@@ -235,3 +235,6 @@ def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
     assert "](fig/evaluation_nll.png)" in page and "| mine |" in page
     assert report["preset_settings"]["mine"]["style_guidance"] == 0.0  # the defaults: no preset "mine"
     assert "| `style_guidance` |" in page
+    real = report["distinctness"]["real_continuations"]
+    assert real["rows"] == ["mine"] and len(real["distance"][0]) == len(real["columns"])
+    assert "Reference: the real continuations" in page

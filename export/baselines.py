@@ -346,9 +346,10 @@ def window_nll(scorer: TokenScorer, tokens: np.ndarray, style: np.ndarray,
 
 def argmax_preset(preset: Preset) -> Preset:
     """``preset`` decoded as the older tools decoded: argmax, with no repetition guard, no
-    key mask and no style guidance (the grammar, pitch range and longest duration are kept)."""
+    key mask, no style guidance and no copy guard (the grammar, pitch range and longest
+    duration are kept)."""
     return preset.replace(top_p=ARGMAX_TOP_P, repetition_penalty=0.0, key_mask="off",
-                          style_guidance=0.0)
+                          style_guidance=0.0, copy_guard=False)
 
 
 @dataclass(frozen=True)

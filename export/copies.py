@@ -15,13 +15,16 @@ training augments by transposition, so a transposed phrase was seen in training.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from livegen.copyguard import GUARD_NOTES, CopyGuard, guard_path
 from livegen.notes import Note
 
 if TYPE_CHECKING:
@@ -37,6 +40,7 @@ __all__ = [
     "similar_pairs",
     "CopyMatch",
     "CopyIndex",
+    "write_copy_guard",
 ]
 
 # --- near-duplicate pieces ------------------------------------------------------------------
@@ -316,3 +320,57 @@ class CopyIndex:
         """The first ``max_run - 1`` symbols of each suffix, int64 [len(positions), depth]."""
         depth = self.max_run - 1
         return self._symbols[positions[:, None] + np.arange(depth)].astype(np.int64)
+
+
+# --- the copy guard shipped with a model ----------------------------------------------------
+
+
+def write_copy_guard(pieces: Iterable[Piece], model_path: str | os.PathLike,
+                     notes: int = GUARD_NOTES) -> tuple[Path, int]:
+    """Write the copy guard (:mod:`livegen.copyguard`) of a model trained on ``pieces``.
+
+    Args:
+        pieces: the model's training pieces (its training split).
+        model_path: the model's ``.onnx``; the guard goes next to it
+            (:func:`livegen.copyguard.guard_path`).
+        notes: notes per guarded run.
+
+    Returns:
+        ``(path, runs)``: the file written and the distinct runs it holds.
+    """
+    sequences = [np.asarray(p.pitch)[np.lexsort((p.pitch, p.onset_q))] for p in pieces if len(p)]
+    guard = CopyGuard.build(sequences, notes)
+    return guard.save(guard_path(model_path)), len(guard)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``livegen copy-guard``: (re)build a model's copy guard from its training split."""
+    import argparse
+    import logging
+
+    from export.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
+    from livegen.model import Model, default_model_path
+
+    parser = argparse.ArgumentParser(
+        prog="livegen copy-guard",
+        description="Write MODEL.copies.npz next to MODEL.onnx: every run of 13 notes of the "
+                    "training split, so the model's answers never copy one (livegen/copyguard.py). "
+                    "`livegen train --export` writes it already; this is for models exported before.")
+    parser.add_argument("--model", help="the .onnx model (default: the shipped one)")
+    parser.add_argument("--midi-dir", help="the model was trained on this folder of MIDI files")
+    parser.add_argument("--style", help="with --midi-dir: the style name it was trained as")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if bool(args.midi_dir) != bool(args.style):
+        raise SystemExit("livegen copy-guard: error: --midi-dir and --style go together")
+    model_path = Path(args.model) if args.model else default_model_path()
+    if args.midi_dir:
+        pieces, _ = load_midi_dir(args.midi_dir, args.style)
+    else:
+        styles = Model.load(model_path).styles
+        pieces, _ = load_music21_corpus(styles, progress=False, folder_caps=DEFAULT_CAPS)
+    train = split_pieces(pieces)["train"]
+    path, runs = write_copy_guard(train, model_path)
+    print(f"wrote {path}: {runs:,} runs of {GUARD_NOTES} notes from {len(train):,} training pieces "
+          f"({path.stat().st_size / 1e6:.1f} MB)")
+    return 0

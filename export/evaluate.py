@@ -341,7 +341,7 @@ def style_columns(test: Sequence[Piece], *, max_segments: int) -> dict[str, list
 
 #: The preset fields that shape a continuation, listed in the report.
 SAMPLING_SETTINGS = ("temperature", "top_p", "repetition_penalty", "repetition_max", "key_mask",
-                     "key_penalty", "style_guidance")
+                     "key_penalty", "style_guidance", "copy_guard")
 
 
 @dataclass(frozen=True)
@@ -400,11 +400,18 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
     lap("distinctness")
     return {"nll": nll, "continuations": continuations, "distinctness": styles_report,
             "config": asdict(config), "copies": copies is not None,
+            "copy_guard": _guard_info(model),
             "presets": {s: p.name for s, p in preset_for.items()},
             "preset_settings": {s: {k: getattr(p, k) for k in SAMPLING_SETTINGS}
                                 for s, p in preset_for.items()},
             "test_pieces": {s: sum(p.style == s for p in test) for s in styles},
             "train_pieces": len(train), "timing_s": timing}
+
+
+def _guard_info(model: Any) -> dict[str, int] | None:
+    """The model's copy guard (:mod:`livegen.copyguard`) as ``{"notes", "runs"}``, or None."""
+    guard = getattr(model, "copy_guard", None)
+    return None if guard is None else {"notes": guard.notes, "runs": len(guard)}
 
 
 # --- command line --------------------------------------------------------------------------------

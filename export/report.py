@@ -50,6 +50,19 @@ NLL_HEADER = ["style", "test pieces", "windows", "model", "stateless (50-note wi
               "model below Markov", "notes 52-64: model / stateless"]
 
 
+def _guard_lines(report: dict[str, Any]) -> list[str]:
+    """A sentence on the model's copy guard, when the report says whether it had one."""
+    if "copy_guard" not in report:
+        return []
+    guard = report["copy_guard"]
+    if not guard:
+        return ["Copy guard: none (the model has no `.copies.npz` next to it).", ""]
+    return [f"Copy guard (`copy_guard` above): the model's guard holds {guard['runs']:,} distinct runs "
+            f"of {guard['notes']} notes (pitch intervals) of the training pieces; a preset with it on "
+            f"never completes one, so its continuations copy at most {guard['notes'] - 1} notes in a row "
+            "(livegen/copyguard.py).", ""]
+
+
 def _cont_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     present = [(k, label) for k, label in CONT_STATS
                if any(k in row.get("model", {}) for row in report["continuations"].values())]
@@ -211,6 +224,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         *([_md(["preset"] + [f"`{k}`" for k in keys],
                [[f"`{report['presets'][s]}`"] + [str(v[k]) for k in keys] for s, v in settings.items()]),
            ""] if settings else []),
+        *_guard_lines(report),
         "Statistics (means): key distance = total-variation distance between the pitch-class histograms "
         "of continuation and prompt (0-1); rest ratio = share of the span with no note sounding; notes/s; "
         "IOI spread = std of log inter-onset intervals between chords (onsets within 30 ms are one "

@@ -31,6 +31,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from export.copies import write_copy_guard
 from export.corpus import (
     DEFAULT_CAPS,
     STYLES,
@@ -52,6 +53,7 @@ from export.distributed import (
 )
 from export.network import EventLSTM, NetConfig, grammar_mask
 from export.onnx_export import build_metadata, export_onnx, parity
+from livegen.copyguard import GUARD_NOTES
 
 __all__ = ["main", "build_parser", "evaluate_nll", "load_pieces"]
 
@@ -368,6 +370,8 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
                  path, path.stat().st_size / 1e6, diff)
         if diff > 1e-4:
             raise SystemExit(f"livegen train: error: ONNX parity failed (max |diff| {diff:.2e})")
+        guard, runs = write_copy_guard(splits["train"], path)
+        log.info("copy guard %s: %d runs of %d notes", guard, runs, GUARD_NOTES)
     return 0
 
 

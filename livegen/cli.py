@@ -44,6 +44,8 @@ DELEGATED = {
     "export": ("export.onnx_export", "export a checkpoint to ONNX (needs the train extra)"),
     "evaluate": ("export.evaluate", "held-out NLL vs baselines, continuation statistics, copies, "
                                     "style distinctness; writes docs/evaluation.md (needs the train extra)"),
+    "copy-guard": ("export.copies", "rebuild a model's copy guard from its training split "
+                                    "(needs the train extra)"),
 }
 TRAIN_EXTRA_HINT = "pip install torch==2.13.0 && pip install 'livegen[train]'"
 

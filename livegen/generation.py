@@ -114,6 +114,8 @@ class Generator:
         self.preset = preset
         self._style = model.style_id(preset.style)
         self._guided = preset.style_guidance > 0
+        self._copy_guard = getattr(model, "copy_guard", None) if preset.copy_guard else None
+        self._response: list[int] = []  # pitches generated since begin_response (copy guard)
         self.sampler = Sampler.from_preset(preset, seed)
         self._decoder = NoteDecoder(channel=preset.channel)
         self._history: deque[Note] = deque(maxlen=preset.context_notes)
@@ -142,6 +144,7 @@ class Generator:
         self._expect = Kind.SHIFT
         self._clock_s: float | None = None
         self._chord: set[int] = set()  # pitches generated at the current onset
+        self._response = []
         self._history.clear()
         self.sampler.set_context(())
         self.primed_since_reset = 0
@@ -204,6 +207,7 @@ class Generator:
         self.sampler.set_context(self._history)  # forget the response's notes
         self.primed_since_reset = snap.primed_since_reset
         self._chord = set()
+        self._response = []
 
     def begin_response(self, onset_s: float) -> None:
         """Start a response whose first note begins at ``onset_s`` (1 model step).
@@ -225,6 +229,7 @@ class Generator:
         self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
         self._clock_s = onset_s
         self._chord = set()
+        self._response = []
         self._expect = Kind.PITCH
 
     def next_note(self, avoid: Collection[int] = ()) -> Note:
@@ -239,7 +244,10 @@ class Generator:
                 performer holds); should every allowed pitch be avoided, the
                 draw is uniform over the allowed ones and the caller must check.
                 Pitches already generated at the same onset (a chord) are
-                avoided too: a chord never doubles a note.
+                avoided too: a chord never doubles a note; so are pitches that
+                would make the response's last 13 notes a run copied from a
+                training piece, when the model has a copy guard and the preset
+                keeps ``copy_guard`` on (:mod:`livegen.copyguard`).
 
         Returns:
             The note, with absolute onset (previous onset + sampled shift),
@@ -257,6 +265,10 @@ class Generator:
         decoder = self._decoder
         decoder.clock_s = self._clock_s
         excluded = self._chord.union(avoid)
+        guard = self._copy_guard
+        if guard is not None and len(self._response) >= guard.notes - 1:
+            excluded.update(guard.blocked(self._response, self.preset.pitch_low,
+                                          self.preset.pitch_high))
         for kind in (Kind.PITCH, Kind.VEL):
             logits = self._logits
             if kind == Kind.PITCH and excluded:
@@ -266,8 +278,13 @@ class Generator:
             decoder.feed(token)
             self._feed(token)
             if kind == Kind.PITCH:
-                self._chord.add(token - tokens.PITCH_OFFSET)
-                self.sampler.remember(token - tokens.PITCH_OFFSET)
+                pitch = token - tokens.PITCH_OFFSET
+                self._chord.add(pitch)
+                self.sampler.remember(pitch)
+                if guard is not None:
+                    self._response.append(pitch)
+                    if len(self._response) > 2 * guard.notes:
+                        del self._response[:guard.notes]
         duration = self._pending = sample(self._logits, Kind.DUR)
         self._expect = Kind.SHIFT
         note = decoder.feed(duration)
@@ -290,6 +307,7 @@ class Generator:
         rebuild = (style != self._style or preset.context_notes != self.preset.context_notes
                    or guided != self._guided)
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
+        self._copy_guard = getattr(self.model, "copy_guard", None) if preset.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
         self.preset = preset
         self._style = style

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from livegen.copyguard import CopyGuard, guard_path
 from livegen.errors import ModelError, VocabularyMismatchError
 from livegen.tokens import VOCAB_HASH, VOCAB_SIZE, VOCAB_VERSION
 
@@ -71,6 +72,9 @@ class Model:
     #: True when the graph's batch axis is dynamic (exported since style guidance);
     #: older files run :meth:`step_styles` as one step per style.
     batched: bool = False
+    #: The runs of training notes a response must not complete, read from the file
+    #: next to the model (:func:`livegen.copyguard.guard_path`); None when there is none.
+    copy_guard: CopyGuard | None = None
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None, *, threads: int = 1) -> Model:
@@ -82,7 +86,8 @@ class Model:
 
         Raises:
             ModelError: the file is missing or unreadable, or lacks the
-                contract's inputs, outputs or metadata.
+                contract's inputs, outputs or metadata; or its copy guard
+                (``x.copies.npz`` next to ``x.onnx``) exists but is unreadable.
             VocabularyMismatchError: its vocabulary version or hash differs
                 from this runtime's (the message names both versions).
         """
@@ -123,8 +128,10 @@ class Model:
             raise ModelError(f"{path}: metadata lists no styles")
         state_meta = meta.get("state", {})
         batch_dim = next(i for i in session.get_inputs() if i.name == "token").shape[0]
+        guard_file = guard_path(path)
+        guard = CopyGuard.load(guard_file) if guard_file.is_file() else None
         return cls(path, styles, meta, int(state_meta["layers"]), int(state_meta["hidden"]),
-                   session, batched=not isinstance(batch_dim, int))
+                   session, batched=not isinstance(batch_dim, int), copy_guard=guard)
 
     @property
     def vocab_size(self) -> int:

@@ -105,6 +105,9 @@ class Preset:
             classifier-free guidance (Ho & Salimans 2022) with the style mean as the
             unconditional model; costs one model step per style per token
             (see :class:`livegen.generation.Generator`).
+        copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
+            never complete a run of 13 notes copied from a training piece (the
+            longest copied run stays at most 12 notes); false lets it quote.
     """
 
     name: str
@@ -145,6 +148,7 @@ class Preset:
     key_mask: str = "off"
     key_penalty: float = 1.0
     style_guidance: float = 0.0
+    copy_guard: bool = True
 
     def __post_init__(self) -> None:
         cc_map = _pairs(self.cc_map, lambda cc: _control(cc) and not (
@@ -224,6 +228,7 @@ class Preset:
             ("style_guidance", _num(self.style_guidance)
              and 0 <= self.style_guidance <= MAX_STYLE_GUIDANCE,
              f"in [0, {MAX_STYLE_GUIDANCE:g}] (0: off)"),
+            ("copy_guard", isinstance(self.copy_guard, bool), "true or false"),
         ]
         for key, ok, expected in checks:
             if not ok:

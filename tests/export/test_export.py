@@ -13,7 +13,7 @@ from export.dataset import Augment, WindowSampler, encode_arrays, eval_windows  
 from export.network import EventLSTM, NetConfig  # noqa: E402
 from export.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
 from livegen import tokens as tk  # noqa: E402
-from livegen.errors import VocabularyMismatchError  # noqa: E402
+from livegen.errors import ModelError, VocabularyMismatchError  # noqa: E402
 from livegen.model import Model  # noqa: E402
 from livegen.notes import Note, write_midi  # noqa: E402
 
@@ -89,6 +89,10 @@ def test_onnx_export_matches_torch_and_carries_metadata(tmp_path):
     logits, state = model.step(tk.BOS, model.initial_state(), model.style_id("romantic"))
     assert logits.shape == (tk.VOCAB_SIZE,) and logits.dtype == np.float32
     assert state.h.shape == (2, 1, 32)
+    assert model.copy_guard is None  # none written: the model runs unguarded
+    (tmp_path / "m.copies.npz").write_bytes(b"truncated")
+    with pytest.raises(ModelError, match="m.copies.npz: not a livegen copy guard"):
+        Model.load(path)
 
 
 def test_step_styles_is_every_style_stepped_alone_batched_or_not(tmp_path):
@@ -151,6 +155,9 @@ def test_tiny_training_run_on_a_midi_folder_resumes_and_exports(tmp_path):
     assert report["corpus"]["counts"]["mine"]["pieces"] == 12
     model = Model.load(out / "m.onnx")
     assert "mine" in model.styles and model.metadata["metrics"]["steps"] == 6
+    # the export wrote the copy guard of the training split next to the model
+    assert (out / "m.copies.npz").is_file() and model.copy_guard is not None
+    assert 0 < len(model.copy_guard) <= 12 * (48 - model.copy_guard.notes + 1)
     # --eval-only reloads the checkpoint: same weights, no training step taken
     assert main(common + ["--steps", "99", "--eval-only", "--export", str(out / "again.onnx")]) == 0
     again = Model.load(out / "again.onnx")

@@ -64,6 +64,7 @@ from export.metrics import (
     style_features,
 )
 from livegen import tokens as tk
+from livegen.errors import ModelError
 from livegen.generation import StepModel, continue_notes
 from livegen.notes import Note
 from livegen.presets import Preset
@@ -422,13 +423,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="livegen evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--model", help="ONNX model that generates (default: the shipped one)")
     p.add_argument("--run-dir", default="runs/default",
-                   help="training run whose checkpoint.pt scores NLL in batches (else onnxruntime)")
+                   help="training run whose checkpoint.pt scores NLL in batches (else the model's weights "
+                        "read back into torch)")
     p.add_argument("--prompts", type=int, default=EvalConfig.prompts, help="held-out prompts per style")
     p.add_argument("--seeds", type=int, default=EvalConfig.seeds, help="model continuations per prompt")
     p.add_argument("--shared-prompts", type=int, default=EvalConfig.shared_prompts,
                    help="prompts per style in the distinctness matrix's shared pool")
     p.add_argument("--max-windows", type=int, default=None,
-                   help="NLL windows per style (default: all with the checkpoint, 40 with onnxruntime)")
+                   help="NLL windows per style (default: all in torch, 40 with onnxruntime alone)")
     p.add_argument("--out", default="docs/evaluation.md", help="markdown report ('' = none)")
     p.add_argument("--figures", default="docs/figures", help="directory of the PNG plots")
     p.add_argument("--json", help="also write the report as JSON here")
@@ -450,21 +452,33 @@ ONNX_DEFAULT_WINDOWS = 40  # step-by-step scoring re-reads 50 notes per note: ke
 
 def _scorer(run_dir: str, model: Any, threads: int) -> tuple[TokenScorer, str]:
     """The torch checkpoint's scorer if it is the same network as ``model``, else ``model``'s."""
-    path = Path(run_dir) / "checkpoint.pt"
-    if path.is_file():
+    try:
         import torch
 
         from export.network import EventLSTM, NetConfig
         from export.onnx_export import parity
-
-        torch.set_num_threads(threads)
+        from export.onnx_import import network_from_onnx
+    except ImportError:  # no torch: step by step in onnxruntime
+        return StepScorer(model), f"onnxruntime ({_shown(model.path)})"
+    torch.set_num_threads(threads)
+    probe = tk.encode([Note(60 + (i * 7) % 12, 80, 0.25 * i, 0.2) for i in range(12)], bos=True)
+    path = Path(run_dir) / "checkpoint.pt"
+    if path.is_file():
         ckpt = torch.load(path, weights_only=False)
         net = EventLSTM(NetConfig(**ckpt["config"]))
         net.load_state_dict(ckpt["model"])
-        probe = tk.encode([Note(60 + (i * 7) % 12, 80, 0.25 * i, 0.2) for i in range(12)], bos=True)
         if tuple(ckpt["styles"]) == tuple(model.styles) and parity(net, model.path, probe) < 1e-4:
             return TorchScorer(net), f"the torch checkpoint {_shown(path)}"
-        log.warning("%s is not the network of %s; scoring with onnxruntime", path, model.path)
+        log.warning("%s is not the network of %s; reading the weights from the model", path, model.path)
+    try:  # the model's own weights in torch: the same numbers, scored in batches
+        net, _ = network_from_onnx(model.path)
+    except ModelError as exc:
+        log.warning("%s; scoring with onnxruntime", exc)
+        return StepScorer(model), f"onnxruntime ({_shown(model.path)})"
+    if parity(net, model.path, probe) < 1e-4:
+        return TorchScorer(net), f"the model's weights in torch ({_shown(model.path)})"
+    log.warning("%s read back into torch differs from onnxruntime; scoring with onnxruntime",
+                model.path)
     return StepScorer(model), f"onnxruntime ({_shown(model.path)})"
 
 

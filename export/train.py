@@ -68,7 +68,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                    help="comma-separated music21 corpus styles (default: all)")
     p.add_argument("--midi-dir", help="train on a folder of MIDI files instead of the music21 corpus")
     p.add_argument("--style", help="style name for --midi-dir pieces (a new or existing style)")
-    p.add_argument("--init-from", help="checkpoint.pt to fine-tune from (e.g. the shipped run's)")
+    p.add_argument("--init-from", help="fine-tune from: 'shipped' (the installed model), a livegen "
+                                        ".onnx model or a checkpoint.pt")
     p.add_argument("--max-files-per-composer", type=int, help="tiny corpus for tests")
     p.add_argument("--all-files", action="store_true",
                    help="parse every file of the big folk/renaissance collections (default: capped)")
@@ -109,6 +110,20 @@ def load_pieces(args) -> tuple[list[Piece], list[str], Counter]:
         wanted, progress=not args.no_progress, max_files_per_composer=args.max_files_per_composer,
         folder_caps=None if args.all_files else DEFAULT_CAPS)
     return pieces, list(STYLES), failures
+
+
+def _init_source(name: str) -> tuple[dict, NetConfig, list[str]]:
+    """``--init-from``: ``shipped`` (the installed default model), an ``.onnx`` model or a
+    ``checkpoint.pt``, as ``(state_dict, config, styles)``."""
+    from export.onnx_import import load_init
+    from livegen.errors import ModelError
+    from livegen.model import default_model_path
+
+    path = default_model_path() if name == "shipped" else Path(name)
+    try:
+        return load_init(path)
+    except (FileNotFoundError, ModelError) as exc:
+        raise SystemExit(f"livegen train: error: --init-from {name}: {exc}") from None
 
 
 def masked_nll(logits: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor,
@@ -209,6 +224,11 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
     with rank0_first(ddp):
         pieces, styles, failures = load_pieces(args)
     parse_s = time.time() - t0
+    ckpt_path = out / "checkpoint.pt"
+    init = None
+    if args.init_from and not ((args.resume or args.eval_only) and ckpt_path.exists()):
+        init = _init_source(args.init_from)
+        styles = init[2] + [s for s in styles if s not in init[2]]  # the source's style ids first
     splits = split_pieces(pieces)  # near-duplicates dropped, variants kept in one split
     counts = corpus_counts(splits)
     log.info("corpus: %d pieces (%d notes) in %.0f s; skipped files: %s", len(pieces),
@@ -226,13 +246,14 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
 
     config = NetConfig(n_styles=len(styles), embed=args.embed, hidden=args.hidden,
                        layers=args.layers, dropout=args.dropout)
+    if init is not None:  # fine-tuning keeps the source's shape, whatever --hidden etc. say
+        config = NetConfig(**{**init[1].to_dict(), "n_styles": len(styles), "dropout": args.dropout})
     net = EventLSTM(config)
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(),
                            seed=args.seed + ddp.rank)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     trained_with = vars(args)
-    ckpt_path = out / "checkpoint.pt"
     if (args.resume or args.eval_only) and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
         net.load_state_dict(ckpt["model"])
@@ -241,18 +262,19 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
         trained_with = ckpt.get("args", {})
         sampler.rng.bit_generator.state = sampler_state(ckpt, ddp, args.seed)
         log.info("resumed from %s at step %d (%.0f s trained)", ckpt_path, step, elapsed_s)
-    elif args.init_from:
-        ckpt = torch.load(args.init_from, weights_only=False)
-        state = ckpt["model"]
+    elif init is not None:
+        state, _, source_styles = init
         own = net.state_dict()
         for key, value in state.items():  # a new style row is initialised from the mean style
             if key == "style_embed.weight" and value.shape != own[key].shape:
                 own[key][: value.shape[0]] = value
                 own[key][value.shape[0]:] = value.mean(0)
-            elif key in own and own[key].shape == value.shape:
+            else:
                 own[key] = value
         net.load_state_dict(own)
-        log.info("fine-tuning from %s", args.init_from)
+        new = [s for s in styles if s not in source_styles]
+        log.info("fine-tuning from %s (styles %s%s)", args.init_from, ", ".join(source_styles),
+                 f"; new: {', '.join(new)}" if new else "")
     model: torch.nn.Module = net
     if ddp.enabled:
         torch.manual_seed(args.seed + ddp.rank)  # own dropout masks; the weights are already equal

@@ -342,7 +342,7 @@ def style_columns(test: Sequence[Piece], *, max_segments: int) -> dict[str, list
 
 #: The preset fields that shape a continuation, listed in the report.
 SAMPLING_SETTINGS = ("temperature", "top_p", "repetition_penalty", "repetition_max", "key_mask",
-                     "key_penalty", "style_guidance", "copy_guard")
+                     "key_penalty", "style_guidance", "style_contrast", "copy_guard")
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,13 @@ NLL_HEADER = ["style", "test pieces", "windows", "model", "stateless (50-note wi
               "model below Markov", "notes 52-64: model / stateless"]
 
 
+def _setting(value: Any) -> str:
+    """A preset setting in a table cell: lists as names (``-`` when empty)."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) or "-"
+    return str(value)
+
+
 def _guard_lines(report: dict[str, Any]) -> list[str]:
     """A sentence on the model's copy guard, when the report says whether it had one."""
     if "copy_guard" not in report:
@@ -222,7 +229,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "64 notes.",
         "",
         *([_md(["preset"] + [f"`{k}`" for k in keys],
-               [[f"`{report['presets'][s]}`"] + [str(v[k]) for k in keys] for s, v in settings.items()]),
+               [[f"`{report['presets'][s]}`"] + [_setting(v[k]) for k in keys] for s, v in settings.items()]),
            ""] if settings else []),
         *_guard_lines(report),
         "Statistics (means): key distance = total-variation distance between the pitch-class histograms "

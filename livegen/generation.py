@@ -54,12 +54,15 @@ class StyleStates:
         return StyleStates(tuple(state.copy() for state in self.states))
 
 
-def guide_logits(logits: np.ndarray, style: int, weight: float) -> np.ndarray:
+def guide_logits(logits: np.ndarray, style: int, weight: float,
+                 against: Sequence[int] = ()) -> np.ndarray:
     """Style guidance: push one style's logits away from the mean over styles.
 
     ``l[style] + weight * (l[style] - mean over styles of l)``, as classifier-free
     guidance (Ho & Salimans 2022, "Classifier-Free Diffusion Guidance") with the
-    style mean standing in for the unconditional model. A constant added to a
+    style mean standing in for the unconditional model. With ``against``, the
+    mean is over those styles only: a negative prompt, pushing away from the
+    styles named rather than from the average. A constant added to a
     style's logits (a different softmax normaliser) shifts all of that style's
     tokens alike, so the sampler's per-kind softmax is unaffected by it.
 
@@ -67,6 +70,7 @@ def guide_logits(logits: np.ndarray, style: int, weight: float) -> np.ndarray:
         logits: float32 [n_styles, vocab], the next-token logits under each style.
         style: the row to guide.
         weight: guidance weight >= 0 (0 returns the style's own logits).
+        against: style rows to push away from (empty: all rows).
 
     Returns:
         float32 [vocab].
@@ -74,7 +78,8 @@ def guide_logits(logits: np.ndarray, style: int, weight: float) -> np.ndarray:
     own = logits[style]
     if weight == 0:
         return own
-    return (own + weight * (own - logits.mean(axis=0))).astype(np.float32, copy=False)
+    reference = logits[list(against)].mean(axis=0) if len(against) else logits.mean(axis=0)
+    return (own + weight * (own - reference)).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class Generator:
         seed: int for reproducible sampling, or None.
 
     Raises:
-        ModelError: the model has no style ``preset.style``.
+        ModelError: the model has no style ``preset.style`` (or one named in ``style_contrast``).
 
     Attributes:
         primed_since_reset: notes primed since the last :meth:`reset`.
@@ -113,6 +118,7 @@ class Generator:
         self.model = model
         self.preset = preset
         self._style = model.style_id(preset.style)
+        self._against = tuple(model.style_id(name) for name in preset.style_contrast)
         self._guided = preset.style_guidance > 0
         self._copy_guard = getattr(model, "copy_guard", None) if preset.copy_guard else None
         self._response: list[int] = []  # pitches generated since begin_response (copy guard)
@@ -300,9 +306,11 @@ class Generator:
         The sampler's random stream carries on.
 
         Raises:
-            ModelError: the model has no style ``preset.style`` (nothing changes).
+            ModelError: the model has no style ``preset.style`` or one named in
+                ``style_contrast`` (nothing changes).
         """
         style = self.model.style_id(preset.style)
+        against = tuple(self.model.style_id(name) for name in preset.style_contrast)
         guided = preset.style_guidance > 0
         rebuild = (style != self._style or preset.context_notes != self.preset.context_notes
                    or guided != self._guided)
@@ -311,6 +319,7 @@ class Generator:
         self._decoder = NoteDecoder(channel=preset.channel)
         self.preset = preset
         self._style = style
+        self._against = against
         self._guided = guided
         self._history = deque(self._history, maxlen=preset.context_notes)
         if rebuild:
@@ -327,7 +336,7 @@ class Generator:
             every = np.stack([logits for logits, _ in steps])
         else:
             every, self._state = self.model.step_styles(token, self._state)
-        self._logits = guide_logits(every, self._style, self.preset.style_guidance)
+        self._logits = guide_logits(every, self._style, self.preset.style_guidance, self._against)
 
     def _flush(self) -> None:
         if self._pending is not None:
@@ -378,7 +387,7 @@ def continue_notes(
 
     Raises:
         ValueError: ``n_notes`` < 1 or ``gap_s`` negative or not finite.
-        ModelError: the model has no style ``preset.style``.
+        ModelError: the model has no style ``preset.style`` (or one named in ``style_contrast``).
     """
     count = preset.max_notes if n_notes is None else n_notes
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:

@@ -105,6 +105,11 @@ class Preset:
             classifier-free guidance (Ho & Salimans 2022) with the style mean as the
             unconditional model; costs one model step per style per token
             (see :class:`livegen.generation.Generator`).
+        style_contrast: the styles style guidance pushes away from, instead of the
+            mean over all styles: ``l_style + style_guidance * (l_style - mean over these
+            styles of l)``, like a negative prompt (a YAML list of names, none of them
+            ``style``; empty: all styles). Names the model lacks raise ModelError when
+            the preset is used.
         copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
             never complete a run of 13 notes copied from a training piece (the
             longest copied run stays at most 12 notes); false lets it quote.
@@ -148,9 +153,13 @@ class Preset:
     key_mask: str = "off"
     key_penalty: float = 1.0
     style_guidance: float = 0.0
+    style_contrast: tuple[str, ...] = ()
     copy_guard: bool = True
 
     def __post_init__(self) -> None:
+        contrast = _names(self.style_contrast)
+        if contrast is not None:
+            object.__setattr__(self, "style_contrast", contrast)
         cc_map = _pairs(self.cc_map, lambda cc: _control(cc) and not (
             self.trigger == "cc" and cc == self.trigger_cc), lambda v: v in CC_TARGETS)
         program_map = _pairs(self.program_map, lambda p: _int(p) and 0 <= p <= 127,
@@ -228,6 +237,8 @@ class Preset:
             ("style_guidance", _num(self.style_guidance)
              and 0 <= self.style_guidance <= MAX_STYLE_GUIDANCE,
              f"in [0, {MAX_STYLE_GUIDANCE:g}] (0: off)"),
+            ("style_contrast", contrast is not None and self.style not in contrast,
+             "a list of other style names (empty: the mean over all styles)"),
             ("copy_guard", isinstance(self.copy_guard, bool), "true or false"),
         ]
         for key, ok, expected in checks:
@@ -307,6 +318,17 @@ def _pairs(value: Any, key_ok, value_ok) -> tuple[tuple[Any, Any], ...] | None:
     if len({k for k, _ in items}) != len(items):
         return None
     return tuple(sorted(items))
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    """A list of distinct non-empty names (or one name) as a tuple; None if not one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        return None
+    if not all(isinstance(v, str) and v.strip() for v in value) or len(set(value)) != len(value):
+        return None
+    return tuple(value)
 
 
 def preset_dirs() -> list[Path]:

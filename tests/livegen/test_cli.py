@@ -372,9 +372,17 @@ def test_continue_writes_prompt_and_continuation(tmp_path, chorale_mid, tiny_mod
     notes = read_midi(out)
     original = [n for n in notes if n.onset_s < CHORALE[-1][2] + 1e-3]
     generated = [n for n in notes if n.onset_s > CHORALE[-1][2] + 1e-3]
-    assert len(original) == len(CHORALE) and len(generated) == 12
-    assert min(n.onset_s for n in generated) >= prompt_end - 2e-3
     preset = load_preset("romantic")
+    # as many as the generator gives within the preset's max_seconds, at most --notes
+    from livegen.engine import continue_notes
+    from livegen.model import Model
+
+    expected = continue_notes(Model.load(tiny_model), preset, [Note(p, v, t, d) for p, v, t, d in CHORALE],
+                              n_notes=12, seed=1)
+    assert len(original) == len(CHORALE) and len(generated) == len(expected) and 1 <= len(expected) <= 12
+    in_order = sorted(expected, key=lambda n: (n.onset_s, n.pitch))
+    assert [n.pitch for n in generated] == [n.pitch for n in in_order]
+    assert min(n.onset_s for n in generated) >= prompt_end - 2e-3
     assert all(preset.pitch_low <= n.pitch <= preset.pitch_high for n in generated)
 
 

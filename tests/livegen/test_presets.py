@@ -254,6 +254,10 @@ def test_sampling_guards_default_off_and_load_from_yaml(tmp_path):
     ("style_guidance", "-0.5", "-0.5"),
     ("style_guidance", "4.5", "4.5"),
     ("style_guidance", "lots", "'lots'"),
+    ("style_contrast", "42", "42"),
+    ("style_contrast", "[classical, classical]", "['classical', 'classical']"),
+    ("style_contrast", "[baroque, '']", "['baroque', '']"),
+    ("style_contrast", "[classical, romantic]\nstyle: romantic", "('classical', 'romantic')"),  # its own
 ])
 def test_bad_sampling_guard_values_name_file_key_and_value(tmp_path, key, value, shown):
     path = _write(tmp_path, f"{key}: {value}\n")
@@ -271,3 +275,11 @@ def test_every_packaged_preset_sets_the_sampling_guards(name):
     preset = load_preset(name)
     assert preset.repetition_penalty > 0
     assert (preset.key_mask == "off") == (preset.style == "modern")  # atonal: no key to keep
+
+
+def test_style_contrast_reads_a_list_or_one_name_as_a_tuple(tmp_path):
+    both = load_preset(_write(tmp_path, "style: romantic\nstyle_contrast: [classical, folk]\n"))
+    assert both.style_contrast == ("classical", "folk")
+    one = load_preset(_write(tmp_path, "style: romantic\nstyle_contrast: classical\n", "one.yaml"))
+    assert one.style_contrast == ("classical",) and hash(one) == hash(one.replace())
+    assert load_preset(_write(tmp_path, "style: folk\n", "none.yaml")).style_contrast == ()

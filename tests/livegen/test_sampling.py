@@ -11,6 +11,7 @@ from fakes import FakeModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from livegen.errors import ModelError
 from livegen.generation import Generator, continue_notes, guide_logits
 from livegen.notes import Note
 from livegen.presets import Preset
@@ -472,6 +473,50 @@ def test_guide_logits_extrapolates_away_from_the_style_mean():
 
     np.testing.assert_allclose(softmax(guide_logits(shifted, 0, 2.0)),
                                softmax(guide_logits(logits, 0, 2.0)), rtol=1e-5)
+
+
+def test_guide_logits_against_named_styles_uses_their_mean_only():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 9)).astype(np.float32)
+    np.testing.assert_allclose(guide_logits(logits, 1, 2.0, (2,)), logits[1] + 2.0 * (logits[1] - logits[2]),
+                               rtol=1e-6)
+    pair = logits[[0, 3]].mean(axis=0)
+    np.testing.assert_allclose(guide_logits(logits, 1, 0.5, [0, 3]), logits[1] + 0.5 * (logits[1] - pair),
+                               rtol=1e-6)
+    assert np.array_equal(guide_logits(logits, 1, 1.0, ()), guide_logits(logits, 1, 1.0))
+    assert not np.allclose(guide_logits(logits, 1, 1.0, (2,)), guide_logits(logits, 1, 1.0))
+
+
+def test_generator_guides_away_from_the_preset_style_contrast():
+    model = FakeModel(seed=6)
+
+    def every_style(notes):
+        rows = []
+        for style in range(len(model.styles)):
+            state = model.initial_state()
+            for token in generator_tokens(notes):
+                logits, state = model.step(token, state, style)
+            rows.append(logits)
+        return np.stack(rows)
+
+    phrase = _phrase()[:3]
+    contrast = Generator(model, Preset(name="c", style="romantic", style_guidance=1.0,
+                                       style_contrast=("classical",)), seed=0)
+    for note in phrase:
+        contrast.prime(note)
+    every = every_style(phrase)
+    romantic, classical = model.style_id("romantic"), model.style_id("classical")
+    np.testing.assert_allclose(contrast._logits, every[romantic] + (every[romantic] - every[classical]),
+                               rtol=1e-5, atol=1e-6)
+    # switching presets live changes the reference without a rebuild; unknown names are refused
+    contrast.set_preset(contrast.preset.replace(style_contrast=()))
+    contrast.prime(_phrase()[3])
+    np.testing.assert_allclose(contrast._logits, guide_logits(every_style(_phrase()[:4]), romantic, 1.0),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ModelError, match="nowhere"):
+        contrast.set_preset(contrast.preset.replace(style_contrast=("nowhere",)))
+    with pytest.raises(ModelError, match="nowhere"):
+        Generator(model, Preset(name="x", style="folk", style_guidance=1.0, style_contrast=("nowhere",)))
 
 
 class _StyleLogModel(FakeModel):

@@ -59,9 +59,20 @@ log = logging.getLogger(__name__)
 #: in it, and the note leaves on the instant itself. A performer note before the
 #: instant pre-empts the prepared response; nothing has sounded.
 PREPARE_S = 0.02
-#: A rebuild (context_notes x 4 steps, ~15 ms for 50 notes) only starts if the trigger
-#: is at least this far away, seconds.
-REBUILD_MARGIN_S = 0.05
+#: A rebuild re-primes the context window: context_notes x 4 model steps, 25 ms for 50
+#: notes, 50 ms with style guidance's 6 styles on this project's 2-core machine. It runs
+#: in slices of this many notes (:meth:`livegen.generation.Generator.start_rebuild`),
+#: the engine handling its input between them, so a phrase that arrives meanwhile
+#: waits for one slice at most, not the whole rebuild.
+REBUILD_SLICE_NOTES = 4
+#: A slice only runs if the trigger is at least this far away, seconds ...
+REBUILD_MARGIN_S = 0.01
+#: ... and at least this many times the slice's expected duration (the measured
+#: time to prime one note, times the slice's notes), so a slower machine or a
+#: costlier preset never runs one into the trigger.
+REBUILD_SAFETY = 2.0
+#: Weight of the newest sample in the running mean of the time to prime one note.
+PRIME_COST_SMOOTHING = 0.2
 MAX_IDLE_WAIT_S = 0.5  # longest queue wait of the engine thread, seconds
 PENDING_RECHECK_S = 0.001  # wait for the scheduler to send a response's last messages, s
 ERROR_BACKOFF_S = 0.01  # pause after an unexpected error in the engine, seconds
@@ -173,6 +184,7 @@ class Engine:
         self.clock = MidiClock()
         self.tempo = OnsetTempo()
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
+        self._prime_cost_s = 0.0  # running mean: seconds of CPU to prime one note (perf_counter)
         self._counts = dict.fromkeys(("responses", "messages_in", "dropped_messages",
                                       "barge_ins", "collisions_avoided", "errors", "rebuilds",
                                       "stuck_keys"), 0)
@@ -411,7 +423,23 @@ class Engine:
             self._deferred.extend(ready)  # the grammar is mid-response: prime after it
             return
         for note in ready:
-            self.generator.prime(note)
+            self._prime(note)
+
+    def _prime(self, note: Note) -> None:
+        """Prime one performer note, keeping the running mean of what it costs."""
+        started = time.perf_counter()
+        self.generator.prime(note)
+        self._note_cost(time.perf_counter() - started, 1)
+
+    def _note_cost(self, seconds: float, notes: int) -> None:
+        if notes > 0:
+            per_note = seconds / notes
+            self._prime_cost_s += PRIME_COST_SMOOTHING * (per_note - self._prime_cost_s)
+
+    def _rebuild_margin_s(self) -> float:
+        """How far the trigger must be for a rebuild slice to run now, seconds."""
+        expected_s = self._prime_cost_s * min(REBUILD_SLICE_NOTES, len(self.generator.history))
+        return max(REBUILD_MARGIN_S, REBUILD_SAFETY * expected_s)
 
     def _act(self, action: str, preset: Preset) -> None:
         """Carry out a :meth:`~livegen.control.Controls.control_change` action."""
@@ -472,10 +500,18 @@ class Engine:
             if due is not None and now >= due.fire_s:
                 self._trigger(now, due)
                 return self._tick(now)
-        if (self.generator.primed_since_reset > 2 * preset.context_notes
-                and (due is None or due.fire_s - now >= REBUILD_MARGIN_S)):
-            self.generator.rebuild()  # never at trigger time: the LSTM's drift, undone
-            self._counts["rebuilds"] += 1
+        generator = self.generator
+        if ((generator.rebuilding or generator.primed_since_reset > 2 * preset.context_notes)
+                and (due is None or due.fire_s - now >= self._rebuild_margin_s())):
+            # the LSTM's drift, undone: never at trigger time, a slice per tick
+            if not generator.rebuilding:
+                generator.start_rebuild()
+            started, remaining = time.perf_counter(), REBUILD_SLICE_NOTES
+            if generator.rebuild_step(REBUILD_SLICE_NOTES):
+                self._counts["rebuilds"] += 1
+            else:  # the next slice after the input that came meanwhile
+                self._note_cost(time.perf_counter() - started, remaining)
+                return 0.0
         return None if due is None else due.fire_s - now
 
     def _trigger(self, now: float, due: Due) -> None:
@@ -522,7 +558,7 @@ class Engine:
             self.generator.restore(response.snapshot)
         deferred, self._deferred = self._deferred, []
         for note in deferred:
-            self.generator.prime(note)
+            self._prime(note)
         if preempted:
             self._counts["responses"] -= 1
             self._phrase_notes += response.phrase_notes

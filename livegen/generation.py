@@ -154,6 +154,50 @@ class Generator:
         self._history.clear()
         self.sampler.set_context(())
         self.primed_since_reset = 0
+        self._shadow: Generator | None = None  # a rebuild in slices (start_rebuild)
+        self._shadow_todo: deque[Note] = deque()
+        self._in_response = False  # from begin_response to restore
+
+    @property
+    def rebuilding(self) -> bool:
+        """True while a :meth:`start_rebuild` is under way."""
+        return self._shadow is not None
+
+    def start_rebuild(self) -> None:
+        """Begin :meth:`rebuild` in slices, so no one call holds the thread for long.
+
+        A fresh generator primes the current window a few notes at a time
+        (:meth:`rebuild_step`) while this one keeps priming; notes primed
+        meanwhile are primed into it too, and when it has caught up its model
+        state replaces this one's (the same as :meth:`rebuild` followed by
+        those primes). :meth:`reset`, :meth:`restore`, :meth:`begin_response`
+        and :meth:`set_preset` abandon it, except a :meth:`restore` to the window it
+        started from (the end of a response: the rebuild carries on after it).
+        """
+        shadow = Generator(self.model, self.preset, seed=0)  # BOS: one model step; never samples
+        self._shadow, self._shadow_todo = shadow, deque(self._history)
+
+    def rebuild_step(self, notes: int) -> bool:
+        """Prime up to ``notes`` notes into the rebuild; adopt it when caught up.
+
+        Returns:
+            True when the rebuild is complete (its state is now this
+            generator's) or none is under way; False while notes remain.
+        """
+        shadow, todo = self._shadow, self._shadow_todo
+        if shadow is None:
+            return True
+        if self._in_response:  # never swap the state under a response: after its restore
+            return False
+        for _ in range(min(notes, len(todo))):
+            shadow.prime(todo.popleft())
+        if todo:
+            return False
+        self._state, self._logits, self._pending = shadow._state, shadow._logits, shadow._pending
+        self._expect, self._clock_s = shadow._expect, shadow._clock_s
+        self.primed_since_reset = shadow.primed_since_reset
+        self._shadow = None
+        return True
 
     def rebuild(self) -> None:
         """Reset, then prime the last ``preset.context_notes`` notes again.
@@ -196,6 +240,8 @@ class Generator:
         self._history.append(note)
         self.sampler.add_context(note)  # key estimate, repetition guard
         self.primed_since_reset += 1
+        if self._shadow is not None:
+            self._shadow_todo.append(note)
 
     def snapshot(self) -> GeneratorSnapshot:
         """The current position, to :meth:`restore` after a response (no model step)."""
@@ -204,6 +250,9 @@ class Generator:
 
     def restore(self, snap: GeneratorSnapshot) -> None:
         """Return to a :meth:`snapshot` (it may be restored again later)."""
+        if tuple(self._history) != snap.history:  # a rebuild is only good for its own window
+            self._shadow = None
+        self._in_response = False
         self._state = snap.state.copy()
         self._logits = snap.logits
         self._pending = snap.pending
@@ -230,6 +279,7 @@ class Generator:
         """
         if self._expect != Kind.SHIFT:
             raise RuntimeError("begin_response() called twice without next_note()")
+        self._in_response = True  # a rebuild under way waits for the restore
         self._flush()
         shift_s = 0.0 if self._clock_s is None else onset_s - self._clock_s
         self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
@@ -312,6 +362,7 @@ class Generator:
         style = self.model.style_id(preset.style)
         against = tuple(self.model.style_id(name) for name in preset.style_contrast)
         guided = preset.style_guidance > 0
+        self._shadow = None  # a rebuild under way was for the old preset
         rebuild = (style != self._style or preset.context_notes != self.preset.context_notes
                    or guided != self._guided)
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory

@@ -12,7 +12,7 @@ from fakes import FakeClock, FakeModel, FakePort, hanging_notes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.engine import PREPARE_S, Engine, Generator, continue_notes
+from livegen.engine import PREPARE_S, REBUILD_MARGIN_S, Engine, Generator, continue_notes
 from livegen.errors import ModelError, PresetError
 from livegen.grid import TICKS_PER_BEAT
 from livegen.notes import Note
@@ -136,6 +136,46 @@ def test_generator_rebuild_equals_fresh_priming_of_the_window():
         fresh.prime(note)
     assert long_run.primed_since_reset == 3
     assert np.allclose(long_run.snapshot().state.h, fresh.snapshot().state.h)
+
+
+@pytest.mark.parametrize("guidance", [0.0, 1.0])
+def test_a_rebuild_in_slices_equals_a_rebuild_then_the_notes_primed_meanwhile(guidance):
+    preset = PRESET.replace(context_notes=6, style_guidance=guidance)
+    sliced, whole = (Generator(FakeModel(), preset, seed=0) for _ in range(2))
+    for note in PHRASE[:8]:
+        sliced.prime(note)
+        whole.prime(note)
+    sliced.start_rebuild()
+    assert sliced.rebuilding and not sliced.rebuild_step(4)  # 2 of the 6 notes left
+    before = sliced.snapshot()
+    assert np.array_equal(before.logits, whole.snapshot().logits)  # the live state is untouched
+    late = Note(70, 90, PHRASE[7].onset_s + 0.3, 0.2)
+    sliced.prime(late)  # primed while the rebuild runs: it goes into both
+    assert sliced.rebuild_step(4) and not sliced.rebuilding
+    whole.rebuild()
+    whole.prime(late)
+    np.testing.assert_allclose(sliced.snapshot().logits, whole.snapshot().logits, rtol=1e-6)
+    assert sliced.primed_since_reset == whole.primed_since_reset == 7
+    assert sliced.clock_s == whole.clock_s and sliced.history == whole.history
+    # a rebuild waits through a response and carries on after its restore ...
+    for note in PHRASE[:3]:
+        sliced.prime(Note(note.pitch, 80, sliced.clock_s + 0.25, 0.2))
+        whole.prime(Note(note.pitch, 80, whole.clock_s + 0.25, 0.2))
+    sliced.start_rebuild()
+    live = sliced.snapshot()
+    sliced.begin_response(sliced.clock_s + 0.5)
+    assert not sliced.rebuild_step(6) and sliced.rebuilding  # never under the response
+    sliced.next_note()
+    sliced.restore(live)
+    np.testing.assert_allclose(sliced.snapshot().logits, live.logits)
+    assert sliced.rebuild_step(6)
+    whole.rebuild()
+    np.testing.assert_allclose(sliced.snapshot().logits, whole.snapshot().logits, rtol=1e-6)
+    # ... but not after a restore to another window
+    sliced.prime(Note(60, 80, sliced.clock_s + 0.25, 0.2))
+    sliced.start_rebuild()
+    sliced.restore(live)
+    assert not sliced.rebuilding
 
 
 def test_generator_velocity_scale_and_max_duration():
@@ -442,6 +482,44 @@ def test_long_performance_rebuilds_the_state_while_idle():
     assert rig.engine.stats.rebuilds >= 1
     assert rig.engine.generator.primed_since_reset <= 2 * preset.context_notes
     assert rig.engine.stats.responses == 0
+
+
+class _SlowModel(FakeModel):
+    """A model whose every step takes at least ``step_s`` of real time."""
+
+    def __init__(self, step_s: float) -> None:
+        super().__init__()
+        self.step_s = step_s
+
+    def step(self, token, state, style):
+        time.sleep(self.step_s)
+        return super().step(token, state, style)
+
+
+@pytest.mark.parametrize("step_s", [0.0, 0.003])
+def test_a_rebuild_slice_never_runs_closer_to_the_trigger_than_twice_its_measured_cost(step_s):
+    # 4 notes of context: a slice re-primes 4 notes = 16 steps, >= 48 ms at 3 ms a step,
+    # so it needs the trigger >= 96 ms away; each note_off leaves it 70 ms away
+    preset = PRESET.replace(context_notes=4, silence_s=0.09, silence_adaptive=False)
+    clock = FakeClock()
+    engine = Engine(_SlowModel(step_s), preset, FakePort(clock).send, now=clock, seed=1, prepare_s=0.02)
+    rig = Rig(clock, FakePort(clock), engine.model, engine)
+    silent_at_rebuild = []
+    rebuild_step = engine.generator.rebuild_step
+
+    def recording_rebuild_step(notes):
+        silent_at_rebuild.append(engine.buffer.silent)
+        return rebuild_step(notes)
+
+    engine.generator.rebuild_step = recording_rebuild_step
+    rig.play([Note(60 + i % 5, 80, 0.2 * i, 0.15) for i in range(14)])
+    assert silent_at_rebuild and engine.stats.rebuilds >= 1, "no rebuild"
+    if step_s:
+        assert engine._rebuild_margin_s() >= 2 * 16 * step_s
+        assert not any(silent_at_rebuild)  # put off to while a key was down, the trigger unknown
+    else:
+        assert engine._rebuild_margin_s() == REBUILD_MARGIN_S
+        assert all(silent_at_rebuild)  # at once, 70 ms before the trigger: a cheap rebuild fits
 
 
 def test_start_after_stop_raises_runtime_error():

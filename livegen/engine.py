@@ -429,12 +429,11 @@ class Engine:
         """Prime one performer note, keeping the running mean of what it costs."""
         started = time.perf_counter()
         self.generator.prime(note)
-        self._note_cost(time.perf_counter() - started, 1)
+        self._note_cost(time.perf_counter() - started)
 
-    def _note_cost(self, seconds: float, notes: int) -> None:
-        if notes > 0:
-            per_note = seconds / notes
-            self._prime_cost_s += PRIME_COST_SMOOTHING * (per_note - self._prime_cost_s)
+    def _note_cost(self, per_note_s: float) -> None:
+        """Fold one measurement of the time to prime a note into the running mean."""
+        self._prime_cost_s += PRIME_COST_SMOOTHING * (per_note_s - self._prime_cost_s)
 
     def _rebuild_margin_s(self) -> float:
         """How far the trigger must be for a rebuild slice to run now, seconds."""
@@ -506,11 +505,11 @@ class Engine:
             # the LSTM's drift, undone: never at trigger time, a slice per tick
             if not generator.rebuilding:
                 generator.start_rebuild()
-            started, remaining = time.perf_counter(), REBUILD_SLICE_NOTES
+            started = time.perf_counter()
             if generator.rebuild_step(REBUILD_SLICE_NOTES):
                 self._counts["rebuilds"] += 1
-            else:  # the next slice after the input that came meanwhile
-                self._note_cost(time.perf_counter() - started, remaining)
+            else:  # a whole slice primed; the next after the input that came meanwhile
+                self._note_cost((time.perf_counter() - started) / REBUILD_SLICE_NOTES)
                 return 0.0
         return None if due is None else due.fire_s - now
 

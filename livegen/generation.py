@@ -170,9 +170,9 @@ class Generator:
         (:meth:`rebuild_step`) while this one keeps priming; notes primed
         meanwhile are primed into it too, and when it has caught up its model
         state replaces this one's (the same as :meth:`rebuild` followed by
-        those primes). :meth:`reset`, :meth:`restore`, :meth:`begin_response`
-        and :meth:`set_preset` abandon it, except a :meth:`restore` to the window it
-        started from (the end of a response: the rebuild carries on after it).
+        those primes). :meth:`reset` and :meth:`set_preset` abandon it, and so
+        does a :meth:`restore` to another window than the current one; a
+        response (:meth:`begin_response` to its :meth:`restore`) only pauses it.
         """
         shadow = Generator(self.model, self.preset, seed=0)  # BOS: one model step; never samples
         self._shadow, self._shadow_todo = shadow, deque(self._history)

@@ -184,7 +184,7 @@ class Engine:
         self.clock = MidiClock()
         self.tempo = OnsetTempo()
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
-        self._prime_cost_s = 0.0  # running mean: seconds of CPU to prime one note (perf_counter)
+        self._prime_cost_s: float | None = None  # running mean: seconds to prime one note
         self._counts = dict.fromkeys(("responses", "messages_in", "dropped_messages",
                                       "barge_ins", "collisions_avoided", "errors", "rebuilds",
                                       "stuck_keys"), 0)
@@ -433,11 +433,14 @@ class Engine:
 
     def _note_cost(self, per_note_s: float) -> None:
         """Fold one measurement of the time to prime a note into the running mean."""
-        self._prime_cost_s += PRIME_COST_SMOOTHING * (per_note_s - self._prime_cost_s)
+        if self._prime_cost_s is None:  # the first: no bias towards a made-up start
+            self._prime_cost_s = per_note_s
+        else:
+            self._prime_cost_s += PRIME_COST_SMOOTHING * (per_note_s - self._prime_cost_s)
 
     def _rebuild_margin_s(self) -> float:
         """How far the trigger must be for a rebuild slice to run now, seconds."""
-        expected_s = self._prime_cost_s * min(REBUILD_SLICE_NOTES, len(self.generator.history))
+        expected_s = (self._prime_cost_s or 0.0) * min(REBUILD_SLICE_NOTES, len(self.generator.history))
         return max(REBUILD_MARGIN_S, REBUILD_SAFETY * expected_s)
 
     def _act(self, action: str, preset: Preset) -> None:

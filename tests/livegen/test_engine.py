@@ -518,7 +518,7 @@ def test_a_rebuild_slice_never_runs_closer_to_the_trigger_than_twice_its_measure
         assert engine._rebuild_margin_s() >= 2 * 16 * step_s
         assert not any(silent_at_rebuild)  # put off to while a key was down, the trigger unknown
     else:
-        assert engine._rebuild_margin_s() == REBUILD_MARGIN_S
+        assert REBUILD_MARGIN_S <= engine._rebuild_margin_s() < 0.07
         assert all(silent_at_rebuild)  # at once, 70 ms before the trigger: a cheap rebuild fits
 
 

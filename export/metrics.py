@@ -26,6 +26,8 @@ INTERVAL_CLIP = 12  # melodic intervals beyond an octave count as an octave
 LOG_IOI_EDGES = np.arange(-5.0, 2.01, 0.5)  # log2 seconds: 31 ms to 4 s, half-octave bins
 IOI_RATIO_EDGES = np.arange(-3.25, 3.26, 0.5)  # log2(next IOI / IOI), bins centred on 0
 FEATURES = ("pitch_class", "interval", "log_ioi", "ioi_ratio")
+#: Bootstrap resamples behind the interval of each distinctness margin.
+DISTINCTNESS_RESAMPLES = 200
 
 
 # --- statistics of one note sequence -------------------------------------------------------------
@@ -163,8 +165,8 @@ def style_features(notes: Sequence[Note]) -> dict[str, np.ndarray]:
 
 def mean_profile(sequences: Iterable[Sequence[Note]]) -> dict[str, np.ndarray]:
     """Mean of :func:`style_features` over note sequences (empty input gives empty dict)."""
-    rows = [style_features(s) for s in sequences]
-    return {k: np.mean([r[k] for r in rows], axis=0) for k in FEATURES} if rows else {}
+    sequences = list(sequences)
+    return _mean(_stacked(sequences)) if sequences else {}
 
 
 def profile_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
@@ -173,33 +175,70 @@ def profile_distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> floa
 
 
 def distinctness(rows: dict[str, list[Sequence[Note]]], columns: dict[str, list[Sequence[Note]]],
-                 order: Sequence[str] = ()) -> dict[str, Any]:
+                 order: Sequence[str] = (), *, resamples: int = DISTINCTNESS_RESAMPLES,
+                 seed: int = 0) -> dict[str, Any]:
     """Distance of each row's (preset's) notes to each column's (style's) test music.
 
     Args:
         rows: ``{style of the preset: [continuation notes, ...]}``.
         columns: ``{style: [real note sequences, ...]}``.
         order: style names in the order rows and columns are listed (others follow).
+        resamples: bootstrap resamples for the margins' intervals (0: none).
+        seed: the bootstrap's random seed.
 
     Returns:
         ``{"rows": [...], "columns": [...], "distance": [[float]] (rows x columns),
         "own_wins": {row: bool | None} (None where the row's style is no column or the only one),
-        "margin": {row: nearest other column's distance minus the own one}}``.
+        "margin": {row: nearest other column's distance minus the own one},
+        "margin_interval": {row: [5th, 95th percentile] | None}}``: the interval
+        resamples, with replacement, a row's sequences and every column's
+        sequences together (a 90 % bootstrap percentile interval).
     """
     rank = {name: i for i, name in enumerate(order)}
     row_names = sorted((r for r in rows if rows[r]), key=lambda r: rank.get(r, len(rank)))
     col_names = sorted((c for c in columns if columns[c]), key=lambda c: rank.get(c, len(rank)))
-    col_profiles = {c: mean_profile(columns[c]) for c in col_names}
-    matrix, wins, margin = [], {}, {}
+    row_feats = {r: _stacked(rows[r]) for r in row_names}
+    col_feats = {c: _stacked(columns[c]) for c in col_names}
+    col_profiles = {c: _mean(col_feats[c]) for c in col_names}
+    matrix, wins, margin, interval = [], {}, {}, {}
+    rng = np.random.default_rng(seed)
+    draws = [{c: rng.integers(0, _count(f), _count(f)) for c, f in col_feats.items()}
+             for _ in range(resamples)]
     for r in row_names:
-        profile = mean_profile(rows[r])
-        dist = [profile_distance(profile, col_profiles[c]) for c in col_names]
+        dist = [profile_distance(_mean(row_feats[r]), col_profiles[c]) for c in col_names]
         matrix.append([round(d, 4) for d in dist])
         if r in col_names and len(col_names) > 1:
             own = dist[col_names.index(r)]
             other = min(d for c, d in zip(col_names, dist) if c != r)
             wins[r], margin[r] = own < other, round(other - own, 4)
+            samples = [_margin(r, _mean(row_feats[r], rng.integers(0, _count(row_feats[r]),
+                                                                   _count(row_feats[r]))),
+                               {c: _mean(col_feats[c], idx[c]) for c in col_names})
+                       for idx in draws]
+            interval[r] = ([round(float(v), 4) for v in np.percentile(samples, [5, 95])]
+                           if samples else None)
         else:  # no own column, or nothing to be closer than
-            wins[r], margin[r] = None, None
+            wins[r], margin[r], interval[r] = None, None, None
     return {"rows": row_names, "columns": col_names, "distance": matrix, "own_wins": wins,
-            "margin": margin}
+            "margin": margin, "margin_interval": interval}
+
+
+def _stacked(sequences: Iterable[Sequence[Note]]) -> dict[str, np.ndarray]:
+    """:func:`style_features` of each sequence, stacked: ``{feature: [n, bins]}``."""
+    rows = [style_features(s) for s in sequences]
+    return {k: np.stack([r[k] for r in rows]) for k in FEATURES}
+
+
+def _count(features: dict[str, np.ndarray]) -> int:
+    return len(features[FEATURES[0]])
+
+
+def _mean(features: dict[str, np.ndarray], index: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The profile (mean histograms) of stacked features, or of the rows ``index`` picks."""
+    return {k: (v if index is None else v[index]).mean(axis=0) for k, v in features.items()}
+
+
+def _margin(row: str, profile: dict[str, np.ndarray], columns: dict[str, dict[str, np.ndarray]]) -> float:
+    """Nearest other column's distance minus the own column's, for one row profile."""
+    own = profile_distance(profile, columns[row])
+    return min(profile_distance(profile, p) for c, p in columns.items() if c != row) - own

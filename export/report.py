@@ -93,8 +93,10 @@ def _matrix_rows(block: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         best = int(np.argmin(dist))
         cells = [name] + [f"**{d:.3f}**" if i == best else f"{d:.3f}" for i, d in enumerate(dist)]
         win, margin = block["own_wins"][name], block["margin"][name]
+        low_high = (block.get("margin_interval") or {}).get(name)
         cells += ["-" if win is None else ("yes" if win else "no"),
-                  "-" if margin is None else f"{margin:+.3f}"]
+                  "-" if margin is None else f"{margin:+.3f}"
+                  + (f" ({low_high[0]:+.3f} to {low_high[1]:+.3f})" if low_high else "")]
         rows.append(cells)
     return header, rows
 
@@ -263,7 +265,9 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "distance is the mean total-variation distance over the four (0 = same). Rows: a preset's "
         "continuations, on its own style's prompts, and on a shared pool of "
         f"{report['distinctness']['shared_prompts'].get('pool', 0)} prompts from every style (so only the "
-        "preset differs between rows). Bold: the closest style in each row.",
+        "preset differs between rows). Bold: the closest style in each row. Margin: the nearest other "
+        "style's distance minus the own style's; in brackets its 90 % bootstrap interval (the row's "
+        "continuations and every style's segments resampled together, 200 times).",
         "",
     ]
     for kind in ("own_prompts", "shared_prompts", "real_continuations"):

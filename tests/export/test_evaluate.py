@@ -114,8 +114,13 @@ def test_style_profiles_tell_two_styles_apart():
     assert result["own_wins"] == {"a": True, "b": True}
     d = np.array(result["distance"])
     assert d[0, 0] < d[0, 1] and d[1, 1] < d[1, 0] and all(m > 0 for m in result["margin"].values())
+    # two clearly different styles: the whole bootstrap interval of each margin is above 0
+    assert all(0 < low <= high for low, high in result["margin_interval"].values())
     swapped = distinctness({"a": rows["b"], "b": rows["a"]}, columns)
     assert swapped["own_wins"] == {"a": False, "b": False}  # the check can fail
+    assert all(low <= high < 0 for low, high in swapped["margin_interval"].values())
+    again = distinctness(rows, columns, order=("a", "b"))
+    assert again["margin_interval"] == result["margin_interval"]  # seeded
 
 
 def test_prompts_spread_over_pieces_and_follow_the_piece():

@@ -183,12 +183,16 @@ class Generator:
         Returns:
             True when the rebuild is complete (its state is now this
             generator's) or none is under way; False while notes remain.
+
+        Raises:
+            RuntimeError: called during a response (between :meth:`begin_response`
+                and :meth:`restore`): the state under a response is never swapped.
         """
         shadow, todo = self._shadow, self._shadow_todo
         if shadow is None:
             return True
-        if self._in_response:  # never swap the state under a response: after its restore
-            return False
+        if self._in_response:
+            raise RuntimeError("rebuild_step() during a response; restore() first")
         for _ in range(min(notes, len(todo))):
             shadow.prime(todo.popleft())
         if todo:

@@ -164,7 +164,9 @@ def test_a_rebuild_in_slices_equals_a_rebuild_then_the_notes_primed_meanwhile(gu
     sliced.start_rebuild()
     live = sliced.snapshot()
     sliced.begin_response(sliced.clock_s + 0.5)
-    assert not sliced.rebuild_step(6) and sliced.rebuilding  # never under the response
+    with pytest.raises(RuntimeError, match="during a response"):
+        sliced.rebuild_step(6)  # never under the response
+    assert sliced.rebuilding
     sliced.next_note()
     sliced.restore(live)
     np.testing.assert_allclose(sliced.snapshot().logits, live.logits)

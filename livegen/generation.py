@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from livegen import tokens
+from livegen.errors import ModelError
 from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.sampling import Sampler
@@ -118,7 +119,7 @@ class Generator:
         self.model = model
         self.preset = preset
         self._style = model.style_id(preset.style)
-        self._against = tuple(model.style_id(name) for name in preset.style_contrast)
+        self._against = _contrast_ids(model, preset)
         self._guided = preset.style_guidance > 0
         self._copy_guard = getattr(model, "copy_guard", None) if preset.copy_guard else None
         self._response: list[int] = []  # pitches generated since begin_response (copy guard)
@@ -364,7 +365,7 @@ class Generator:
                 ``style_contrast`` (nothing changes).
         """
         style = self.model.style_id(preset.style)
-        against = tuple(self.model.style_id(name) for name in preset.style_contrast)
+        against = _contrast_ids(self.model, preset)
         guided = preset.style_guidance > 0
         self._shadow = None  # a rebuild under way was for the old preset
         rebuild = (style != self._style or preset.context_notes != self.preset.context_notes
@@ -397,6 +398,18 @@ class Generator:
         if self._pending is not None:
             token, self._pending = self._pending, None
             self._feed(token)
+
+
+def _contrast_ids(model: StepModel, preset: Preset) -> tuple[int, ...]:
+    """The style ids of ``preset.style_contrast``.
+
+    Raises:
+        ModelError: the model lacks one of them (the message names the preset key).
+    """
+    try:
+        return tuple(model.style_id(name) for name in preset.style_contrast)
+    except ModelError as exc:
+        raise ModelError(f"preset {preset.name!r}: style_contrast: {exc}") from None
 
 
 def _shift_s(token: int) -> float:

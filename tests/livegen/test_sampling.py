@@ -513,7 +513,7 @@ def test_generator_guides_away_from_the_preset_style_contrast():
     contrast.prime(_phrase()[3])
     np.testing.assert_allclose(contrast._logits, guide_logits(every_style(_phrase()[:4]), romantic, 1.0),
                                rtol=1e-5, atol=1e-6)
-    with pytest.raises(ModelError, match="nowhere"):
+    with pytest.raises(ModelError, match="preset 'c': style_contrast: .*no style 'nowhere'"):
         contrast.set_preset(contrast.preset.replace(style_contrast=("nowhere",)))
     with pytest.raises(ModelError, match="nowhere"):
         Generator(model, Preset(name="x", style="folk", style_guidance=1.0, style_contrast=("nowhere",)))

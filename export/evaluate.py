@@ -472,13 +472,12 @@ def _scorer(run_dir: str, model: Any, threads: int) -> tuple[TokenScorer, str]:
         log.warning("%s is not the network of %s; reading the weights from the model", path, model.path)
     try:  # the model's own weights in torch: the same numbers, scored in batches
         net, _ = network_from_onnx(model.path)
+        if parity(net, model.path, probe) < 1e-4:
+            return TorchScorer(net), f"the model's weights in torch ({_shown(model.path)})"
+        log.warning("%s read back into torch differs from onnxruntime; scoring with onnxruntime",
+                    model.path)
     except ModelError as exc:
         log.warning("%s; scoring with onnxruntime", exc)
-        return StepScorer(model), f"onnxruntime ({_shown(model.path)})"
-    if parity(net, model.path, probe) < 1e-4:
-        return TorchScorer(net), f"the model's weights in torch ({_shown(model.path)})"
-    log.warning("%s read back into torch differs from onnxruntime; scoring with onnxruntime",
-                model.path)
     return StepScorer(model), f"onnxruntime ({_shown(model.path)})"
 
 

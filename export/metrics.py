@@ -205,14 +205,13 @@ def distinctness(rows: dict[str, list[Sequence[Note]]], columns: dict[str, list[
     draws = [{c: rng.integers(0, _count(f), _count(f)) for c, f in col_feats.items()}
              for _ in range(resamples)]
     for r in row_names:
-        dist = [profile_distance(_mean(row_feats[r]), col_profiles[c]) for c in col_names]
-        matrix.append([round(d, 4) for d in dist])
+        feats, n = row_feats[r], _count(row_feats[r])
+        profile = _mean(feats)
+        matrix.append([round(profile_distance(profile, col_profiles[c]), 4) for c in col_names])
         if r in col_names and len(col_names) > 1:
-            own = dist[col_names.index(r)]
-            other = min(d for c, d in zip(col_names, dist) if c != r)
-            wins[r], margin[r] = own < other, round(other - own, 4)
-            samples = [_margin(r, _mean(row_feats[r], rng.integers(0, _count(row_feats[r]),
-                                                                   _count(row_feats[r]))),
+            point = _margin(r, profile, col_profiles)
+            wins[r], margin[r] = point > 0, round(point, 4)
+            samples = [_margin(r, _mean(feats, rng.integers(0, n, n)),
                                {c: _mean(col_feats[c], idx[c]) for c in col_names})
                        for idx in draws]
             interval[r] = ([round(float(v), 4) for v in np.percentile(samples, [5, 95])]

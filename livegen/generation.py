@@ -147,6 +147,7 @@ class Generator:
         else:
             self._state = StyleStates(tuple(self.model.initial_state() for _ in self.model.styles))
         self._pending: int | None = None  # a sampled token not yet fed to the model
+        self._next_shift: int | None = None  # monophonic: the next note's SHIFT, drawn early
         self._feed(tokens.BOS)
         self._expect = Kind.SHIFT
         self._clock_s: float | None = None
@@ -199,6 +200,7 @@ class Generator:
         if todo:
             return False
         self._state, self._logits, self._pending = shadow._state, shadow._logits, shadow._pending
+        self._next_shift = None
         self._expect, self._clock_s = shadow._expect, shadow._clock_s
         self.primed_since_reset = shadow.primed_since_reset
         self._shadow = None
@@ -234,6 +236,7 @@ class Generator:
             raise RuntimeError("prime() right after begin_response(); "
                                "call next_note(), restore() or reset() first")
         self._flush()
+        self._next_shift = None  # the performer's own shift comes instead
         shift_s = 0.0 if self._clock_s is None else note.onset_s - self._clock_s
         note_tokens = tokens.encode_note(note, shift_s)
         for token in note_tokens:
@@ -261,6 +264,7 @@ class Generator:
         self._state = snap.state.copy()
         self._logits = snap.logits
         self._pending = snap.pending
+        self._next_shift = None
         self._expect = snap.expect
         self._clock_s = snap.clock_s
         self._history = deque(snap.history, maxlen=self.preset.context_notes)
@@ -286,6 +290,7 @@ class Generator:
             raise RuntimeError("begin_response() called twice without next_note()")
         self._in_response = True  # a rebuild under way waits for the restore
         self._flush()
+        self._next_shift = None
         shift_s = 0.0 if self._clock_s is None else onset_s - self._clock_s
         self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
         self._clock_s = onset_s
@@ -299,6 +304,9 @@ class Generator:
         The SHIFT is sampled unless :meth:`begin_response` just fixed the
         onset. The DUR token is fed lazily, at the start of the next call, so
         the first note after :meth:`begin_response` costs 2 more model steps.
+        With a ``monophonic`` preset the DUR is fed at once and the next
+        note's SHIFT drawn (the next call uses it), so that the note can end
+        by the next onset (:attr:`next_onset_s`): one model step more per call.
 
         Args:
             avoid: MIDI pitches the PITCH draw must not take (the keys the
@@ -313,12 +321,16 @@ class Generator:
         Returns:
             The note, with absolute onset (previous onset + sampled shift),
             velocity times ``preset.velocity_scale`` (clipped to 1-127),
-            duration at most ``preset.max_duration_s``, on ``preset.channel``.
+            duration at most ``preset.max_duration_s`` (and, ``monophonic``,
+            ending by the next note's onset), on ``preset.channel``.
         """
         self._flush()
         sample = self.sampler.sample
         if self._expect == Kind.SHIFT:
-            token = sample(self._logits, Kind.SHIFT)
+            token = self._next_shift
+            if token is None:
+                token = sample(self._logits, Kind.SHIFT)
+            self._next_shift = None
             self._feed(token)
             if _shift_s(token) > 0:
                 self._chord = set()
@@ -351,9 +363,28 @@ class Generator:
         note = decoder.feed(duration)
         assert note is not None
         preset = self.preset
+        duration_s = min(note.duration_s, preset.max_duration_s)
+        if preset.monophonic:  # one line: draw the next onset now and end by it
+            self._flush()
+            self._next_shift = sample(self._logits, Kind.SHIFT)
+            gap_s = _shift_s(self._next_shift)
+            if gap_s > 0:
+                duration_s = min(duration_s, gap_s)
         return Note(note.pitch,
                     min(max(round(note.velocity * preset.velocity_scale), 1), 127),
-                    note.onset_s, min(note.duration_s, preset.max_duration_s), preset.channel)
+                    note.onset_s, duration_s, preset.channel)
+
+    @property
+    def next_onset_s(self) -> float | None:
+        """Seconds: the onset :meth:`next_note` will give next, when already drawn.
+
+        Only a ``monophonic`` preset draws it early; None otherwise, and
+        after :meth:`prime`, :meth:`begin_response`, :meth:`restore` or
+        :meth:`reset`.
+        """
+        if self._next_shift is None or self._clock_s is None:
+            return None
+        return self._clock_s + _shift_s(self._next_shift)
 
     def set_preset(self, preset: Preset) -> None:
         """Use another preset; if its style or context length differs, :meth:`rebuild`.

@@ -113,6 +113,10 @@ class Preset:
         copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
             never complete a run of 13 notes copied from a training piece (the
             longest copied run stays at most 12 notes); false lets it quote.
+        monophonic: play one note at a time, a single melodic line for a mono synth
+            or a tune: no two answer notes start within
+            :data:`livegen.sampling.MONO_MIN_SHIFT_S` (40 ms) of each other, and each
+            note ends by the next one's onset.
     """
 
     name: str
@@ -155,6 +159,7 @@ class Preset:
     style_guidance: float = 0.0
     style_contrast: tuple[str, ...] = ()
     copy_guard: bool = True
+    monophonic: bool = False
 
     def __post_init__(self) -> None:
         contrast = _names(self.style_contrast)
@@ -240,6 +245,7 @@ class Preset:
             ("style_contrast", contrast is not None and self.style not in contrast,
              "a list of other style names (empty: the mean over all styles)"),
             ("copy_guard", isinstance(self.copy_guard, bool), "true or false"),
+            ("monophonic", isinstance(self.monophonic, bool), "true or false"),
         ]
         for key, ok, expected in checks:
             if not ok:

@@ -36,6 +36,7 @@ from livegen.generation import Generator, GeneratorSnapshot, fit_window
 from livegen.grid import BeatGrid
 from livegen.notes import Note
 from livegen.presets import Preset
+from livegen.sampling import MONO_MIN_SHIFT_S
 from livegen.scheduler import Scheduler
 from livegen.triggers import snap_onset
 
@@ -77,6 +78,9 @@ class Response:
         end_tick: with a followed clock, :attr:`end_limit_s` as a song position
             (clock ticks), fixed with the first note: a note placed at or after it
             is dropped, however the clock's fit moves later.
+        last_onset_s: the onset of the last note placed (``monophonic`` with
+            ``quantize``: a note snapped less than ``MONO_MIN_SHIFT_S`` after it
+            is skipped).
     """
 
     trigger_s: float
@@ -91,6 +95,7 @@ class Response:
     count: int = 0
     phrase_notes: int = 0
     end_tick: float | None = None
+    last_onset_s: float = float("-inf")
 
     def wait_s(self, now_s: float, preset: Preset) -> float:
         """Seconds until the held note is due to be scheduled (0: now)."""
@@ -154,12 +159,27 @@ class Response:
                   follow: GridSource) -> bool:
         """Draw the next note into :attr:`held`; False (and finish) if the response is over."""
         note = None
-        if self.count < preset.max_notes:
+        while note is None and self.count < preset.max_notes:
             note = generator.next_note(avoid=held_keys())
             if preset.quantize != "off":
-                onset = max(snap_onset(note.onset_s, preset, grid()), self.start_s)
+                beats = grid()
+                onset = max(snap_onset(note.onset_s, preset, beats), self.start_s)
+                if preset.monophonic:  # one line on the grid too: no chord, no overlap
+                    if (onset < self.last_onset_s + MONO_MIN_SHIFT_S
+                            and note.onset_s < self.end_limit_s):
+                        self.count += 1  # snapped onto the previous note: skipped
+                        note = None
+                        continue
+                    following_s = generator.next_onset_s
+                    if following_s is not None:
+                        following_s = max(snap_onset(following_s, preset, beats), self.start_s)
+                        if following_s > onset:
+                            note = dataclasses.replace(
+                                note, duration_s=min(note.duration_s, following_s - onset))
                 note = dataclasses.replace(note, onset_s=onset)
             note = fit_window(note, self.end_limit_s)
+            if note is None:
+                break
         if note is None:
             self._finish(generator)
             return False
@@ -173,6 +193,7 @@ class Response:
                 self._finish(generator)
                 return False
         self.held, self.held_tick = note, tick
+        self.last_onset_s = note.onset_s
         return True
 
     def _finish(self, generator: Generator) -> None:

@@ -17,6 +17,7 @@ from livegen.errors import ModelError, PresetError
 from livegen.grid import TICKS_PER_BEAT
 from livegen.notes import Note
 from livegen.presets import Preset
+from livegen.sampling import MONO_MIN_SHIFT_S
 from livegen.scheduler import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
 
 PRESET = Preset(name="test", style="classical", temperature=1.0, top_p=0.95, context_notes=16,
@@ -222,6 +223,43 @@ def test_generator_begin_response_twice_raises_runtime_error():
     gen.begin_response(1.0)
     with pytest.raises(RuntimeError, match="twice"):
         gen.begin_response(1.0)
+
+
+def _one_line(notes: list[Note]) -> bool:
+    """True if no two notes start within 40 ms and each ends by the next onset."""
+    return all(b.onset_s - a.onset_s >= MONO_MIN_SHIFT_S - 1e-9 and a.end_s <= b.onset_s + 1e-9
+               for a, b in zip(notes, notes[1:]))
+
+
+def test_monophonic_generator_plays_one_line():
+    model = FakeModel(time_bias=6.0)  # favours short shifts: chords and overlaps without the mode
+    poly, mono = (Generator(model, PRESET.replace(monophonic=flag), seed=3) for flag in (False, True))
+    lines = []
+    for gen in (poly, mono):
+        for note in PHRASE[:4]:
+            gen.prime(note)
+        gen.begin_response(2.0)
+        lines.append([gen.next_note() for _ in range(60)])
+        upcoming_s = gen.next_onset_s  # drawn early in the mode only
+        assert (upcoming_s is None) == (gen is poly)
+        assert gen is poly or gen.next_note().onset_s == upcoming_s
+    assert not _one_line(lines[0])
+    assert _one_line(lines[1])
+    assert lines[1][0].onset_s == 2.0
+
+
+def test_monophonic_early_shift_is_dropped_by_restore_prime_and_reset():
+    gen = Generator(FakeModel(), PRESET.replace(monophonic=True), seed=0)
+    gen.prime(PHRASE[0])
+    snap = gen.snapshot()
+    for leave in (lambda: gen.restore(snap), lambda: gen.prime(PHRASE[1]), gen.reset):
+        gen.begin_response((gen.clock_s or 0.0) + 1.0)
+        note = gen.next_note()
+        assert gen.next_onset_s is not None and gen.next_onset_s > note.onset_s
+        leave()
+        assert gen.next_onset_s is None
+    gen.begin_response(9.0)  # the grammar is intact: a response follows
+    assert gen.next_note().onset_s == 9.0
 
 
 # -- continue_notes -------------------------------------------------------------------
@@ -647,6 +685,36 @@ def test_notes_follow_the_clock_when_it_stalls_mid_response():
     # before the step: they are placed by song position and read off the latest fit)
     later = [due for _, due, m in rig.scheduled if m.type == "note_on" and due > step_s + 0.25]
     assert later and all(on_grid(due - 0.03, beat1_s, BEAT_S / 4) for due in later)
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def _scheduled_notes(rig: Rig) -> list[tuple[float, float]]:
+    """(note_on due, its note_off due) of each scheduled note, in order."""
+    ons = {}
+    pairs = []
+    for _, due, msg in rig.scheduled:
+        if msg.type == "note_on":
+            ons[msg.note] = len(pairs)
+            pairs.append([due, None])
+        elif msg.type == "note_off" and msg.note in ons:
+            pairs[ons.pop(msg.note)][1] = due
+    return [(on, off) for on, off in pairs]
+
+
+@pytest.mark.parametrize("monophonic", [False, True])
+def test_monophonic_on_the_grid_never_stacks_or_overlaps_notes(monophonic):
+    preset = CLOCKED.replace(quantize="1/8", monophonic=monophonic, max_duration_s=2.0)
+    rig = make_rig(preset, time_bias=6.0)
+    add_midi_clock(rig)
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(6.0)
+    notes = _scheduled_notes(rig)
+    assert len(notes) >= 4
+    one_line = all(a_on < b_on and a_off <= b_on + 1e-9
+                   for (a_on, a_off), (b_on, _) in zip(notes, notes[1:]))
+    assert one_line == monophonic  # the same music without the mode stacks or overlaps notes
     assert hanging_notes(rig.port.messages) == {}
 
 

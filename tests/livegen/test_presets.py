@@ -258,6 +258,8 @@ def test_sampling_guards_default_off_and_load_from_yaml(tmp_path):
     ("style_contrast", "[classical, classical]", "['classical', 'classical']"),
     ("style_contrast", "[baroque, '']", "['baroque', '']"),
     ("style_contrast", "[classical, romantic]\nstyle: romantic", "('classical', 'romantic')"),  # its own
+    ("monophonic", "'yes'", "'yes'"),
+    ("monophonic", "1", "1"),
 ])
 def test_bad_sampling_guard_values_name_file_key_and_value(tmp_path, key, value, shown):
     path = _write(tmp_path, f"{key}: {value}\n")

@@ -138,10 +138,17 @@ class WindowSampler:
         augment: augmentation ranges.
         seed: RNG seed.
         style_power: 1 = natural proportions, 0 = uniform over styles.
+        splice: share of windows, 0-1, that open with another style's music
+            (:meth:`batch_weighted`): the model learns to answer a phrase of
+            one style in the style it is asked for.
     """
 
     def __init__(self, pieces: Sequence[Piece], styles: Sequence[str], window_notes: int,
-                 augment: Augment = Augment(), seed: int = 0, style_power: float = 0.5) -> None:
+                 augment: Augment = Augment(), seed: int = 0, style_power: float = 0.5,
+                 splice: float = 0.0) -> None:
+        if not 0.0 <= splice <= 1.0:
+            raise ValueError(f"splice must be in [0, 1] (received {splice!r})")
+        self.splice = float(splice)
         self.pieces = [p for p in pieces if len(p) >= 2]
         self.styles = list(styles)
         self.window_notes = window_notes
@@ -164,17 +171,46 @@ class WindowSampler:
     def batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """One batch: tokens int64 [batch, 1 + 4 * window_notes], style int64 [batch].
 
-        Pieces shorter than the window are padded by repeating... no: they are
-        taken whole and the rest of the row is filled by the next drawn piece
-        of the same style, separated by a time shift (as a performer would).
+        Pieces shorter than the window are taken whole and the rest of the
+        row is filled by the next drawn piece of the same style, separated by
+        a time shift (as a performer would). See :meth:`batch_weighted`.
+        """
+        tokens, style, _ = self.batch_weighted(batch_size)
+        return tokens, style
+
+    def batch_weighted(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One batch with the weight of each predicted token.
+
+        With probability ``splice`` a row opens with 8 to ``window_notes - 16``
+        notes of a piece of another style (drawn as styles are), then goes on
+        with the row's own style, joined by a time shift; the opening and the
+        joining shift weigh 0 (they are context, not the style's music).
+
+        Returns:
+            tokens int64 [batch, 1 + 4 * window_notes], style int64 [batch],
+            weight float32 [batch, 4 * window_notes] (1 or 0, for targets
+            ``tokens[:, 1:]``).
         """
         length = 1 + 4 * self.window_notes
         out = np.empty((batch_size, length), dtype=np.int64)
         style_out = np.empty(batch_size, dtype=np.int64)
+        weight = np.ones((batch_size, length - 1), dtype=np.float32)
+        can_splice = self.splice > 0 and len(self.style_ids) > 1 and self.window_notes >= 24
         for row in range(batch_size):
             k = self.rng.choice(len(self.style_ids), p=self.style_p)
             style_out[row] = self.style_ids[k]
             parts, have = [np.array([tk.BOS])], 1
+            if can_splice and self.rng.random() < self.splice:
+                others = np.array([i for i in range(len(self.style_ids)) if i != k])
+                p_other = self.style_p[others] / self.style_p[others].sum()
+                other = int(others[self.rng.choice(len(others), p=p_other)])
+                notes = int(self.rng.integers(8, self.window_notes - 16 + 1))
+                piece = self.pieces[self.rng.choice(self.members[other], p=self.member_p[other])]
+                start = int(self.rng.integers(0, max(len(piece) - notes, 0) + 1))
+                toks = encode_arrays(*piece_arrays(piece, start, notes, self.rng, self.augment))
+                parts.append(toks)
+                have += len(toks)
+                weight[row, :len(toks) + 1] = 0.0  # the opening, and the shift that joins it
             while have < length:
                 piece = self.pieces[self.rng.choice(self.members[k], p=self.member_p[k])]
                 need = (length - have + 3) // 4
@@ -184,7 +220,7 @@ class WindowSampler:
                 parts.append(toks)
                 have += len(toks)
             out[row] = np.concatenate(parts)[:length]
-        return out, style_out
+        return out, style_out, weight
 
 
 def eval_windows(pieces: Sequence[Piece], styles: Sequence[str], window_notes: int,

@@ -82,6 +82,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--embed", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--style-splice", type=float, default=0.0,
+                   help="share of windows (0-1) that open with another style's music, weighted 0 "
+                        "in the loss: teaches answering any phrase in the asked-for style")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2,
@@ -261,7 +264,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
         config = NetConfig(**{**init[1].to_dict(), "n_styles": len(styles), "dropout": args.dropout})
     net = EventLSTM(config)
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(),
-                           seed=args.seed + ddp.rank)
+                           seed=args.seed + ddp.rank, splice=args.style_splice)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     trained_with = vars(args)
@@ -327,10 +330,10 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
         lr *= min(1.0, (step + 1) / 100)  # warm-up
         for group in opt.param_groups:
             group["lr"] = lr
-        x, s = sampler.batch(args.batch)
-        x, s = torch.as_tensor(x), torch.as_tensor(s)
+        x, s, w = sampler.batch_weighted(args.batch)
+        x, s, w = torch.as_tensor(x), torch.as_tensor(s), torch.as_tensor(w)
         logits, _ = model(x[:, :-1], s)
-        loss = masked_nll(logits, x[:, :-1], x[:, 1:], mask).mean()
+        loss = (masked_nll(logits, x[:, :-1], x[:, 1:], mask) * w).sum() / w.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

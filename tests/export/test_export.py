@@ -53,6 +53,40 @@ def test_split_is_by_piece_and_stable():
     assert counts["folk"]["pieces"] == 1 and counts["folk"]["notes"] == 40
 
 
+def test_spliced_windows_open_with_another_style_weighted_zero():
+    # baroque pieces sit at pitch 30-40, folk pieces at 90-100: each note's style shows
+    pieces = ([_piece(f"b/{i}", "baroque", n=200, seed=i) for i in range(3)]
+              + [_piece(f"f/{i}", "folk", n=200, seed=i) for i in range(3)])
+    for piece in pieces:
+        piece.pitch[:] = (30 if piece.style == "baroque" else 90) + piece.pitch % 10
+    plain = WindowSampler(pieces, STYLES, window_notes=32, augment=Augment.off(), seed=3)
+    x, style, weight = plain.batch_weighted(16)
+    assert weight.shape == (16, 4 * 32) and weight.min() == 1.0  # splice off: all count
+    sampler = WindowSampler(pieces, STYLES, window_notes=32, augment=Augment.off(), seed=3,
+                            splice=0.5)
+    x, style, weight = sampler.batch_weighted(64)
+    spliced = 0
+    for row, s, w in zip(x, style, weight):
+        own_low = STYLES[s] == "baroque"
+        kinds = [tk.token_kind(int(t)) for t in row]
+        for prev, nxt in zip(row[:-1], row[1:]):
+            assert tk.next_kind(int(prev)) == tk.token_kind(int(nxt))
+        for j, (token, kind) in enumerate(zip(row[1:], kinds[1:])):
+            if kind == tk.Kind.PITCH:  # weighted pitches are the row's own style's
+                if w[j]:
+                    assert (int(token) - tk.PITCH_OFFSET < 60) == own_low
+                else:
+                    assert (int(token) - tk.PITCH_OFFSET < 60) != own_low
+        zeros = int((w == 0).sum())
+        if zeros:
+            spliced += 1
+            assert w[:zeros].max() == 0 and w[zeros:].min() == 1  # one opening, then all count
+            assert 4 * 8 + 1 <= zeros <= 4 * 16 + 1
+    assert 16 <= spliced <= 48
+    with pytest.raises(ValueError, match="splice"):
+        WindowSampler(pieces, STYLES, window_notes=32, splice=1.5)
+
+
 def test_vectorised_encoding_matches_the_runtime_vocabulary():
     notes = sorted((Note(60 + i % 7, 30 + 3 * i, 0.25 * (i // 2), 0.3) for i in range(30)),
                    key=lambda n: (n.onset_s, n.pitch))

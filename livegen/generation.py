@@ -200,7 +200,6 @@ class Generator:
         if todo:
             return False
         self._state, self._logits, self._pending = shadow._state, shadow._logits, shadow._pending
-        self._next_shift = None
         self._expect, self._clock_s = shadow._expect, shadow._clock_s
         self.primed_since_reset = shadow.primed_since_reset
         self._shadow = None

@@ -159,27 +159,15 @@ class Response:
                   follow: GridSource) -> bool:
         """Draw the next note into :attr:`held`; False (and finish) if the response is over."""
         note = None
-        while note is None and self.count < preset.max_notes:
+        while self.count < preset.max_notes:
             note = generator.next_note(avoid=held_keys())
             if preset.quantize != "off":
-                beats = grid()
-                onset = max(snap_onset(note.onset_s, preset, beats), self.start_s)
-                if preset.monophonic:  # one line on the grid too: no chord, no overlap
-                    if (onset < self.last_onset_s + MONO_MIN_SHIFT_S
-                            and note.onset_s < self.end_limit_s):
-                        self.count += 1  # snapped onto the previous note: skipped
-                        note = None
-                        continue
-                    following_s = generator.next_onset_s
-                    if following_s is not None:
-                        following_s = max(snap_onset(following_s, preset, beats), self.start_s)
-                        if following_s > onset:
-                            note = dataclasses.replace(
-                                note, duration_s=min(note.duration_s, following_s - onset))
-                note = dataclasses.replace(note, onset_s=onset)
+                note = self._snap(note, preset, generator, grid())
+                if note is None:  # snapped onto the previous note of a single line
+                    self.count += 1
+                    continue
             note = fit_window(note, self.end_limit_s)
-            if note is None:
-                break
+            break
         if note is None:
             self._finish(generator)
             return False
@@ -195,6 +183,26 @@ class Response:
         self.held, self.held_tick = note, tick
         self.last_onset_s = note.onset_s
         return True
+
+    def _snap(self, note: Note, preset: Preset, generator: Generator,
+              beats: BeatGrid | None) -> Note | None:
+        """``note`` moved towards its grid line; None: skip it (``monophonic`` only).
+
+        A single line stays one on the grid: a note snapped less than
+        ``MONO_MIN_SHIFT_S`` after the previous one is skipped (unless it is
+        past the end anyway), and a note ends by the next one's snapped onset.
+        """
+        onset_s = max(snap_onset(note.onset_s, preset, beats), self.start_s)
+        if preset.monophonic:
+            if onset_s < self.last_onset_s + MONO_MIN_SHIFT_S and note.onset_s < self.end_limit_s:
+                return None
+            following_s = generator.next_onset_s
+            if following_s is not None:
+                following_s = max(snap_onset(following_s, preset, beats), self.start_s)
+                if following_s > onset_s:
+                    note = dataclasses.replace(
+                        note, duration_s=min(note.duration_s, following_s - onset_s))
+        return dataclasses.replace(note, onset_s=onset_s)
 
     def _finish(self, generator: Generator) -> None:
         self.generating = False

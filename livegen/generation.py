@@ -22,7 +22,7 @@ from livegen import tokens
 from livegen.errors import ModelError
 from livegen.notes import Note
 from livegen.presets import Preset
-from livegen.sampling import Sampler
+from livegen.sampling import CHORD_SPAN_S, Sampler
 from livegen.tokens import Kind, NoteDecoder
 
 __all__ = ["StepModel", "Generator", "GeneratorSnapshot", "StyleStates", "continue_notes"]
@@ -151,7 +151,7 @@ class Generator:
         self._feed(tokens.BOS)
         self._expect = Kind.SHIFT
         self._clock_s: float | None = None
-        self._chord: set[int] = set()  # pitches generated at the current onset
+        self._end_chord()
         self._response = []
         self._history.clear()
         self.sampler.set_context(())
@@ -269,7 +269,7 @@ class Generator:
         self._history = deque(snap.history, maxlen=self.preset.context_notes)
         self.sampler.set_context(self._history)  # forget the response's notes
         self.primed_since_reset = snap.primed_since_reset
-        self._chord = set()
+        self._end_chord()
         self._response = []
 
     def begin_response(self, onset_s: float) -> None:
@@ -293,7 +293,7 @@ class Generator:
         shift_s = 0.0 if self._clock_s is None else onset_s - self._clock_s
         self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
         self._clock_s = onset_s
-        self._chord = set()
+        self._end_chord()
         self._response = []
         self._expect = Kind.PITCH
 
@@ -311,8 +311,11 @@ class Generator:
             avoid: MIDI pitches the PITCH draw must not take (the keys the
                 performer holds); should every allowed pitch be avoided, the
                 draw is uniform over the allowed ones and the caller must check.
-                Pitches already generated at the same onset (a chord) are
-                avoided too: a chord never doubles a note; so are pitches that
+                Pitches already in the current chord (notes starting within
+                ``CHORD_SPAN_S``, 40 ms, of its first note) are avoided too: a
+                chord never doubles a note, and once it holds
+                ``preset.max_chord`` notes the next onset is at least 40 ms
+                later; also avoided are pitches that
                 would make the response's last 13 notes a run copied from a
                 training piece, when the model has a copy guard and the preset
                 keeps ``copy_guard`` on (:mod:`livegen.copyguard`).
@@ -328,12 +331,19 @@ class Generator:
         if self._expect == Kind.SHIFT:
             token = self._next_shift
             if token is None:
-                token = sample(self._logits, Kind.SHIFT)
+                logits = self._logits
+                if self._chord_notes >= self.preset.max_chord:  # full: the next onset waits
+                    logits = logits.copy()
+                    logits[_SHORT_SHIFTS] = -np.inf
+                token = sample(logits, Kind.SHIFT)
             self._next_shift = None
             self._feed(token)
-            if _shift_s(token) > 0:
-                self._chord = set()
             self._clock_s = (self._clock_s or 0.0) + _shift_s(token)
+        if (self._chord_start_s is None
+                or self._clock_s - self._chord_start_s > CHORD_SPAN_S - _TIME_EPS_S):
+            self._end_chord()
+            self._chord_start_s = self._clock_s
+        self._chord_notes += 1
         decoder = self._decoder
         decoder.clock_s = self._clock_s
         excluded = self._chord.union(avoid)
@@ -372,6 +382,12 @@ class Generator:
         return Note(note.pitch,
                     min(max(round(note.velocity * preset.velocity_scale), 1), 127),
                     note.onset_s, duration_s, preset.channel)
+
+    def _end_chord(self) -> None:
+        """Forget the current chord: the next note starts one."""
+        self._chord: set[int] = set()  # pitches of the current chord (never doubled)
+        self._chord_start_s: float | None = None  # its first note's onset
+        self._chord_notes = 0
 
     @property
     def next_onset_s(self) -> float | None:
@@ -440,6 +456,12 @@ def _contrast_ids(model: StepModel, preset: Preset) -> tuple[int, ...]:
         return tuple(model.style_id(name) for name in preset.style_contrast)
     except ModelError as exc:
         raise ModelError(f"preset {preset.name!r}: style_contrast: {exc}") from None
+
+
+#: SHIFT token ids shorter than a chord's span: masked once a chord is full (``max_chord``).
+_SHORT_SHIFTS = tokens.SHIFT_OFFSET + np.flatnonzero(tokens.SHIFT_BINS_S < CHORD_SPAN_S - 1e-9)
+#: Seconds: onsets are sums of 10 ms bins in floating point; closer than this is equal.
+_TIME_EPS_S = 1e-6
 
 
 def _shift_s(token: int) -> float:

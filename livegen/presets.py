@@ -35,6 +35,8 @@ MAX_PENALTY_LOGITS = 20.0
 MAX_REPETITION_WINDOW = 512
 MAX_REPETITION_NGRAM = 16
 MAX_REPETITION_COUNT = 64
+#: Most notes ``max_chord`` allows in one chord.
+MAX_CHORD_NOTES = 32
 CC_SUSTAIN = 64  # MIDI 1.0 damper pedal: the buffer's, never a control
 CC_LAST_CONTROL = 119  # MIDI 1.0: 120-127 are channel mode messages
 #: YAML 1.1 reads a bare ``off``/``none``-like word as False; these keys mean their "off" then.
@@ -115,8 +117,11 @@ class Preset:
             longest copied run stays at most 12 notes); false lets it quote.
         monophonic: play one note at a time, a single melodic line for a mono synth
             or a tune: no two answer notes start within
-            :data:`livegen.sampling.MONO_MIN_SHIFT_S` (40 ms) of each other, and each
+            :data:`livegen.sampling.CHORD_SPAN_S` (40 ms) of each other, and each
             note ends by the next one's onset.
+        max_chord: most answer notes in one chord (notes starting within
+            :data:`livegen.sampling.CHORD_SPAN_S` of its first note), 1-32; a
+            full chord makes the next onset wait. 10: two hands.
     """
 
     name: str
@@ -160,6 +165,7 @@ class Preset:
     style_contrast: tuple[str, ...] = ()
     copy_guard: bool = True
     monophonic: bool = False
+    max_chord: int = 10
 
     def __post_init__(self) -> None:
         contrast = _names(self.style_contrast)
@@ -246,6 +252,8 @@ class Preset:
              "a list of other style names (empty: the mean over all styles)"),
             ("copy_guard", isinstance(self.copy_guard, bool), "true or false"),
             ("monophonic", isinstance(self.monophonic, bool), "true or false"),
+            ("max_chord", _int(self.max_chord) and 1 <= self.max_chord <= MAX_CHORD_NOTES,
+             f"an integer number of notes in [1, {MAX_CHORD_NOTES}]"),
         ]
         for key, ok, expected in checks:
             if not ok:

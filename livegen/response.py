@@ -36,7 +36,7 @@ from livegen.generation import Generator, GeneratorSnapshot, fit_window
 from livegen.grid import BeatGrid
 from livegen.notes import Note
 from livegen.presets import Preset
-from livegen.sampling import MONO_MIN_SHIFT_S
+from livegen.sampling import CHORD_SPAN_S
 from livegen.scheduler import Scheduler
 from livegen.triggers import snap_onset
 
@@ -78,9 +78,9 @@ class Response:
         end_tick: with a followed clock, :attr:`end_limit_s` as a song position
             (clock ticks), fixed with the first note: a note placed at or after it
             is dropped, however the clock's fit moves later.
-        last_onset_s: the onset of the last note placed (``monophonic`` with
-            ``quantize``: a note snapped less than ``MONO_MIN_SHIFT_S`` after it
-            is skipped).
+        chord_start_s: the first onset of the chord of the last note placed.
+        chord_notes: notes placed in that chord (``CHORD_SPAN_S`` from its start;
+            with ``quantize``, no more than ``max_chord``, 1 if ``monophonic``).
     """
 
     trigger_s: float
@@ -95,7 +95,8 @@ class Response:
     count: int = 0
     phrase_notes: int = 0
     end_tick: float | None = None
-    last_onset_s: float = float("-inf")
+    chord_start_s: float = float("-inf")
+    chord_notes: int = 0
 
     def wait_s(self, now_s: float, preset: Preset) -> float:
         """Seconds until the held note is due to be scheduled (0: now)."""
@@ -163,7 +164,7 @@ class Response:
             note = generator.next_note(avoid=held_keys())
             if preset.quantize != "off":
                 note = self._snap(note, preset, generator, grid())
-                if note is None:  # snapped onto the previous note of a single line
+                if note is None:  # snapped onto a full chord
                     self.count += 1
                     continue
             note = fit_window(note, self.end_limit_s)
@@ -181,21 +182,27 @@ class Response:
                 self._finish(generator)
                 return False
         self.held, self.held_tick = note, tick
-        self.last_onset_s = note.onset_s
+        if note.onset_s < self.chord_start_s + CHORD_SPAN_S:
+            self.chord_notes += 1
+        else:
+            self.chord_start_s, self.chord_notes = note.onset_s, 1
         return True
 
     def _snap(self, note: Note, preset: Preset, generator: Generator,
               beats: BeatGrid | None) -> Note | None:
-        """``note`` moved towards its grid line; None: skip it (``monophonic`` only).
+        """``note`` moved towards its grid line; None: skip it.
 
-        A single line stays one on the grid: a note snapped less than
-        ``MONO_MIN_SHIFT_S`` after the previous one is skipped (unless it is
-        past the end anyway), and a note ends by the next one's snapped onset.
+        Notes from several onsets can snap onto one grid line: one that would
+        join a chord already holding ``max_chord`` notes (1 when
+        ``monophonic``) is skipped, unless it is past the end anyway. A
+        monophonic note ends by the next one's snapped onset.
         """
         onset_s = max(snap_onset(note.onset_s, preset, beats), self.start_s)
+        limit = 1 if preset.monophonic else preset.max_chord
+        if (onset_s < self.chord_start_s + CHORD_SPAN_S and self.chord_notes >= limit
+                and note.onset_s < self.end_limit_s):
+            return None
         if preset.monophonic:
-            if onset_s < self.last_onset_s + MONO_MIN_SHIFT_S and note.onset_s < self.end_limit_s:
-                return None
             following_s = generator.next_onset_s
             if following_s is not None:
                 following_s = max(snap_onset(following_s, preset, beats), self.start_s)

@@ -50,7 +50,7 @@ from livegen.tokens import (
     Kind,
 )
 
-__all__ = ["Sampler", "Key", "estimate_key", "KEY_MIN_CORRELATION", "MONO_MIN_SHIFT_S"]
+__all__ = ["Sampler", "Key", "estimate_key", "KEY_MIN_CORRELATION", "CHORD_SPAN_S"]
 
 N_PITCHES = 128
 N_PITCH_CLASSES = 12
@@ -71,11 +71,11 @@ KEY_MIN_CORRELATION = 0.6
 #: on the validation split (key distance to the prompt 1.26x real with ``soft``, 1.05x
 #: with ``palette`` at key_penalty 0.5 and this floor; 1.18x at key_penalty 1.0).
 PALETTE_FLOOR = 0.1
-#: ``monophonic`` presets: the shortest time shift between two answer notes, seconds.
-#: Onsets closer than this would be heard as one chord (the evaluation's chord
-#: tolerance is 30 ms, :data:`export.metrics.CHORD_TOLERANCE_S`); 40 ms is the
-#: first 10 ms shift bin past it.
-MONO_MIN_SHIFT_S = 0.04
+#: Seconds: answer notes starting less than this after a chord's first note belong to
+#: that chord (``max_chord`` counts them); a ``monophonic`` answer's shortest time
+#: shift. 40 ms is the first 10 ms shift bin past the 30 ms within which the
+#: evaluation counts onsets as one chord (:data:`export.metrics.CHORD_TOLERANCE_S`).
+CHORD_SPAN_S = 0.04
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
@@ -252,7 +252,7 @@ class Sampler:
             recent), >= 1.
         min_shift_s: SHIFT tokens shorter than this (seconds, 0 to the longest
             shift, 4 s) are never drawn: no onset follows the previous one
-            sooner (:data:`MONO_MIN_SHIFT_S` for a ``monophonic`` preset).
+            sooner (:data:`CHORD_SPAN_S` for a ``monophonic`` preset).
 
     Raises:
         ValueError: ``temperature`` is not a finite number > 0, ``top_p`` is
@@ -365,7 +365,7 @@ class Sampler:
                    repetition_max=preset.repetition_max,
                    key_mask=preset.key_mask, key_penalty=preset.key_penalty,
                    context_notes=preset.context_notes,
-                   min_shift_s=MONO_MIN_SHIFT_S if preset.monophonic else 0.0)
+                   min_shift_s=CHORD_SPAN_S if preset.monophonic else 0.0)
 
     def with_preset(self, preset: Preset) -> Sampler:
         """A sampler for ``preset`` that shares this one's random stream and memory.

@@ -17,7 +17,7 @@ from livegen.errors import ModelError, PresetError
 from livegen.grid import TICKS_PER_BEAT
 from livegen.notes import Note
 from livegen.presets import Preset
-from livegen.sampling import MONO_MIN_SHIFT_S
+from livegen.sampling import CHORD_SPAN_S
 from livegen.scheduler import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
 
 PRESET = Preset(name="test", style="classical", temperature=1.0, top_p=0.95, context_notes=16,
@@ -227,7 +227,7 @@ def test_generator_begin_response_twice_raises_runtime_error():
 
 def _one_line(notes: list[Note]) -> bool:
     """True if no two notes start within 40 ms and each ends by the next onset."""
-    return all(b.onset_s - a.onset_s >= MONO_MIN_SHIFT_S - 1e-9 and a.end_s <= b.onset_s + 1e-9
+    return all(b.onset_s - a.onset_s >= CHORD_SPAN_S - 1e-9 and a.end_s <= b.onset_s + 1e-9
                for a, b in zip(notes, notes[1:]))
 
 
@@ -246,6 +246,36 @@ def test_monophonic_generator_plays_one_line():
     assert not _one_line(lines[0])
     assert _one_line(lines[1])
     assert lines[1][0].onset_s == 2.0
+
+
+def _chords(onsets: list[float]) -> list[list[int]]:
+    """Indices of ``onsets`` (sorted) grouped into chords: within CHORD_SPAN_S of the first."""
+    chords: list[list[int]] = []
+    start = None
+    for i, t in enumerate(onsets):
+        if start is None or t - start > CHORD_SPAN_S - 1e-6:
+            start = t
+            chords.append([])
+        chords[-1].append(i)
+    return chords
+
+
+def _largest_chord(onsets: list[float]) -> int:
+    return max(len(c) for c in _chords(sorted(onsets)))
+
+
+def test_max_chord_makes_the_next_onset_wait():
+    model = FakeModel(time_bias=60.0)  # a shift of 0 is e**0.6 as likely as 10 ms: chords pile up
+    sizes = {}
+    for cap in (3, 32):
+        gen = Generator(model, PRESET.replace(max_chord=cap), seed=2)
+        gen.begin_response(1.0)
+        notes = [gen.next_note() for _ in range(80)]
+        sizes[cap] = _largest_chord([n.onset_s for n in notes])
+        for chord in _chords([n.onset_s for n in notes]):  # a chord never doubles a pitch
+            assert len({notes[i].pitch for i in chord}) == len(chord)
+    assert sizes[3] == 3
+    assert sizes[32] > 3
 
 
 def test_monophonic_early_shift_is_dropped_by_restore_prime_and_reset():
@@ -715,6 +745,20 @@ def test_monophonic_on_the_grid_never_stacks_or_overlaps_notes(monophonic):
     one_line = all(a_on < b_on and a_off <= b_on + 1e-9
                    for (a_on, a_off), (b_on, _) in zip(notes, notes[1:]))
     assert one_line == monophonic  # the same music without the mode stacks or overlaps notes
+    assert hanging_notes(rig.port.messages) == {}
+
+
+@pytest.mark.parametrize("cap", [2, 32])
+def test_max_chord_holds_on_the_grid(cap):
+    preset = CLOCKED.replace(quantize="1/4", max_chord=cap)
+    rig = make_rig(preset, time_bias=6.0)
+    add_midi_clock(rig)
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(6.0)
+    largest = _largest_chord(dues_of_note_ons(rig))
+    assert largest <= 2 if cap == 2 else largest > 2  # quarter notes gather several onsets
     assert hanging_notes(rig.port.messages) == {}
 
 

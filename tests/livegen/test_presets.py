@@ -260,6 +260,9 @@ def test_sampling_guards_default_off_and_load_from_yaml(tmp_path):
     ("style_contrast", "[classical, romantic]\nstyle: romantic", "('classical', 'romantic')"),  # its own
     ("monophonic", "'yes'", "'yes'"),
     ("monophonic", "1", "1"),
+    ("max_chord", "0", "0"),
+    ("max_chord", "33", "33"),
+    ("max_chord", "2.5", "2.5"),
 ])
 def test_bad_sampling_guard_values_name_file_key_and_value(tmp_path, key, value, shown):
     path = _write(tmp_path, f"{key}: {value}\n")

@@ -17,7 +17,7 @@ from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.sampling import (
     KEY_MIN_CORRELATION,
-    MONO_MIN_SHIFT_S,
+    CHORD_SPAN_S,
     PALETTE_FLOOR,
     Key,
     Sampler,
@@ -129,7 +129,7 @@ def test_min_shift_masks_the_shorter_shifts_and_monophonic_presets_set_it():
                for _ in range(50))
     mono = Sampler.from_preset(Preset(name="m", monophonic=True), seed=0)
     poly = Sampler.from_preset(Preset(name="p"), seed=0)
-    assert (mono.min_shift_s, poly.min_shift_s) == (MONO_MIN_SHIFT_S, 0.0)
+    assert (mono.min_shift_s, poly.min_shift_s) == (CHORD_SPAN_S, 0.0)
     assert SHIFT_OFFSET in poly.allowed[Kind.SHIFT] and SHIFT_OFFSET not in mono.allowed[Kind.SHIFT]
 
 

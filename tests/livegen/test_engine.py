@@ -731,15 +731,21 @@ def _scheduled_notes(rig: Rig) -> list[tuple[float, float]]:
     return [(on, off) for on, off in pairs]
 
 
-@pytest.mark.parametrize("monophonic", [False, True])
-def test_monophonic_on_the_grid_never_stacks_or_overlaps_notes(monophonic):
-    preset = CLOCKED.replace(quantize="1/8", monophonic=monophonic, max_duration_s=2.0)
+def _clocked_response(preset: Preset) -> Rig:
+    """A rig (short shifts favoured) that played PHRASE against a 120 BPM clock and answered."""
     rig = make_rig(preset, time_bias=6.0)
     add_midi_clock(rig)
     rig.poll_for(1.0)
     rig.play(PHRASE)
     rig.run_until_responding()
     rig.poll_for(6.0)
+    return rig
+
+
+@pytest.mark.parametrize("monophonic", [False, True])
+def test_monophonic_on_the_grid_never_stacks_or_overlaps_notes(monophonic):
+    rig = _clocked_response(CLOCKED.replace(quantize="1/8", monophonic=monophonic,
+                                            max_duration_s=2.0))
     notes = _scheduled_notes(rig)
     assert len(notes) >= 4
     one_line = all(a_on < b_on and a_off <= b_on + 1e-9
@@ -750,13 +756,7 @@ def test_monophonic_on_the_grid_never_stacks_or_overlaps_notes(monophonic):
 
 @pytest.mark.parametrize("cap", [2, 32])
 def test_max_chord_holds_on_the_grid(cap):
-    preset = CLOCKED.replace(quantize="1/4", max_chord=cap)
-    rig = make_rig(preset, time_bias=6.0)
-    add_midi_clock(rig)
-    rig.poll_for(1.0)
-    rig.play(PHRASE)
-    rig.run_until_responding()
-    rig.poll_for(6.0)
+    rig = _clocked_response(CLOCKED.replace(quantize="1/4", max_chord=cap))
     largest = _largest_chord(dues_of_note_ons(rig))
     assert largest <= 2 if cap == 2 else largest > 2  # quarter notes gather several onsets
     assert hanging_notes(rig.port.messages) == {}

@@ -181,8 +181,9 @@ class WindowSampler:
     def batch_weighted(self, batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One batch with the weight of each predicted token.
 
-        With probability ``splice`` a row opens with 8 to ``window_notes - 16``
-        notes of a piece of another style (drawn as styles are), then goes on
+        With probability ``splice`` (windows of at least 24 notes, two styles
+        or more) a row opens with 8 to ``window_notes - 16`` notes of a piece
+        of another style (drawn as styles are), then goes on
         with the row's own style, joined by a time shift; the opening and the
         joining shift weigh 0 (they are context, not the style's music).
 

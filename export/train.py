@@ -203,7 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         SystemExit: bad arguments, no training pieces, or a failed ONNX parity check.
         ValueError: an inconsistent torchrun environment.
     """
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.style_splice <= 1.0:
+        parser.error(f"--style-splice must be in [0, 1] (received {args.style_splice})")
     ddp = Distributed.from_env()
     if not ddp.enabled:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

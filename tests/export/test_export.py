@@ -202,3 +202,12 @@ def test_tiny_training_run_on_a_midi_folder_resumes_and_exports(tmp_path):
     first, _ = model.run_tokens(tokens, model.initial_state(), style)
     second, _ = again.run_tokens(tokens, again.initial_state(), style)
     assert np.allclose(first, second, atol=1e-6)
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1"])
+def test_style_splice_out_of_range_is_one_line_error(share, capsys):
+    from export.train import main
+    with pytest.raises(SystemExit) as info:
+        main(["--style-splice", share, "--out", "unused"])
+    assert info.value.code == 2
+    assert f"--style-splice must be in [0, 1] (received {float(share)})" in capsys.readouterr().err

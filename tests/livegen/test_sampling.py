@@ -16,8 +16,8 @@ from livegen.generation import Generator, continue_notes, guide_logits
 from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.sampling import (
-    KEY_MIN_CORRELATION,
     CHORD_SPAN_S,
+    KEY_MIN_CORRELATION,
     PALETTE_FLOOR,
     Key,
     Sampler,

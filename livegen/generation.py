@@ -329,13 +329,7 @@ class Generator:
         self._flush()
         sample = self.sampler.sample
         if self._expect == Kind.SHIFT:
-            token = self._next_shift
-            if token is None:
-                logits = self._logits
-                if self._chord_notes >= self.preset.max_chord:  # full: the next onset waits
-                    logits = logits.copy()
-                    logits[_SHORT_SHIFTS] = -np.inf
-                token = sample(logits, Kind.SHIFT)
+            token = self._next_shift if self._next_shift is not None else self._draw_shift()
             self._next_shift = None
             self._feed(token)
             self._clock_s = (self._clock_s or 0.0) + _shift_s(token)
@@ -375,13 +369,24 @@ class Generator:
         duration_s = min(note.duration_s, preset.max_duration_s)
         if preset.monophonic:  # one line: draw the next onset now and end by it
             self._flush()
-            self._next_shift = sample(self._logits, Kind.SHIFT)
+            self._next_shift = self._draw_shift()
             gap_s = _shift_s(self._next_shift)
             if gap_s > 0:
                 duration_s = min(duration_s, gap_s)
         return Note(note.pitch,
                     min(max(round(note.velocity * preset.velocity_scale), 1), 127),
                     note.onset_s, duration_s, preset.channel)
+
+    def _draw_shift(self) -> int:
+        """Sample a SHIFT token; once the chord is full, only one of at least ``CHORD_SPAN_S``.
+
+        A chord holds ``preset.max_chord`` notes, one when ``monophonic``.
+        """
+        logits = self._logits
+        if self._chord_notes >= (1 if self.preset.monophonic else self.preset.max_chord):
+            logits = logits.copy()
+            logits[_SHORT_SHIFTS] = -np.inf  # the next onset starts a new chord
+        return self.sampler.sample(logits, Kind.SHIFT)
 
     def _end_chord(self) -> None:
         """Forget the current chord: the next note starts one."""

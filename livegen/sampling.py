@@ -43,10 +43,7 @@ from livegen.tokens import (
     DUR_OFFSET,
     DURATION_BINS_S,
     KIND_MASKS,
-    MAX_SHIFT_S,
     PITCH_OFFSET,
-    SHIFT_BINS_S,
-    SHIFT_OFFSET,
     Kind,
 )
 
@@ -250,16 +247,12 @@ class Sampler:
         key_penalty: logits for ``soft``, the weight for ``palette``, 0-20.
         context_notes: performer notes the key is estimated from (the most
             recent), >= 1.
-        min_shift_s: SHIFT tokens shorter than this (seconds, 0 to the longest
-            shift, 4 s) are never drawn: no onset follows the previous one
-            sooner (:data:`CHORD_SPAN_S` for a ``monophonic`` preset).
 
     Raises:
         ValueError: ``temperature`` is not a finite number > 0, ``top_p`` is
             not in (0, 1], the pitch range is not ``0 <= pitch_low <=
             pitch_high <= 127``, ``max_duration_s`` is not > 0, a repetition
-            or key setting is out of its range, ``context_notes`` < 1, or
-            ``min_shift_s`` is outside [0, 4] seconds.
+            or key setting is out of its range, or ``context_notes`` < 1.
     """
 
     def __init__(
@@ -278,7 +271,6 @@ class Sampler:
         key_mask: str = "off",
         key_penalty: float = 1.0,
         context_notes: int = 50,
-        min_shift_s: float = 0.0,
     ) -> None:
         if not _finite(temperature) or temperature <= 0:
             raise ValueError(f"temperature must be a finite number > 0 (received {temperature!r})")
@@ -303,9 +295,6 @@ class Sampler:
                              f"{repetition_window!r}, repetition_max={repetition_max!r})")
         if key_mask not in KEY_MASKS:
             raise ValueError(f"key_mask must be one of {', '.join(KEY_MASKS)} (received {key_mask!r})")
-        if not _finite(min_shift_s) or not 0 <= min_shift_s <= MAX_SHIFT_S:
-            raise ValueError(f"min_shift_s must be in [0, {MAX_SHIFT_S:g}] seconds "
-                             f"(received {min_shift_s!r})")
         if not _integer(context_notes) or context_notes < 1:
             raise ValueError(f"context_notes must be an integer >= 1 (received {context_notes!r})")
         self.temperature = float(temperature)
@@ -330,8 +319,6 @@ class Sampler:
             too_long = np.flatnonzero(DURATION_BINS_S > self.max_duration_s + 1e-9)
             keep_from = 1 if len(too_long) == len(DURATION_BINS_S) else 0
             masks[Kind.DUR, DUR_OFFSET + too_long[keep_from:]] = False
-        self.min_shift_s = float(min_shift_s)
-        masks[Kind.SHIFT, SHIFT_OFFSET + np.flatnonzero(SHIFT_BINS_S < self.min_shift_s - 1e-9)] = False
         #: ``allowed[kind]`` is the int64 array of token ids a draw of that kind may return.
         self.allowed: tuple[np.ndarray, ...] = tuple(
             np.flatnonzero(masks[kind]).astype(np.int64) for kind in range(Kind.COUNT))
@@ -364,8 +351,7 @@ class Sampler:
                    repetition_window=preset.repetition_window,
                    repetition_max=preset.repetition_max,
                    key_mask=preset.key_mask, key_penalty=preset.key_penalty,
-                   context_notes=preset.context_notes,
-                   min_shift_s=CHORD_SPAN_S if preset.monophonic else 0.0)
+                   context_notes=preset.context_notes)
 
     def with_preset(self, preset: Preset) -> Sampler:
         """A sampler for ``preset`` that shares this one's random stream and memory.

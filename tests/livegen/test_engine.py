@@ -19,6 +19,7 @@ from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.sampling import CHORD_SPAN_S
 from livegen.scheduler import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
+from livegen.tokens import SHIFT_OFFSET
 
 PRESET = Preset(name="test", style="classical", temperature=1.0, top_p=0.95, context_notes=16,
                 silence_s=0.5, max_notes=16, max_seconds=8.0, pitch_low=36, pitch_high=96,
@@ -276,6 +277,28 @@ def test_max_chord_makes_the_next_onset_wait():
             assert len({notes[i].pitch for i in chord}) == len(chord)
     assert sizes[3] == 3
     assert sizes[32] > 3
+
+
+class _ChordModel(FakeModel):
+    """A FakeModel that wants every next note in the same chord (SHIFT 0 at +50 logits)."""
+
+    def step(self, token, state, style):
+        logits, state = super().step(token, state, style)
+        logits = logits.copy()
+        logits[SHIFT_OFFSET] += 50.0
+        return logits, state
+
+
+@pytest.mark.parametrize(("changes", "chord"), [({}, 10), ({"max_chord": 3}, 3),
+                                                ({"monophonic": True}, 1)])
+def test_a_full_chord_never_draws_a_shift_under_40_ms(changes, chord):
+    gen = Generator(_ChordModel(), PRESET.replace(pitch_low=21, pitch_high=108, **changes), seed=0)
+    gen.begin_response(1.0)
+    onsets = [gen.next_note().onset_s for _ in range(30)]
+    sizes = [len(c) for c in _chords(onsets)]
+    assert sizes[:-1] == [chord] * (len(sizes) - 1)  # every chord fills up, and no further
+    steps = np.diff(onsets)
+    assert all(step == 0.0 or step >= CHORD_SPAN_S - 1e-9 for step in steps)
 
 
 def test_monophonic_early_shift_is_dropped_by_restore_prime_and_reset():

@@ -16,7 +16,6 @@ from livegen.generation import Generator, continue_notes, guide_logits
 from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.sampling import (
-    CHORD_SPAN_S,
     KEY_MIN_CORRELATION,
     PALETTE_FLOOR,
     Key,
@@ -28,8 +27,6 @@ from livegen.tokens import (
     DURATION_BINS_S,
     KIND_MASKS,
     PITCH_OFFSET,
-    SHIFT_BINS_S,
-    SHIFT_OFFSET,
     VOCAB_SIZE,
     Kind,
     token_kind,
@@ -116,27 +113,6 @@ def test_non_finite_logits_fall_back_to_uniform_over_allowed():
 def test_max_duration_below_shortest_bin_keeps_the_shortest():
     sampler = Sampler(1.0, 1.0, 0, 127, seed=0, max_duration_s=0.001)
     assert sampler.allowed[Kind.DUR].tolist() == [DUR_OFFSET]
-
-
-def test_min_shift_masks_the_shorter_shifts_and_monophonic_presets_set_it():
-    sampler = Sampler(1.0, 1.0, 0, 127, seed=0, min_shift_s=0.04)
-    shifts = SHIFT_BINS_S[sampler.allowed[Kind.SHIFT] - SHIFT_OFFSET]
-    assert shifts.min() == pytest.approx(0.04)
-    assert len(shifts) == len(SHIFT_BINS_S) - 4  # 0, 10, 20, 30 ms gone
-    logits = np.zeros(VOCAB_SIZE, np.float32)
-    logits[SHIFT_OFFSET] = 50.0  # the model wants a chord
-    assert all(SHIFT_BINS_S[sampler.sample(logits, Kind.SHIFT) - SHIFT_OFFSET] >= 0.04
-               for _ in range(50))
-    mono = Sampler.from_preset(Preset(name="m", monophonic=True), seed=0)
-    poly = Sampler.from_preset(Preset(name="p"), seed=0)
-    assert (mono.min_shift_s, poly.min_shift_s) == (CHORD_SPAN_S, 0.0)
-    assert SHIFT_OFFSET in poly.allowed[Kind.SHIFT] and SHIFT_OFFSET not in mono.allowed[Kind.SHIFT]
-
-
-@pytest.mark.parametrize("min_shift_s", [-0.01, 4.5, float("nan")])
-def test_bad_min_shift_raises_value_error(min_shift_s):
-    with pytest.raises(ValueError, match="min_shift_s"):
-        Sampler(1.0, 0.9, 0, 127, min_shift_s=min_shift_s)
 
 
 def test_from_preset_uses_the_preset_fields():

@@ -10,15 +10,24 @@ Backends and their rtmidi APIs:
 backend    rtmidi API              notes
 =========  ======================  =============================================
 alsa       ``API_LINUX_ALSA``      needs the sequencer device ``/dev/snd/seq``
-jack       ``API_UNIX_JACK``       needs a running JACK server; each port is its
-                                   own JACK client (rtmidi's design); input is
-                                   polled, see :class:`InputPort`
+jack       ``API_UNIX_JACK``       needs a running JACK server; both ports in one
+                                   JACK client (``livegen._jackmidi``, see
+                                   :class:`JackInputPort`), else rtmidi's: one
+                                   client per port, input polled
+                                   (:class:`InputPort`)
 coremidi   ``API_MACOSX_CORE``     macOS; virtual ports appear in every app
 winmm      ``API_WINDOWS_MM``      Windows; no virtual ports: use loopMIDI
 =========  ======================  =============================================
 
 ``auto`` picks ALSA when ``/dev/snd/seq`` exists, else JACK when a server
 answers (Linux); CoreMIDI on macOS; Windows MM on Windows.
+
+On JACK, livegen's ports share one JACK client when the C extension
+``livegen._jackmidi`` is built (it needs JACK's headers at install time, Debian
+``libjack-jackd2-dev``): every JACK client wakes once per period, 750 times a
+second at 64 frames, and each costs an idle daemon about 0.5 % of a core
+(docs/benchmark.md). Without the extension, or with ``LIVEGEN_JACK_RTMIDI=1``,
+python-rtmidi's two clients are used.
 """
 
 from __future__ import annotations
@@ -29,9 +38,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import rtmidi
+
+try:  # optional C extension: one JACK client for both ports (setup.py)
+    from livegen import _jackmidi
+except ImportError:  # not built (no compiler or JACK headers), or no libjack at run time
+    _jackmidi = None
 
 from livegen.errors import BackendError, PortNotFoundError
 from livegen.osthread import name_os_thread
@@ -43,6 +57,9 @@ __all__ = [
     "OUT_PORT_NAME",
     "InputPort",
     "OutputPort",
+    "JackInputPort",
+    "JackOutputPort",
+    "jack_shared_client",
     "resolve_backend",
     "jack_running",
     "list_ports",
@@ -70,6 +87,15 @@ JACK_IDLE_AFTER_S = 5.0
 #: period of its arrival, not within the whole sleep; only its handling waits.
 JACK_IDLE_POLL_INTERVAL_S = 0.05
 READER_JOIN_TIMEOUT_S = 1.0
+#: How long the one-client JACK reader waits for input before it looks at its stop flag,
+#: seconds (closing wakes it at once): an idle daemon's reader wakes once a second.
+JACK_READ_TIMEOUT_S = 1.0
+#: How long closing a one-client JACK output waits for queued messages (the last
+#: note_offs) to go out, seconds: a few periods at any usual buffer size.
+JACK_FLUSH_TIMEOUT_S = 0.5
+#: Set to 1 to use python-rtmidi's JACK ports (one client per port) even when the
+#: one-client extension is built: for comparison in ``livegen bench``.
+JACK_RTMIDI_ENV = "LIVEGEN_JACK_RTMIDI"
 #: rtmidi's input queue, in messages (python-rtmidi's default is 1024); at the poll
 #: interval this only fills if the process stalls for seconds under a MIDI flood.
 INPUT_QUEUE_SIZE = 4096
@@ -423,6 +449,176 @@ class OutputPort(_Port):
             self.sent += 1
 
 
+def jack_shared_client(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether JACK ports open in one shared client (``livegen._jackmidi``) here.
+
+    False when the extension is not built or :data:`JACK_RTMIDI_ENV` is ``1`` in
+    ``environ`` (default: ``os.environ``).
+    """
+    environ = os.environ if environ is None else environ
+    return _jackmidi is not None and environ.get(JACK_RTMIDI_ENV, "") != "1"
+
+
+_jack_clients: dict[str, list] = {}  # client name -> [client, number of ports using it]
+_jack_clients_lock = threading.Lock()
+
+
+class _JackHandle:
+    """One port's share of a shared ``_jackmidi.Client``; ``delete()`` removes the port.
+
+    The client closes when the last of its ports is deleted. It stands where an
+    rtmidi object stands in :class:`_Port`.
+    """
+
+    def __init__(self, client_name: str, direction: str) -> None:
+        with _jack_clients_lock:
+            entry = _jack_clients.get(client_name)
+            if entry is None or entry[0].closed:
+                with _quiet_stderr():
+                    try:
+                        client = _jackmidi.Client(client_name)
+                    except OSError as err:
+                        raise BackendError(f"cannot open the jack MIDI backend ({err})") from err
+                entry = _jack_clients[client_name] = [client, 0]
+            entry[1] += 1
+        self.client = entry[0]
+        self.client_name = client_name
+        self.direction = direction
+
+    def delete(self) -> None:
+        client = self.client
+        with _jack_clients_lock:
+            if self.direction == "input":
+                client.remove_input()
+            else:
+                client.flush(JACK_FLUSH_TIMEOUT_S)  # the last note_offs go out first
+                client.remove_output()
+            entry = _jack_clients.get(self.client_name)
+            if entry is not None and entry[0] is client:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del _jack_clients[self.client_name]
+                    client.close()
+            else:  # a client replaced after its server went away
+                client.close()
+
+
+class JackInputPort(InputPort):
+    """A MIDI input on livegen's one JACK client (``livegen._jackmidi``).
+
+    JACK's process callback is C: it copies each message with its stamp into a
+    lock-free ring buffer and posts a semaphore, never waiting for Python. A
+    reader thread (``livegen-midi-in``) blocks on that semaphore with the GIL
+    released, so an idle daemon's reader wakes about once a second
+    (:data:`JACK_READ_TIMEOUT_S`), and hands each message on. Stamps are
+    ``time.monotonic()`` seconds, frame-accurate within a JACK period: a message
+    at frame offset k is stamped (period - k) frames before the cycle that
+    delivered it. Sysex and active sensing are ignored; timing messages kept.
+
+    Attributes:
+        dropped: messages the process callback could not queue (ring buffer full,
+            or longer than 256 bytes).
+    """
+
+    def __init__(self, midi: _JackHandle, name: str, virtual: bool,
+                 handler: InputHandler | None, now: Callable[[], float]) -> None:
+        super().__init__(midi, "jack", name, virtual, None, now)
+        self.polled = False
+        if handler is not None:
+            self.set_handler(handler)
+
+    @property
+    def dropped(self) -> int:
+        """Messages not passed on by the process callback (see the class docstring)."""
+        midi = self._midi
+        return 0 if midi is None else midi.client.dropped
+
+    def set_handler(self, handler: InputHandler) -> None:
+        """Send every incoming message to ``handler(data, timestamp_s)`` from now on.
+
+        Messages that arrived before the first handler was set are dropped.
+        """
+        with self._lock:
+            midi = self._midi
+            if midi is None:
+                return
+            self._handler = handler
+            if self._reader is None:
+                midi.client.read(0.0)  # drop the backlog: nobody was listening
+                self._reader = threading.Thread(target=self._read, args=(midi.client,),
+                                                name="livegen-midi-in", daemon=True)
+                self._reader.start()
+
+    def _read(self, client) -> None:
+        """The reader thread: wait for messages, hand each on with its stamp; until closed."""
+        name_os_thread("midi-in")
+        stop, read = self._stop, client.read
+        stamp_here = self._now is not time.monotonic  # a test clock: stamp on arrival
+        while not stop.is_set():
+            for data, stamp_s in read(JACK_READ_TIMEOUT_S):
+                if stop.is_set():
+                    return
+                self._handler(list(data), self._now() if stamp_here else stamp_s)
+
+    def _release(self, midi: _JackHandle) -> None:
+        if self._reader is not None:
+            self._stop.set()
+            midi.client.wake()
+            self._reader.join(READER_JOIN_TIMEOUT_S)
+
+
+class JackOutputPort(OutputPort):
+    """A MIDI output on livegen's one JACK client (``livegen._jackmidi``).
+
+    :meth:`send_bytes` queues the message in a lock-free ring buffer that JACK's
+    C process callback empties at the start of the next cycle (as rtmidi's JACK
+    output does). A message that does not fit (128 KiB queued) is dropped and
+    counted in :attr:`dropped`. Closing waits up to :data:`JACK_FLUSH_TIMEOUT_S`
+    for queued messages to go out.
+    """
+
+    def __init__(self, midi: _JackHandle, name: str, virtual: bool) -> None:
+        super().__init__(midi, "jack", name, virtual)
+
+    def send_bytes(self, data: Sequence[int]) -> None:
+        """Send one raw MIDI message given as byte values (1-256 bytes)."""
+        with self._lock:
+            if self._midi is None or not self._midi.client.write(bytes(data)):
+                self.dropped += 1
+                return
+            self.sent += 1
+
+    def _release(self, midi: _JackHandle) -> None:
+        pass  # delete() flushes, then removes the port
+
+
+def _open_jack(port: str | None, virtual_name: str, client_name: str, direction: str):
+    """Open a port on the shared JACK client: virtual, or connected to the named one."""
+    target = None
+    if port is not None:
+        inputs, outputs = list_ports("jack")
+        ports = inputs if direction == "input" else outputs
+        target = ports[find_port(ports, port, direction=direction)]
+    handle = _JackHandle(client_name, direction)
+    try:
+        client = handle.client
+        try:
+            with _quiet_stderr():
+                if direction == "input":
+                    full = client.add_input(virtual_name)
+                else:
+                    full = client.add_output(virtual_name)
+                client.activate()
+                if target is not None:
+                    client.connect(*((target, full) if direction == "input" else (full, target)))
+        except (OSError, ValueError) as err:
+            raise BackendError(f"cannot open MIDI {direction} on jack ({err})") from err
+    except BaseException:
+        handle.delete()
+        raise
+    return handle, (virtual_name if target is None else target), target is None
+
+
 def _open(kind: type, backend: str, port: str | None, virtual_name: str,
           client_name: str, direction: str):
     """Open an rtmidi port: virtual when ``port`` is None, else connect to the named one."""
@@ -472,6 +668,11 @@ def open_input(backend: str = "auto", port: str | None = None, *,
         PortNotFoundError: ``port`` matches no source, or several.
     """
     backend = resolve_backend(backend)
+    if backend == "jack" and jack_shared_client():
+        handle, name, virtual = _open_jack(port, IN_PORT_NAME, client_name, "input")
+        opened = JackInputPort(handle, name, virtual, handler, now)
+        log.debug("opened %r", opened)
+        return opened
     midi, name, virtual = _open(rtmidi.MidiIn, backend, port, IN_PORT_NAME, client_name, "input")
     midi.ignore_types(sysex=True, timing=False, active_sense=True)
     opened = InputPort(midi, backend, name, virtual, handler, now)
@@ -495,6 +696,11 @@ def open_output(backend: str = "auto", port: str | None = None, *,
         PortNotFoundError: ``port`` matches no destination, or several.
     """
     backend = resolve_backend(backend)
+    if backend == "jack" and jack_shared_client():
+        handle, name, virtual = _open_jack(port, OUT_PORT_NAME, client_name, "output")
+        opened = JackOutputPort(handle, name, virtual)
+        log.debug("opened %r", opened)
+        return opened
     midi, name, virtual = _open(rtmidi.MidiOut, backend, port, OUT_PORT_NAME, client_name,
                                 "output")
     opened = OutputPort(midi, backend, name, virtual)

@@ -303,7 +303,7 @@ def test_jack_is_found(jack_server):
 
 
 @pytest.mark.jack
-def test_virtual_input_stamps_and_passes_messages(probe):
+def test_virtual_input_stamps_and_passes_messages(probe, jack_server):
     got: list[tuple[list[int], float]] = []
     with ports.open_input("jack", handler=lambda data, t: got.append((data, t))) as port:
         assert port.virtual and port.name == ports.IN_PORT_NAME and port.backend == "jack"
@@ -319,7 +319,10 @@ def test_virtual_input_stamps_and_passes_messages(probe):
     # sysex and active sensing are dropped; MIDI clock (0xF8) is kept for clock following
     assert data == [[0x90, 60, 100], [0xF8], [0x90, 60, 0]]
     stamps = [t for _, t in got]
-    assert stamps == sorted(stamps) and before <= stamps[0] <= time.monotonic()
+    # one JACK client: a message at frame offset k is stamped k frames into the period
+    # before the cycle that delivered it (rtmidi's sender writes at offset 0)
+    earliest = before - (jack_server.period_s if port.polled is False else 0.0)
+    assert stamps == sorted(stamps) and earliest <= stamps[0] <= time.monotonic()
 
 
 @pytest.mark.jack
@@ -420,13 +423,19 @@ def test_send_races_close_safely(jack_server):
 
 @pytest.mark.jack
 @pytest.mark.flaky(reruns=2)  # JACK's own cycle loss on a busy non-realtime server (see below)
-def test_no_input_lost_while_python_is_busy(probe):
-    """A busy Python thread must not make JACK drop input (the reader polls; no GIL on JACK's thread).
+@pytest.mark.parametrize("client", ["shared", "rtmidi"])
+def test_no_input_lost_while_python_is_busy(probe, client, monkeypatch):
+    """A busy Python thread must not make JACK drop input (no GIL on JACK's thread).
 
     With rtmidi's Python callback on JACK's process thread, a busy Python
-    thread made JACK drop 3.3 % of the messages; polling rtmidi's queue loses
-    only what the non-realtime dummy server itself drops (see below).
+    thread made JACK drop 3.3 % of the messages. Both JACK inputs keep Python
+    off that thread: the one-client extension's C callback queues, and with
+    rtmidi's two clients a reader polls rtmidi's queue. They lose only what the
+    non-realtime dummy server itself drops (see below).
     """
+    if client == "shared" and not ports.jack_shared_client():
+        pytest.skip("livegen._jackmidi is not built")
+    monkeypatch.setenv(ports.JACK_RTMIDI_ENV, "1" if client == "rtmidi" else "0")
     got: list[tuple[list[int], str]] = []
     stop = threading.Event()
 
@@ -440,7 +449,7 @@ def test_no_input_lost_while_python_is_busy(probe):
     sent = 0
     with ports.open_input("jack", handler=lambda d, t: got.append(
             (d, threading.current_thread().name))) as port:
-        assert port.polled
+        assert isinstance(port, ports.JackInputPort) == (client == "shared")
         probe.connect(to_input=ports.IN_PORT_NAME)
         settle(probe.out.send_message, got)
         burner.start()

@@ -1,0 +1,481 @@
+/*
+ * livegen._jackmidi: one JACK client holding livegen's MIDI input and output ports.
+ *
+ * Why this exists (docs/benchmark.md, issue "Instant, tight, and in time with the DAW"):
+ * python-rtmidi opens one JACK client per port, and every JACK client wakes once per
+ * period (750 times a second at 64 frames, 48 kHz); measured here, each costs about
+ * 0.5 % of a core even when no MIDI flows. One client for both ports halves that.
+ * JACK-Client (the Python binding) would also give one client, but its process
+ * callback is Python: it must take the GIL on JACK's real-time thread, and while
+ * another thread holds the GIL, whole cycles pass and their MIDI input is lost.
+ * Here the process callback is C and never waits: input goes into a lock-free
+ * ring buffer (jack_ringbuffer, single reader, single writer) that a Python thread
+ * drains after a semaphore post; output comes from another ring buffer.
+ *
+ * The Python side (livegen/ports.py) allows one reader thread and serialises writers.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+
+#include <jack/jack.h>
+#include <jack/midiport.h>
+#include <jack/ringbuffer.h>
+
+#define RING_BYTES (1 << 17)   /* 128 KiB each way: thousands of 3-byte messages */
+#define MAX_EVENT_BYTES 256    /* longer events (sysex) are not passed on */
+
+typedef struct {
+    uint32_t size;
+    double time_s; /* CLOCK_MONOTONIC seconds, the clock of Python's time.monotonic() */
+} in_header;
+
+typedef struct {
+    PyObject_HEAD
+    jack_client_t *client;
+    _Atomic(jack_port_t *) in_port;
+    _Atomic(jack_port_t *) out_port;
+    jack_ringbuffer_t *in_ring;
+    jack_ringbuffer_t *out_ring;
+    sem_t in_sem;
+    int sem_ok;
+    atomic_uint_fast64_t cycles;   /* process cycles run */
+    atomic_uint_fast64_t dropped;  /* input events not passed on: ring full or too long */
+    atomic_int shutdown;           /* the server went away */
+    int active;
+} Client;
+
+static double mono_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* JACK's real-time callback: no locks, no allocation, no Python. */
+static int process(jack_nframes_t nframes, void *arg) {
+    Client *self = (Client *)arg;
+    jack_port_t *in = atomic_load(&self->in_port);
+    jack_port_t *out = atomic_load(&self->out_port);
+
+    if (in != NULL) {
+        void *buf = jack_port_get_buffer(in, nframes);
+        uint32_t count = jack_midi_get_event_count(buf);
+        if (count > 0) {
+            /* An event at frame offset k came during the period that ended as this cycle
+             * began: it is stamped (nframes - k) frames before now, on CLOCK_MONOTONIC.
+             * Events of one cycle keep their frame-accurate spacing; a stamp is never
+             * later than the moment the event could first be read. */
+            double now_s = mono_now_s();
+            double frame_s = 1.0 / (double)jack_get_sample_rate(self->client);
+            int posted = 0;
+            for (uint32_t i = 0; i < count; i++) {
+                jack_midi_event_t ev;
+                if (jack_midi_event_get(&ev, buf, i) != 0 || ev.size == 0)
+                    continue;
+                unsigned char status = ev.buffer[0];
+                if (status == 0xF0 || status == 0xFE) /* sysex, active sensing: ignored */
+                    continue;
+                in_header h;
+                h.size = (uint32_t)ev.size;
+                h.time_s = now_s - (double)(nframes - ev.time) * frame_s;
+                if (ev.size > MAX_EVENT_BYTES ||
+                    jack_ringbuffer_write_space(self->in_ring) < sizeof h + ev.size) {
+                    atomic_fetch_add(&self->dropped, 1);
+                    continue;
+                }
+                jack_ringbuffer_write(self->in_ring, (const char *)&h, sizeof h);
+                jack_ringbuffer_write(self->in_ring, (const char *)ev.buffer, ev.size);
+                posted = 1;
+            }
+            if (posted && self->sem_ok)
+                sem_post(&self->in_sem);
+        }
+    }
+
+    if (out != NULL) {
+        void *buf = jack_port_get_buffer(out, nframes);
+        jack_midi_clear_buffer(buf);
+        for (;;) {
+            uint32_t size;
+            size_t avail = jack_ringbuffer_read_space(self->out_ring);
+            if (avail < sizeof size)
+                break;
+            jack_ringbuffer_peek(self->out_ring, (char *)&size, sizeof size);
+            if (avail < sizeof size + size)
+                break; /* the writer is half-way: next cycle */
+            jack_midi_data_t *dst = jack_midi_event_reserve(buf, 0, size);
+            if (dst == NULL)
+                break; /* this cycle's buffer is full: the rest goes next cycle */
+            jack_ringbuffer_read_advance(self->out_ring, sizeof size);
+            jack_ringbuffer_read(self->out_ring, (char *)dst, size);
+        }
+    }
+    atomic_fetch_add(&self->cycles, 1);
+    return 0;
+}
+
+static void on_shutdown(void *arg) {
+    Client *self = (Client *)arg;
+    atomic_store(&self->shutdown, 1);
+    if (self->sem_ok)
+        sem_post(&self->in_sem);
+}
+
+static void close_client(Client *self) {
+    if (self->client != NULL) {
+        jack_client_t *client = self->client;
+        Py_BEGIN_ALLOW_THREADS
+        if (self->active && !atomic_load(&self->shutdown))
+            jack_deactivate(client);
+        jack_client_close(client);
+        Py_END_ALLOW_THREADS
+        self->client = NULL;
+        self->active = 0;
+        atomic_store(&self->in_port, NULL);
+        atomic_store(&self->out_port, NULL);
+    }
+}
+
+static void Client_dealloc(Client *self) {
+    close_client(self);
+    if (self->in_ring != NULL)
+        jack_ringbuffer_free(self->in_ring);
+    if (self->out_ring != NULL)
+        jack_ringbuffer_free(self->out_ring);
+    if (self->sem_ok)
+        sem_destroy(&self->in_sem);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"name", NULL};
+    const char *name;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "s", kwlist, &name))
+        return -1;
+    if (self->client != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "client already open");
+        return -1;
+    }
+    if (!self->sem_ok) {
+        if (sem_init(&self->in_sem, 0, 0) != 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        self->sem_ok = 1;
+    }
+    if (self->in_ring == NULL)
+        self->in_ring = jack_ringbuffer_create(RING_BYTES);
+    if (self->out_ring == NULL)
+        self->out_ring = jack_ringbuffer_create(RING_BYTES);
+    if (self->in_ring == NULL || self->out_ring == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    jack_status_t status = 0;
+    jack_client_t *client;
+    Py_BEGIN_ALLOW_THREADS
+    client = jack_client_open(name, JackNoStartServer, &status);
+    Py_END_ALLOW_THREADS
+    if (client == NULL) {
+        PyErr_Format(PyExc_OSError, "cannot open a JACK client (status 0x%x%s)", (unsigned)status,
+                     (status & JackServerFailed) ? ": no JACK server running" : "");
+        return -1;
+    }
+    self->client = client;
+    if (jack_set_process_callback(client, process, self) != 0) {
+        close_client(self);
+        PyErr_SetString(PyExc_OSError, "cannot set the JACK process callback");
+        return -1;
+    }
+    jack_on_shutdown(client, on_shutdown, self);
+    return 0;
+}
+
+static int check_open(Client *self) {
+    if (self->client == NULL) {
+        PyErr_SetString(PyExc_ValueError, "JACK client is closed");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *register_port(Client *self, PyObject *args, int input) {
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name) || check_open(self) < 0)
+        return NULL;
+    _Atomic(jack_port_t *) *slot = input ? &self->in_port : &self->out_port;
+    if (atomic_load(slot) != NULL) {
+        PyErr_Format(PyExc_ValueError, "this client already has an %s port", input ? "input" : "output");
+        return NULL;
+    }
+    jack_port_t *port = jack_port_register(self->client, name, JACK_DEFAULT_MIDI_TYPE,
+                                           input ? JackPortIsInput : JackPortIsOutput, 0);
+    if (port == NULL) {
+        PyErr_Format(PyExc_OSError, "cannot register the JACK MIDI port %R", PyTuple_GET_ITEM(args, 0));
+        return NULL;
+    }
+    if (input) {
+        /* nothing from before the port existed */
+        jack_ringbuffer_reset(self->in_ring);
+    }
+    atomic_store(slot, port);
+    return PyUnicode_FromString(jack_port_name(port));
+}
+
+static PyObject *Client_add_input(Client *self, PyObject *args) { return register_port(self, args, 1); }
+static PyObject *Client_add_output(Client *self, PyObject *args) { return register_port(self, args, 0); }
+
+/* Wait (GIL released) until `n` more process cycles have run, or `timeout_s`; True if they ran. */
+static int wait_cycles(Client *self, unsigned n, double timeout_s) {
+    uint_fast64_t start = atomic_load(&self->cycles);
+    double until = mono_now_s() + timeout_s;
+    int ran = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (mono_now_s() < until && !atomic_load(&self->shutdown)) {
+        if (atomic_load(&self->cycles) - start >= n) {
+            ran = 1;
+            break;
+        }
+        struct timespec nap = {0, 200000}; /* 0.2 ms */
+        nanosleep(&nap, NULL);
+    }
+    Py_END_ALLOW_THREADS
+    return ran;
+}
+
+static PyObject *remove_port(Client *self, int input) {
+    if (check_open(self) < 0)
+        return NULL;
+    _Atomic(jack_port_t *) *slot = input ? &self->in_port : &self->out_port;
+    jack_port_t *port = atomic_exchange(slot, NULL);
+    if (port != NULL) {
+        /* a cycle that loaded the pointer before the exchange may still use the port */
+        if (self->active)
+            wait_cycles(self, 2, 0.1);
+        jack_port_unregister(self->client, port);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_remove_input(Client *self, PyObject *Py_UNUSED(a)) { return remove_port(self, 1); }
+static PyObject *Client_remove_output(Client *self, PyObject *Py_UNUSED(a)) { return remove_port(self, 0); }
+
+static PyObject *Client_activate(Client *self, PyObject *Py_UNUSED(a)) {
+    if (check_open(self) < 0)
+        return NULL;
+    if (!self->active) {
+        int err;
+        Py_BEGIN_ALLOW_THREADS
+        err = jack_activate(self->client);
+        Py_END_ALLOW_THREADS
+        if (err != 0) {
+            PyErr_SetString(PyExc_OSError, "cannot activate the JACK client");
+            return NULL;
+        }
+        self->active = 1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_connect(Client *self, PyObject *args) {
+    const char *source, *destination;
+    if (!PyArg_ParseTuple(args, "ss", &source, &destination) || check_open(self) < 0)
+        return NULL;
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    err = jack_connect(self->client, source, destination);
+    Py_END_ALLOW_THREADS
+    if (err != 0 && err != EEXIST) {
+        PyErr_Format(PyExc_OSError, "cannot connect JACK port %s to %s", source, destination);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* read(timeout_s) -> list of (bytes, time_s): waits up to timeout_s for input (GIL released). */
+static PyObject *Client_read(Client *self, PyObject *args) {
+    double timeout_s;
+    if (!PyArg_ParseTuple(args, "d", &timeout_s))
+        return NULL;
+    if (self->in_ring == NULL)
+        return PyList_New(0);
+    if (jack_ringbuffer_read_space(self->in_ring) == 0 && timeout_s > 0 && self->sem_ok) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        double whole = (double)until.tv_sec + until.tv_nsec * 1e-9 + timeout_s;
+        until.tv_sec = (time_t)whole;
+        until.tv_nsec = (long)((whole - (double)until.tv_sec) * 1e9);
+        Py_BEGIN_ALLOW_THREADS
+        while (sem_timedwait(&self->in_sem, &until) != 0 && errno == EINTR) {
+        }
+        Py_END_ALLOW_THREADS
+    }
+    while (self->sem_ok && sem_trywait(&self->in_sem) == 0) {
+        /* one wake-up serves every post so far: the drain below takes all */
+    }
+    PyObject *events = PyList_New(0);
+    if (events == NULL)
+        return NULL;
+    in_header h;
+    unsigned char data[MAX_EVENT_BYTES];
+    while (jack_ringbuffer_read_space(self->in_ring) >= sizeof h) {
+        jack_ringbuffer_read(self->in_ring, (char *)&h, sizeof h);
+        jack_ringbuffer_read(self->in_ring, (char *)data, h.size); /* written whole by process() */
+        PyObject *item = Py_BuildValue("(y#d)", (const char *)data, (Py_ssize_t)h.size, h.time_s);
+        if (item == NULL || PyList_Append(events, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(events);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return events;
+}
+
+/* write(data) -> bool: queue one MIDI message for the next cycle; False if the ring is full. */
+static PyObject *Client_write(Client *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data))
+        return NULL;
+    if (check_open(self) < 0 || data.len == 0 || data.len > MAX_EVENT_BYTES) {
+        if (self->client != NULL)
+            PyErr_Format(PyExc_ValueError, "a MIDI message of %zd bytes", data.len);
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    uint32_t size = (uint32_t)data.len;
+    int ok = jack_ringbuffer_write_space(self->out_ring) >= sizeof size + size;
+    if (ok) {
+        /* payload first would let process() see a header without its bytes; it checks
+         * the read space for the whole record, so header-then-payload is safe */
+        jack_ringbuffer_write(self->out_ring, (const char *)&size, sizeof size);
+        jack_ringbuffer_write(self->out_ring, (const char *)data.buf, size);
+    }
+    PyBuffer_Release(&data);
+    return PyBool_FromLong(ok);
+}
+
+/* flush(timeout_s) -> bool: wait (GIL released) until queued output has gone out. */
+static PyObject *Client_flush(Client *self, PyObject *args) {
+    double timeout_s;
+    if (!PyArg_ParseTuple(args, "d", &timeout_s))
+        return NULL;
+    if (self->client == NULL || !self->active || atomic_load(&self->out_port) == NULL)
+        Py_RETURN_TRUE;
+    double until = mono_now_s() + timeout_s;
+    int empty = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (!atomic_load(&self->shutdown)) {
+        if (jack_ringbuffer_read_space(self->out_ring) == 0) {
+            empty = 1;
+            break;
+        }
+        if (mono_now_s() >= until)
+            break;
+        struct timespec nap = {0, 200000};
+        nanosleep(&nap, NULL);
+    }
+    Py_END_ALLOW_THREADS
+    /* the cycle that took the last bytes has to finish for a reader to see them */
+    if (empty)
+        wait_cycles(self, 1, timeout_s);
+    return PyBool_FromLong(empty);
+}
+
+static PyObject *Client_wake(Client *self, PyObject *Py_UNUSED(a)) {
+    if (self->sem_ok)
+        sem_post(&self->in_sem);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_close(Client *self, PyObject *Py_UNUSED(a)) {
+    close_client(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Client_get_name(Client *self, void *Py_UNUSED(c)) {
+    if (check_open(self) < 0)
+        return NULL;
+    return PyUnicode_FromString(jack_get_client_name(self->client));
+}
+
+static PyObject *Client_get_dropped(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->dropped));
+}
+
+static PyObject *Client_get_cycles(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->cycles));
+}
+
+static PyObject *Client_get_closed(Client *self, void *Py_UNUSED(c)) {
+    return PyBool_FromLong(self->client == NULL || atomic_load(&self->shutdown));
+}
+
+static PyMethodDef Client_methods[] = {
+    {"add_input", (PyCFunction)Client_add_input, METH_VARARGS,
+     "add_input(name) -> full port name: register the client's MIDI input port."},
+    {"add_output", (PyCFunction)Client_add_output, METH_VARARGS,
+     "add_output(name) -> full port name: register the client's MIDI output port."},
+    {"remove_input", (PyCFunction)Client_remove_input, METH_NOARGS, "Unregister the input port."},
+    {"remove_output", (PyCFunction)Client_remove_output, METH_NOARGS, "Unregister the output port."},
+    {"activate", (PyCFunction)Client_activate, METH_NOARGS, "Start the process callback."},
+    {"connect", (PyCFunction)Client_connect, METH_VARARGS,
+     "connect(source, destination): connect two JACK ports by full name; OSError if JACK refuses."},
+    {"read", (PyCFunction)Client_read, METH_VARARGS,
+     "read(timeout_s) -> [(bytes, time_s)]: input messages with their CLOCK_MONOTONIC times "
+     "(seconds, frame-accurate), waiting up to timeout_s for the first. One reader thread only."},
+    {"write", (PyCFunction)Client_write, METH_VARARGS,
+     "write(data) -> bool: queue one MIDI message (1-256 bytes) for the next cycle; False when "
+     "the queue is full. Callers serialise writes."},
+    {"flush", (PyCFunction)Client_flush, METH_VARARGS,
+     "flush(timeout_s) -> bool: wait until queued output has been handed to JACK."},
+    {"wake", (PyCFunction)Client_wake, METH_NOARGS, "Make a waiting read() return now."},
+    {"close", (PyCFunction)Client_close, METH_NOARGS, "Deactivate and close the client; idempotent."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Client_getset[] = {
+    {"name", (getter)Client_get_name, NULL, "The client's name on the server.", NULL},
+    {"dropped", (getter)Client_get_dropped, NULL, "Input messages not passed on (queue full, too long).", NULL},
+    {"cycles", (getter)Client_get_cycles, NULL, "Process cycles run so far.", NULL},
+    {"closed", (getter)Client_get_closed, NULL, "Closed, or the server shut down.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ClientType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "livegen._jackmidi.Client",
+    .tp_doc = "Client(name): one JACK client with at most one MIDI input and one MIDI output port.",
+    .tp_basicsize = sizeof(Client),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Client_init,
+    .tp_dealloc = (destructor)Client_dealloc,
+    .tp_methods = Client_methods,
+    .tp_getset = Client_getset,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "livegen._jackmidi",
+    "One JACK client for livegen's MIDI ports, with a real-time-safe C process callback.", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__jackmidi(void) {
+    if (PyType_Ready(&ClientType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&ClientType);
+    if (PyModule_AddObject(m, "Client", (PyObject *)&ClientType) < 0) {
+        Py_DECREF(&ClientType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -328,8 +328,9 @@ class InputPort(_Port):
     """A MIDI input whose messages go to a handler, stamped with ``time.monotonic()``.
 
     Build with :func:`open_input`. On ALSA, CoreMIDI and Windows MM the
-    handler runs on rtmidi's input thread. On JACK it runs on a small reader
-    thread instead (``livegen-midi-in``) that polls rtmidi's queue every
+    handler runs on rtmidi's input thread. With rtmidi on JACK (the fallback
+    when :class:`JackInputPort`, one client for both ports, is not built) it
+    runs on a small reader thread instead (``livegen-midi-in``) that polls rtmidi's queue every
     :data:`JACK_POLL_INTERVAL_S` (every :data:`JACK_IDLE_POLL_INTERVAL_S` when
     idle, see :meth:`_poll`): rtmidi calls a Python callback from JACK's
     process thread, which must then wait for the GIL; while the engine thread
@@ -340,8 +341,8 @@ class InputPort(_Port):
     enqueue, as :meth:`livegen.engine.Engine.feed` does.
 
     Attributes:
-        polled: True when a reader thread polls rtmidi's queue (JACK).
-        keep_fast: called by the JACK reader before it would slow down; True keeps
+        polled: True when a reader thread polls rtmidi's queue (rtmidi on JACK).
+        keep_fast: called by rtmidi's JACK reader before it would slow down; True keeps
             it polling every :data:`JACK_POLL_INTERVAL_S` (the daemon: while a
             response plays, so a barge-in is heard at once). Default: never.
     """

@@ -8,6 +8,8 @@ second JACK client, as a keyboard or a DAW would.
 from __future__ import annotations
 
 import os
+import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -479,6 +481,94 @@ def test_reader_thread_stops_on_close(jack_server):
     assert any(t.name == "livegen-midi-in" for t in threading.enumerate())
     port.close()
     assert not any(t.name == "livegen-midi-in" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.jack
+def test_the_jack_extension_is_built_where_jack_is_required():
+    """CI (LIVEGEN_REQUIRE_JACK=1) must test the one-client ports, not fall back unseen."""
+    if os.environ.get("LIVEGEN_REQUIRE_JACK") != "1":
+        pytest.skip("only where the JACK tests are required (CI)")
+    assert ports._jackmidi is not None, "livegen._jackmidi is not built: see setup.py"
+    assert ports.jack_shared_client()
+
+
+needs_extension = pytest.mark.skipif(ports._jackmidi is None, reason="livegen._jackmidi is not built")
+
+
+def jack_port_names(jack) -> list[str]:
+    return subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
+                          env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout.split("\n")
+
+
+@pytest.mark.jack
+@needs_extension
+def test_both_ports_share_one_jack_client(jack_server, monkeypatch):
+    monkeypatch.delenv(ports.JACK_RTMIDI_ENV, raising=False)
+    with ports.open_input("jack", client_name="lgshare") as inp, \
+            ports.open_output("jack", client_name="lgshare") as out:
+        assert isinstance(inp, ports.JackInputPort) and isinstance(out, ports.JackOutputPort)
+        names = [n for n in jack_port_names(jack_server) if n.startswith("lgshare")]
+        assert sorted(names) == ["lgshare:livegen in", "lgshare:livegen out"]
+    inp.close()
+    assert not [n for n in jack_port_names(jack_server) if n.startswith("lgshare")]
+
+
+@pytest.mark.jack
+def test_rtmidi_clients_when_asked(jack_server, monkeypatch):
+    monkeypatch.setenv(ports.JACK_RTMIDI_ENV, "1")
+    with ports.open_input("jack", client_name="lgsplit") as inp, \
+            ports.open_output("jack", client_name="lgsplit") as out:
+        assert not isinstance(inp, ports.JackInputPort) and not isinstance(out, ports.JackOutputPort)
+        clients = {n.split(":")[0] for n in jack_port_names(jack_server) if n.startswith("lgsplit")}
+        assert len(clients) == 2  # rtmidi: one JACK client per port
+
+
+@pytest.mark.jack
+@needs_extension
+def test_closing_the_output_sends_what_was_queued(probe, monkeypatch):
+    """The last note_offs, sent just before close, still reach the synth."""
+    monkeypatch.delenv(ports.JACK_RTMIDI_ENV, raising=False)
+    port = ports.open_output("jack")
+    probe.connect(from_output=ports.OUT_PORT_NAME)
+    settle(port.send_bytes, probe.received)
+    offs = [[0x80, pitch, 0] for pitch in range(40, 100)]
+    for message in offs:
+        port.send_bytes(message)
+    port.close()  # at once: nothing waited for a cycle
+    port.send_bytes([0x90, 60, 90])  # after close: dropped, counted
+    assert wait_for(lambda: len(probe.received) >= len(offs))
+    time.sleep(0.05)
+    assert probe.received == offs and port.dropped == 1
+
+
+@pytest.mark.jack
+@needs_extension
+def test_one_client_input_stamps_keep_frame_spacing(probe, monkeypatch):
+    """Stamps come from JACK's cycles, not from when the reader thread gets to them."""
+    monkeypatch.delenv(ports.JACK_RTMIDI_ENV, raising=False)
+    got: list[tuple[list[int], float]] = []
+    slow = threading.Event()
+
+    def handler(data, t) -> None:
+        got.append((data, t))
+        if slow.is_set():  # the reader falls 60 ms behind: the rest wait in the ring buffer
+            slow.clear()
+            time.sleep(0.06)
+
+    with ports.open_input("jack", handler=handler) as port:
+        assert port.dropped == 0
+        probe.connect(to_input=ports.IN_PORT_NAME)
+        settle(probe.out.send_message, got)
+        slow.set()
+        for pitch in range(60, 72):
+            probe.out.send_message([0x90, pitch, 90])
+            time.sleep(0.004)
+        assert wait_for(lambda: len(got) >= 12)
+    stamps = [t for _, t in got]
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    # 4 ms apart (3 periods), though the reader took them in one go after its 60 ms stall
+    assert [d[1] for d, _ in got] == list(range(60, 72))
+    assert all(g > 0 for g in gaps) and 0.002 < statistics.median(gaps) < 0.008, gaps
 
 
 # --- the port classes over a fake rtmidi object (any backend, no MIDI system) -----------------

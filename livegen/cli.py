@@ -221,7 +221,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             pass
         log.info("stopping")
     finally:
+        lost = 0
         if input_port is not None:
+            lost = getattr(input_port, "dropped", 0)  # the one-client JACK input's full queue
             input_port.close()  # cancels the callback: no more feed() calls
         if engine is not None:
             engine.stop()  # note_offs for every sounding note, then CC123/CC120
@@ -230,6 +232,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _restore_signal_handlers(previous)
         if started:
             _log_stats(engine)
+        if lost:
+            log.warning("%d MIDI messages were lost: livegen's JACK input queue was full", lost)
     return EXIT_OK
 
 

@@ -10,8 +10,11 @@ note_on against it. The daemon (``python -m livegen run --preset FILE
 Run with ``-s`` to see the numbers. What the grid error holds, besides
 livegen's own estimate and scheduling: JACK moves MIDI once per period, so a
 note_on sent at the right moment leaves at the next period boundary (0 to 1
-period late); both clients stamp the ticks and notes when their reader threads
-poll (every 1 ms in livegen, 0.5 ms here). The median error must be within the
+period late). livegen stamps the ticks from JACK's cycle (its one-client ports:
+a message k frames into a cycle is stamped k frames into the period before,
+which cancels most of that output delay; rtmidi's ports, the fallback: when its
+reader polls, every 1 ms); this test's client stamps when its reader polls
+(every 0.5 ms). The median error must be within the
 2 ms target plus one period; every error within it plus
 :data:`JACK_ALLOWANCE_PERIODS` periods and the two readers' poll intervals. The
 numbers are printed. When the dummy JACK server's own cycles run late (the

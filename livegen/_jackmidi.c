@@ -10,7 +10,8 @@
  * another thread holds the GIL, whole cycles pass and their MIDI input is lost.
  * Here the process callback is C and never waits: input goes into a lock-free
  * ring buffer (jack_ringbuffer, single reader, single writer) that a Python thread
- * drains after a semaphore post; output comes from another ring buffer.
+ * drains after a semaphore post; output comes from another ring buffer, each message
+ * placed at its frame: sent at time t, it plays at t plus one period.
  *
  * The Python side (livegen/ports.py) allows one reader thread and serialises writers.
  */
@@ -36,6 +37,11 @@ typedef struct {
 } in_header;
 
 typedef struct {
+    uint32_t size;
+    double sent_s; /* CLOCK_MONOTONIC seconds when write() queued it */
+} out_header;
+
+typedef struct {
     PyObject_HEAD
     jack_client_t *client;
     _Atomic(jack_port_t *) in_port;
@@ -48,6 +54,7 @@ typedef struct {
     atomic_uint_fast64_t dropped;  /* input events not passed on: ring full or too long */
     atomic_int shutdown;           /* the server went away */
     int active;
+    double last_cycle_s;           /* when the previous cycle ran (the process thread's own) */
 } Client;
 
 static double mono_now_s(void) {
@@ -61,17 +68,26 @@ static int process(jack_nframes_t nframes, void *arg) {
     Client *self = (Client *)arg;
     jack_port_t *in = atomic_load(&self->in_port);
     jack_port_t *out = atomic_load(&self->out_port);
+    /* This cycle stands for the time since the previous one ran: its nframes frames are
+     * spread over that span, so consecutive cycles tile the clock with no gap or overlap
+     * even when the process thread wakes late or early. After a stall (or at the first
+     * cycle) the span is capped at two periods. */
+    double now_s = mono_now_s();
+    double period_s = (double)nframes / (double)jack_get_sample_rate(self->client);
+    double start_s = self->last_cycle_s;
+    if (start_s <= 0.0 || start_s < now_s - 2.0 * period_s || start_s >= now_s)
+        start_s = now_s - period_s;
+    double frame_s = (now_s - start_s) / (double)nframes;
+    self->last_cycle_s = now_s;
 
     if (in != NULL) {
         void *buf = jack_port_get_buffer(in, nframes);
         uint32_t count = jack_midi_get_event_count(buf);
         if (count > 0) {
-            /* An event at frame offset k came during the period that ended as this cycle
-             * began: it is stamped (nframes - k) frames before now, on CLOCK_MONOTONIC.
-             * Events of one cycle keep their frame-accurate spacing; a stamp is never
-             * later than the moment the event could first be read. */
-            double now_s = mono_now_s();
-            double frame_s = 1.0 / (double)jack_get_sample_rate(self->client);
+            /* An event at frame offset k came during the span that ended as this cycle
+             * began: it is stamped k frames into it, on CLOCK_MONOTONIC. Events keep their
+             * frame-accurate spacing; stamps never go backwards and are never later than
+             * the moment the event could first be read. */
             int posted = 0;
             for (uint32_t i = 0; i < count; i++) {
                 jack_midi_event_t ev;
@@ -82,7 +98,7 @@ static int process(jack_nframes_t nframes, void *arg) {
                     continue;
                 in_header h;
                 h.size = (uint32_t)ev.size;
-                h.time_s = now_s - (double)(nframes - ev.time) * frame_s;
+                h.time_s = start_s + (double)ev.time * frame_s;
                 if (ev.size > MAX_EVENT_BYTES ||
                     jack_ringbuffer_write_space(self->in_ring) < sizeof h + ev.size) {
                     atomic_fetch_add(&self->dropped, 1);
@@ -98,21 +114,31 @@ static int process(jack_nframes_t nframes, void *arg) {
     }
 
     if (out != NULL) {
+        /* A message queued at time t goes out at the frame where t falls in the span
+         * that just ended: about one period late, always, instead of 0 to 1 period late
+         * (rtmidi writes every message at frame 0), so the spacing of the sends
+         * survives to the synth. Frames never go backwards (JACK requires it). */
         void *buf = jack_port_get_buffer(out, nframes);
         jack_midi_clear_buffer(buf);
+        jack_nframes_t last = 0;
         for (;;) {
-            uint32_t size;
+            out_header h;
             size_t avail = jack_ringbuffer_read_space(self->out_ring);
-            if (avail < sizeof size)
+            if (avail < sizeof h)
                 break;
-            jack_ringbuffer_peek(self->out_ring, (char *)&size, sizeof size);
-            if (avail < sizeof size + size)
+            jack_ringbuffer_peek(self->out_ring, (char *)&h, sizeof h);
+            if (avail < sizeof h + h.size)
                 break; /* the writer is half-way: next cycle */
-            jack_midi_data_t *dst = jack_midi_event_reserve(buf, 0, size);
+            double at = (h.sent_s - start_s) / frame_s;
+            jack_nframes_t frame = at <= (double)last ? last
+                                   : at >= (double)(nframes - 1) ? nframes - 1
+                                   : (jack_nframes_t)at;
+            jack_midi_data_t *dst = jack_midi_event_reserve(buf, frame, h.size);
             if (dst == NULL)
                 break; /* this cycle's buffer is full: the rest goes next cycle */
-            jack_ringbuffer_read_advance(self->out_ring, sizeof size);
-            jack_ringbuffer_read(self->out_ring, (char *)dst, size);
+            last = frame;
+            jack_ringbuffer_read_advance(self->out_ring, sizeof h);
+            jack_ringbuffer_read(self->out_ring, (char *)dst, h.size);
         }
     }
     atomic_fetch_add(&self->cycles, 1);
@@ -348,13 +374,15 @@ static PyObject *Client_write(Client *self, PyObject *args) {
         PyBuffer_Release(&data);
         return NULL;
     }
-    uint32_t size = (uint32_t)data.len;
-    int ok = jack_ringbuffer_write_space(self->out_ring) >= sizeof size + size;
+    out_header h;
+    h.size = (uint32_t)data.len;
+    h.sent_s = mono_now_s();
+    int ok = jack_ringbuffer_write_space(self->out_ring) >= sizeof h + h.size;
     if (ok) {
-        /* payload first would let process() see a header without its bytes; it checks
-         * the read space for the whole record, so header-then-payload is safe */
-        jack_ringbuffer_write(self->out_ring, (const char *)&size, sizeof size);
-        jack_ringbuffer_write(self->out_ring, (const char *)data.buf, size);
+        /* process() takes a record only once the read space holds all of it, so
+         * header-then-payload is safe */
+        jack_ringbuffer_write(self->out_ring, (const char *)&h, sizeof h);
+        jack_ringbuffer_write(self->out_ring, (const char *)data.buf, h.size);
     }
     PyBuffer_Release(&data);
     return PyBool_FromLong(ok);
@@ -430,8 +458,8 @@ static PyMethodDef Client_methods[] = {
      "read(timeout_s) -> [(bytes, time_s)]: input messages with their CLOCK_MONOTONIC times "
      "(seconds, frame-accurate), waiting up to timeout_s for the first. One reader thread only."},
     {"write", (PyCFunction)Client_write, METH_VARARGS,
-     "write(data) -> bool: queue one MIDI message (1-256 bytes) for the next cycle; False when "
-     "the queue is full. Callers serialise writes."},
+     "write(data) -> bool: queue one MIDI message (1-256 bytes); the next cycle sends it at the "
+     "frame one period after now. False when the queue is full. Callers serialise writes."},
     {"flush", (PyCFunction)Client_flush, METH_VARARGS,
      "flush(timeout_s) -> bool: wait until queued output has been handed to JACK."},
     {"wake", (PyCFunction)Client_wake, METH_NOARGS, "Make a waiting read() return now."},

@@ -512,9 +512,11 @@ class JackInputPort(InputPort):
     reader thread (``livegen-midi-in``) blocks on that semaphore with the GIL
     released, so an idle daemon's reader wakes about once a second
     (:data:`JACK_READ_TIMEOUT_S`), and hands each message on. Stamps are
-    ``time.monotonic()`` seconds, frame-accurate within a JACK period: a message
-    at frame offset k is stamped (period - k) frames before the cycle that
-    delivered it. Sysex and active sensing are ignored; timing messages kept.
+    ``time.monotonic()`` seconds, frame-accurate: a cycle's frames are spread
+    over the time since the cycle before (at most two periods), and a message at
+    frame k is stamped k frames into that span. Stamps never go backwards and are
+    never later than the message could be read. Sysex and active sensing are
+    ignored; timing messages kept.
 
     Attributes:
         dropped: messages the process callback could not queue (ring buffer full,
@@ -571,9 +573,13 @@ class JackInputPort(InputPort):
 class JackOutputPort(OutputPort):
     """A MIDI output on livegen's one JACK client (``livegen._jackmidi``).
 
-    :meth:`send_bytes` queues the message in a lock-free ring buffer that JACK's
-    C process callback empties at the start of the next cycle (as rtmidi's JACK
-    output does). A message that does not fit (128 KiB queued) is dropped and
+    :meth:`send_bytes` queues the message, stamped, in a lock-free ring buffer
+    that JACK's C process callback empties in the next cycle. Each message goes
+    at the frame where its send time falls in the span since the cycle before,
+    so it sounds a constant period (1.3 ms at 64 frames) after it was sent.
+    rtmidi's JACK output puts every message at the cycle's first frame: 0 to 1
+    period late, which at 1,024 frames is up to 21 ms of jitter. A message that
+    does not fit (128 KiB queued) is dropped and
     counted in :attr:`dropped`. Closing waits up to :data:`JACK_FLUSH_TIMEOUT_S`
     for queued messages to go out.
     """

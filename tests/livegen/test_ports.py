@@ -321,7 +321,7 @@ def test_virtual_input_stamps_and_passes_messages(probe, jack_server):
     # sysex and active sensing are dropped; MIDI clock (0xF8) is kept for clock following
     assert data == [[0x90, 60, 100], [0xF8], [0x90, 60, 0]]
     stamps = [t for _, t in got]
-    # one JACK client: a message at frame offset k is stamped k frames into the period
+    # one JACK client: a message at frame offset k is stamped k frames into the span
     # before the cycle that delivered it (rtmidi's sender writes at offset 0)
     earliest = before - (jack_server.period_s if port.polled is False else 0.0)
     assert stamps == sorted(stamps) and earliest <= stamps[0] <= time.monotonic()
@@ -569,6 +569,40 @@ def test_one_client_input_stamps_keep_frame_spacing(probe, monkeypatch):
     # 4 ms apart (3 periods), though the reader took them in one go after its 60 ms stall
     assert [d[1] for d, _ in got] == list(range(60, 72))
     assert all(g > 0 for g in gaps) and 0.002 < statistics.median(gaps) < 0.008, gaps
+
+
+@pytest.mark.jack
+@needs_extension
+@pytest.mark.flaky(reruns=2)  # a non-realtime server may split the burst over a stalled cycle
+def test_one_client_output_keeps_the_spacing_of_the_sends(jack_server, monkeypatch):
+    """Messages sent ~0.4 ms apart arrive as far apart, not all at a period's first frame.
+
+    The observer is another one-client port, so its stamps are frame-accurate too.
+    """
+    monkeypatch.delenv(ports.JACK_RTMIDI_ENV, raising=False)
+    got: list[tuple[list[int], float]] = []
+    with ports.open_output("jack") as out, ports.open_input(
+            "jack", client_name="lgobserver", handler=lambda d, t: got.append((d, t))):
+        subprocess.run(["jack_connect", f"{ports.CLIENT_NAME}:{ports.OUT_PORT_NAME}",
+                        f"lgobserver:{ports.IN_PORT_NAME}"], check=True, timeout=10,
+                       env={**os.environ, "JACK_NO_START_SERVER": "1"})
+        settle(out.send_bytes, got)
+        sent = []
+        for pitch in range(60, 76):
+            sent.append(time.monotonic())
+            out.send_bytes([0x90, pitch, 90])
+            time.sleep(0.0003)  # not a busy wait: that starves a non-realtime JACK server
+        assert wait_for(lambda: len(got) >= 16)
+    assert [d[1] for d, _ in got] == list(range(60, 76))
+    stamps = [t for _, t in got]
+    errors_ms = [1000 * ((b - a) - (sb - sa)) for a, b, sa, sb in zip(stamps, stamps[1:], sent, sent[1:])]
+    # one frame is 0.02 ms; allow for when time.monotonic() ran around each send
+    assert max(abs(e) for e in errors_ms) < 0.1, errors_ms
+    # the observer is downstream in the same cycle and stamps the same way: a message is
+    # stamped at its send time (a period late in the graph order's other direction)
+    latency_ms = [1000 * (t - s) for t, s in zip(stamps, sent)]
+    period_ms = 1000 * jack_server.period_s
+    assert all(-0.1 < x < period_ms + 0.1 for x in latency_ms), latency_ms
 
 
 # --- the port classes over a fake rtmidi object (any backend, no MIDI system) -----------------

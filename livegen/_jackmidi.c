@@ -30,6 +30,7 @@
 
 #define RING_BYTES (1 << 17)   /* 128 KiB each way: thousands of 3-byte messages */
 #define MAX_EVENT_BYTES 256    /* longer events (sysex) are not passed on */
+#define STALL_SLOTS 16         /* the server stalls remembered for stalls() */
 
 typedef struct {
     uint32_t size;
@@ -55,6 +56,14 @@ typedef struct {
     atomic_int shutdown;           /* the server went away */
     int active;
     double last_cycle_s;           /* when the previous cycle ran (the process thread's own) */
+    jack_nframes_t last_frame;     /* jack_last_frame_time() then */
+    /* Server stalls: more than two periods between cycles, though the frame count moved
+     * on by one period (no cycle ran without this client). Written by the process
+     * thread only: slot, then count. */
+    double stall_start_s[STALL_SLOTS];
+    double stall_end_s[STALL_SLOTS];
+    atomic_uint_fast64_t stalls;
+    atomic_uint_fast64_t missed;   /* cycles the server ran without this client */
 } Client;
 
 static double mono_now_s(void) {
@@ -74,6 +83,19 @@ static int process(jack_nframes_t nframes, void *arg) {
      * cycle) the span is capped at two periods. */
     double now_s = mono_now_s();
     double period_s = (double)nframes / (double)jack_get_sample_rate(self->client);
+    jack_nframes_t frame_now = jack_last_frame_time(self->client);
+    if (self->last_cycle_s > 0.0) {
+        jack_nframes_t moved = frame_now - self->last_frame;
+        if (moved > nframes) {
+            atomic_fetch_add(&self->missed, (moved - nframes) / nframes);
+        } else if (now_s - self->last_cycle_s > 2.0 * period_s) {
+            uint_fast64_t n = atomic_load(&self->stalls);
+            self->stall_start_s[n % STALL_SLOTS] = self->last_cycle_s;
+            self->stall_end_s[n % STALL_SLOTS] = now_s;
+            atomic_store(&self->stalls, n + 1);
+        }
+    }
+    self->last_frame = frame_now;
     double start_s = self->last_cycle_s;
     if (start_s <= 0.0 || start_s < now_s - 2.0 * period_s || start_s >= now_s)
         start_s = now_s - period_s;
@@ -415,6 +437,26 @@ static PyObject *Client_flush(Client *self, PyObject *args) {
     return PyBool_FromLong(empty);
 }
 
+/* stalls() -> [(start_s, end_s)]: the last server stalls seen, oldest first. */
+static PyObject *Client_stalls(Client *self, PyObject *Py_UNUSED(a)) {
+    uint_fast64_t n = atomic_load(&self->stalls);
+    uint_fast64_t first = n > STALL_SLOTS ? n - STALL_SLOTS : 0;
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    for (uint_fast64_t i = first; i < n; i++) {
+        PyObject *item = Py_BuildValue("(dd)", self->stall_start_s[i % STALL_SLOTS],
+                                       self->stall_end_s[i % STALL_SLOTS]);
+        if (item == NULL || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return list;
+}
+
 static PyObject *Client_wake(Client *self, PyObject *Py_UNUSED(a)) {
     if (self->sem_ok)
         sem_post(&self->in_sem);
@@ -440,6 +482,10 @@ static PyObject *Client_get_cycles(Client *self, void *Py_UNUSED(c)) {
     return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->cycles));
 }
 
+static PyObject *Client_get_missed(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->missed));
+}
+
 static PyObject *Client_get_closed(Client *self, void *Py_UNUSED(c)) {
     return PyBool_FromLong(self->client == NULL || atomic_load(&self->shutdown));
 }
@@ -462,6 +508,9 @@ static PyMethodDef Client_methods[] = {
      "frame one period after now. False when the queue is full. Callers serialise writes."},
     {"flush", (PyCFunction)Client_flush, METH_VARARGS,
      "flush(timeout_s) -> bool: wait until queued output has been handed to JACK."},
+    {"stalls", (PyCFunction)Client_stalls, METH_NOARGS,
+     "stalls() -> [(start_s, end_s)]: the last 16 server stalls (no cycle for over two periods, "
+     "the frame count moved on by one period), CLOCK_MONOTONIC seconds, oldest first."},
     {"wake", (PyCFunction)Client_wake, METH_NOARGS, "Make a waiting read() return now."},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "Deactivate and close the client; idempotent."},
     {NULL, NULL, 0, NULL},
@@ -471,6 +520,8 @@ static PyGetSetDef Client_getset[] = {
     {"name", (getter)Client_get_name, NULL, "The client's name on the server.", NULL},
     {"dropped", (getter)Client_get_dropped, NULL, "Input messages not passed on (queue full, too long).", NULL},
     {"cycles", (getter)Client_get_cycles, NULL, "Process cycles run so far.", NULL},
+    {"missed", (getter)Client_get_missed, NULL,
+     "Cycles the server ran without this client (their MIDI input is lost).", NULL},
     {"closed", (getter)Client_get_closed, NULL, "Closed, or the server shut down.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

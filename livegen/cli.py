@@ -206,7 +206,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         input_port = ports.open_input(backend, args.in_port)  # no handler yet: nothing is fed
         output_port = ports.open_output(backend, args.out_port)
-        engine = Engine(model, preset, output_port.send, seed=args.seed, realtime=True)
+        engine = Engine(model, preset, output_port.send, seed=args.seed, realtime=True,
+                        input_stalls=getattr(input_port, "stalled_between", None))
         # A full collection holds the GIL, so it stalls the engine and the scheduler:
         # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
         # they are never scanned again (livegen bench: "full GC pause").
@@ -221,9 +222,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             pass
         log.info("stopping")
     finally:
-        lost = 0
+        lost = missed = 0
         if input_port is not None:
             lost = getattr(input_port, "dropped", 0)  # the one-client JACK input's full queue
+            missed = getattr(input_port, "missed_cycles", 0)
             input_port.close()  # cancels the callback: no more feed() calls
         if engine is not None:
             engine.stop()  # note_offs for every sounding note, then CC123/CC120
@@ -234,6 +236,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             _log_stats(engine)
         if lost:
             log.warning("%d MIDI messages were lost: livegen's JACK input queue was full", lost)
+        if missed:
+            log.warning("JACK ran %d cycles without livegen's client (a busy machine or a "
+                        "non-real-time server): any MIDI input in them was lost", missed)
     return EXIT_OK
 
 

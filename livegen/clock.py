@@ -31,7 +31,7 @@ import itertools
 import math
 import statistics
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import mido
 import numpy as np
@@ -89,6 +89,11 @@ class MidiClock:
 
     Args:
         window_ticks: ticks in the tempo fit, >= 2.
+        stalled: ``stalled(t0_s, t1_s)`` says whether the MIDI server stalled
+            between two stamps (:meth:`livegen.ports.JackInputPort.stalled_between`);
+            None when unknown. A tick one period late after a stall is a phase step,
+            not a lost tick: a stalled JACK server's timeline, the clock source's
+            included, moves on from where it stopped.
 
     Raises:
         ValueError: ``window_ticks`` < 2.
@@ -99,9 +104,11 @@ class MidiClock:
         ticks: clocks received since construction.
     """
 
-    def __init__(self, window_ticks: int = WINDOW_TICKS) -> None:
+    def __init__(self, window_ticks: int = WINDOW_TICKS,
+                 stalled: Callable[[float, float], bool] | None = None) -> None:
         if not isinstance(window_ticks, int) or window_ticks < 2:
             raise ValueError(f"window_ticks must be an integer >= 2 (received {window_ticks!r})")
+        self.stalled = stalled
         self._times: deque[float] = deque(maxlen=window_ticks)
         self._seqs: deque[int] = deque(maxlen=window_ticks)
         self._seq = 0  # free-running tick counter (the fit's x axis)
@@ -198,7 +205,8 @@ class MidiClock:
         (with 3 ms of jitter, comparing intervals missed one in three). All
         three must agree (within :data:`STEADY_PERIODS` of a period): a lost
         tick moves them all by one period, a phase step by the same fraction,
-        a single late stamp only the first.
+        a single late stamp only the first. A jump across a server stall
+        (:attr:`stalled`) is a phase step whatever its size.
         """
         times, seqs = self._times, self._seqs
         n = len(times)
@@ -224,7 +232,9 @@ class MidiClock:
         if max(abs(o - middle) for o in offsets) > max(STEADY_PERIODS, STEP_MIN_S / period):
             return  # a late stamp, or not settled yet
         lost = round(middle)
-        if 1 <= lost <= MAX_LOST_TICKS and abs(middle - lost) <= LOST_TOLERANCE:
+        # a server stall between the jump's two ticks moved the phase: no tick was lost
+        stall = self.stalled is not None and n >= 4 and self.stalled(times[n - 4], times[n - 3])
+        if not stall and 1 <= lost <= MAX_LOST_TICKS and abs(middle - lost) <= LOST_TOLERANCE:
             for i in (-3, -2, -1):
                 seqs[i] += lost
             self._seq += lost

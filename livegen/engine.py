@@ -141,6 +141,9 @@ class Engine:
         programs: ``{program: preset}`` for program changes; default: the
             presets ``preset.program_map`` names, loaded now.
         realtime: the scheduler thread asks for real-time priority (the daemon does).
+        input_stalls: ``input_stalls(t0_s, t1_s)``: whether the MIDI input's
+            server stalled between two stamps, for the clock follower
+            (:class:`livegen.clock.MidiClock`); the JACK input's ``stalled_between``.
 
     Raises:
         ModelError: the model has no style ``preset.style`` (or a program's).
@@ -159,7 +162,8 @@ class Engine:
     def __init__(self, model: StepModel, preset: Preset, send: Callable[[mido.Message], None],
                  *, now: Callable[[], float] = time.monotonic, seed: int | None = None,
                  prepare_s: float = PREPARE_S,
-                 programs: dict[int, Preset] | None = None, realtime: bool = False) -> None:
+                 programs: dict[int, Preset] | None = None, realtime: bool = False,
+                 input_stalls: Callable[[float, float], bool] | None = None) -> None:
         if not prepare_s > 0:
             raise ValueError(f"prepare_s must be > 0 seconds (received {prepare_s!r})")
         self.model = model
@@ -181,7 +185,7 @@ class Engine:
         self._deferred: list[Note] = []  # finished during a response: primed after it
         self._chunk_end_s: float | None = None  # the last continuous chunk's end
         self._enabled_s = float("-inf")  # when the enabled switch last went on
-        self.clock = MidiClock()
+        self.clock = MidiClock(stalled=input_stalls)
         self.tempo = OnsetTempo()
         self._latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
         self._prime_cost_s: float | None = None  # running mean: seconds to prime one note

@@ -536,6 +536,25 @@ class JackInputPort(InputPort):
         midi = self._midi
         return 0 if midi is None else midi.client.dropped
 
+    @property
+    def missed_cycles(self) -> int:
+        """JACK cycles the server ran without this client: their input is lost."""
+        midi = self._midi
+        return 0 if midi is None else midi.client.missed
+
+    def stalled_between(self, start_s: float, end_s: float) -> bool:
+        """Whether the JACK server stalled between two stamps (``time.monotonic()`` s).
+
+        A stall: no cycle for over two periods, while JACK's frame count moved
+        on by one period. Every client's timeline, a MIDI clock source's
+        included, then resumes from where it stopped, so the clock's phase
+        moved and no tick was lost. The last 16 stalls are known.
+        """
+        midi = self._midi
+        if midi is None:
+            return False
+        return any(s < end_s and e > start_s for s, e in midi.client.stalls())
+
     def set_handler(self, handler: InputHandler) -> None:
         """Send every incoming message to ``handler(data, timestamp_s)`` from now on.
 

@@ -234,6 +234,24 @@ def test_lost_ticks_are_counted():
     assert clock.tempo_bpm == pytest.approx(120.0)
 
 
+@pytest.mark.parametrize("shift_ticks", [1.0, 2.0, 1.1])
+def test_a_server_stall_of_whole_ticks_is_a_phase_step_not_lost_ticks(shift_ticks):
+    # a JACK server stopped for about one tick period: every tick after it comes that much
+    # later, and none is missing. Without the stall known, it looks like a lost tick.
+    stall_at = 100
+    shift_s = shift_ticks * TICK_120_S
+    ticks = [10.0 + i * TICK_120_S + (shift_s if i >= stall_at else 0.0) for i in range(130)]
+    stall = (ticks[stall_at - 1] + 0.001, ticks[stall_at] - 0.0005)
+    blind, told = MidiClock(), MidiClock(stalled=lambda a, b: a < stall[1] and b > stall[0])
+    for clock in (blind, told):
+        clock.start()
+        for t in ticks:
+            clock.tick(t)
+    assert told.position == 129  # every tick counted once
+    assert told.next_beat_s(ticks[-1]) == pytest.approx(ticks[0] + shift_s + 6 * 0.5, abs=1e-6)
+    assert blind.position == 129 + round(shift_ticks)  # the stall taken for lost ticks
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_lost_ticks_are_counted_under_stamping_jitter(seed):
     # JACK's period (1.3 ms), the reader's polling (1 ms) and a busy machine jitter every

@@ -8,6 +8,7 @@ second JACK client, as a keyboard or a DAW would.
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -603,6 +604,45 @@ def test_one_client_output_keeps_the_spacing_of_the_sends(jack_server, monkeypat
     latency_ms = [1000 * (t - s) for t, s in zip(stamps, sent)]
     period_ms = 1000 * jack_server.period_s
     assert all(-0.1 < x < period_ms + 0.1 for x in latency_ms), latency_ms
+
+
+def dummy_jackd_pid() -> int | None:
+    """The pid of a running ``jackd`` with the dummy driver (a test server), else None."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if argv and os.path.basename(argv[0]) == b"jackd" and b"dummy" in argv:
+                return int(entry)
+    return None
+
+
+@pytest.mark.jack
+@needs_extension
+@pytest.mark.flaky(reruns=2)  # a busy non-realtime server may also drop this client a cycle
+def test_one_client_input_sees_a_server_stall(jack_server, monkeypatch):
+    """A stopped server is a stall (the clock follower's phase step), not missed cycles."""
+    pid = dummy_jackd_pid() if sys.platform.startswith("linux") else None
+    if pid is None:
+        pytest.skip("stops the JACK server for 15 ms: only a dummy-driver test server")
+    monkeypatch.delenv(ports.JACK_RTMIDI_ENV, raising=False)
+    with ports.open_input("jack", handler=lambda d, t: None) as port:
+        time.sleep(0.3)
+        quiet_s = time.monotonic()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(0.015)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        stopped_s = time.monotonic()
+        assert wait_for(lambda: port.stalled_between(quiet_s, time.monotonic()), 2.0)
+        assert port.stalled_between(quiet_s, stopped_s + 0.1)
+        start_s, end_s = [st for st in port._midi.client.stalls() if st[1] > quiet_s][0]
+        assert quiet_s - 0.003 < start_s and 0.012 < end_s - start_s < 0.5
+        assert not port.stalled_between(end_s + 0.001, end_s + 0.002)
+        assert port.missed_cycles == 0
 
 
 # --- the port classes over a fake rtmidi object (any backend, no MIDI system) -----------------

@@ -286,6 +286,10 @@ def test_ports_lists_both_directions(jack_server, capsys):
 class FakePort:
     def __init__(self, name: str, events: list[str]) -> None:
         self.name, self.events, self.handler, self.sent = name, events, None, []
+        self.dropped = self.missed_cycles = 0
+
+    def stalled_between(self, start_s: float, end_s: float) -> bool:
+        return False
 
     def set_handler(self, handler) -> None:
         self.handler = handler
@@ -300,9 +304,10 @@ class FakePort:
 class FakeEngine:
     signal_on_start = signal.SIGINT
 
-    def __init__(self, model, preset, send, now=None, seed=None, realtime=False) -> None:
+    def __init__(self, model, preset, send, now=None, seed=None, realtime=False,
+                 input_stalls=None) -> None:
         self.model, self.preset, self.send, self.seed = model, preset, send, seed
-        self.realtime = realtime
+        self.realtime, self.input_stalls = realtime, input_stalls
         self.stats = types.SimpleNamespace(responses=2, notes_sent=30, messages_in=40,
                                            dropped_messages=0, latencies_ms=[3.0, 4.0, 9.0])
         FakeEngine.last = self
@@ -351,11 +356,25 @@ def test_run_prints_ready_then_stops_cleanly_on_signal(fake_run, tiny_model, cap
     assert fake_run == ["start", "close livegen in", "stop", "close Synth"]
     engine = FakeEngine.last
     assert engine.realtime  # the daemon's scheduler asks for real-time priority
+    assert engine.input_stalls.__self__.name == "livegen in"  # the clock hears of server stalls
     assert gc.get_freeze_count() > 0  # startup objects out of the collector's reach
     assert engine.preset.name == "baroque" and engine.seed == 7
     assert engine.send.__self__.sent[-1].control == 123
     assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
     assert "p50 4.0 ms" in caplog.text
+
+
+def test_run_warns_at_exit_when_jack_input_was_lost(fake_run, tiny_model, monkeypatch, caplog):
+    def lossy_input(backend, port=None, **kw):
+        inp = FakePort("livegen in", fake_run)
+        inp.dropped, inp.missed_cycles = 3, 2
+        return inp
+
+    monkeypatch.setattr(ports, "open_input", lossy_input)
+    caplog.set_level("INFO")
+    assert cli.main(["--preset", "baroque", "--model", str(tiny_model)]) == 0
+    assert "3 MIDI messages were lost" in caplog.text
+    assert "JACK ran 2 cycles without livegen's client" in caplog.text
 
 
 # --- continue (needs the engine) --------------------------------------------------------------

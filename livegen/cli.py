@@ -237,8 +237,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if lost:
             log.warning("%d MIDI messages were lost: livegen's JACK input queue was full", lost)
         if missed:
-            log.warning("JACK ran %d cycles without livegen's client (a busy machine or a "
-                        "non-real-time server): any MIDI input in them was lost", missed)
+            log.warning("JACK ran %d cycles without livegen's client (a busy machine, a "
+                        "non-real-time server or an xrun): MIDI input in them may be lost", missed)
     return EXIT_OK
 
 

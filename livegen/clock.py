@@ -6,14 +6,17 @@ next clock is song position 0), Stop (0xFC), Continue (0xFB: go on from the
 position reached, or the one a Song Position Pointer set) and Song Position
 Pointer (0xF2: position in MIDI beats, 1 MIDI beat = a 16th note = 6 clocks).
 
-Each clock is stamped on arrival (by the port reader: up to a millisecond late
-on JACK, which polls), so single tick intervals jitter by a millisecond or
+Each clock is stamped on arrival (by the port: from its frame on livegen's
+one-client JACK port, up to a millisecond late through rtmidi's polled JACK
+port; the JACK cycle and the thread's wake-up add their own), so single tick
+intervals jitter by a millisecond or
 more. The tempo and phase therefore come from a least-squares line through the
 last :data:`WINDOW_TICKS` tick times (tick number -> seconds), refitted without
 the ticks whose residual is far beyond the median absolute residual (a thread
 woken late). At 120 BPM with 0.5 ms of stamping jitter, a 96-tick window puts a
 beat 1 s ahead within about 0.1 ms. Clocks lost on the way are counted and a
-phase step restarts the fit (see :data:`STEP_MIN_S`).
+phase step restarts the fit (see :data:`STEP_MIN_S`); a jump across a server
+stall the input port reports is always a phase step (``MidiClock(stalled=)``).
 
 A :class:`~livegen.grid.BeatGrid` is the result: a tick period and one
 anchored tick. It answers where the next beat or bar line is and snaps onsets

@@ -131,6 +131,7 @@ def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Fi
                 if "rss" in figures:
                     figures["rss"].value = mib["VmRSS"]
                     figures["rss"].note = (
+                        f"{mib['VmRSS'] * 1.048576:.1f} MB of 10^6 bytes; "
                         f"peak {mib['VmHWM']:.0f} MiB; of the RSS, private "
                         f"{mib.get('RssAnon', 0):.0f} MiB, files {mib.get('RssFile', 0):.0f}"
                         f" MiB, shared memory (JACK) {mib.get('RssShmem', 0):.0f} MiB")

@@ -161,18 +161,18 @@ def test_targets_are_judged_and_shown():
     fast = bench.Figure("step", "one step", p50=0.1, p99=0.5, max=0.9).judge()
     slow = bench.Figure("step", "one step", p50=0.1, p99=3.0, max=3.0).judge()
     info = bench.Figure("torch", "torch", p50=1.0, p99=2.0, max=2.0, ratio=10.0).judge()
-    rss = bench.Figure("rss", "rss", unit="MiB", value=150.0).judge()
+    rss = bench.Figure("rss", "rss", unit="MB", value=150.0).judge()
     gone = bench.Figure("idle_cpu", "idle", unit="%", skipped="no JACK").judge()
     assert (fast.passed, slow.passed, info.passed, rss.passed, gone.passed) == (
         True, False, None, True, None)
-    assert fast.target == "p50 <= 0.2 ms, p99 <= 1 ms" and rss.target == "value < 200 MiB"
+    assert fast.target == "p50 <= 0.2 ms, p99 <= 1 ms" and rss.target == "value < 200 MB"
     report = bench.Report({"mode": "quick", "date_utc": "today", "cores": 2, "cpu": "cpu",
                            "load_avg_start": None, "python": "3", "onnxruntime": "1",
                            "numpy": "2", "model": "m.onnx", "model_mb": 1.0, "model_state": "1 x 8"},
                           [fast, slow, info, rss, gone])
     assert not report.passed
     text = bench.format_report(report)
-    assert "FAIL" in text and "pass" in text and "10.0x" in text and "150.0 MiB" in text
+    assert "FAIL" in text and "pass" in text and "10.0x" in text and "150.0 MB" in text
     assert "skipped [1]" in text and "[1] skipped: no JACK" in text
     assert json.loads(json.dumps(report.to_dict()))["passed"] is False
 

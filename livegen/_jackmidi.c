@@ -167,6 +167,13 @@ static int process(jack_nframes_t nframes, void *arg) {
     return 0;
 }
 
+/* Append a new reference to list and drop it; -1 with the error set if either failed. */
+static int append_new(PyObject *list, PyObject *item) {
+    int result = item == NULL ? -1 : PyList_Append(list, item);
+    Py_XDECREF(item);
+    return result;
+}
+
 static void on_shutdown(void *arg) {
     Client *self = (Client *)arg;
     atomic_store(&self->shutdown, 1);
@@ -374,13 +381,11 @@ static PyObject *Client_read(Client *self, PyObject *args) {
     while (jack_ringbuffer_read_space(self->in_ring) >= sizeof h) {
         jack_ringbuffer_read(self->in_ring, (char *)&h, sizeof h);
         jack_ringbuffer_read(self->in_ring, (char *)data, h.size); /* written whole by process() */
-        PyObject *item = Py_BuildValue("(y#d)", (const char *)data, (Py_ssize_t)h.size, h.time_s);
-        if (item == NULL || PyList_Append(events, item) < 0) {
-            Py_XDECREF(item);
+        if (append_new(events, Py_BuildValue("(y#d)", (const char *)data, (Py_ssize_t)h.size,
+                                             h.time_s)) < 0) {
             Py_DECREF(events);
             return NULL;
         }
-        Py_DECREF(item);
     }
     return events;
 }
@@ -390,9 +395,13 @@ static PyObject *Client_write(Client *self, PyObject *args) {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data))
         return NULL;
-    if (check_open(self) < 0 || data.len == 0 || data.len > MAX_EVENT_BYTES) {
-        if (self->client != NULL)
-            PyErr_Format(PyExc_ValueError, "a MIDI message of %zd bytes", data.len);
+    if (data.len == 0 || data.len > MAX_EVENT_BYTES) {
+        PyErr_Format(PyExc_ValueError, "a MIDI message of %zd bytes (1-%d)", data.len,
+                     MAX_EVENT_BYTES);
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (check_open(self) < 0) {
         PyBuffer_Release(&data);
         return NULL;
     }
@@ -445,14 +454,11 @@ static PyObject *Client_stalls(Client *self, PyObject *Py_UNUSED(a)) {
     if (list == NULL)
         return NULL;
     for (uint_fast64_t i = first; i < n; i++) {
-        PyObject *item = Py_BuildValue("(dd)", self->stall_start_s[i % STALL_SLOTS],
-                                       self->stall_end_s[i % STALL_SLOTS]);
-        if (item == NULL || PyList_Append(list, item) < 0) {
-            Py_XDECREF(item);
+        if (append_new(list, Py_BuildValue("(dd)", self->stall_start_s[i % STALL_SLOTS],
+                                           self->stall_end_s[i % STALL_SLOTS])) < 0) {
             Py_DECREF(list);
             return NULL;
         }
-        Py_DECREF(item);
     }
     return list;
 }

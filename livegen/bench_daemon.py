@@ -39,13 +39,11 @@ MB_PER_MIB = 1024 * 1024 / 1e6  # RSS is judged in MB of 10^6 bytes: the stricte
 IDLE_SETTLE_S = JACK_IDLE_AFTER_S + 1.0
 
 
-def _proc(pid: int) -> tuple[float, dict[str, float]]:
-    """CPU seconds (all threads) and the ``kB`` lines of ``/proc/PID/status`` in MiB (Linux)."""
-    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    memory = {k: int(v.split()[0]) / 1024 for k, v in (
+def _memory_mib(pid: int) -> dict[str, float]:
+    """The ``kB`` lines of ``/proc/PID/status`` (``VmRSS``, ``RssShmem``...) in MiB (Linux)."""
+    return {k: int(v.split()[0]) / 1024 for k, v in (
         line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
         if line.endswith(" kB"))}
-    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK"), memory  # utime + stime
 
 
 def _thread_cpu(pid: int) -> dict[str, float]:
@@ -114,12 +112,13 @@ def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Fi
             if "cold_start" in figures:
                 figures["cold_start"].value = time.perf_counter() - t0
                 figures["cold_start"].note = f"spawn -> 'listening on' line, backend {backend}"
-            idle = [f for k, f in figures.items() if k.startswith("idle_cpu")]
+            idle = [f for k, f in figures.items() if k.startswith("idle_cpu")]  # and _rtmidi
             if os.path.exists(f"/proc/{process.pid}/stat"):
                 time.sleep(IDLE_SETTLE_S)
-                (_, _), w0, split0 = _proc(process.pid), time.perf_counter(), _thread_cpu(process.pid)
+                w0, split0 = time.perf_counter(), _thread_cpu(process.pid)
                 time.sleep(idle_s)
-                (_, mib), w1, split1 = _proc(process.pid), time.perf_counter(), _thread_cpu(process.pid)
+                w1, split1 = time.perf_counter(), _thread_cpu(process.pid)
+                mib = _memory_mib(process.pid)
                 share = {k: 100.0 * (split1[k] - split0[k]) / (w1 - w0) for k in split0}
                 clients = "" if backend != "jack" else (
                     f"; JACK at {_jack_period()}, "
@@ -138,7 +137,7 @@ def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Fi
                         f"{mib.get('RssAnon', 0):.0f} MiB, files {mib.get('RssFile', 0):.0f}"
                         f" MiB, shared memory (JACK) {mib.get('RssShmem', 0):.0f} MiB")
             else:
-                _skip_all([*idle, *(f for k, f in figures.items() if k == "rss")], "needs Linux /proc")
+                _skip_all([*idle, *([figures["rss"]] if "rss" in figures else [])], "needs Linux /proc")
             process.send_signal(signal.SIGINT)
             exit_status = float(process.wait(EXIT_TIMEOUT_S))
             if "sigint_exit" in figures:

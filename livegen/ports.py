@@ -460,30 +460,33 @@ def jack_shared_client(environ: Mapping[str, str] | None = None) -> bool:
     return _jackmidi is not None and environ.get(JACK_RTMIDI_ENV, "") != "1"
 
 
-_jack_clients: dict[str, list] = {}  # client name -> [client, number of ports using it]
+_jack_clients: dict[str, list[tuple]] = {}  # client name -> [(client, {directions in use})]
 _jack_clients_lock = threading.Lock()
 
 
 class _JackHandle:
     """One port's share of a shared ``_jackmidi.Client``; ``delete()`` removes the port.
 
-    The client closes when the last of its ports is deleted. It stands where an
-    rtmidi object stands in :class:`_Port`.
+    Ports of the same client name share a client, one input and one output per
+    client (a second output gets a client of its own, which JACK names
+    ``livegen-01``). The client closes when the last of its ports is deleted.
+    It stands where an rtmidi object stands in :class:`_Port`.
     """
 
     def __init__(self, client_name: str, direction: str) -> None:
         with _jack_clients_lock:
-            entry = _jack_clients.get(client_name)
-            if entry is None or entry[0].closed:
+            entries = _jack_clients.setdefault(client_name, [])
+            entries[:] = [e for e in entries if not e[0].closed]  # its server went away
+            entry = next((e for e in entries if direction not in e[1]), None)
+            if entry is None:
                 with _quiet_stderr():
                     try:
-                        client = _jackmidi.Client(client_name)
+                        entry = (_jackmidi.Client(client_name), set())
                     except OSError as err:
                         raise BackendError(f"cannot open the jack MIDI backend ({err})") from err
-                entry = _jack_clients[client_name] = [client, 0]
-            entry[1] += 1
-        self.client = entry[0]
-        self.client_name = client_name
+                entries.append(entry)
+            entry[1].add(direction)
+        self.client, self._directions = entry
         self.direction = direction
 
     def delete(self) -> None:
@@ -494,13 +497,10 @@ class _JackHandle:
             else:
                 client.flush(JACK_FLUSH_TIMEOUT_S)  # the last note_offs go out first
                 client.remove_output()
-            entry = _jack_clients.get(self.client_name)
-            if entry is not None and entry[0] is client:
-                entry[1] -= 1
-                if entry[1] <= 0:
-                    del _jack_clients[self.client_name]
-                    client.close()
-            else:  # a client replaced after its server went away
+            self._directions.discard(self.direction)
+            if not self._directions:
+                for entries in _jack_clients.values():
+                    entries[:] = [e for e in entries if e[0] is not client]
                 client.close()
 
 

@@ -515,6 +515,22 @@ def test_both_ports_share_one_jack_client(jack_server, monkeypatch):
 
 
 @pytest.mark.jack
+@needs_extension
+def test_a_second_output_gets_a_client_of_its_own(jack_server, monkeypatch):
+    monkeypatch.delenv(ports.JACK_RTMIDI_ENV, raising=False)
+    with ports.open_input("jack", client_name="lgtwo") as inp, \
+            ports.open_output("jack", client_name="lgtwo") as first:
+        with ports.open_output("jack", client_name="lgtwo") as second:
+            names = sorted(n for n in jack_port_names(jack_server) if n.startswith("lgtwo"))
+            assert names == ["lgtwo-01:livegen out", "lgtwo:livegen in", "lgtwo:livegen out"]
+            assert second._midi.client is not first._midi.client
+        # closing the second left the first client whole
+        names = sorted(n for n in jack_port_names(jack_server) if n.startswith("lgtwo"))
+        assert names == ["lgtwo:livegen in", "lgtwo:livegen out"]
+        assert not inp.closed and not first.closed
+
+
+@pytest.mark.jack
 def test_rtmidi_clients_when_asked(jack_server, monkeypatch):
     monkeypatch.setenv(ports.JACK_RTMIDI_ENV, "1")
     with ports.open_input("jack", client_name="lgsplit") as inp, \

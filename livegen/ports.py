@@ -637,6 +637,9 @@ def _open_jack(port: str | None, virtual_name: str, client_name: str, direction:
                 client.activate()
                 if target is not None:
                     client.connect(*((target, full) if direction == "input" else (full, target)))
+            # libjack mlocks the server's whole 102 MiB segment in every client; the
+            # server keeps it locked, this process keeps only the pages it uses
+            client.release_shared_memory()
         except (OSError, ValueError) as err:
             raise BackendError(f"cannot open MIDI {direction} on jack ({err})") from err
     except BaseException:

@@ -530,6 +530,38 @@ def test_a_second_output_gets_a_client_of_its_own(jack_server, monkeypatch):
         assert not inp.closed and not first.closed
 
 
+def shared_memory_mib() -> float:
+    """This process's resident shared memory (``RssShmem``: JACK's segments), MiB."""
+    for line in open("/proc/self/status"):
+        if line.startswith("RssShmem:"):
+            return int(line.split()[1]) / 1024
+    pytest.skip("no RssShmem in /proc/self/status")
+
+
+@pytest.mark.jack
+@needs_extension
+def test_one_client_ports_keep_only_the_jack_memory_they_use(jack_server, monkeypatch):
+    """libjack locks the server's whole segment in each client; the ports let go of it.
+
+    MIDI still flows: livegen's output, connected to its input, comes back. (The
+    probe's rtmidi clients stay out of this process here: listing JACK's ports
+    reads a page of every port slot, and that maps much of the segment back.)
+    """
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    monkeypatch.delenv(ports.JACK_RTMIDI_ENV, raising=False)
+    got: list[list[int]] = []
+    with ports.open_input("jack", handler=lambda d, t: got.append(d)) as inp, \
+            ports.open_output("jack") as out:
+        subprocess.run(["jack_connect", f"{ports.CLIENT_NAME}:{ports.OUT_PORT_NAME}",
+                        f"{ports.CLIENT_NAME}:{ports.IN_PORT_NAME}"], check=True, timeout=10,
+                       env={**os.environ, "JACK_NO_START_SERVER": "1"})
+        settle(out.send_bytes, got)
+        out.send_bytes([0x90, 60, 90])
+        assert wait_for(lambda: [0x90, 60, 90] in got) and not inp.closed
+        assert shared_memory_mib() < 16.0  # of the 102 MiB segment libjack locked
+
+
 @pytest.mark.jack
 def test_rtmidi_clients_when_asked(jack_server, monkeypatch):
     monkeypatch.setenv(ports.JACK_RTMIDI_ENV, "1")
@@ -637,9 +669,8 @@ def dummy_jackd_pid() -> int | None:
 
 @pytest.mark.jack
 @needs_extension
-@pytest.mark.flaky(reruns=2)  # a busy non-realtime server may also drop this client a cycle
 def test_one_client_input_sees_a_server_stall(jack_server, monkeypatch):
-    """A stopped server is a stall (the clock follower's phase step), not missed cycles."""
+    """A stopped server is recorded as a stall (the clock follower's phase step)."""
     pid = dummy_jackd_pid() if sys.platform.startswith("linux") else None
     if pid is None:
         pytest.skip("stops the JACK server for 15 ms: only a dummy-driver test server")
@@ -658,7 +689,6 @@ def test_one_client_input_sees_a_server_stall(jack_server, monkeypatch):
         start_s, end_s = [st for st in port._midi.client.stalls() if st[1] > quiet_s][0]
         assert quiet_s - 0.003 < start_s and 0.012 < end_s - start_s < 0.5
         assert not port.stalled_between(end_s + 0.001, end_s + 0.002)
-        assert port.missed_cycles == 0
 
 
 # --- the port classes over a fake rtmidi object (any backend, no MIDI system) -----------------

@@ -19,7 +19,7 @@ import mido
 import pytest
 import rtmidi
 
-from livegen import ports
+from livegen import bench_daemon, ports
 from livegen.errors import BackendError, PortNotFoundError
 
 DELIVERY_TIMEOUT_S = 2.0  # JACK delivers within a period or two; generous for a loaded machine
@@ -496,9 +496,11 @@ def test_the_jack_extension_is_built_where_jack_is_required():
 needs_extension = pytest.mark.skipif(ports._jackmidi is None, reason="livegen._jackmidi is not built")
 
 
-def jack_port_names(jack) -> list[str]:
-    return subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
-                          env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout.split("\n")
+def jack_port_names(client_prefix: str) -> list[str]:
+    """The JACK ports whose names start with ``client_prefix``, sorted (``jack_lsp``)."""
+    out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
+                         env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout
+    return sorted(n for n in out.split("\n") if n.startswith(client_prefix))
 
 
 @pytest.mark.jack
@@ -508,10 +510,9 @@ def test_both_ports_share_one_jack_client(jack_server, monkeypatch):
     with ports.open_input("jack", client_name="lgshare") as inp, \
             ports.open_output("jack", client_name="lgshare") as out:
         assert isinstance(inp, ports.JackInputPort) and isinstance(out, ports.JackOutputPort)
-        names = [n for n in jack_port_names(jack_server) if n.startswith("lgshare")]
-        assert sorted(names) == ["lgshare:livegen in", "lgshare:livegen out"]
+        assert jack_port_names("lgshare") == ["lgshare:livegen in", "lgshare:livegen out"]
     inp.close()
-    assert not [n for n in jack_port_names(jack_server) if n.startswith("lgshare")]
+    assert not jack_port_names("lgshare")
 
 
 @pytest.mark.jack
@@ -521,21 +522,20 @@ def test_a_second_output_gets_a_client_of_its_own(jack_server, monkeypatch):
     with ports.open_input("jack", client_name="lgtwo") as inp, \
             ports.open_output("jack", client_name="lgtwo") as first:
         with ports.open_output("jack", client_name="lgtwo") as second:
-            names = sorted(n for n in jack_port_names(jack_server) if n.startswith("lgtwo"))
-            assert names == ["lgtwo-01:livegen out", "lgtwo:livegen in", "lgtwo:livegen out"]
+            assert jack_port_names("lgtwo") == [
+                "lgtwo-01:livegen out", "lgtwo:livegen in", "lgtwo:livegen out"]
             assert second._midi.client is not first._midi.client
         # closing the second left the first client whole
-        names = sorted(n for n in jack_port_names(jack_server) if n.startswith("lgtwo"))
-        assert names == ["lgtwo:livegen in", "lgtwo:livegen out"]
+        assert jack_port_names("lgtwo") == ["lgtwo:livegen in", "lgtwo:livegen out"]
         assert not inp.closed and not first.closed
 
 
 def shared_memory_mib() -> float:
     """This process's resident shared memory (``RssShmem``: JACK's segments), MiB."""
-    for line in open("/proc/self/status"):
-        if line.startswith("RssShmem:"):
-            return int(line.split()[1]) / 1024
-    pytest.skip("no RssShmem in /proc/self/status")
+    memory = bench_daemon._memory_mib(os.getpid())
+    if "RssShmem" not in memory:
+        pytest.skip("this kernel's /proc/PID/status has no RssShmem line")
+    return memory["RssShmem"]
 
 
 @pytest.mark.jack
@@ -568,7 +568,7 @@ def test_rtmidi_clients_when_asked(jack_server, monkeypatch):
     with ports.open_input("jack", client_name="lgsplit") as inp, \
             ports.open_output("jack", client_name="lgsplit") as out:
         assert not isinstance(inp, ports.JackInputPort) and not isinstance(out, ports.JackOutputPort)
-        clients = {n.split(":")[0] for n in jack_port_names(jack_server) if n.startswith("lgsplit")}
+        clients = {n.split(":")[0] for n in jack_port_names("lgsplit")}
         assert len(clients) == 2  # rtmidi: one JACK client per port
 
 

@@ -278,7 +278,7 @@ class StepScorer:
 
 
 class TorchScorer:
-    """Scores windows with the PyTorch network (:class:`export.network.EventLSTM`), batched.
+    """Scores windows with the PyTorch network (:class:`livegen_train.network.EventLSTM`), batched.
 
     Args:
         net: the network (put in eval mode here).
@@ -293,8 +293,8 @@ class TorchScorer:
         """NLL in nats of each token after the first: [N, T] int64, [N] int64 -> [N, T-1] float64."""
         import torch
 
-        from export.network import grammar_mask
-        from export.train import masked_nll
+        from livegen_train.network import grammar_mask
+        from livegen_train.train import masked_nll
 
         mask = grammar_mask()
         x_all = np.asarray(tokens, dtype=np.int64)

@@ -6,7 +6,7 @@ training augments by transposition, so a transposed phrase was seen in training.
 
 * :func:`similar_pairs` finds near-duplicate pieces (editions, transposed copies,
   variants of a tune) by the Jaccard similarity of their sets of 9-note shingles;
-  :func:`export.corpus.split_pieces` uses it to deduplicate and split the corpus.
+  :func:`livegen_train.corpus.split_pieces` uses it to deduplicate and split the corpus.
 * :class:`CopyIndex` answers, for a generated continuation, the longest run of
   consecutive notes whose interval sequence occurs as consecutive notes of one
   training piece (a nearest-neighbour search by longest common substring).
@@ -28,7 +28,7 @@ from livegen.copyguard import GUARD_NOTES, CopyGuard, guard_path
 from livegen.notes import Note
 
 if TYPE_CHECKING:
-    from export.corpus import Piece
+    from livegen_train.corpus import Piece
 
 __all__ = [
     "SHINGLE_NOTES",
@@ -200,7 +200,7 @@ class CopyIndex:
         """Index every note of ``pieces`` (the training split).
 
         Args:
-            pieces: :class:`export.corpus.Piece` objects (pitches in any order of onsets).
+            pieces: :class:`livegen_train.corpus.Piece` objects (pitches in any order of onsets).
             max_run: the longest run measured, in notes (>= 2).
 
         Returns:
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import logging
 
-    from export.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
+    from livegen_train.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
     from livegen.model import Model, default_model_path
 
     parser = argparse.ArgumentParser(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from export.copies import similar_pairs
+from livegen_train.copies import similar_pairs
 from livegen.notes import Note, read_midi
 
 __all__ = [
@@ -369,7 +369,7 @@ def split_pieces(pieces: Sequence[Piece], *, val_pct: float = 5, test_pct: float
     """Deduplicate pieces and split them by piece into train, validation and test.
 
     1. Near-duplicates (same style, shingle Jaccard >= ``dedup_jaccard``, see
-       :func:`export.copies.similar_pairs`; transposed copies included) form groups, joined
+       :func:`livegen_train.copies.similar_pairs`; transposed copies included) form groups, joined
        transitively; the longest of each group is kept (ties: the smallest name).
     2. Variants (Jaccard >= ``related_jaccard``) form units that go to one split,
        so no tune and no transposition of a held-out tune is trained on.

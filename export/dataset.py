@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from export.corpus import Piece
+from livegen_train.corpus import Piece
 from livegen import tokens as tk
 
 __all__ = ["Augment", "encode_arrays", "piece_arrays", "WindowSampler", "eval_windows"]

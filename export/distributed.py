@@ -1,5 +1,5 @@
 """Data-parallel training with ``torchrun`` (PyTorch DDP, gloo on CPU): who this process is,
-and the few collective operations :mod:`export.train` needs.
+and the few collective operations :mod:`livegen_train.train` needs.
 
 A job of ``world_size`` 1 is a plain single process; every helper then does nothing
 collective.

@@ -1,21 +1,21 @@
 """``livegen evaluate``: the model against its baselines, on held-out music.
 
-Everything is measured on the test split (:func:`export.corpus.split_pieces`):
+Everything is measured on the test split (:func:`livegen_train.corpus.split_pieces`):
 
 * **NLL per note** in bits (all four attributes: time shift, pitch, velocity,
   duration) on 64-note test windows rendered as played, per style and for all,
   for the model, the stateless 50-note-window design and the variable-order
-  Markov model (:mod:`export.baselines`).
+  Markov model (:mod:`livegen_train.baselines`).
 * **Continuations** of held-out prompts (50-note prompt, 64-note continuation,
   several seeds) by the model with each style's preset, by the stateless design
   with argmax decoding, and the real next 64 notes, compared on: key distance to
   the prompt, rest ratio, note density, spread of inter-onset intervals,
   repetition, and the longest run copied from a training piece
-  (:mod:`export.copies`).
+  (:mod:`livegen_train.copies`).
 * **Style distinctness**: each preset's continuations against each style's test
   pieces on key-relative pitch-class, melodic-interval and rhythm histograms.
 
-:mod:`export.report` prints the table and writes the markdown and plots.
+:mod:`livegen_train.report` prints the table and writes the markdown and plots.
 
 Usage::
 
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from export.baselines import (
+from livegen_train.baselines import (
     WINDOW_NOTES,
     MarkovBaseline,
     StatelessWindowModel,
@@ -49,9 +49,9 @@ from export.baselines import (
     argmax_preset,
     window_nll,
 )
-from export.corpus import Piece
-from export.dataset import Augment, eval_windows, piece_arrays
-from export.metrics import (
+from livegen_train.corpus import Piece
+from livegen_train.dataset import Augment, eval_windows, piece_arrays
+from livegen_train.metrics import (
     distinctness,
     estimate_tonic,
     ioi_stats,
@@ -189,7 +189,7 @@ def fit_markov(train: Sequence[Piece], styles: Sequence[str], *, order: int = MA
 
     Args:
         restrict_to: the test windows it will score (keeps only their contexts; see
-            :meth:`export.baselines.MarkovBaseline.fit_chunks`).
+            :meth:`livegen_train.baselines.MarkovBaseline.fit_chunks`).
     """
     x, _ = eval_windows(list(train), list(styles), NLL_WINDOW_NOTES, max_windows_per_piece=10_000,
                         performed=True)
@@ -266,7 +266,7 @@ def continuation_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
         prompts: from :func:`select_prompts`.
         preset_for: the preset (sampling settings) of each style; styles without one are skipped.
         seeds: model continuations per prompt (argmax decoding is deterministic: one).
-        copies: an :class:`export.copies.CopyIndex` of the training pieces, or None.
+        copies: an :class:`livegen_train.copies.CopyIndex` of the training pieces, or None.
         stateless: also run the stateless baseline.
 
     Returns:
@@ -367,7 +367,7 @@ class EvalConfig:
 def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]],
              preset_for: dict[str, Preset], config: EvalConfig = EvalConfig(), *,
              copies: Any = None) -> dict[str, Any]:
-    """Run every measurement; returns the report :mod:`export.report` renders.
+    """Run every measurement; returns the report :mod:`livegen_train.report` renders.
 
     Args:
         model: the step model that generates (ONNX).
@@ -455,9 +455,9 @@ def _scorer(run_dir: str, model: Any, threads: int) -> tuple[TokenScorer, str]:
     try:
         import torch
 
-        from export.network import EventLSTM, NetConfig
-        from export.onnx_export import parity
-        from export.onnx_import import network_from_onnx
+        from livegen_train.network import EventLSTM, NetConfig
+        from livegen_train.onnx_export import parity
+        from livegen_train.onnx_import import network_from_onnx
     except ImportError:  # no torch: step by step in onnxruntime
         return StepScorer(model), f"onnxruntime ({_shown(model.path)})"
     torch.set_num_threads(threads)
@@ -509,17 +509,17 @@ def _presets(model: Any, args: argparse.Namespace) -> dict[str, Preset]:
 
 def _copy_index(train: Sequence[Piece]) -> Any:
     try:
-        from export.copies import CopyIndex
+        from livegen_train.copies import CopyIndex
     except ImportError:
-        log.warning("export.copies is not available: no copy detection")
+        log.warning("livegen_train.copies is not available: no copy detection")
         return None
     return CopyIndex.build(train)
 
 
 def main(argv: list[str] | None = None) -> int:
     """``livegen evaluate``: measure, print the table, write markdown, plots and JSON."""
-    from export import report as rpt
-    from export.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
+    from livegen_train import report as rpt
+    from livegen_train.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
     from livegen.model import Model
 
     args = build_parser().parse_args(argv)

@@ -1,7 +1,7 @@
 """Statistics of note sequences for ``livegen evaluate``: key, rests, rhythm, repetition, style.
 
 Each function takes :class:`livegen.notes.Note` lists (times in seconds) and
-returns plain floats or histograms; :mod:`export.evaluate` averages them over
+returns plain floats or histograms; :mod:`livegen_train.evaluate` averages them over
 continuations and test pieces.
 """
 

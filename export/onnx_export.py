@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from export.network import EventLSTM, StepModule
+from livegen_train.network import EventLSTM, StepModule
 from livegen import tokens as tk
 from livegen.model import INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
 

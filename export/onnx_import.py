@@ -1,4 +1,4 @@
-"""Read a livegen ONNX model back into the PyTorch network (:class:`export.network.EventLSTM`).
+"""Read a livegen ONNX model back into the PyTorch network (:class:`livegen_train.network.EventLSTM`).
 
 The shipped model is only an ONNX file; its training checkpoint is not
 shipped. This puts the exported weights back into the torch network so that a
@@ -6,7 +6,7 @@ user can fine-tune from the shipped model (``livegen train --init-from
 shipped``) and ``livegen evaluate`` can score in batches without the
 checkpoint.
 
-The one-step graph written by :func:`export.onnx_export.export_onnx` holds one
+The one-step graph written by :func:`livegen_train.onnx_export.export_onnx` holds one
 ONNX ``LSTM`` node per layer (opset 17). Its weights differ from PyTorch's in
 layout only: ONNX stacks the gates as input, output, forget, cell
 (``W`` [1, 4H, in], ``R`` [1, 4H, H], ``B`` [1, 8H] = input then recurrent
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from export.network import EventLSTM, NetConfig
+from livegen_train.network import EventLSTM, NetConfig
 from livegen.errors import ModelError
 from livegen.model import METADATA_KEY
 
@@ -45,7 +45,7 @@ def network_from_onnx(path: str | os.PathLike) -> tuple[EventLSTM, list[str]]:
     """The torch network whose one-step graph ``path`` is, and its style names.
 
     Args:
-        path: a livegen ONNX model written by :func:`export.onnx_export.export_onnx`.
+        path: a livegen ONNX model written by :func:`livegen_train.onnx_export.export_onnx`.
 
     Returns:
         ``(net, styles)``: the network in eval mode with the file's weights

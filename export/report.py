@@ -1,7 +1,7 @@
 """Rendering of a ``livegen evaluate`` report: the console table, the markdown page and the plots.
 
-The report is the dict :func:`export.evaluate.evaluate` returns, completed by
-:func:`export.evaluate.main` (model, command, date, acceptance). Every figure
+The report is the dict :func:`livegen_train.evaluate.evaluate` returns, completed by
+:func:`livegen_train.evaluate.main` (model, command, date, acceptance). Every figure
 and table is drawn from it alone, so one command regenerates the whole page.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from export.evaluate import (
+from livegen_train.evaluate import (
     COPY_LIMIT_NOTES,
     COPY_SHARE,
     KEY_MAX_RATIO,
@@ -191,7 +191,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "",
         f"Model: `{report['model']}`. Corpus: {report['corpus']}, "
         f"{report.get('split', 'test')} split of "
-        "`export.corpus.split_pieces` (deduplicated, split by piece). "
+        "`livegen_train.corpus.split_pieces` (deduplicated, split by piece). "
         f"Training pieces: {report['train_pieces']}. Wall time: {report['minutes']} min.",
         "",
         *([f"**Note:** {report['note']}", ""] if report.get("note") else []),
@@ -253,7 +253,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
             f"{cont_all[s]['copied_run_max']:.0f}, {cont_all[s]['copied_within_limit']:.0%} within 12"
             for s in SYSTEMS if s in cont_all) + ".", ""]
     else:
-        lines += ["Copy detection was not available (`export.copies`), so no copied-run figures.", ""]
+        lines += ["Copy detection was not available (`livegen_train.copies`), so no copied-run figures.", ""]
     if "copies" in figures:
         lines += [f"![Longest copied run]({figures['copies']})", ""]
     lines += [

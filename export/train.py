@@ -10,7 +10,7 @@ step, elapsed time and RNG state). A JSON line per evaluation goes to
 ``OUT/log.jsonl`` and the loss curves to ``OUT/curves.png``.
 
 Data-parallel (PyTorch DDP, gloo, CPU): ``torchrun --standalone --nproc-per-node N
--m export.train ...``; the effective batch is ``--batch`` x N and rank 0 writes
+-m livegen_train.train ...``; the effective batch is ``--batch`` x N and rank 0 writes
 every file (docs/training.md, "More hardware: torchrun").
 """
 
@@ -32,8 +32,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from export.copies import write_copy_guard
-from export.corpus import (
+from livegen_train.copies import write_copy_guard
+from livegen_train.corpus import (
     DEFAULT_CAPS,
     STYLES,
     Piece,
@@ -42,8 +42,8 @@ from export.corpus import (
     load_music21_corpus,
     split_pieces,
 )
-from export.dataset import Augment, WindowSampler, eval_windows
-from export.distributed import (
+from livegen_train.dataset import Augment, WindowSampler, eval_windows
+from livegen_train.distributed import (
     Distributed,
     from_rank0,
     gather,
@@ -52,8 +52,8 @@ from export.distributed import (
     rank0_first,
     sampler_state,
 )
-from export.network import EventLSTM, NetConfig, grammar_mask
-from export.onnx_export import build_metadata, export_onnx, parity
+from livegen_train.network import EventLSTM, NetConfig, grammar_mask
+from livegen_train.onnx_export import build_metadata, export_onnx, parity
 from livegen.copyguard import GUARD_NOTES
 
 __all__ = ["main", "build_parser", "evaluate_nll", "load_pieces"]
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 LN2 = math.log(2.0)
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """Arguments of ``livegen train`` (also used by ``python -m export.train``)."""
+    """Arguments of ``livegen train`` (also used by ``python -m livegen_train.train``)."""
     p = parser or argparse.ArgumentParser(prog="livegen train", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="runs/default", help="run directory (checkpoints, logs)")
     p.add_argument("--styles", default=",".join(STYLES),
@@ -119,7 +119,7 @@ def load_pieces(args) -> tuple[list[Piece], list[str], Counter]:
 def _init_source(name: str) -> tuple[dict, NetConfig, list[str]]:
     """``--init-from``: ``shipped`` (the installed default model), an ``.onnx`` model or a
     ``checkpoint.pt``, as ``(state_dict, config, styles)``."""
-    from export.onnx_import import load_init
+    from livegen_train.onnx_import import load_init
     from livegen.errors import ModelError
     from livegen.model import default_model_path
 

@@ -287,7 +287,7 @@ def bench_torch(model: Model, steps: int, base: Figure, warmup: int = 200) -> Fi
     try:
         import torch
 
-        from export.network import EventLSTM, NetConfig, StepModule
+        from livegen_train.network import EventLSTM, NetConfig, StepModule
     except ImportError as err:
         return Figure(key, label, skipped=f"{err.name or 'torch'} is not importable").judge()
     net = EventLSTM(NetConfig(**model.metadata["network"])).eval()

@@ -6,8 +6,8 @@ first argument is an option (or there is none), the command is ``run``.
 Every :class:`~livegen.errors.LivegenError` becomes one line on stderr,
 ``livegen: error: <message>``, and exit status 2, as argparse does for usage
 errors. The runtime commands (``run``, ``continue``, ``ports``, ``presets``)
-never import torch or ``export``; ``train``, ``export`` and ``evaluate`` import
-``export`` only when run.
+never import torch or the training package ``livegen_train`` (the repository's
+``export/`` folder); ``train``, ``export`` and ``evaluate`` import it only when run.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ DEFAULT_PRESET = "romantic"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 WAIT_SLICE_S = 0.5  # how often the idle main thread wakes while waiting for a signal
 
-#: subcommands handed to the training side: name -> (module in export/, help)
+#: subcommands handed to the training side: name -> (module of livegen_train, help)
 DELEGATED = {
-    "train": ("export.train", "train a model (needs the train extra)"),
-    "export": ("export.onnx_export", "export a checkpoint to ONNX (needs the train extra)"),
-    "evaluate": ("export.evaluate", "held-out NLL vs baselines, continuation statistics, copies, "
+    "train": ("livegen_train.train", "train a model (needs the train extra)"),
+    "export": ("livegen_train.onnx_export", "export a checkpoint to ONNX (needs the train extra)"),
+    "evaluate": ("livegen_train.evaluate", "held-out NLL vs baselines, continuation statistics, copies, "
                                     "style distinctness; writes docs/evaluation.md (needs the train extra)"),
-    "copy-guard": ("export.copies", "rebuild a model's copy guard from its training split "
+    "copy-guard": ("livegen_train.copies", "rebuild a model's copy guard from its training split "
                                     "(needs the train extra)"),
 }
 TRAIN_EXTRA_HINT = "pip install torch==2.13.0 && pip install 'livegen[train]'"
@@ -363,7 +363,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _delegate(command: str, argv: list[str]) -> int:
-    """Run ``export.<module>.main(argv)``; torch is imported only here."""
+    """Run ``livegen_train.<module>.main(argv)``; torch is imported only here."""
     module_name = DELEGATED[command][0]
     try:
         importlib.import_module("torch")
@@ -373,7 +373,7 @@ def _delegate(command: str, argv: list[str]) -> int:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
-        if err.name not in (module_name, "export"):
+        if err.name not in (module_name, "livegen_train"):
             raise ModelError(f"`livegen {command}` needs the train extra ({err.name} is "
                              f"missing): {TRAIN_EXTRA_HINT}") from err
         raise ModelError(f"`livegen {command}` is not available in this install "

@@ -8,7 +8,7 @@ response is generated, the pitches that would complete such a run from the
 response's own last ``GUARD_NOTES - 1`` notes are masked, so no run of
 :data:`GUARD_NOTES` notes of a response is ever a training piece's: the longest
 copied run stays at most ``GUARD_NOTES - 1`` = 12 notes, the limit of issue 3's
-acceptance, measured by :class:`export.copies.CopyIndex` in the same terms
+acceptance, measured by :class:`livegen_train.copies.CopyIndex` in the same terms
 (notes in onset order, ties by pitch; timing and velocity ignored).
 
 The guard ships next to its model: ``default.onnx`` -> ``default.copies.npz``

@@ -71,7 +71,7 @@ PALETTE_FLOOR = 0.1
 #: Seconds: answer notes starting less than this after a chord's first note belong to
 #: that chord (``max_chord`` counts them); a ``monophonic`` answer's shortest time
 #: shift. 40 ms is the first 10 ms shift bin past the 30 ms within which the
-#: evaluation counts onsets as one chord (:data:`export.metrics.CHORD_TOLERANCE_S`).
+#: evaluation counts onsets as one chord (:data:`livegen_train.metrics.CHORD_TOLERANCE_S`).
 CHORD_SPAN_S = 0.04
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 

@@ -90,7 +90,7 @@ def test_torch_row_is_skipped_without_torch(shaped, monkeypatch):
 @pytest.mark.torch
 def test_torch_row_times_the_model_shape(shaped):
     pytest.importorskip("torch")
-    pytest.importorskip("export.network")
+    pytest.importorskip("livegen_train.network")
     step = bench.bench_step(shaped, steps=20, warmup=2)
     figure = bench.bench_torch(shaped, 20, step, warmup=2)
     assert_timing(figure, 20)

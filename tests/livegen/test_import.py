@@ -32,7 +32,7 @@ CHILD = textwrap.dedent("""
         except SystemExit:
             pass
     heavy = sorted(m for m in sys.modules
-                   if m.split(".")[0] in ("torch", "export", "onnx", "music21", "onnxscript"))
+                   if m.split(".")[0] in ("torch", "livegen_train", "export", "onnx", "music21", "onnxscript"))
     print(json.dumps({"status": status, "heavy": heavy}))
 """)
 

@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from export.baselines import StatelessWindowModel, StepScorer, argmax_preset, window_nll
-from export.corpus import Piece
-from export.evaluate import (
+from livegen_train.baselines import StatelessWindowModel, StepScorer, argmax_preset, window_nll
+from livegen_train.corpus import Piece
+from livegen_train.evaluate import (
     distinctness,
     estimate_tonic,
     key_distance,
@@ -74,7 +74,7 @@ def test_key_distance_rest_ratio_and_the_estimated_key():
 
 
 def test_a_copied_slice_gives_its_length_as_copied_run():
-    from export.copies import CopyIndex
+    from livegen_train.copies import CopyIndex
 
     rng = np.random.default_rng(0)
     train_pitch = 50 + np.cumsum(rng.choice([-5, -3, -2, -1, 1, 2, 4, 7], 300)) % 30
@@ -194,7 +194,7 @@ def test_argmax_decoding_ignores_the_seed_and_the_sampling_guards():
 def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")
-    from export.train import main as train_main
+    from livegen_train.train import main as train_main
     from livegen.cli import main as cli_main
 
     rng = np.random.default_rng(5)

@@ -1,12 +1,12 @@
-"""Deduplication and the per-style split of export.corpus."""
+"""Deduplication and the per-style split of livegen_train.corpus."""
 
 import dataclasses
 
 import numpy as np
 import pytest
 
-from export.copies import interval_tokens, similar_pairs
-from export.corpus import (
+from livegen_train.copies import interval_tokens, similar_pairs
+from livegen_train.corpus import (
     MANY_UNITS,
     MIN_TEST_UNITS,
     MIN_UNITS_FOR_TEST,

@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
 
-from export.distributed import Distributed  # noqa: E402
-from export.network import EventLSTM, NetConfig  # noqa: E402
+from livegen_train.distributed import Distributed  # noqa: E402
+from livegen_train.network import EventLSTM, NetConfig  # noqa: E402
 from livegen.notes import Note, write_midi  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -48,7 +48,7 @@ def test_an_inconsistent_torchrun_environment_is_refused(env):
 def _torchrun(args: list[str]) -> subprocess.CompletedProcess:
     # --standalone rendezvous on localhost:0, i.e. a free port: parallel runs do not collide
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "export.train", *args]
+           "-m", "livegen_train.train", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)

@@ -8,10 +8,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from export.corpus import Piece, corpus_counts, split_pieces  # noqa: E402
-from export.dataset import Augment, WindowSampler, encode_arrays, eval_windows  # noqa: E402
-from export.network import EventLSTM, NetConfig  # noqa: E402
-from export.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
+from livegen_train.corpus import Piece, corpus_counts, split_pieces  # noqa: E402
+from livegen_train.dataset import Augment, WindowSampler, encode_arrays, eval_windows  # noqa: E402
+from livegen_train.network import EventLSTM, NetConfig  # noqa: E402
+from livegen_train.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
 from livegen import tokens as tk  # noqa: E402
 from livegen.errors import ModelError, VocabularyMismatchError  # noqa: E402
 from livegen.model import Model  # noqa: E402
@@ -31,7 +31,7 @@ def test_music21_chorale_becomes_a_piece():
     pytest.importorskip("music21")
     from music21 import corpus
 
-    from export.corpus import _score_pieces
+    from livegen_train.corpus import _score_pieces
 
     pieces = _score_pieces(corpus.parse("bach/bwv66.6"), "bach/bwv66.6", "baroque")
     assert len(pieces) == 1 and len(pieces[0]) > 100
@@ -165,7 +165,7 @@ def test_a_model_with_another_vocabulary_is_refused(tmp_path):
 
 
 def test_tiny_training_run_on_a_midi_folder_resumes_and_exports(tmp_path):
-    from export.train import main
+    from livegen_train.train import main
 
     rng = np.random.default_rng(3)
     folder = tmp_path / "midi"
@@ -206,7 +206,7 @@ def test_tiny_training_run_on_a_midi_folder_resumes_and_exports(tmp_path):
 
 @pytest.mark.parametrize("share", ["1.5", "-0.1"])
 def test_style_splice_out_of_range_is_one_line_error(share, capsys):
-    from export.train import main
+    from livegen_train.train import main
     with pytest.raises(SystemExit) as info:
         main(["--style-splice", share, "--out", "unused"])
     assert info.value.code == 2

@@ -6,9 +6,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from export.network import EventLSTM, NetConfig  # noqa: E402
-from export.onnx_export import build_metadata, export_onnx  # noqa: E402
-from export.onnx_import import load_init, network_from_onnx  # noqa: E402
+from livegen_train.network import EventLSTM, NetConfig  # noqa: E402
+from livegen_train.onnx_export import build_metadata, export_onnx  # noqa: E402
+from livegen_train.onnx_import import load_init, network_from_onnx  # noqa: E402
 from livegen import tokens as tk  # noqa: E402
 from livegen.errors import ModelError  # noqa: E402
 from livegen.model import Model  # noqa: E402
@@ -53,7 +53,7 @@ def test_files_that_are_not_exported_livegen_networks_are_refused(tmp_path):
 
 
 def test_fine_tuning_starts_from_an_onnx_model_and_adds_a_style(tmp_path):
-    from export.train import main
+    from livegen_train.train import main
 
     torch.manual_seed(5)
     source_net = EventLSTM(NetConfig(n_styles=len(STYLES), embed=8, style_embed=4, hidden=16, layers=2))
@@ -81,7 +81,7 @@ def test_fine_tuning_starts_from_an_onnx_model_and_adds_a_style(tmp_path):
 
 
 def test_init_from_a_missing_file_is_one_clear_error(tmp_path):
-    from export.train import main
+    from livegen_train.train import main
 
     folder = tmp_path / "midi"
     folder.mkdir()

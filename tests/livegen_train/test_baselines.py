@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from export.baselines import MarkovBaseline
+from livegen_train.baselines import MarkovBaseline
 from livegen import tokens as tk
 from livegen.notes import Note
 
@@ -59,9 +59,9 @@ def test_chunked_and_restricted_fits_give_the_same_probabilities():
 def test_transposing_tokens_equals_rendering_transposed_pieces():
     import dataclasses
 
-    from export.corpus import Piece
-    from export.dataset import eval_windows
-    from export.evaluate import transpose_tokens
+    from livegen_train.corpus import Piece
+    from livegen_train.dataset import eval_windows
+    from livegen_train.evaluate import transpose_tokens
 
     rng = np.random.default_rng(4)
     n = 80

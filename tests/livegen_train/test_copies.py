@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from export.copies import CopyIndex, CopyMatch
-from export.corpus import Piece
+from livegen_train.copies import CopyIndex, CopyMatch
+from livegen_train.corpus import Piece
 from livegen.notes import Note
 
 

@@ -348,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import logging
 
-    from livegen_train.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
     from livegen.model import Model, default_model_path
+    from livegen_train.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
 
     parser = argparse.ArgumentParser(
         prog="livegen copy-guard",

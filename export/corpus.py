@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from livegen_train.copies import similar_pairs
 from livegen.notes import Note, read_midi
+from livegen_train.copies import similar_pairs
 
 __all__ = [
     "STYLES",

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livegen_train.corpus import Piece
 from livegen import tokens as tk
+from livegen_train.corpus import Piece
 
 __all__ = ["Augment", "encode_arrays", "piece_arrays", "WindowSampler", "eval_windows"]
 

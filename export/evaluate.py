@@ -39,6 +39,11 @@ from typing import Any
 
 import numpy as np
 
+from livegen import tokens as tk
+from livegen.errors import ModelError
+from livegen.generation import StepModel, continue_notes
+from livegen.notes import Note
+from livegen.presets import Preset
 from livegen_train.baselines import (
     WINDOW_NOTES,
     MarkovBaseline,
@@ -63,11 +68,6 @@ from livegen_train.metrics import (
     stats,
     style_features,
 )
-from livegen import tokens as tk
-from livegen.errors import ModelError
-from livegen.generation import StepModel, continue_notes
-from livegen.notes import Note
-from livegen.presets import Preset
 
 __all__ = ["key_distance", "rest_ratio", "ioi_stats", "repetition", "onset_groups", "estimate_tonic",
            "style_features", "profile_distance", "distinctness", "Prompt", "select_prompts",
@@ -518,9 +518,9 @@ def _copy_index(train: Sequence[Piece]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """``livegen evaluate``: measure, print the table, write markdown, plots and JSON."""
+    from livegen.model import Model
     from livegen_train import report as rpt
     from livegen_train.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
-    from livegen.model import Model
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,

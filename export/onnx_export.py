@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from livegen_train.network import EventLSTM, StepModule
 from livegen import tokens as tk
 from livegen.model import INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
+from livegen_train.network import EventLSTM, StepModule
 
 __all__ = ["export_onnx", "parity", "build_metadata"]
 

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from livegen_train.network import EventLSTM, NetConfig
 from livegen.errors import ModelError
 from livegen.model import METADATA_KEY
+from livegen_train.network import EventLSTM, NetConfig
 
 __all__ = ["network_from_onnx", "load_init"]
 

@@ -32,6 +32,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
+from livegen.copyguard import GUARD_NOTES
 from livegen_train.copies import write_copy_guard
 from livegen_train.corpus import (
     DEFAULT_CAPS,
@@ -54,7 +55,6 @@ from livegen_train.distributed import (
 )
 from livegen_train.network import EventLSTM, NetConfig, grammar_mask
 from livegen_train.onnx_export import build_metadata, export_onnx, parity
-from livegen.copyguard import GUARD_NOTES
 
 __all__ = ["main", "build_parser", "evaluate_nll", "load_pieces"]
 
@@ -119,9 +119,9 @@ def load_pieces(args) -> tuple[list[Piece], list[str], Counter]:
 def _init_source(name: str) -> tuple[dict, NetConfig, list[str]]:
     """``--init-from``: ``shipped`` (the installed default model), an ``.onnx`` model or a
     ``checkpoint.pt``, as ``(state_dict, config, styles)``."""
-    from livegen_train.onnx_import import load_init
     from livegen.errors import ModelError
     from livegen.model import default_model_path
+    from livegen_train.onnx_import import load_init
 
     path = default_model_path() if name == "shipped" else Path(name)
     try:

@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 
-from livegen_train.baselines import MarkovBaseline
 from livegen import tokens as tk
 from livegen.notes import Note
+from livegen_train.baselines import MarkovBaseline
 
 
 def _windows(pattern_notes, repeats, rows):

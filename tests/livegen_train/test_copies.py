@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from livegen.notes import Note
 from livegen_train.copies import CopyIndex, CopyMatch
 from livegen_train.corpus import Piece
-from livegen.notes import Note
 
 
 def _piece(name, n=200, seed=0, low=48, high=84, chords=True):

@@ -12,9 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
 
+from livegen.notes import Note, write_midi  # noqa: E402
 from livegen_train.distributed import Distributed  # noqa: E402
 from livegen_train.network import EventLSTM, NetConfig  # noqa: E402
-from livegen.notes import Note, write_midi  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -6,6 +6,10 @@ import math
 import numpy as np
 import pytest
 
+from livegen import tokens as tk
+from livegen.generation import continue_notes
+from livegen.notes import Note, write_midi
+from livegen.presets import Preset
 from livegen_train.baselines import StatelessWindowModel, StepScorer, argmax_preset, window_nll
 from livegen_train.corpus import Piece
 from livegen_train.evaluate import (
@@ -18,10 +22,6 @@ from livegen_train.evaluate import (
     stats,
     style_features,
 )
-from livegen import tokens as tk
-from livegen.generation import continue_notes
-from livegen.notes import Note, write_midi
-from livegen.presets import Preset
 
 C_MAJOR = [0, 2, 4, 5, 7, 9, 11]
 
@@ -194,8 +194,8 @@ def test_argmax_decoding_ignores_the_seed_and_the_sampling_guards():
 def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("matplotlib")
-    from livegen_train.train import main as train_main
     from livegen.cli import main as cli_main
+    from livegen_train.train import main as train_main
 
     rng = np.random.default_rng(5)
     folder = tmp_path / "midi"

@@ -8,14 +8,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from livegen_train.corpus import Piece, corpus_counts, split_pieces  # noqa: E402
-from livegen_train.dataset import Augment, WindowSampler, encode_arrays, eval_windows  # noqa: E402
-from livegen_train.network import EventLSTM, NetConfig  # noqa: E402
-from livegen_train.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
 from livegen import tokens as tk  # noqa: E402
 from livegen.errors import ModelError, VocabularyMismatchError  # noqa: E402
 from livegen.model import Model  # noqa: E402
 from livegen.notes import Note, write_midi  # noqa: E402
+from livegen_train.corpus import Piece, corpus_counts, split_pieces  # noqa: E402
+from livegen_train.dataset import Augment, WindowSampler, encode_arrays, eval_windows  # noqa: E402
+from livegen_train.network import EventLSTM, NetConfig  # noqa: E402
+from livegen_train.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
 
 STYLES = ["baroque", "classical", "romantic", "modern", "folk", "renaissance"]
 

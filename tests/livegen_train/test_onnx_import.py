@@ -6,13 +6,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from livegen_train.network import EventLSTM, NetConfig  # noqa: E402
-from livegen_train.onnx_export import build_metadata, export_onnx  # noqa: E402
-from livegen_train.onnx_import import load_init, network_from_onnx  # noqa: E402
 from livegen import tokens as tk  # noqa: E402
 from livegen.errors import ModelError  # noqa: E402
 from livegen.model import Model  # noqa: E402
 from livegen.notes import Note, write_midi  # noqa: E402
+from livegen_train.network import EventLSTM, NetConfig  # noqa: E402
+from livegen_train.onnx_export import build_metadata, export_onnx  # noqa: E402
+from livegen_train.onnx_import import load_init, network_from_onnx  # noqa: E402
 
 STYLES = ["baroque", "classical", "romantic", "modern", "folk", "renaissance"]
 

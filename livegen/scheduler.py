@@ -26,6 +26,9 @@ counted; it never stops the thread.
 Without :meth:`Scheduler.start`, nothing is sent until :meth:`Scheduler.run_due`
 is called: unit tests (and the engine's ``poll`` mode) drive it that way with a
 fake clock.
+
+A :class:`SchedulerObserver` (the bench's, a test's) is told when each message
+is queued and when it has left; it runs after the ledger, and an error in it is logged.
 """
 
 from __future__ import annotations
@@ -40,14 +43,13 @@ from collections.abc import Callable, Iterable
 
 import mido
 
+from livegen.midi import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
 from livegen.osthread import name_os_thread, request_realtime
 
-__all__ = ["Scheduler", "CC_ALL_SOUND_OFF", "CC_ALL_NOTES_OFF"]
+__all__ = ["Scheduler", "SchedulerObserver"]
 
 log = logging.getLogger(__name__)
 
-CC_ALL_SOUND_OFF = 120  # MIDI 1.0 channel mode message
-CC_ALL_NOTES_OFF = 123  # MIDI 1.0 channel mode message
 #: Longest single wait of the thread, seconds: it re-reads ``now`` at least this often,
 #: so a clock other than time.monotonic (the Condition's own) cannot make it oversleep.
 MAX_WAIT_S = 0.1
@@ -65,12 +67,23 @@ LATENESS_HISTORY = 4096  # lateness samples kept
 _LOG_EVERY_N_ERRORS = 1000  # after the first, log one send error in this many
 
 
-def _is_note_on(msg: mido.Message) -> bool:
-    return msg.type == "note_on" and msg.velocity > 0
+class SchedulerObserver:
+    """Watches a :class:`Scheduler`. Both methods do nothing here: override what you need.
 
+    They are called with the scheduler's lock held, from the thread that
+    scheduled or sent: keep them short and never call back into the scheduler.
+    Times are on the scheduler's ``now`` clock, in seconds.
+    """
 
-def _is_note_off(msg: mido.Message) -> bool:
-    return msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
+    def scheduled(self, due_s: float, at_s: float, msg: mido.Message) -> None:
+        """``msg`` was queued at ``at_s`` to leave at ``due_s``."""
+
+    def sent(self, due_s: float, sent_s: float, msg: mido.Message) -> None:
+        """Queued ``msg``, due at ``due_s``, was handed to the port at ``sent_s``.
+
+        Not called for what the scheduler sends of itself (re-strike and cancel
+        note_offs, CC123/CC120), a note_off absorbed by an overlap, a failed send.
+        """
 
 
 class Scheduler:
@@ -84,8 +97,6 @@ class Scheduler:
             :meth:`run_due`, :meth:`cancel` and :meth:`stop`, always with the
             scheduler's lock held.
         now: the clock deadlines are measured on, in seconds.
-        on_first_note_on: called as ``on_first_note_on(sent_s)`` when the first
-            note_on after :meth:`arm_first_note_on` is sent (lock held: keep it short).
         realtime: the thread asks for real-time priority
             (:func:`livegen.osthread.request_realtime`); granted, it waits without the
             final spin.
@@ -100,20 +111,14 @@ class Scheduler:
         send_errors: sends that raised.
     """
 
-    def __init__(
-        self,
-        send: Callable[[mido.Message], None],
-        *,
-        now: Callable[[], float] = time.monotonic,
-        on_first_note_on: Callable[[float], None] | None = None,
-        realtime: bool = False,
-    ) -> None:
+    def __init__(self, send: Callable[[mido.Message], None], *,
+                 now: Callable[[], float] = time.monotonic, realtime: bool = False) -> None:
         self._send = send
         self._realtime = realtime
         self.realtime_granted: bool | None = None
         self._spin_s = SPIN_S
         self._now = now
-        self._on_first_note_on = on_first_note_on
+        self._observers: tuple[SchedulerObserver, ...] = ()  # add_observer()
         self._cond = threading.Condition(threading.RLock())
         self._heap: list[tuple[float, int, mido.Message]] = []
         self._seq = itertools.count()
@@ -122,12 +127,9 @@ class Scheduler:
         self._lateness: deque[float] = deque(maxlen=LATENESS_HISTORY)
         self._armed = False
         self._thread: threading.Thread | None = None
-        self._stopping = False
-        self._stopped = False
+        self._stopping = self._stopped = False
         self.first_note_on_s: float | None = None
-        self.messages_sent = 0
-        self.notes_sent = 0
-        self.send_errors = 0
+        self.messages_sent = self.notes_sent = self.send_errors = 0
 
     # -- scheduling ---------------------------------------------------------------
 
@@ -153,7 +155,17 @@ class Scheduler:
             heapq.heappush(self._heap, (due_s, next(self._seq), msg))
             if earliest is None or due_s < earliest:
                 self._cond.notify()
+            for observer in self._observers:
+                try:
+                    observer.scheduled(due_s, self._now(), msg)
+                except Exception:  # an observer only watches: it never stops a schedule
+                    log.exception("scheduler observer %r failed", observer)
             return True
+
+    def add_observer(self, observer: SchedulerObserver) -> None:
+        """Tell ``observer`` from now on what is queued and sent (see :class:`SchedulerObserver`)."""
+        with self._cond:
+            self._observers = (*self._observers, observer)
 
     def pending(self) -> int:
         """Number of messages waiting to be sent."""
@@ -177,7 +189,7 @@ class Scheduler:
             return list(self._lateness)
 
     def arm_first_note_on(self) -> None:
-        """Clear :attr:`first_note_on_s`; the next note_on sent sets it (and calls the hook)."""
+        """Clear :attr:`first_note_on_s`; the next note_on sent sets it."""
         with self._cond:
             self.first_note_on_s = None
             self._armed = True
@@ -246,6 +258,11 @@ class Scheduler:
     def running(self) -> bool:
         """True while the sending thread runs."""
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def spin_s(self) -> float:
+        """The thread's busy-wait before each deadline, seconds: :data:`SPIN_S`, 0 at real-time priority."""
+        return self._spin_s
 
     def stop(self, timeout_s: float = 1.0, *, channels: Iterable[int] = ()) -> None:
         """Stop the thread, drop pending messages, end sounding notes, then CC123/CC120.
@@ -328,42 +345,37 @@ class Scheduler:
     # -- sending (lock held) ------------------------------------------------------
 
     def _dispatch(self, msg: mido.Message, due_s: float) -> None:
-        """Send one due message through the ledger and record its lateness."""
-        if _is_note_on(msg):
-            key = (msg.channel, msg.note)
-            count = self._ledger.get(key, 0)
-            if count:  # re-strike: end the sounding voice first
-                self._transmit(mido.Message("note_off", channel=msg.channel, note=msg.note,
-                                            velocity=0))
-            sent_s = self._now()
-            if not self._transmit(msg):
-                if count:
-                    self._ledger.pop(key, None)
-                return
-            self._lateness.append(sent_s - due_s)
+        """Send one due message through the ledger, record its lateness, tell the observers."""
+        note_on = msg.type == "note_on" and msg.velocity > 0
+        note_off = msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
+        key = (msg.channel, msg.note) if note_on or note_off else None
+        count = self._ledger.get(key, 0)
+        if note_off and count != 1:  # 0: not sounding from livegen, nothing to end;
+            if count:  # >1: an overlapping re-struck note still holds this voice
+                self._ledger[key] = count - 1
+            return
+        if note_on and count:  # re-strike: end the sounding voice first
+            self._transmit(mido.Message("note_off", channel=msg.channel, note=msg.note, velocity=0))
+        sent_s = self._now()
+        if not self._transmit(msg):  # a note_off's key stays: cancel/stop retry it
+            if note_on and count:
+                self._ledger.pop(key, None)
+            return
+        self._lateness.append(sent_s - due_s)
+        if note_on:
             self._ledger[key] = count + 1
             self._channels.add(msg.channel)
             self.notes_sent += 1
             if self._armed:
                 self._armed = False
                 self.first_note_on_s = sent_s
-                if self._on_first_note_on is not None:
-                    self._on_first_note_on(sent_s)
-        elif _is_note_off(msg):
-            key = (msg.channel, msg.note)
-            count = self._ledger.get(key, 0)
-            if count > 1:  # an overlapping re-struck note still holds this voice
-                self._ledger[key] = count - 1
-            elif count == 1:
-                sent_s = self._now()
-                if self._transmit(msg):  # on failure the key stays: cancel/stop retry it
-                    self._lateness.append(sent_s - due_s)
-                    del self._ledger[key]
-            # count == 0: not sounding from livegen; nothing to end
-        else:
-            sent_s = self._now()
-            if self._transmit(msg):
-                self._lateness.append(sent_s - due_s)
+        elif note_off:
+            del self._ledger[key]
+        for observer in self._observers:
+            try:
+                observer.sent(due_s, sent_s, msg)
+            except Exception:  # an observer only watches: it never stops a send
+                log.exception("scheduler observer %r failed", observer)
 
     def _release_all(self) -> None:
         """Send a note_off for every key in the ledger and empty it."""

@@ -10,7 +10,8 @@ from fakes import FakeClock, FakePort, hanging_notes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.scheduler import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, Scheduler
+from livegen.midi import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
+from livegen.scheduler import Scheduler, SchedulerObserver
 
 
 def on(pitch: int, channel: int = 0, velocity: int = 80) -> mido.Message:
@@ -111,18 +112,97 @@ def test_cancel_with_panic_sends_cc123_and_cc120_on_used_and_given_channels(rig)
                      ("control_change", 5, CC_ALL_NOTES_OFF), ("control_change", 5, CC_ALL_SOUND_OFF)]
 
 
-def test_first_note_on_hook(rig):
+def test_first_note_on_is_the_send_time_of_the_first_note_on_after_arming(rig):
     clock, port, sched = rig
-    seen = []
-    sched = Scheduler(port.send, now=clock, on_first_note_on=seen.append)
+    sched.schedule(clock() + 0.1, mido.Message("control_change", control=1, value=5))
     sched.schedule(clock() + 0.1, on(60))
     sched.schedule(clock() + 0.2, on(62))
     sched.arm_first_note_on()
-    clock.advance(0.3)
+    assert sched.first_note_on_s is None
+    clock.advance(0.15)
     sched.run_due()
-    assert seen == [clock()] and sched.first_note_on_s == clock()
+    assert sched.first_note_on_s == clock()  # the note_on's send time, not the CC's
+    clock.advance(0.1)
+    sched.run_due()
+    assert sched.first_note_on_s == clock() - 0.1  # one per arming: the later note_on leaves it
     sched.arm_first_note_on()
     assert sched.first_note_on_s is None
+
+
+class Recorder(SchedulerObserver):
+    def __init__(self):
+        self.events = []
+
+    def scheduled(self, due_s, at_s, msg):
+        self.events.append(("scheduled", due_s, at_s, msg))
+
+    def sent(self, due_s, sent_s, msg):
+        self.events.append(("sent", due_s, sent_s, msg))
+
+
+def test_observer_sees_each_queued_message_and_each_send_with_its_deadline(rig):
+    clock, port, sched = rig
+    seen = Recorder()
+    sched.add_observer(seen)
+    t0 = clock()
+    sched.schedule(t0 + 0.1, on(60))
+    sched.schedule(t0 + 0.3, off(60))
+    assert seen.events == [("scheduled", t0 + 0.1, t0, on(60)), ("scheduled", t0 + 0.3, t0, off(60))]
+    clock.advance(0.125)
+    sched.run_due()
+    assert seen.events[-1] == ("sent", t0 + 0.1, t0 + 0.125, on(60))
+    clock.advance(0.25)
+    sched.run_due()
+    assert seen.events[-1] == ("sent", t0 + 0.3, t0 + 0.375, off(60))
+    assert len(seen.events) == 4
+
+
+def test_observer_is_not_told_of_what_the_scheduler_sends_of_itself(rig):
+    """Re-strike note_offs, absorbed note_offs, failed sends and cancel's panic are not queued sends."""
+    clock, port, sched = rig
+    seen = Recorder()
+    sched.add_observer(seen)
+    t0 = clock()
+    for due_s, msg in ((t0, on(60)), (t0 + 0.1, on(60)), (t0 + 0.2, off(60)), (t0 + 0.3, off(61))):
+        sched.schedule(due_s, msg)
+    clock.advance(0.25)
+    sched.run_due()  # on, re-strike (off + on), the first off absorbed; off(61) not sounding
+    sched.cancel(panic=True)
+    sent = [(e[1], e[3]) for e in seen.events if e[0] == "sent"]
+    assert sent == [(t0, on(60)), (t0 + 0.1, on(60))]
+    assert port.messages.count(off(60)) == 2  # the re-strike's and cancel's, both unreported
+
+
+def test_an_observer_that_raises_never_stops_a_send(rig, caplog):
+    clock, port, sched = rig
+
+    class Broken(SchedulerObserver):
+        def scheduled(self, due_s, at_s, msg):
+            raise RuntimeError("observer bug (scheduled)")
+
+        def sent(self, due_s, sent_s, msg):
+            raise RuntimeError("observer bug (sent)")
+
+    sched.add_observer(Broken())
+    later = Recorder()
+    sched.add_observer(later)
+    assert sched.schedule(clock(), on(60)) is True
+    sched.schedule(clock() + 0.1, off(60))
+    clock.advance(0.2)
+    assert sched.run_due() == 2
+    assert port.messages == [on(60), off(60)] and sched.sounding() == {}
+    assert [e[0] for e in later.events] == ["scheduled", "scheduled", "sent", "sent"]
+    assert "observer bug (scheduled)" in caplog.text and "observer bug (sent)" in caplog.text
+
+
+def test_a_failed_send_is_not_reported_to_the_observer(rig):
+    clock, port, sched = rig
+    seen = Recorder()
+    sched.add_observer(seen)
+    port.fail = True
+    sched.schedule(clock(), on(60))
+    sched.run_due()
+    assert sched.send_errors == 1 and [e[0] for e in seen.events] == ["scheduled"]
 
 
 def test_send_that_raises_is_counted_and_key_retried_at_stop(rig):
@@ -233,7 +313,7 @@ def test_realtime_scheduler_thread_runs_sched_fifo_when_permitted(monkeypatch, p
             time.sleep(0.001)
     assert [note for _, note in sent] == sorted(due, key=due.get)
     assert all(sent_s >= due[note] for sent_s, note in sent)  # never early, spin or not
-    assert (sched._spin_s == 0) is permitted  # granted: a plain timed wait, no spin
+    assert (sched.spin_s == 0) is permitted  # granted: a plain timed wait, no spin
 
 
 def test_a_scheduler_without_realtime_never_asks(monkeypatch):

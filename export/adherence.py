@@ -1,0 +1,310 @@
+"""Adherence: does a continuation carry on the phrase it answers?
+
+A continuation should keep the player's motifs, pulse, register, density and
+rests (issue 13). Each function compares a prompt (the player's phrase) with a
+continuation (livegen's, or the real next notes of the same part) as
+:class:`livegen.notes.Note` lists in seconds, the continuation after the
+prompt. :func:`adherence` gathers them; :func:`histogram_distances` compares a
+continuation's interval and inter-onset histograms with the real
+continuation's, and the two baselines (:func:`iid_baseline`,
+:func:`metronome_baseline`) say what "close" means: a continuation that does
+not beat drawing the prompt's own pitches at random, or a metronome at the
+prompt's median spacing, has not learnt the player.
+
+Definitions (one number per prompt; reports average over prompts):
+
+- motif reuse: share of the continuation's top-line 4-note interval patterns
+  (3 successive intervals) that also occur in the prompt's top line.
+- rest share: share of the span from first onset to last note end with no
+  note sounding (:func:`livegen_train.metrics.rest_ratio`).
+- on-grid share: share of the continuation's onsets within
+  :data:`GRID_TOLERANCE` of a 1/16 step of the beat grid estimated from the
+  prompt (the runtime's own estimator, :func:`livegen.tempo.estimate_grid_from_onsets`),
+  extended past the prompt. NaN where the prompt has no estimable pulse.
+- notes/s: notes per second over the continuation's span; density ratio: that
+  over the prompt's notes/s (1: the player's density).
+- register drift: |mean pitch of the continuation - mean pitch of the prompt|, semitones.
+- 4-gram repetition: share of the continuation's top-line pitch 4-grams
+  that repeat an earlier one of the same continuation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from livegen.tempo import estimate_grid_from_onsets
+from livegen.notes import Note
+from livegen_train.metrics import CHORD_TOLERANCE_S, onset_groups, rest_ratio
+
+__all__ = ["top_line", "interval_patterns", "motif_reuse", "notes_per_s", "register_drift",
+           "on_grid_share", "pitch_repetition", "adherence", "interval_histogram",
+           "ioi_histogram", "histogram_distances", "iid_baseline", "metronome_baseline",
+           "PATTERN_NOTES", "GRID_TOLERANCE", "METRICS"]
+
+PATTERN_NOTES = 4  # motifs are 4-note interval patterns (3 intervals)
+GRID_STEP_TICKS = 6  # 1/16 note at 24 ticks per quarter (MIDI clock units, livegen.grid)
+#: an onset is on the grid within this share of a 1/16 step (12.5 ms at 120 BPM)
+GRID_TOLERANCE = 0.2
+INTERVAL_CLIP = 12  # melodic intervals beyond an octave count as an octave
+LOG_IOI_EDGES = np.arange(-5.0, 2.01, 0.5)  # log2 seconds: 31 ms to 4 s, half-octave bins
+METRICS = ("motif_reuse", "rest_share", "on_grid", "notes_per_s", "density_ratio", "register_drift",
+           "repetition")
+
+
+def top_line(notes: Sequence[Note]) -> list[Note]:
+    """The highest note of each onset group (chord tones within 30 ms are one onset)."""
+    return [max(group, key=lambda n: n.pitch) for group in onset_groups(notes, CHORD_TOLERANCE_S)]
+
+
+def interval_patterns(notes: Sequence[Note], n: int = PATTERN_NOTES) -> list[tuple[int, ...]]:
+    """The top line's ``n``-note interval patterns, in order (``n - 1`` semitone steps each)."""
+    pitches = [note.pitch for note in top_line(notes)]
+    steps = [b - a for a, b in zip(pitches, pitches[1:])]
+    return [tuple(steps[i:i + n - 1]) for i in range(len(steps) - n + 2)]
+
+
+def motif_reuse(prompt: Sequence[Note], cont: Sequence[Note]) -> float:
+    """Share (0-1) of the continuation's interval patterns found in the prompt; NaN if it has none."""
+    mine = interval_patterns(cont)
+    if not mine:
+        return math.nan
+    theirs = set(interval_patterns(prompt))
+    return sum(p in theirs for p in mine) / len(mine)
+
+
+def notes_per_s(notes: Sequence[Note]) -> float:
+    """Notes per second over the span from the first onset to the last note end; NaN if empty."""
+    if not notes:
+        return math.nan
+    span = max(n.end_s for n in notes) - min(n.onset_s for n in notes)
+    return len(notes) / span if span > 0 else math.nan
+
+
+def register_drift(prompt: Sequence[Note], cont: Sequence[Note]) -> float:
+    """|mean pitch of ``cont`` - mean pitch of ``prompt``|, semitones; NaN if either is empty."""
+    if not prompt or not cont:
+        return math.nan
+    return abs(float(np.mean([n.pitch for n in cont])) - float(np.mean([n.pitch for n in prompt])))
+
+
+def on_grid_share(prompt: Sequence[Note], cont: Sequence[Note]) -> float:
+    """Share (0-1) of ``cont``'s onsets on the 1/16 grid of the prompt's pulse; NaN if none is found."""
+    grid = estimate_grid_from_onsets([n.onset_s for n in prompt])
+    if grid is None or not cont:
+        return math.nan
+    step_s = grid.tick_s * GRID_STEP_TICKS
+    on = 0
+    for note in cont:
+        phase = (note.onset_s - grid.anchor_s) / step_s
+        on += abs(phase - round(phase)) <= GRID_TOLERANCE
+    return on / len(cont)
+
+
+def pitch_repetition(notes: Sequence[Note], n: int = PATTERN_NOTES) -> float:
+    """Share (0-1) of the top line's pitch ``n``-grams that repeat an earlier one; NaN if none."""
+    pitches = [note.pitch for note in top_line(notes)]
+    grams = [tuple(pitches[i:i + n]) for i in range(len(pitches) - n + 1)]
+    if not grams:
+        return math.nan
+    seen: set[tuple[int, ...]] = set()
+    repeats = 0
+    for gram in grams:
+        repeats += gram in seen
+        seen.add(gram)
+    return repeats / len(grams)
+
+
+def adherence(prompt: Sequence[Note], cont: Sequence[Note]) -> dict[str, float]:
+    """Every :data:`METRICS` figure of one continuation (NaN where undefined)."""
+    return {"motif_reuse": motif_reuse(prompt, cont),
+            "rest_share": rest_ratio(cont) if cont else math.nan,
+            "on_grid": on_grid_share(prompt, cont),
+            "notes_per_s": notes_per_s(cont),
+            "density_ratio": notes_per_s(cont) / notes_per_s(prompt) if prompt else math.nan,
+            "register_drift": register_drift(prompt, cont),
+            "repetition": pitch_repetition(cont)}
+
+
+def interval_histogram(notes: Sequence[Note]) -> np.ndarray:
+    """float64 [25]: the top line's melodic intervals, -12..+12 semitones (clipped), summing to 1."""
+    pitches = np.array([n.pitch for n in top_line(notes)])
+    steps = np.clip(np.diff(pitches), -INTERVAL_CLIP, INTERVAL_CLIP) + INTERVAL_CLIP
+    hist = np.bincount(steps.astype(int), minlength=2 * INTERVAL_CLIP + 1).astype(np.float64)
+    return hist / max(hist.sum(), 1.0)
+
+
+def ioi_histogram(notes: Sequence[Note]) -> np.ndarray:
+    """float64 [14]: log2 inter-onset intervals between onset groups, 31 ms-4 s, summing to 1."""
+    onsets = np.array([group[0].onset_s for group in onset_groups(notes, CHORD_TOLERANCE_S)])
+    iois = np.diff(onsets)
+    iois = iois[iois > 0]
+    logs = np.clip(np.log2(iois), LOG_IOI_EDGES[0], LOG_IOI_EDGES[-1] - 1e-9)
+    hist = np.histogram(logs, LOG_IOI_EDGES)[0].astype(np.float64)
+    return hist / max(hist.sum(), 1.0)
+
+
+def histogram_distances(cont: Sequence[Note], real: Sequence[Note]) -> dict[str, float]:
+    """L1 distances (0-2) of ``cont``'s interval and IOI histograms from ``real``'s."""
+    return {"interval": float(np.abs(interval_histogram(cont) - interval_histogram(real)).sum()),
+            "ioi": float(np.abs(ioi_histogram(cont) - ioi_histogram(real)).sum())}
+
+
+def iid_baseline(prompt: Sequence[Note], count: int, rng: np.random.Generator) -> list[Note]:
+    """``count`` notes whose pitches are drawn i.i.d. from the prompt's, at the prompt's onsets' spacing.
+
+    The interval baseline: a continuation whose interval histogram is no closer
+    to the real one than this has not learnt the player's melodic steps.
+    """
+    line = top_line(prompt)
+    pitches = rng.choice([n.pitch for n in line], size=count)
+    start = max(n.end_s for n in prompt)
+    spacing = _median_ioi_s(prompt)
+    return [Note(int(p), 80, start + i * spacing, spacing * 0.9) for i, p in enumerate(pitches)]
+
+
+def metronome_baseline(prompt: Sequence[Note], count: int) -> list[Note]:
+    """``count`` notes at the prompt's median inter-onset interval, on its last pitch.
+
+    The inter-onset baseline: a continuation whose IOI histogram is no closer
+    to the real one than a metronome has not learnt the player's rhythm.
+    """
+    start = max(n.end_s for n in prompt)
+    spacing = _median_ioi_s(prompt)
+    pitch = top_line(prompt)[-1].pitch
+    return [Note(pitch, 80, start + i * spacing, spacing * 0.9) for i in range(count)]
+
+
+def _median_ioi_s(notes: Sequence[Note]) -> float:
+    onsets = [group[0].onset_s for group in onset_groups(notes, CHORD_TOLERANCE_S)]
+    iois = [b - a for a, b in zip(onsets, onsets[1:]) if b > a]
+    return float(np.median(iois)) if iois else 0.25
+
+
+# --- prompts from the out-of-corpus set, and the report -----------------------------------------
+
+PROMPT_NOTES = 50  # the performer context the daemon keeps (DESIGN.md)
+CONTINUATION_NOTES = 64
+PARTS_PER_SONG = 3  # at most this many parts (MIDI channels) of one song become prompts
+
+
+def part_prompts(parts: dict[str, Sequence[Note]], *, prompt_notes: int = PROMPT_NOTES,
+                 cont_notes: int = CONTINUATION_NOTES,
+                 per_song: int = PARTS_PER_SONG) -> list[tuple[str, list[Note], list[Note]]]:
+    """One ``(name, prompt, real continuation)`` per long enough part, cut at the part's middle.
+
+    Args:
+        parts: ``{"song/channel": notes of one MIDI channel}``, each in onset order.
+        prompt_notes, cont_notes: notes in the prompt and in the real continuation.
+        per_song: at most this many parts of one song (the longest; ``song`` is the name
+            before the last ``/``).
+    """
+    by_song: dict[str, list[tuple[str, Sequence[Note]]]] = {}
+    for name, notes in parts.items():
+        if len(notes) >= prompt_notes + cont_notes:
+            by_song.setdefault(name.rpartition("/")[0], []).append((name, notes))
+    out = []
+    for song in sorted(by_song):
+        longest = sorted(by_song[song], key=lambda item: (-len(item[1]), item[0]))[:per_song]
+        for name, notes in sorted(longest):
+            cut = (len(notes) - prompt_notes - cont_notes) // 2 + prompt_notes
+            out.append((name, list(notes[cut - prompt_notes:cut]), list(notes[cut:cut + cont_notes])))
+    return out
+
+
+def read_parts(paths: Sequence[str]) -> dict[str, list[Note]]:
+    """``{"file stem/ch N": notes}`` for each non-drum MIDI channel of each file; unreadable files skipped."""
+    from pathlib import Path
+
+    from livegen.notes import read_midi
+
+    parts: dict[str, list[Note]] = {}
+    for path in paths:
+        try:
+            notes = read_midi(path)
+        except ValueError:
+            continue
+        for note in notes:
+            parts.setdefault(f"{Path(path).stem}/ch {note.channel + 1}", []).append(note)
+    return parts
+
+
+def _mean(rows: list[dict[str, float]], key: str) -> float:
+    values = [row[key] for row in rows if not math.isnan(row[key])]
+    return float(np.mean(values)) if values else math.nan
+
+
+def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> dict[str, dict[str, float]]:
+    """Mean adherence figures and histogram distances: the real continuation, the baselines, each preset.
+
+    Args:
+        model: a :class:`livegen.model.Model` (or any step model).
+        presets: ``{name: Preset}``.
+        prompts: :func:`part_prompts`' list.
+        seeds: one continuation per prompt and seed.
+
+    Returns:
+        ``{row: {metric: mean}}``; rows ``real``, ``iid``, ``metronome`` and one per preset;
+        ``interval_distance``/``ioi_distance`` are from the real continuation's histograms.
+    """
+    from livegen.generation import continue_notes
+
+    rows: dict[str, list[dict[str, float]]] = {"real": [], "iid": [], "metronome": []}
+    rng = np.random.default_rng(0)
+    for _, prompt, real in prompts:
+        for name, cont in (("real", real), ("iid", iid_baseline(prompt, len(real), rng)),
+                           ("metronome", metronome_baseline(prompt, len(real)))):
+            distances = histogram_distances(cont, real)
+            rows[name].append({**adherence(prompt, cont), "interval_distance": distances["interval"],
+                               "ioi_distance": distances["ioi"]})
+    for preset_name, preset in presets.items():
+        rows[preset_name] = []
+        for _, prompt, real in prompts:
+            for seed in seeds:
+                cont = continue_notes(model, preset, prompt, n_notes=len(real), seed=seed)
+                distances = histogram_distances(cont, real)
+                rows[preset_name].append({**adherence(prompt, cont),
+                                          "interval_distance": distances["interval"],
+                                          "ioi_distance": distances["ioi"]})
+    keys = (*METRICS, "interval_distance", "ioi_distance")
+    return {name: {key: _mean(values, key) for key in keys} for name, values in rows.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m livegen_train.adherence``: the adherence table on the out-of-corpus set."""
+    import argparse
+    import json
+
+    from livegen.model import Model
+    from livegen.presets import load_preset
+    from livegen_train.outside import fetch
+
+    parser = argparse.ArgumentParser(prog="python -m livegen_train.adherence",
+                                     description="Adherence of each preset's continuations to "
+                                                 "out-of-corpus prompts, against the real continuation.")
+    parser.add_argument("--presets", default="romantic,baroque,classical,folk")
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--model", help="ONNX model (default: the packaged one)")
+    parser.add_argument("--json", help="also write the table here")
+    args = parser.parse_args(argv)
+    folders = fetch()
+    paths = sorted(str(p) for folder in folders.values() for p in folder.glob("*.mid"))
+    prompts = part_prompts(read_parts(paths))
+    model = Model.load(args.model) if args.model else Model.load()
+    presets = {name: load_preset(name) for name in args.presets.split(",")}
+    table = report(model, presets, prompts, range(args.seeds))
+    keys = (*METRICS, "interval_distance", "ioi_distance")
+    print(f"{len(prompts)} prompts from {len(paths)} files, {args.seeds} seeds")
+    print(f"{'':<10}" + "".join(f"{k:>17}" for k in keys))
+    for name, figures in table.items():
+        print(f"{name:<10}" + "".join(f"{figures[k]:>17.3f}" for k in keys))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"prompts": len(prompts), "seeds": args.seeds, "table": table}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

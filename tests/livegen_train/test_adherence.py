@@ -1,0 +1,83 @@
+"""Adherence figures on phrases whose answers are known by construction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from livegen.notes import Note
+from livegen_train.adherence import (
+    adherence,
+    histogram_distances,
+    iid_baseline,
+    interval_patterns,
+    metronome_baseline,
+    motif_reuse,
+    on_grid_share,
+    part_prompts,
+    pitch_repetition,
+    register_drift,
+    top_line,
+)
+
+MOTIF = (60, 62, 64, 60)  # C D E C
+
+
+def line(pitches, start_s=0.0, step_s=0.25, length_s=0.2):
+    return [Note(p, 80, start_s + i * step_s, length_s) for i, p in enumerate(pitches)]
+
+
+def test_the_top_line_takes_the_highest_note_of_each_chord():
+    chord = [Note(60, 80, 0.0, 0.5), Note(67, 80, 0.01, 0.5), Note(64, 80, 0.02, 0.5)]
+    assert [n.pitch for n in top_line([*chord, Note(62, 80, 0.5, 0.5)])] == [67, 62]
+
+
+def test_a_transposed_motif_is_reused_and_a_new_one_is_not():
+    prompt = line(MOTIF * 4)
+    assert motif_reuse(prompt, line([p + 5 for p in MOTIF * 2], start_s=4.0)) == 1.0
+    assert motif_reuse(prompt, line([60, 67, 59, 72, 48, 71], start_s=4.0)) == 0.0
+    assert math.isnan(motif_reuse(prompt, line([60, 62], start_s=4.0)))
+    assert interval_patterns(line(MOTIF)) == [(2, 2, -4)]
+
+
+def test_the_register_drift_is_the_distance_of_the_mean_pitches():
+    assert register_drift(line([60, 64]), line([84, 88], start_s=1.0)) == 24.0
+
+
+def test_onsets_on_the_prompts_sixteenth_grid_count_and_offbeat_ones_do_not():
+    prompt = line([60, 62, 64, 65] * 4, step_s=0.5)  # 120 BPM quarter notes
+    on = line([60] * 8, start_s=8.0, step_s=0.125)  # sixteenths on the same grid
+    off = line([60] * 8, start_s=8.0 + 0.0625, step_s=0.125)  # halfway between sixteenths
+    assert on_grid_share(prompt, on) == 1.0
+    assert on_grid_share(prompt, off) == 0.0
+
+
+def test_repetition_counts_repeated_pitch_grams():
+    assert pitch_repetition(line(MOTIF * 3)) == pytest.approx(5 / 9)
+    assert pitch_repetition(line(range(60, 72))) == 0.0
+
+
+def test_the_real_continuation_of_a_steady_part_beats_both_baselines():
+    rng = np.random.default_rng(1)
+    pitches = [60, 62, 64, 65, 67, 65, 64, 62] * 8
+    rhythm = [0.25, 0.25, 0.5, 0.25, 0.25, 0.5, 0.75, 0.25]
+    onsets = np.cumsum([0.0] + [rhythm[i % 8] for i in range(len(pitches) - 1)])
+    notes = [Note(p, 80, float(t), 0.2) for p, t in zip(pitches, onsets)]
+    prompt, real = notes[:32], notes[32:]
+    own = histogram_distances(notes[8:40], real)  # the same music, another stretch
+    iid = histogram_distances(iid_baseline(prompt, len(real), rng), real)
+    metronome = histogram_distances(metronome_baseline(prompt, len(real)), real)
+    assert own["interval"] < iid["interval"] and own["ioi"] < metronome["ioi"]
+    figures = adherence(prompt, real)
+    assert figures["motif_reuse"] == 1.0 and figures["density_ratio"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_prompts_are_cut_from_long_enough_parts_only():
+    parts = {"song/ch 1": line(range(120)), "song/ch 2": line(range(40)),
+             "other/ch 1": line(range(200))}
+    prompts = part_prompts(parts, prompt_notes=50, cont_notes=64)
+    assert [name for name, _, _ in prompts] == ["other/ch 1", "song/ch 1"]
+    name, prompt, real = prompts[1]
+    assert len(prompt) == 50 and len(real) == 64 and prompt[-1].onset_s < real[0].onset_s

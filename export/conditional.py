@@ -1,0 +1,131 @@
+"""Conditional NLL of the real continuation given the prompt: network, session model, and both.
+
+For each out-of-corpus prompt (:mod:`livegen_train.adherence`), the tokens
+of the prompt are read (the network primed, the session model learning them),
+then the real continuation is scored token by token, per token kind (SHIFT,
+PITCH, VEL, DUR), under:
+
+- ``net``: the shipped network alone (one style);
+- ``session``: the prompt-only session model (:class:`livegen.session.SessionModel`),
+  which is what Pachet's Continuator does live; it goes on learning the
+  real continuation as it is scored (the performer keeps playing);
+- ``mix f``: the product ``log p_net + f * log p_session``, renormalised over
+  the kind's slice, for each ``follow`` weight ``f`` (DESIGN.md's form);
+- ``geo f``: the weighted geometric mean ``(1 - f) log p_net + f log p_session``,
+  renormalised (the network's weight falls as the session's rises);
+- ``lin f``: the mixture ``(1 - f) p_net + f p_session``.
+
+The network sees the grammar: its logits are masked to the kind that comes
+next. Scores are bits per note (the sum of a note's 4 tokens), averaged over
+the continuation's notes.
+
+Usage::
+
+    python -m livegen_train.conditional --style classical --follow 0,0.25,0.5,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from livegen import tokens
+from livegen.notes import Note
+from livegen.session import SessionModel
+from livegen.tokens import Kind
+
+__all__ = ["score_prompt", "main", "KIND_NAMES"]
+
+KIND_NAMES = {Kind.SHIFT: "shift", Kind.PITCH: "pitch", Kind.VEL: "velocity", Kind.DUR: "duration"}
+LN2 = math.log(2.0)
+
+
+def _log_softmax_slice(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = np.full(logits.shape, -math.inf)
+    part = logits[mask].astype(np.float64)
+    out[mask] = part - np.logaddexp.reduce(part)
+    return out
+
+
+def score_prompt(model, style: int, prompt: Sequence[Note], real: Sequence[Note],
+                 follows: Sequence[float]) -> dict[str, np.ndarray]:
+    """Bits of each real-continuation token kind under each scorer.
+
+    Args:
+        model: a :class:`livegen.model.Model`.
+        style: the network's style index.
+        prompt: the player's phrase; real: what the music really does next.
+        follows: ``follow`` weights for the mixes.
+
+    Returns:
+        ``{scorer: float64 [4]}``: total bits of the continuation's SHIFT, PITCH, VEL and
+        DUR tokens; scorers ``net``, ``session``, ``mix <f>``, ``geo <f>``, ``lin <f>``.
+    """
+    stream = tokens.encode([*prompt, *real], bos=True)
+    n_prompt = 1 + tokens.TOKENS_PER_NOTE * len(prompt)
+    session = SessionModel()
+    context = session.new_context()
+    state = model.initial_state()
+    logits = None
+    names = ["net", "session", *(f"{form} {f:g}" for form in ("mix", "geo", "lin") for f in follows)]
+    totals = {name: np.zeros(4) for name in names}
+    for i, token in enumerate(int(t) for t in stream):
+        if i >= n_prompt and logits is not None:
+            kind = tokens.token_kind(token)
+            mask = tokens.KIND_MASKS[kind]
+            net = _log_softmax_slice(logits, mask)
+            own = session.log_probs(kind, context)
+            col = kind - Kind.SHIFT
+            totals["net"][col] -= net[token] / LN2
+            totals["session"][col] -= own[token] / LN2
+            for f in follows:
+                mixed = _log_softmax_slice(np.where(mask, net + f * own, -math.inf), mask)
+                totals[f"mix {f:g}"][col] -= mixed[token] / LN2
+                geo = _log_softmax_slice(np.where(mask, (1 - f) * net + f * own, -math.inf), mask)
+                totals[f"geo {f:g}"][col] -= geo[token] / LN2
+                lin = np.logaddexp(math.log1p(-f) + net[token] if f < 1 else -math.inf,
+                                   math.log(f) + own[token] if f > 0 else -math.inf)
+                totals[f"lin {f:g}"][col] -= lin / LN2
+        if i > 0:  # BOS is no performer token
+            session.learn(context, token)
+        logits, state = model.step(token, state, style)
+    return totals
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print bits per note of the real continuations, by scorer and token kind."""
+    from livegen.model import Model
+    from livegen_train.adherence import part_prompts, read_parts
+    from livegen_train.outside import fetch
+
+    parser = argparse.ArgumentParser(prog="python -m livegen_train.conditional",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--style", default="classical")
+    parser.add_argument("--follow", default="0.25,0.5,1")
+    parser.add_argument("--model")
+    parser.add_argument("--limit", type=int, help="score only the first N prompts")
+    args = parser.parse_args(argv)
+    follows = [float(x) for x in args.follow.split(",")]
+    paths = sorted(str(p) for folder in fetch().values() for p in folder.glob("*.mid"))
+    prompts = part_prompts(read_parts(paths))[:args.limit]
+    model = Model.load(args.model) if args.model else Model.load()
+    style = model.style_id(args.style)
+    sums: dict[str, np.ndarray] = {}
+    notes = 0
+    for _, prompt, real in prompts:
+        for name, bits in score_prompt(model, style, prompt, real, follows).items():
+            sums[name] = sums.get(name, 0) + bits
+        notes += len(real)
+    print(f"{len(prompts)} prompts, {notes} continuation notes, style {args.style}: bits per note")
+    print(f"{'':<10}{'total':>8}" + "".join(f"{KIND_NAMES[k]:>10}" for k in KIND_NAMES))
+    for name, bits in sums.items():
+        per = bits / notes
+        print(f"{name:<10}{per.sum():>8.2f}" + "".join(f"{x:>10.2f}" for x in per))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,7 +8,9 @@ import pytest
 import yaml
 
 from livegen.errors import PresetError
-from livegen.presets import Preset, list_presets, load_preset
+from livegen.presets import FIELD_SECTION, KEYS, SECTIONS, TOP_KEYS, Preset, list_presets, load_preset
+from livegen.sampling import SamplingConfig
+from livegen.sections import AnswerConfig, ControlConfig, StyleConfig, TimingConfig, TriggerConfig
 
 PACKAGED = ("romantic", "baroque", "classical", "modern", "folk")
 
@@ -37,7 +39,7 @@ def test_from_dict_to_dict_round_trip():
                                "pitch_low": 40, "pitch_high": 80, "channel": 3})
     assert preset.temperature == 1.0 and isinstance(preset.temperature, float)
     data = preset.to_dict()
-    assert set(data) == {f.name for f in dataclasses.fields(Preset)}
+    assert set(data) == set(KEYS) and len(KEYS) == 42  # every YAML key, flat
     assert Preset.from_dict(data) == preset
 
 
@@ -288,3 +290,101 @@ def test_style_contrast_reads_a_list_or_one_name_as_a_tuple(tmp_path):
     one = load_preset(_write(tmp_path, "style: romantic\nstyle_contrast: classical\n", "one.yaml"))
     assert one.style_contrast == ("classical",) and hash(one) == hash(one.replace())
     assert load_preset(_write(tmp_path, "style: folk\n", "none.yaml")).style_contrast == ()
+
+
+# -- sections (issue 12): the flat keys live in frozen sections, each checked once -----------
+
+
+def test_a_misspelt_key_gets_the_nearest_known_one(tmp_path):
+    path = _write(tmp_path, "top_q: 0.9\n")
+    with pytest.raises(PresetError) as info:
+        load_preset(path)
+    message = str(info.value)
+    assert message == f"{path}: unknown key 'top_q' (did you mean 'top_p'?)"
+
+
+def test_an_unknown_key_far_from_any_lists_the_known_ones(tmp_path):
+    with pytest.raises(PresetError) as info:
+        load_preset(_write(tmp_path, "zzzzzz: 1\n"))
+    assert "'zzzzzz'" in str(info.value) and "known keys:" in str(info.value)
+    assert all(key in str(info.value) for key in KEYS) and "\n" not in str(info.value)
+
+
+def test_every_key_belongs_to_one_section_or_the_top():
+    assert set(FIELD_SECTION.values()) == set(SECTIONS)
+    assert set(KEYS) == set(TOP_KEYS) | set(FIELD_SECTION)
+    for section, cls in SECTIONS.items():
+        assert {f.name for f in dataclasses.fields(cls)} == {
+            key for key, owner in FIELD_SECTION.items() if owner == section}
+        assert section not in KEYS  # a flat read never meets a section
+
+
+def test_sections_are_typed_frozen_and_default_to_the_flat_defaults():
+    preset = Preset(name="d")
+    for section, cls in SECTIONS.items():
+        assert getattr(preset, section) == cls()
+    assert preset.sampling.temperature == 0.9 and preset.triggering.trigger == "silence"
+    assert preset.timing.clock == "none" and preset.answer.max_notes == 32
+    assert preset.conditioning.style == "classical" and preset.controls.cc_map == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        preset.sampling.temperature = 2.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", sorted(list_presets()))
+def test_flat_reads_match_the_sections(name):
+    preset = load_preset(name)  # the transitional flat reads, while callers move over
+    for key, section in FIELD_SECTION.items():
+        assert getattr(preset, key) == getattr(getattr(preset, section), key)
+
+
+def test_built_from_sections_equals_built_from_flat_keys():
+    flat = Preset(name="s", temperature=0.7, trigger="cc", quantize="1/8", max_chord=3,
+                  style="folk", cc_map={21: "enabled"})
+    sections = Preset(name="s", sampling=SamplingConfig(temperature=0.7),
+                      triggering=TriggerConfig(trigger="cc"), timing=TimingConfig(quantize="1/8"),
+                      answer=AnswerConfig(max_chord=3), conditioning=StyleConfig(style="folk"),
+                      controls=ControlConfig(cc_map={21: "enabled"}))
+    assert flat == sections and hash(flat) == hash(sections)
+    assert Preset.from_dict(flat.to_dict()) == flat
+
+
+def test_replace_takes_flat_keys_and_sections():
+    preset = load_preset("jam")
+    warmer = preset.replace(temperature=1.3)
+    assert warmer.sampling == dataclasses.replace(preset.sampling, temperature=1.3)
+    assert warmer.timing is preset.timing  # untouched sections are shared
+    swapped = preset.replace(sampling=SamplingConfig(top_p=0.5), temperature=0.4)
+    assert (swapped.sampling.top_p, swapped.sampling.temperature) == (0.5, 0.4)  # the flat key wins
+    assert dataclasses.replace(preset, temperature=1.1).temperature == 1.1  # control.py's path
+
+
+def test_replace_rejects_an_unknown_key():
+    with pytest.raises(PresetError, match="preset 'romantic': unknown key 'temprature'"):
+        load_preset("romantic").replace(temprature=1.0)
+
+
+def test_constructor_rejects_an_unknown_keyword():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'temprature'"):
+        Preset(name="x", temprature=1.0)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"sampling": {"temperature": 1.0}}, "sampling must be a SamplingConfig (received {"),
+    ({"timing": TriggerConfig()}, "timing must be a TimingConfig"),
+    ({"name": ""}, "name must be a non-empty string (received '')"),
+    ({"description": 3}, "description must be a string (received 3)"),
+    ({"channel": 16}, "channel must be an integer 0-15 (received 16)"),
+    ({"context_notes": 0}, "context_notes must be an integer 1-512 (received 0)"),
+    ({"trigger": "bars"}, "trigger: bars needs clock: midi (received 'bars' with clock 'none')"),
+    ({"trigger": "cc", "trigger_cc": 21, "cc_map": {21: "enabled"}},
+     "cc_map must not map 21, the footswitch of trigger: cc (received {21: 'enabled'})"),
+])
+def test_each_preset_level_check_names_the_key_and_the_value(changes, message):
+    with pytest.raises(PresetError) as info:
+        Preset(**{"name": "p", **changes})
+    assert message in str(info.value)
+
+
+def test_a_section_error_names_the_preset():
+    with pytest.raises(PresetError, match=r"^preset 'p': swing must be in \[0, 0.5\] \(received 0.7\)$"):
+        Preset(name="p", swing=0.7)

@@ -11,17 +11,13 @@ from fakes import FakeModel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.errors import ModelError
-from livegen.generation import Generator, continue_notes, guide_logits
+from livegen.errors import ModelError, PresetError
+from livegen.generation import Generator, continue_notes
+from livegen.guidance import guide_logits
+from livegen.keys import KEY_MIN_CORRELATION, estimate_key
 from livegen.notes import Note
 from livegen.presets import Preset
-from livegen.sampling import (
-    KEY_MIN_CORRELATION,
-    PALETTE_FLOOR,
-    Key,
-    Sampler,
-    estimate_key,
-)
+from livegen.sampling import MAX_TEMPERATURE, PALETTE_FLOOR, Sampler, SamplingConfig
 from livegen.tokens import (
     DUR_OFFSET,
     DURATION_BINS_S,
@@ -35,13 +31,21 @@ from livegen.tokens import (
 KINDS = (Kind.SHIFT, Kind.PITCH, Kind.VEL, Kind.DUR)
 
 
+def _sampler(temperature: float, top_p: float, pitch_low: int, pitch_high: int, seed=None, *,
+             context_notes: int = 50, **settings) -> Sampler:
+    """A sampler of these settings (the ``sampling`` section's other keys as keywords)."""
+    config = SamplingConfig(temperature=temperature, top_p=top_p, pitch_low=pitch_low,
+                            pitch_high=pitch_high, **settings)
+    return Sampler(config, seed, context_notes=context_notes)
+
+
 def random_logits(seed: int, scale: float = 3.0) -> np.ndarray:
     return (np.random.default_rng(seed).normal(0, scale, VOCAB_SIZE)).astype(np.float32)
 
 
 @pytest.mark.parametrize("top_p", [1.0, 0.9, 0.3])
 def test_grammar_and_range_masks_hold_over_many_draws(top_p):
-    sampler = Sampler(1.2, top_p, 48, 60, seed=1, max_duration_s=0.5)
+    sampler = _sampler(1.2, top_p, 48, 60, seed=1, max_duration_s=0.5)
     for i in range(300):
         logits = random_logits(i)
         for kind in KINDS:
@@ -57,25 +61,25 @@ def test_masked_tokens_never_drawn_even_when_they_dominate():
     logits = np.zeros(VOCAB_SIZE, np.float32)
     logits[PITCH_OFFSET + 100] = 50.0  # out of range, overwhelmingly likely
     logits[~KIND_MASKS[Kind.PITCH]] = 100.0  # every other kind even more so
-    sampler = Sampler(1.0, 1.0, 40, 41, seed=0)
+    sampler = _sampler(1.0, 1.0, 40, 41, seed=0)
     draws = {sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(200)}
     assert draws == {40, 41}
 
 
 def test_seeded_sampler_is_deterministic():
     logits = [random_logits(i) for i in range(50)]
-    first = Sampler(0.9, 0.95, 21, 108, seed=7)
-    second = Sampler(0.9, 0.95, 21, 108, seed=7)
+    first = _sampler(0.9, 0.95, 21, 108, seed=7)
+    second = _sampler(0.9, 0.95, 21, 108, seed=7)
     a = [first.sample(x, KINDS[i % 4]) for i, x in enumerate(logits)]
     b = [second.sample(x, KINDS[i % 4]) for i, x in enumerate(logits)]
     assert a == b
-    other = Sampler(0.9, 0.95, 21, 108, seed=8)
+    other = _sampler(0.9, 0.95, 21, 108, seed=8)
     assert a != [other.sample(x, KINDS[i % 4]) for i, x in enumerate(logits)]
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_tiny_top_p_is_argmax(kind):
-    sampler = Sampler(1.0, 1e-9, 0, 127, seed=3)
+    sampler = _sampler(1.0, 1e-9, 0, 127, seed=3)
     for i in range(20):
         logits = random_logits(100 + i)
         masked = np.where(KIND_MASKS[kind], logits, -np.inf)
@@ -84,8 +88,8 @@ def test_tiny_top_p_is_argmax(kind):
 
 def test_low_temperature_concentrates_and_high_temperature_spreads():
     logits = random_logits(5, scale=1.0)
-    cold = Sampler(0.05, 1.0, 0, 127, seed=0)
-    hot = Sampler(5.0, 1.0, 0, 127, seed=0)
+    cold = _sampler(0.05, 1.0, 0, 127, seed=0)
+    hot = _sampler(5.0, 1.0, 0, 127, seed=0)
     cold_draws = {cold.sample(logits, Kind.PITCH) for _ in range(200)}
     hot_draws = {hot.sample(logits, Kind.PITCH) for _ in range(200)}
     assert len(cold_draws) <= 3 < len(hot_draws)
@@ -96,13 +100,13 @@ def test_top_p_limits_the_candidates_to_the_nucleus():
     logits[PITCH_OFFSET + 60] = 5.0
     logits[PITCH_OFFSET + 64] = 4.9
     logits[PITCH_OFFSET + 67] = 0.0  # a small tail
-    sampler = Sampler(1.0, 0.9, 0, 127, seed=0)
+    sampler = _sampler(1.0, 0.9, 0, 127, seed=0)
     draws = {sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(500)}
     assert draws == {60, 64}
 
 
 def test_non_finite_logits_fall_back_to_uniform_over_allowed():
-    sampler = Sampler(1.0, 0.9, 60, 62, seed=0)
+    sampler = _sampler(1.0, 0.9, 60, 62, seed=0)
     logits = np.full(VOCAB_SIZE, np.nan, np.float32)
     draws = {sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(100)}
     assert draws == {60, 61, 62}
@@ -111,7 +115,7 @@ def test_non_finite_logits_fall_back_to_uniform_over_allowed():
 
 
 def test_max_duration_below_shortest_bin_keeps_the_shortest():
-    sampler = Sampler(1.0, 1.0, 0, 127, seed=0, max_duration_s=0.001)
+    sampler = _sampler(1.0, 1.0, 0, 127, seed=0, max_duration_s=0.001)
     assert sampler.allowed[Kind.DUR].tolist() == [DUR_OFFSET]
 
 
@@ -119,32 +123,49 @@ def test_from_preset_uses_the_preset_fields():
     preset = Preset(name="t", temperature=0.5, top_p=0.8, pitch_low=30, pitch_high=90,
                     max_duration_s=1.0)
     sampler = Sampler.from_preset(preset, seed=1)
-    assert (sampler.temperature, sampler.top_p, sampler.pitch_low, sampler.pitch_high,
-            sampler.max_duration_s) == (0.5, 0.8, 30, 90, 1.0)
+    assert sampler.config is preset.sampling and sampler.temperature == 0.5
+    assert (sampler.config.top_p, sampler.config.pitch_low, sampler.config.pitch_high,
+            sampler.config.max_duration_s) == (0.8, 30, 90, 1.0)
+    assert {int(t) - PITCH_OFFSET for t in sampler.allowed[Kind.PITCH]} == set(range(30, 91))
+    assert DURATION_BINS_S[sampler.allowed[Kind.DUR] - DUR_OFFSET].max() <= 1.0
 
 
-@pytest.mark.parametrize("temperature", [0, -1.0, float("nan"), float("inf"), "1", True])
-def test_bad_temperature_raises_value_error(temperature):
-    with pytest.raises(ValueError, match="temperature"):
-        Sampler(temperature, 0.9, 0, 127)
+def test_the_config_defaults_are_the_preset_defaults():
+    assert Preset(name="d").sampling == SamplingConfig()
+    assert SamplingConfig(temperature=1, max_duration_s=2).temperature == 1.0  # ints stored as floats
+    assert isinstance(SamplingConfig(temperature=1).temperature, float)
+
+
+@pytest.mark.parametrize("temperature", [0, -1.0, float("nan"), float("inf"), "1", True,
+                                         MAX_TEMPERATURE + 0.01])
+def test_bad_temperature_raises_preset_error(temperature):
+    with pytest.raises(PresetError, match=r"temperature must be in \(0, 5\] \(received"):
+        SamplingConfig(temperature=temperature)
+    assert SamplingConfig(temperature=MAX_TEMPERATURE).temperature == 5.0  # the one limit: 5
 
 
 @pytest.mark.parametrize("top_p", [0, 1.5, -0.1, float("nan")])
-def test_bad_top_p_raises_value_error(top_p):
+def test_bad_top_p_raises_preset_error(top_p):
+    with pytest.raises(PresetError, match="top_p"):
+        SamplingConfig(top_p=top_p)
+
+
+@pytest.mark.parametrize(("low", "high", "field"), [
+    (-1, 60, "pitch_low"), (60, 128, "pitch_high"), (70, 60, "pitch_high"), (1.5, 60, "pitch_low")])
+def test_bad_pitch_range_raises_preset_error(low, high, field):
+    with pytest.raises(PresetError, match=f"{field} must be"):
+        SamplingConfig(pitch_low=low, pitch_high=high)
+
+
+@pytest.mark.parametrize("max_duration_s", [0, -1.0, float("nan"), 30.5])
+def test_bad_max_duration_raises_preset_error(max_duration_s):
+    with pytest.raises(PresetError, match="max_duration_s"):
+        SamplingConfig(max_duration_s=max_duration_s)
+
+
+def test_preset_error_is_still_a_value_error_for_sampler_callers():
     with pytest.raises(ValueError, match="top_p"):
-        Sampler(1.0, top_p, 0, 127)
-
-
-@pytest.mark.parametrize("low, high", [(-1, 60), (60, 128), (70, 60), (1.5, 60)])
-def test_bad_pitch_range_raises_value_error(low, high):
-    with pytest.raises(ValueError, match="pitch_low"):
-        Sampler(1.0, 0.9, low, high)
-
-
-@pytest.mark.parametrize("max_duration_s", [0, -1.0, float("nan")])
-def test_bad_max_duration_raises_value_error(max_duration_s):
-    with pytest.raises(ValueError, match="max_duration_s"):
-        Sampler(1.0, 0.9, 0, 127, max_duration_s=max_duration_s)
+        _sampler(1.0, 1.5, 0, 127)
 
 
 # --- repetition guard -------------------------------------------------------------------------
@@ -159,7 +180,7 @@ def _two_pitch_logits(a: int, b: int) -> np.ndarray:
 @pytest.mark.parametrize(("uses", "temperature"), [(1, 1.0), (2, 1.0), (3, 0.6), (4, 1.4)])
 def test_guard_lowers_the_odds_of_completing_a_used_pattern_by_the_stated_factor(uses, temperature):
     penalty, max_uses = 0.8, 2
-    sampler = Sampler(temperature, 1.0, 0, 127, seed=11, repetition_penalty=penalty,
+    sampler = _sampler(temperature, 1.0, 0, 127, seed=11, repetition_penalty=penalty,
                       repetition_ngram=4, repetition_window=32, repetition_max=max_uses)
     for start in range(uses):  # the pattern (+2, +2, +1), at different heights, with gaps between
         for pitch in (40 + 12 * start, 42 + 12 * start, 44 + 12 * start, 45 + 12 * start, 100):
@@ -193,7 +214,7 @@ def _reference_penalties(pitches, ngram, window, max_uses, penalty):
 @given(pitches=st.lists(st.integers(58, 62), max_size=80), ngram=st.integers(2, 5),
        window=st.integers(5, 24), max_uses=st.integers(1, 3))
 def test_guard_counts_match_a_brute_force_count_over_the_window(pitches, ngram, window, max_uses):
-    sampler = Sampler(1.0, 1.0, 0, 127, repetition_penalty=1.5, repetition_ngram=ngram,
+    sampler = _sampler(1.0, 1.0, 0, 127, repetition_penalty=1.5, repetition_ngram=ngram,
                       repetition_window=window, repetition_max=max_uses)
     for i, pitch in enumerate(pitches):
         sampler.remember(pitch)
@@ -205,10 +226,10 @@ def test_guard_counts_match_a_brute_force_count_over_the_window(pitches, ngram, 
 def test_penalty_zero_draws_exactly_as_an_unguarded_sampler():
     logits = [random_logits(i) for i in range(400)]
     loop = [60, 62, 64, 60] * 100
-    plain = Sampler(0.9, 0.95, 21, 108, seed=5)
-    off = Sampler(0.9, 0.95, 21, 108, seed=5, repetition_penalty=0.0, repetition_ngram=2,
+    plain = _sampler(0.9, 0.95, 21, 108, seed=5)
+    off = _sampler(0.9, 0.95, 21, 108, seed=5, repetition_penalty=0.0, repetition_ngram=2,
                   repetition_window=8, repetition_max=1)
-    on = Sampler(0.9, 0.95, 21, 108, seed=5, repetition_penalty=3.0, repetition_ngram=2,
+    on = _sampler(0.9, 0.95, 21, 108, seed=5, repetition_penalty=3.0, repetition_ngram=2,
                  repetition_window=8, repetition_max=1)
     draws: dict[str, list[int]] = {"plain": [], "off": [], "on": []}
     for x, pitch in zip(logits, loop):
@@ -220,7 +241,7 @@ def test_penalty_zero_draws_exactly_as_an_unguarded_sampler():
 
 
 def test_guard_penalises_pitches_outside_the_range_harmlessly():
-    sampler = Sampler(1.0, 1.0, 60, 60, seed=0, repetition_penalty=5.0, repetition_ngram=2,
+    sampler = _sampler(1.0, 1.0, 60, 60, seed=0, repetition_penalty=5.0, repetition_ngram=2,
                       repetition_window=4, repetition_max=1)
     for pitch in (60, 60, 60):
         sampler.remember(pitch)
@@ -228,74 +249,31 @@ def test_guard_penalises_pitches_outside_the_range_harmlessly():
     assert sampler.sample(random_logits(0), Kind.PITCH) == PITCH_OFFSET + 60
 
 
-# --- key estimation and key mask ---------------------------------------------------------------
-
-C, A, F_SHARP = 0, 9, 6
-
+# --- key mask (key estimation: test_keys.py) ---------------------------------------------------------------
 
 def _cadence(tonic_pitch: int, minor: bool) -> list[Note]:
     """I-IV-V-I (i-iv-V-i in minor) as block chords, 0.5 s each, the last one held."""
     third = 3 if minor else 4
     chords = [(0, third, 7), (5, 5 + third, 12), (7, 11, 14), (0, third, 7)]
-    notes = []
-    for i, chord in enumerate(chords):
-        duration = 1.5 if i == len(chords) - 1 else 0.5
-        notes += [Note(tonic_pitch + step, 80, 0.5 * i, duration) for step in chord]
-    return notes
+    return [Note(tonic_pitch + step, 80, 0.5 * i, 1.5 if i == 3 else 0.5)
+            for i, chord in enumerate(chords) for step in chord]
 
 
-@pytest.mark.parametrize(("notes", "tonic", "mode"), [
-    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])], C, "major"),
-    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([57, 59, 60, 62, 64, 65, 68, 69])], A, "minor"),
-    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([66, 68, 70, 71, 73, 75, 77, 78])],
-     F_SHARP, "major"),
-    (_cadence(60, minor=False), C, "major"),
-    (_cadence(57, minor=True), A, "minor"),
-    (_cadence(54, minor=False), F_SHARP, "major"),
+A = 9  # pitch class of A
+
+
+@pytest.mark.parametrize(("notes", "name"), [
+    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])], "C major"),
+    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([57, 59, 60, 62, 64, 65, 68, 69])], "A minor"),
+    (_cadence(60, minor=False), "C major"),
+    (_cadence(57, minor=True), "A minor"),
+    (_cadence(54, minor=False), "F# major"),
 ])
-def test_key_estimation_finds_the_key_of_scales_and_cadences(notes, tonic, mode):
-    key = estimate_key([n.pitch for n in notes], [n.duration_s for n in notes])
-    assert key is not None and (key.tonic, key.mode) == (tonic, mode), key
-    sampler = Sampler(1.0, 1.0, 0, 127, key_mask="soft")
+def test_the_sampler_key_is_the_estimate_of_its_context(notes, name):
+    sampler = _sampler(1.0, 1.0, 0, 127, key_mask="soft")
     sampler.set_context(notes)
-    assert sampler.key == key
-
-
-KK_MAJOR = (6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88)
-KK_MINOR = (6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17)
-
-
-def _reference_correlations(pitches, weights=None) -> dict[tuple[int, str], float]:
-    """Krumhansl-Schmuckler written out with np.corrcoef, for every key."""
-    hist = np.bincount(np.asarray(pitches) % 12, weights=weights, minlength=12)
-    return {(tonic, mode): float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
-            for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)) for tonic in range(12)}
-
-
-@settings(max_examples=60, deadline=None)
-@given(pitches=st.lists(st.integers(30, 90), min_size=2, max_size=40),
-       shift=st.integers(-24, 24), weighted=st.booleans())
-def test_key_estimation_is_the_best_correlation_and_follows_transposition(pitches, shift, weighted):
-    weights = [1.0 + (p % 5) for p in pitches] if weighted else None
-    key = estimate_key(pitches, weights)
-    hist = np.bincount(np.array(pitches) % 12, weights, minlength=12)
-    if np.all(hist == hist[0]):  # every pitch class weighs the same: no key
-        assert key is None
-        return
-    assert key is not None
-    best = max(_reference_correlations(pitches, weights).values())
-    assert key.correlation == pytest.approx(best)
-    moved = _reference_correlations([p + shift for p in pitches], weights)
-    assert moved[((key.tonic + shift) % 12, key.mode)] == pytest.approx(best)
-    assert estimate_key([p + shift for p in pitches], weights).correlation == pytest.approx(best)
-
-
-def test_key_estimation_without_a_key_gives_none():
-    assert estimate_key([]) is None
-    assert estimate_key(list(range(60, 72))) is None  # every pitch class equally
-    assert estimate_key([60, 64], [0.0, 0.0]) is None
-    assert Key(6, "major", 1.0).name == "F# major"
-    assert Key(9, "minor", 1.0).pitch_classes == {9, 11, 0, 2, 4, 5, 6, 7, 8}
+    assert sampler.key == estimate_key([n.pitch for n in notes], [n.duration_s for n in notes])
+    assert sampler.key.name == name
 
 
 SCALE_CONTEXTS = {
@@ -310,7 +288,7 @@ SCALE_CONTEXTS = {
        top_p=st.sampled_from([1.0, 0.9]), low=st.integers(0, 100), span=st.integers(0, 27))
 def test_strict_key_mask_never_draws_an_out_of_key_pitch(context, seed, top_p, low, span):
     high = min(low + span, 127)
-    sampler = Sampler(1.3, top_p, low, high, seed=seed, key_mask="strict")
+    sampler = _sampler(1.3, top_p, low, high, seed=seed, key_mask="strict")
     sampler.set_context(SCALE_CONTEXTS[context])
     key = sampler.key
     assert key is not None and key.correlation >= KEY_MIN_CORRELATION
@@ -327,7 +305,7 @@ def test_strict_key_mask_never_draws_an_out_of_key_pitch(context, seed, top_p, l
 
 
 def test_strict_key_mask_steps_aside_when_every_in_key_pitch_is_excluded():
-    sampler = Sampler(1.0, 1.0, 60, 62, seed=0, key_mask="strict")
+    sampler = _sampler(1.0, 1.0, 60, 62, seed=0, key_mask="strict")
     sampler.set_context(SCALE_CONTEXTS[(0, False)])  # C major: 60 and 62 in key, 61 not
     logits = np.zeros(VOCAB_SIZE, np.float32)
     logits[[PITCH_OFFSET + 60, PITCH_OFFSET + 62]] = -np.inf  # e.g. held by the performer
@@ -335,7 +313,7 @@ def test_strict_key_mask_steps_aside_when_every_in_key_pitch_is_excluded():
 
 
 def test_soft_key_mask_lowers_out_of_key_odds_by_the_penalty():
-    sampler = Sampler(0.7, 1.0, 0, 127, seed=3, key_mask="soft", key_penalty=1.2)
+    sampler = _sampler(0.7, 1.0, 0, 127, seed=3, key_mask="soft", key_penalty=1.2)
     sampler.set_context(SCALE_CONTEXTS[(0, False)])
     logits = _two_pitch_logits(60, 61)  # C in key, C# not
     draws = 20_000
@@ -348,7 +326,7 @@ def test_soft_key_mask_lowers_out_of_key_odds_by_the_penalty():
 def test_palette_mask_weights_pitch_classes_by_their_share_of_the_context():
     # C held 1 s, G 0.5 s, no C#: against equal logits, G's odds vs C are 0.5 ** w and
     # C#'s are PALETTE_FLOOR ** w (w = key_penalty, after the temperature)
-    sampler = Sampler(1.0, 1.0, 0, 127, seed=5, key_mask="palette", key_penalty=0.5)
+    sampler = _sampler(1.0, 1.0, 0, 127, seed=5, key_mask="palette", key_penalty=0.5)
     sampler.set_context([Note(60, 80, 0.0, 1.0), Note(67, 80, 1.0, 0.5), Note(72, 80, 1.5, 0.25)])
     logits = np.full(VOCAB_SIZE, -np.inf, np.float32)
     logits[[PITCH_OFFSET + 60, PITCH_OFFSET + 67, PITCH_OFFSET + 61]] = 0.0
@@ -366,14 +344,14 @@ def test_palette_mask_with_weight_zero_draws_as_without_it():
     logits = np.random.default_rng(1).normal(size=VOCAB_SIZE).astype(np.float32)
     draws = []
     for mask in ("off", "palette"):
-        sampler = Sampler(0.9, 0.95, 21, 108, seed=7, key_mask=mask, key_penalty=0.0)
+        sampler = _sampler(0.9, 0.95, 21, 108, seed=7, key_mask=mask, key_penalty=0.0)
         sampler.set_context(notes)
         draws.append([sampler.sample(logits, Kind.PITCH) for _ in range(200)])
     assert draws[0] == draws[1]
 
 
 def test_no_key_mask_without_a_clear_key():
-    sampler = Sampler(1.0, 1.0, 60, 71, seed=0, key_mask="strict")
+    sampler = _sampler(1.0, 1.0, 60, 71, seed=0, key_mask="strict")
     assert sampler.key is None  # no context yet: nothing masked
     logits = _two_pitch_logits(61, 63)
     assert {sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(50)} == {61, 63}
@@ -382,7 +360,7 @@ def test_no_key_mask_without_a_clear_key():
 
 
 def test_context_window_follows_context_notes():
-    sampler = Sampler(1.0, 1.0, 0, 127, key_mask="soft", context_notes=10)
+    sampler = _sampler(1.0, 1.0, 0, 127, key_mask="soft", context_notes=10)
     for note in SCALE_CONTEXTS[(6, False)] + SCALE_CONTEXTS[(0, False)]:
         sampler.add_context(note)
     assert (sampler.key.tonic, sampler.key.mode) == (0, "major")  # F# major has left the window
@@ -409,14 +387,22 @@ def test_with_preset_keeps_the_stream_and_the_memory():
     ({"repetition_penalty": float("inf")}, "repetition_penalty"),
     ({"key_penalty": 21.0}, "key_penalty"),
     ({"repetition_ngram": 1}, "repetition_ngram"),
+    ({"repetition_ngram": 17, "repetition_window": 32}, "repetition_ngram"),
     ({"repetition_ngram": 8, "repetition_window": 6}, "repetition_window"),
+    ({"repetition_window": 513}, "repetition_window"),
     ({"repetition_max": 0}, "repetition_max"),
+    ({"repetition_max": 65}, "repetition_max"),
     ({"key_mask": "hard"}, "key_mask"),
-    ({"context_notes": 0}, "context_notes"),
 ])
-def test_bad_guard_or_key_settings_raise_value_error(kwargs, field):
-    with pytest.raises(ValueError, match=field):
-        Sampler(1.0, 0.9, 0, 127, **kwargs)
+def test_bad_guard_or_key_settings_raise_preset_error(kwargs, field):
+    with pytest.raises(PresetError, match=f"{field} must be"):
+        SamplingConfig(**kwargs)
+
+
+@pytest.mark.parametrize("context_notes", [0, 513, 2.5])
+def test_the_key_context_length_is_checked_by_the_preset(context_notes):
+    with pytest.raises(PresetError, match="context_notes"):
+        Preset(name="c", context_notes=context_notes)
 
 
 # --- what the Generator tells the sampler ------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Checks shared by the preset sections: one message format, one place.
+
+Each preset section (:class:`livegen.sampling.SamplingConfig`, the classes of
+:mod:`livegen.sections`) checks its own fields once, in ``__post_init__``,
+with :func:`normalize` and :func:`require`; the message names the key and the
+value received (``top_p must be in (0, 1] (received 1.5)``), and
+:class:`livegen.presets.Preset` puts the preset's name and file in front.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+from livegen.errors import PresetError
+from livegen.midi import CC_LAST_CONTROL, CC_SUSTAIN
+
+__all__ = ["is_number", "is_int", "is_control", "normalize", "require"]
+
+
+def is_number(value: Any) -> bool:
+    """A finite int or float (not a bool, not NaN or ±inf)."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def is_int(value: Any) -> bool:
+    """An integer (a numpy one too), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_control(value: Any) -> bool:
+    """A controller number a preset may claim: 0-119 (not a mode message), not the sustain pedal."""
+    return is_int(value) and 0 <= value <= CC_LAST_CONTROL and value != CC_SUSTAIN
+
+
+def normalize(section: Any) -> None:
+    """Store a frozen dataclass's numbers in their declared types, in place.
+
+    An integer given for a ``float`` field (YAML reads ``swing: 0`` as an int)
+    becomes a float; a numpy integer given for an ``int`` field becomes an
+    int. Anything else is left for :func:`require` to judge.
+
+    Args:
+        section: a dataclass instance whose annotations are strings
+            (``from __future__ import annotations``), inside its ``__post_init__``.
+    """
+    for field in dataclasses.fields(section):
+        value = getattr(section, field.name)
+        if field.type == "float" and is_int(value):
+            object.__setattr__(section, field.name, float(value))
+        elif field.type == "int" and is_int(value) and type(value) is not int:
+            object.__setattr__(section, field.name, int(value))
+
+
+def require(section: Any, checks: Iterable[tuple[str, bool, str]]) -> None:
+    """Raise on the first failed check.
+
+    Args:
+        section: the object whose fields are checked (for the value received).
+        checks: ``(field name, ok, what it must be)`` triples, in field order.
+
+    Raises:
+        PresetError: a check failed: ``"<field> must be <what> (received <value>)"``.
+    """
+    for key, ok, expected in checks:
+        if not ok:
+            raise PresetError(f"{key} must be {expected} (received {getattr(section, key)!r})")

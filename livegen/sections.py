@@ -1,0 +1,296 @@
+"""The sections of a preset other than sampling, each a frozen dataclass checked once.
+
+A :class:`livegen.presets.Preset` holds one of each, beside its
+``sampling`` section (:class:`livegen.sampling.SamplingConfig`):
+
+=================  ======================  =========================================
+attribute          class                   read by
+=================  ======================  =========================================
+``triggering``     :class:`TriggerConfig`  the triggers, the controls (footswitch, key)
+``timing``         :class:`TimingConfig`   the engine's clock, the triggers, the response
+``answer``         :class:`AnswerConfig`   the generator, the response
+``conditioning``   :class:`StyleConfig`    the generator (style, guidance)
+``controls``       :class:`ControlConfig`  the controls, the engine (program changes)
+=================  ======================  =========================================
+
+Each section checks its own fields in ``__post_init__`` (the only place they
+are checked), so ``TimingConfig(swing=0.7)`` raises at once. Checks across
+sections (``trigger: bars`` needs ``clock: midi``; the footswitch CC is no
+mapped control) are :class:`livegen.presets.Preset`'s. The YAML keys are the
+field names, unchanged; the sections exist in code only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from livegen.checks import is_control, is_int, is_number, normalize, require
+from livegen.grid import DIVISIONS
+from livegen.midi import CC_LAST_CONTROL, CC_SUSTAIN, DATA_MAX
+
+__all__ = ["TriggerConfig", "TimingConfig", "AnswerConfig", "StyleConfig", "ControlConfig",
+           "TRIGGERS", "CLOCKS", "QUANTIZE_STARTS", "QUANTIZE_VALUES", "CC_TARGETS",
+           "MAX_SILENCE_S", "MAX_BARS", "MAX_CHORD_NOTES", "MAX_STYLE_GUIDANCE"]
+
+TRIGGERS = ("silence", "bars", "continuous", "cc", "note")
+CLOCKS = ("none", "midi")
+QUANTIZE_STARTS = ("off", "beat", "bar")
+QUANTIZE_VALUES = ("off", *DIVISIONS)
+CC_TARGETS = ("temperature", "response_length", "enabled")
+#: Longest silence threshold, seconds.
+MAX_SILENCE_S = 30.0
+#: Most bars a response or the ``bars`` trigger may count.
+MAX_BARS = 64
+#: Most quarter notes in a bar.
+MAX_BEATS_PER_BAR = 16
+#: Most notes ``max_chord`` allows in one chord.
+MAX_CHORD_NOTES = 32
+#: Largest ``style_guidance``: beyond it the extrapolated logits leave what the model learned.
+MAX_STYLE_GUIDANCE = 4.0
+_BOOL = "true or false"
+
+
+@dataclass(frozen=True)
+class TriggerConfig:
+    """What starts an answer: the ``triggering`` section of a preset.
+
+    Attributes:
+        trigger: ``silence`` (call and response), ``bars`` (every ``trigger_bars``
+            bars of the MIDI clock; needs ``clock: midi``), ``continuous`` (plays
+            alongside), ``cc`` (a footswitch, ``trigger_cc``) or ``note`` (the key
+            ``trigger_note``).
+        silence_s: performer silence that triggers an answer, seconds in (0, 30].
+        trigger_bars: the ``bars`` trigger fires every this many bars, 1-64.
+        trigger_cc: the ``cc`` trigger's controller, 0-119 but not 64 (fires on press, >= 64).
+        trigger_note: the ``note`` trigger's key, 0-127 (never played into the buffer).
+        silence_adaptive: the silence threshold follows the performer's note spacing
+            (twice the median inter-onset interval) within ``silence_min_s``-``silence_max_s``.
+        silence_min_s: lowest adaptive silence threshold, seconds in (0, 30].
+        silence_max_s: highest adaptive silence threshold, silence_min_s-30 seconds.
+
+    Raises:
+        PresetError: a field out of its range; the message names it and the value received.
+    """
+
+    trigger: str = "silence"
+    silence_s: float = 0.6
+    trigger_bars: int = 4
+    trigger_cc: int = 67
+    trigger_note: int = 21
+    silence_adaptive: bool = False
+    silence_min_s: float = 0.25
+    silence_max_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        normalize(self)
+        seconds = f"in (0, {MAX_SILENCE_S:g}] seconds"
+        require(self, [
+            ("trigger", self.trigger in TRIGGERS, f"one of {', '.join(TRIGGERS)}"),
+            ("silence_s", is_number(self.silence_s) and 0 < self.silence_s <= MAX_SILENCE_S, seconds),
+            ("trigger_bars", is_int(self.trigger_bars) and 1 <= self.trigger_bars <= MAX_BARS,
+             f"an integer 1-{MAX_BARS}"),
+            ("trigger_cc", is_control(self.trigger_cc),
+             f"an integer 0-{CC_LAST_CONTROL} other than {CC_SUSTAIN} (the sustain pedal)"),
+            ("trigger_note", is_int(self.trigger_note) and 0 <= self.trigger_note <= DATA_MAX,
+             f"an integer 0-{DATA_MAX}"),
+            ("silence_adaptive", isinstance(self.silence_adaptive, bool), _BOOL),
+            ("silence_min_s", is_number(self.silence_min_s)
+             and 0 < self.silence_min_s <= MAX_SILENCE_S, seconds),
+            ("silence_max_s", is_number(self.silence_max_s) and is_number(self.silence_min_s)
+             and self.silence_min_s <= self.silence_max_s <= MAX_SILENCE_S,
+             f"in [silence_min_s, {MAX_SILENCE_S:g}] seconds"),
+        ])
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """Where the answer sits in time: the ``timing`` section of a preset.
+
+    Attributes:
+        clock: ``none`` or ``midi`` (follow MIDI beat clock on the input port).
+        beats_per_bar: quarter notes per bar, 1-16 (bars count from song position 0).
+        quantize_start: the answer starts on the next ``beat``, ``bar``, or ``off`` (at once).
+        quantize: note value onsets snap to (``1/16``...; see :data:`livegen.grid.DIVISIONS`)
+            or ``off``.
+        quantize_strength: how far onsets move to the grid, 0-1.
+        swing: every second grid line is late by this fraction of a step, 0-0.5.
+        response_bars: answer length in bars when a tempo is known, 0-64 (0: max_seconds).
+
+    Raises:
+        PresetError: a field out of its range; the message names it and the value received.
+    """
+
+    clock: str = "none"
+    beats_per_bar: int = 4
+    quantize_start: str = "off"
+    quantize: str = "off"
+    quantize_strength: float = 1.0
+    swing: float = 0.0
+    response_bars: int = 0
+
+    def __post_init__(self) -> None:
+        normalize(self)
+        require(self, [
+            ("clock", self.clock in CLOCKS, f"one of {', '.join(CLOCKS)}"),
+            ("beats_per_bar", is_int(self.beats_per_bar)
+             and 1 <= self.beats_per_bar <= MAX_BEATS_PER_BAR, f"an integer 1-{MAX_BEATS_PER_BAR}"),
+            ("quantize_start", self.quantize_start in QUANTIZE_STARTS,
+             f"one of {', '.join(QUANTIZE_STARTS)}"),
+            ("quantize", self.quantize in QUANTIZE_VALUES, f"one of {', '.join(QUANTIZE_VALUES)}"),
+            ("quantize_strength", is_number(self.quantize_strength)
+             and 0 <= self.quantize_strength <= 1, "in [0, 1]"),
+            ("swing", is_number(self.swing) and 0 <= self.swing <= 0.5, "in [0, 0.5]"),
+            ("response_bars", is_int(self.response_bars) and 0 <= self.response_bars <= MAX_BARS,
+             f"an integer 0-{MAX_BARS} (0: off)"),
+        ])
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """How long and in what shape the answer plays: the ``answer`` section of a preset.
+
+    Attributes:
+        max_notes: most notes in one answer, 1-10000.
+        max_seconds: longest answer, seconds in (0, 3600].
+        velocity_scale: multiplies generated velocities, in (0, 4] (result clipped 1-127).
+        lookahead_s: how far generation runs ahead of playback, seconds in (0, 10].
+        monophonic: play one note at a time, a single melodic line for a mono synth
+            or a tune: no two answer notes start within 40 ms of each other, and each
+            note ends by the next one's onset.
+        max_chord: most answer notes in one chord (notes starting within 40 ms of
+            its first note), 1-32; a full chord makes the next onset wait. 10: two hands.
+        copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
+            never complete a run of 13 notes copied from a training piece (the
+            longest copied run stays at most 12 notes); false lets it quote.
+
+    Raises:
+        PresetError: a field out of its range; the message names it and the value received.
+    """
+
+    max_notes: int = 32
+    max_seconds: float = 12.0
+    velocity_scale: float = 1.0
+    lookahead_s: float = 1.0
+    monophonic: bool = False
+    max_chord: int = 10
+    copy_guard: bool = True
+
+    def __post_init__(self) -> None:
+        normalize(self)
+        require(self, [
+            ("max_notes", is_int(self.max_notes) and 1 <= self.max_notes <= 10_000,
+             "an integer 1-10000"),
+            ("max_seconds", is_number(self.max_seconds) and 0 < self.max_seconds <= 3600,
+             "in (0, 3600] seconds"),
+            ("velocity_scale", is_number(self.velocity_scale) and 0 < self.velocity_scale <= 4,
+             "in (0, 4]"),
+            ("lookahead_s", is_number(self.lookahead_s) and 0 < self.lookahead_s <= 10,
+             "in (0, 10] seconds"),
+            ("monophonic", isinstance(self.monophonic, bool), _BOOL),
+            ("max_chord", is_int(self.max_chord) and 1 <= self.max_chord <= MAX_CHORD_NOTES,
+             f"an integer number of notes in [1, {MAX_CHORD_NOTES}]"),
+            ("copy_guard", isinstance(self.copy_guard, bool), _BOOL),
+        ])
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """Which style the model is asked for: the ``conditioning`` section of a preset.
+
+    Attributes:
+        style: the model style to condition on (one of the model's style names;
+            the model checks the name when the preset is used).
+        style_guidance: how far the style is pushed away from the model's average over
+            all its styles, 0-4 (0 = off): each token's logits become
+            ``l_style + style_guidance * (l_style - mean over styles of l)``, like
+            classifier-free guidance (Ho & Salimans 2022) with the style mean as the
+            unconditional model; costs one model step per style per token
+            (see :class:`livegen.generation.Generator`).
+        style_contrast: the styles style guidance pushes away from, instead of the
+            mean over all styles, like a negative prompt: distinct names, none of them
+            ``style`` (empty: all styles); a list or one name is stored as a tuple.
+
+    Raises:
+        PresetError: a field out of its range; the message names it and the value received.
+    """
+
+    style: str = "classical"
+    style_guidance: float = 0.0
+    style_contrast: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        normalize(self)
+        contrast = _names(self.style_contrast)
+        if contrast is not None:
+            object.__setattr__(self, "style_contrast", contrast)
+        require(self, [
+            ("style", isinstance(self.style, str) and bool(self.style), "a style name"),
+            ("style_guidance", is_number(self.style_guidance)
+             and 0 <= self.style_guidance <= MAX_STYLE_GUIDANCE,
+             f"in [0, {MAX_STYLE_GUIDANCE:g}] (0: off)"),
+            ("style_contrast", contrast is not None and self.style not in contrast,
+             "a list of other style names (empty: the mean over all styles)"),
+        ])
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """Live control by MIDI: the ``controls`` section of a preset.
+
+    Attributes:
+        cc_map: ``{cc: target}`` live controls, CC 0-119 but not 64, targets
+            :data:`CC_TARGETS`; stored as sorted ``(cc, target)`` pairs (a dict is accepted).
+        program_map: ``{program: preset name or path}`` for program changes (0-127);
+            stored as sorted pairs (a dict is accepted).
+
+    Raises:
+        PresetError: a map that is not one, or a bad entry; the message names it
+            and the value received.
+    """
+
+    cc_map: tuple[tuple[int, str], ...] = ()
+    program_map: tuple[tuple[int, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        cc_map = _pairs(self.cc_map, is_control, lambda v: v in CC_TARGETS)
+        program_map = _pairs(self.program_map, lambda p: is_int(p) and 0 <= p <= DATA_MAX,
+                             lambda v: isinstance(v, str) and bool(v.strip()))
+        for key, pairs in (("cc_map", cc_map), ("program_map", program_map)):
+            if pairs is not None:
+                object.__setattr__(self, key, pairs)
+        require(self, [
+            ("cc_map", cc_map is not None,
+             f"a mapping of CC numbers 0-{CC_LAST_CONTROL} (not {CC_SUSTAIN}) to "
+             f"{', '.join(CC_TARGETS)}"),
+            ("program_map", program_map is not None,
+             f"a mapping of program numbers 0-{DATA_MAX} to preset names or paths"),
+        ])
+
+
+def _pairs(value: Any, key_ok: Callable[[Any], bool],
+           value_ok: Callable[[Any], bool]) -> tuple[tuple[Any, Any], ...] | None:
+    """A mapping (or pairs) as sorted ``(key, value)`` pairs; None if not one or a pair is bad."""
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        items = list(value.items()) if isinstance(value, dict) else [tuple(p) for p in value]
+    except TypeError:
+        return None
+    if any(len(p) != 2 for p in items) or not all(key_ok(k) and value_ok(v) for k, v in items):
+        return None
+    if len({k for k, _ in items}) != len(items):
+        return None
+    return tuple(sorted(items))
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    """A list of distinct non-empty names (or one name) as a tuple; None if not one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        return None
+    if not all(isinstance(v, str) and v.strip() for v in value) or len(set(value)) != len(value):
+        return None
+    return tuple(value)

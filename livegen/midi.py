@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "N_PITCHES", "N_CHANNELS", "DATA_MAX", "DRUM_CHANNEL",
-    "CC_SUSTAIN", "SUSTAIN_DOWN_MIN", "CC_LAST_CONTROL",
+    "CC_SUSTAIN", "SWITCH_ON_MIN", "SUSTAIN_DOWN_MIN", "CC_LAST_CONTROL",
     "CC_ALL_SOUND_OFF", "CC_RESET_CONTROLLERS", "CC_ALL_NOTES_OFF",
     "CLOCKS_PER_BEAT", "CLOCKS_PER_SPP_UNIT",
 ]
@@ -21,7 +21,8 @@ DATA_MAX = 127  # a data byte's largest value (velocity, controller value, progr
 DRUM_CHANNEL = 9  # General MIDI: channel 10 (9 on the wire) is percussion
 
 CC_SUSTAIN = 64  # damper pedal: 0-63 up, 64-127 down
-SUSTAIN_DOWN_MIN = 64  # the smallest CC64 value that means "down"
+SWITCH_ON_MIN = 64  # switch controllers (64-69, a footswitch): 0-63 off, 64-127 on
+SUSTAIN_DOWN_MIN = SWITCH_ON_MIN  # the smallest CC64 value that means "down"
 CC_LAST_CONTROL = 119  # 120-127 are channel mode messages, not controllers
 CC_ALL_SOUND_OFF = 120  # channel mode: every note ends at once, the pedal too
 CC_RESET_CONTROLLERS = 121  # channel mode: controllers to their defaults (the pedal goes up)

@@ -13,16 +13,16 @@
  * drains after a semaphore post; output comes from another ring buffer, each message
  * placed at its frame: sent at time t, it plays at t plus one period.
  *
- * The Python side (livegen/ports.py) allows one reader thread and serialises writers.
+ * The Python side (livegen/ports/jack.py) allows one reader thread and serialises writers.
+ *
+ * libjack locks the server's shared graph segment in every client (mlock); that is the
+ * server's memory and it stays locked here, so the process callback never page-faults.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include <ctype.h>
 #include <errno.h>
 #include <semaphore.h>
-#include <stdio.h>
-#include <sys/mman.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -449,39 +449,6 @@ static PyObject *Client_flush(Client *self, PyObject *args) {
     return PyBool_FromLong(empty);
 }
 
-/* release_shared_memory() -> bytes: let go of the pages of JACK2's shared segments
- * (/dev/shm/jack-<uid>-<n>) this process does not use.
- *
- * libjack mlocks the server's whole graph segment in every client (JackShmReadWritePtr),
- * port buffers for every port the server could have: 102 MiB here, all of it in each
- * client's RSS. The server keeps the same segment locked, so its pages stay resident
- * whatever a client does; a client that unlocks its mapping and drops the pages
- * (MADV_DONTNEED keeps a shared mapping's data) maps back, by a minor fault, only the
- * few it touches: its own ports' buffers and the control blocks. Nothing is freed on
- * the machine; the process's RSS shows what it uses. */
-static PyObject *Client_release_shared_memory(Client *self, PyObject *Py_UNUSED(a)) {
-    FILE *maps = fopen("/proc/self/maps", "r");
-    if (maps == NULL)
-        return PyLong_FromLong(0);
-    unsigned long long released = 0;
-    char line[1024];
-    while (fgets(line, sizeof line, maps) != NULL) {
-        unsigned long start, end;
-        char path[512] = "";
-        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %511s", &start, &end, path) != 3)
-            continue;
-        const char *prefix = "/dev/shm/jack-";
-        size_t n = strlen(prefix);
-        if (strncmp(path, prefix, n) != 0 || !isdigit((unsigned char)path[n]))
-            continue; /* not a JACK2 server segment (the registry, the metadata db) */
-        munlock((void *)start, end - start);
-        if (madvise((void *)start, end - start, MADV_DONTNEED) == 0)
-            released += end - start;
-    }
-    fclose(maps);
-    return PyLong_FromUnsignedLongLong(released);
-}
-
 /* stalls() -> [(start_s, end_s)]: the last server stalls seen, oldest first. */
 static PyObject *Client_stalls(Client *self, PyObject *Py_UNUSED(a)) {
     uint_fast64_t n = atomic_load(&self->stalls);
@@ -550,9 +517,6 @@ static PyMethodDef Client_methods[] = {
      "frame one period after now. False when the queue is full. Callers serialise writes."},
     {"flush", (PyCFunction)Client_flush, METH_VARARGS,
      "flush(timeout_s) -> bool: wait until queued output has been handed to JACK."},
-    {"release_shared_memory", (PyCFunction)Client_release_shared_memory, METH_NOARGS,
-     "release_shared_memory() -> bytes: unlock JACK2's shared segments in this process and drop "
-     "the pages it does not use (the server keeps them locked; they map back when touched)."},
     {"stalls", (PyCFunction)Client_stalls, METH_NOARGS,
      "stalls() -> [(start_s, end_s)]: the last 16 server stalls (no cycle for over two periods, "
      "the frame count moved on by one period), CLOCK_MONOTONIC seconds, oldest first."},

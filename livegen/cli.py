@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from livegen import __version__
 from livegen.errors import LivegenError, MidiFileError, ModelError
-from livegen.ports import BACKENDS
+from livegen.ports import BACKENDS, JACK_CLIENTS
 
 __all__ = ["main", "entry_point", "build_parser"]
 
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--clock", choices=("midi", "none"),
                      help="follow MIDI beat clock on the input port (midi) or not (none); "
                           "default: the preset's `clock`")
+    run.add_argument("--jack-client", choices=JACK_CLIENTS, default="shared",
+                     help="on JACK: `shared` (default) puts both ports in one JACK client "
+                          "(livegen._jackmidi; if it is not built, rtmidi's with a warning), "
+                          "`rtmidi` uses python-rtmidi's ports, one JACK client each")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(handler=_cmd_run)
 
@@ -204,10 +208,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     input_port = output_port = engine = None
     started = False
     try:
-        input_port = ports.open_input(backend, args.in_port)  # no handler yet: nothing is fed
-        output_port = ports.open_output(backend, args.out_port)
+        jack = {"jack_client": args.jack_client, "jack_clients": ports.JackClients()}
+        input_port = ports.open_input(backend, args.in_port, **jack)  # no handler: nothing fed
+        output_port = ports.open_output(backend, args.out_port, **jack)  # same JACK client
         engine = Engine(model, preset, output_port.send, seed=args.seed, realtime=True,
-                        input_stalls=getattr(input_port, "stalled_between", None))
+                        input_stalls=input_port.stalled_between)
         # A full collection holds the GIL, so it stalls the engine and the scheduler:
         # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
         # they are never scanned again (livegen bench: "full GC pause").
@@ -224,8 +229,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         lost = missed = 0
         if input_port is not None:
-            lost = getattr(input_port, "dropped", 0)  # the one-client JACK input's full queue
-            missed = getattr(input_port, "missed_cycles", 0)
+            lost = input_port.dropped  # the one-client JACK input's full queue
+            missed = input_port.missed_cycles
             input_port.close()  # cancels the callback: no more feed() calls
         if engine is not None:
             engine.stop()  # note_offs for every sounding note, then CC123/CC120

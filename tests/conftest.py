@@ -6,13 +6,21 @@ needed) and stops it at the end. Where jackd is missing or cannot start, the
 tests that use it are skipped with the reason, unless ``LIVEGEN_REQUIRE_JACK``
 is set (CI sets it), in which case they fail: a CI run must not pass by
 skipping its end-to-end tests.
+
+``own_jack_server`` starts a private dummy server under a name of its own
+(``livegen-test-<pid>``) for one test and points this process's JACK clients at
+it (``JACK_DEFAULT_SERVER``). A test that signals a server (SIGSTOP, to make
+it stall) uses that one, by the PID of the process it started: never a server
+it did not start, such as the one ``jack_server`` found running.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +31,11 @@ JACK_RATE_HZ = 48_000
 JACK_PERIOD_FRAMES = 64  # 1.3 ms at 48 kHz (DESIGN.md: tests use a 64-frame period)
 JACK_START_TIMEOUT_S = 10.0
 JACK_CONNECT_TIMEOUT_S = 5.0
-JACK_COMMAND = ["jackd", "--no-realtime", "-d", "dummy",
-                "-r", str(JACK_RATE_HZ), "-p", str(JACK_PERIOD_FRAMES)]
+JACK_SERVER_OPTIONS = ["--no-realtime", "-d", "dummy", "-r", str(JACK_RATE_HZ),
+                       "-p", str(JACK_PERIOD_FRAMES)]
+JACK_COMMAND = ["jackd", *JACK_SERVER_OPTIONS]
+#: jackd without asking D-Bus for the sound card (the dummy driver uses none)
+JACK_SERVER_ENV = {"JACK_NO_AUDIO_RESERVATION": "1"}
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,40 @@ def _query(command: str, default: int) -> int:
     return numbers[0] if numbers else default
 
 
+def _start_jackd(command: list[str], log_path: Path) -> subprocess.Popen:
+    """Start ``command`` (a jackd) and wait until the default server answers; skip if it won't.
+
+    The caller stops the process (:func:`_stop`), also when this fails.
+    """
+    from livegen.ports import jack_running
+
+    if shutil.which("jackd") is None:
+        _unavailable("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                   stderr=subprocess.STDOUT, env={**os.environ, **JACK_SERVER_ENV})
+    deadline = time.monotonic() + JACK_START_TIMEOUT_S
+    while not jack_running():
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+            _unavailable(f"could not start `{' '.join(command)}` "
+                         f"(exit {process.poll()}): {' / '.join(tail)}")
+        time.sleep(0.1)
+    return process
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a server this session started (SIGTERM, then SIGKILL)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory):
     """A JACK server for the session: reused if running, else started with the dummy driver."""
@@ -125,27 +170,54 @@ def jack_server(tmp_path_factory):
         yield JackServer(False, _query("jack_samplerate", JACK_RATE_HZ),
                          _query("jack_bufsize", JACK_PERIOD_FRAMES))
         return
-    if shutil.which("jackd") is None:
-        _unavailable("jackd is not installed (Debian/Ubuntu: apt-get install jackd2)")
-    log_path = Path(tmp_path_factory.mktemp("jack")) / "jackd.log"
-    env = {**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"}
-    with open(log_path, "wb") as log_file:
-        process = subprocess.Popen(JACK_COMMAND, stdin=subprocess.DEVNULL, stdout=log_file,
-                                   stderr=subprocess.STDOUT, env=env)
+    process = _start_jackd(JACK_COMMAND, Path(tmp_path_factory.mktemp("jack")) / "jackd.log")
     try:
-        deadline = time.monotonic() + JACK_START_TIMEOUT_S
-        while not jack_running():
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-                _unavailable(f"could not start `{' '.join(JACK_COMMAND)}` "
-                             f"(exit {process.poll()}): {' / '.join(tail)}")
-            time.sleep(0.1)
         yield JackServer(True, JACK_RATE_HZ, JACK_PERIOD_FRAMES)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        _stop(process)
+
+
+@dataclass(frozen=True)
+class OwnJackServer(JackServer):
+    """A private JACK server a test started, and the only kind a test may signal.
+
+    Attributes:
+        name: its server name (``jackd -n``), in ``JACK_DEFAULT_SERVER`` while the test runs.
+        process: the ``jackd`` process the fixture started.
+    """
+
+    name: str = ""
+    process: subprocess.Popen | None = None
+
+    def pause(self, seconds: float) -> None:
+        """Stop the server (SIGSTOP) for ``seconds``, then let it go on (SIGCONT): a stall."""
+        pid = self.process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def own_jack_server(tmp_path, monkeypatch):
+    """A dummy JACK server of this test's own, named ``livegen-test-<pid>``; stopped after it.
+
+    While the test runs, ``JACK_DEFAULT_SERVER`` names it, so every JACK client
+    this process (or a child) opens goes to it. Nothing else may hold a JACK
+    client in this process meanwhile: libjack keeps one server's shared state
+    per process.
+    """
+    if not sys.platform.startswith("linux"):
+        pytest.skip("stops its JACK server with SIGSTOP (Linux signals)")
+    name = f"livegen-test-{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    process = _start_jackd(["jackd", "-n", name, *JACK_SERVER_OPTIONS], tmp_path / "jackd.log")
+    try:
+        yield OwnJackServer(True, JACK_RATE_HZ, JACK_PERIOD_FRAMES, name, process)
+    finally:
+        try:
+            process.send_signal(signal.SIGCONT)  # in case the test failed while it was stopped
+        except ProcessLookupError:
+            pass
+        _stop(process)

@@ -1,0 +1,231 @@
+"""Backend selection: which MIDI system to use here, what ports it has, find one by name.
+
+=========  ======================  =============================================
+backend    rtmidi API              needs
+=========  ======================  =============================================
+alsa       ``API_LINUX_ALSA``      the sequencer device ``/dev/snd/seq``
+jack       ``API_UNIX_JACK``       a running JACK server
+coremidi   ``API_MACOSX_CORE``     macOS; virtual ports appear in every app
+winmm      ``API_WINDOWS_MM``      Windows; no virtual ports: use loopMIDI
+=========  ======================  =============================================
+
+``auto`` picks ALSA when ``/dev/snd/seq`` exists, else JACK when a server
+answers (Linux); CoreMIDI on macOS; Windows MM on Windows. Listing and
+probing use python-rtmidi on every backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+
+import rtmidi
+
+from livegen.errors import BackendError, PortNotFoundError
+
+__all__ = [
+    "ALSA_SEQ_DEVICE",
+    "BACKENDS",
+    "INPUT_QUEUE_SIZE",
+    "JACK_START_HINT",
+    "PROBE_CLIENT_NAME",
+    "compiled_backends",
+    "find_port",
+    "jack_running",
+    "list_ports",
+    "new_rtmidi",
+    "quiet_stderr",
+    "resolve_backend",
+]
+
+ALSA_SEQ_DEVICE = "/dev/snd/seq"
+PROBE_CLIENT_NAME = "livegen-probe"
+#: rtmidi's input queue, in messages (python-rtmidi's default is 1024); at the poll
+#: interval this only fills if the process stalls for seconds under a MIDI flood.
+INPUT_QUEUE_SIZE = 4096
+
+#: backend name -> rtmidi API constant
+APIS: dict[str, int] = {
+    "alsa": rtmidi.API_LINUX_ALSA,
+    "jack": rtmidi.API_UNIX_JACK,
+    "coremidi": rtmidi.API_MACOSX_CORE,
+    "winmm": rtmidi.API_WINDOWS_MM,
+}
+BACKENDS = ("auto", *APIS)
+_NAME_OF_API = {api: name for name, api in APIS.items()}
+
+JACK_START_HINT = ("start one with `jackd -d alsa` (with a sound card) or "
+                   "`jackd --no-realtime -d dummy -r 48000 -p 64` (without), "
+                   "or install jackd2 (apt-get install jackd2)")
+
+
+def compiled_backends() -> set[str]:
+    """The backends python-rtmidi was built with here (``alsa``, ``jack``, ...)."""
+    return {_NAME_OF_API[api] for api in rtmidi.get_compiled_api() if api in _NAME_OF_API}
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for a moment.
+
+    libjack and alsa-lib print to the C-level stderr when a probe fails
+    ("Cannot connect to server socket ..."); the user should see livegen's
+    one-line error instead. Only used around probes and opens at start-up,
+    before any other thread runs. Without a usable fd 2 (a GUI host) it does
+    nothing.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2: nothing to hide
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def jack_running() -> bool:
+    """Whether a JACK server answers, found by opening (and closing) a JACK client.
+
+    This works for JACK1, JACK2 and PipeWire's JACK alike, unlike looking for
+    a server socket. rtmidi opens its JACK client with ``JackNoStartServer``,
+    so the probe never starts a server. The server asked is libjack's default
+    (``$JACK_DEFAULT_SERVER``, else ``default``).
+    """
+    if "jack" not in compiled_backends():
+        return False
+    with quiet_stderr():
+        try:
+            probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, PROBE_CLIENT_NAME)
+            probe.get_port_count()  # rtmidi connects lazily on some versions
+        except rtmidi.RtMidiError:
+            return False
+        probe.delete()
+    return True
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """The concrete backend to use for a ``--backend`` value.
+
+    Args:
+        backend: one of :data:`BACKENDS`.
+
+    Returns:
+        ``alsa``, ``jack``, ``coremidi`` or ``winmm``.
+
+    Raises:
+        BackendError: the backend is unknown, not compiled into python-rtmidi,
+            or cannot run here (no ``/dev/snd/seq``, no JACK server); the
+            message says what to install or start.
+    """
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    compiled = compiled_backends()
+    if backend == "auto":
+        if sys.platform == "darwin":
+            backend = "coremidi"
+        elif sys.platform == "win32":
+            backend = "winmm"
+        elif "alsa" in compiled and os.path.exists(ALSA_SEQ_DEVICE):
+            backend = "alsa"
+        elif jack_running():
+            backend = "jack"
+        else:
+            raise BackendError(
+                f"no ALSA sequencer ({ALSA_SEQ_DEVICE}) and no JACK server running: "
+                f"load the ALSA sequencer (`modprobe snd-seq`) or {JACK_START_HINT}")
+    if backend not in compiled:
+        raise BackendError(f"backend {backend!r} is not compiled into python-rtmidi here "
+                           f"(available: {', '.join(sorted(compiled)) or 'none'})")
+    if backend == "alsa" and not os.path.exists(ALSA_SEQ_DEVICE):
+        raise BackendError(f"no ALSA sequencer ({ALSA_SEQ_DEVICE} is missing): load it with "
+                           f"`modprobe snd-seq`, or use --backend jack")
+    if backend == "jack" and not jack_running():
+        raise BackendError(f"no JACK server running: {JACK_START_HINT}")
+    return backend
+
+
+def new_rtmidi(kind: type, backend: str, client_name: str):
+    """A new ``rtmidi.MidiIn``/``MidiOut`` on ``backend``, libjack/alsa-lib chatter hidden.
+
+    Args:
+        kind: ``rtmidi.MidiIn`` or ``rtmidi.MidiOut``.
+        backend: a concrete backend (see :func:`resolve_backend`).
+        client_name: the MIDI client name others see.
+
+    Raises:
+        BackendError: rtmidi cannot open the backend.
+    """
+    extra = {"queue_size_limit": INPUT_QUEUE_SIZE} if kind is rtmidi.MidiIn else {}
+    with quiet_stderr():
+        try:
+            return kind(APIS[backend], client_name, **extra)
+        except rtmidi.RtMidiError as err:
+            raise BackendError(f"cannot open the {backend} MIDI backend ({err})") from err
+
+
+def list_ports(backend: str = "auto") -> tuple[list[str], list[str]]:
+    """The MIDI ports there are.
+
+    Args:
+        backend: one of :data:`BACKENDS`.
+
+    Returns:
+        ``(inputs, outputs)``: ``inputs`` are the sources livegen can listen to
+        (``--in``: keyboards, a DAW's output); ``outputs`` the destinations it
+        can play to (``--out``: synths, a DAW's input).
+
+    Raises:
+        BackendError: no backend can open (see :func:`resolve_backend`).
+    """
+    backend = resolve_backend(backend)
+    result = []
+    for kind in (rtmidi.MidiIn, rtmidi.MidiOut):
+        midi = new_rtmidi(kind, backend, PROBE_CLIENT_NAME)
+        try:
+            result.append(list(midi.get_ports()))
+        finally:
+            midi.delete()
+    return result[0], result[1]
+
+
+def find_port(ports: Sequence[str], wanted: str, *, direction: str) -> int:
+    """Index of the port named ``wanted``: an exact name, or a unique substring.
+
+    Matching is exact first, then by case-insensitive substring, so
+    ``--in keystation`` finds ``Keystation 49 MK3:Keystation 49 MK3 MIDI 1 20:0``.
+
+    Args:
+        ports: the port names, as rtmidi lists them.
+        wanted: the name or part of it.
+        direction: ``input`` or ``output``, for the message.
+
+    Returns:
+        The index of the port in ``ports``.
+
+    Raises:
+        PortNotFoundError: no port or several ports match; the message lists
+            the ports there are (or those that matched).
+    """
+    if wanted in ports:
+        return list(ports).index(wanted)
+    matches = [i for i, name in enumerate(ports) if wanted.lower() in name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        there = ", ".join(repr(p) for p in ports) or "none"
+        raise PortNotFoundError(f"no MIDI {direction} port matches {wanted!r} "
+                                f"({direction} ports: {there})")
+    names = ", ".join(repr(ports[i]) for i in matches)
+    raise PortNotFoundError(f"{len(matches)} MIDI {direction} ports match {wanted!r}: {names}; "
+                            f"give more of the name")

@@ -1,0 +1,392 @@
+"""JACK ports on one JACK client: the C extension ``livegen._jackmidi``.
+
+Every JACK client wakes once per period, 750 times a second at 64 frames, and
+each costs an idle daemon about 0.5 % of a core (docs/benchmark.md); python-rtmidi
+makes one client per port. ``livegen._jackmidi`` holds both ports in one client
+whose process callback is C: input goes, stamped, into a lock-free ring buffer
+that a reader thread drains; output comes from another, each message placed at
+its frame. It is built at install time when JACK's headers are there (Debian
+``libjack-jackd2-dev``, see setup.py); :func:`jack_shared_client` says whether
+it is.
+
+Ports share a client through a :class:`JackClients` registry: pass the same
+registry to both opens (``livegen run`` does). libjack locks the server's
+shared segment in every client; it stays locked, so the real-time path never
+page-faults (DESIGN.md: memory is judged on what is ours).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+try:  # optional C extension: one JACK client for both ports (setup.py)
+    from livegen import _jackmidi
+except ImportError:  # not built (no compiler or JACK headers), or no libjack at run time
+    _jackmidi = None
+
+from livegen.errors import BackendError
+from livegen.osthread import name_os_thread
+from livegen.ports.backends import find_port, list_ports, quiet_stderr
+from livegen.ports.base import (
+    CLIENT_NAME,
+    IN_PORT_NAME,
+    OUT_PORT_NAME,
+    READER_JOIN_TIMEOUT_S,
+    InputHandler,
+    InputPort,
+    OutputPort,
+)
+
+__all__ = [
+    "JACK_CLIENTS",
+    "JACK_FLUSH_TIMEOUT_S",
+    "JACK_READ_TIMEOUT_S",
+    "JackClients",
+    "JackInputPort",
+    "JackOutputPort",
+    "JackPortHandle",
+    "jack_shared_client",
+    "open_jack_input",
+    "open_jack_output",
+]
+
+log = logging.getLogger(__name__)
+
+#: The ``jack_client`` choices of the open functions and ``livegen run --jack-client``:
+#: ``shared`` puts livegen's ports in one JACK client (this module) when the extension is
+#: built; ``rtmidi`` uses python-rtmidi's ports, one client per port.
+JACK_CLIENTS = ("shared", "rtmidi")
+#: How long the one-client JACK reader waits for input before it looks at its stop flag,
+#: seconds (closing wakes it at once): an idle daemon's reader wakes once a second.
+JACK_READ_TIMEOUT_S = 1.0
+#: How long closing a one-client JACK output waits for queued messages (the last
+#: note_offs) to go out, seconds: a few periods at any usual buffer size.
+JACK_FLUSH_TIMEOUT_S = 0.5
+
+
+def jack_shared_client(jack_client: str = "shared") -> bool:
+    """Whether JACK ports opened with ``jack_client`` share one JACK client here.
+
+    Args:
+        jack_client: one of :data:`JACK_CLIENTS`.
+
+    Returns:
+        True for ``shared`` when ``livegen._jackmidi`` is built (and libjack
+        loads); False for ``rtmidi``, or when it is not.
+
+    Raises:
+        BackendError: ``jack_client`` is not one of :data:`JACK_CLIENTS`.
+    """
+    if jack_client not in JACK_CLIENTS:
+        raise BackendError(f"unknown JACK client kind {jack_client!r} "
+                           f"(choose from {', '.join(JACK_CLIENTS)})")
+    return jack_client == "shared" and _jackmidi is not None
+
+
+class JackPortHandle:
+    """One port's share of a JACK client from a :class:`JackClients` registry.
+
+    Attributes:
+        client: the ``livegen._jackmidi.Client`` (or what the registry's factory made).
+        direction: ``input`` or ``output``.
+    """
+
+    def __init__(self, registry: JackClients, client: Any, direction: str) -> None:
+        self._registry = registry
+        self.client = client
+        self.direction = direction
+
+    def release(self) -> None:
+        """Remove this port from its client; the client closes with its last port."""
+        self._registry.release(self)
+
+
+class JackClients:
+    """A registry of one-client JACK clients, by client name.
+
+    Ports acquired from the same registry under the same client name share a
+    client, one input and one output per client: a second output gets a
+    client of its own, which JACK names ``livegen-01``. A client closes when
+    its last port is released; a client whose server went away is forgotten.
+
+    Args:
+        factory: makes a client from a name; default ``livegen._jackmidi.Client``.
+    """
+
+    def __init__(self, factory: Callable[[str], Any] | None = None) -> None:
+        self._factory = factory
+        self._lock = threading.Lock()
+        self._clients: dict[str, list[tuple[Any, set[str]]]] = {}  # name -> [(client, in use)]
+
+    def acquire(self, client_name: str, direction: str) -> JackPortHandle:
+        """A client named ``client_name`` with no port of ``direction`` yet, new if need be.
+
+        Args:
+            client_name: the JACK client name others see.
+            direction: ``input`` or ``output``.
+
+        Returns:
+            The handle of the port's share; release it with :meth:`JackPortHandle.release`.
+
+        Raises:
+            BackendError: a new client cannot open (no JACK server), or no factory
+                was given and ``livegen._jackmidi`` is not built.
+        """
+        factory = self._factory or (None if _jackmidi is None else _jackmidi.Client)
+        if factory is None:
+            raise BackendError("livegen._jackmidi is not built (it needs JACK's headers at "
+                               "install time: see setup.py)")
+        with self._lock:
+            entries = self._clients.setdefault(client_name, [])
+            entries[:] = [e for e in entries if not e[0].closed]  # its server went away
+            entry = next((e for e in entries if direction not in e[1]), None)
+            if entry is None:
+                with quiet_stderr():
+                    try:
+                        entry = (factory(client_name), set())
+                    except OSError as err:
+                        raise BackendError(f"cannot open the jack MIDI backend ({err})") from err
+                entries.append(entry)
+            entry[1].add(direction)
+        return JackPortHandle(self, entry[0], direction)
+
+    def release(self, handle: JackPortHandle) -> None:
+        """Remove ``handle``'s port (an output's queue flushed first); close an unused client."""
+        client = handle.client
+        with self._lock:
+            if handle.direction == "input":
+                client.remove_input()
+            else:
+                client.flush(JACK_FLUSH_TIMEOUT_S)  # the last note_offs go out first
+                client.remove_output()
+            for entries in self._clients.values():
+                for entry in entries:
+                    if entry[0] is client:
+                        entry[1].discard(handle.direction)
+                        if not entry[1]:
+                            entries.remove(entry)
+                            client.close()
+                        break
+
+
+class JackInputPort(InputPort):
+    """A MIDI input on a one-client JACK client (``livegen._jackmidi``).
+
+    JACK's process callback is C: it copies each message with its stamp into a
+    lock-free ring buffer and posts a semaphore, never waiting for Python. A
+    reader thread (``livegen-midi-in``) blocks on that semaphore with the GIL
+    released, so an idle daemon's reader wakes about once a second
+    (:data:`JACK_READ_TIMEOUT_S`), and hands each message on. JACK's stamps are
+    ``time.monotonic()`` seconds (CLOCK_MONOTONIC), frame-accurate: a cycle's
+    frames are spread over the time since the cycle before (at most two
+    periods), and a message at frame k is stamped k frames into that span.
+    Stamps never go backwards and are never later than the message could be
+    read. Sysex and active sensing are ignored; timing messages kept.
+
+    Args:
+        handle: the port's share of a client (:meth:`JackClients.acquire`),
+            its input port registered.
+        name: the port's name.
+        virtual: True for livegen's own virtual port.
+        handler: receives ``(data, timestamp_s)``; may also be set later.
+        now: ``None`` (default): JACK's stamps, on ``time.monotonic``'s clock.
+            A clock instead (seconds): each message is stamped with it when
+            the reader takes it, without frame accuracy.
+    """
+
+    def __init__(self, handle: JackPortHandle, name: str, virtual: bool,
+                 handler: InputHandler | None = None, *,
+                 now: Callable[[], float] | None = None) -> None:
+        super().__init__(handle, "jack", name, virtual)
+        self._now = now
+        self._handler: InputHandler | None = None
+        self._reader: threading.Thread | None = None
+        self._stop = threading.Event()
+        if handler is not None:
+            self.set_handler(handler)
+
+    @property
+    def dropped(self) -> int:
+        """Messages the process callback could not queue (ring buffer full, or over 256 bytes)."""
+        handle = self._handle
+        return 0 if handle is None else handle.client.dropped
+
+    @property
+    def missed_cycles(self) -> int:
+        """JACK cycles the server ran without this client: their input is lost."""
+        handle = self._handle
+        return 0 if handle is None else handle.client.missed
+
+    def stalls(self) -> list[tuple[float, float]]:
+        """The last 16 server stalls seen, ``(start_s, end_s)`` on CLOCK_MONOTONIC, oldest first.
+
+        A stall: no cycle for over two periods, while JACK's frame count moved
+        on by one period. Every client's timeline, a MIDI clock source's
+        included, then resumes from where it stopped, so the clock's phase
+        moved and no tick was lost. Empty once closed.
+        """
+        handle = self._handle
+        return [] if handle is None else list(handle.client.stalls())
+
+    def stalled_between(self, start_s: float, end_s: float) -> bool:
+        """Whether the JACK server stalled between two stamps (``time.monotonic()`` s).
+
+        Args:
+            start_s: the earlier stamp, seconds.
+            end_s: the later stamp, seconds.
+
+        Returns:
+            True if one of :meth:`stalls` overlaps ``(start_s, end_s)``.
+        """
+        return any(s < end_s and e > start_s for s, e in self.stalls())
+
+    def set_handler(self, handler: InputHandler) -> None:
+        """Send every incoming message to ``handler(data, timestamp_s)`` from now on.
+
+        Messages that arrived before the first handler was set are dropped.
+        """
+        with self._lock:
+            handle = self._handle
+            if handle is None:
+                return
+            self._handler = handler
+            if self._reader is None:
+                handle.client.read(0.0)  # drop the backlog: nobody was listening
+                self._reader = threading.Thread(target=self._read, args=(handle.client,),
+                                                name="livegen-midi-in", daemon=True)
+                self._reader.start()
+
+    def _read(self, client) -> None:
+        """The reader thread: wait for messages, hand each on with its stamp; until closed."""
+        name_os_thread("midi-in")
+        stop, read, now = self._stop, client.read, self._now
+        while not stop.is_set():
+            for data, stamp_s in read(JACK_READ_TIMEOUT_S):
+                if stop.is_set():
+                    return
+                self._handler(list(data), stamp_s if now is None else now())
+
+    def _release(self, handle: JackPortHandle) -> None:
+        try:
+            if self._reader is not None:
+                self._stop.set()
+                handle.client.wake()
+                self._reader.join(READER_JOIN_TIMEOUT_S)
+        finally:
+            handle.release()
+
+
+class JackOutputPort(OutputPort):
+    """A MIDI output on a one-client JACK client (``livegen._jackmidi``).
+
+    :meth:`send_bytes` queues the message, stamped, in a lock-free ring buffer
+    that JACK's C process callback empties in the next cycle. Each message goes
+    at the frame where its send time falls in the span since the cycle before,
+    so it sounds a constant period (1.3 ms at 64 frames) after it was sent.
+    rtmidi's JACK output puts every message at the cycle's first frame: 0 to 1
+    period late, which at 1,024 frames is up to 21 ms of jitter. A message that
+    does not fit (128 KiB queued) is dropped and counted in :attr:`dropped`.
+    Closing waits up to :data:`JACK_FLUSH_TIMEOUT_S` for queued messages to go out.
+
+    Args:
+        handle: the port's share of a client (:meth:`JackClients.acquire`),
+            its output port registered.
+        name: the port's name.
+        virtual: True for livegen's own virtual port.
+    """
+
+    def __init__(self, handle: JackPortHandle, name: str, virtual: bool) -> None:
+        super().__init__(handle, "jack", name, virtual)
+
+    def send_bytes(self, data: Sequence[int]) -> None:
+        """Send one raw MIDI message given as byte values (1-256 bytes)."""
+        with self._lock:
+            if self._handle is None or not self._handle.client.write(bytes(data)):
+                self.dropped += 1
+                return
+            self.sent += 1
+
+    def _release(self, handle: JackPortHandle) -> None:
+        handle.release()  # flushes, then removes the port
+
+
+def _open(clients: JackClients, port: str | None, virtual_name: str, client_name: str,
+          direction: str) -> tuple[JackPortHandle, str, bool]:
+    """Open a port on a registry's client: virtual, or connected to the named one."""
+    target = None
+    if port is not None:
+        inputs, outputs = list_ports("jack")
+        ports = inputs if direction == "input" else outputs
+        target = ports[find_port(ports, port, direction=direction)]
+    handle = clients.acquire(client_name, direction)
+    try:
+        client = handle.client
+        try:
+            with quiet_stderr():
+                if direction == "input":
+                    full = client.add_input(virtual_name)
+                else:
+                    full = client.add_output(virtual_name)
+                client.activate()
+                if target is not None:
+                    client.connect(*((target, full) if direction == "input" else (full, target)))
+        except (OSError, ValueError) as err:
+            raise BackendError(f"cannot open MIDI {direction} on jack ({err})") from err
+    except BaseException:
+        handle.release()
+        raise
+    return handle, (virtual_name if target is None else target), target is None
+
+
+def open_jack_input(port: str | None = None, *, handler: InputHandler | None = None,
+                    now: Callable[[], float] | None = None, client_name: str = CLIENT_NAME,
+                    clients: JackClients | None = None) -> JackInputPort:
+    """Open livegen's MIDI input on a one-client JACK client.
+
+    Args:
+        port: an existing source to connect to (exact name or unique
+            substring); ``None`` makes the virtual port ``livegen in``.
+        handler: receives ``(data, timestamp_s)`` per message.
+        now: see :class:`JackInputPort` (default: JACK's frame-accurate stamps).
+        client_name: the JACK client name others see.
+        clients: the registry whose client the port joins; ``None``: a client
+            of its own.
+
+    Returns:
+        The open port.
+
+    Raises:
+        BackendError: the extension is not built, no JACK server runs, or
+            JACK refuses the port or the connection.
+        PortNotFoundError: ``port`` matches no source, or several.
+    """
+    clients = JackClients() if clients is None else clients
+    handle, name, virtual = _open(clients, port, IN_PORT_NAME, client_name, "input")
+    return JackInputPort(handle, name, virtual, handler, now=now)
+
+
+def open_jack_output(port: str | None = None, *, client_name: str = CLIENT_NAME,
+                     clients: JackClients | None = None) -> JackOutputPort:
+    """Open livegen's MIDI output on a one-client JACK client.
+
+    Args:
+        port: an existing destination to connect to (exact name or unique
+            substring); ``None`` makes the virtual port ``livegen out``.
+        client_name: the JACK client name others see.
+        clients: the registry whose client the port joins; ``None``: a client
+            of its own.
+
+    Returns:
+        The open port.
+
+    Raises:
+        BackendError: the extension is not built, no JACK server runs, or
+            JACK refuses the port or the connection.
+        PortNotFoundError: ``port`` matches no destination, or several.
+    """
+    clients = JackClients() if clients is None else clients
+    handle, name, virtual = _open(clients, port, OUT_PORT_NAME, client_name, "output")
+    return JackOutputPort(handle, name, virtual)

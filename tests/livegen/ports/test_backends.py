@@ -1,0 +1,122 @@
+"""Backend selection: livegen/ports/backends.py (no MIDI system needed, but for one JACK test)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import rtmidi
+
+from livegen.errors import BackendError, PortNotFoundError
+from livegen.ports import backends
+
+KEYBOARDS = ["Midi Through:Midi Through Port-0 14:0",
+             "Keystation 49 MK3:Keystation 49 MK3 MIDI 1 20:0",
+             "Keystation 88:Keystation 88 MIDI 1 24:0"]
+
+
+def test_find_port_exact_name_wins():
+    assert backends.find_port(KEYBOARDS, KEYBOARDS[2], direction="input") == 2
+
+
+def test_find_port_unique_substring_ignores_case():
+    assert backends.find_port(KEYBOARDS, "keystation 49", direction="input") == 1
+    assert backends.find_port(KEYBOARDS, "THROUGH", direction="input") == 0
+
+
+def test_find_port_missing_lists_the_ports():
+    with pytest.raises(PortNotFoundError) as info:
+        backends.find_port(KEYBOARDS, "Launchkey", direction="input")
+    message = str(info.value)
+    assert "'Launchkey'" in message and all(name in message for name in KEYBOARDS)
+
+
+def test_find_port_missing_with_no_ports():
+    with pytest.raises(PortNotFoundError, match=r"output ports: none"):
+        backends.find_port([], "synth", direction="output")
+
+
+def test_find_port_ambiguous_lists_the_matches():
+    with pytest.raises(PortNotFoundError) as info:
+        backends.find_port(KEYBOARDS, "keystation", direction="input")
+    message = str(info.value)
+    assert "2 MIDI input ports" in message and KEYBOARDS[1] in message and KEYBOARDS[2] in message
+
+
+def test_port_not_found_is_an_os_error():
+    assert issubclass(PortNotFoundError, OSError) and issubclass(BackendError, OSError)
+
+
+def test_unknown_backend():
+    with pytest.raises(BackendError, match="unknown backend 'oss'"):
+        backends.resolve_backend("oss")
+
+
+def test_backend_not_compiled(monkeypatch):
+    monkeypatch.setattr(rtmidi, "get_compiled_api", lambda: [rtmidi.API_LINUX_ALSA])
+    with pytest.raises(BackendError, match=r"'jack' is not compiled.*available: alsa"):
+        backends.resolve_backend("jack")
+
+
+def test_no_jack_compiled_means_no_jack_running(monkeypatch):
+    monkeypatch.setattr(rtmidi, "get_compiled_api", lambda: [rtmidi.API_LINUX_ALSA])
+    assert backends.compiled_backends() == {"alsa"}
+    assert not backends.jack_running()
+
+
+@pytest.fixture
+def linux_without_midi(monkeypatch, tmp_path):
+    """Linux with neither an ALSA sequencer nor a JACK server."""
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(backends, "ALSA_SEQ_DEVICE", str(tmp_path / "seq"))
+    monkeypatch.setattr(backends, "jack_running", lambda: False)
+
+
+def test_auto_with_no_backend_says_what_to_start(linux_without_midi):
+    with pytest.raises(BackendError) as info:
+        backends.resolve_backend("auto")
+    message = str(info.value)
+    assert "\n" not in message
+    assert "no ALSA sequencer" in message and "no JACK server" in message
+    assert "jackd" in message
+
+
+def test_jack_asked_but_not_running(linux_without_midi):
+    with pytest.raises(BackendError, match="no JACK server running: start one with `jackd"):
+        backends.resolve_backend("jack")
+
+
+def test_alsa_asked_but_no_sequencer(linux_without_midi):
+    with pytest.raises(BackendError, match=r"no ALSA sequencer .*--backend jack"):
+        backends.resolve_backend("alsa")
+
+
+def test_auto_prefers_alsa_when_the_sequencer_exists(linux_without_midi, tmp_path):
+    (tmp_path / "seq").touch()
+    assert backends.resolve_backend("auto") == "alsa"
+
+
+def test_auto_uses_jack_without_alsa(linux_without_midi, monkeypatch):
+    monkeypatch.setattr(backends, "jack_running", lambda: True)
+    assert backends.resolve_backend("auto") == "jack"
+
+
+@pytest.mark.parametrize(("platform", "backend"), [("darwin", "coremidi"), ("win32", "winmm")])
+def test_auto_on_macos_and_windows(monkeypatch, platform, backend):
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(backends, "compiled_backends", lambda: {backend})
+    assert backends.resolve_backend("auto") == backend
+
+
+def test_quiet_stderr_restores_fd2(capfd):
+    with backends.quiet_stderr():
+        os.write(2, b"hidden\n")
+    os.write(2, b"shown\n")
+    assert capfd.readouterr().err == "shown\n"
+
+
+@pytest.mark.jack
+def test_jack_is_found(jack_server):
+    assert backends.jack_running()
+    assert backends.resolve_backend("jack") == "jack"

@@ -35,8 +35,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from livegen.tempo import estimate_grid_from_onsets
 from livegen.notes import Note
+from livegen.tempo import estimate_grid_from_onsets
 from livegen_train.metrics import CHORD_TOLERANCE_S, onset_groups, rest_ratio
 
 __all__ = ["top_line", "interval_patterns", "motif_reuse", "notes_per_s", "register_drift",
@@ -279,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from livegen.model import Model
     from livegen.presets import load_preset
-    from livegen_train.outside import fetch
+    from livegen_train.outside import ROLES, fetch, sources_for
 
     parser = argparse.ArgumentParser(prog="python -m livegen_train.adherence",
                                      description="Adherence of each preset's continuations to "
@@ -288,8 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
     parser.add_argument("--json", help="also write the table here")
+    parser.add_argument("--set", dest="role", choices=ROLES, default="dev",
+                        help="dev: the music knobs are tuned on; check: music they never were")
     args = parser.parse_args(argv)
-    folders = fetch()
+    folders = fetch(sources_for(args.role))
     paths = sorted(str(p) for folder in folders.values() for p in folder.glob("*.mid"))
     prompts = part_prompts(read_parts(paths))
     model = Model.load(args.model) if args.model else Model.load()

@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print bits per note of the real continuations, by scorer and token kind."""
     from livegen.model import Model
     from livegen_train.adherence import part_prompts, read_parts
-    from livegen_train.outside import fetch
+    from livegen_train.outside import ROLES, fetch, sources_for
 
     parser = argparse.ArgumentParser(prog="python -m livegen_train.conditional",
                                      description=__doc__.split("\n\n")[0])
@@ -107,9 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--follow", default="0.25,0.5,1")
     parser.add_argument("--model")
     parser.add_argument("--limit", type=int, help="score only the first N prompts")
+    parser.add_argument("--set", dest="role", choices=ROLES, default="dev",
+                        help="dev: the music knobs are tuned on; check: music they never were")
     args = parser.parse_args(argv)
     follows = [float(x) for x in args.follow.split(",")]
-    paths = sorted(str(p) for folder in fetch().values() for p in folder.glob("*.mid"))
+    paths = sorted(str(p) for folder in fetch(sources_for(args.role)).values() for p in folder.glob("*.mid"))
     prompts = part_prompts(read_parts(paths))[:args.limit]
     model = Model.load(args.model) if args.model else Model.load()
     style = model.style_id(args.style)

@@ -7,6 +7,8 @@ nothing is installed) and unpacked with ``dpkg-deb -x`` into the cache beside
 the corpus cache (``$LIVEGEN_CACHE/outside/<package>-<version>/``). Later
 calls read the cache and touch no network.
 
+Two roles: ``dev`` music is what knobs are tuned on; ``check`` music is
+never tuned on and says whether a tuned knob holds on other music.
 ``planetblupi-music-midi`` is never fetched: it is the project's blind check,
 kept out of every development decision (:data:`BLIND`).
 
@@ -31,7 +33,7 @@ from pathlib import Path
 
 from livegen_train.corpus import Piece, cache_dir, load_midi_dir
 
-__all__ = ["Source", "SOURCES", "BLIND", "fetch", "load_outside", "main"]
+__all__ = ["Source", "SOURCES", "ROLES", "BLIND", "fetch", "sources_for", "load_outside", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +52,26 @@ class Source:
         folder: where its MIDI files lie inside the package (a path inside the .deb).
         style: the label its pieces get (``Piece.style``); a description, not a corpus style.
         note: what the music is, and whose.
+        role: ``dev`` (tune on it) or ``check`` (never tune on it; see whether a knob holds).
     """
 
     package: str
     folder: str
     style: str
     note: str
+    role: str = "dev"
 
 
 SOURCES: tuple[Source, ...] = (
     Source("openttd-openmsx", "usr/share/games/openttd/baseset/openmsx", "openmsx",
            "OpenMSX, OpenTTD's music set: 31 songs by several composers (ragtime, boogie, "
            "jazz, marches, a clavinet riff); GPL-2"),
+    Source("simutrans-data", "usr/share/games/simutrans/music", "simutrans",
+           "Simutrans's game music: 13 songs (themes, swing, ballads) by its own composers",
+           role="check"),
 )
+ROLES = ("dev", "check")
+assert {s.role for s in SOURCES} <= set(ROLES)
 assert not {s.package for s in SOURCES} & BLIND
 
 
@@ -130,6 +139,17 @@ def fetch(sources: Sequence[Source] = SOURCES, *, root: Path | None = None,
         log.info("fetched %s %s: %d MIDI files", source.package, version, len(files))
         out[source.package] = target
     return out
+
+
+def sources_for(role: str) -> tuple[Source, ...]:
+    """The sources of one role (``dev`` or ``check``).
+
+    Raises:
+        ValueError: ``role`` is not one of :data:`ROLES`.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)} (received {role!r})")
+    return tuple(s for s in SOURCES if s.role == role)
 
 
 def load_outside(sources: Sequence[Source] = SOURCES, *,

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import mido
+from mido.midifiles.meta import KeySignatureError
 
 from livegen.errors import MidiFileError
 
@@ -75,6 +76,9 @@ def read_midi(path: str | os.PathLike, *, include_drums: bool = False) -> list[N
     """
     try:
         midi = mido.MidiFile(os.fspath(path))
+    except KeySignatureError as err:  # mido cannot skip one bad meta message (mido issue #187)
+        raise MidiFileError(f"{os.fspath(path)}: not a readable MIDI file (a bad key signature "
+                            f"meta message: {err})") from err
     except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
         raise MidiFileError(f"{os.fspath(path)}: not a readable MIDI file ({err})") from err
     if midi.type == 2:

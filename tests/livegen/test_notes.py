@@ -147,3 +147,14 @@ def test_note_end_and_shift():
     note = Note(60, 100, 1.0, 0.5)
     assert note.end_s == 1.5
     assert note.shifted(2.0) == Note(60, 100, 3.0, 0.5)
+
+
+def test_a_file_with_a_bad_key_signature_is_a_one_line_error(tmp_path):
+    # a type 0 file whose only track holds a key signature of 1 flat in mode 255 (no such mode)
+    track = b"\x00\xff\x59\x02\xff\xff" + b"\x00\x90\x3c\x40" + b"\x60\x80\x3c\x00" + b"\x00\xff\x2f\x00"
+    data = (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x60"
+            + b"MTrk" + len(track).to_bytes(4, "big") + track)
+    path = tmp_path / "bad_key.mid"
+    path.write_bytes(data)
+    with pytest.raises(MidiFileError, match="bad key signature"):
+        read_midi(path)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from livegen.notes import Note, write_midi
-from livegen_train.outside import BLIND, MANIFEST, SOURCES, Source, fetch, load_outside
+from livegen_train.outside import BLIND, MANIFEST, SOURCES, Source, fetch, load_outside, sources_for
 
 
 def test_the_blind_check_package_is_never_fetched(tmp_path):
@@ -35,7 +35,14 @@ def test_a_cached_set_is_read_without_apt(tmp_path, monkeypatch):
 @pytest.mark.skipif(shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None,
                     reason="needs Debian's apt-get and dpkg-deb")
 def test_openttd_openmsx_is_fetched_and_read(tmp_path):
-    pieces, _ = load_outside(root=tmp_path)
+    pieces, _ = load_outside(sources_for("dev"), root=tmp_path)
     assert len(pieces) >= 30  # 31 songs in openttd-openmsx 0.4.2
     (folder,) = tmp_path.glob("openttd-openmsx-*")
     assert len(json.loads((folder / MANIFEST).read_text())["files"]) == len(list(folder.glob("*.mid")))
+
+
+def test_dev_and_check_music_are_apart():
+    dev, check = sources_for("dev"), sources_for("check")
+    assert dev and check and not {s.package for s in dev} & {s.package for s in check}
+    with pytest.raises(ValueError, match="received 'blind'"):
+        sources_for("blind")

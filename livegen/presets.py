@@ -7,7 +7,7 @@ when it is built:
 ================  ===================================  ===========================
 ``Preset.<attr>``  class                                keys
 ================  ===================================  ===========================
-``sampling``      :class:`livegen.sampling.SamplingConfig`  temperature, top_p, pitch
+``sampling``      :class:`livegen.sections.SamplingConfig`  temperature, top_p, pitch
                                                        range, max_duration_s,
                                                        repetition guard, key mask
 ``triggering``    :class:`livegen.sections.TriggerConfig`   trigger, silence, footswitch
@@ -41,8 +41,14 @@ from livegen.checks import is_int, require
 from livegen.errors import PresetError
 from livegen.midi import N_CHANNELS
 from livegen.repetition import MAX_REPETITION_WINDOW
-from livegen.sampling import SamplingConfig
-from livegen.sections import AnswerConfig, ControlConfig, StyleConfig, TimingConfig, TriggerConfig
+from livegen.sections import (
+    AnswerConfig,
+    ControlConfig,
+    SamplingConfig,
+    StyleConfig,
+    TimingConfig,
+    TriggerConfig,
+)
 
 __all__ = ["Preset", "load_preset", "list_presets", "preset_dirs", "SECTIONS", "FIELD_SECTION",
            "TOP_KEYS", "KEYS", "MAX_CONTEXT_NOTES"]
@@ -80,7 +86,7 @@ class Preset:
         description: one line shown by ``livegen presets``.
         channel: MIDI channel of the answer, 0-15 (1-16 on a DAW's display).
         context_notes: performer notes kept and fed to the model, 1-512.
-        sampling: how each token is drawn (:class:`livegen.sampling.SamplingConfig`).
+        sampling: how each token is drawn (:class:`livegen.sections.SamplingConfig`).
         triggering: what starts an answer (:class:`livegen.sections.TriggerConfig`);
             ``trigger: bars`` needs ``timing.clock == "midi"``.
         timing: clock, bars and grid (:class:`livegen.sections.TimingConfig`).

@@ -7,8 +7,8 @@ computed once in the constructor; :meth:`Sampler.sample` only gathers the
 allowed logits, applies the temperature, the repetition guard
 (:mod:`livegen.repetition`) and the key mask (keys from :mod:`livegen.keys`),
 and draws from the nucleus with a seeded numpy :class:`numpy.random.Generator`.
-Its settings are one :class:`SamplingConfig`, the ``sampling`` section of a
-preset, checked once when it is built.
+Its settings are one :class:`livegen.sections.SamplingConfig`, the ``sampling``
+section of a preset, checked once when it is built.
 
 Nucleus (top-p) sampling is from Holtzman et al., 2020, "The Curious Case of
 Neural Text Degeneration": keep the smallest set of most likely tokens whose
@@ -20,36 +20,21 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from livegen.checks import is_int, is_number, normalize, require
 from livegen.keys import KEY_MIN_CORRELATION, KEY_SCALES, N_PITCH_CLASSES, Key, estimate_key, key_row
-from livegen.midi import DATA_MAX
 from livegen.notes import Note
-from livegen.repetition import (
-    MAX_REPETITION_COUNT,
-    MAX_REPETITION_NGRAM,
-    MAX_REPETITION_WINDOW,
-    RepetitionGuard,
-)
+from livegen.repetition import MAX_REPETITION_WINDOW, RepetitionGuard
+from livegen.sections import SamplingConfig
 from livegen.tokens import DUR_OFFSET, DURATION_BINS_S, KIND_MASKS, PITCH_OFFSET, Kind
 
 if TYPE_CHECKING:
     from livegen.presets import Preset
 
-__all__ = ["Sampler", "SamplingConfig", "KEY_MASKS", "MAX_TEMPERATURE", "MAX_PENALTY_LOGITS",
-           "MAX_DURATION_S", "PALETTE_FLOOR", "CHORD_SPAN_S"]
+__all__ = ["Sampler", "PALETTE_FLOOR", "CHORD_SPAN_S"]
 
-KEY_MASKS = ("off", "soft", "strict", "palette")
-#: Highest temperature: at 5 the softmax of logits spread over ~10 units is near uniform.
-MAX_TEMPERATURE = 5.0
-#: Largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask.
-MAX_PENALTY_LOGITS = 20.0
-#: Longest note a preset may allow, seconds (the longest duration bin is 4 s).
-MAX_DURATION_S = 30.0
 #: ``palette`` key mask: a pitch class the context never (or hardly) holds counts as this
 #: share of the commonest one, so its bias is ``key_penalty * ln(0.1)``, finite. Chosen
 #: on the validation split (key distance to the prompt 1.26x real with ``soft``, 1.05x
@@ -63,90 +48,6 @@ PALETTE_FLOOR = 0.1
 CHORD_SPAN_S = 0.04
 
 
-@dataclass(frozen=True)
-class SamplingConfig:
-    """How one token is drawn: the ``sampling`` section of a preset, checked once here.
-
-    Attributes:
-        temperature: softmax temperature, in (0, :data:`MAX_TEMPERATURE`] (1 = the
-            model's own distribution, lower = more conservative).
-        top_p: nucleus mass in (0, 1]; 1 disables the nucleus cut.
-        pitch_low: lowest MIDI pitch a PITCH token may take, 0-127.
-        pitch_high: highest MIDI pitch a PITCH token may take, pitch_low-127.
-        max_duration_s: DUR tokens whose bin is longer are never drawn, seconds in
-            (0, :data:`MAX_DURATION_S`]; if even the shortest bin (10 ms) is longer,
-            only the shortest bin is allowed; 4 (the longest bin) limits nothing.
-        repetition_penalty: logits, after the temperature, subtracted from a pitch
-            that would complete an interval pattern of ``repetition_ngram`` notes
-            used ``repetition_max`` times in the last ``repetition_window``
-            remembered notes, and as much again for each further use: its odds
-            against the other pitches fall by
-            ``exp(-repetition_penalty * (uses - repetition_max + 1))``.
-            0-:data:`MAX_PENALTY_LOGITS`; 0 turns the guard off (draws are then
-            exactly as without it). See :mod:`livegen.repetition`.
-        repetition_ngram: notes per pattern, 2-16 (4: three intervals).
-        repetition_window: notes remembered, repetition_ngram-512.
-        repetition_max: uses of a pattern that go unpenalised, 1-64.
-        key_mask: ``off``; ``soft``: out-of-key pitches lose ``key_penalty`` logits
-            (after the temperature); ``strict``: they are never drawn, unless that
-            would leave no pitch to draw (then the mask is ignored for that draw).
-            No context, or one whose best key correlation is below
-            :data:`livegen.keys.KEY_MIN_CORRELATION`, masks nothing. ``palette``:
-            no key template; each pitch gets ``key_penalty`` times the log of its
-            pitch class's share of the context (duration weighted, the commonest
-            class = 1, floored at :data:`PALETTE_FLOOR`), so the answer keeps the
-            prompt's own tonal palette, modal or chromatic alike.
-        key_penalty: logits for ``soft``, the weight for ``palette``,
-            0-:data:`MAX_PENALTY_LOGITS`.
-
-    Raises:
-        PresetError: a field is out of its range or of the wrong type; the
-            message names the field and the value received. (PresetError is a
-            ValueError.) An integer given for a float field is stored as a float.
-    """
-
-    temperature: float = 0.9
-    top_p: float = 0.95
-    pitch_low: int = 21
-    pitch_high: int = 108
-    max_duration_s: float = 4.0
-    repetition_penalty: float = 0.0
-    repetition_ngram: int = 4
-    repetition_window: int = 32
-    repetition_max: int = 2
-    key_mask: str = "off"
-    key_penalty: float = 1.0
-
-    def __post_init__(self) -> None:
-        normalize(self)
-        require(self, [
-            ("temperature", is_number(self.temperature) and 0 < self.temperature <= MAX_TEMPERATURE,
-             f"in (0, {MAX_TEMPERATURE:g}]"),
-            ("top_p", is_number(self.top_p) and 0 < self.top_p <= 1, "in (0, 1]"),
-            ("pitch_low", is_int(self.pitch_low) and 0 <= self.pitch_low <= DATA_MAX,
-             f"an integer 0-{DATA_MAX}"),
-            ("pitch_high", is_int(self.pitch_high) and is_int(self.pitch_low)
-             and self.pitch_low <= self.pitch_high <= DATA_MAX, f"an integer pitch_low-{DATA_MAX}"),
-            ("max_duration_s", is_number(self.max_duration_s)
-             and 0 < self.max_duration_s <= MAX_DURATION_S, f"in (0, {MAX_DURATION_S:g}] seconds"),
-            ("repetition_penalty", is_number(self.repetition_penalty)
-             and 0 <= self.repetition_penalty <= MAX_PENALTY_LOGITS,
-             f"in [0, {MAX_PENALTY_LOGITS:g}] logits (0: off)"),
-            ("repetition_ngram", is_int(self.repetition_ngram)
-             and 2 <= self.repetition_ngram <= MAX_REPETITION_NGRAM,
-             f"an integer 2-{MAX_REPETITION_NGRAM} notes"),
-            ("repetition_window", is_int(self.repetition_window) and is_int(self.repetition_ngram)
-             and self.repetition_ngram <= self.repetition_window <= MAX_REPETITION_WINDOW,
-             f"an integer repetition_ngram-{MAX_REPETITION_WINDOW} notes"),
-            ("repetition_max", is_int(self.repetition_max)
-             and 1 <= self.repetition_max <= MAX_REPETITION_COUNT,
-             f"an integer 1-{MAX_REPETITION_COUNT}"),
-            ("key_mask", self.key_mask in KEY_MASKS, f"one of {', '.join(KEY_MASKS)}"),
-            ("key_penalty", is_number(self.key_penalty) and 0 <= self.key_penalty <= MAX_PENALTY_LOGITS,
-             f"in [0, {MAX_PENALTY_LOGITS:g}] logits"),
-        ])
-
-
 class Sampler:
     """Draws one token of a given kind from a logits vector.
 
@@ -156,7 +57,8 @@ class Sampler:
     every generated pitch (:meth:`remember`) feed the repetition guard.
 
     Args:
-        config: the settings, checked when it was built (:class:`SamplingConfig`).
+        config: the settings, checked when it was built
+            (:class:`livegen.sections.SamplingConfig`).
         seed: an int for reproducible draws, an existing
             :class:`numpy.random.Generator` to share its stream, or None for
             fresh OS entropy.

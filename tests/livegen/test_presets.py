@@ -9,8 +9,14 @@ import yaml
 
 from livegen.errors import PresetError
 from livegen.presets import FIELD_SECTION, KEYS, SECTIONS, TOP_KEYS, Preset, list_presets, load_preset
-from livegen.sampling import SamplingConfig
-from livegen.sections import AnswerConfig, ControlConfig, StyleConfig, TimingConfig, TriggerConfig
+from livegen.sections import (
+    AnswerConfig,
+    ControlConfig,
+    SamplingConfig,
+    StyleConfig,
+    TimingConfig,
+    TriggerConfig,
+)
 
 PACKAGED = ("romantic", "baroque", "classical", "modern", "folk")
 

@@ -1,26 +1,17 @@
 """Presets: YAML files validated into frozen :class:`Preset` dataclasses.
 
-A preset is a few top-level fields (name, description, channel,
-context_notes) and six frozen sections, each checked once, by its own class,
-when it is built:
+A preset is four top-level fields (name, description, channel,
+context_notes) and six frozen sections from :mod:`livegen.sections`, each
+checked once, by its own class, when it is built: ``sampling``
+(temperature, top_p, pitch range, max_duration_s, repetition guard, key
+mask), ``triggering`` (trigger, silence, footswitch, hand-over key),
+``timing`` (clock, bars, quantize, swing), ``answer`` (length, velocity,
+lookahead, monophonic, chords, copy guard), ``conditioning`` (style, style
+guidance, style contrast) and ``controls`` (cc_map, program_map).
 
-================  ===================================  ===========================
-``Preset.<attr>``  class                                keys
-================  ===================================  ===========================
-``sampling``      :class:`livegen.sections.SamplingConfig`  temperature, top_p, pitch
-                                                       range, max_duration_s,
-                                                       repetition guard, key mask
-``triggering``    :class:`livegen.sections.TriggerConfig`   trigger, silence, footswitch
-``timing``        :class:`livegen.sections.TimingConfig`    clock, bars, quantize, swing
-``answer``        :class:`livegen.sections.AnswerConfig`    length, velocity, lookahead,
-                                                       monophonic, chords, copy guard
-``conditioning``  :class:`livegen.sections.StyleConfig`     style, guidance, contrast
-``controls``      :class:`livegen.sections.ControlConfig`   cc_map, program_map
-================  ===================================  ===========================
-
-The YAML stays flat: each key is a field of one section (:data:`FIELD_SECTION`)
-or a top-level field, so every preset file written before the sections keeps
-loading. Packaged presets live in ``presets/`` (installed as
+The YAML stays flat: each key is a top-level field or a field of one section
+(:data:`FIELD_SECTION`), so every preset file written before the sections
+keeps loading. Packaged presets live in ``presets/`` (installed as
 ``livegen/presets``); a user may pass a path to their own YAML file instead of
 a name, or put files in ``$LIVEGEN_PRESETS`` (a directory), which is searched first.
 """

@@ -239,6 +239,7 @@ A = 9  # pitch class of A
 @pytest.mark.parametrize(("notes", "name"), [
     ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])], "C major"),
     ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([57, 59, 60, 62, 64, 65, 68, 69])], "A minor"),
+    ([Note(p, 80, 0.25 * i, 0.25) for i, p in enumerate([66, 68, 70, 71, 73, 75, 77, 78])], "F# major"),
     (_cadence(60, minor=False), "C major"),
     (_cadence(57, minor=True), "A minor"),
     (_cadence(54, minor=False), "F# major"),

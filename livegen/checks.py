@@ -45,14 +45,14 @@ def normalize(section: Any) -> None:
     int. Anything else is left for :func:`require` to judge.
 
     Args:
-        section: a dataclass instance whose annotations are strings
-            (``from __future__ import annotations``), inside its ``__post_init__``.
+        section: a dataclass instance, inside its ``__post_init__`` (its
+            annotations may be the types or their names).
     """
     for field in dataclasses.fields(section):
         value = getattr(section, field.name)
-        if field.type == "float" and is_int(value):
+        if field.type in ("float", float) and is_int(value):
             object.__setattr__(section, field.name, float(value))
-        elif field.type == "int" and is_int(value) and type(value) is not int:
+        elif field.type in ("int", int) and is_int(value) and type(value) is not int:
             object.__setattr__(section, field.name, int(value))
 
 

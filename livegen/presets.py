@@ -180,9 +180,7 @@ class Preset:
                               f"(received {type(data).__name__})")
         for key in map(str, data):
             if key not in KEYS:
-                near = difflib.get_close_matches(key, KEYS, n=1)
-                hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(sorted(KEYS))}"
-                raise PresetError(f"{source}: unknown key {key!r} ({hint})")
+                raise PresetError(f"{source}: unknown key {key!r} ({_nearest(key)})")
         values = {str(key): value for key, value in data.items()}
         values.setdefault("name", Path(source).stem)
         for key, off in _FALSE_MEANS.items():
@@ -220,12 +218,18 @@ class Preset:
         """
         for key in changes:
             if key not in KEYS and key not in SECTIONS:
-                raise PresetError(f"preset {self.name!r}: unknown key {key!r}")
+                raise PresetError(f"preset {self.name!r}: unknown key {key!r} ({_nearest(key)})")
         values = {f.name: changes.get(f.name, getattr(self, f.name)) for f in fields(self)}
         flat = {key: value for key, value in changes.items() if key in FIELD_SECTION}
         if flat:
             values.update(_sections_with(values["name"], {s: values[s] for s in SECTIONS}, flat))
         return Preset(**values)
+
+
+def _nearest(key: str) -> str:
+    """``did you mean 'top_p'?`` for the nearest known key (difflib), or the list of known keys."""
+    near = difflib.get_close_matches(key, KEYS, n=1)
+    return f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(sorted(KEYS))}"
 
 
 def _sections_with(name: Any, sections: dict[str, Any], keys: dict[str, Any]) -> dict[str, Any]:

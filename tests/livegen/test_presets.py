@@ -365,7 +365,8 @@ def test_replace_takes_flat_keys_and_sections():
 
 
 def test_replace_rejects_an_unknown_key():
-    with pytest.raises(PresetError, match="preset 'romantic': unknown key 'temprature'"):
+    with pytest.raises(PresetError, match="preset 'romantic': unknown key 'temprature' "
+                                          r"\(did you mean 'temperature'\?\)"):
         load_preset("romantic").replace(temprature=1.0)
 
 

@@ -13,12 +13,16 @@ returns the list, possibly empty, of notes that just became ready for priming.
 
 Should a key be held "forever" (a lost note_off), the queue of notes waiting
 for it is bounded by ``capacity``: beyond that the held note is handed on with
-its duration so far, so nothing grows without limit.
+its duration so far, so nothing grows without limit; and after
+:data:`STUCK_KEY_S` with no other event the keys are :meth:`~PerformanceBuffer.stuck`
+(the engine then releases them).
 
 The sustain pedal follows the MIDI 1.0 spec's CC64 (0-63 up, 64-127 down) and
-is kept per channel. Re-striking a key ends its previous note at the new onset,
-whether that note was held by the key or by the pedal (note-seq's sustain
-handling does the same).
+is kept per channel; :meth:`PerformanceBuffer.control_change` takes the
+controllers that act on the keys and the pedal (CC64, and the channel mode
+messages All Sound Off, Reset All Controllers and All Notes Off). Re-striking
+a key ends its previous note at the new onset, whether that note was held by
+the key or by the pedal (note-seq's sustain handling does the same).
 
 Times are float seconds from the engine's monotonic clock; an event stamped
 earlier than the one before it is treated as simultaneous with it.
@@ -28,12 +32,23 @@ from __future__ import annotations
 
 from collections import deque
 
+from livegen.midi import (
+    CC_ALL_NOTES_OFF,
+    CC_ALL_SOUND_OFF,
+    CC_RESET_CONTROLLERS,
+    CC_SUSTAIN,
+    SUSTAIN_DOWN_MIN,
+)
 from livegen.notes import Note
 
-__all__ = ["PerformanceBuffer", "MIN_DURATION_S"]
+__all__ = ["PerformanceBuffer", "MIN_DURATION_S", "STUCK_KEY_S"]
 
 #: Shortest duration a note gets (a note_off at its own onset), seconds; as in notes.read_midi.
 MIN_DURATION_S = 1e-3
+#: A performer key still down after this long without any other performer event,
+#: seconds, is taken as released: its note_off was lost (a dropped message, a cable
+#: pulled), and without this livegen would wait for silence for ever.
+STUCK_KEY_S = 10.0
 
 
 class _Entry:
@@ -182,6 +197,45 @@ class PerformanceBuffer:
         if ended:
             self.last_activity_s = t
         return self._release(t)
+
+    def control_change(self, control: int, value: int, t_s: float,
+                       channel: int = 0) -> list[Note] | None:
+        """A controller from the performer, if it acts on keys or the pedal.
+
+        CC64 (sustain pedal) goes to :meth:`sustain`; All Notes Off (CC123)
+        ends the keys but not what the pedal holds; All Sound Off (CC120) ends
+        both; Reset All Controllers (CC121) lifts the pedal.
+
+        Args:
+            control: controller number 0-127.
+            value: its value 0-127.
+            t_s: event time in seconds.
+            channel: MIDI channel 0-15.
+
+        Returns:
+            Notes that became ready for priming, in onset order; None when
+            the controller is not one of these (the caller's to interpret).
+        """
+        if control == CC_SUSTAIN:
+            return self.sustain(value >= SUSTAIN_DOWN_MIN, t_s, channel)
+        if control == CC_ALL_NOTES_OFF:
+            return self.release_all(t_s, channel, pedal=False)
+        if control == CC_ALL_SOUND_OFF:
+            return self.release_all(t_s, channel)
+        if control == CC_RESET_CONTROLLERS:
+            return self.sustain(False, t_s, channel)
+        return None
+
+    def stuck(self, now_s: float) -> bool:
+        """Whether keys have sounded :data:`STUCK_KEY_S` or more with no other event.
+
+        Their note_offs were probably lost; :meth:`release_all` ends them.
+
+        Args:
+            now_s: seconds.
+        """
+        return (not self.silent and self.last_activity_s is not None
+                and now_s - self.last_activity_s >= STUCK_KEY_S)
 
     def release_all(self, t_s: float, channel: int | None = None, *,
                     pedal: bool = True) -> list[Note]:

@@ -1,4 +1,4 @@
-"""Beats: following a DAW's MIDI beat clock, or the performer's own tempo.
+"""Beats: following a DAW's MIDI beat clock; which grid a response follows.
 
 :class:`MidiClock` follows MIDI beat clock as the MIDI 1.0 specification
 defines it: Timing Clock (0xF8) 24 times per quarter note, Start (0xFA: the
@@ -20,31 +20,29 @@ stall the input port reports is always a phase step (``MidiClock(stalled=)``).
 
 A :class:`~livegen.grid.BeatGrid` is the result: a tick period and one
 anchored tick. It answers where the next beat or bar line is and snaps onsets
-to a note-value grid. Without a clock, :func:`estimate_grid_from_onsets` derives
-a grid from the performer's inter-onset intervals (:class:`OnsetTempo` keeps
-them); :func:`estimate_tempo_from_onsets` gives its tempo in BPM.
+to a note-value grid. Without a clock, the performer's own tempo gives one
+(:class:`livegen.tempo.OnsetTempo`); :class:`GridSource` says which of the two
+is in force for a preset.
 
 All times are float seconds from the engine's monotonic clock.
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import math
 import statistics
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import mido
 import numpy as np
 
-from livegen.grid import DIVISIONS, TICKS_PER_BEAT, BeatGrid, division_ticks
+from livegen.grid import BeatGrid
+from livegen.midi import CLOCKS_PER_BEAT, CLOCKS_PER_SPP_UNIT
+from livegen.tempo import OnsetTempo
 
-__all__ = ["BeatGrid", "MidiClock", "OnsetTempo", "TICKS_PER_BEAT", "DIVISIONS",
-           "division_ticks", "estimate_tempo_from_onsets", "estimate_grid_from_onsets"]
+__all__ = ["MidiClock", "GridSource"]
 
-TICKS_PER_SPP_UNIT = 6  # MIDI 1.0: Song Position Pointer counts 16th notes of 6 clocks
 WINDOW_TICKS = 96  # ticks in the tempo fit: 4 beats (2 s at 120 BPM)
 MIN_FIT_TICKS = 12  # below this (half a beat), keep the previous tempo and fit only the phase
 #: A tick later than this many tick periods after the one before starts a new fit (the
@@ -68,20 +66,6 @@ STEADY_PERIODS = 0.25
 OUTLIER_MADS = 4.0  # residuals beyond this many robust standard deviations are dropped
 OUTLIER_FLOOR_S = 0.001  # ... but never one within 1 ms (the stamping jitter itself)
 MAD_TO_SIGMA = 1.4826  # normal distribution: sigma = 1.4826 x median absolute deviation
-
-CHORD_WINDOW_S = 0.03  # onsets this close are one chord: one onset for tempo purposes
-MIN_IOI_S = 0.06  # shorter intervals are ornaments, not the beat's subdivisions
-MAX_IOI_S = 2.0  # longer intervals are pauses; they also end a phrase
-MIN_IOIS = 3  # intervals needed before a tempo is estimated
-CLUSTER_TOLERANCE = 0.08  # intervals within 8 % of a cluster's mean belong to it
-MULTIPLE_TOLERANCE = 0.12  # an interval is n units if within 0.12 units of n
-PHASE_TOLERANCE = 0.1  # an onset is "on the beat" within 10 % of a beat
-#: The beat is folded into this tempo octave (BPM): 150 stays 150, 160 becomes 80, 70 is 140.
-#: Which metrical level is "the beat" is ambiguous from onsets alone (Dixon 2001, "Automatic
-#: Extraction of Tempo and Beat from Expressive Performances", J. New Music Research 30(1));
-#: livegen takes the octave around 100 BPM.
-FOLD_BPM = (75.0, 150.0)
-ONSET_HISTORY = 32  # distinct onsets an OnsetTempo keeps
 
 
 class MidiClock:
@@ -171,7 +155,7 @@ class MidiClock:
         Args:
             sixteenths: MIDI beats (16th notes) from the song's start, 0-16383.
         """
-        self._next_position = int(sixteenths) * TICKS_PER_SPP_UNIT
+        self._next_position = int(sixteenths) * CLOCKS_PER_SPP_UNIT
         self._stale = True
 
     def tick(self, t_s: float) -> None:
@@ -253,7 +237,7 @@ class MidiClock:
     def tempo_bpm(self) -> float | None:
         """Quarter notes per minute from the fit (kept across Stop), or None before 2 ticks."""
         self.grid()
-        return None if self._tick_s is None else 60.0 / (self._tick_s * TICKS_PER_BEAT)
+        return None if self._tick_s is None else 60.0 / (self._tick_s * CLOCKS_PER_BEAT)
 
     def grid(self) -> BeatGrid | None:
         """The beat grid now: None unless running with a counted clock and a known tempo."""
@@ -332,145 +316,33 @@ def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return b, a
 
 
-# -- the performer's tempo ---------------------------------------------------------------
+class GridSource:
+    """The beat grid in force: a followed MIDI clock's, else the performer's own tempo's.
 
-
-def _distinct(onsets_s: Sequence[float]) -> list[float]:
-    """Sorted onsets with chord tones (within CHORD_WINDOW_S of a chord's first) merged."""
-    distinct: list[float] = []
-    for t in sorted(onsets_s):
-        if not distinct or t - distinct[-1] > CHORD_WINDOW_S:
-            distinct.append(t)
-    return distinct
-
-
-def _unit_s(iois: list[float]) -> float:
-    """The most frequent interval (a cluster mean; ties: the shorter), refined by all multiples."""
-    clusters: list[list[float]] = []
-    for ioi in sorted(iois):
-        if clusters and ioi <= statistics.fmean(clusters[-1]) * (1 + CLUSTER_TOLERANCE):
-            clusters[-1].append(ioi)
-        else:
-            clusters.append([ioi])
-    unit = statistics.fmean(max(clusters, key=len))  # max() keeps the first (shortest) of ties
-    pairs = [(ioi, round(ioi / unit)) for ioi in iois
-             if ioi / unit > 1 - MULTIPLE_TOLERANCE
-             and abs(ioi / unit - round(ioi / unit)) <= MULTIPLE_TOLERANCE]
-    return sum(i * n for i, n in pairs) / sum(n * n for _, n in pairs)
-
-
-def _fold_beat_s(unit_s: float) -> float:
-    """``unit_s`` doubled or halved into the FOLD_BPM tempo octave."""
-    shortest, longest = 60.0 / FOLD_BPM[1], 60.0 / FOLD_BPM[0]
-    beat = unit_s
-    while beat < shortest - 1e-12:
-        beat *= 2.0
-    while beat >= longest:
-        beat /= 2.0
-    return beat
-
-
-def _beat_s(distinct: list[float]) -> float | None:
-    iois = [b - a for a, b in zip(distinct, distinct[1:]) if MIN_IOI_S <= b - a <= MAX_IOI_S]
-    if len(iois) < MIN_IOIS:
-        return None
-    return _fold_beat_s(_unit_s(iois))
-
-
-def estimate_tempo_from_onsets(onsets_s: Sequence[float]) -> float | None:
-    """The performer's tempo from their inter-onset intervals.
-
-    Chord tones are merged, intervals outside 60 ms-2 s dropped, and the most
-    frequent interval (clustered within 8 %) is refined by least squares over
-    every interval that is a whole multiple of it, then doubled or halved into
-    75-150 BPM (see :data:`FOLD_BPM`). Binary rhythms (quarters, eighths,
-    halves...) come out right; mostly-dotted or triplet rhythms may give a
-    tempo 2/3 or 3/2 of the felt one.
+    Built once by the engine with its clock follower and tempo estimate;
+    the preset in use says whether the clock is followed (``clock: midi``).
 
     Args:
-        onsets_s: note onsets in seconds, any order.
-
-    Returns:
-        Quarter notes per minute, or None with fewer than 3 usable intervals.
-    """
-    beat = _beat_s(_distinct(onsets_s))
-    return None if beat is None else 60.0 / beat
-
-
-def estimate_grid_from_onsets(onsets_s: Sequence[float]) -> BeatGrid | None:
-    """A beat grid from the performer's onsets (no clock).
-
-    The tempo is :func:`estimate_tempo_from_onsets`'s. The phase is the one
-    shared by most onsets of the last phrase (onsets after the last pause
-    longer than 2 s), within 10 % of a beat, averaged over those onsets; the
-    beat nearest the phrase's first onset is song position 0, so bars count
-    from there.
-
-    Returns:
-        The grid, or None with fewer than 3 usable intervals.
-    """
-    distinct = _distinct(onsets_s)
-    beat = _beat_s(distinct)
-    if beat is None:
-        return None
-    phrase = distinct
-    for i in range(len(distinct) - 1, 0, -1):
-        if distinct[i] - distinct[i - 1] > MAX_IOI_S:
-            phrase = distinct[i:]
-            break
-    anchor, most = phrase[0], 0
-    for ref in phrase:  # the candidate phase through each onset; most support wins
-        offsets = [_wrap((t - ref) / beat) for t in phrase]
-        support = [o for o in offsets if abs(o) <= PHASE_TOLERANCE]
-        if len(support) > most:
-            anchor, most = ref + statistics.fmean(support) * beat, len(support)
-    first_beat = anchor + round((phrase[0] - anchor) / beat) * beat
-    return BeatGrid(first_beat, beat / TICKS_PER_BEAT, 0)
-
-
-def _wrap(cycles: float) -> float:
-    """A phase in cycles, wrapped to [-0.5, 0.5)."""
-    return cycles - math.floor(cycles + 0.5)
-
-
-class OnsetTempo:
-    """The performer's recent distinct onsets: inter-onset intervals and a beat grid.
-
-    Args:
-        capacity: distinct onsets kept, >= 2.
+        clock: the MIDI beat clock follower.
+        tempo: the performer's onsets.
     """
 
-    def __init__(self, capacity: int = ONSET_HISTORY) -> None:
-        self._onsets: deque[float] = deque(maxlen=capacity)
-        self._grid: BeatGrid | None = None
-        self._stale = False
+    def __init__(self, clock: MidiClock, tempo: OnsetTempo) -> None:
+        self.clock = clock
+        self.tempo = tempo
 
-    def add(self, onset_s: float) -> None:
-        """A performer note_on at ``onset_s`` seconds (chord tones count once)."""
-        onsets = self._onsets
-        if onsets and onset_s - onsets[-1] <= CHORD_WINDOW_S:
-            return
-        if onsets and onset_s < onsets[-1]:
-            bisect.insort(onsets, onset_s)  # out of order stamps: keep it sorted
-        else:
-            onsets.append(onset_s)
-        self._stale = True
+    def grid(self, follow_clock: bool) -> BeatGrid | None:
+        """The followed clock's grid when it has one, else the performer's (None: no tempo known).
 
-    def clear(self) -> None:
-        """Forget every onset."""
-        self._onsets.clear()
-        self._grid = None
-        self._stale = False
+        Args:
+            follow_clock: the preset follows a MIDI clock (``clock: midi``).
+        """
+        return (follow_clock and self.clock.grid()) or self.tempo.grid()
 
-    def median_ioi_s(self) -> float | None:
-        """Median of the usable inter-onset intervals (60 ms-2 s), or None with fewer than 3."""
-        onsets = self._onsets
-        iois = [b - a for a, b in zip(onsets, list(onsets)[1:]) if MIN_IOI_S <= b - a <= MAX_IOI_S]
-        return statistics.median(iois) if len(iois) >= MIN_IOIS else None
+    def followed(self, follow_clock: bool) -> BeatGrid | None:
+        """The followed clock's grid now; None without one, or when no clock is followed.
 
-    def grid(self) -> BeatGrid | None:
-        """:func:`estimate_grid_from_onsets` of the kept onsets (cached until the next add)."""
-        if self._stale:
-            self._grid = estimate_grid_from_onsets(self._onsets)
-            self._stale = False
-        return self._grid
+        Args:
+            follow_clock: the preset follows a MIDI clock (``clock: midi``).
+        """
+        return self.clock.grid() if follow_clock else None

@@ -1,21 +1,19 @@
-"""The listen -> respond state machine, and the generation it shares with ``livegen continue``.
-
-:class:`Generator` (model + :class:`~livegen.sampling.Sampler`) primes performer
-notes one at a time, snapshots/restores the state and generates notes token by
-token under the note grammar; :func:`continue_notes` (offline) and
-:class:`Engine` (the daemon) both use it, so they sound the same.
+"""The listen -> respond state machine.
 
 The engine thread waits on the input queue with a timeout equal to the time
 until its next job (trigger deadline, lookahead step, end of the response),
 parses input, feeds the :class:`~livegen.buffer.PerformanceBuffer` and primes
-each note as it finishes, so a trigger costs only the 1-3 model steps of the
-response's first note. The preset's trigger (:mod:`livegen.triggers`) starts a
-response (:mod:`livegen.response`: generation ahead of playback), placed on the
-beat grid of the MIDI clock followed or of the performer's own tempo
-(:mod:`livegen.clock`); a performer note_on cancels it
-(barge-in), except with ``continuous``. No generated note takes a pitch the
-performer holds. Controllers and program changes act as :mod:`livegen.control`
-says; a preset switch, ``enabled`` going off and a clock Stop end the response.
+each note as it finishes (:class:`~livegen.generation.Generator`), so a trigger
+costs only the 1-3 model steps of the response's first note. The preset's
+trigger (:mod:`livegen.triggers`) starts the :class:`~livegen.response.Response`
+(generation ahead of playback), placed on the beat grid of the MIDI clock
+followed or of the performer's own tempo (:class:`~livegen.clock.GridSource`);
+a performer note_on cancels it (barge-in), except with ``continuous``. No
+generated note takes a pitch the performer holds. Controllers and program
+changes act as :mod:`livegen.control` says; a preset switch, ``enabled``
+going off and a clock Stop end the response. While idle, the generator
+rebuilds its state from the context window in slices that fit before the
+trigger (:mod:`livegen.rebuild`); counts go to :class:`~livegen.stats.Counters`.
 
 Without threads (tests, a host with its own loop): do not call
 :meth:`Engine.start`; :meth:`Engine.feed`, move the clock, call
@@ -29,27 +27,27 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import mido
 
 from livegen.buffer import PerformanceBuffer
-from livegen.clock import MidiClock, OnsetTempo
+from livegen.clock import GridSource, MidiClock
 from livegen.control import Controls, check_programs
-from livegen.generation import Generator, GeneratorSnapshot, StepModel, continue_notes
+from livegen.generation import Generator, StepModel
 from livegen.grid import BeatGrid
 from livegen.notes import Note
 from livegen.osthread import name_os_thread
 from livegen.presets import Preset
+from livegen.rebuild import Rebuild
 from livegen.response import Response
 from livegen.scheduler import Scheduler
+from livegen.stats import Counters, EngineStats
+from livegen.tempo import OnsetTempo
 from livegen.triggers import Due, needs_grid, plan_response, trigger_due
 
-__all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes", "Engine",
-           "EngineStats", "PREPARE_S"]
+__all__ = ["Engine", "PREPARE_S"]
 
 log = logging.getLogger(__name__)
 
@@ -59,72 +57,10 @@ log = logging.getLogger(__name__)
 #: in it, and the note leaves on the instant itself. A performer note before the
 #: instant pre-empts the prepared response; nothing has sounded.
 PREPARE_S = 0.02
-#: A rebuild re-primes the context window: context_notes x 4 model steps, 25 ms for 50
-#: notes, 50 ms with style guidance's 6 styles on this project's 2-core machine. It runs
-#: in slices of this many notes (:meth:`livegen.generation.Generator.start_rebuild`),
-#: the engine handling its input between them, so a phrase that arrives meanwhile
-#: waits for one slice at most, not the whole rebuild.
-REBUILD_SLICE_NOTES = 4
-#: A slice only runs if the trigger is at least this far away, seconds ...
-REBUILD_MARGIN_S = 0.01
-#: ... and at least this many times the slice's expected duration (the measured
-#: time to prime one note, times the slice's notes), so a slower machine or a
-#: costlier preset never runs one into the trigger.
-REBUILD_SAFETY = 2.0
-#: Weight of the newest sample in the running mean of the time to prime one note.
-PRIME_COST_SMOOTHING = 0.2
 MAX_IDLE_WAIT_S = 0.5  # longest queue wait of the engine thread, seconds
 PENDING_RECHECK_S = 0.001  # wait for the scheduler to send a response's last messages, s
 ERROR_BACKOFF_S = 0.01  # pause after an unexpected error in the engine, seconds
-LATENCY_HISTORY = 1024  # trigger -> first note_on samples kept
-CC_SUSTAIN = 64  # MIDI 1.0 damper pedal: 0-63 up, 64-127 down
-SUSTAIN_DOWN_MIN = 64
-CC_ALL_SOUND_OFF_IN = 120  # MIDI 1.0 channel mode: ends every note, pedal too
-CC_RESET_CONTROLLERS = 121  # MIDI 1.0 channel mode: the pedal goes up
-CC_ALL_NOTES_OFF_IN = 123  # MIDI 1.0 channel mode: keys up (the pedal still holds)
-#: A performer key still down after this long without any other performer event,
-#: seconds, is taken as released: its note_off was lost (a dropped message, a cable
-#: pulled), and without this livegen would wait for silence for ever.
-STUCK_KEY_S = 10.0
 _WAKE = object()  # queue sentinel that wakes the engine thread (stop)
-
-
-def _no_grid() -> None:
-    return None
-
-
-@dataclass
-class EngineStats:
-    """A copy of an :class:`Engine`'s counters (times in ms).
-
-    Attributes:
-        responses: responses started.
-        notes_sent: note_ons sent to the output.
-        messages_in: items taken from the input queue.
-        dropped_messages: input that did not parse as MIDI (or had a bad timestamp).
-        barge_ins: responses cut short by the performer.
-        collisions_avoided: generated notes skipped because the performer held their pitch.
-        errors: unexpected errors the engine survived.
-        rebuilds: model-state rebuilds from the context window.
-        stuck_keys: times performer keys were taken as released after
-            :data:`STUCK_KEY_S` without other input (lost note_offs).
-        send_errors: output sends that raised.
-        latencies_ms: trigger -> first note_on of recent responses.
-        lateness_ms: recent scheduler lateness (sent minus due).
-    """
-
-    responses: int = 0
-    notes_sent: int = 0
-    messages_in: int = 0
-    dropped_messages: int = 0
-    barge_ins: int = 0
-    collisions_avoided: int = 0
-    errors: int = 0
-    rebuilds: int = 0
-    stuck_keys: int = 0
-    send_errors: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    lateness_ms: list[float] = field(default_factory=list)
 
 
 class Engine:
@@ -151,11 +87,14 @@ class Engine:
         ValueError: ``prepare_s`` is not > 0.
 
     Attributes:
+        model: the step model.
         buffer: the performer's notes.
         generator: the model, sampler and primed state.
         scheduler: the timed output.
         clock: the MIDI beat clock follower (fed whatever the preset).
         tempo: the performer's onsets and tempo.
+        grids: the beat grid in force (clock or performer).
+        response: the answer (built once; :attr:`responding` while one runs).
         controls: program bank, ``enabled`` switch, footswitch (:mod:`livegen.control`).
     """
 
@@ -167,41 +106,42 @@ class Engine:
         if not prepare_s > 0:
             raise ValueError(f"prepare_s must be > 0 seconds (received {prepare_s!r})")
         self.model = model
-        self._preset = preset
         self.controls = Controls(check_programs(preset, programs, model.style_id))
         self._now = now
         self._prepare_s = prepare_s
         self.generator = Generator(model, preset, seed=seed)
         self.buffer = PerformanceBuffer(capacity=preset.context_notes)
         self.scheduler = Scheduler(send, now=now, realtime=realtime)
+        self.clock = MidiClock(stalled=input_stalls)
+        self.tempo = OnsetTempo()
+        self.grids = GridSource(self.clock, self.tempo)
+        self.response = Response(self.generator, self.scheduler, self.grids, self.buffer)
+        self._counts = Counters()
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.RLock()  # held while the state machine moves
         self._lifecycle = threading.Lock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self._response: Response | None = None
         self._phrase_notes = 0  # performer note_ons since the last response began
         self._deferred: list[Note] = []  # finished during a response: primed after it
         self._chunk_end_s: float | None = None  # the last continuous chunk's end
         self._enabled_s = float("-inf")  # when the enabled switch last went on
-        self.clock = MidiClock(stalled=input_stalls)
-        self.tempo = OnsetTempo()
-        self._latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
-        self._prime_cost_s: float | None = None  # running mean: seconds to prime one note
-        self._counts = dict.fromkeys(("responses", "messages_in", "dropped_messages",
-                                      "barge_ins", "collisions_avoided", "errors", "rebuilds",
-                                      "stuck_keys"), 0)
 
     @property
     def preset(self) -> Preset:
-        """The preset in use."""
-        return self._preset
+        """The preset in use (the generator's)."""
+        return self.generator.preset
+
+    @property
+    def prepare_s(self) -> float:
+        """How long before a known trigger instant a response is prepared, seconds."""
+        return self._prepare_s
 
     @property
     def responding(self) -> bool:
         """True while a response is being generated or played."""
-        return self._response is not None
+        return self.response.active
 
     def wants_fast_input(self) -> bool:
         """True when input must reach the engine at once, not within a slow idle poll.
@@ -210,9 +150,8 @@ class Engine:
         footswitch or hand-over key trigger (it starts one) or a MIDI clock
         to follow. (:attr:`livegen.ports.InputPort.keep_fast`)
         """
-        preset = self._preset
-        return (self._response is not None or preset.trigger in ("cc", "note")
-                or preset.clock == "midi")
+        preset = self.preset
+        return self.response.active or preset.trigger in ("cc", "note") or preset.clock == "midi"
 
     def feed(self, data: list[int] | bytes | mido.Message, timestamp_s: float) -> None:
         """Hand one incoming MIDI message over; constant time, never blocks (the callback's job).
@@ -287,7 +226,7 @@ class Engine:
         finally:
             if locked:
                 self._lock.release()
-            self.scheduler.stop(timeout_s, channels=(self._preset.channel,))
+            self.scheduler.stop(timeout_s, channels=(self.preset.channel,))
 
     def __enter__(self) -> Engine:
         self.start()
@@ -312,22 +251,11 @@ class Engine:
                 self.controls.programs = check_programs(preset, programs, self.model.style_id)
             self._switch(preset, "preset change")
 
-    def _switch(self, preset: Preset, reason: str) -> None:
-        """Silence livegen (every note_off), then play with ``preset`` (lock held)."""
-        self._silence(reason)
-        self.generator.set_preset(preset)
-        self._preset = preset
-        self.controls.requested = False
-
     @property
     def stats(self) -> EngineStats:
         """A copy of the engine's counters."""
         with self._lock:
-            return EngineStats(notes_sent=self.scheduler.notes_sent,
-                               send_errors=self.scheduler.send_errors,
-                               latencies_ms=list(self._latencies_ms),
-                               lateness_ms=[x * 1000.0 for x in self.scheduler.lateness_s],
-                               **self._counts)
+            return self._counts.snapshot(self.scheduler)
 
     # -- the state machine (lock held) --------------------------------------------
 
@@ -360,9 +288,10 @@ class Engine:
         except Exception:  # the daemon's one catch-all: log, panic, carry on
             log.exception("engine: unexpected error; panic and carry on")
             with self._lock:
-                self._counts["errors"] += 1
-                self._response, self._deferred = None, []
-                self.scheduler.cancel(panic=True, channels=(self._preset.channel,))
+                self._counts.errors += 1
+                self.response.abandon()
+                self._deferred = []
+                self.scheduler.cancel(panic=True, channels=(self.preset.channel,))
                 try:
                     self.generator.rebuild()
                 except Exception:  # the model itself may be failing; the next input retries
@@ -371,15 +300,15 @@ class Engine:
 
     def _handle(self, timestamp_s: float, data: Any) -> None:
         """Parse one input item and act on it; prime the notes it finishes."""
-        self._counts["messages_in"] += 1
+        self._counts.messages_in += 1
         try:
             msg = data if isinstance(data, mido.Message) else mido.Message.from_bytes(data)
             t = float(timestamp_s)
         except (ValueError, TypeError, IndexError, KeyError) as err:
-            self._counts["dropped_messages"] += 1
+            self._counts.dropped_messages += 1
             log.debug("dropped unparsable MIDI input %r: %s", data, err)
             return
-        kind, preset = msg.type, self._preset
+        kind, preset = msg.type, self.preset
         if self.clock.handle(msg, t):  # clock, start, continue, stop, song position
             if kind == "stop" and preset.clock == "midi":
                 self._silence("clock stop")
@@ -388,31 +317,25 @@ class Engine:
             if self.controls.is_handover_key(preset, msg.note):
                 self._act("hand_over", preset)
                 return
-            if self._response is not None and preset.trigger != "continuous":
-                if self._prepared_only(t):
+            if self.response.active and preset.trigger != "continuous":
+                if self.response.prepared_only(t):
                     self._end_response("pre-empted", preempted=True)
                 else:
-                    self._counts["barge_ins"] += 1
+                    self._counts.barge_ins += 1
                     self._end_response("barge-in")
             self._phrase_notes += 1
             self.tempo.add(t)
             ready = self.buffer.note_on(msg.note, msg.velocity, t, msg.channel)
         elif kind in ("note_on", "note_off"):
             ready = self.buffer.note_off(msg.note, t, msg.channel)
-        elif kind == "control_change" and msg.control == CC_SUSTAIN:
-            ready = self.buffer.sustain(msg.value >= SUSTAIN_DOWN_MIN, t, msg.channel)
-        elif kind == "control_change" and msg.control == CC_ALL_NOTES_OFF_IN:
-            ready = self.buffer.release_all(t, msg.channel, pedal=False)
-        elif kind == "control_change" and msg.control == CC_ALL_SOUND_OFF_IN:
-            ready = self.buffer.release_all(t, msg.channel)
-        elif kind == "control_change" and msg.control == CC_RESET_CONTROLLERS:
-            ready = self.buffer.sustain(False, t, msg.channel)
         elif kind == "control_change":
-            was_enabled = self.controls.enabled
-            self._act(*self.controls.control_change(preset, msg.control, msg.value))
-            if self.controls.enabled and not was_enabled:
-                self._enabled_s = t  # a deadline passed while off is due from now
-            return
+            ready = self.buffer.control_change(msg.control, msg.value, t, msg.channel)
+            if ready is None:  # not the keys' or the pedal's: a live control
+                was_enabled = self.controls.enabled
+                self._act(*self.controls.control_change(preset, msg.control, msg.value))
+                if self.controls.enabled and not was_enabled:
+                    self._enabled_s = t  # a deadline passed while off is due from now
+                return
         elif kind == "program_change":
             if msg.program in self.controls.programs:
                 self._switch(self.controls.programs[msg.program], f"program {msg.program}")
@@ -423,41 +346,28 @@ class Engine:
 
     def _take(self, ready: list[Note]) -> None:
         """Prime finished performer notes, or keep them for after the response."""
-        if self._response is not None:
+        if self.response.active:
             self._deferred.extend(ready)  # the grammar is mid-response: prime after it
             return
         for note in ready:
-            self._prime(note)
-
-    def _prime(self, note: Note) -> None:
-        """Prime one performer note, keeping the running mean of what it costs."""
-        started = time.perf_counter()
-        self.generator.prime(note)
-        self._note_cost(time.perf_counter() - started)
-
-    def _note_cost(self, per_note_s: float) -> None:
-        """Fold one measurement of the time to prime a note into the running mean."""
-        if self._prime_cost_s is None:  # the first: no bias towards a made-up start
-            self._prime_cost_s = per_note_s
-        else:
-            self._prime_cost_s += PRIME_COST_SMOOTHING * (per_note_s - self._prime_cost_s)
-
-    def _rebuild_margin_s(self) -> float:
-        """How far the trigger must be for a rebuild slice to run now, seconds."""
-        expected_s = (self._prime_cost_s or 0.0) * min(REBUILD_SLICE_NOTES, len(self.generator.history))
-        return max(REBUILD_MARGIN_S, REBUILD_SAFETY * expected_s)
+            self.generator.prime(note)
 
     def _act(self, action: str, preset: Preset) -> None:
         """Carry out a :meth:`~livegen.control.Controls.control_change` action."""
         if action == "hand_over":  # the footswitch or key: end the response, or ask for one
-            if self._response is None:
+            if not self.response.active:
                 self.controls.requested = True
             self._end_response("handed back")
         elif action == "disable":
             self._silence("disabled")
         elif action == "live":  # the response in progress carries on
             self.generator.set_preset(preset)
-            self._preset = preset
+
+    def _switch(self, preset: Preset, reason: str) -> None:
+        """Silence livegen (every note_off), then play with ``preset``."""
+        self._silence(reason)
+        self.generator.set_preset(preset)
+        self.controls.requested = False
 
     def _silence(self, reason: str) -> None:
         """End the response and every note livegen still sounds (note_offs now)."""
@@ -465,21 +375,14 @@ class Engine:
         self.scheduler.cancel()  # a continuous chunk may still be playing out
         self._chunk_end_s = None
 
-    def _grid(self) -> BeatGrid | None:
-        """The followed clock's grid, else the performer's (None: no tempo known)."""
-        return (self._preset.clock == "midi" and self.clock.grid()) or self.tempo.grid()
-
     def _tick(self, now: float) -> float | None:
         """Do the timed work due at ``now``; return seconds until the next (None: none)."""
-        response, preset = self._response, self._preset
-        if response is not None:
+        response, preset = self.response, self.preset
+        if response.active:
             if response.generating:
-                follow = self.clock.grid if preset.clock == "midi" else _no_grid
-                self._counts["collisions_avoided"] += response.advance(
-                    now, preset, self.generator, self.scheduler, lambda: self.buffer.sounding,
-                    self._grid, follow)
+                self._counts.collisions_avoided += response.advance(now)
             if response.generating:
-                return response.wait_s(now, preset)
+                return response.wait_s(now)
             if preset.trigger == "continuous":
                 self._chunk_end_s = response.end_limit_s
                 self._end_response("chunk done", cancel=False)  # its notes play out
@@ -490,35 +393,32 @@ class Engine:
             else:
                 self._end_response("done", cancel=False)
         buffer = self.buffer
-        if (not buffer.silent and buffer.last_activity_s is not None
-                and now - buffer.last_activity_s >= STUCK_KEY_S):
+        if buffer.stuck(now):
             log.warning("performer key(s) %s held %.0f s with no other input: taken as "
                         "released (a lost note_off?)", sorted(buffer.sounding),
                         now - buffer.last_activity_s)
-            self._counts["stuck_keys"] += 1
+            self._counts.stuck_keys += 1
             self._take(buffer.release_all(now))
         due = None
         if self.controls.enabled:
             grid = self._grid() if preset.trigger == "bars" else None  # no fit per tick else
             due = trigger_due(preset, now, self._prepare_s, phrase_notes=self._phrase_notes,
-                              requested=self.controls.requested, buffer=self.buffer, grid=grid,
+                              requested=self.controls.requested, buffer=buffer, grid=grid,
                               tempo=self.tempo)
             if due is not None and now >= due.fire_s:
                 self._trigger(now, due)
                 return self._tick(now)
-        generator = self.generator
-        if ((generator.rebuilding or generator.primed_since_reset > 2 * preset.context_notes)
-                and (due is None or due.fire_s - now >= self._rebuild_margin_s())):
-            # the LSTM's drift, undone: never at trigger time, a slice per tick
-            if not generator.rebuilding:
-                generator.start_rebuild()
-            started = time.perf_counter()
-            if generator.rebuild_step(REBUILD_SLICE_NOTES):
-                self._counts["rebuilds"] += 1
-            else:  # a whole slice primed; the next after the input that came meanwhile
-                self._note_cost((time.perf_counter() - started) / REBUILD_SLICE_NOTES)
-                return 0.0
+        # the LSTM's drift, undone: never at trigger time, a slice per tick
+        rebuilt = self.generator.rebuild_slice(None if due is None else due.fire_s - now)
+        if rebuilt is Rebuild.DONE:
+            self._counts.rebuilds += 1
+        elif rebuilt is Rebuild.SLICED:  # the next slice after the input that came meanwhile
+            return 0.0
         return None if due is None else due.fire_s - now
+
+    def _grid(self) -> BeatGrid | None:
+        """The beat grid in force for the preset (None: no tempo known)."""
+        return self.grids.grid(self.preset.clock == "midi")
 
     def _trigger(self, now: float, due: Due) -> None:
         """Start (or, before a known instant, prepare) a response.
@@ -527,27 +427,17 @@ class Engine:
         ``now``): its first note is due on that instant, or on the grid line
         after it that the preset asks for; never in the past.
         """
-        preset = self._preset
+        preset = self.preset
         not_before = self._chunk_end_s if preset.trigger == "continuous" else None
         instant_s = now if due.instant_s is None else max(due.instant_s, self._enabled_s)
         planned_s, end_s = plan_response(instant_s, preset,
                                          self._grid() if needs_grid(preset) else None,
                                          start_s=due.start_s, not_before_s=not_before)
-        start_s = max(planned_s, now)
-        snapshot = self.generator.snapshot()
-        self.generator.begin_response(start_s)
-        self.scheduler.arm_first_note_on()
-        self._counts["responses"] += 1
-        phrase_notes, self._phrase_notes = self._phrase_notes, 0
+        self.response.begin(planned_s, max(planned_s, now), end_s,
+                            phrase_notes=self._phrase_notes)
+        self._counts.responses += 1
+        self._phrase_notes = 0
         self.controls.requested = False
-        self._response = Response(planned_s, start_s, end_s, snapshot, self.scheduler.notes_sent,
-                                  start_s, phrase_notes=phrase_notes)
-
-    def _prepared_only(self, t: float) -> bool:
-        """True if the response has not sounded and a performer note at ``t`` comes before it."""
-        response = self._response
-        return (response is not None and t < response.start_s
-                and self.scheduler.notes_sent == response.notes_sent_before)
 
     def _end_response(self, reason: str, *, cancel: bool = True, preempted: bool = False) -> None:
         """End the response, if any: cancel its output, restore the performer's context, log.
@@ -555,26 +445,20 @@ class Engine:
         ``preempted``: the performer played before a prepared response
         sounded; it is undone as if it had never been triggered.
         """
-        response, self._response = self._response, None
-        if response is None:
+        outcome = self.response.end(cancel=cancel)
+        if outcome is None:
             return
-        if cancel:
-            self.scheduler.cancel()
-        if response.generating:
-            self.generator.restore(response.snapshot)
         deferred, self._deferred = self._deferred, []
         for note in deferred:
-            self._prime(note)
+            self.generator.prime(note)
         if preempted:
-            self._counts["responses"] -= 1
-            self._phrase_notes += response.phrase_notes
+            self._counts.responses -= 1
+            self._phrase_notes += outcome.phrase_notes
             log.debug("prepared response pre-empted by the performer before it sounded")
             return
-        first_s = self.scheduler.first_note_on_s
         latency = "n/a"
-        if first_s is not None:
-            self._latencies_ms.append((first_s - response.trigger_s) * 1000.0)
-            latency = f"{self._latencies_ms[-1]:.1f} ms"
+        if outcome.latency_ms is not None:
+            self._counts.latencies_ms.append(outcome.latency_ms)
+            latency = f"{outcome.latency_ms:.1f} ms"
         log.info("response %d (%s): %d note(s) played; trigger to first note_on %s",
-                 self._counts["responses"], reason,
-                 self.scheduler.notes_sent - response.notes_sent_before, latency)
+                 self._counts.responses, reason, outcome.notes_played, latency)

@@ -1,16 +1,23 @@
 """Generation shared by the daemon and offline continuation.
 
-:class:`Generator` wraps a step model and a :class:`~livegen.sampling.Sampler`:
+:class:`Generator` wraps a step model (under the preset's style:
+:class:`~livegen.guidance.StyledModel`) and a :class:`~livegen.sampling.Sampler`:
 it primes the performer's notes one at a time (4 tokens each), snapshots and
 restores the model state, and generates response notes token by token under
-the note grammar. :func:`continue_notes` (``livegen continue``) and the daemon's
+the note grammar and the chord rules of :mod:`livegen.placement`.
+:func:`continue_notes` (``livegen continue``) and the daemon's
 :class:`~livegen.engine.Engine` both use it, so they sound the same.
+
+An LSTM fed for ever drifts away from what a context-length window would
+give; the generator rebuilds its state from the window in slices
+(:meth:`Generator.rebuild_slice`), paced by the measured cost of priming a
+note so that a slice never runs into a trigger.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import time
 from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -19,13 +26,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from livegen import tokens
-from livegen.errors import ModelError
+from livegen.guidance import StyledModel
 from livegen.notes import Note
+from livegen.placement import SHORT_SHIFTS, Chord, chord_limit, end_by_next, fit_window
 from livegen.presets import Preset
-from livegen.sampling import CHORD_SPAN_S, Sampler
+from livegen.rebuild import REBUILD_SLICE_NOTES, Rebuild, SlicedRebuild
+from livegen.sampling import Sampler
 from livegen.tokens import Kind, NoteDecoder
 
-__all__ = ["StepModel", "Generator", "GeneratorSnapshot", "StyleStates", "continue_notes"]
+__all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes"]
+
 
 
 class StepModel(Protocol):
@@ -38,49 +48,6 @@ class StepModel(Protocol):
     def initial_state(self) -> Any: ...
 
     def step(self, token: int, state: Any, style: int) -> tuple[np.ndarray, Any]: ...
-
-
-@dataclass(frozen=True)
-class StyleStates:
-    """One sequence's recurrent states under every style of the model (style guidance).
-
-    Attributes:
-        states: the model state per style, index = style id.
-    """
-
-    states: tuple[Any, ...]
-
-    def copy(self) -> StyleStates:
-        """An independent copy (each state copied)."""
-        return StyleStates(tuple(state.copy() for state in self.states))
-
-
-def guide_logits(logits: np.ndarray, style: int, weight: float,
-                 against: Sequence[int] = ()) -> np.ndarray:
-    """Style guidance: push one style's logits away from the mean over styles.
-
-    ``l[style] + weight * (l[style] - mean over styles of l)``, as classifier-free
-    guidance (Ho & Salimans 2022, "Classifier-Free Diffusion Guidance") with the
-    style mean standing in for the unconditional model. With ``against``, the
-    mean is over those styles only: a negative prompt, pushing away from the
-    styles named rather than from the average. A constant added to a
-    style's logits (a different softmax normaliser) shifts all of that style's
-    tokens alike, so the sampler's per-kind softmax is unaffected by it.
-
-    Args:
-        logits: float32 [n_styles, vocab], the next-token logits under each style.
-        style: the row to guide.
-        weight: guidance weight >= 0 (0 returns the style's own logits).
-        against: style rows to push away from (empty: all rows).
-
-    Returns:
-        float32 [vocab].
-    """
-    own = logits[style]
-    if weight == 0:
-        return own
-    reference = logits[list(against)].mean(axis=0) if len(against) else logits.mean(axis=0)
-    return (own + weight * (own - reference)).astype(np.float32, copy=False)
 
 
 @dataclass(frozen=True)
@@ -112,15 +79,18 @@ class Generator:
         ModelError: the model has no style ``preset.style`` (or one named in ``style_contrast``).
 
     Attributes:
+        model: the step model.
+        preset: the preset in use (:meth:`set_preset`).
+        sampler: draws each token.
         primed_since_reset: notes primed since the last :meth:`reset`.
     """
 
     def __init__(self, model: StepModel, preset: Preset, *, seed: int | None = None) -> None:
         self.model = model
         self.preset = preset
-        self._style = model.style_id(preset.style)
-        self._against = _contrast_ids(model, preset)
-        self._guided = preset.style_guidance > 0
+        self._styled = StyledModel(model, preset)
+        self._rebuild = SlicedRebuild(self._fresh)  # a rebuild in slices (start_rebuild)
+        self._chord = Chord()  # the chord being generated: never doubles a pitch
         self._copy_guard = getattr(model, "copy_guard", None) if preset.copy_guard else None
         self._response: list[int] = []  # pitches generated since begin_response (copy guard)
         self.sampler = Sampler.from_preset(preset, seed)
@@ -140,30 +110,24 @@ class Generator:
 
     def reset(self) -> None:
         """Zero the state, forget the primed notes, and feed BOS."""
-        if not self._guided:
-            self._state = self.model.initial_state()
-        elif hasattr(self.model, "step_styles"):  # one batched run for all styles
-            self._state = self.model.initial_style_states()
-        else:
-            self._state = StyleStates(tuple(self.model.initial_state() for _ in self.model.styles))
+        self._state = self._styled.initial_state()
         self._pending: int | None = None  # a sampled token not yet fed to the model
         self._next_shift: int | None = None  # monophonic: the next note's SHIFT, drawn early
         self._feed(tokens.BOS)
         self._expect = Kind.SHIFT
         self._clock_s: float | None = None
-        self._end_chord()
+        self._chord.clear()
         self._response = []
         self._history.clear()
         self.sampler.set_context(())
         self.primed_since_reset = 0
-        self._shadow: Generator | None = None  # a rebuild in slices (start_rebuild)
-        self._shadow_todo: deque[Note] = deque()
+        self._rebuild.abandon()
         self._in_response = False  # from begin_response to restore
 
     @property
     def rebuilding(self) -> bool:
         """True while a :meth:`start_rebuild` is under way."""
-        return self._shadow is not None
+        return self._rebuild.running
 
     def start_rebuild(self) -> None:
         """Begin :meth:`rebuild` in slices, so no one call holds the thread for long.
@@ -176,8 +140,10 @@ class Generator:
         does a :meth:`restore` to another window than the current one; a
         response (:meth:`begin_response` to its :meth:`restore`) only pauses it.
         """
-        shadow = Generator(self.model, self.preset, seed=0)  # BOS: one model step; never samples
-        self._shadow, self._shadow_todo = shadow, deque(self._history)
+        self._rebuild.start(self._history)
+
+    def _fresh(self) -> Generator:
+        return Generator(self.model, self.preset, seed=0)  # BOS: one model step; never samples
 
     def rebuild_step(self, notes: int) -> bool:
         """Prime up to ``notes`` notes into the rebuild; adopt it when caught up.
@@ -190,23 +156,57 @@ class Generator:
             RuntimeError: called during a response (between :meth:`begin_response`
                 and :meth:`restore`): the state under a response is never swapped.
         """
-        shadow, todo = self._shadow, self._shadow_todo
-        if shadow is None:
+        if not self._rebuild.running:
             return True
         if self._in_response:
             raise RuntimeError("rebuild_step() during a response; restore() first")
-        for _ in range(min(notes, len(todo))):
-            shadow.prime(todo.popleft())
-        if todo:
+        shadow = self._rebuild.step(notes)
+        if shadow is None:
             return False
         self._state, self._logits, self._pending = shadow._state, shadow._logits, shadow._pending
         self._expect, self._clock_s = shadow._expect, shadow._clock_s
         self.primed_since_reset = shadow.primed_since_reset
-        self._shadow = None
         return True
 
+    @property
+    def rebuild_margin_s(self) -> float:
+        """How far the trigger must be for a rebuild slice to run now, seconds.
+
+        :data:`livegen.rebuild.REBUILD_SAFETY` times the slice's expected
+        duration (from the measured time to prime one note), and at least
+        :data:`livegen.rebuild.REBUILD_MARGIN_S`.
+        """
+        return self._rebuild.margin_s(len(self._history))
+
+    def rebuild_slice(self, until_trigger_s: float | None) -> Rebuild:
+        """Run one slice of a rebuild if one is due (:mod:`livegen.rebuild`) and fits.
+
+        A slice primes :data:`~livegen.rebuild.REBUILD_SLICE_NOTES` notes; it
+        runs only if the trigger is :attr:`rebuild_margin_s` away or more.
+
+        Args:
+            until_trigger_s: seconds until the trigger fires; None: no trigger is due.
+
+        Returns:
+            What ran.
+
+        Raises:
+            RuntimeError: called during a response (see :meth:`rebuild_step`).
+        """
+        due = self.rebuilding or self._rebuild.drifted(self.primed_since_reset,
+                                                       self.preset.context_notes)
+        if not due or (until_trigger_s is not None and until_trigger_s < self.rebuild_margin_s):
+            return Rebuild.IDLE
+        if not self.rebuilding:
+            self.start_rebuild()
+        started = time.perf_counter()
+        if self.rebuild_step(REBUILD_SLICE_NOTES):
+            return Rebuild.DONE
+        self._rebuild.note_cost((time.perf_counter() - started) / REBUILD_SLICE_NOTES)
+        return Rebuild.SLICED
+
     def rebuild(self) -> None:
-        """Reset, then prime the last ``preset.context_notes`` notes again.
+        """Reset, then prime the last ``preset.context_notes`` notes again, at once.
 
         An LSTM fed for ever drifts away from what a context-length window
         would give; this returns it to exactly that window.
@@ -214,7 +214,7 @@ class Generator:
         notes = list(self._history)
         self.reset()
         for note in notes:
-            self.prime(note)
+            self._prime(note)
 
     def prime(self, note: Note) -> None:
         """Feed one performer note (4 model steps); notes must come in onset order.
@@ -231,6 +231,12 @@ class Generator:
             RuntimeError: called between :meth:`begin_response` and the first
                 :meth:`next_note` (the grammar expects a PITCH there).
         """
+        started = time.perf_counter()
+        self._prime(note)
+        self._rebuild.note_cost(time.perf_counter() - started)  # paces the rebuild slices
+
+    def _prime(self, note: Note) -> None:
+        """:meth:`prime` without measuring its cost."""
         if self._expect != Kind.SHIFT:
             raise RuntimeError("prime() right after begin_response(); "
                                "call next_note(), restore() or reset() first")
@@ -247,8 +253,7 @@ class Generator:
         self._history.append(note)
         self.sampler.add_context(note)  # key estimate, repetition guard
         self.primed_since_reset += 1
-        if self._shadow is not None:
-            self._shadow_todo.append(note)
+        self._rebuild.primed(note)
 
     def snapshot(self) -> GeneratorSnapshot:
         """The current position, to :meth:`restore` after a response (no model step)."""
@@ -258,7 +263,7 @@ class Generator:
     def restore(self, snap: GeneratorSnapshot) -> None:
         """Return to a :meth:`snapshot` (it may be restored again later)."""
         if tuple(self._history) != snap.history:  # a rebuild is only good for its own window
-            self._shadow = None
+            self._rebuild.abandon()
         self._in_response = False
         self._state = snap.state.copy()
         self._logits = snap.logits
@@ -269,7 +274,7 @@ class Generator:
         self._history = deque(snap.history, maxlen=self.preset.context_notes)
         self.sampler.set_context(self._history)  # forget the response's notes
         self.primed_since_reset = snap.primed_since_reset
-        self._end_chord()
+        self._chord.clear()
         self._response = []
 
     def begin_response(self, onset_s: float) -> None:
@@ -293,7 +298,7 @@ class Generator:
         shift_s = 0.0 if self._clock_s is None else onset_s - self._clock_s
         self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
         self._clock_s = onset_s
-        self._end_chord()
+        self._chord.clear()
         self._response = []
         self._expect = Kind.PITCH
 
@@ -333,14 +338,11 @@ class Generator:
             self._next_shift = None
             self._feed(token)
             self._clock_s = (self._clock_s or 0.0) + _shift_s(token)
-        if (self._chord_start_s is None
-                or self._clock_s - self._chord_start_s > CHORD_SPAN_S - _TIME_EPS_S):
-            self._end_chord()
-            self._chord_start_s = self._clock_s
-        self._chord_notes += 1
+        chord = self._chord
+        chord.add(self._clock_s)
         decoder = self._decoder
         decoder.clock_s = self._clock_s
-        excluded = self._chord.union(avoid)
+        excluded = chord.pitches.union(avoid)
         guard = self._copy_guard
         if guard is not None and len(self._response) >= guard.notes - 1:
             excluded.update(guard.blocked(self._response, self.preset.pitch_low,
@@ -355,7 +357,7 @@ class Generator:
             self._feed(token)
             if kind == Kind.PITCH:
                 pitch = token - tokens.PITCH_OFFSET
-                self._chord.add(pitch)
+                chord.pitches.add(pitch)
                 self.sampler.remember(pitch)
                 if guard is not None:
                     self._response.append(pitch)
@@ -370,9 +372,7 @@ class Generator:
         if preset.monophonic:  # one line: draw the next onset now and end by it
             self._flush()
             self._next_shift = self._draw_shift()
-            gap_s = _shift_s(self._next_shift)
-            if gap_s > 0:
-                duration_s = min(duration_s, gap_s)
+            duration_s = end_by_next(duration_s, _shift_s(self._next_shift))
         return Note(note.pitch,
                     min(max(round(note.velocity * preset.velocity_scale), 1), 127),
                     note.onset_s, duration_s, preset.channel)
@@ -380,19 +380,13 @@ class Generator:
     def _draw_shift(self) -> int:
         """Sample a SHIFT token; once the chord is full, only one of at least ``CHORD_SPAN_S``.
 
-        A chord holds ``preset.max_chord`` notes, one when ``monophonic``.
+        A chord holds :func:`livegen.placement.chord_limit` notes.
         """
         logits = self._logits
-        if self._chord_notes >= (1 if self.preset.monophonic else self.preset.max_chord):
+        if self._chord.full(chord_limit(self.preset)):
             logits = logits.copy()
-            logits[_SHORT_SHIFTS] = -np.inf  # the next onset starts a new chord
+            logits[SHORT_SHIFTS] = -np.inf  # the next onset starts a new chord
         return self.sampler.sample(logits, Kind.SHIFT)
-
-    def _end_chord(self) -> None:
-        """Forget the current chord: the next note starts one."""
-        self._chord: set[int] = set()  # pitches of the current chord (never doubled)
-        self._chord_start_s: float | None = None  # its first note's onset
-        self._chord_notes = 0
 
     @property
     def next_onset_s(self) -> float | None:
@@ -415,35 +409,21 @@ class Generator:
             ModelError: the model has no style ``preset.style`` or one named in
                 ``style_contrast`` (nothing changes).
         """
-        style = self.model.style_id(preset.style)
-        against = _contrast_ids(self.model, preset)
-        guided = preset.style_guidance > 0
-        self._shadow = None  # a rebuild under way was for the old preset
-        rebuild = (style != self._style or preset.context_notes != self.preset.context_notes
-                   or guided != self._guided)
+        styled = StyledModel(self.model, preset)
+        self._rebuild.abandon()  # a rebuild under way was for the old preset
+        rebuild = (not styled.same_state(self._styled)
+                   or preset.context_notes != self.preset.context_notes)
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
         self._copy_guard = getattr(self.model, "copy_guard", None) if preset.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
         self.preset = preset
-        self._style = style
-        self._against = against
-        self._guided = guided
+        self._styled = styled
         self._history = deque(self._history, maxlen=preset.context_notes)
         if rebuild:
             self.rebuild()
 
     def _feed(self, token: int) -> None:
-        if not self._guided:
-            self._logits, self._state = self.model.step(token, self._state, self._style)
-            return
-        if isinstance(self._state, StyleStates):
-            steps = [self.model.step(token, state, style)
-                     for style, state in enumerate(self._state.states)]
-            self._state = StyleStates(tuple(state for _, state in steps))
-            every = np.stack([logits for logits, _ in steps])
-        else:
-            every, self._state = self.model.step_styles(token, self._state)
-        self._logits = guide_logits(every, self._style, self.preset.style_guidance, self._against)
+        self._logits, self._state = self._styled.step(token, self._state)
 
     def _flush(self) -> None:
         if self._pending is not None:
@@ -451,36 +431,9 @@ class Generator:
             self._feed(token)
 
 
-def _contrast_ids(model: StepModel, preset: Preset) -> tuple[int, ...]:
-    """The style ids of ``preset.style_contrast``.
-
-    Raises:
-        ModelError: the model lacks one of them (the message names the preset key).
-    """
-    try:
-        return tuple(model.style_id(name) for name in preset.style_contrast)
-    except ModelError as exc:
-        raise ModelError(f"preset {preset.name!r}: style_contrast: {exc}") from None
-
-
-#: SHIFT token ids shorter than a chord's span: masked once a chord is full (``max_chord``).
-_SHORT_SHIFTS = tokens.SHIFT_OFFSET + np.flatnonzero(tokens.SHIFT_BINS_S < CHORD_SPAN_S - 1e-9)
-#: Seconds: onsets are sums of 10 ms bins in floating point; closer than this is equal.
-_TIME_EPS_S = 1e-6
-
-
 def _shift_s(token: int) -> float:
     """Seconds of a SHIFT token."""
     return float(tokens.SHIFT_BINS_S[token - tokens.SHIFT_OFFSET])
-
-
-def fit_window(note: Note, end_s: float) -> Note | None:
-    """``note`` cut to end by ``end_s``; None if it starts at or after ``end_s``."""
-    if note.onset_s >= end_s:
-        return None
-    if note.end_s > end_s:
-        return dataclasses.replace(note, duration_s=end_s - note.onset_s)
-    return note
 
 
 def continue_notes(

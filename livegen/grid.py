@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["BeatGrid", "DIVISIONS", "TICKS_PER_BEAT", "TICKS_PER_WHOLE", "division_ticks"]
+from livegen.midi import CLOCKS_PER_BEAT
 
-TICKS_PER_BEAT = 24  # MIDI 1.0: Timing Clock is sent 24 times per quarter note
-TICKS_PER_WHOLE = 4 * TICKS_PER_BEAT
+__all__ = ["BeatGrid", "DIVISIONS", "TICKS_PER_WHOLE", "division_ticks"]
+
+TICKS_PER_WHOLE = 4 * CLOCKS_PER_BEAT  # clock ticks in a whole note
 #: Grid step of each note value a preset may quantize to, in clock ticks (``t``: triplet).
 DIVISIONS: dict[str, int] = {"1/1": 96, "1/2": 48, "1/4": 24, "1/8": 12, "1/16": 6,
                              "1/32": 3, "1/4t": 16, "1/8t": 8, "1/16t": 4}
@@ -53,7 +54,7 @@ class BeatGrid:
     @property
     def beat_s(self) -> float:
         """Seconds per quarter note."""
-        return self.tick_s * TICKS_PER_BEAT
+        return self.tick_s * CLOCKS_PER_BEAT
 
     @property
     def bpm(self) -> float:
@@ -75,7 +76,7 @@ class BeatGrid:
 
     def next_beat_s(self, now_s: float) -> float:
         """Time of the first quarter-note beat at or after ``now_s``."""
-        return self.next_line_s(now_s, TICKS_PER_BEAT)
+        return self.next_line_s(now_s, CLOCKS_PER_BEAT)
 
     def next_bar_s(self, now_s: float, beats_per_bar: int = 4, every: int = 1) -> float:
         """Time of the first bar line at or after ``now_s``.
@@ -85,7 +86,7 @@ class BeatGrid:
             beats_per_bar: quarter notes per bar; bars start at song position 0.
             every: only every ``every``-th bar line (bars 0, every, 2 x every, ...).
         """
-        return self.next_line_s(now_s, TICKS_PER_BEAT * beats_per_bar * every)
+        return self.next_line_s(now_s, CLOCKS_PER_BEAT * beats_per_bar * every)
 
     def grid_time(self, onset_s: float, division: str, swing: float = 0.0) -> float:
         """The grid line nearest ``onset_s``.

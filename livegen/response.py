@@ -1,15 +1,17 @@
-"""One response: notes generated ahead of playback, placed on the beat grid, scheduled.
+"""The answer: notes generated ahead of playback, placed, and scheduled by deadline.
 
-The engine starts a :class:`Response` when its trigger fires and calls
-:meth:`Response.advance` whenever it wakes: notes are generated one at a time
-and handed to the scheduler once they are within the horizon (``lookahead_s``)
-of sounding, so generation runs ahead of playback by at most that much and
-every note leaves on an absolute deadline.
+The engine builds one :class:`Response` with its generator, scheduler, grid
+source and the performer's buffer, calls :meth:`Response.begin` when its
+trigger fires and :meth:`Response.advance` whenever it wakes: notes are
+generated one at a time and handed to the scheduler once they are within the
+horizon (``lookahead_s``) of sounding, so generation runs ahead of playback by
+at most that much and every note leaves on an absolute deadline.
 
-Placement: with ``quantize`` each onset moves towards its grid line
-(:func:`livegen.triggers.snap_onset`, never before the response's start).
-With a followed MIDI clock the note's place is kept as a song position (in
-clock ticks) and turned into seconds only when it is scheduled, with the
+Placement (:mod:`livegen.placement`): with ``quantize`` each onset moves
+towards its grid line, chords hold at most ``max_chord`` notes, a
+``monophonic`` line never overlaps, and nothing sounds past the response's
+end. With a followed MIDI clock the note's place is kept as a song position
+(in clock ticks) and turned into seconds only when it is scheduled, with the
 clock's latest fit, and the horizon shortens to :data:`FOLLOW_HORIZON_S`: a
 clock whose tempo or phase wanders (a DAW's tempo ramp, a starved JACK server)
 moves the notes with it instead of leaving them where an older fit put them.
@@ -27,20 +29,18 @@ keys, and a note whose pitch is held by the time it is scheduled is skipped.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import mido
 
-from livegen.generation import Generator, GeneratorSnapshot, fit_window
-from livegen.grid import BeatGrid
+from livegen.buffer import PerformanceBuffer
+from livegen.clock import GridSource
+from livegen.generation import Generator, GeneratorSnapshot
 from livegen.notes import Note
-from livegen.presets import Preset
-from livegen.sampling import CHORD_SPAN_S
+from livegen.placement import Placement, fit_window
 from livegen.scheduler import Scheduler
-from livegen.triggers import snap_onset
 
-__all__ = ["Response", "FOLLOW_HORIZON_S", "SEND_FIRST_S"]
+__all__ = ["Response", "Outcome", "FOLLOW_HORIZON_S", "SEND_FIRST_S", "END_TICK_TOLERANCE"]
 
 #: With a followed clock, notes are placed on its grid and scheduled this long before they
 #: sound, seconds (or ``lookahead_s`` if shorter): room for a chord's model steps (about
@@ -53,35 +53,25 @@ SEND_FIRST_S = 0.0005
 #: ``response_bars``) belongs to the bar after it: dropped (24 ticks a beat).
 END_TICK_TOLERANCE = 0.5
 
-GridSource = Callable[[], "BeatGrid | None"]
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a response ended (:meth:`Response.end`).
+
+    Attributes:
+        phrase_notes: the performer's note_ons in the phrase it answered.
+        notes_played: note_ons the scheduler sent during it.
+        latency_ms: trigger instant -> first note_on sent, ms (None: none sent).
+    """
+
+    phrase_notes: int
+    notes_played: int
+    latency_ms: float | None
 
 
 @dataclass
-class Response:
-    """A response in progress. Times in seconds on the engine's clock.
-
-    Attributes:
-        trigger_s: when the first note should sound: the trigger instant (the
-            silence deadline, a bar line, a footswitch press) or the grid line
-            the preset asks for after it. Latency is measured from here.
-        start_s: the first note's onset (``trigger_s``, or later if the engine
-            woke late).
-        end_limit_s: no note sounds past this.
-        snapshot: the generator's position before the response (restored after it).
-        notes_sent_before: the scheduler's note count when it began.
-        last_end_s: the latest note end scheduled so far.
-        generating: False once the last note is scheduled.
-        held: a generated note waiting for the horizon.
-        held_tick: its song position (clock ticks) when a clock is followed.
-        count: notes generated (scheduled or skipped).
-        phrase_notes: the performer's note_ons in the phrase it answers.
-        end_tick: with a followed clock, :attr:`end_limit_s` as a song position
-            (clock ticks), fixed with the first note: a note placed at or after it
-            is dropped, however the clock's fit moves later.
-        chord_start_s: the first onset of the chord of the last note placed.
-        chord_notes: notes placed in that chord (``CHORD_SPAN_S`` from its start;
-            with ``quantize``, no more than ``max_chord``, 1 if ``monophonic``).
-    """
+class _Answer:
+    """One response in progress (times in seconds); see :class:`Response`'s properties."""
 
     trigger_s: float
     start_s: float
@@ -89,129 +79,222 @@ class Response:
     snapshot: GeneratorSnapshot
     notes_sent_before: int
     last_end_s: float
+    phrase_notes: int
+    placement: Placement
     generating: bool = True
-    held: Note | None = None
-    held_tick: float | None = None
-    count: int = 0
-    phrase_notes: int = 0
-    end_tick: float | None = None
-    chord_start_s: float = float("-inf")
-    chord_notes: int = 0
+    held: Note | None = None  # a generated note waiting for the horizon
+    held_tick: float | None = None  # its song position (clock ticks) when a clock is followed
+    count: int = 0  # notes generated (scheduled or skipped)
+    end_tick: float | None = None  # with a followed clock: end_limit_s as a song position
 
-    def wait_s(self, now_s: float, preset: Preset) -> float:
-        """Seconds until the held note is due to be scheduled (0: now)."""
-        if now_s < self.start_s:  # prepared: let the first notes leave first
-            return self.start_s - now_s + SEND_FIRST_S
-        return max(self.held.onset_s - self._horizon_s(preset) - now_s, 0.0)
 
-    def _horizon_s(self, preset: Preset) -> float:
-        if self.held_tick is None:
-            return preset.lookahead_s
-        return min(preset.lookahead_s, FOLLOW_HORIZON_S)
+class Response:
+    """Generates, places and schedules the answer; one response at a time.
 
-    def advance(self, now_s: float, preset: Preset, generator: Generator, scheduler: Scheduler,
-                held_keys: Callable[[], frozenset[int]], grid: GridSource,
-                follow: GridSource) -> int:
+    Not thread-safe: the engine thread owns it (under the engine's lock).
+    The preset in force is the generator's (``generator.preset``).
+
+    Args:
+        generator: primes the performer and draws the answer's notes.
+        scheduler: takes the note_on/note_off pairs.
+        grids: the beat grid to snap to, and the followed clock's.
+        buffer: the performer's notes (the keys held now).
+    """
+
+    def __init__(self, generator: Generator, scheduler: Scheduler, grids: GridSource,
+                 buffer: PerformanceBuffer) -> None:
+        self._generator = generator
+        self._scheduler = scheduler
+        self._grids = grids
+        self._buffer = buffer
+        self._answer: _Answer | None = None
+
+    @property
+    def active(self) -> bool:
+        """True from :meth:`begin` to :meth:`end` (generating, or its last notes playing)."""
+        return self._answer is not None
+
+    @property
+    def generating(self) -> bool:
+        """True while notes remain to be generated (False once the last is scheduled)."""
+        return self._answer is not None and self._answer.generating
+
+    @property
+    def trigger_s(self) -> float | None:
+        """When the first note should sound, seconds: the trigger instant (the silence
+        deadline, a bar line, a footswitch press) or the grid line the preset asks
+        for after it; latency is measured from here. None: no response."""
+        return None if self._answer is None else self._answer.trigger_s
+
+    @property
+    def end_limit_s(self) -> float | None:
+        """No note of the response sounds past this, seconds (None: no response)."""
+        return None if self._answer is None else self._answer.end_limit_s
+
+    @property
+    def last_end_s(self) -> float | None:
+        """The latest note end scheduled so far, seconds (None: no response)."""
+        return None if self._answer is None else self._answer.last_end_s
+
+    def begin(self, trigger_s: float, start_s: float, end_limit_s: float, *,
+              phrase_notes: int) -> None:
+        """Start a response: snapshot the generator, then its first SHIFT (1 model step).
+
+        Args:
+            trigger_s: when the first note should sound, seconds (see :attr:`trigger_s`).
+            start_s: the first note's onset, seconds (``trigger_s``, or later if
+                the engine woke late).
+            end_limit_s: no note sounds past this, seconds.
+            phrase_notes: the performer's note_ons in the phrase it answers.
+
+        Raises:
+            RuntimeError: a response is already active.
+        """
+        if self._answer is not None:
+            raise RuntimeError("begin() while a response is active; end() it first")
+        generator = self._generator
+        snapshot = generator.snapshot()
+        generator.begin_response(start_s)
+        self._scheduler.arm_first_note_on()
+        self._answer = _Answer(trigger_s, start_s, end_limit_s, snapshot,
+                               self._scheduler.notes_sent, start_s, phrase_notes,
+                               Placement(generator.preset, start_s, end_limit_s))
+
+    def prepared_only(self, t_s: float) -> bool:
+        """True if the response has not sounded and a performer note at ``t_s`` comes before it."""
+        answer = self._answer
+        return (answer is not None and t_s < answer.start_s
+                and self._scheduler.notes_sent == answer.notes_sent_before)
+
+    def end(self, *, cancel: bool = True) -> Outcome | None:
+        """End the response: cancel its output, return the generator to the performer's context.
+
+        Args:
+            cancel: cancel every message still scheduled (note_offs of sounding
+                notes are sent now); False lets them play out.
+
+        Returns:
+            How it went, or None if no response was active.
+        """
+        answer, self._answer = self._answer, None
+        if answer is None:
+            return None
+        scheduler = self._scheduler
+        if cancel:
+            scheduler.cancel()
+        if answer.generating:
+            self._generator.restore(answer.snapshot)
+        first_s = scheduler.first_note_on_s
+        return Outcome(answer.phrase_notes, scheduler.notes_sent - answer.notes_sent_before,
+                       None if first_s is None else (first_s - answer.trigger_s) * 1000.0)
+
+    def abandon(self) -> None:
+        """Forget the response at once, without touching the generator or scheduler.
+
+        After an unexpected error: the caller panics the scheduler and rebuilds
+        the generator.
+        """
+        self._answer = None
+
+    def wait_s(self, now_s: float) -> float:
+        """Seconds until the response next has work at ``now_s`` (0: now).
+
+        While generating: until the held note is due to be scheduled (or, when
+        prepared, until just after the start). Afterwards: until the last note ends.
+
+        Raises:
+            RuntimeError: no response is active.
+        """
+        answer = self._active()
+        if not answer.generating:
+            return max(answer.last_end_s - now_s, 0.0)
+        if now_s < answer.start_s:  # prepared: let the first notes leave first
+            return answer.start_s - now_s + SEND_FIRST_S
+        return max(answer.held.onset_s - self._horizon_s(answer) - now_s, 0.0)
+
+    def advance(self, now_s: float) -> int:
         """Generate and schedule the notes due by ``now_s`` plus the horizon.
 
         When the last note is scheduled, :attr:`generating` turns False and
-        the generator returns to :attr:`snapshot`.
+        the generator returns to the performer's context.
 
         Args:
             now_s: seconds.
-            preset: the response's settings.
-            generator: primed, :meth:`~livegen.generation.Generator.begin_response` done.
-            scheduler: takes the note_on/note_off pairs.
-            held_keys: the pitches the performer holds now.
-            grid: the beat grid to snap to (clock or performer), or None.
-            follow: the followed clock's grid now, or None (no clock followed).
 
         Returns:
             Notes skipped because the performer held their pitch.
+
+        Raises:
+            RuntimeError: no response is active.
         """
+        answer = self._active()
+        scheduler = self._scheduler
+        follow_clock = self._generator.preset.clock == "midi"
         skipped = 0
-        while True:
-            if self.held is None and not self._generate(preset, generator, held_keys, grid, follow):
-                return skipped
-            note = self.held
-            limit_s = self.start_s if now_s < self.start_s else now_s + self._horizon_s(preset)
-            if (self.count > 0 or self.held_tick is not None) and note.onset_s > limit_s:
-                return skipped
-            clock = follow() if self.held_tick is not None else None
+        while answer.generating:
+            if answer.held is None and not self._generate(answer, follow_clock):
+                break
+            note = answer.held
+            limit_s = (answer.start_s if now_s < answer.start_s
+                       else now_s + self._horizon_s(answer))
+            if (answer.count > 0 or answer.held_tick is not None) and note.onset_s > limit_s:
+                break
+            clock = self._grids.followed(follow_clock) if answer.held_tick is not None else None
             if clock is not None:  # late binding: the clock's latest fit
-                note = fit_window(dataclasses.replace(note, onset_s=clock.time_of(self.held_tick)),
-                                  self.end_limit_s)
+                note = fit_window(dataclasses.replace(note, onset_s=clock.time_of(answer.held_tick)),
+                                  answer.end_limit_s)
                 if note is None:
-                    self._finish(generator)
-                    return skipped
-            self.held = None
-            self.count += 1
-            if note.pitch in held_keys():  # held since it was drawn (or every pitch was held)
+                    self._finish(answer)
+                    break
+            answer.held = None
+            answer.count += 1
+            if note.pitch in self._buffer.sounding:  # held since drawn (or every pitch held)
                 skipped += 1
                 continue
             scheduler.schedule(note.onset_s, mido.Message(
                 "note_on", channel=note.channel, note=note.pitch, velocity=note.velocity))
             scheduler.schedule(note.end_s, mido.Message(
                 "note_off", channel=note.channel, note=note.pitch, velocity=0))
-            self.last_end_s = max(self.last_end_s, note.end_s)
+            answer.last_end_s = max(answer.last_end_s, note.end_s)
+        return skipped
 
-    def _generate(self, preset: Preset, generator: Generator,
-                  held_keys: Callable[[], frozenset[int]], grid: GridSource,
-                  follow: GridSource) -> bool:
-        """Draw the next note into :attr:`held`; False (and finish) if the response is over."""
+    def _active(self) -> _Answer:
+        if self._answer is None:
+            raise RuntimeError("no response is active; begin() one first")
+        return self._answer
+
+    def _horizon_s(self, answer: _Answer) -> float:
+        lookahead_s = self._generator.preset.lookahead_s
+        return lookahead_s if answer.held_tick is None else min(lookahead_s, FOLLOW_HORIZON_S)
+
+    def _generate(self, answer: _Answer, follow_clock: bool) -> bool:
+        """Draw the next note into ``answer.held``; False (and finish) if the response is over."""
+        generator, preset = self._generator, self._generator.preset
         note = None
-        while self.count < preset.max_notes:
-            note = generator.next_note(avoid=held_keys())
-            if preset.quantize != "off":
-                note = self._snap(note, preset, generator, grid())
-                if note is None:  # snapped onto a full chord
-                    self.count += 1
-                    continue
-            note = fit_window(note, self.end_limit_s)
+        while answer.count < preset.max_notes:
+            drawn = generator.next_note(avoid=self._buffer.sounding)
+            grid = self._grids.grid(follow_clock) if preset.quantize != "off" else None
+            note, over = answer.placement.place(drawn, generator.next_onset_s, grid)
+            if note is None and not over:  # snapped onto a full chord
+                answer.count += 1
+                continue
             break
         if note is None:
-            self._finish(generator)
+            self._finish(answer)
             return False
-        clock = follow()
+        clock = self._grids.followed(follow_clock)
         tick = None
         if clock is not None:
-            if self.end_tick is None:
-                self.end_tick = clock.position(self.end_limit_s)
+            if answer.end_tick is None:
+                answer.end_tick = clock.position(answer.end_limit_s)
             tick = clock.position(note.onset_s)
-            if tick > self.end_tick - END_TICK_TOLERANCE:  # on the next bar line: not ours
-                self._finish(generator)
+            if tick > answer.end_tick - END_TICK_TOLERANCE:  # on the next bar line: not ours
+                self._finish(answer)
                 return False
-        self.held, self.held_tick = note, tick
-        if note.onset_s < self.chord_start_s + CHORD_SPAN_S:
-            self.chord_notes += 1
-        else:
-            self.chord_start_s, self.chord_notes = note.onset_s, 1
+        answer.held, answer.held_tick = note, tick
         return True
 
-    def _snap(self, note: Note, preset: Preset, generator: Generator,
-              beats: BeatGrid | None) -> Note | None:
-        """``note`` moved towards its grid line; None: skip it.
-
-        Notes from several onsets can snap onto one grid line: one that would
-        join a chord already holding ``max_chord`` notes (1 when
-        ``monophonic``) is skipped, unless it is past the end anyway. A
-        monophonic note ends by the next one's snapped onset.
-        """
-        onset_s = max(snap_onset(note.onset_s, preset, beats), self.start_s)
-        limit = 1 if preset.monophonic else preset.max_chord
-        if (onset_s < self.chord_start_s + CHORD_SPAN_S and self.chord_notes >= limit
-                and note.onset_s < self.end_limit_s):
-            return None
-        if preset.monophonic:
-            following_s = generator.next_onset_s
-            if following_s is not None:
-                following_s = max(snap_onset(following_s, preset, beats), self.start_s)
-                if following_s > onset_s:
-                    note = dataclasses.replace(
-                        note, duration_s=min(note.duration_s, following_s - onset_s))
-        return dataclasses.replace(note, onset_s=onset_s)
-
-    def _finish(self, generator: Generator) -> None:
-        self.generating = False
-        self.held = self.held_tick = None
-        generator.restore(self.snapshot)
+    def _finish(self, answer: _Answer) -> None:
+        answer.generating = False
+        answer.held = answer.held_tick = None
+        self._generator.restore(answer.snapshot)

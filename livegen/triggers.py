@@ -1,4 +1,4 @@
-"""Trigger policies and response timing: when a response starts, where it ends, where notes fall.
+"""Trigger policies and response timing: when a response starts and where it ends.
 
 The engine asks :func:`trigger_due` when the preset's trigger fires next:
 
@@ -24,8 +24,8 @@ The engine asks :func:`trigger_due` when the preset's trigger fires next:
 :func:`plan_response` places the start (the next beat or bar with
 ``quantize_start``, else the next grid line with ``quantize``, else at once)
 and the end (``response_bars`` bars when a tempo is known, else
-``max_seconds``); :func:`snap_onset` moves each generated onset towards the
-``quantize`` grid by ``quantize_strength``, with ``swing``.
+``max_seconds``). Where each note of the response falls is
+:mod:`livegen.placement`'s.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livegen.buffer import PerformanceBuffer
-from livegen.clock import OnsetTempo
-from livegen.grid import TICKS_PER_BEAT, BeatGrid, division_ticks
+from livegen.grid import BeatGrid, division_ticks
+from livegen.midi import CLOCKS_PER_BEAT
 from livegen.presets import Preset
+from livegen.tempo import OnsetTempo
 
-__all__ = ["Due", "trigger_due", "plan_response", "snap_onset", "silence_threshold_s",
+__all__ = ["Due", "trigger_due", "plan_response", "silence_threshold_s",
            "needs_grid", "BAR_PREROLL_S", "SILENCE_IOI_FACTOR"]
 
 #: The ``bars`` trigger fires this long before its bar line, seconds: room for the
@@ -98,17 +99,9 @@ def plan_response(now_s: float, preset: Preset, grid: BeatGrid | None, *,
     else:
         start = base
     if grid is not None and preset.response_bars > 0:
-        length = grid.tick_s * TICKS_PER_BEAT * preset.beats_per_bar * preset.response_bars
+        length = grid.tick_s * CLOCKS_PER_BEAT * preset.beats_per_bar * preset.response_bars
         return start, start + length
     return start, start + preset.max_seconds
-
-
-def snap_onset(onset_s: float, preset: Preset, grid: BeatGrid | None) -> float:
-    """``onset_s`` moved ``quantize_strength`` of the way to its nearest ``quantize`` line."""
-    if grid is None or preset.quantize == "off" or preset.quantize_strength == 0:
-        return onset_s
-    target = grid.grid_time(onset_s, preset.quantize, preset.swing)
-    return onset_s + preset.quantize_strength * (target - onset_s)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Tests of livegen.clock: the MIDI clock follower and the performer's tempo."""
+"""Tests of livegen.clock: the MIDI clock follower and the grid in force."""
 
 from __future__ import annotations
 
@@ -8,15 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.clock import (
-    TICKS_PER_BEAT,
-    MidiClock,
-    OnsetTempo,
-    estimate_grid_from_onsets,
-    estimate_tempo_from_onsets,
-)
+from livegen.clock import GridSource, MidiClock
+from livegen.midi import CLOCKS_PER_BEAT
+from livegen.tempo import OnsetTempo
 
-TICK_120_S = 0.5 / TICKS_PER_BEAT  # one clock at 120 BPM
+TICK_120_S = 0.5 / CLOCKS_PER_BEAT  # one clock at 120 BPM
 
 
 def run_clock(clock: MidiClock, n: int, *, t0: float = 10.0, tick_s: float = TICK_120_S,
@@ -57,7 +53,7 @@ def test_the_fit_is_robust_to_jitter_and_late_stamps():
     offset = float(np.median(jitter))  # stamps are late on average; the grid is too
     predicted = clock.next_beat_s(times[-1])
     assert abs(predicted - (times[0] + 2.0 + offset)) < 0.0005
-    later = clock.grid().time_of(96 + 2 * TICKS_PER_BEAT)  # 1 s beyond the window
+    later = clock.grid().time_of(96 + 2 * CLOCKS_PER_BEAT)  # 1 s beyond the window
     assert abs(later - (times[0] + 3.0 + offset)) < 0.0007
 
 
@@ -91,7 +87,7 @@ def test_song_position_pointer_sets_where_continue_resumes():
 
 def test_ticks_while_stopped_keep_the_tempo_but_no_grid():
     clock = MidiClock()
-    run_clock(clock, 30, tick_s=0.6 / TICKS_PER_BEAT)  # a DAW that always sends clock
+    run_clock(clock, 30, tick_s=0.6 / CLOCKS_PER_BEAT)  # a DAW that always sends clock
     assert clock.tempo_bpm == pytest.approx(100.0) and clock.position is None
     assert clock.grid() is None and clock.next_beat_s(0.0) is None
     assert clock.grid_time(1.234, "1/16") == 1.234
@@ -101,7 +97,7 @@ def test_tempo_change_is_followed_within_a_window():
     clock = MidiClock()
     clock.start()
     run_clock(clock, 96)
-    slower = 0.6 / TICKS_PER_BEAT
+    slower = 0.6 / CLOCKS_PER_BEAT
     run_clock(clock, 96, t0=10.0 + 96 * TICK_120_S, tick_s=slower)
     assert clock.tempo_bpm == pytest.approx(100.0, rel=1e-6)
 
@@ -126,7 +122,7 @@ def test_midi_clock_bad_window_raises_value_error():
 @settings(max_examples=60, deadline=None)
 @given(bpm=st.floats(60, 200), seed=st.integers(0, 2**32 - 1), n=st.integers(48, 200))
 def test_clock_tempo_and_next_beat_under_one_ms_of_jitter(bpm, seed, n):
-    tick_s = 60.0 / bpm / TICKS_PER_BEAT
+    tick_s = 60.0 / bpm / CLOCKS_PER_BEAT
     jitter = np.random.default_rng(seed).uniform(-0.001, 0.001, n)
     clock = MidiClock()
     clock.start()
@@ -136,73 +132,6 @@ def test_clock_tempo_and_next_beat_under_one_ms_of_jitter(bpm, seed, n):
     predicted = clock.next_beat_s(times[-1] + 0.001)
     true_next = times[0] + beat_s * np.ceil((times[-1] + 0.001 - times[0]) / beat_s - 1e-9)
     assert abs(predicted - true_next) < 0.002
-
-
-# -- the performer's tempo ----------------------------------------------------------------
-
-
-def test_tempo_from_onsets_merges_chords_and_folds_the_octave():
-    quarters = [0.5 * i for i in range(8)]
-    assert estimate_tempo_from_onsets(quarters) == pytest.approx(120.0)
-    chords = sorted(quarters + [t + 0.01 for t in quarters])  # chord tones 10 ms apart
-    assert estimate_tempo_from_onsets(chords) == pytest.approx(120.0, rel=1e-3)
-    assert estimate_tempo_from_onsets([1.0 * i for i in range(6)]) == pytest.approx(120.0)
-    assert estimate_tempo_from_onsets([0.4 * i for i in range(6)]) == pytest.approx(150.0)
-    sixteenths = [0.125 * i for i in range(12)]
-    assert estimate_tempo_from_onsets(sixteenths) == pytest.approx(120.0)
-
-
-def test_tempo_from_onsets_needs_three_intervals():
-    assert estimate_tempo_from_onsets([]) is None
-    assert estimate_tempo_from_onsets([0.0, 0.5, 1.0]) is None
-    assert estimate_tempo_from_onsets([0.0, 0.5, 5.0, 9.0]) is None  # pauses are not rhythm
-    assert estimate_tempo_from_onsets([0.0, 0.5, 1.0, 1.5]) == pytest.approx(120.0)
-
-
-NOTE_VALUES_BEATS = (0.25, 0.5, 1.0, 2.0)  # binary rhythms: sixteenths to halves
-
-
-@settings(max_examples=200, deadline=None)
-@given(values=st.lists(st.sampled_from(NOTE_VALUES_BEATS), min_size=8, max_size=40),
-       seed=st.integers(0, 2**32 - 1), start_s=st.floats(0, 1000))
-def test_tempo_from_onsets_within_one_percent_under_one_ms_of_jitter(values, seed, start_s):
-    beat_s = 0.5  # 120 BPM
-    onsets = start_s + beat_s * np.concatenate(([0.0], np.cumsum(values)))
-    onsets += np.random.default_rng(seed).uniform(-0.001, 0.001, len(onsets))
-    assert estimate_tempo_from_onsets(list(onsets)) == pytest.approx(120.0, rel=0.01)
-
-
-def test_grid_from_onsets_finds_the_phase_of_the_beat():
-    # quarters at 120 BPM on 3.1 + k/2, with eighth-note pickups in between
-    onsets = [3.1, 3.6, 4.1, 4.35, 4.6, 5.1, 5.35, 5.6, 6.1]
-    grid = estimate_grid_from_onsets(onsets)
-    assert grid.bpm == pytest.approx(120.0, rel=1e-3)
-    assert grid.time_of(0) == pytest.approx(3.1, abs=1e-3)  # the phrase's first beat
-    assert grid.next_beat_s(6.2) == pytest.approx(6.6, abs=1e-3)
-    assert grid.next_bar_s(6.2, 4) == pytest.approx(7.1, abs=1e-3)  # 8 beats after 3.1
-
-
-def test_grid_from_onsets_uses_the_last_phrase_for_the_phase():
-    old = [0.0, 0.5, 1.0, 1.5, 2.0]
-    new = [10.2, 10.7, 11.2, 11.7]  # after a 8 s pause, off the old phase
-    grid = estimate_grid_from_onsets(old + new)
-    assert grid.time_of(0) == pytest.approx(10.2, abs=1e-3)
-
-
-def test_onset_tempo_tracks_spacing_and_caches_the_grid():
-    tempo = OnsetTempo(capacity=8)
-    assert tempo.median_ioi_s() is None and tempo.grid() is None
-    for i in range(6):
-        tempo.add(1.0 + 0.5 * i)
-        tempo.add(1.0 + 0.5 * i + 0.01)  # a chord tone: ignored
-    assert tempo.median_ioi_s() == pytest.approx(0.5)
-    grid = tempo.grid()
-    assert grid.bpm == pytest.approx(120.0) and tempo.grid() is grid
-    tempo.add(3.9)  # slightly before the last onset: kept in order
-    tempo.add(3.8)
-    assert tempo.grid() is not grid
-    tempo.clear()
-    assert tempo.median_ioi_s() is None and tempo.grid() is None
 
 
 def test_a_phase_step_restarts_the_fit_and_a_late_tick_does_not():
@@ -268,3 +197,17 @@ def test_lost_ticks_are_counted_under_stamping_jitter(seed):
             clock.tick(t + jitter[i])
     assert clock.position == 159
     assert abs(clock.next_beat_s(true[-1]) - (true[0] + 7 * 0.5)) < 0.004  # the mean stamp delay
+
+
+def test_grid_source_prefers_a_followed_running_clock_else_the_performers_tempo():
+    clock, tempo = MidiClock(), OnsetTempo()
+    source = GridSource(clock, tempo)
+    assert source.grid(True) is None and source.followed(True) is None  # nothing known yet
+    for i in range(6):
+        tempo.add(1.0 + 0.6 * i)  # the performer: 100 BPM
+    assert source.grid(True).bpm == pytest.approx(100.0) and source.followed(True) is None
+    clock.start()
+    run_clock(clock, 48)  # the DAW: 120 BPM
+    assert source.grid(True).bpm == pytest.approx(120.0)
+    assert source.followed(True) == clock.grid() and source.followed(False) is None
+    assert source.grid(False).bpm == pytest.approx(100.0)  # the clock not followed

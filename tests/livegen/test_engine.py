@@ -12,12 +12,15 @@ from fakes import FakeClock, FakeModel, FakePort, hanging_notes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.engine import PREPARE_S, REBUILD_MARGIN_S, Engine, Generator, continue_notes
+from livegen.buffer import STUCK_KEY_S
+from livegen.engine import PREPARE_S, Engine
 from livegen.errors import ModelError, PresetError
-from livegen.grid import TICKS_PER_BEAT
+from livegen.generation import Generator, continue_notes
+from livegen.midi import CLOCKS_PER_BEAT
 from livegen.notes import Note
+from livegen.placement import CHORD_SPAN_S
 from livegen.presets import Preset
-from livegen.sampling import CHORD_SPAN_S
+from livegen.rebuild import REBUILD_MARGIN_S
 from livegen.scheduler import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
 from livegen.tokens import SHIFT_OFFSET
 
@@ -67,7 +70,7 @@ class Rig:
             assert self.clock() < end, "no response"
             self.clock.advance(STEP_S)
             self.engine.poll()
-        return self.engine._response.trigger_s
+        return self.engine.response.trigger_s
 
     def note_ons_scheduled(self) -> list[tuple[float, float, mido.Message]]:
         return [s for s in self.scheduled if s[2].type == "note_on"]
@@ -436,7 +439,7 @@ def test_generation_runs_ahead_only_by_the_lookahead():
     rig.run_until_responding()
     rig.poll_for(PRESET.max_seconds + 1.0)
     ons = rig.note_ons_scheduled()
-    lead = rig.engine._prepare_s
+    lead = rig.engine.prepare_s
     assert all(due - at <= PRESET.lookahead_s + lead + 1e-9 for at, due, _ in ons)
 
 
@@ -608,10 +611,10 @@ def test_a_rebuild_slice_never_runs_closer_to_the_trigger_than_twice_its_measure
     rig.play([Note(60 + i % 5, 80, 0.2 * i, 0.15) for i in range(14)])
     assert silent_at_rebuild and engine.stats.rebuilds >= 1, "no rebuild"
     if step_s:
-        assert engine._rebuild_margin_s() >= 2 * 16 * step_s
+        assert engine.generator.rebuild_margin_s >= 2 * 16 * step_s
         assert not any(silent_at_rebuild)  # put off to while a key was down, the trigger unknown
     else:
-        assert REBUILD_MARGIN_S <= engine._rebuild_margin_s() < 0.07
+        assert REBUILD_MARGIN_S <= engine.generator.rebuild_margin_s < 0.07
         assert all(silent_at_rebuild)  # at once, 70 ms before the trigger: a cheap rebuild fits
 
 
@@ -1095,8 +1098,6 @@ def test_a_generated_chord_never_doubles_a_pitch():
 
 
 def test_a_key_whose_note_off_was_lost_is_released_and_livegen_answers():
-    from livegen.engine import STUCK_KEY_S
-
     rig = make_rig()
     rig.play(PHRASE[:4])
     rig.engine.feed([0x90, 50, 80], rig.clock())  # its note_off never arrives
@@ -1153,4 +1154,4 @@ def test_a_clock_that_speeds_up_never_pushes_a_note_onto_the_bar_after_the_respo
         rig.poll_for(0.05)
     grid = rig.engine.clock.grid()
     positions = [grid.position(due) - start_tick for due in dues_of_note_ons(rig)]
-    assert max(positions) < 4 * TICKS_PER_BEAT - 0.5, positions
+    assert max(positions) < 4 * CLOCKS_PER_BEAT - 0.5, positions

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from livegen.grid import DIVISIONS, TICKS_PER_BEAT, BeatGrid, division_ticks
+from livegen.grid import DIVISIONS, BeatGrid, division_ticks
+from livegen.midi import CLOCKS_PER_BEAT
 
-TICK_120_S = 0.5 / TICKS_PER_BEAT  # one clock at 120 BPM
+TICK_120_S = 0.5 / CLOCKS_PER_BEAT  # one clock at 120 BPM
 
 
 def test_beat_grid_lines_beats_and_bars():
@@ -40,7 +41,7 @@ def test_grid_time_snaps_to_the_nearest_line_with_swing():
 
 
 def test_division_ticks():
-    assert division_ticks("1/16") == 6 and division_ticks("1/4") == TICKS_PER_BEAT
+    assert division_ticks("1/16") == 6 and division_ticks("1/4") == CLOCKS_PER_BEAT
     assert all(96 % ticks == 0 for ticks in DIVISIONS.values())
 
 

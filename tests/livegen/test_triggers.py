@@ -1,18 +1,18 @@
-"""Tests of livegen.triggers: trigger policies, response placement, onset snapping."""
+"""Tests of livegen.triggers: trigger policies, where a response starts and ends."""
 
 from __future__ import annotations
 
 import pytest
 
 from livegen.buffer import PerformanceBuffer
-from livegen.clock import BeatGrid, OnsetTempo
+from livegen.grid import BeatGrid
 from livegen.presets import Preset
+from livegen.tempo import OnsetTempo
 from livegen.triggers import (
     BAR_PREROLL_S,
     needs_grid,
     plan_response,
     silence_threshold_s,
-    snap_onset,
     trigger_due,
 )
 
@@ -63,14 +63,6 @@ def test_plan_response_fixed_start_and_not_before():
     start, _ = plan_response(10.302, BASE.replace(quantize_start="beat"), GRID,
                              not_before_s=11.0)
     assert start == pytest.approx(11.0)
-
-
-def test_snap_onset_strength_and_off():
-    preset = BASE.replace(quantize="1/8")
-    assert snap_onset(10.3, preset, GRID) == pytest.approx(10.25)
-    assert snap_onset(10.3, preset.replace(quantize_strength=0.5), GRID) == pytest.approx(10.275)
-    assert snap_onset(10.3, BASE, GRID) == 10.3
-    assert snap_onset(10.3, preset, None) == 10.3
 
 
 def _due(preset, now_s=10.3, *, phrase_notes=1, requested=False, buffer=None, grid=GRID):

@@ -1,0 +1,143 @@
+"""The model under the preset's style: one style's steps, or style guidance over every style.
+
+:class:`StyledModel` is how the generator (:class:`livegen.generation.Generator`)
+steps a model: with ``style_guidance`` 0 it runs the model under
+``preset.style``; above 0 it runs the sequence under every style of the model
+at once (one batched run when the model has ``step_styles``, else one run
+per style kept in :class:`StyleStates`) and pushes the preset's style away
+from the others (:func:`guide_logits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from livegen.errors import ModelError
+from livegen.presets import Preset
+
+__all__ = ["StyledModel", "StyleStates", "guide_logits", "contrast_ids"]
+
+
+@dataclass(frozen=True)
+class StyleStates:
+    """One sequence's recurrent states under every style of the model (style guidance).
+
+    Attributes:
+        states: the model state per style, index = style id.
+    """
+
+    states: tuple[Any, ...]
+
+    def copy(self) -> StyleStates:
+        """An independent copy (each state copied)."""
+        return StyleStates(tuple(state.copy() for state in self.states))
+
+
+def guide_logits(logits: np.ndarray, style: int, weight: float,
+                 against: Sequence[int] = ()) -> np.ndarray:
+    """Style guidance: push one style's logits away from the mean over styles.
+
+    ``l[style] + weight * (l[style] - mean over styles of l)``, as classifier-free
+    guidance (Ho & Salimans 2022, "Classifier-Free Diffusion Guidance") with the
+    style mean standing in for the unconditional model. With ``against``, the
+    mean is over those styles only: a negative prompt, pushing away from the
+    styles named rather than from the average. A constant added to a
+    style's logits (a different softmax normaliser) shifts all of that style's
+    tokens alike, so the sampler's per-kind softmax is unaffected by it.
+
+    Args:
+        logits: float32 [n_styles, vocab], the next-token logits under each style.
+        style: the row to guide.
+        weight: guidance weight >= 0 (0 returns the style's own logits).
+        against: style rows to push away from (empty: all rows).
+
+    Returns:
+        float32 [vocab].
+    """
+    own = logits[style]
+    if weight == 0:
+        return own
+    reference = logits[list(against)].mean(axis=0) if len(against) else logits.mean(axis=0)
+    return (own + weight * (own - reference)).astype(np.float32, copy=False)
+
+
+def contrast_ids(model: Any, preset: Preset) -> tuple[int, ...]:
+    """The style ids of ``preset.style_contrast``.
+
+    Args:
+        model: a step model (:class:`livegen.generation.StepModel`).
+        preset: names the styles.
+
+    Raises:
+        ModelError: the model lacks one of them (the message names the preset key).
+    """
+    try:
+        return tuple(model.style_id(name) for name in preset.style_contrast)
+    except ModelError as exc:
+        raise ModelError(f"preset {preset.name!r}: style_contrast: {exc}") from None
+
+
+class StyledModel:
+    """A step model run under one preset's style, with its style guidance.
+
+    Args:
+        model: a step model (:class:`livegen.generation.StepModel`); with
+            guidance, its optional ``step_styles``/``initial_style_states``
+            (:class:`livegen.model.Model`) run every style in one batch.
+        preset: ``style``, ``style_guidance`` and ``style_contrast``.
+
+    Raises:
+        ModelError: the model has no style ``preset.style`` or one named in ``style_contrast``.
+
+    Attributes:
+        model: the step model.
+        style: the style id of ``preset.style``.
+        against: the style ids guidance pushes away from (empty: the mean of all).
+        weight: the guidance weight, >= 0.
+        guided: True when the weight is above 0 (every style is run).
+    """
+
+    def __init__(self, model: Any, preset: Preset) -> None:
+        self.model = model
+        self.style = model.style_id(preset.style)
+        self.against = contrast_ids(model, preset)
+        self.weight = preset.style_guidance
+        self.guided = self.weight > 0
+
+    def same_state(self, other: StyledModel) -> bool:
+        """Whether a state primed under ``other`` serves this one (same style, both guided or not)."""
+        return self.style == other.style and self.guided == other.guided
+
+    def initial_state(self) -> Any:
+        """A zero state: the model's own, or one per style (:class:`StyleStates` or a batch)."""
+        model = self.model
+        if not self.guided:
+            return model.initial_state()
+        if hasattr(model, "step_styles"):  # one batched run for all styles
+            return model.initial_style_states()
+        return StyleStates(tuple(model.initial_state() for _ in model.styles))
+
+    def step(self, token: int, state: Any) -> tuple[np.ndarray, Any]:
+        """Feed one token.
+
+        Args:
+            token: token id.
+            state: from :meth:`initial_state` or a previous step (not modified).
+
+        Returns:
+            ``(logits float32 [vocab], new_state)``: the style's logits, guided.
+        """
+        model = self.model
+        if not self.guided:
+            return model.step(token, state, self.style)
+        if isinstance(state, StyleStates):
+            steps = [model.step(token, one, style) for style, one in enumerate(state.states)]
+            state = StyleStates(tuple(one for _, one in steps))
+            every = np.stack([logits for logits, _ in steps])
+        else:
+            every, state = model.step_styles(token, state)
+        return guide_logits(every, self.style, self.weight, self.against), state

@@ -1,0 +1,194 @@
+"""Where an answer's notes go: chords, one melodic line, the grid, the response's end.
+
+One owner for the placement rules that the token-level generator
+(:class:`livegen.generation.Generator`) and the response being scheduled
+(:class:`livegen.response.Response`) both apply:
+
+- **Chords.** Notes starting within :data:`CHORD_SPAN_S` of a chord's first
+  note belong to that chord (:class:`Chord`). A chord never doubles a pitch
+  and holds at most :func:`chord_limit` notes (``max_chord``; 1 when
+  ``monophonic``); once full, the next onset is at least :data:`CHORD_SPAN_S`
+  later (:data:`SHORT_SHIFTS` are the SHIFT tokens it may not draw).
+- **One line.** A ``monophonic`` note ends by the next note's onset
+  (:func:`end_by_next`).
+- **The grid.** With ``quantize`` each onset moves ``quantize_strength`` of the
+  way to its grid line, with ``swing`` (:func:`snap_onset`), never before the
+  response's start (:class:`Placement`).
+- **The end.** No note sounds past the response's end (:func:`fit_window`).
+
+Times are float seconds on the engine's clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from livegen import tokens
+from livegen.grid import BeatGrid
+from livegen.notes import Note
+from livegen.presets import Preset
+
+__all__ = ["CHORD_SPAN_S", "SHORT_SHIFTS", "Chord", "Placement", "chord_limit", "end_by_next",
+           "fit_window", "snap_onset"]
+
+#: Seconds: answer notes starting less than this after a chord's first note belong to
+#: that chord (``max_chord`` counts them); a ``monophonic`` answer's shortest time
+#: shift. 40 ms is the first 10 ms shift bin past the 30 ms within which the
+#: evaluation counts onsets as one chord (:data:`livegen_train.metrics.CHORD_TOLERANCE_S`).
+CHORD_SPAN_S = 0.04
+#: Seconds: onsets are sums of 10 ms bins in floating point; closer than this is equal.
+TIME_EPS_S = 1e-6
+#: SHIFT token ids shorter than a chord's span: a full chord may not draw them.
+SHORT_SHIFTS = tokens.SHIFT_OFFSET + np.flatnonzero(tokens.SHIFT_BINS_S < CHORD_SPAN_S - 1e-9)
+assert len(SHORT_SHIFTS) > 0 and tokens.SHIFT_BINS_S[0] == 0.0  # shift 0 (a chord tone) is short
+
+
+def chord_limit(preset: Preset) -> int:
+    """The most notes one chord of the answer holds: 1 if ``monophonic``, else ``max_chord``."""
+    return 1 if preset.monophonic else preset.max_chord
+
+
+def end_by_next(duration_s: float, gap_s: float) -> float:
+    """A ``monophonic`` note's duration, cut to end by the next onset ``gap_s`` later.
+
+    Args:
+        duration_s: the note's duration, seconds.
+        gap_s: seconds from its onset to the next note's onset; <= 0 (a chord
+            tone, or no later onset) leaves the duration as it is.
+
+    Returns:
+        Seconds.
+    """
+    return min(duration_s, gap_s) if gap_s > 0 else duration_s
+
+
+def snap_onset(onset_s: float, preset: Preset, grid: BeatGrid | None) -> float:
+    """``onset_s`` moved ``quantize_strength`` of the way to its nearest ``quantize`` line.
+
+    Args:
+        onset_s: seconds.
+        preset: ``quantize``, ``quantize_strength`` and ``swing``.
+        grid: the beat grid, or None (``onset_s`` is returned as it is).
+
+    Returns:
+        Seconds.
+    """
+    if grid is None or preset.quantize == "off" or preset.quantize_strength == 0:
+        return onset_s
+    target = grid.grid_time(onset_s, preset.quantize, preset.swing)
+    return onset_s + preset.quantize_strength * (target - onset_s)
+
+
+def fit_window(note: Note, end_s: float) -> Note | None:
+    """``note`` cut to end by ``end_s`` seconds; None if it starts at or after ``end_s``."""
+    if note.onset_s >= end_s:
+        return None
+    if note.end_s > end_s:
+        return dataclasses.replace(note, duration_s=end_s - note.onset_s)
+    return note
+
+
+class Chord:
+    """The chord being placed: its first onset, its size and its pitches.
+
+    Not thread-safe: one owner (the generator, or a response).
+
+    Attributes:
+        start_s: the first note's onset, seconds (None: no chord yet).
+        size: notes placed in it.
+        pitches: their MIDI pitches (a chord never doubles one).
+    """
+
+    def __init__(self) -> None:
+        self.start_s: float | None = None
+        self.size = 0
+        self.pitches: set[int] = set()
+
+    def clear(self) -> None:
+        """Forget the chord: the next note starts one."""
+        self.start_s, self.size = None, 0
+        self.pitches = set()
+
+    def joins(self, onset_s: float) -> bool:
+        """Whether a note at ``onset_s`` seconds belongs to this chord (within :data:`CHORD_SPAN_S`)."""
+        return self.start_s is not None and onset_s - self.start_s <= CHORD_SPAN_S - TIME_EPS_S
+
+    def add(self, onset_s: float) -> None:
+        """Count a note at ``onset_s`` seconds: in this chord, or the first of a new one."""
+        if not self.joins(onset_s):
+            self.clear()
+            self.start_s = onset_s
+        self.size += 1
+
+    def full(self, limit: int) -> bool:
+        """Whether the chord holds ``limit`` notes or more (:func:`chord_limit`)."""
+        return self.size >= limit
+
+
+class Placement:
+    """Places one response's notes: onto the grid, at most a full chord, one line, by its end.
+
+    Not thread-safe: one per response, owned by it.
+
+    Args:
+        preset: ``quantize``, ``quantize_strength``, ``swing``, ``max_chord``, ``monophonic``.
+        start_s: the response's first onset, seconds: no note is placed before it.
+        end_limit_s: no note sounds past this, seconds.
+    """
+
+    def __init__(self, preset: Preset, start_s: float, end_limit_s: float) -> None:
+        self.preset = preset
+        self.start_s = start_s
+        self.end_limit_s = end_limit_s
+        self.chord = Chord()
+
+    def snap(self, note: Note, next_onset_s: float | None, grid: BeatGrid | None) -> Note | None:
+        """``note`` moved towards its grid line (``quantize``); None: skip it.
+
+        Notes from several onsets can snap onto one grid line: one that would
+        join a chord already holding :func:`chord_limit` notes is skipped,
+        unless it is past the end anyway. A monophonic note ends by the next
+        one's snapped onset.
+
+        Args:
+            note: as drawn.
+            next_onset_s: the next note's onset as drawn (monophonic), or None.
+            grid: the beat grid to snap to, or None (onsets stay as drawn).
+        """
+        preset = self.preset
+        onset_s = max(snap_onset(note.onset_s, preset, grid), self.start_s)
+        if (self.chord.joins(onset_s) and self.chord.full(chord_limit(preset))
+                and note.onset_s < self.end_limit_s):
+            return None
+        if preset.monophonic and next_onset_s is not None:
+            following_s = max(snap_onset(next_onset_s, preset, grid), self.start_s)
+            note = dataclasses.replace(
+                note, duration_s=end_by_next(note.duration_s, following_s - onset_s))
+        return dataclasses.replace(note, onset_s=onset_s)
+
+    def place(self, note: Note, next_onset_s: float | None,
+              grid: BeatGrid | None) -> tuple[Note | None, bool]:
+        """Place a drawn note: snapped (with ``quantize``), cut at the end, counted in its chord.
+
+        Args:
+            note: as drawn.
+            next_onset_s: the next note's onset as drawn (monophonic), or None.
+            grid: the beat grid to snap to, or None.
+
+        Returns:
+            ``(note, over)``: the placed note, or None when it is skipped (onto
+            a full chord) or past the end; ``over`` is True when it is past
+            the end (the response is complete).
+        """
+        if self.preset.quantize != "off":
+            snapped = self.snap(note, next_onset_s, grid)
+            if snapped is None:
+                return None, False
+            note = snapped
+        placed = fit_window(note, self.end_limit_s)
+        if placed is None:
+            return None, True
+        self.chord.add(placed.onset_s)
+        return placed, False

@@ -1,0 +1,127 @@
+"""Keeping the model's state true to its context window: a rebuild in slices, paced by its cost.
+
+An LSTM fed for ever drifts away from what a context-length window would
+give. Once more than :data:`DRIFT_WINDOWS` windows of notes were primed, the
+generator (:class:`livegen.generation.Generator`) rebuilds its state: a fresh
+generator primes the current window a few notes at a time while the live one
+carries on, is fed the notes primed meanwhile too, and when it has caught up
+its state replaces the live one's. :class:`SlicedRebuild` keeps that fresh
+generator, the notes it still has to prime and the running mean of what
+priming one note costs on this machine, which says whether a slice fits
+before the next trigger (:meth:`SlicedRebuild.margin_s`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from livegen.notes import Note
+
+__all__ = ["Rebuild", "SlicedRebuild", "REBUILD_SLICE_NOTES", "REBUILD_MARGIN_S",
+           "REBUILD_SAFETY", "PRIME_COST_SMOOTHING", "DRIFT_WINDOWS"]
+
+#: A rebuild re-primes the context window: context_notes x 4 model steps, 25 ms for 50
+#: notes, 50 ms with style guidance's 6 styles on this project's 2-core machine. It runs
+#: in slices of this many notes (:meth:`livegen.generation.Generator.rebuild_slice`),
+#: the engine handling its input between them, so a phrase that arrives meanwhile
+#: waits for one slice at most, not the whole rebuild.
+REBUILD_SLICE_NOTES = 4
+#: A slice only runs if the trigger is at least this far away, seconds ...
+REBUILD_MARGIN_S = 0.01
+#: ... and at least this many times the slice's expected duration (the measured
+#: time to prime one note, times the slice's notes), so a slower machine or a
+#: costlier preset never runs one into the trigger.
+REBUILD_SAFETY = 2.0
+#: Weight of the newest sample in the running mean of the time to prime one note.
+PRIME_COST_SMOOTHING = 0.2
+#: A rebuild is due once more than this many context windows of notes were primed.
+DRIFT_WINDOWS = 2
+
+
+class Rebuild(enum.Enum):
+    """What one :meth:`livegen.generation.Generator.rebuild_slice` call did."""
+
+    IDLE = "idle"  # nothing due, or no room before the trigger: nothing ran
+    SLICED = "sliced"  # a slice ran and notes remain: call again after the input meanwhile
+    DONE = "done"  # the rebuild is complete: the state is the window's
+
+
+class SlicedRebuild:
+    """A rebuild under way (or none), and the measured cost of priming a note.
+
+    Not thread-safe: owned by one generator.
+
+    Args:
+        fresh: makes a generator at BOS for the same model and preset, one
+            that never samples (its ``prime`` feeds a note).
+    """
+
+    def __init__(self, fresh: Callable[[], Any]) -> None:
+        self._fresh = fresh
+        self._shadow: Any = None  # the fresh generator being primed
+        self._todo: deque[Note] = deque()  # the notes it has still to prime
+        self._prime_cost_s: float | None = None  # running mean: seconds to prime one note
+
+    @property
+    def running(self) -> bool:
+        """True while a rebuild is under way."""
+        return self._shadow is not None
+
+    @property
+    def prime_cost_s(self) -> float | None:
+        """Running mean of the time to prime one note, seconds (None before any)."""
+        return self._prime_cost_s
+
+    @staticmethod
+    def drifted(primed_since_reset: int, context_notes: int) -> bool:
+        """Whether enough notes were primed for a rebuild to be due (:data:`DRIFT_WINDOWS`)."""
+        return primed_since_reset > DRIFT_WINDOWS * context_notes
+
+    def start(self, window: Iterable[Note]) -> None:
+        """Begin: a fresh generator (one model step, BOS) is to prime ``window``."""
+        self._shadow, self._todo = self._fresh(), deque(window)
+
+    def abandon(self) -> None:
+        """Give the rebuild under way up (the window or the preset changed)."""
+        self._shadow = None
+        self._todo = deque()
+
+    def primed(self, note: Note) -> None:
+        """The live generator primed ``note``: the rebuild under way primes it too, later."""
+        if self._shadow is not None:
+            self._todo.append(note)
+
+    def step(self, notes: int) -> Any:
+        """Prime up to ``notes`` notes into the fresh generator.
+
+        Returns:
+            The fresh generator once it has caught up (the rebuild is then
+            over: adopt its state), else None.
+        """
+        shadow, todo = self._shadow, self._todo
+        for _ in range(min(notes, len(todo))):
+            shadow.prime(todo.popleft())
+        if todo:
+            return None
+        self._shadow = None
+        return shadow
+
+    def note_cost(self, per_note_s: float) -> None:
+        """Fold one measurement of the time to prime a note, seconds, into the running mean."""
+        if self._prime_cost_s is None:  # the first: no bias towards a made-up start
+            self._prime_cost_s = per_note_s
+        else:
+            self._prime_cost_s += PRIME_COST_SMOOTHING * (per_note_s - self._prime_cost_s)
+
+    def margin_s(self, window_notes: int) -> float:
+        """How far the trigger must be for a slice to run now, seconds.
+
+        :data:`REBUILD_SAFETY` times the slice's expected duration (the running
+        mean of the time to prime one note, times the notes of a slice of a
+        ``window_notes`` window), and at least :data:`REBUILD_MARGIN_S`.
+        """
+        expected_s = (self._prime_cost_s or 0.0) * min(REBUILD_SLICE_NOTES, window_notes)
+        return max(REBUILD_MARGIN_S, REBUILD_SAFETY * expected_s)

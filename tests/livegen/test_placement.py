@@ -1,0 +1,104 @@
+"""Tests of livegen.placement: chords, one melodic line, the grid, the response's end."""
+
+from __future__ import annotations
+
+import pytest
+
+from livegen import tokens
+from livegen.grid import BeatGrid
+from livegen.notes import Note
+from livegen.placement import (
+    CHORD_SPAN_S,
+    SHORT_SHIFTS,
+    Chord,
+    Placement,
+    chord_limit,
+    end_by_next,
+    fit_window,
+    snap_onset,
+)
+from livegen.presets import Preset
+
+GRID = BeatGrid(anchor_s=10.0, tick_s=0.5 / 24)  # 120 BPM, beat 1 at 10 s
+BASE = Preset(name="t", silence_s=0.5, max_seconds=6.0)
+
+
+def test_snap_onset_strength_and_off():
+    preset = BASE.replace(quantize="1/8")
+    assert snap_onset(10.3, preset, GRID) == pytest.approx(10.25)
+    assert snap_onset(10.3, preset.replace(quantize_strength=0.5), GRID) == pytest.approx(10.275)
+    assert snap_onset(10.3, BASE, GRID) == 10.3
+    assert snap_onset(10.3, preset, None) == 10.3
+
+
+def test_a_chord_is_the_notes_within_its_span_of_the_first():
+    chord = Chord()
+    assert not chord.joins(1.0) and not chord.full(1)
+    chord.add(1.0)
+    chord.add(1.0 + 0.03)
+    assert chord.start_s == 1.0 and chord.size == 2 and chord.full(2) and not chord.full(3)
+    assert chord.joins(1.0 + 0.01 + 0.01 + 0.01)  # sums of 10 ms bins: still inside
+    assert not chord.joins(1.0 + CHORD_SPAN_S)  # exactly the span: the next chord
+    assert not chord.joins(1.0 + 0.01 + 0.01 + 0.01 + 0.01)  # ... in floating point too
+    chord.pitches.add(60)
+    chord.add(1.05)  # a new chord starts
+    assert chord.start_s == 1.05 and chord.size == 1
+    chord.clear()
+    assert chord.start_s is None and chord.size == 0 and chord.pitches == set()
+
+
+def test_chord_limit_and_the_short_shifts_a_full_chord_may_not_draw():
+    assert chord_limit(BASE.replace(max_chord=3)) == 3
+    assert chord_limit(BASE.replace(max_chord=3, monophonic=True)) == 1
+    short = tokens.SHIFT_BINS_S[SHORT_SHIFTS - tokens.SHIFT_OFFSET]
+    assert len(short) == 4 and max(short) < CHORD_SPAN_S  # 0, 10, 20, 30 ms
+    assert CHORD_SPAN_S in tokens.SHIFT_BINS_S  # the shortest shift left is the span itself
+
+
+def test_end_by_next_cuts_to_the_next_onset_only_when_it_is_later():
+    assert end_by_next(0.5, 0.2) == 0.2
+    assert end_by_next(0.1, 0.2) == 0.1
+    assert end_by_next(0.5, 0.0) == 0.5  # a chord tone: no cut
+    assert end_by_next(0.5, -0.1) == 0.5
+
+
+def test_fit_window_cuts_at_the_end_and_drops_what_starts_there():
+    note = Note(60, 80, 1.0, 0.5)
+    assert fit_window(note, 2.0) is note
+    assert fit_window(note, 1.2) == Note(60, 80, 1.0, pytest.approx(0.2))
+    assert fit_window(note, 1.0) is None
+    assert fit_window(note, 0.5) is None
+
+
+def test_placement_without_quantize_only_fits_the_window_and_counts_chords():
+    placement = Placement(BASE.replace(max_chord=1), 10.0, 12.0)
+    placed, over = placement.place(Note(60, 80, 10.3, 0.2), None, GRID)
+    assert placed == Note(60, 80, 10.3, 0.2) and not over  # as drawn: no quantize
+    placed, over = placement.place(Note(62, 80, 10.3, 0.2), None, GRID)
+    assert placed is not None and not over  # the generator caps chords before snapping
+    assert placement.chord.size == 2
+    assert placement.place(Note(64, 80, 12.0, 0.2), None, GRID) == (None, True)
+
+
+def test_placement_snaps_caps_chords_on_a_grid_line_and_keeps_the_start():
+    preset = BASE.replace(quantize="1/4", max_chord=2)
+    placement = Placement(preset, 10.2, 14.0)
+    first, _ = placement.place(Note(60, 80, 10.2, 0.2), None, GRID)
+    assert first.onset_s == pytest.approx(10.2)  # snapped to 10.0, kept at the start
+    second, _ = placement.place(Note(62, 80, 10.45, 0.2), None, GRID)
+    assert second.onset_s == pytest.approx(10.5)
+    third, _ = placement.place(Note(64, 80, 10.55, 0.2), None, GRID)
+    assert third.onset_s == pytest.approx(10.5)  # the chord on 10.5 holds two
+    assert placement.place(Note(65, 80, 10.6, 0.2), None, GRID) == (None, False)  # full: skipped
+    late, over = placement.place(Note(67, 80, 13.9, 0.5), None, GRID)
+    assert over and late is None  # snapped onto the end (14.0): past it
+
+
+def test_placement_of_a_monophonic_line_ends_each_note_by_the_next_snapped_onset():
+    preset = BASE.replace(quantize="1/8", monophonic=True)
+    placement = Placement(preset, 10.0, 14.0)
+    note, _ = placement.place(Note(60, 80, 10.02, 0.9), 10.27, GRID)
+    assert note.onset_s == pytest.approx(10.0) and note.duration_s == pytest.approx(0.25)
+    assert placement.place(Note(62, 80, 10.05, 0.1), None, GRID) == (None, False)  # one line
+    free, _ = placement.place(Note(64, 80, 10.5, 0.9), None, GRID)
+    assert free.duration_s == 0.9  # no next onset drawn yet: as drawn

@@ -114,9 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     cont.set_defaults(handler=_cmd_continue)
 
     bench = sub.add_parser(
-        "bench", help="measure model step, latency, lateness, idle CPU, RSS and start-up",
-        description="Measure the speed figures against the acceptance targets "
-                    "(about 90 s; --quick about 20 s). See docs/benchmark.md.")
+        "bench", help="measure model step, latency, lateness, idle CPU, memory and start-up",
+        description="Measure the speed and memory figures against the acceptance targets "
+                    "(about 90 s; --quick about 20 s). The rows that need torch/onnx: "
+                    "python -m livegen_train.bench_torch. See docs/benchmark.md.")
     bench.add_argument("--model", metavar="PATH",
                        help="ONNX model (default: the packaged model, or $LIVEGEN_MODEL)")
     bench.add_argument("--quick", action="store_true",

@@ -1,30 +1,31 @@
-"""``livegen bench``: livegen/bench.py and its CLI wiring.
+"""``livegen bench``: the package livegen/bench/ and its CLI wiring.
 
 Structure and sanity only (p50 <= p99, ratios > 0, the JSON parses): the
 machines that run the tests are shared and noisy, so no figure's size is
 asserted (DESIGN.md: speed goals live in the benchmark, never in timed asserts).
 The stand-in ONNX model of test_cli.py keeps these tests independent of training.
+The rows that need torch/onnx are tested in tests/livegen_train/test_bench_torch.py.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 
 import pytest
 from test_cli import write_tiny_model  # tests/livegen is on sys.path (pytest's rootdir-less mode)
 
-from livegen import bench, bench_daemon, cli, ports
+from livegen import bench, cli, ports
+from livegen.bench import daemon as bench_daemon
+from livegen.bench import report as bench_report
+from livegen.bench import suite
 from livegen.errors import BackendError
-from livegen.model import METADATA_KEY, Model
+from livegen.model import Model
 
 #: a few samples of everything, so the whole file runs in seconds
-TINY = bench.Settings(warmup=5, steps=50, rereads=2, one_calls=3, torch_steps=20, responses=2,
-                      response_s=0.5, idle_s=0.5)
-#: a small network shape for the rows that build the model's layers (one run, PyTorch)
-NETWORK = {"vocab_size": 392, "n_styles": 6, "embed": 8, "style_embed": 4, "hidden": 8,
-           "layers": 2, "dropout": 0.0}
+TINY = bench.Settings(warmup=5, steps=50, rereads=2, responses=2, response_s=0.5, idle_s=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -35,19 +36,6 @@ def tiny_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny(tiny_path) -> Model:
     return Model.load(tiny_path)
-
-
-@pytest.fixture(scope="module")
-def shaped(tmp_path_factory) -> Model:
-    """The stand-in model whose metadata also carries a network shape, as exported models do."""
-    import onnx
-
-    path = write_tiny_model(tmp_path_factory.mktemp("bench") / "shaped.onnx")
-    proto = onnx.load(str(path))
-    entry = next(e for e in proto.metadata_props if e.key == METADATA_KEY)
-    entry.value = json.dumps({**json.loads(entry.value), "network": NETWORK})
-    onnx.save(proto, str(path))
-    return Model.load(path)
 
 
 def assert_timing(figure: bench.Figure, samples: int | None = None) -> None:
@@ -70,40 +58,13 @@ def test_step_and_stateless_reread(tiny):
     assert reread.ratio > 0 and reread.passed in (True, False)
 
 
-def test_one_run_reread_needs_the_network_shape(tiny, shaped):
-    step = bench.bench_step(tiny, steps=20, warmup=2)
-    skipped = bench.bench_reread_one_call(tiny, 2, step)
-    assert "network" in skipped.skipped and skipped.passed is None
-    pytest.importorskip("onnx")
-    one_run = bench.bench_reread_one_call(shaped, 3, step)
-    assert_timing(one_run, 3)
-    assert one_run.ratio > 0
-
-
-def test_torch_row_is_skipped_without_torch(shaped, monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` raises ImportError
-    step = bench.bench_step(shaped, steps=20, warmup=2)
-    figure = bench.bench_torch(shaped, 10, step)
-    assert figure.skipped and "torch" in figure.skipped and figure.passed is None
-
-
-@pytest.mark.torch
-def test_torch_row_times_the_model_shape(shaped):
-    pytest.importorskip("torch")
-    pytest.importorskip("livegen_train.network")
-    step = bench.bench_step(shaped, steps=20, warmup=2)
-    figure = bench.bench_torch(shaped, 20, step, warmup=2)
-    assert_timing(figure, 20)
-    assert figure.ratio > 0 and "random weights" in figure.note
-
-
 # --- real time --------------------------------------------------------------------------------
 
 
 def test_trigger_figures(tiny):
     figures = {f.key: f for f in bench.bench_trigger(tiny, 2)}
     assert list(figures) == ["trigger", "trigger_compute", "engine_lateness"]
-    for key in ("trigger", "trigger_compute"):
+    for key in ("trigger", "trigger_compute"):  # the prepare figure: one per response, observed
         assert_timing(figures[key], 2)
     # the first note_on leaves on the silence deadline, never before it
     assert figures["trigger"].p50 >= 0
@@ -140,8 +101,38 @@ def test_daemon_figures_skipped_without_a_backend(tiny_path, monkeypatch):
     monkeypatch.setattr(ports, "jack_running", lambda: False)
     monkeypatch.setattr(ports, "resolve_backend", no_backend)
     figures = bench_daemon.bench_daemon(tiny_path, 0.1)
-    assert [f.key for f in figures] == ["cold_start", "idle_cpu", "rss", "sigint_exit"]
+    assert [f.key for f in figures] == ["cold_start", "idle_cpu", "uss", "pss", "rss", "sigint_exit"]
     assert all("no JACK server" in f.skipped and f.passed is None for f in figures)
+
+
+def test_the_daemon_is_asked_for_rtmidi_clients_by_option_not_environment(tiny_path):
+    default = bench_daemon.daemon_command(tiny_path, "jack")
+    assert default[1:4] == ["-m", "livegen", "run"] and "--jack-client" not in default
+    assert default[default.index("--backend") + 1] == "jack"
+    assert default[default.index("--model") + 1] == str(tiny_path)
+    rtmidi = bench_daemon.daemon_command(tiny_path, "jack", "rtmidi")
+    assert rtmidi[-2:] == ["--jack-client", "rtmidi"]
+    parsed = cli.build_parser().parse_args(rtmidi[3:])  # the daemon's own parser accepts it
+    assert parsed.jack_client == "rtmidi"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux /proc")
+def test_memory_is_read_from_proc():
+    status = bench_daemon.status_mib(os.getpid())
+    assert status["VmRSS"] > 0 and "VmHWM" in status
+    try:
+        rollup = bench_daemon.smaps_rollup_mib(os.getpid())
+    except FileNotFoundError:
+        pytest.skip("this kernel has no /proc/PID/smaps_rollup (Linux < 4.14)")
+    assert rollup["USS"] == rollup["Private_Clean"] + rollup["Private_Dirty"]
+    assert 0 < rollup["USS"] <= rollup["Pss"] <= rollup["Rss"]
+
+
+def test_memory_readers_raise_for_a_missing_process():
+    with pytest.raises(OSError):
+        bench_daemon.status_mib(2**22 + 1)  # above the kernel's largest pid
+    with pytest.raises(OSError):
+        bench_daemon.smaps_rollup_mib(2**22 + 1)
 
 
 @pytest.mark.jack
@@ -150,8 +141,15 @@ def test_daemon_figures_on_jack(jack_server, tiny_path):
     assert all(f.skipped is None for f in figures.values()), figures
     assert figures["cold_start"].value > 0
     assert figures["sigint_exit"].value == 0 and figures["sigint_exit"].passed
+    if ports.jack_shared_client():  # the comparison daemon ran with --jack-client rtmidi
+        assert figures["idle_cpu_rtmidi"].value >= 0 and "rtmidi" in figures["idle_cpu"].note + \
+            figures["idle_cpu_rtmidi"].label
     if sys.platform.startswith("linux"):
-        assert figures["idle_cpu"].value >= 0 and figures["rss"].value > 0
+        assert figures["idle_cpu"].value >= 0
+        uss, pss, rss = (figures[k].value for k in ("uss", "pss", "rss"))
+        assert 0 < uss <= pss <= rss  # private <= proportional <= resident
+        assert figures["uss"].passed in (True, False) and figures["rss"].passed is None
+        assert "VmLck" in figures["rss"].note
 
 
 # --- report and CLI ---------------------------------------------------------------------------
@@ -161,27 +159,38 @@ def test_targets_are_judged_and_shown():
     fast = bench.Figure("step", "one step", p50=0.1, p99=0.5, max=0.9).judge()
     slow = bench.Figure("step", "one step", p50=0.1, p99=3.0, max=3.0).judge()
     info = bench.Figure("torch", "torch", p50=1.0, p99=2.0, max=2.0, ratio=10.0).judge()
-    rss = bench.Figure("rss", "rss", unit="MB", value=150.0).judge()
+    uss = bench.Figure("uss", "uss", unit="MB", value=150.0).judge()
     gone = bench.Figure("idle_cpu", "idle", unit="%", skipped="no JACK").judge()
-    assert (fast.passed, slow.passed, info.passed, rss.passed, gone.passed) == (
+    assert (fast.passed, slow.passed, info.passed, uss.passed, gone.passed) == (
         True, False, None, True, None)
-    assert fast.target == "p50 <= 0.2 ms, p99 <= 1 ms" and rss.target == "value < 200 MB"
+    assert fast.target == "p50 <= 0.2 ms, p99 <= 1 ms" and uss.target == "value < 200 MB"
     report = bench.Report({"mode": "quick", "date_utc": "today", "cores": 2, "cpu": "cpu",
                            "load_avg_start": None, "python": "3", "onnxruntime": "1",
                            "numpy": "2", "model": "m.onnx", "model_mb": 1.0, "model_state": "1 x 8"},
-                          [fast, slow, info, rss, gone])
+                          [fast, slow, info, uss, gone])
     assert not report.passed
     text = bench.format_report(report)
+    assert text.startswith("livegen bench (quick), today")
     assert "FAIL" in text and "pass" in text and "10.0x" in text and "150.0 MB" in text
     assert "skipped [1]" in text and "[1] skipped: no JACK" in text
     assert json.loads(json.dumps(report.to_dict()))["passed"] is False
 
 
+def test_memory_target_is_on_the_private_figure_not_rss():
+    """Issue 12: RSS counts JACK's locked segment in every client; USS is livegen's own."""
+    big_rss = bench.Figure("rss", "rss", unit="MB", value=260.0).judge()
+    small_uss = bench.Figure("uss", "uss", unit="MB", value=90.0).judge()
+    big_uss = bench.Figure("uss", "uss", unit="MB", value=200.0).judge()
+    pss = bench.Figure("pss", "pss", unit="MB", value=140.0).judge()
+    assert (big_rss.passed, small_uss.passed, big_uss.passed, pss.passed) == (None, True, False, None)
+    assert big_rss.target == "" and pss.target == ""
+
+
 @pytest.fixture
 def quick_bench(monkeypatch):
     """Make ``--quick`` tiny and skip the daemon (tested above), so the CLI runs in seconds."""
-    monkeypatch.setattr(bench, "QUICK", TINY)
-    monkeypatch.setattr(bench_daemon, "bench_daemon", lambda path, idle_s: bench._skip_all(
+    monkeypatch.setattr(suite, "QUICK", TINY)
+    monkeypatch.setattr(suite, "bench_daemon", lambda path, idle_s: bench_report.skip_all(
         [bench.Figure("cold_start", "daemon cold start to ready", "s")], "not in this test"))
 
 
@@ -191,8 +200,12 @@ def test_cli_prints_the_table(quick_bench, tiny_path, capsys):
     assert out.startswith("livegen bench (quick)")
     assert "cores" in out and "onnxruntime" in out and str(tiny_path) in out
     for label in ("one step, onnxruntime", "stateless: re-read 50 notes", "trigger -> first note_on",
-                  "scheduler lateness", "PyTorch eager", "full GC pause"):
+                  "scheduler lateness", "full GC pause", "daemon cold start"):
         assert label in out
+    # the rows that need torch/onnx: the bench says where they went
+    elsewhere = out.strip().splitlines()[-1]
+    assert elsewhere.startswith("elsewhere: ") and "PyTorch eager" in elsewhere
+    assert "python -m livegen_train.bench_torch" in elsewhere
 
 
 def test_cli_json(quick_bench, tiny_path, capsys):
@@ -200,7 +213,9 @@ def test_cli_json(quick_bench, tiny_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["context"]["model"] == str(tiny_path) and report["context"]["cores"] >= 1
     figures = {f["key"]: f for f in report["figures"]}
-    assert {"step", "reread", "reread_one_call", "trigger", "lateness", "torch", "gc_pause"} <= set(figures)
+    assert {"step", "reread", "trigger", "trigger_compute", "lateness", "gc_pause"} <= set(figures)
+    assert not {"torch", "reread_one_call"} & set(figures)  # livegen_train.bench_torch's rows
+    assert "livegen_train.bench_torch" in report["context"]["elsewhere"]
     assert figures["step"]["p50"] <= figures["step"]["p99"]
     assert figures["reread"]["ratio"] > 0
     assert isinstance(report["passed"], bool)

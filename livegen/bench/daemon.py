@@ -1,0 +1,257 @@
+"""The figures taken from a real ``livegen run`` subprocess (Linux ``/proc`` for CPU and memory).
+
+Cold start to the ready line; idle CPU, summed over the daemon's threads; its
+memory, judged on what is its own; the exit status after SIGINT.
+
+Memory. ``VmRSS`` counts every resident page mapped, shared or not. libjack
+mlocks the JACK server's whole graph segment (about 100 MiB of port buffers,
+sized by the server's port limit) in every client, so each JACK client's RSS
+carries the server's memory, and it must stay locked: the real-time path may
+not page-fault. The < 200 MB target is judged on the daemon's private memory,
+USS = ``Private_Clean`` + ``Private_Dirty`` of ``/proc/PID/smaps_rollup`` (pages
+mapped by this process alone: its heap, onnxruntime's buffers, library pages no
+other process maps); PSS (each shared page divided among the processes that
+map it) and RSS are reported beside it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from livegen import ports
+from livegen.bench.report import Figure, skip_all
+from livegen.bench.steps import BENCH_STYLE
+from livegen.errors import BackendError
+from livegen.osthread import OS_THREAD_PREFIX
+
+__all__ = ["bench_daemon", "daemon_command", "status_mib", "smaps_rollup_mib", "IDLE_SETTLE_S",
+           "MB_PER_MIB"]
+
+MB_PER_MIB = 1024 * 1024 / 1e6  # memory is judged in MB of 10^6 bytes: the stricter reading
+KIB_PER_MIB = 1024
+READY_TIMEOUT_S = 60.0  # longest wait for the daemon's ready line, seconds
+EXIT_TIMEOUT_S = 10.0  # longest wait for the daemon to exit after SIGINT, seconds
+#: Idle CPU is sampled from this long after the ready line, seconds: rtmidi's JACK
+#: reader polls slowly only after ``ports.JACK_IDLE_AFTER_S`` without input.
+IDLE_SETTLE_S = ports.JACK_IDLE_AFTER_S + 1.0
+
+
+def _kib_lines_mib(path: Path) -> dict[str, float]:
+    return {k: int(v.split()[0]) / KIB_PER_MIB for k, v in (
+        line.split(":", 1) for line in path.read_text().splitlines() if line.endswith(" kB"))}
+
+
+def status_mib(pid: int) -> dict[str, float]:
+    """The ``kB`` lines of ``/proc/PID/status`` in MiB (Linux).
+
+    Args:
+        pid: a process id.
+
+    Returns:
+        e.g. ``{"VmRSS": 190.1, "VmHWM": ..., "VmLck": ..., "RssAnon": ..., "RssFile": ...,
+        "RssShmem": ...}`` (which lines exist depends on the kernel).
+
+    Raises:
+        OSError: no such process, or no ``/proc``.
+    """
+    return _kib_lines_mib(Path(f"/proc/{pid}/status"))
+
+
+def smaps_rollup_mib(pid: int) -> dict[str, float]:
+    """The ``kB`` lines of ``/proc/PID/smaps_rollup`` in MiB (Linux 4.14+), plus ``USS``.
+
+    Args:
+        pid: a process id.
+
+    Returns:
+        e.g. ``{"Rss": ..., "Pss": ..., "Pss_Shmem": ..., "Private_Clean": ...,
+        "Private_Dirty": ..., "Locked": ..., "USS": Private_Clean + Private_Dirty}``.
+
+    Raises:
+        OSError: no such process, or a kernel without ``smaps_rollup``.
+    """
+    rollup = _kib_lines_mib(Path(f"/proc/{pid}/smaps_rollup"))
+    rollup["USS"] = rollup.get("Private_Clean", 0.0) + rollup.get("Private_Dirty", 0.0)
+    return rollup
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread group: livegen's own threads (the main thread and those
+    named ``lg-*``, see :mod:`livegen.osthread`) and the others (JACK's process
+    threads: one per JACK client).
+
+    Read from ``/proc/PID/task/*/schedstat`` (nanoseconds; Linux with schedstats),
+    else from ``stat`` (clock ticks, 10 ms: too coarse for a 1 % figure over 10 s).
+    """
+    groups = {"livegen": 0.0, "other": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            try:
+                seconds = int((task / "schedstat").read_text().split()[0]) / 1e9
+            except (OSError, ValueError, IndexError):
+                stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                seconds = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+        except OSError:  # the thread ended
+            continue
+        own = task.name == str(pid) or name.startswith(OS_THREAD_PREFIX)
+        groups["livegen" if own else "other"] += seconds
+    return groups
+
+
+def _pump(stream: Iterable[str], lines: queue.SimpleQueue) -> None:
+    """Hand a subprocess's output lines on; '' at the end."""
+    for line in stream:
+        lines.put(line)
+    lines.put("")
+
+
+def _jack_period() -> str:
+    """The running JACK server's period, e.g. ``64 frames / 48000 Hz`` (or ``unknown period``)."""
+    env = {**os.environ, "JACK_NO_START_SERVER": "1"}
+    try:
+        size = subprocess.run(["jack_bufsize"], capture_output=True, text=True, timeout=5,
+                              env=env).stdout.split()
+        rate = subprocess.run(["jack_samplerate"], capture_output=True, text=True, timeout=5,
+                              env=env).stdout.split()
+        return f"{int(size[-1])} frames / {int(rate[-1])} Hz"
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return "unknown period"
+
+
+def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: str) -> None:
+    """Fill the idle CPU and memory figures of ``figures`` from ``/proc`` after ``idle_s``."""
+    idle = [f for k, f in figures.items() if k.startswith("idle_cpu")]  # and _rtmidi
+    time.sleep(IDLE_SETTLE_S)
+    w0, split0 = time.perf_counter(), _thread_cpu(pid)
+    time.sleep(idle_s)
+    w1, split1 = time.perf_counter(), _thread_cpu(pid)
+    share = {k: 100.0 * (split1[k] - split0[k]) / (w1 - w0) for k in split0}
+    for figure in idle:
+        figure.value = share["livegen"] + share["other"]
+        figure.note = (f"{w1 - w0:.1f} s idle after a {IDLE_SETTLE_S:g} s settle; livegen's "
+                       f"threads {share['livegen']:.2f} %, other threads {share['other']:.2f} %{clients}")
+    if not {"rss", "uss", "pss"} & figures.keys():
+        return
+    status = status_mib(pid)
+    if "rss" in figures:
+        figures["rss"].value = status["VmRSS"] * MB_PER_MIB
+        figures["rss"].note = (
+            f"no target: counts JACK's shared segment in every client; {status['VmRSS']:.1f} MiB, "
+            f"peak {status['VmHWM']:.0f} MiB; anonymous {status.get('RssAnon', 0):.0f} MiB, files "
+            f"{status.get('RssFile', 0):.0f} MiB, shared memory (JACK) {status.get('RssShmem', 0):.0f}"
+            f" MiB; locked (VmLck: libjack's mlock, left in place) {status.get('VmLck', 0):.0f} MiB")
+    try:
+        rollup = smaps_rollup_mib(pid)
+    except OSError as err:
+        skip_all([figures[k] for k in ("uss", "pss") if k in figures],
+                 f"no /proc/PID/smaps_rollup here ({err.strerror or err})")
+        return
+    if "uss" in figures:
+        figures["uss"].value = rollup["USS"] * MB_PER_MIB
+        figures["uss"].note = (f"Private_Clean + Private_Dirty of smaps_rollup, MB of 10^6 bytes "
+                               f"({rollup['USS']:.1f} MiB: clean {rollup.get('Private_Clean', 0):.0f}, "
+                               f"dirty {rollup.get('Private_Dirty', 0):.0f} MiB)")
+    if "pss" in figures:
+        figures["pss"].value = rollup["Pss"] * MB_PER_MIB
+        figures["pss"].note = (f"shared pages divided among their processes; of it JACK's shared "
+                               f"memory {rollup.get('Pss_Shmem', 0):.0f} MiB")
+
+
+def daemon_command(model_path: str | os.PathLike, backend: str,
+                   jack_client: str | None = None) -> list[str]:
+    """The command line of the daemon the bench starts (this interpreter, ``-m livegen run``).
+
+    Args:
+        model_path: the ``.onnx`` model.
+        backend: ``--backend`` (one of ``livegen.ports.BACKENDS``).
+        jack_client: ``--jack-client`` (``shared`` or ``rtmidi``); None: the daemon's default.
+    """
+    return ([sys.executable, "-m", "livegen", "run", "--preset", BENCH_STYLE, "--backend", backend,
+             "--model", str(model_path)] + (["--jack-client", jack_client] if jack_client else []))
+
+
+def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Figure],
+            jack_client: str | None = None) -> None:
+    """Run ``livegen run`` once (see :func:`daemon_command`) and fill those of ``figures`` it has."""
+    command = daemon_command(model_path, backend, jack_client)
+    shared = backend == "jack" and jack_client != "rtmidi" and ports.jack_shared_client()
+    clients = "" if backend != "jack" else (
+        f"; JACK at {_jack_period()}, " + ("one JACK client (livegen._jackmidi)" if shared
+                                            else "python-rtmidi's JACK clients, one per port"))
+    lines: queue.SimpleQueue = queue.SimpleQueue()
+    with tempfile.TemporaryFile("w+") as stderr:
+        t0 = time.perf_counter()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=stderr, text=True)
+        threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+        try:
+            if not lines.get(timeout=READY_TIMEOUT_S).startswith("listening on"):
+                process.wait(EXIT_TIMEOUT_S)
+                stderr.seek(0)
+                tail = (stderr.read().strip().splitlines() or ["no output"])[-1]
+                skip_all(figures.values(), f"`livegen run` exited {process.returncode}: {tail}")
+                return
+            if "cold_start" in figures:
+                figures["cold_start"].value = time.perf_counter() - t0
+                figures["cold_start"].note = f"spawn -> 'listening on' line, backend {backend}"
+            if os.path.exists(f"/proc/{process.pid}/stat"):
+                _measure_idle(process.pid, idle_s, figures, clients)
+            else:
+                skip_all([f for k, f in figures.items() if k not in ("cold_start", "sigint_exit")],
+                         "needs Linux /proc")
+            process.send_signal(signal.SIGINT)
+            exit_status = float(process.wait(EXIT_TIMEOUT_S))
+            if "sigint_exit" in figures:
+                figures["sigint_exit"].value = exit_status
+        except (queue.Empty, subprocess.TimeoutExpired):
+            skip_all((f for f in figures.values() if f.value is None), "the daemon did not answer")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def bench_daemon(model_path: Path, idle_s: float) -> list[Figure]:
+    """Start ``livegen run`` (JACK if a server runs, else auto): cold start, idle CPU, memory, SIGINT.
+
+    On JACK with the one-client extension built, a second daemon runs with
+    ``--jack-client rtmidi`` (python-rtmidi's ports, one JACK client each) for
+    the ``idle_cpu_rtmidi`` figure, a comparison with no target.
+
+    Args:
+        model_path: the ``.onnx`` model the daemon loads.
+        idle_s: how long idle CPU is measured, seconds (after :data:`IDLE_SETTLE_S`).
+
+    Returns:
+        The figures ``cold_start``, ``idle_cpu``, ``uss`` (the memory target),
+        ``pss``, ``rss``, ``sigint_exit`` (and ``idle_cpu_rtmidi``), judged; when
+        no MIDI backend can open, every figure is skipped with the reason.
+    """
+    figures = {k: Figure(k, label, unit) for k, label, unit in (
+        ("cold_start", "daemon cold start to ready", "s"),
+        ("idle_cpu", "daemon idle CPU, % of a core", "%"),
+        ("uss", "daemon private memory (USS), idle", "MB"), ("pss", "  its PSS", "MB"),
+        ("rss", "  its RSS (JACK's locked segment included)", "MB"),
+        ("sigint_exit", "daemon exit status on SIGINT", ""))}
+    try:
+        backend = ports.resolve_backend("jack" if ports.jack_running() else "auto")
+    except BackendError as err:
+        return skip_all(figures.values(), str(err))
+    _daemon(model_path, backend, idle_s, figures)
+    if backend == "jack" and ports.jack_shared_client():
+        rtmidi = {"idle_cpu_rtmidi": Figure(
+            "idle_cpu_rtmidi", "  idle CPU with rtmidi's two JACK clients", "%")}
+        _daemon(model_path, backend, idle_s, rtmidi, jack_client="rtmidi")
+        figures.update(rtmidi)
+    return [f.judge() for f in figures.values()]

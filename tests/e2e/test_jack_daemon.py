@@ -29,7 +29,7 @@ import pytest
 import rtmidi
 
 from livegen.model import default_model_path
-from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, find_port
+from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, find_port, jack_shared_client
 from livegen.presets import load_preset
 from livegen.tokens import MAX_SHIFT_S
 
@@ -159,7 +159,7 @@ class Player:
 
     The ears poll rtmidi's queue from a thread, as livegen's own JACK input
     does: a Python callback on JACK's process thread waits for the GIL and
-    can miss JACK cycles, and with them messages (livegen/ports.py).
+    can miss JACK cycles, and with them messages (livegen/ports/rtmidi.py).
     """
 
     CLIENT = "livegen-e2e"
@@ -286,10 +286,42 @@ def player(daemon, jack_server):
     client.close()
 
 
+def livegen_clients() -> set[str]:
+    """The JACK clients that hold a ``livegen in`` or ``livegen out`` port (``jack_lsp``)."""
+    out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10, check=True,
+                         env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout
+    return {name.rsplit(":", 1)[0] for name in out.splitlines()
+            if name.endswith((":" + IN_PORT_NAME, ":" + OUT_PORT_NAME))}
+
+
 def test_ready_line(daemon):
     assert daemon.ready == (f"listening on {IN_PORT_NAME} -> {OUT_PORT_NAME} "
                             f"(preset {PRESET}, backend jack)")
     assert daemon.process.poll() is None
+    # `--jack-client shared` (the default): both ports in one JACK client where it is built
+    assert len(livegen_clients()) == (1 if jack_shared_client() else 2)
+
+
+def test_answers_on_rtmidi_jack_clients_when_asked(jack_server, model_path, no_other_livegen,
+                                                   tmp_path):
+    """``--jack-client rtmidi``: python-rtmidi's ports, one JACK client each, answer as well."""
+    preset = load_preset(PRESET)
+    running = Daemon(tmp_path / "daemon.log", "--jack-client", "rtmidi")
+    try:
+        running.wait_ready()
+        assert len(livegen_clients()) == 2, livegen_clients()
+        player = Player(jack_server)
+        try:
+            _, last_off_s = player.play(PHRASE)
+            ons = player.wait_for_note_ons(last_off_s, 1, preset.silence_s + 5.0)
+            assert ons, f"no response; daemon log:\n{running.log()}"
+            check_latency("rtmidi's JACK clients", ons[0] - last_off_s, jack_server)
+        finally:
+            player.close()
+        assert running.interrupt() == 0
+    finally:
+        running.stop()
+    assert "Traceback" not in running.log(), running.log()
 
 
 def test_answers_after_the_silence(daemon, player, jack_server):

@@ -1,19 +1,19 @@
 """The listen -> respond state machine.
 
-The engine thread waits on the input queue with a timeout equal to the time
-until its next job (trigger deadline, lookahead step, end of the response),
-parses input, feeds the :class:`~livegen.buffer.PerformanceBuffer` and primes
-each note as it finishes (:class:`~livegen.generation.Generator`), so a trigger
-costs only the 1-3 model steps of the response's first note. The preset's
-trigger (:mod:`livegen.triggers`) starts the :class:`~livegen.response.Response`
-(generation ahead of playback), placed on the beat grid of the MIDI clock
-followed or of the performer's own tempo (:class:`~livegen.clock.GridSource`);
-a performer note_on cancels it (barge-in), except with ``continuous``. No
-generated note takes a pitch the performer holds. Controllers and program
-changes act as :mod:`livegen.control` says; a preset switch, ``enabled``
-going off and a clock Stop end the response. While idle, the generator
-rebuilds its state from the context window in slices that fit before the
-trigger (:mod:`livegen.rebuild`); counts go to :class:`~livegen.stats.Counters`.
+The engine thread (:class:`~livegen.loop.EngineLoop`) waits on the input queue
+with a timeout equal to the time until the engine's next job (trigger
+deadline, lookahead step, end of the response). The performer's notes go
+through the :class:`~livegen.listener.Listener` to the buffer and are primed
+as they finish, so a trigger costs only the 1-3 model steps of the response's
+first note. The preset's trigger (:mod:`livegen.triggers`) starts the
+:class:`~livegen.response.Response` (generation ahead of playback), placed on
+the beat grid of the MIDI clock followed or of the performer's own tempo
+(:class:`~livegen.clock.GridSource`); a performer note_on cancels it
+(barge-in), except with ``continuous``. Controllers and program changes act
+as :mod:`livegen.control` says; a preset switch, ``enabled`` going off and a
+clock Stop end the response. While idle, the generator rebuilds its state
+from the context window in slices that fit before the trigger
+(:mod:`livegen.rebuild`); counts go to :class:`~livegen.stats.Counters`.
 
 Without threads (tests, a host with its own loop): do not call
 :meth:`Engine.start`; :meth:`Engine.feed`, move the clock, call
@@ -24,8 +24,6 @@ the scheduler's due messages) and returns the time until the next.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -37,8 +35,8 @@ from livegen.clock import GridSource, MidiClock
 from livegen.control import Controls, check_programs
 from livegen.generation import Generator, StepModel
 from livegen.grid import BeatGrid
-from livegen.notes import Note
-from livegen.osthread import name_os_thread
+from livegen.listener import Listener
+from livegen.loop import EngineLoop
 from livegen.presets import Preset
 from livegen.rebuild import Rebuild
 from livegen.response import Response
@@ -57,10 +55,7 @@ log = logging.getLogger(__name__)
 #: in it, and the note leaves on the instant itself. A performer note before the
 #: instant pre-empts the prepared response; nothing has sounded.
 PREPARE_S = 0.02
-MAX_IDLE_WAIT_S = 0.5  # longest queue wait of the engine thread, seconds
 PENDING_RECHECK_S = 0.001  # wait for the scheduler to send a response's last messages, s
-ERROR_BACKOFF_S = 0.01  # pause after an unexpected error in the engine, seconds
-_WAKE = object()  # queue sentinel that wakes the engine thread (stop)
 
 
 class Engine:
@@ -116,15 +111,9 @@ class Engine:
         self.tempo = OnsetTempo()
         self.grids = GridSource(self.clock, self.tempo)
         self.response = Response(self.generator, self.scheduler, self.grids, self.buffer)
+        self._listener = Listener(self.generator, self.buffer, self.tempo, self.response)
         self._counts = Counters()
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._lock = threading.RLock()  # held while the state machine moves
-        self._lifecycle = threading.Lock()
-        self._stop_event = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-        self._phrase_notes = 0  # performer note_ons since the last response began
-        self._deferred: list[Note] = []  # finished during a response: primed after it
+        self._loop = EngineLoop(self, self.scheduler, now)
         self._chunk_end_s: float | None = None  # the last continuous chunk's end
         self._enabled_s = float("-inf")  # when the enabled switch last went on
 
@@ -160,7 +149,7 @@ class Engine:
             data: the message's bytes (rtmidi's list of ints), or a mido message.
             timestamp_s: arrival time on the engine's ``now`` clock, seconds.
         """
-        self._queue.put_nowait((timestamp_s, data))
+        self._loop.feed(data, timestamp_s)
 
     def poll(self) -> float | None:
         """Do all work due at ``now()`` without blocking (tests and host loops; no threads).
@@ -172,18 +161,7 @@ class Engine:
         Returns:
             Seconds until the engine next has work (None: only new input).
         """
-        with self._lock:
-            own_scheduler = not self.scheduler.running
-            if own_scheduler:
-                self.scheduler.run_due()
-            wait = self._step(None)
-            if own_scheduler:
-                self.scheduler.run_due()
-                due = self.scheduler.next_due_s()
-                if due is not None:
-                    until_due = max(due - self._now(), 0.0)
-                    wait = until_due if wait is None else min(wait, until_due)
-            return wait
+        return self._loop.poll()
 
     def start(self) -> None:
         """Start the scheduler and engine threads (idempotent while running).
@@ -191,14 +169,7 @@ class Engine:
         Raises:
             RuntimeError: the engine was stopped; make a new one.
         """
-        with self._lifecycle:
-            if self._stopped:
-                raise RuntimeError("engine is stopped; create a new Engine")
-            if self._thread is None:
-                self.scheduler.start()
-                self._thread = threading.Thread(target=self._run, name="livegen-engine",
-                                                daemon=True)
-                self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Cancel any response, stop the threads, end every note, then CC123 and CC120.
@@ -209,23 +180,15 @@ class Engine:
         Args:
             timeout_s: how long to wait for each thread, seconds.
         """
-        with self._lifecycle:
-            if self._stopped:
-                return
-            self._stopped = True
-        self._stop_event.set()
-        self._queue.put_nowait(_WAKE)
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout_s)
-            if thread.is_alive():
-                log.warning("engine thread did not stop within %.1f s", timeout_s)
-        locked = self._lock.acquire(timeout=timeout_s)
+        if not self._loop.halt(timeout_s):
+            return
+        lock = self._loop.lock
+        locked = lock.acquire(timeout=timeout_s)
         try:
             self._end_response("stop")
         finally:
             if locked:
-                self._lock.release()
+                lock.release()
             self.scheduler.stop(timeout_s, channels=(self.preset.channel,))
 
     def __enter__(self) -> Engine:
@@ -245,7 +208,7 @@ class Engine:
             ModelError: the model has no style ``preset.style`` (nothing changes).
             PresetError: a ``program_map`` entry names no loadable preset (nothing changes).
         """
-        with self._lock:
+        with self._loop.lock:
             self.model.style_id(preset.style)
             if programs is not None or preset.program_map:
                 self.controls.programs = check_programs(preset, programs, self.model.style_id)
@@ -254,52 +217,27 @@ class Engine:
     @property
     def stats(self) -> EngineStats:
         """A copy of the engine's counters."""
-        with self._lock:
+        with self._loop.lock:
             return self._counts.snapshot(self.scheduler)
 
     # -- the state machine (lock held) --------------------------------------------
 
-    def _run(self) -> None:
-        name_os_thread("engine")
-        wait: float | None = 0.0
-        while not self._stop_event.is_set():
-            timeout = MAX_IDLE_WAIT_S if wait is None else min(max(wait, 0.0), MAX_IDLE_WAIT_S)
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if not self._stop_event.is_set():
-                wait = self._step(item)
+    def recover(self) -> None:
+        """After an unexpected error: drop the response, panic, rebuild the model state.
 
-    def _step(self, item: Any) -> float | None:
-        """Handle ``item`` and the queued input, then the timed work; survive any error."""
+        Called by the loop (:meth:`livegen.loop.Machine.recover`), lock held.
+        """
+        self._counts.errors += 1
+        self.response.abandon()
+        self._listener.drop()
+        self.scheduler.cancel(panic=True, channels=(self.preset.channel,))
         try:
-            with self._lock:
-                if item is not None and item is not _WAKE:
-                    self._handle(*item)
-                while True:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not _WAKE:
-                        self._handle(*item)
-                return self._tick(self._now())
-        except Exception:  # the daemon's one catch-all: log, panic, carry on
-            log.exception("engine: unexpected error; panic and carry on")
-            with self._lock:
-                self._counts.errors += 1
-                self.response.abandon()
-                self._deferred = []
-                self.scheduler.cancel(panic=True, channels=(self.preset.channel,))
-                try:
-                    self.generator.rebuild()
-                except Exception:  # the model itself may be failing; the next input retries
-                    log.exception("engine: could not rebuild the model state")
-            return ERROR_BACKOFF_S
+            self.generator.rebuild()
+        except Exception:  # the model itself may be failing; the next input retries
+            log.exception("engine: could not rebuild the model state")
 
-    def _handle(self, timestamp_s: float, data: Any) -> None:
-        """Parse one input item and act on it; prime the notes it finishes."""
+    def handle(self, timestamp_s: float, data: Any) -> None:
+        """Parse one input item (:meth:`feed`'s) and act on it (the loop calls it, lock held)."""
         self._counts.messages_in += 1
         try:
             msg = data if isinstance(data, mido.Message) else mido.Message.from_bytes(data)
@@ -323,34 +261,17 @@ class Engine:
                 else:
                     self._counts.barge_ins += 1
                     self._end_response("barge-in")
-            self._phrase_notes += 1
-            self.tempo.add(t)
-            ready = self.buffer.note_on(msg.note, msg.velocity, t, msg.channel)
+            self._listener.key_down(msg.note, msg.velocity, t, msg.channel)
         elif kind in ("note_on", "note_off"):
-            ready = self.buffer.note_off(msg.note, t, msg.channel)
+            self._listener.key_up(msg.note, t, msg.channel)
         elif kind == "control_change":
-            ready = self.buffer.control_change(msg.control, msg.value, t, msg.channel)
-            if ready is None:  # not the keys' or the pedal's: a live control
-                was_enabled = self.controls.enabled
+            if not self._listener.control_change(msg.control, msg.value, t, msg.channel):
+                was_enabled = self.controls.enabled  # not keys or pedal: a live control
                 self._act(*self.controls.control_change(preset, msg.control, msg.value))
                 if self.controls.enabled and not was_enabled:
                     self._enabled_s = t  # a deadline passed while off is due from now
-                return
-        elif kind == "program_change":
-            if msg.program in self.controls.programs:
-                self._switch(self.controls.programs[msg.program], f"program {msg.program}")
-            return
-        else:
-            return  # other channel-voice and system messages are not used (yet)
-        self._take(ready)
-
-    def _take(self, ready: list[Note]) -> None:
-        """Prime finished performer notes, or keep them for after the response."""
-        if self.response.active:
-            self._deferred.extend(ready)  # the grammar is mid-response: prime after it
-            return
-        for note in ready:
-            self.generator.prime(note)
+        elif kind == "program_change" and msg.program in self.controls.programs:
+            self._switch(self.controls.programs[msg.program], f"program {msg.program}")
 
     def _act(self, action: str, preset: Preset) -> None:
         """Carry out a :meth:`~livegen.control.Controls.control_change` action."""
@@ -375,8 +296,12 @@ class Engine:
         self.scheduler.cancel()  # a continuous chunk may still be playing out
         self._chunk_end_s = None
 
-    def _tick(self, now: float) -> float | None:
-        """Do the timed work due at ``now``; return seconds until the next (None: none)."""
+    def tick(self, now: float) -> float | None:
+        """Do the timed work due at ``now`` (the loop calls it, lock held).
+
+        Returns:
+            Seconds until the next (None: only new input).
+        """
         response, preset = self.response, self.preset
         if response.active:
             if response.generating:
@@ -392,22 +317,18 @@ class Engine:
                 return PENDING_RECHECK_S
             else:
                 self._end_response("done", cancel=False)
-        buffer = self.buffer
-        if buffer.stuck(now):
-            log.warning("performer key(s) %s held %.0f s with no other input: taken as "
-                        "released (a lost note_off?)", sorted(buffer.sounding),
-                        now - buffer.last_activity_s)
+        if self._listener.release_stuck(now):
             self._counts.stuck_keys += 1
-            self._take(buffer.release_all(now))
         due = None
         if self.controls.enabled:
             grid = self._grid() if preset.trigger == "bars" else None  # no fit per tick else
-            due = trigger_due(preset, now, self._prepare_s, phrase_notes=self._phrase_notes,
-                              requested=self.controls.requested, buffer=buffer, grid=grid,
+            due = trigger_due(preset, now, self._prepare_s,
+                              phrase_notes=self._listener.phrase_notes,
+                              requested=self.controls.requested, buffer=self.buffer, grid=grid,
                               tempo=self.tempo)
             if due is not None and now >= due.fire_s:
                 self._trigger(now, due)
-                return self._tick(now)
+                return self.tick(now)
         # the LSTM's drift, undone: never at trigger time, a slice per tick
         rebuilt = self.generator.rebuild_slice(None if due is None else due.fire_s - now)
         if rebuilt is Rebuild.DONE:
@@ -434,9 +355,9 @@ class Engine:
                                          self._grid() if needs_grid(preset) else None,
                                          start_s=due.start_s, not_before_s=not_before)
         self.response.begin(planned_s, max(planned_s, now), end_s,
-                            phrase_notes=self._phrase_notes)
+                            phrase_notes=self._listener.phrase_notes)
         self._counts.responses += 1
-        self._phrase_notes = 0
+        self._listener.answered()
         self.controls.requested = False
 
     def _end_response(self, reason: str, *, cancel: bool = True, preempted: bool = False) -> None:
@@ -448,12 +369,10 @@ class Engine:
         outcome = self.response.end(cancel=cancel)
         if outcome is None:
             return
-        deferred, self._deferred = self._deferred, []
-        for note in deferred:
-            self.generator.prime(note)
+        self._listener.flush()
         if preempted:
             self._counts.responses -= 1
-            self._phrase_notes += outcome.phrase_notes
+            self._listener.phrase_notes += outcome.phrase_notes
             log.debug("prepared response pre-empted by the performer before it sounded")
             return
         latency = "n/a"

@@ -5,21 +5,16 @@
 it primes the performer's notes one at a time (4 tokens each), snapshots and
 restores the model state, and generates response notes token by token under
 the note grammar and the chord rules of :mod:`livegen.placement`.
-:func:`continue_notes` (``livegen continue``) and the daemon's
-:class:`~livegen.engine.Engine` both use it, so they sound the same.
-
-An LSTM fed for ever drifts away from what a context-length window would
-give; the generator rebuilds its state from the window in slices
-(:meth:`Generator.rebuild_slice`), paced by the measured cost of priming a
-note so that a slice never runs into a trigger.
+:func:`livegen.offline.continue_notes` (``livegen continue``) and the daemon's
+:class:`~livegen.engine.Engine` both use it, so they sound the same. Its
+state is rebuilt from the context window now and then (:mod:`livegen.rebuild`).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,14 +23,13 @@ import numpy as np
 from livegen import tokens
 from livegen.guidance import StyledModel
 from livegen.notes import Note
-from livegen.placement import SHORT_SHIFTS, Chord, chord_limit, end_by_next, fit_window
+from livegen.placement import SHORT_SHIFTS, Chord, chord_limit, end_by_next
 from livegen.presets import Preset
-from livegen.rebuild import REBUILD_SLICE_NOTES, Rebuild, SlicedRebuild
+from livegen.rebuild import Rebuild, SlicedRebuild
 from livegen.sampling import Sampler
 from livegen.tokens import Kind, NoteDecoder
 
-__all__ = ["StepModel", "Generator", "GeneratorSnapshot", "continue_notes"]
-
+__all__ = ["StepModel", "Generator", "GeneratorSnapshot"]
 
 
 class StepModel(Protocol):
@@ -130,20 +124,16 @@ class Generator:
         return self._rebuild.running
 
     def start_rebuild(self) -> None:
-        """Begin :meth:`rebuild` in slices, so no one call holds the thread for long.
+        """Begin :meth:`rebuild` in slices (:mod:`livegen.rebuild`; :meth:`rebuild_step`).
 
-        A fresh generator primes the current window a few notes at a time
-        (:meth:`rebuild_step`) while this one keeps priming; notes primed
-        meanwhile are primed into it too, and when it has caught up its model
-        state replaces this one's (the same as :meth:`rebuild` followed by
-        those primes). :meth:`reset` and :meth:`set_preset` abandon it, and so
-        does a :meth:`restore` to another window than the current one; a
-        response (:meth:`begin_response` to its :meth:`restore`) only pauses it.
+        The result is the same as :meth:`rebuild` followed by the notes primed
+        meanwhile. :meth:`reset`, :meth:`set_preset` and a :meth:`restore` to
+        another window abandon it; a response only pauses it.
         """
         self._rebuild.start(self._history)
 
-    def _fresh(self) -> Generator:
-        return Generator(self.model, self.preset, seed=0)  # BOS: one model step; never samples
+    def _fresh(self) -> Generator:  # the rebuild's: BOS (one model step), never samples
+        return Generator(self.model, self.preset, seed=0)
 
     def rebuild_step(self, notes: int) -> bool:
         """Prime up to ``notes`` notes into the rebuild; adopt it when caught up.
@@ -170,46 +160,26 @@ class Generator:
 
     @property
     def rebuild_margin_s(self) -> float:
-        """How far the trigger must be for a rebuild slice to run now, seconds.
-
-        :data:`livegen.rebuild.REBUILD_SAFETY` times the slice's expected
-        duration (from the measured time to prime one note), and at least
-        :data:`livegen.rebuild.REBUILD_MARGIN_S`.
-        """
+        """How far the trigger must be for a rebuild slice to run now, seconds (measured)."""
         return self._rebuild.margin_s(len(self._history))
 
     def rebuild_slice(self, until_trigger_s: float | None) -> Rebuild:
-        """Run one slice of a rebuild if one is due (:mod:`livegen.rebuild`) and fits.
+        """Run one slice of a rebuild if one is due and fits before the trigger.
 
-        A slice primes :data:`~livegen.rebuild.REBUILD_SLICE_NOTES` notes; it
-        runs only if the trigger is :attr:`rebuild_margin_s` away or more.
+        See :meth:`livegen.rebuild.SlicedRebuild.run_slice`.
 
         Args:
             until_trigger_s: seconds until the trigger fires; None: no trigger is due.
 
-        Returns:
-            What ran.
-
         Raises:
             RuntimeError: called during a response (see :meth:`rebuild_step`).
         """
-        due = self.rebuilding or self._rebuild.drifted(self.primed_since_reset,
-                                                       self.preset.context_notes)
-        if not due or (until_trigger_s is not None and until_trigger_s < self.rebuild_margin_s):
-            return Rebuild.IDLE
-        if not self.rebuilding:
-            self.start_rebuild()
-        started = time.perf_counter()
-        if self.rebuild_step(REBUILD_SLICE_NOTES):
-            return Rebuild.DONE
-        self._rebuild.note_cost((time.perf_counter() - started) / REBUILD_SLICE_NOTES)
-        return Rebuild.SLICED
+        return self._rebuild.run_slice(self, until_trigger_s)
 
     def rebuild(self) -> None:
         """Reset, then prime the last ``preset.context_notes`` notes again, at once.
 
-        An LSTM fed for ever drifts away from what a context-length window
-        would give; this returns it to exactly that window.
+        This undoes the LSTM's drift: its state is exactly the window's again.
         """
         notes = list(self._history)
         self.reset()
@@ -316,14 +286,11 @@ class Generator:
             avoid: MIDI pitches the PITCH draw must not take (the keys the
                 performer holds); should every allowed pitch be avoided, the
                 draw is uniform over the allowed ones and the caller must check.
-                Pitches already in the current chord (notes starting within
-                ``CHORD_SPAN_S``, 40 ms, of its first note) are avoided too: a
-                chord never doubles a note, and once it holds
-                ``preset.max_chord`` notes the next onset is at least 40 ms
-                later; also avoided are pitches that
-                would make the response's last 13 notes a run copied from a
-                training piece, when the model has a copy guard and the preset
-                keeps ``copy_guard`` on (:mod:`livegen.copyguard`).
+                Also avoided: the pitches of the current chord
+                (:class:`livegen.placement.Chord`: a chord never doubles a
+                note; once full, the next onset is at least ``CHORD_SPAN_S``
+                later) and, with a copy guard on, those that would complete a
+                13-note run copied from a training piece (:mod:`livegen.copyguard`).
 
         Returns:
             The note, with absolute onset (previous onset + sampled shift),
@@ -434,55 +401,3 @@ class Generator:
 def _shift_s(token: int) -> float:
     """Seconds of a SHIFT token."""
     return float(tokens.SHIFT_BINS_S[token - tokens.SHIFT_OFFSET])
-
-
-def continue_notes(
-    model: StepModel,
-    preset: Preset,
-    prompt: Sequence[Note],
-    *,
-    n_notes: int | None = None,
-    seed: int | None = None,
-    gap_s: float = 0.0,
-) -> list[Note]:
-    """Continue a phrase offline, exactly as the daemon would answer it.
-
-    Primes the last ``preset.context_notes`` notes of ``prompt`` (sorted by
-    onset, then pitch), begins the response ``gap_s`` after the prompt's last
-    note ends, and generates until ``n_notes`` notes or ``preset.max_seconds``
-    of music (a note starting later is dropped; one ending later is cut).
-
-    Args:
-        model: a step model.
-        preset: style, sampling settings and limits.
-        prompt: the phrase; may be empty (the response then starts at ``gap_s``).
-        n_notes: most notes to generate, >= 1; default ``preset.max_notes``.
-        seed: int for a reproducible continuation.
-        gap_s: rest between the end of the prompt and the response, seconds >= 0.
-
-    Returns:
-        The generated notes in onset order, in the prompt's time base.
-
-    Raises:
-        ValueError: ``n_notes`` < 1 or ``gap_s`` negative or not finite.
-        ModelError: the model has no style ``preset.style`` (or one named in ``style_contrast``).
-    """
-    count = preset.max_notes if n_notes is None else n_notes
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"n_notes must be an integer >= 1 (received {n_notes!r})")
-    if not isinstance(gap_s, (int, float)) or not math.isfinite(gap_s) or gap_s < 0:
-        raise ValueError(f"gap_s must be >= 0 seconds (received {gap_s!r})")
-    generator = Generator(model, preset, seed=seed)
-    ordered = sorted(prompt, key=lambda n: (n.onset_s, n.pitch))
-    for note in ordered[-preset.context_notes:]:
-        generator.prime(note)
-    start_s = (max(n.end_s for n in ordered) if ordered else 0.0) + gap_s
-    end_s = start_s + preset.max_seconds
-    generator.begin_response(start_s)
-    notes: list[Note] = []
-    while len(notes) < count:
-        note = fit_window(generator.next_note(), end_s)
-        if note is None:
-            break
-        notes.append(note)
-    return notes

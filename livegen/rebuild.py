@@ -14,6 +14,7 @@ before the next trigger (:meth:`SlicedRebuild.margin_s`).
 from __future__ import annotations
 
 import enum
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,7 +26,7 @@ __all__ = ["Rebuild", "SlicedRebuild", "REBUILD_SLICE_NOTES", "REBUILD_MARGIN_S"
 
 #: A rebuild re-primes the context window: context_notes x 4 model steps, 25 ms for 50
 #: notes, 50 ms with style guidance's 6 styles on this project's 2-core machine. It runs
-#: in slices of this many notes (:meth:`livegen.generation.Generator.rebuild_slice`),
+#: in slices of this many notes (:meth:`SlicedRebuild.run_slice`),
 #: the engine handling its input between them, so a phrase that arrives meanwhile
 #: waits for one slice at most, not the whole rebuild.
 REBUILD_SLICE_NOTES = 4
@@ -42,7 +43,7 @@ DRIFT_WINDOWS = 2
 
 
 class Rebuild(enum.Enum):
-    """What one :meth:`livegen.generation.Generator.rebuild_slice` call did."""
+    """What one :meth:`SlicedRebuild.run_slice` call did."""
 
     IDLE = "idle"  # nothing due, or no room before the trigger: nothing ran
     SLICED = "sliced"  # a slice ran and notes remain: call again after the input meanwhile
@@ -115,6 +116,39 @@ class SlicedRebuild:
             self._prime_cost_s = per_note_s
         else:
             self._prime_cost_s += PRIME_COST_SMOOTHING * (per_note_s - self._prime_cost_s)
+
+    def run_slice(self, generator: Any, until_trigger_s: float | None) -> Rebuild:
+        """Run one slice of the generator's rebuild, if one is due and it fits before the trigger.
+
+        A rebuild is due once more than :data:`DRIFT_WINDOWS` context windows
+        of notes were primed since the last (it then begins), and while one is
+        under way. A slice primes :data:`REBUILD_SLICE_NOTES` notes; it runs
+        only if the trigger is :meth:`margin_s` away or more. Never during a
+        response.
+
+        Args:
+            generator: the generator this rebuild belongs to
+                (:class:`livegen.generation.Generator`).
+            until_trigger_s: seconds until the trigger fires; None: no trigger is due.
+
+        Returns:
+            What ran.
+
+        Raises:
+            RuntimeError: called during a response (the generator's ``rebuild_step``).
+        """
+        due = self.running or self.drifted(generator.primed_since_reset,
+                                           generator.preset.context_notes)
+        if not due or (until_trigger_s is not None
+                       and until_trigger_s < self.margin_s(len(generator.history))):
+            return Rebuild.IDLE
+        if not self.running:
+            generator.start_rebuild()
+        started = time.perf_counter()
+        if generator.rebuild_step(REBUILD_SLICE_NOTES):
+            return Rebuild.DONE
+        self.note_cost((time.perf_counter() - started) / REBUILD_SLICE_NOTES)
+        return Rebuild.SLICED
 
     def margin_s(self, window_notes: int) -> float:
         """How far the trigger must be for a slice to run now, seconds.

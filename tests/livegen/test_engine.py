@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from livegen.buffer import STUCK_KEY_S
 from livegen.engine import PREPARE_S, Engine
 from livegen.errors import ModelError, PresetError
-from livegen.generation import Generator, continue_notes
+from livegen.generation import Generator
 from livegen.midi import CLOCKS_PER_BEAT
 from livegen.notes import Note
+from livegen.offline import continue_notes
 from livegen.placement import CHORD_SPAN_S
 from livegen.presets import Preset
 from livegen.rebuild import REBUILD_MARGIN_S

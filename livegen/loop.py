@@ -1,0 +1,163 @@
+"""The engine's thread and input queue: constant-time feed, every step under one lock, errors survived.
+
+:class:`EngineLoop` runs a state machine (:class:`Machine`, the engine's): the
+MIDI callback only timestamps and enqueues (:meth:`EngineLoop.feed`); the
+engine thread waits on the queue with a timeout equal to the time until the
+machine's next job, hands it every queued item, then lets it do its timed
+work. Without threads (tests, a host with its own loop), :meth:`EngineLoop.poll`
+does the same once, and sends the scheduler's due messages itself.
+
+An unexpected error in a step is the daemon's one catch-all: logged, the
+machine recovers (panic), and the loop carries on after :data:`ERROR_BACKOFF_S`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from livegen.osthread import name_os_thread
+from livegen.scheduler import Scheduler
+
+__all__ = ["EngineLoop", "Machine", "MAX_IDLE_WAIT_S", "ERROR_BACKOFF_S"]
+
+log = logging.getLogger(__name__)
+
+MAX_IDLE_WAIT_S = 0.5  # longest queue wait of the engine thread, seconds
+ERROR_BACKOFF_S = 0.01  # pause after an unexpected error in the engine, seconds
+_WAKE = object()  # queue sentinel that wakes the engine thread (stop)
+
+
+class Machine(Protocol):
+    """What the loop runs (:class:`livegen.engine.Engine` is one). Called with the lock held."""
+
+    def handle(self, timestamp_s: float, data: Any) -> None:
+        """Act on one input item (:meth:`EngineLoop.feed`'s arguments)."""
+
+    def tick(self, now_s: float) -> float | None:
+        """Do the timed work due at ``now_s``; return seconds until the next (None: none)."""
+
+    def recover(self) -> None:
+        """After an unexpected error in a step: panic and return to a sound state."""
+
+
+class EngineLoop:
+    """The engine's thread, input queue and lock.
+
+    Args:
+        machine: handles input and timed work.
+        scheduler: the timed output (started and stopped with the loop's
+            thread by the engine; run by :meth:`poll` while it has no thread).
+        now: the monotonic clock, seconds.
+
+    Attributes:
+        lock: held while the machine moves (re-entrant).
+    """
+
+    def __init__(self, machine: Machine, scheduler: Scheduler, now: Callable[[], float]) -> None:
+        self._machine = machine
+        self._scheduler = scheduler
+        self._now = now
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.lock = threading.RLock()
+        self._lifecycle = threading.Lock()
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def feed(self, data: Any, timestamp_s: float) -> None:
+        """Enqueue one input item; constant time, never blocks (the MIDI callback's job)."""
+        self._queue.put_nowait((timestamp_s, data))
+
+    def poll(self) -> float | None:
+        """Do all work due at ``now()`` without blocking; see :meth:`livegen.engine.Engine.poll`.
+
+        Returns:
+            Seconds until the machine or the scheduler next has work (None: only new input).
+        """
+        scheduler = self._scheduler
+        with self.lock:
+            own_scheduler = not scheduler.running
+            if own_scheduler:
+                scheduler.run_due()
+            wait = self._step(None)
+            if own_scheduler:
+                scheduler.run_due()
+                due = scheduler.next_due_s()
+                if due is not None:
+                    until_due = max(due - self._now(), 0.0)
+                    wait = until_due if wait is None else min(wait, until_due)
+            return wait
+
+    def start(self) -> None:
+        """Start the scheduler and engine threads (idempotent while running).
+
+        Raises:
+            RuntimeError: the loop was stopped; make a new engine.
+        """
+        with self._lifecycle:
+            if self._stopped:
+                raise RuntimeError("engine is stopped; create a new Engine")
+            if self._thread is None:
+                self._scheduler.start()
+                self._thread = threading.Thread(target=self._run, name="livegen-engine",
+                                                daemon=True)
+                self._thread.start()
+
+    def halt(self, timeout_s: float) -> bool:
+        """Stop the engine thread (not the scheduler's); no step runs after it.
+
+        Args:
+            timeout_s: how long to wait for the thread, seconds.
+
+        Returns:
+            False if the loop was already stopped (the caller has nothing to do).
+        """
+        with self._lifecycle:
+            if self._stopped:
+                return False
+            self._stopped = True
+        self._stop_event.set()
+        self._queue.put_nowait(_WAKE)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout_s)
+            if thread.is_alive():
+                log.warning("engine thread did not stop within %.1f s", timeout_s)
+        return True
+
+    def _run(self) -> None:
+        name_os_thread("engine")
+        wait: float | None = 0.0
+        while not self._stop_event.is_set():
+            timeout = MAX_IDLE_WAIT_S if wait is None else min(max(wait, 0.0), MAX_IDLE_WAIT_S)
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            if not self._stop_event.is_set():
+                wait = self._step(item)
+
+    def _step(self, item: Any) -> float | None:
+        """Handle ``item`` and the queued input, then the timed work; survive any error."""
+        machine = self._machine
+        try:
+            with self.lock:
+                if item is not None and item is not _WAKE:
+                    machine.handle(*item)
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not _WAKE:
+                        machine.handle(*item)
+                return machine.tick(self._now())
+        except Exception:  # the daemon's one catch-all: log, panic, carry on
+            log.exception("engine: unexpected error; panic and carry on")
+            with self.lock:
+                machine.recover()
+            return ERROR_BACKOFF_S

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from fakes import FakeModel
+from fakes import FakeClock, FakeModel, FakePort, hanging_notes
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rig import PHRASE, PRESET, Rig, make_rig
 
 from livegen.control import Controls, apply_control, check_programs, resolve_programs
+from livegen.engine import Engine
 from livegen.errors import ModelError, PresetError
 from livegen.presets import Preset
 
@@ -60,3 +64,137 @@ def test_check_programs_checks_every_style():
     assert check_programs(BASE, {1: BASE}, model.style_id) == {1: BASE}
     with pytest.raises(ModelError):
         check_programs(BASE, {1: BASE.replace(style="jazz")}, model.style_id)
+
+
+# -- live control of the engine ---------------------------------------------------------
+
+
+def test_footswitch_hands_over_and_back():
+    preset = PRESET.replace(trigger="cc", trigger_cc=67, max_seconds=4.0)
+    rig = make_rig(preset)
+    rig.play(PHRASE[:4])
+    rig.poll_for(2.0)
+    assert not rig.engine.responding  # no silence trigger
+    rig.engine.feed([0xB0, 67, 127], rig.clock())
+    rig.engine.feed([0xB0, 67, 100], rig.clock())  # still down: one press
+    rig.poll_for(0.5)
+    assert rig.engine.responding and rig.port.note_ons()
+    rig.engine.feed([0xB0, 67, 0], rig.clock())
+    rig.engine.feed([0xB0, 67, 127], rig.clock())  # pressed again: handed back
+    rig.poll()
+    assert not rig.engine.responding and rig.engine.stats.responses == 1
+    assert hanging_notes(rig.port.messages) == {}
+    rig.poll_for(2.0)
+    assert rig.engine.stats.responses == 1
+
+
+def test_handover_key_is_not_a_performer_note():
+    preset = PRESET.replace(trigger="note", trigger_note=21)
+    rig = make_rig(preset)
+    rig.play(PHRASE[:3])
+    primed = rig.engine.generator.primed_since_reset
+    rig.engine.feed([0x90, 21, 100], rig.clock())
+    rig.poll_for(0.3)
+    rig.engine.feed([0x80, 21, 0], rig.clock())
+    rig.poll_for(0.3)
+    assert rig.engine.responding and rig.engine.stats.barge_ins == 0
+    assert 21 not in {n.pitch for n in rig.engine.buffer.notes()}
+    rig.poll_for(PRESET.max_seconds)
+    assert rig.engine.generator.primed_since_reset == primed
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def test_cc_map_sets_temperature_length_and_enabled_live():
+    preset = PRESET.replace(cc_map={21: "temperature", 22: "response_length", 23: "enabled"})
+    rig = make_rig(preset)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(0.2)
+    rig.engine.feed([0xB0, 21, 127], rig.clock())
+    rig.engine.feed([0xB0, 22, 0], rig.clock())
+    rig.poll()
+    assert rig.engine.responding  # live changes do not cut the response
+    assert rig.engine.preset.temperature == 2.0 and rig.engine.generator.sampler.temperature == 2.0
+    assert rig.engine.preset.max_seconds == 1.0
+    rig.engine.feed([0xB0, 23, 0], rig.clock())  # off: silence now
+    rig.poll()
+    assert not rig.engine.responding and rig.engine.scheduler.sounding() == {}
+    assert hanging_notes(rig.port.messages) == {}
+    rig.play(PHRASE[:2])
+    rig.poll_for(2.0)
+    assert rig.engine.stats.responses == 1  # disabled: no trigger
+    rig.engine.feed([0xB0, 23, 127], rig.clock())
+    trigger_s = rig.run_until_responding()
+    rig.poll_for(3.0)
+    assert max(due for _, due, _ in rig.scheduled) <= trigger_s + 1.0 + 1e-9
+
+
+def test_program_change_switches_preset_mid_response_with_nothing_sounding():
+    other = PRESET.replace(name="other", style="baroque", channel=5, pitch_low=70, pitch_high=72)
+    clock = FakeClock()
+    port = FakePort(clock)
+    engine = Engine(FakeModel(), PRESET, port.send, now=clock, seed=1, programs={3: other})
+    rig = Rig(clock, port, engine.model, engine)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(0.3)
+    assert port.note_ons()
+    engine.feed([0xC0, 9], clock())  # not in the bank: ignored
+    engine.poll()
+    assert engine.responding
+    engine.feed([0xC0, 3], clock())
+    engine.poll()
+    assert engine.preset == other and not engine.responding
+    assert engine.scheduler.sounding() == {} and hanging_notes(port.messages) == {}
+    before = len(port.note_ons())
+    rig.play(PHRASE[:3])
+    rig.run_until_responding()
+    rig.poll_for(PRESET.max_seconds + 1)
+    after = port.note_ons()[before:]
+    assert after and all(m.channel == 5 and 70 <= m.note <= 72 for m in after)
+    assert hanging_notes(port.messages) == {}
+
+
+def test_program_map_is_resolved_at_construction(tmp_path, monkeypatch):
+    (tmp_path / "b.yaml").write_text("style: baroque\nchannel: 4\n")
+    monkeypatch.setenv("LIVEGEN_PRESETS", str(tmp_path))
+    engine = Engine(FakeModel(), PRESET.replace(program_map={1: "b"}), FakePort().send)
+    assert engine.controls.programs[1].channel == 4
+    with pytest.raises(PresetError, match="program_map 2.*'nope'"):
+        Engine(FakeModel(), PRESET.replace(program_map={2: "nope"}), FakePort().send)
+    with pytest.raises(ModelError):
+        Engine(FakeModel(), PRESET, FakePort().send, programs={1: PRESET.replace(style="jazz")})
+    with pytest.raises(PresetError, match="nope"):
+        engine.set_preset(PRESET.replace(program_map={2: "nope"}))
+    assert engine.controls.programs[1].channel == 4
+
+
+FEATURES = PRESET.replace(clock="midi", quantize_start="beat", quantize="1/16", swing=0.2,
+                          response_bars=1, trigger="cc", silence_s=0.1, max_seconds=0.5,
+                          cc_map={21: "temperature", 22: "response_length", 23: "enabled"})
+
+
+MESSAGES = st.sampled_from([[0xF8], [0xFA], [0xFB], [0xFC], [0xF2, 4, 0], [0xC0, 1], [0xC0, 2],
+                            [0xB0, 67, 127], [0xB0, 67, 0], [0xB0, 64, 127], [0xB0, 64, 0],
+                            [0xB0, 21, 90], [0xB0, 22, 10], [0xB0, 23, 0], [0xB0, 23, 127],
+                            [0x90, 60, 80], [0x80, 60, 0], [0x90, 62, 80], [0x80, 62, 0]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(items=st.lists(st.tuples(MESSAGES, st.floats(0, 0.2)), max_size=60))
+def test_any_control_sequence_never_hangs_a_note(items):
+    programs = {1: FEATURES.replace(name="p1", trigger="continuous", channel=4),
+                2: FEATURES.replace(name="p2", trigger="silence", quantize="off")}
+    clock = FakeClock()
+    port = FakePort(clock)
+    engine = Engine(FakeModel(), FEATURES, port.send, now=clock, seed=0, programs=programs)
+    for data, dt in items:
+        clock.advance(dt)
+        engine.feed(data, clock())
+        engine.poll()
+    for _ in range(100):
+        clock.advance(0.02)
+        engine.poll()
+    engine.stop()
+    assert hanging_notes(port.messages) == {}
+    assert engine.stats.errors == 0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from fakes import hanging_notes
+from rig import BEAT_S, CLOCKED, PHRASE, PRESET, STEP_S, dues_of_note_ons, make_rig, on_grid
 
 from livegen.buffer import PerformanceBuffer
 from livegen.grid import BeatGrid
+from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.tempo import OnsetTempo
 from livegen.triggers import (
@@ -88,3 +91,34 @@ def test_trigger_due_for_each_policy():
     assert _due(BASE.replace(trigger="continuous")).fire_s == 10.3
     assert _due(BASE.replace(trigger="cc")) is None
     assert _due(BASE.replace(trigger="note"), requested=True).fire_s == 10.3
+
+
+# -- the triggers in the engine ----------------------------------------------------------
+
+
+def test_bars_trigger_starts_on_every_second_bar_line():
+    preset = CLOCKED.replace(trigger="bars", trigger_bars=2, response_bars=1)
+    rig = make_rig(preset)
+    beat1_s = rig.add_midi_clock()
+    rig.poll_for(5.0)
+    assert rig.engine.stats.responses == 0  # nothing played: nothing to answer
+    rig.play(PHRASE[:4])
+    rig.poll_for(8.0)
+    dues = dues_of_note_ons(rig)
+    assert rig.engine.stats.responses == 1 and dues
+    assert on_grid(dues[0], beat1_s, 2 * 4 * BEAT_S)
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def test_adaptive_silence_follows_the_players_spacing():
+    preset = PRESET.replace(silence_s=0.5, silence_adaptive=True, silence_min_s=0.3,
+                            silence_max_s=1.5)
+    slow = make_rig(preset)
+    slow.play([Note(60 + i, 80, 0.7 * i, 0.2) for i in range(5)])  # 0.5 s gaps between notes
+    assert not slow.engine.responding  # a fixed 0.5 s would have cut in
+    end_s = slow.clock()
+    assert slow.run_until_responding() >= end_s + 1.4 - STEP_S  # 2 x 0.7 s
+    fast = make_rig(preset)
+    fast.play([Note(60 + i, 80, 0.1 * i, 0.05) for i in range(8)])
+    end_s = fast.clock()
+    assert fast.run_until_responding() < end_s + 0.3 + 2 * STEP_S  # clamped to silence_min_s

@@ -1,0 +1,209 @@
+"""Tests of livegen.response: what an answer is made of, and where its notes go.
+
+Most run through an engine (the rig), as the daemon runs a response; the
+last ones drive a Response on its own."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import hanging_notes
+from rig import (
+    BEAT_S,
+    CLOCKED,
+    PHRASE,
+    PRESET,
+    Rig,
+    dues_of_note_ons,
+    largest_chord,
+    make_rig,
+    on_grid,
+)
+
+from livegen.midi import CLOCKS_PER_BEAT
+from livegen.notes import Note
+from livegen.presets import Preset
+
+
+def test_generation_runs_ahead_only_by_the_lookahead():
+    rig = make_rig()
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(PRESET.max_seconds + 1.0)
+    ons = rig.note_ons_scheduled()
+    lead = rig.engine.prepare_s
+    assert all(due - at <= PRESET.lookahead_s + lead + 1e-9 for at, due, _ in ons)
+
+
+def test_response_respects_max_notes_and_max_seconds():
+    preset = PRESET.replace(max_notes=5, max_seconds=1.0)
+    rig = make_rig(preset)
+    rig.play(PHRASE[:3])
+    trigger_s = rig.run_until_responding()
+    rig.poll_for(3.0)
+    ons = rig.note_ons_scheduled()
+    assert 1 <= len(ons) <= 5
+    assert all(due <= trigger_s + 1.0 + 1e-9 for _, due, _ in rig.scheduled)
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def test_no_generated_note_takes_a_held_pitch():
+    preset = PRESET.replace(trigger="cc", pitch_low=60, pitch_high=62, max_seconds=3.0)
+    rig = make_rig(preset, time_bias=6.0)
+    for pitch in (60, 61):
+        rig.engine.feed([0x90, pitch, 80], rig.clock())
+    rig.engine.feed([0xB0, 67, 127], rig.clock())
+    rig.poll_for(4.0)
+    assert rig.port.note_ons() and {m.note for m in rig.port.note_ons()} == {62}
+    rig.engine.feed([0x90, 62, 80], rig.clock())  # now every allowed pitch is held
+    rig.engine.feed([0xB0, 67, 0], rig.clock())
+    rig.engine.feed([0xB0, 67, 127], rig.clock())
+    sent = len(rig.port.note_ons())
+    rig.poll_for(4.0)
+    assert len(rig.port.note_ons()) == sent and rig.engine.stats.collisions_avoided > 0
+
+
+def test_clock_synced_response_starts_on_the_next_beat_on_the_16th_grid():
+    rig = make_rig(CLOCKED)
+    beat1_s = rig.add_midi_clock()
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    trigger_s = rig.run_until_responding()
+    rig.poll_for(6.0)
+    dues = dues_of_note_ons(rig)
+    assert len(dues) >= 4
+    assert on_grid(dues[0], beat1_s, BEAT_S)
+    assert trigger_s <= dues[0] <= trigger_s + BEAT_S
+    assert all(on_grid(due, beat1_s, BEAT_S / 4) for due in dues)
+    last_s = max(due for _, due, _ in rig.scheduled)
+    assert last_s <= dues[0] + 2 * 4 * BEAT_S + 1e-9  # response_bars: 2 bars of 4/4
+    assert max(dues) < dues[0] + 2 * 4 * BEAT_S - 1e-6  # no note on the next bar line
+    assert hanging_notes(rig.port.messages) == {}
+    assert rig.engine.clock.tempo_bpm == pytest.approx(120.0)
+
+
+def test_notes_follow_the_clock_when_it_stalls_mid_response():
+    rig = make_rig(CLOCKED.replace(response_bars=4, lookahead_s=1.0))
+    beat1_s = rig.add_midi_clock()
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(0.6)
+    rig.delay_clock(0.03)  # the DAW's clock stalls 30 ms and goes on from there
+    step_s = rig.clock()
+    rig.poll_for(9.0)
+    # the step shows after 3 more ticks (~0.1 s); every note sounding after that and the
+    # 0.1 s horizon follows the clock (with lookahead_s 1.0, notes up to 1 s ahead were drawn
+    # before the step: they are placed by song position and read off the latest fit)
+    later = [due for _, due, m in rig.scheduled if m.type == "note_on" and due > step_s + 0.25]
+    assert later and all(on_grid(due - 0.03, beat1_s, BEAT_S / 4) for due in later)
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def _scheduled_notes(rig: Rig) -> list[tuple[float, float]]:
+    """(note_on due, its note_off due) of each scheduled note, in order."""
+    ons = {}
+    pairs = []
+    for _, due, msg in rig.scheduled:
+        if msg.type == "note_on":
+            ons[msg.note] = len(pairs)
+            pairs.append([due, None])
+        elif msg.type == "note_off" and msg.note in ons:
+            pairs[ons.pop(msg.note)][1] = due
+    return [(on, off) for on, off in pairs]
+
+
+def _clocked_response(preset: Preset) -> Rig:
+    """A rig (short shifts favoured) that played PHRASE against a 120 BPM clock and answered."""
+    rig = make_rig(preset, time_bias=6.0)
+    rig.add_midi_clock()
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(6.0)
+    return rig
+
+
+@pytest.mark.parametrize("monophonic", [False, True])
+def test_monophonic_on_the_grid_never_stacks_or_overlaps_notes(monophonic):
+    rig = _clocked_response(CLOCKED.replace(quantize="1/8", monophonic=monophonic,
+                                            max_duration_s=2.0))
+    notes = _scheduled_notes(rig)
+    assert len(notes) >= 4
+    one_line = all(a_on < b_on and a_off <= b_on + 1e-9
+                   for (a_on, a_off), (b_on, _) in zip(notes, notes[1:]))
+    assert one_line == monophonic  # the same music without the mode stacks or overlaps notes
+    assert hanging_notes(rig.port.messages) == {}
+
+
+@pytest.mark.parametrize("cap", [2, 32])
+def test_max_chord_holds_on_the_grid(cap):
+    rig = _clocked_response(CLOCKED.replace(quantize="1/4", max_chord=cap))
+    largest = largest_chord(dues_of_note_ons(rig))
+    assert largest <= 2 if cap == 2 else largest > 2  # quarter notes gather several onsets
+    assert hanging_notes(rig.port.messages) == {}
+
+
+def test_quantize_start_bar_and_half_strength():
+    rig = make_rig(CLOCKED.replace(quantize_start="bar", quantize="1/8", quantize_strength=0.0))
+    beat1_s = rig.add_midi_clock()
+    rig.poll_for(0.3)
+    rig.play(PHRASE[:3])
+    rig.run_until_responding()
+    rig.poll_for(5.0)
+    dues = dues_of_note_ons(rig)
+    assert on_grid(dues[0], beat1_s, 4 * BEAT_S)
+    assert not all(on_grid(due, beat1_s, BEAT_S / 2) for due in dues)  # strength 0: as drawn
+
+
+def test_swing_moves_the_off_beat_eighths():
+    rig = make_rig(CLOCKED.replace(quantize="1/8", swing=1 / 3), time_bias=6.0)
+    beat1_s = rig.add_midi_clock()
+    rig.poll_for(0.3)
+    rig.play(PHRASE[:3])
+    rig.run_until_responding()
+    rig.poll_for(5.0)
+    dues = dues_of_note_ons(rig)
+    swung = BEAT_S * 2 / 3
+    assert all(on_grid(due, beat1_s, BEAT_S) or on_grid(due - swung, beat1_s, BEAT_S)
+               for due in dues)
+    assert any(on_grid(due - swung, beat1_s, BEAT_S) for due in dues)
+
+
+def test_without_a_clock_the_response_starts_on_the_performers_beat():
+    preset = PRESET.replace(quantize_start="beat", quantize="1/8", response_bars=1)
+    rig = make_rig(preset)
+    start_s = rig.clock()
+    rig.play([Note(60 + i, 80, 0.5 * i, 0.3) for i in range(8)])  # quarters at 120 BPM
+    assert rig.engine.tempo.grid().bpm == pytest.approx(120.0, rel=1e-3)
+    rig.run_until_responding()
+    rig.poll_for(3.0)
+    dues = dues_of_note_ons(rig)
+    assert dues and abs((dues[0] - start_s) / BEAT_S - round((dues[0] - start_s) / BEAT_S)) < 0.01
+    assert max(due for _, due, _ in rig.scheduled) <= dues[0] + 4 * BEAT_S + 1e-6
+
+
+def test_clock_preset_without_a_running_clock_answers_as_before():
+    rig = make_rig(PRESET.replace(clock="midi"))
+    rig.play(PHRASE)
+    trigger_s = rig.run_until_responding()
+    rig.poll_for(1.0)
+    assert dues_of_note_ons(rig)[0] == pytest.approx(trigger_s)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_clock_that_speeds_up_never_pushes_a_note_onto_the_bar_after_the_response(seed):
+    # the response's end is fixed in seconds at the trigger; a clock that then runs a
+    # little fast moves the bar line that ends it earlier, and a note snapped to that
+    # line must still be dropped: it belongs to the next bar, by song position
+    rig = make_rig(CLOCKED.replace(response_bars=1, max_notes=64), seed=seed)
+    rig.add_midi_clock()
+    rig.poll_for(1.0)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    start_tick = rig.engine.clock.grid().position(dues_of_note_ons(rig)[0])
+    for _ in range(40):  # 2 s: every 50 ms the next clocks come 0.4 ms earlier
+        rig.delay_clock(-0.0004)
+        rig.poll_for(0.05)
+    grid = rig.engine.clock.grid()
+    positions = [grid.position(due) - start_tick for due in dues_of_note_ons(rig)]
+    assert max(positions) < 4 * CLOCKS_PER_BEAT - 0.5, positions

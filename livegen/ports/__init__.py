@@ -10,8 +10,9 @@ module                 concept
 :mod:`.backends`       backend selection: :func:`resolve_backend`,
                        :func:`jack_running`, :func:`list_ports`, :func:`find_port`
 :mod:`.rtmidi`         python-rtmidi's ports, every backend, one client per port
-:mod:`.jack`           the one-client JACK ports (C extension ``livegen._jackmidi``)
-                       and their client registry, :class:`JackClients`
+:mod:`.jack_clients`   the one-client JACK clients (C extension ``livegen._jackmidi``)
+                       and their registry, :class:`JackClients`
+:mod:`.jack`           the one-client JACK ports on them
 :mod:`.opener`         :func:`open_input`, :func:`open_output`: the one-client JACK
                        ports where asked and built, else rtmidi's
 =====================  ==========================================================
@@ -30,13 +31,8 @@ from livegen.ports.base import (
     OutputPort,
     Port,
 )
-from livegen.ports.jack import (
-    JACK_CLIENTS,
-    JackClients,
-    JackInputPort,
-    JackOutputPort,
-    jack_shared_client,
-)
+from livegen.ports.jack import JackInputPort, JackOutputPort
+from livegen.ports.jack_clients import JACK_CLIENTS, JackClients, jack_shared_client
 from livegen.ports.opener import open_input, open_output
 from livegen.ports.rtmidi import (
     JACK_IDLE_AFTER_S,

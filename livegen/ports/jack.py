@@ -6,13 +6,13 @@ makes one client per port. ``livegen._jackmidi`` holds both ports in one client
 whose process callback is C: input goes, stamped, into a lock-free ring buffer
 that a reader thread drains; output comes from another, each message placed at
 its frame. It is built at install time when JACK's headers are there (Debian
-``libjack-jackd2-dev``, see setup.py); :func:`jack_shared_client` says whether
-it is.
+``libjack-jackd2-dev``, see setup.py);
+:func:`livegen.ports.jack_clients.jack_shared_client` says whether it is.
 
-Ports share a client through a :class:`JackClients` registry: pass the same
-registry to both opens (``livegen run`` does). libjack locks the server's
-shared segment in every client; it stays locked, so the real-time path never
-page-faults (DESIGN.md: memory is judged on what is ours).
+Ports share a client through a :class:`~livegen.ports.jack_clients.JackClients`
+registry: pass the same registry to both opens (``livegen run`` does). libjack
+locks the server's shared segment in every client; it stays locked, so the
+real-time path never page-faults (DESIGN.md: memory is judged on what is ours).
 """
 
 from __future__ import annotations
@@ -20,12 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
-
-try:  # optional C extension: one JACK client for both ports (setup.py)
-    from livegen import _jackmidi
-except ImportError:  # not built (no compiler or JACK headers), or no libjack at run time
-    _jackmidi = None
 
 from livegen.errors import BackendError
 from livegen.osthread import name_os_thread
@@ -39,137 +33,21 @@ from livegen.ports.base import (
     InputPort,
     OutputPort,
 )
+from livegen.ports.jack_clients import JackClients, JackPortHandle
 
 __all__ = [
-    "JACK_CLIENTS",
-    "JACK_FLUSH_TIMEOUT_S",
     "JACK_READ_TIMEOUT_S",
-    "JackClients",
     "JackInputPort",
     "JackOutputPort",
-    "JackPortHandle",
-    "jack_shared_client",
     "open_jack_input",
     "open_jack_output",
 ]
 
 log = logging.getLogger(__name__)
 
-#: The ``jack_client`` choices of the open functions and ``livegen run --jack-client``:
-#: ``shared`` puts livegen's ports in one JACK client (this module) when the extension is
-#: built; ``rtmidi`` uses python-rtmidi's ports, one client per port.
-JACK_CLIENTS = ("shared", "rtmidi")
 #: How long the one-client JACK reader waits for input before it looks at its stop flag,
 #: seconds (closing wakes it at once): an idle daemon's reader wakes once a second.
 JACK_READ_TIMEOUT_S = 1.0
-#: How long closing a one-client JACK output waits for queued messages (the last
-#: note_offs) to go out, seconds: a few periods at any usual buffer size.
-JACK_FLUSH_TIMEOUT_S = 0.5
-
-
-def jack_shared_client(jack_client: str = "shared") -> bool:
-    """Whether JACK ports opened with ``jack_client`` share one JACK client here.
-
-    Args:
-        jack_client: one of :data:`JACK_CLIENTS`.
-
-    Returns:
-        True for ``shared`` when ``livegen._jackmidi`` is built (and libjack
-        loads); False for ``rtmidi``, or when it is not.
-
-    Raises:
-        BackendError: ``jack_client`` is not one of :data:`JACK_CLIENTS`.
-    """
-    if jack_client not in JACK_CLIENTS:
-        raise BackendError(f"unknown JACK client kind {jack_client!r} "
-                           f"(choose from {', '.join(JACK_CLIENTS)})")
-    return jack_client == "shared" and _jackmidi is not None
-
-
-class JackPortHandle:
-    """One port's share of a JACK client from a :class:`JackClients` registry.
-
-    Attributes:
-        client: the ``livegen._jackmidi.Client`` (or what the registry's factory made).
-        direction: ``input`` or ``output``.
-    """
-
-    def __init__(self, registry: JackClients, client: Any, direction: str) -> None:
-        self._registry = registry
-        self.client = client
-        self.direction = direction
-
-    def release(self) -> None:
-        """Remove this port from its client; the client closes with its last port."""
-        self._registry.release(self)
-
-
-class JackClients:
-    """A registry of one-client JACK clients, by client name.
-
-    Ports acquired from the same registry under the same client name share a
-    client, one input and one output per client: a second output gets a
-    client of its own, which JACK names ``livegen-01``. A client closes when
-    its last port is released; a client whose server went away is forgotten.
-
-    Args:
-        factory: makes a client from a name; default ``livegen._jackmidi.Client``.
-    """
-
-    def __init__(self, factory: Callable[[str], Any] | None = None) -> None:
-        self._factory = factory
-        self._lock = threading.Lock()
-        self._clients: dict[str, list[tuple[Any, set[str]]]] = {}  # name -> [(client, in use)]
-
-    def acquire(self, client_name: str, direction: str) -> JackPortHandle:
-        """A client named ``client_name`` with no port of ``direction`` yet, new if need be.
-
-        Args:
-            client_name: the JACK client name others see.
-            direction: ``input`` or ``output``.
-
-        Returns:
-            The handle of the port's share; release it with :meth:`JackPortHandle.release`.
-
-        Raises:
-            BackendError: a new client cannot open (no JACK server), or no factory
-                was given and ``livegen._jackmidi`` is not built.
-        """
-        factory = self._factory or (None if _jackmidi is None else _jackmidi.Client)
-        if factory is None:
-            raise BackendError("livegen._jackmidi is not built (it needs JACK's headers at "
-                               "install time: see setup.py)")
-        with self._lock:
-            entries = self._clients.setdefault(client_name, [])
-            entries[:] = [e for e in entries if not e[0].closed]  # its server went away
-            entry = next((e for e in entries if direction not in e[1]), None)
-            if entry is None:
-                with quiet_stderr():
-                    try:
-                        entry = (factory(client_name), set())
-                    except OSError as err:
-                        raise BackendError(f"cannot open the jack MIDI backend ({err})") from err
-                entries.append(entry)
-            entry[1].add(direction)
-        return JackPortHandle(self, entry[0], direction)
-
-    def release(self, handle: JackPortHandle) -> None:
-        """Remove ``handle``'s port (an output's queue flushed first); close an unused client."""
-        client = handle.client
-        with self._lock:
-            if handle.direction == "input":
-                client.remove_input()
-            else:
-                client.flush(JACK_FLUSH_TIMEOUT_S)  # the last note_offs go out first
-                client.remove_output()
-            for entries in self._clients.values():
-                for entry in entries:
-                    if entry[0] is client:
-                        entry[1].discard(handle.direction)
-                        if not entry[1]:
-                            entries.remove(entry)
-                            client.close()
-                        break
 
 
 class JackInputPort(InputPort):

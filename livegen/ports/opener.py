@@ -6,9 +6,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from livegen.ports import jack
 from livegen.ports.backends import resolve_backend
 from livegen.ports.base import CLIENT_NAME, InputHandler, InputPort, OutputPort
+from livegen.ports.jack import open_jack_input, open_jack_output
+from livegen.ports.jack_clients import JackClients, jack_shared_client
 from livegen.ports.rtmidi import open_rtmidi_input, open_rtmidi_output
 
 __all__ = ["open_input", "open_output"]
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def _one_client(backend: str, jack_client: str) -> bool:
     """Whether to open on the one-client JACK extension; warns when ``shared`` cannot be."""
-    shared = jack.jack_shared_client(jack_client)  # validates jack_client on every backend
+    shared = jack_shared_client(jack_client)  # validates jack_client on every backend
     if backend != "jack":
         return False
     if jack_client == "shared" and not shared:
@@ -32,7 +33,7 @@ def open_input(backend: str = "auto", port: str | None = None, *,
                now: Callable[[], float] | None = None,
                client_name: str = CLIENT_NAME,
                jack_client: str = "shared",
-               jack_clients: jack.JackClients | None = None) -> InputPort:
+               jack_clients: JackClients | None = None) -> InputPort:
     """Open livegen's MIDI input.
 
     Sysex and active sensing are ignored; MIDI clock (0xF8) and the other
@@ -70,7 +71,7 @@ def open_input(backend: str = "auto", port: str | None = None, *,
     """
     backend = resolve_backend(backend)
     if _one_client(backend, jack_client):
-        opened: InputPort = jack.open_jack_input(port, handler=handler, now=now,
+        opened: InputPort = open_jack_input(port, handler=handler, now=now,
                                                  client_name=client_name, clients=jack_clients)
     else:
         opened = open_rtmidi_input(backend, port, handler=handler,
@@ -83,7 +84,7 @@ def open_input(backend: str = "auto", port: str | None = None, *,
 def open_output(backend: str = "auto", port: str | None = None, *,
                 client_name: str = CLIENT_NAME,
                 jack_client: str = "shared",
-                jack_clients: jack.JackClients | None = None) -> OutputPort:
+                jack_clients: JackClients | None = None) -> OutputPort:
     """Open livegen's MIDI output.
 
     Args:
@@ -107,7 +108,7 @@ def open_output(backend: str = "auto", port: str | None = None, *,
     """
     backend = resolve_backend(backend)
     if _one_client(backend, jack_client):
-        opened: OutputPort = jack.open_jack_output(port, client_name=client_name,
+        opened: OutputPort = open_jack_output(port, client_name=client_name,
                                                    clients=jack_clients)
     else:
         opened = open_rtmidi_output(backend, port, client_name=client_name)

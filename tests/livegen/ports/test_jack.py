@@ -20,7 +20,8 @@ from jackprobe import jack_command, jack_port_names, settle, wait_for
 
 from livegen import ports
 from livegen.errors import BackendError
-from livegen.ports.jack import JackClients, JackInputPort, JackOutputPort
+from livegen.ports.jack import JackInputPort, JackOutputPort
+from livegen.ports.jack_clients import JackClients
 
 needs_extension = pytest.mark.skipif(not ports.jack_shared_client(),
                                      reason="livegen._jackmidi is not built")
@@ -99,10 +100,12 @@ def test_registry_shares_a_client_one_port_per_direction(registry):
 
 
 def test_registry_forgets_a_client_whose_server_went_away(registry):
-    clients, _, made = registry
-    clients.acquire("lg", "input")
+    clients, log, made = registry
+    gone = clients.acquire("lg", "input")
     made[0].closed = True  # the JACK server shut down
     assert clients.acquire("lg", "output").client is made[1]
+    gone.release()  # still closed, though forgotten
+    assert log == ["lg-0 remove_input", "lg-0 close"]
 
 
 def test_registries_do_not_share_clients(registry):

@@ -18,23 +18,23 @@ from jackprobe import settle, wait_for
 
 from livegen import ports
 from livegen.errors import BackendError, PortNotFoundError
-from livegen.ports import backends, jack
+from livegen.ports import backends, jack_clients, opener
 
 
 def test_windows_virtual_ports_point_to_loopmidi(monkeypatch):
     monkeypatch.setattr(sys, "platform", "win32")
     monkeypatch.setattr(backends, "compiled_backends", lambda: {"winmm"})
-    for opener in (ports.open_input, ports.open_output):
+    for open_port in (ports.open_input, ports.open_output):
         with pytest.raises(BackendError, match="loopMIDI.*--in/--out"):
-            opener("auto")
+            open_port("auto")
 
 
-@pytest.mark.parametrize("opener", [ports.open_input, ports.open_output])
-def test_unknown_jack_client_kind_is_refused_on_any_backend(monkeypatch, opener):
+@pytest.mark.parametrize("open_port", [ports.open_input, ports.open_output])
+def test_unknown_jack_client_kind_is_refused_on_any_backend(monkeypatch, open_port):
     monkeypatch.setattr(sys, "platform", "darwin")
     monkeypatch.setattr(backends, "compiled_backends", lambda: {"coremidi"})
     with pytest.raises(BackendError, match="unknown JACK client kind 'one'"):
-        opener("auto", jack_client="one")
+        open_port("auto", jack_client="one")
 
 
 @pytest.mark.jack
@@ -102,7 +102,7 @@ def test_connect_to_existing_ports_by_substring(probe, jack_server):
 
 
 @pytest.mark.jack
-@pytest.mark.parametrize("jack_client", jack.JACK_CLIENTS)
+@pytest.mark.parametrize("jack_client", jack_clients.JACK_CLIENTS)
 def test_missing_port_lists_the_ports(probe, jack_client):
     probe.virtual(keys="test keys", synth="test synth")
     with pytest.raises(PortNotFoundError) as info:
@@ -159,7 +159,7 @@ def test_send_races_close_safely(jack_server):
 
 @pytest.mark.jack
 @pytest.mark.flaky(reruns=2)  # JACK's own cycle loss on a busy non-realtime server (see below)
-@pytest.mark.parametrize("jack_client", jack.JACK_CLIENTS)
+@pytest.mark.parametrize("jack_client", jack_clients.JACK_CLIENTS)
 def test_no_input_lost_while_python_is_busy(probe, jack_client):
     """A busy Python thread must not make JACK drop input (no GIL on JACK's thread).
 
@@ -209,7 +209,7 @@ def test_no_input_lost_while_python_is_busy(probe, jack_client):
 
 
 @pytest.mark.jack
-@pytest.mark.parametrize("jack_client", jack.JACK_CLIENTS)
+@pytest.mark.parametrize("jack_client", jack_clients.JACK_CLIENTS)
 def test_reader_thread_stops_on_close(jack_server, jack_client):
     port = ports.open_input("jack", handler=lambda d, t: None, jack_client=jack_client)
     assert any(t.name == "livegen-midi-in" for t in threading.enumerate())
@@ -220,7 +220,7 @@ def test_reader_thread_stops_on_close(jack_server, jack_client):
 @pytest.mark.jack
 def test_shared_falls_back_to_rtmidi_with_a_warning_where_not_built(jack_server, monkeypatch,
                                                                       caplog):
-    monkeypatch.setattr(jack, "jack_shared_client", lambda jack_client="shared": False)
+    monkeypatch.setattr(opener, "jack_shared_client", lambda jack_client="shared": False)
     with ports.open_input("jack", client_name="lgfallback") as inp, \
             ports.open_output("jack", client_name="lgfallback") as out:
         assert isinstance(inp, ports.RtMidiInputPort) and isinstance(out, ports.RtMidiOutputPort)

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.buffer import PerformanceBuffer
+from livegen.buffer import STUCK_KEY_S, PerformanceBuffer
+from livegen.midi import (
+    CC_ALL_NOTES_OFF,
+    CC_ALL_SOUND_OFF,
+    CC_RESET_CONTROLLERS,
+    CC_SUSTAIN,
+    SUSTAIN_DOWN_MIN,
+)
 from livegen.notes import Note
 
 
@@ -194,3 +201,34 @@ def test_release_all_with_nothing_held_changes_nothing():
     buf.note_on(60, 80, 0.0)
     buf.note_off(60, 0.5)
     assert buf.release_all(3.0) == [] and buf.last_activity_s == 0.5
+
+
+def test_control_change_takes_the_pedal_and_the_channel_mode_messages_only():
+    buf = PerformanceBuffer()
+    assert buf.control_change(21, 100, 0.0) is None  # not the buffer's: the caller's to use
+    buf.note_on(60, 80, 0.0)
+    assert buf.control_change(CC_SUSTAIN, SUSTAIN_DOWN_MIN, 0.1) == [] and buf.pedal_down(0)
+    buf.note_on(64, 80, 0.2)
+    assert buf.control_change(CC_ALL_NOTES_OFF, 0, 0.3) == []  # keys up; the pedal holds both
+    assert buf.sounding == {60, 64}
+    ready = buf.control_change(CC_RESET_CONTROLLERS, 0, 0.4)  # pedal up
+    assert [n.pitch for n in ready] == [60, 64] and buf.silent
+    buf.control_change(CC_SUSTAIN, 127, 0.5)
+    buf.note_on(67, 80, 0.6)
+    ready = buf.control_change(CC_ALL_SOUND_OFF, 0, 0.7)  # keys and pedal
+    assert [(n.pitch, n.duration_s) for n in ready] == [(67, pytest.approx(0.1))]
+    assert buf.silent and not buf.pedal_down(0)
+    buf.control_change(CC_SUSTAIN, SUSTAIN_DOWN_MIN - 1, 0.8)
+    assert not buf.pedal_down(0)  # 0-63: up
+
+
+def test_keys_are_stuck_after_stuck_key_s_without_other_events():
+    buf = PerformanceBuffer()
+    assert not buf.stuck(100.0)  # nothing played
+    buf.note_on(60, 80, 1.0)
+    assert not buf.stuck(1.0 + STUCK_KEY_S - 0.01)
+    assert buf.stuck(1.0 + STUCK_KEY_S)
+    buf.note_on(62, 80, 5.0)  # any other event restarts the wait
+    assert not buf.stuck(1.0 + STUCK_KEY_S)
+    buf.release_all(5.5)
+    assert not buf.stuck(100.0)  # silent: nothing stuck

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import mido
+from fakes import FakeClock, FakeModel, FakePort
 from rig import (
     PHRASE,
     PRESET,
     make_rig,
 )
 
-from livegen.buffer import STUCK_KEY_S
+from livegen.buffer import STUCK_KEY_S, PerformanceBuffer
+from livegen.clock import GridSource, MidiClock
+from livegen.generation import Generator
+from livegen.listener import Listener
+from livegen.response import Response
+from livegen.scheduler import Scheduler
+from livegen.tempo import OnsetTempo
 
 
 def test_sustain_pedal_delays_the_trigger_until_lift():
@@ -54,3 +61,61 @@ def test_performer_all_notes_off_ends_held_keys_but_not_the_pedal():
     rig.engine.feed([0xB0, 120, 0], rig.clock() + 0.4)  # All Sound Off
     rig.poll()
     assert rig.engine.buffer.silent and rig.engine.generator.history[-1].pitch == 67
+
+
+# -- a Listener on its own ----------------------------------------------------------------
+
+
+def _listener():
+    clock = FakeClock()
+    generator = Generator(FakeModel(), PRESET, seed=0)
+    buffer, tempo = PerformanceBuffer(), OnsetTempo()
+    scheduler = Scheduler(FakePort(clock).send, now=clock)
+    response = Response(generator, scheduler, GridSource(MidiClock(), tempo), buffer)
+    return generator, buffer, response, Listener(generator, buffer, tempo, response)
+
+
+def test_notes_are_primed_as_they_finish_and_counted_in_the_phrase():
+    generator, _, _, listener = _listener()
+    listener.key_down(60, 80, 1.0, 0)
+    listener.key_down(64, 80, 1.0, 0)
+    assert listener.phrase_notes == 2 and generator.history == ()  # still sounding
+    listener.key_up(64, 1.3, 0)
+    assert generator.history == ()  # 60 began first and is still down: onset order
+    listener.key_up(60, 1.4, 0)
+    assert [n.pitch for n in generator.history] == [60, 64]
+    assert listener.answered() == 2 and listener.phrase_notes == 0
+
+
+def test_notes_finishing_during_a_response_are_primed_after_it():
+    generator, _, response, listener = _listener()
+    response.begin(2.0, 2.0, 3.0, phrase_notes=0)
+    listener.key_down(67, 80, 2.1, 0)
+    listener.key_up(67, 2.2, 0)
+    assert generator.history == ()
+    response.end()
+    listener.flush()
+    assert [n.pitch for n in generator.history] == [67]
+    response.begin(3.0, 3.0, 4.0, phrase_notes=0)
+    listener.key_down(69, 80, 3.1, 0)
+    listener.key_up(69, 3.2, 0)
+    listener.drop()  # after an error: forgotten
+    response.abandon()
+    listener.flush()
+    assert [n.pitch for n in generator.history] == [67]
+
+
+def test_only_the_controllers_of_keys_and_pedal_are_taken():
+    _, buffer, _, listener = _listener()
+    assert not listener.control_change(21, 100, 1.0, 0)
+    assert listener.control_change(64, 127, 1.0, 0) and buffer.pedal_down(0)
+    assert listener.control_change(121, 0, 1.1, 0) and not buffer.pedal_down(0)
+
+
+def test_keys_held_without_other_input_for_stuck_key_s_are_released():
+    generator, buffer, _, listener = _listener()
+    listener.key_down(50, 80, 1.0, 0)
+    assert not listener.release_stuck(1.0 + STUCK_KEY_S - 0.01)
+    assert listener.release_stuck(1.0 + STUCK_KEY_S)
+    assert buffer.silent and generator.history[-1].pitch == 50
+    assert not listener.release_stuck(1.0 + 2 * STUCK_KEY_S)  # nothing left to release

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
+import mido
 import pytest
-from fakes import FakeModel, FakePort, hanging_notes
+from fakes import FakeClock, FakeModel, FakePort, hanging_notes
 from rig import (
     PHRASE,
     PRESET,
@@ -13,7 +14,9 @@ from rig import (
 )
 
 from livegen.engine import Engine
+from livegen.loop import ERROR_BACKOFF_S, EngineLoop
 from livegen.midi import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
+from livegen.scheduler import Scheduler
 
 
 def test_start_after_stop_raises_runtime_error():
@@ -65,3 +68,84 @@ def test_engine_failing_mid_response_panics_and_carries_on():
     assert rig.engine.stats.errors >= 1 and not rig.engine.responding
     assert hanging_notes(rig.port.messages) == {}
     assert rig.port.controls(CC_ALL_NOTES_OFF)
+
+
+# -- EngineLoop on its own ------------------------------------------------------------------
+
+
+class _Machine:
+    """Records what the loop hands it; ``fail`` makes handle() raise."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, object]] = []
+        self.ticks: list[float] = []
+        self.recovered = 0
+        self.fail = False
+        self.wait: float | None = None
+
+    def handle(self, timestamp_s, data):
+        if self.fail:
+            raise RuntimeError("machine failure")
+        self.items.append((timestamp_s, data))
+
+    def tick(self, now_s):
+        self.ticks.append(now_s)
+        return self.wait
+
+    def recover(self):
+        self.recovered += 1
+
+
+def _loop(now=None):
+    clock = FakeClock() if now is None else now
+    machine = _Machine()
+    scheduler = Scheduler(FakePort().send, now=clock)
+    return clock, machine, scheduler, EngineLoop(machine, scheduler, clock)
+
+
+def test_poll_hands_every_queued_item_over_then_ticks_and_waits_for_the_scheduler():
+    clock, machine, scheduler, loop = _loop()
+    loop.feed([0x90, 60, 80], 1.0)
+    loop.feed([0x80, 60, 0], 2.0)
+    machine.wait = 0.3
+    assert loop.poll() == 0.3
+    assert machine.items == [(1.0, [0x90, 60, 80]), (2.0, [0x80, 60, 0])]
+    assert machine.ticks == [clock()]
+    scheduler.schedule(clock() + 0.1, mido.Message("note_on", note=60, velocity=80))
+    assert loop.poll() == pytest.approx(0.1)  # the scheduler's next due comes first
+    machine.wait = None
+    assert loop.poll() == pytest.approx(0.1)
+    scheduler.cancel()
+
+
+def test_an_error_in_a_step_is_survived_and_the_machine_recovers():
+    _, machine, _, loop = _loop()
+    machine.fail = True
+    loop.feed([0x90, 60, 80], 1.0)
+    loop.feed([0x90, 62, 80], 1.1)
+    assert loop.poll() == ERROR_BACKOFF_S and machine.recovered == 1
+    machine.fail = False
+    loop.feed([0x90, 64, 80], 1.2)
+    loop.poll()
+    assert machine.items[-1] == (1.2, [0x90, 64, 80]) and machine.recovered == 1
+
+
+def test_halt_is_idempotent_and_a_halted_loop_never_starts_again():
+    _, _, _, loop = _loop()
+    assert loop.halt(1.0) and not loop.halt(1.0)
+    with pytest.raises(RuntimeError, match="stopped"):
+        loop.start()
+
+
+def test_the_thread_wakes_on_input_and_halts():
+    _, machine, scheduler, loop = _loop(time.monotonic)
+    loop.start()
+    loop.start()  # idempotent
+    assert scheduler.running
+    loop.feed([0x90, 60, 80], time.monotonic())
+    assert wait_for(lambda: machine.items)
+    assert loop.halt(2.0)
+    scheduler.stop()
+    ticks = len(machine.ticks)
+    time.sleep(0.01)
+    assert len(machine.ticks) == ticks  # no step after the halt

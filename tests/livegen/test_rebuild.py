@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from fakes import FakeClock, FakeModel, FakePort
 from rig import (
@@ -13,8 +14,17 @@ from rig import (
 )
 
 from livegen.engine import Engine
+from livegen.generation import Generator
 from livegen.notes import Note
-from livegen.rebuild import REBUILD_MARGIN_S
+from livegen.rebuild import (
+    DRIFT_WINDOWS,
+    PRIME_COST_SMOOTHING,
+    REBUILD_MARGIN_S,
+    REBUILD_SAFETY,
+    REBUILD_SLICE_NOTES,
+    Rebuild,
+    SlicedRebuild,
+)
 
 
 def test_long_performance_rebuilds_the_state_while_idle():
@@ -62,3 +72,43 @@ def test_a_rebuild_slice_never_runs_closer_to_the_trigger_than_twice_its_measure
     else:
         assert REBUILD_MARGIN_S <= engine.generator.rebuild_margin_s < 0.07
         assert all(silent_at_rebuild)  # at once, 70 ms before the trigger: a cheap rebuild fits
+
+
+# -- SlicedRebuild and Generator.rebuild_slice ------------------------------------------
+
+
+def test_the_margin_follows_the_measured_cost_and_never_falls_below_its_floor():
+    rebuild = SlicedRebuild(fresh=lambda: None)
+    assert rebuild.prime_cost_s is None and rebuild.margin_s(50) == REBUILD_MARGIN_S
+    rebuild.note_cost(0.004)
+    assert rebuild.prime_cost_s == 0.004  # the first measurement as it is
+    assert rebuild.margin_s(50) == pytest.approx(REBUILD_SAFETY * REBUILD_SLICE_NOTES * 0.004)
+    assert rebuild.margin_s(2) == pytest.approx(REBUILD_SAFETY * 2 * 0.004)  # a short window
+    rebuild.note_cost(0.0)
+    assert rebuild.prime_cost_s == pytest.approx(0.004 * (1 - PRIME_COST_SMOOTHING))
+    rebuild.note_cost(0.0)
+    assert rebuild.margin_s(50) >= REBUILD_MARGIN_S
+
+
+def test_a_rebuild_is_due_after_more_than_two_windows_of_notes():
+    assert DRIFT_WINDOWS == 2
+    assert not SlicedRebuild.drifted(32, 16) and SlicedRebuild.drifted(33, 16)
+
+
+def test_rebuild_slice_waits_for_room_then_slices_until_the_window_is_rebuilt():
+    preset = PRESET.replace(context_notes=6)
+    notes = [Note(60 + i % 7, 80, 0.25 * i, 0.2) for i in range(13)]
+    gen = Generator(FakeModel(), preset, seed=0)
+    for note in notes[:12]:
+        gen.prime(note)
+    assert gen.rebuild_slice(None) is Rebuild.IDLE  # 12 notes: not yet two windows' worth
+    gen.prime(notes[12])
+    assert gen.rebuild_slice(0.0) is Rebuild.IDLE and not gen.rebuilding  # the trigger is now
+    assert gen.rebuild_slice(gen.rebuild_margin_s - 1e-6) is Rebuild.IDLE
+    assert gen.rebuild_slice(None) is Rebuild.SLICED and gen.rebuilding  # 4 of the 6 notes
+    assert gen.rebuild_slice(gen.rebuild_margin_s) is Rebuild.DONE and not gen.rebuilding
+    assert gen.primed_since_reset == 6 and gen.rebuild_slice(None) is Rebuild.IDLE
+    fresh = Generator(FakeModel(), preset, seed=0)
+    for note in notes[-6:]:
+        fresh.prime(note)
+    np.testing.assert_allclose(gen.snapshot().logits, fresh.snapshot().logits, rtol=1e-6)

@@ -6,12 +6,13 @@ last ones drive a Response on its own."""
 from __future__ import annotations
 
 import pytest
-from fakes import hanging_notes
+from fakes import FakeClock, FakeModel, FakePort, hanging_notes
 from rig import (
     BEAT_S,
     CLOCKED,
     PHRASE,
     PRESET,
+    STEP_S,
     Rig,
     dues_of_note_ons,
     largest_chord,
@@ -19,9 +20,15 @@ from rig import (
     on_grid,
 )
 
+from livegen.buffer import PerformanceBuffer
+from livegen.clock import GridSource, MidiClock
+from livegen.generation import Generator
 from livegen.midi import CLOCKS_PER_BEAT
 from livegen.notes import Note
 from livegen.presets import Preset
+from livegen.response import SEND_FIRST_S, Response
+from livegen.scheduler import Scheduler, SchedulerObserver
+from livegen.tempo import OnsetTempo
 
 
 def test_generation_runs_ahead_only_by_the_lookahead():
@@ -207,3 +214,99 @@ def test_a_clock_that_speeds_up_never_pushes_a_note_onto_the_bar_after_the_respo
     grid = rig.engine.clock.grid()
     positions = [grid.position(due) - start_tick for due in dues_of_note_ons(rig)]
     assert max(positions) < 4 * CLOCKS_PER_BEAT - 0.5, positions
+
+
+# -- a Response on its own ----------------------------------------------------------------
+
+
+def _standalone(preset: Preset = PRESET, **model_args):
+    """A response built as the engine builds it, without the engine."""
+    clock = FakeClock()
+    port = FakePort(clock)
+    generator = Generator(FakeModel(**model_args), preset, seed=0)
+    scheduler = Scheduler(port.send, now=clock)
+    buffer = PerformanceBuffer()
+    response = Response(generator, scheduler, GridSource(MidiClock(), OnsetTempo()), buffer)
+    return clock, port, generator, scheduler, buffer, response
+
+
+def test_a_response_schedules_ahead_by_the_lookahead_and_returns_the_generator():
+    clock, port, generator, scheduler, _, response = _standalone()
+    for note in PHRASE:
+        generator.prime(note)
+    before = generator.snapshot()
+    start_s = clock() + 0.5
+    assert not response.active and response.trigger_s is None and response.end() is None
+    response.begin(start_s, start_s, start_s + 2.0, phrase_notes=9)
+    assert response.active and response.generating
+    assert response.trigger_s == start_s and response.end_limit_s == start_s + 2.0
+    with pytest.raises(RuntimeError, match="active"):
+        response.begin(start_s, start_s, start_s + 2.0, phrase_notes=1)
+    queued = []  # (scheduled at, due)
+
+    class Watch(SchedulerObserver):
+        def scheduled(self, due_s, at_s, msg):
+            queued.append((at_s, due_s))
+
+    scheduler.add_observer(Watch())
+    while response.generating:
+        assert response.advance(clock()) == 0
+        assert response.wait_s(clock()) >= 0
+        scheduler.run_due()
+        clock.advance(STEP_S)
+    assert queued and all(due - at <= PRESET.lookahead_s + 1e-9 for at, due in queued[::2])
+    assert generator.history == before.history and generator.clock_s == before.clock_s
+    clock.advance(response.wait_s(clock()))  # until the last note ends
+    scheduler.run_due()
+    assert response.last_end_s <= start_s + 2.0 + 1e-9
+    outcome = response.end(cancel=False)
+    assert outcome.phrase_notes == 9 and outcome.notes_played == len(port.note_ons()) > 0
+    assert 0 <= outcome.latency_ms <= STEP_S * 1000 + 1e-6  # sent by run_due, a step late at most
+    assert not response.active and hanging_notes(port.messages) == {}
+
+
+def test_a_prepared_response_is_only_prepared_until_it_sounds():
+    clock, port, generator, scheduler, _, response = _standalone()
+    start_s = clock() + 0.02
+    response.begin(start_s, start_s, start_s + 1.0, phrase_notes=1)
+    response.advance(clock())
+    assert scheduler.next_due_s() == pytest.approx(start_s)  # the first onset only, on the start
+    assert response.wait_s(clock()) == pytest.approx(0.02 + SEND_FIRST_S)
+    assert response.prepared_only(start_s - 0.001) and not response.prepared_only(start_s)
+    clock.advance(0.02)
+    scheduler.run_due()
+    assert port.note_ons() and not response.prepared_only(start_s - 0.001)  # it sounded
+    outcome = response.end()
+    assert outcome.notes_played >= 1 and hanging_notes(port.messages) == {}
+
+
+def test_a_response_skips_notes_whose_pitch_the_performer_holds():
+    preset = PRESET.replace(pitch_low=60, pitch_high=62, max_notes=12)
+    clock, port, _, scheduler, buffer, response = _standalone(preset, time_bias=6.0)
+    for pitch in (60, 61, 62):
+        buffer.note_on(pitch, 80, clock())
+    response.begin(clock(), clock(), clock() + 3.0, phrase_notes=0)
+    skipped = 0
+    while response.generating:
+        skipped += response.advance(clock())
+        clock.advance(STEP_S)
+    assert skipped > 0 and scheduler.pending() == 0  # every allowed pitch was held
+    response.end()
+
+
+def test_advance_and_wait_without_a_response_raise_runtime_error():
+    _, _, _, _, _, response = _standalone()
+    with pytest.raises(RuntimeError, match="no response"):
+        response.advance(0.0)
+    with pytest.raises(RuntimeError, match="no response"):
+        response.wait_s(0.0)
+
+
+def test_abandon_forgets_the_response_without_touching_the_generator():
+    clock, _, generator, _, _, response = _standalone()
+    response.begin(clock(), clock(), clock() + 1.0, phrase_notes=0)
+    response.advance(clock())
+    clock_s = generator.clock_s
+    response.abandon()
+    assert not response.active and response.end() is None
+    assert generator.clock_s == clock_s  # left as it was: the engine rebuilds it

@@ -34,7 +34,6 @@ from livegen.buffer import PerformanceBuffer
 from livegen.clock import GridSource, MidiClock
 from livegen.control import Controls, check_programs
 from livegen.generation import Generator, StepModel
-from livegen.grid import BeatGrid
 from livegen.listener import Listener
 from livegen.loop import EngineLoop
 from livegen.presets import Preset
@@ -43,7 +42,7 @@ from livegen.response import Response
 from livegen.scheduler import Scheduler
 from livegen.stats import Counters, EngineStats
 from livegen.tempo import OnsetTempo
-from livegen.triggers import Due, needs_grid, plan_response, trigger_due
+from livegen.triggers import Due, Trigger
 
 __all__ = ["Engine", "PREPARE_S"]
 
@@ -103,7 +102,6 @@ class Engine:
         self.model = model
         self.controls = Controls(check_programs(preset, programs, model.style_id))
         self._now = now
-        self._prepare_s = prepare_s
         self.generator = Generator(model, preset, seed=seed)
         self.buffer = PerformanceBuffer(capacity=preset.context_notes)
         self.scheduler = Scheduler(send, now=now, realtime=realtime)
@@ -113,9 +111,8 @@ class Engine:
         self.response = Response(self.generator, self.scheduler, self.grids, self.buffer)
         self._listener = Listener(self.generator, self.buffer, self.tempo, self.response)
         self._counts = Counters()
+        self._trigger = Trigger(self.grids, prepare_s)
         self._loop = EngineLoop(self, self.scheduler, now)
-        self._chunk_end_s: float | None = None  # the last continuous chunk's end
-        self._enabled_s = float("-inf")  # when the enabled switch last went on
 
     @property
     def preset(self) -> Preset:
@@ -125,7 +122,7 @@ class Engine:
     @property
     def prepare_s(self) -> float:
         """How long before a known trigger instant a response is prepared, seconds."""
-        return self._prepare_s
+        return self._trigger.prepare_s
 
     @property
     def responding(self) -> bool:
@@ -269,7 +266,7 @@ class Engine:
                 was_enabled = self.controls.enabled  # not keys or pedal: a live control
                 self._act(*self.controls.control_change(preset, msg.control, msg.value))
                 if self.controls.enabled and not was_enabled:
-                    self._enabled_s = t  # a deadline passed while off is due from now
+                    self._trigger.enabled_s = t  # a deadline passed while off is due from now
         elif kind == "program_change" and msg.program in self.controls.programs:
             self._switch(self.controls.programs[msg.program], f"program {msg.program}")
 
@@ -294,7 +291,7 @@ class Engine:
         """End the response and every note livegen still sounds (note_offs now)."""
         self._end_response(reason)
         self.scheduler.cancel()  # a continuous chunk may still be playing out
-        self._chunk_end_s = None
+        self._trigger.chunk_end_s = None
 
     def tick(self, now: float) -> float | None:
         """Do the timed work due at ``now`` (the loop calls it, lock held).
@@ -309,7 +306,7 @@ class Engine:
             if response.generating:
                 return response.wait_s(now)
             if preset.trigger == "continuous":
-                self._chunk_end_s = response.end_limit_s
+                self._trigger.chunk_end_s = response.end_limit_s
                 self._end_response("chunk done", cancel=False)  # its notes play out
             elif now < response.last_end_s:
                 return response.last_end_s - now
@@ -321,13 +318,11 @@ class Engine:
             self._counts.stuck_keys += 1
         due = None
         if self.controls.enabled:
-            grid = self._grid() if preset.trigger == "bars" else None  # no fit per tick else
-            due = trigger_due(preset, now, self._prepare_s,
-                              phrase_notes=self._listener.phrase_notes,
-                              requested=self.controls.requested, buffer=self.buffer, grid=grid,
-                              tempo=self.tempo)
+            due = self._trigger.due(preset, now, phrase_notes=self._listener.phrase_notes,
+                                    requested=self.controls.requested, buffer=self.buffer,
+                                    tempo=self.tempo)
             if due is not None and now >= due.fire_s:
-                self._trigger(now, due)
+                self._begin_response(now, due)
                 return self.tick(now)
         # the LSTM's drift, undone: never at trigger time, a slice per tick
         rebuilt = self.generator.rebuild_slice(None if due is None else due.fire_s - now)
@@ -337,24 +332,10 @@ class Engine:
             return 0.0
         return None if due is None else due.fire_s - now
 
-    def _grid(self) -> BeatGrid | None:
-        """The beat grid in force for the preset (None: no tempo known)."""
-        return self.grids.grid(self.preset.clock == "midi")
-
-    def _trigger(self, now: float, due: Due) -> None:
-        """Start (or, before a known instant, prepare) a response.
-
-        It is planned from the trigger instant (the silence deadline, else
-        ``now``): its first note is due on that instant, or on the grid line
-        after it that the preset asks for; never in the past.
-        """
-        preset = self.preset
-        not_before = self._chunk_end_s if preset.trigger == "continuous" else None
-        instant_s = now if due.instant_s is None else max(due.instant_s, self._enabled_s)
-        planned_s, end_s = plan_response(instant_s, preset,
-                                         self._grid() if needs_grid(preset) else None,
-                                         start_s=due.start_s, not_before_s=not_before)
-        self.response.begin(planned_s, max(planned_s, now), end_s,
+    def _begin_response(self, now: float, due: Due) -> None:
+        """Start (or, before a known instant, prepare) the response ``due`` fires; never in the past."""
+        trigger_s, end_s = self._trigger.plan(self.preset, now, due)
+        self.response.begin(trigger_s, max(trigger_s, now), end_s,
                             phrase_notes=self._listener.phrase_notes)
         self._counts.responses += 1
         self._listener.answered()

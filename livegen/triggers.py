@@ -25,7 +25,8 @@ The engine asks :func:`trigger_due` when the preset's trigger fires next:
 ``quantize_start``, else the next grid line with ``quantize``, else at once)
 and the end (``response_bars`` bars when a tempo is known, else
 ``max_seconds``). Where each note of the response falls is
-:mod:`livegen.placement`'s.
+:mod:`livegen.placement`'s. The engine asks both through one :class:`Trigger`,
+which also keeps what the plan needs between responses.
 """
 
 from __future__ import annotations
@@ -33,12 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livegen.buffer import PerformanceBuffer
+from livegen.clock import GridSource
 from livegen.grid import BeatGrid, division_ticks
 from livegen.midi import CLOCKS_PER_BEAT
 from livegen.presets import Preset
 from livegen.tempo import OnsetTempo
 
-__all__ = ["Due", "trigger_due", "plan_response", "silence_threshold_s",
+__all__ = ["Due", "Trigger", "trigger_due", "plan_response", "silence_threshold_s",
            "needs_grid", "BAR_PREROLL_S", "SILENCE_IOI_FACTOR"]
 
 #: The ``bars`` trigger fires this long before its bar line, seconds: room for the
@@ -152,3 +154,63 @@ def trigger_due(preset: Preset, now_s: float, prepare_s: float, *, phrase_notes:
     elif requested:  # cc, note
         return Due(now_s)
     return None
+
+
+class Trigger:
+    """The engine's trigger: when the next response fires, and where it is planned.
+
+    Not thread-safe: the engine thread owns it.
+
+    Args:
+        grids: the beat grid in force (a followed clock's or the performer's).
+        prepare_s: a trigger whose instant is known ahead (the silence
+            deadline) fires this long before it, seconds > 0.
+
+    Attributes:
+        prepare_s: as given.
+        enabled_s: when the ``enabled`` switch last went on, seconds: a
+            silence deadline that passed while it was off is due from then.
+        chunk_end_s: the last ``continuous`` chunk's end, seconds: the next
+            starts no earlier (None: no chunk playing).
+    """
+
+    def __init__(self, grids: GridSource, prepare_s: float) -> None:
+        self._grids = grids
+        self.prepare_s = prepare_s
+        self.enabled_s = float("-inf")
+        self.chunk_end_s: float | None = None
+
+    def due(self, preset: Preset, now_s: float, *, phrase_notes: int, requested: bool,
+            buffer: PerformanceBuffer, tempo: OnsetTempo) -> Due | None:
+        """When the preset's trigger fires next (:func:`trigger_due`), or None.
+
+        Args:
+            preset: the trigger and its settings.
+            now_s: seconds.
+            phrase_notes: performer note_ons since the last response began.
+            requested: a hand-over (footswitch or key) is waiting (``cc``, ``note``).
+            buffer: the performer's notes (silence, last activity).
+            tempo: the performer's onsets (their spacing, for adaptive silence).
+        """
+        grid = self._grid(preset) if preset.trigger == "bars" else None  # no fit per tick else
+        return trigger_due(preset, now_s, self.prepare_s, phrase_notes=phrase_notes,
+                           requested=requested, buffer=buffer, tempo=tempo, grid=grid)
+
+    def plan(self, preset: Preset, now_s: float, due: Due) -> tuple[float, float]:
+        """Where the response fired at ``now_s`` by ``due`` starts, and where it ends.
+
+        It is planned from the trigger instant (the silence deadline, else
+        ``now_s``): its first note is due on that instant, or on the grid line
+        after it that the preset asks for (:func:`plan_response`).
+
+        Returns:
+            ``(trigger_s, end_limit_s)``, seconds; ``trigger_s`` may be before
+            ``now_s`` (the engine woke late): the response then starts at ``now_s``.
+        """
+        not_before = self.chunk_end_s if preset.trigger == "continuous" else None
+        instant_s = now_s if due.instant_s is None else max(due.instant_s, self.enabled_s)
+        return plan_response(instant_s, preset, self._grid(preset) if needs_grid(preset) else None,
+                             start_s=due.start_s, not_before_s=not_before)
+
+    def _grid(self, preset: Preset) -> BeatGrid | None:
+        return self._grids.grid(preset.clock == "midi")

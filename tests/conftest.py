@@ -190,7 +190,14 @@ class OwnJackServer(JackServer):
     process: subprocess.Popen | None = None
 
     def pause(self, seconds: float) -> None:
-        """Stop the server (SIGSTOP) for ``seconds``, then let it go on (SIGCONT): a stall."""
+        """Stop the server (SIGSTOP) for ``seconds``, then let it go on (SIGCONT): a stall.
+
+        Only while the process this fixture started lives (an unreaped child's
+        PID cannot be reused), so no other process is ever signalled.
+        """
+        if self.process.poll() is not None:
+            raise AssertionError(f"the test's JACK server {self.name!r} exited "
+                                 f"({self.process.returncode})")
         pid = self.process.pid
         os.kill(pid, signal.SIGSTOP)
         try:

@@ -164,9 +164,7 @@ class Generator:
         return self._rebuild.margin_s(len(self._history))
 
     def rebuild_slice(self, until_trigger_s: float | None) -> Rebuild:
-        """Run one slice of a rebuild if one is due and fits before the trigger.
-
-        See :meth:`livegen.rebuild.SlicedRebuild.run_slice`.
+        """Run one slice of a rebuild if due and it fits (:meth:`livegen.rebuild.SlicedRebuild.run_slice`).
 
         Args:
             until_trigger_s: seconds until the trigger fires; None: no trigger is due.
@@ -190,9 +188,9 @@ class Generator:
         """Feed one performer note (4 model steps); notes must come in onset order.
 
         The shift is measured from the previous note's decoded onset (as
-        :func:`livegen.tokens.encode` does, so quantisation errors do not
-        pile up), except after a gap longer than the longest shift, after
-        which the clock jumps to the note's real onset.
+        :func:`livegen.tokens.encode` does: quantisation errors do not pile
+        up); after a gap longer than the longest shift, the clock jumps to the
+        note's real onset. The time it takes paces the rebuilds.
 
         Args:
             note: the finished note, times in the engine's clock.
@@ -203,7 +201,7 @@ class Generator:
         """
         started = time.perf_counter()
         self._prime(note)
-        self._rebuild.note_cost(time.perf_counter() - started)  # paces the rebuild slices
+        self._rebuild.note_cost(time.perf_counter() - started)
 
     def _prime(self, note: Note) -> None:
         """:meth:`prime` without measuring its cost."""
@@ -357,11 +355,9 @@ class Generator:
 
     @property
     def next_onset_s(self) -> float | None:
-        """Seconds: the onset :meth:`next_note` will give next, when already drawn.
+        """Seconds: the onset :meth:`next_note` gives next, if a ``monophonic`` preset drew it.
 
-        Only a ``monophonic`` preset draws it early; None otherwise, and
-        after :meth:`prime`, :meth:`begin_response`, :meth:`restore` or
-        :meth:`reset`.
+        None otherwise, and after :meth:`prime`, :meth:`begin_response`, :meth:`restore`, :meth:`reset`.
         """
         if self._next_shift is None or self._clock_s is None:
             return None

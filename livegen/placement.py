@@ -25,10 +25,10 @@ import dataclasses
 
 import numpy as np
 
-from livegen import tokens
 from livegen.grid import BeatGrid
 from livegen.notes import Note
 from livegen.presets import Preset
+from livegen.tokens import SHIFT_BINS_S, SHIFT_OFFSET
 
 __all__ = ["CHORD_SPAN_S", "SHORT_SHIFTS", "Chord", "Placement", "chord_limit", "end_by_next",
            "fit_window", "snap_onset"]
@@ -41,8 +41,8 @@ CHORD_SPAN_S = 0.04
 #: Seconds: onsets are sums of 10 ms bins in floating point; closer than this is equal.
 TIME_EPS_S = 1e-6
 #: SHIFT token ids shorter than a chord's span: a full chord may not draw them.
-SHORT_SHIFTS = tokens.SHIFT_OFFSET + np.flatnonzero(tokens.SHIFT_BINS_S < CHORD_SPAN_S - 1e-9)
-assert len(SHORT_SHIFTS) > 0 and tokens.SHIFT_BINS_S[0] == 0.0  # shift 0 (a chord tone) is short
+SHORT_SHIFTS = SHIFT_OFFSET + np.flatnonzero(SHIFT_BINS_S < CHORD_SPAN_S - 1e-9)
+assert len(SHORT_SHIFTS) > 0 and SHIFT_BINS_S[0] == 0.0  # shift 0 (a chord tone) is short
 
 
 def chord_limit(preset: Preset) -> int:

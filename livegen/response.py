@@ -121,9 +121,12 @@ class Response:
 
     @property
     def trigger_s(self) -> float | None:
-        """When the first note should sound, seconds: the trigger instant (the silence
-        deadline, a bar line, a footswitch press) or the grid line the preset asks
-        for after it; latency is measured from here. None: no response."""
+        """When the first note should sound, seconds (None: no response).
+
+        The trigger instant (the silence deadline, a bar line, a footswitch
+        press) or the grid line the preset asks for after it; latency is
+        measured from here.
+        """
         return None if self._answer is None else self._answer.trigger_s
 
     @property

@@ -77,7 +77,7 @@ class MidiClock:
     Args:
         window_ticks: ticks in the tempo fit, >= 2.
         stalled: ``stalled(t0_s, t1_s)`` says whether the MIDI server stalled
-            between two stamps (:meth:`livegen.ports.JackInputPort.stalled_between`);
+            between two stamps (:meth:`livegen.ports.base.InputPort.stalled_between`);
             None when unknown. A tick one period late after a stall is a phase step,
             not a lost tick: a stalled JACK server's timeline, the clock source's
             included, moves on from where it stopped.

@@ -134,7 +134,7 @@ class Engine:
 
         While a response plays (a barge-in stops it), and always with a
         footswitch or hand-over key trigger (it starts one) or a MIDI clock
-        to follow. (:attr:`livegen.ports.InputPort.keep_fast`)
+        to follow. (:attr:`livegen.ports.base.InputPort.keep_fast`)
         """
         preset = self.preset
         return self.response.active or preset.trigger in ("cc", "note") or preset.clock == "midi"

@@ -249,7 +249,7 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> 
         ``{row: {metric: mean}}``; rows ``real``, ``iid``, ``metronome`` and one per preset;
         ``interval_distance``/``ioi_distance`` are from the real continuation's histograms.
     """
-    from livegen.generation import continue_notes
+    from livegen.offline import continue_notes
 
     rows: dict[str, list[dict[str, float]]] = {"real": [], "iid": [], "metronome": []}
     rng = np.random.default_rng(0)

@@ -41,8 +41,9 @@ import numpy as np
 
 from livegen import tokens as tk
 from livegen.errors import ModelError
-from livegen.generation import StepModel, continue_notes
+from livegen.generation import StepModel
 from livegen.notes import Note
+from livegen.offline import continue_notes
 from livegen.presets import Preset
 from livegen_train.baselines import (
     WINDOW_NOTES,

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from livegen.keys import N_PITCH_CLASSES, estimate_key
 from livegen.notes import Note
-from livegen.sampling import N_PITCH_CLASSES, estimate_key
 
 __all__ = ["key_distance", "rest_ratio", "onset_groups", "ioi_stats", "repetition", "stats",
            "estimate_tonic", "style_features", "mean_profile", "profile_distance", "distinctness",

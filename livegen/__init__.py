@@ -27,11 +27,11 @@ _PUBLIC = {
     "VocabularyMismatchError": "livegen.errors",
     "BeatGrid": "livegen.grid",
     "Engine": "livegen.engine",
-    "EngineStats": "livegen.engine",
+    "EngineStats": "livegen.stats",
     "Generator": "livegen.generation",
-    "continue_notes": "livegen.generation",
+    "continue_notes": "livegen.offline",
     "MidiClock": "livegen.clock",
-    "estimate_tempo_from_onsets": "livegen.clock",
+    "estimate_tempo_from_onsets": "livegen.tempo",
     "Model": "livegen.model",
     "State": "livegen.model",
     "Note": "livegen.notes",
@@ -71,8 +71,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from livegen.buffer import PerformanceBuffer  # noqa: F401
-    from livegen.clock import MidiClock, estimate_tempo_from_onsets  # noqa: F401
-    from livegen.engine import Engine, EngineStats  # noqa: F401
+    from livegen.clock import MidiClock  # noqa: F401
+    from livegen.engine import Engine  # noqa: F401
     from livegen.errors import (  # noqa: F401
         BackendError,
         LivegenError,
@@ -82,11 +82,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
         PresetError,
         VocabularyMismatchError,
     )
-    from livegen.generation import Generator, continue_notes  # noqa: F401
+    from livegen.generation import Generator  # noqa: F401
     from livegen.grid import BeatGrid  # noqa: F401
     from livegen.model import Model, State  # noqa: F401
     from livegen.notes import Note, read_midi, write_midi  # noqa: F401
+    from livegen.offline import continue_notes  # noqa: F401
     from livegen.presets import Preset, list_presets, load_preset  # noqa: F401
     from livegen.sampling import Sampler  # noqa: F401
     from livegen.scheduler import Scheduler  # noqa: F401
+    from livegen.stats import EngineStats  # noqa: F401
+    from livegen.tempo import estimate_tempo_from_onsets  # noqa: F401
     from livegen.tokens import VOCAB_HASH, VOCAB_SIZE, VOCAB_VERSION  # noqa: F401

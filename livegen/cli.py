@@ -332,7 +332,7 @@ def _cmd_continue(args: argparse.Namespace) -> int:
         raise MidiFileError(f"{args.input}: no notes start before --at {args.at} s "
                             f"(the first starts at {notes[0].onset_s:.3f} s)")
     model = _load_model(preset, args.model)
-    from livegen.engine import continue_notes
+    from livegen.offline import continue_notes
 
     continuation = continue_notes(model, preset, prompt, n_notes=args.notes, seed=args.seed)
 

@@ -33,19 +33,13 @@ from livegen.tokens import DUR_OFFSET, DURATION_BINS_S, KIND_MASKS, PITCH_OFFSET
 if TYPE_CHECKING:
     from livegen.presets import Preset
 
-__all__ = ["Sampler", "PALETTE_FLOOR", "CHORD_SPAN_S"]
+__all__ = ["Sampler", "PALETTE_FLOOR"]
 
 #: ``palette`` key mask: a pitch class the context never (or hardly) holds counts as this
 #: share of the commonest one, so its bias is ``key_penalty * ln(0.1)``, finite. Chosen
 #: on the validation split (key distance to the prompt 1.26x real with ``soft``, 1.05x
 #: with ``palette`` at key_penalty 0.5 and this floor; 1.18x at key_penalty 1.0).
 PALETTE_FLOOR = 0.1
-#: Seconds: answer notes starting less than this after a chord's first note belong to
-#: that chord (``max_chord`` counts them); a ``monophonic`` answer's shortest time
-#: shift. 40 ms is the first 10 ms shift bin past the 30 ms within which the
-#: evaluation counts onsets as one chord (:data:`livegen_train.metrics.CHORD_TOLERANCE_S`).
-#: Unused here: its new home is the engine's placement module (issue 12).
-CHORD_SPAN_S = 0.04
 
 
 class Sampler:

@@ -49,14 +49,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from livegen import tokens
+from livegen.placement import CHORD_SPAN_S
 from livegen.tokens import Kind
 
-__all__ = ["SessionModel", "SessionContext", "MAX_ORDER", "CHORD_SPAN_S"]
+__all__ = ["SessionModel", "SessionContext", "MAX_ORDER"]
 
 #: the longest context, in notes (the Continuator's trees reach a few notes back)
 MAX_ORDER = 4
-#: onsets closer than this are one chord (a played chord spreads over a few ms), seconds
-CHORD_SPAN_S = 0.04
 CLASSES_PER_OCTAVE = 12  # time classes 6 % wide: a played pulse jitters by a few %
 MAX_INTERVAL = 24  # semitones; wider leaps share the edge symbol
 VELOCITY_BINS_PER_CLASS = 2

@@ -393,8 +393,8 @@ def test_continue_writes_prompt_and_continuation(tmp_path, chorale_mid, tiny_mod
     generated = [n for n in notes if n.onset_s > CHORALE[-1][2] + 1e-3]
     preset = load_preset("romantic")
     # as many as the generator gives within the preset's max_seconds, at most --notes
-    from livegen.engine import continue_notes
     from livegen.model import Model
+    from livegen.offline import continue_notes
 
     expected = continue_notes(Model.load(tiny_model), preset, [Note(p, v, t, d) for p, v, t, d in CHORALE],
                               n_notes=12, seed=1)

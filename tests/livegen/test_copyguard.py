@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from livegen.copyguard import GUARD_NOTES, CopyGuard, guard_path, interval_keys
 from livegen.errors import ModelError
-from livegen.generation import continue_notes
 from livegen.notes import Note
+from livegen.offline import continue_notes
 from livegen.presets import Preset, PresetError
 
 

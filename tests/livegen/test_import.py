@@ -23,6 +23,7 @@ PHRASE = [(73, 80, 0.0, 0.25), (71, 76, 0.25, 0.25), (69, 78, 0.5, 0.5), (71, 80
 CHILD = textwrap.dedent("""
     import json, sys
     import livegen, livegen.cli, livegen.engine, livegen.model, livegen.notes, livegen.ports
+    import livegen.offline, livegen.session
     import livegen.presets, livegen.tokens
     status = livegen.cli.main(["continue", sys.argv[1], "-o", sys.argv[2], "--model", sys.argv[3],
                                "--notes", "4", "--seed", "0"])
@@ -31,8 +32,8 @@ CHILD = textwrap.dedent("""
             livegen.cli.main(command)
         except SystemExit:
             pass
-    heavy = sorted(m for m in sys.modules
-                   if m.split(".")[0] in ("torch", "livegen_train", "export", "onnx", "music21", "onnxscript"))
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in
+                   ("torch", "livegen_train", "export", "onnx", "music21", "onnxscript"))
     print(json.dumps({"status": status, "heavy": heavy}))
 """)
 

@@ -12,10 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livegen.errors import ModelError, PresetError
-from livegen.generation import Generator, continue_notes
+from livegen.generation import Generator
 from livegen.guidance import guide_logits
 from livegen.keys import KEY_MIN_CORRELATION, estimate_key
 from livegen.notes import Note
+from livegen.offline import continue_notes
 from livegen.presets import Preset
 from livegen.sampling import PALETTE_FLOOR, Sampler
 from livegen.sections import SamplingConfig

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from livegen import tokens as tk
-from livegen.generation import continue_notes
 from livegen.notes import Note, write_midi
+from livegen.offline import continue_notes
 from livegen.presets import Preset
 from livegen_train.baselines import StatelessWindowModel, StepScorer, argmax_preset, window_nll
 from livegen_train.corpus import Piece

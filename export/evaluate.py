@@ -404,7 +404,7 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
             "config": asdict(config), "copies": copies is not None,
             "copy_guard": _guard_info(model),
             "presets": {s: p.name for s, p in preset_for.items()},
-            "preset_settings": {s: {k: getattr(p, k) for k in SAMPLING_SETTINGS}
+            "preset_settings": {s: {k: p.value(k) for k in SAMPLING_SETTINGS}
                                 for s, p in preset_for.items()},
             "test_pieces": {s: sum(p.style == s for p in test) for s in styles},
             "train_pieces": len(train), "timing_s": timing}
@@ -499,12 +499,12 @@ def _presets(model: Any, args: argparse.Namespace) -> dict[str, Preset]:
         if args.preset or args.style in names:
             preset = load_preset(args.preset or args.style)
             return {args.style: preset.replace(style=args.style)}
-        return {args.style: Preset(name=args.style, style=args.style)}
+        return {args.style: Preset(name=args.style).replace(style=args.style)}
     found: dict[str, Preset] = {}
     for name in list_presets():
         preset = load_preset(name)
-        if preset.style in model.styles and preset.clock == "none":
-            found.setdefault(preset.style, preset)
+        if preset.conditioning.style in model.styles and preset.timing.clock == "none":
+            found.setdefault(preset.conditioning.style, preset)
     return found
 
 

@@ -20,7 +20,6 @@ change switches preset without any file access.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 from livegen.errors import PresetError
@@ -56,19 +55,19 @@ def apply_control(preset: Preset, target: str, value: int) -> Preset:
     """
     if target == "temperature":
         changes = {"temperature": round(_scale(value, *TEMPERATURE_RANGE), 3)}
-    elif target == "response_length" and preset.response_bars > 0:
+    elif target == "response_length" and preset.timing.response_bars > 0:
         changes = {"response_bars": round(_scale(value, *RESPONSE_BARS_RANGE))}
     elif target == "response_length":
         changes = {"max_seconds": round(_scale(value, *RESPONSE_SECONDS_RANGE), 2)}
     else:
         raise ValueError(f"target must be temperature or response_length (received {target!r})")
-    if all(getattr(preset, key) == new for key, new in changes.items()):
+    if all(preset.value(key) == new for key, new in changes.items()):
         return preset
-    return dataclasses.replace(preset, **changes)
+    return preset.replace(**changes)
 
 
 def resolve_programs(preset: Preset, load=load_preset) -> dict[int, Preset]:
-    """Load every preset ``preset.program_map`` names.
+    """Load every preset ``preset.controls.program_map`` names.
 
     Args:
         preset: the preset whose ``program_map`` to resolve.
@@ -82,7 +81,7 @@ def resolve_programs(preset: Preset, load=load_preset) -> dict[int, Preset]:
             ``preset``, the program and the value.
     """
     programs: dict[int, Preset] = {}
-    for program, name in preset.program_map:
+    for program, name in preset.controls.program_map:
         try:
             programs[program] = load(name)
         except PresetError as err:
@@ -114,7 +113,7 @@ class Controls:
     @staticmethod
     def is_handover_key(preset: Preset, pitch: int) -> bool:
         """Whether a note_on of ``pitch`` is the ``note`` trigger's key (not a performer note)."""
-        return preset.trigger == "note" and pitch == preset.trigger_note
+        return preset.triggering.trigger == "note" and pitch == preset.triggering.trigger_note
 
     def control_change(self, preset: Preset, control: int, value: int) -> tuple[str, Preset]:
         """Interpret a controller (not the sustain pedal) for ``preset``.
@@ -127,11 +126,11 @@ class Controls:
             was pressed), ``disable`` (``enabled`` went off), ``live`` (the
             returned preset has a setting changed) or ``none``.
         """
-        if preset.trigger == "cc" and control == preset.trigger_cc:
+        if preset.triggering.trigger == "cc" and control == preset.triggering.trigger_cc:
             down = value >= SWITCH_ON_MIN
             pressed, self._switch_down = down and not self._switch_down, down
             return ("hand_over" if pressed else "none"), preset
-        target = dict(preset.cc_map).get(control)
+        target = dict(preset.controls.cc_map).get(control)
         if target == "enabled":
             was, self.enabled = self.enabled, value >= SWITCH_ON_MIN
             return ("disable" if was and not self.enabled else "none"), preset
@@ -151,5 +150,5 @@ def check_programs(preset: Preset, programs: dict[int, Preset] | None,
     """
     programs = resolve_programs(preset) if programs is None else dict(programs)
     for program in programs.values():
-        style_id(program.style)
+        style_id(program.conditioning.style)
     return programs

@@ -69,14 +69,14 @@ class Engine:
         prepare_s: a response whose trigger instant is known ahead (silence) is
             prepared this long before it, seconds > 0 (:data:`PREPARE_S`).
         programs: ``{program: preset}`` for program changes; default: the
-            presets ``preset.program_map`` names, loaded now.
+            presets ``preset.controls.program_map`` names, loaded now.
         realtime: the scheduler thread asks for real-time priority (the daemon does).
         input_stalls: ``input_stalls(t0_s, t1_s)``: whether the MIDI input's
             server stalled between two stamps, for the clock follower
             (:class:`livegen.clock.MidiClock`); the JACK input's ``stalled_between``.
 
     Raises:
-        ModelError: the model has no style ``preset.style`` (or a program's).
+        ModelError: the model has no style ``preset.conditioning.style`` (or a program's).
         PresetError: a ``program_map`` entry names no loadable preset.
         ValueError: ``prepare_s`` is not > 0.
 
@@ -137,7 +137,11 @@ class Engine:
         to follow. (:attr:`livegen.ports.base.InputPort.keep_fast`)
         """
         preset = self.preset
-        return self.response.active or preset.trigger in ("cc", "note") or preset.clock == "midi"
+        return (
+            self.response.active
+            or preset.triggering.trigger in ("cc", "note")
+            or preset.timing.clock == "midi"
+        )
 
     def feed(self, data: list[int] | bytes | mido.Message, timestamp_s: float) -> None:
         """Hand one incoming MIDI message over; constant time, never blocks (the callback's job).
@@ -202,12 +206,12 @@ class Engine:
         now, or ``programs``); one without keeps the bank in use.
 
         Raises:
-            ModelError: the model has no style ``preset.style`` (nothing changes).
+            ModelError: the model has no style ``preset.conditioning.style`` (nothing changes).
             PresetError: a ``program_map`` entry names no loadable preset (nothing changes).
         """
         with self._loop.lock:
-            self.model.style_id(preset.style)
-            if programs is not None or preset.program_map:
+            self.model.style_id(preset.conditioning.style)
+            if programs is not None or preset.controls.program_map:
                 self.controls.programs = check_programs(preset, programs, self.model.style_id)
             self._switch(preset, "preset change")
 
@@ -245,14 +249,14 @@ class Engine:
             return
         kind, preset = msg.type, self.preset
         if self.clock.handle(msg, t):  # clock, start, continue, stop, song position
-            if kind == "stop" and preset.clock == "midi":
+            if kind == "stop" and preset.timing.clock == "midi":
                 self._silence("clock stop")
             return
         if kind == "note_on" and msg.velocity > 0:
             if self.controls.is_handover_key(preset, msg.note):
                 self._act("hand_over", preset)
                 return
-            if self.response.active and preset.trigger != "continuous":
+            if self.response.active and preset.triggering.trigger != "continuous":
                 if self.response.prepared_only(t):
                     self._end_response("pre-empted", preempted=True)
                 else:
@@ -305,7 +309,7 @@ class Engine:
                 self._counts.collisions_avoided += response.advance(now)
             if response.generating:
                 return response.wait_s(now)
-            if preset.trigger == "continuous":
+            if preset.triggering.trigger == "continuous":
                 self._trigger.chunk_end_s = response.end_limit_s
                 self._end_response("chunk done", cancel=False)  # its notes play out
             elif now < response.last_end_s:

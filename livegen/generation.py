@@ -70,7 +70,7 @@ class Generator:
         seed: int for reproducible sampling, or None.
 
     Raises:
-        ModelError: the model has no style ``preset.style`` (or one named in ``style_contrast``).
+        ModelError: the model has no style ``preset.conditioning.style`` (or one named in ``style_contrast``).
 
     Attributes:
         model: the step model.
@@ -85,7 +85,7 @@ class Generator:
         self._styled = StyledModel(model, preset)
         self._rebuild = SlicedRebuild(self._fresh)  # a rebuild in slices (start_rebuild)
         self._chord = Chord()  # the chord being generated: never doubles a pitch
-        self._copy_guard = getattr(model, "copy_guard", None) if preset.copy_guard else None
+        self._copy_guard = getattr(model, "copy_guard", None) if preset.answer.copy_guard else None
         self._response: list[int] = []  # pitches generated since begin_response (copy guard)
         self.sampler = Sampler.from_preset(preset, seed)
         self._decoder = NoteDecoder(channel=preset.channel)
@@ -292,8 +292,8 @@ class Generator:
 
         Returns:
             The note, with absolute onset (previous onset + sampled shift),
-            velocity times ``preset.velocity_scale`` (clipped to 1-127),
-            duration at most ``preset.max_duration_s`` (and, ``monophonic``,
+            velocity times ``preset.answer.velocity_scale`` (clipped to 1-127),
+            duration at most ``preset.sampling.max_duration_s`` (and, ``monophonic``,
             ending by the next note's onset), on ``preset.channel``.
         """
         self._flush()
@@ -310,8 +310,8 @@ class Generator:
         excluded = chord.pitches.union(avoid)
         guard = self._copy_guard
         if guard is not None and len(self._response) >= guard.notes - 1:
-            excluded.update(guard.blocked(self._response, self.preset.pitch_low,
-                                          self.preset.pitch_high))
+            excluded.update(guard.blocked(self._response, self.preset.sampling.pitch_low,
+                                          self.preset.sampling.pitch_high))
         for kind in (Kind.PITCH, Kind.VEL):
             logits = self._logits
             if kind == Kind.PITCH and excluded:
@@ -333,13 +333,13 @@ class Generator:
         note = decoder.feed(duration)
         assert note is not None
         preset = self.preset
-        duration_s = min(note.duration_s, preset.max_duration_s)
-        if preset.monophonic:  # one line: draw the next onset now and end by it
+        duration_s = min(note.duration_s, preset.sampling.max_duration_s)
+        if preset.answer.monophonic:  # one line: draw the next onset now and end by it
             self._flush()
             self._next_shift = self._draw_shift()
             duration_s = end_by_next(duration_s, _shift_s(self._next_shift))
         return Note(note.pitch,
-                    min(max(round(note.velocity * preset.velocity_scale), 1), 127),
+                    min(max(round(note.velocity * preset.answer.velocity_scale), 1), 127),
                     note.onset_s, duration_s, preset.channel)
 
     def _draw_shift(self) -> int:
@@ -369,7 +369,7 @@ class Generator:
         The sampler's random stream carries on.
 
         Raises:
-            ModelError: the model has no style ``preset.style`` or one named in
+            ModelError: the model has no style ``preset.conditioning.style`` or one named in
                 ``style_contrast`` (nothing changes).
         """
         styled = StyledModel(self.model, preset)
@@ -377,7 +377,7 @@ class Generator:
         rebuild = (not styled.same_state(self._styled)
                    or preset.context_notes != self.preset.context_notes)
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
-        self._copy_guard = getattr(self.model, "copy_guard", None) if preset.copy_guard else None
+        self._copy_guard = getattr(self.model, "copy_guard", None) if preset.answer.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
         self.preset = preset
         self._styled = styled

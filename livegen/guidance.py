@@ -2,7 +2,7 @@
 
 :class:`StyledModel` is how the generator (:class:`livegen.generation.Generator`)
 steps a model: with ``style_guidance`` 0 it runs the model under
-``preset.style``; above 0 it runs the sequence under every style of the model
+``preset.conditioning.style``; above 0 it runs the sequence under every style of the model
 at once (one batched run when the model has ``step_styles``, else one run
 per style kept in :class:`StyleStates`) and pushes the preset's style away
 from the others (:func:`guide_logits`).
@@ -66,7 +66,7 @@ def guide_logits(logits: np.ndarray, style: int, weight: float,
 
 
 def contrast_ids(model: Any, preset: Preset) -> tuple[int, ...]:
-    """The style ids of ``preset.style_contrast``.
+    """The style ids of ``preset.conditioning.style_contrast``.
 
     Args:
         model: a step model (:class:`livegen.generation.StepModel`).
@@ -76,7 +76,7 @@ def contrast_ids(model: Any, preset: Preset) -> tuple[int, ...]:
         ModelError: the model lacks one of them (the message names the preset key).
     """
     try:
-        return tuple(model.style_id(name) for name in preset.style_contrast)
+        return tuple(model.style_id(name) for name in preset.conditioning.style_contrast)
     except ModelError as exc:
         raise ModelError(f"preset {preset.name!r}: style_contrast: {exc}") from None
 
@@ -91,11 +91,11 @@ class StyledModel:
         preset: ``style``, ``style_guidance`` and ``style_contrast``.
 
     Raises:
-        ModelError: the model has no style ``preset.style`` or one named in ``style_contrast``.
+        ModelError: the model has no style ``preset.conditioning.style`` or one named in ``style_contrast``.
 
     Attributes:
         model: the step model.
-        style: the style id of ``preset.style``.
+        style: the style id of ``preset.conditioning.style``.
         against: the style ids guidance pushes away from (empty: the mean of all).
         weight: the guidance weight, >= 0.
         guided: True when the weight is above 0 (every style is run).
@@ -103,9 +103,9 @@ class StyledModel:
 
     def __init__(self, model: Any, preset: Preset) -> None:
         self.model = model
-        self.style = model.style_id(preset.style)
+        self.style = model.style_id(preset.conditioning.style)
         self.against = contrast_ids(model, preset)
-        self.weight = preset.style_guidance
+        self.weight = preset.conditioning.style_guidance
         self.guided = self.weight > 0
 
     def same_state(self, other: StyledModel) -> bool:

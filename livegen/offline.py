@@ -32,14 +32,14 @@ def continue_notes(
 
     Primes the last ``preset.context_notes`` notes of ``prompt`` (sorted by
     onset, then pitch), begins the response ``gap_s`` after the prompt's last
-    note ends, and generates until ``n_notes`` notes or ``preset.max_seconds``
+    note ends, and generates until ``n_notes`` notes or ``preset.answer.max_seconds``
     of music (a note starting later is dropped; one ending later is cut).
 
     Args:
         model: a step model.
         preset: style, sampling settings and limits.
         prompt: the phrase; may be empty (the response then starts at ``gap_s``).
-        n_notes: most notes to generate, >= 1; default ``preset.max_notes``.
+        n_notes: most notes to generate, >= 1; default ``preset.answer.max_notes``.
         seed: int for a reproducible continuation.
         gap_s: rest between the end of the prompt and the response, seconds >= 0.
 
@@ -48,9 +48,9 @@ def continue_notes(
 
     Raises:
         ValueError: ``n_notes`` < 1 or ``gap_s`` negative or not finite.
-        ModelError: the model has no style ``preset.style`` (or one named in ``style_contrast``).
+        ModelError: the model has no style ``preset.conditioning.style`` (or one named in ``style_contrast``).
     """
-    count = preset.max_notes if n_notes is None else n_notes
+    count = preset.answer.max_notes if n_notes is None else n_notes
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"n_notes must be an integer >= 1 (received {n_notes!r})")
     if not isinstance(gap_s, (int, float)) or not math.isfinite(gap_s) or gap_s < 0:
@@ -60,7 +60,7 @@ def continue_notes(
     for note in ordered[-preset.context_notes:]:
         generator.prime(note)
     start_s = (max(n.end_s for n in ordered) if ordered else 0.0) + gap_s
-    end_s = start_s + preset.max_seconds
+    end_s = start_s + preset.answer.max_seconds
     generator.begin_response(start_s)
     notes: list[Note] = []
     while len(notes) < count:

@@ -47,7 +47,7 @@ assert len(SHORT_SHIFTS) > 0 and SHIFT_BINS_S[0] == 0.0  # shift 0 (a chord tone
 
 def chord_limit(preset: Preset) -> int:
     """The most notes one chord of the answer holds: 1 if ``monophonic``, else ``max_chord``."""
-    return 1 if preset.monophonic else preset.max_chord
+    return 1 if preset.answer.monophonic else preset.answer.max_chord
 
 
 def end_by_next(duration_s: float, gap_s: float) -> float:
@@ -75,10 +75,10 @@ def snap_onset(onset_s: float, preset: Preset, grid: BeatGrid | None) -> float:
     Returns:
         Seconds.
     """
-    if grid is None or preset.quantize == "off" or preset.quantize_strength == 0:
+    if grid is None or preset.timing.quantize == "off" or preset.timing.quantize_strength == 0:
         return onset_s
-    target = grid.grid_time(onset_s, preset.quantize, preset.swing)
-    return onset_s + preset.quantize_strength * (target - onset_s)
+    target = grid.grid_time(onset_s, preset.timing.quantize, preset.timing.swing)
+    return onset_s + preset.timing.quantize_strength * (target - onset_s)
 
 
 def fit_window(note: Note, end_s: float) -> Note | None:
@@ -162,7 +162,7 @@ class Placement:
         if (self.chord.joins(onset_s) and self.chord.full(chord_limit(preset))
                 and note.onset_s < self.end_limit_s):
             return None
-        if preset.monophonic and next_onset_s is not None:
+        if preset.answer.monophonic and next_onset_s is not None:
             following_s = max(snap_onset(next_onset_s, preset, grid), self.start_s)
             note = dataclasses.replace(
                 note, duration_s=end_by_next(note.duration_s, following_s - onset_s))
@@ -182,7 +182,7 @@ class Placement:
             a full chord) or past the end; ``over`` is True when it is past
             the end (the response is complete).
         """
-        if self.preset.quantize != "off":
+        if self.preset.timing.quantize != "off":
             snapped = self.snap(note, next_onset_s, grid)
             if snapped is None:
                 return None, False

@@ -204,6 +204,19 @@ class Preset:
         data["style_contrast"] = list(self.conditioning.style_contrast)
         return data
 
+    def value(self, key: str) -> Any:
+        """The value of one flat YAML key (``"temperature"``), wherever its section keeps it.
+
+        Raises:
+            PresetError: ``key`` is no preset key (the message suggests the nearest).
+        """
+        section = FIELD_SECTION.get(key)
+        if section is not None:
+            return getattr(getattr(self, section), key)
+        if key in TOP_KEYS:
+            return getattr(self, key)
+        raise PresetError(f"preset {self.name!r}: unknown key {key!r} ({_nearest(key)})")
+
     def replace(self, **changes: Any) -> Preset:
         """A copy with some keys changed, validated again.
 

@@ -232,7 +232,7 @@ class Response:
         """
         answer = self._active()
         scheduler = self._scheduler
-        follow_clock = self._generator.preset.clock == "midi"
+        follow_clock = self._generator.preset.timing.clock == "midi"
         skipped = 0
         while answer.generating:
             if answer.held is None and not self._generate(answer, follow_clock):
@@ -267,16 +267,16 @@ class Response:
         return self._answer
 
     def _horizon_s(self, answer: _Answer) -> float:
-        lookahead_s = self._generator.preset.lookahead_s
+        lookahead_s = self._generator.preset.answer.lookahead_s
         return lookahead_s if answer.held_tick is None else min(lookahead_s, FOLLOW_HORIZON_S)
 
     def _generate(self, answer: _Answer, follow_clock: bool) -> bool:
         """Draw the next note into ``answer.held``; False (and finish) if the response is over."""
         generator, preset = self._generator, self._generator.preset
         note = None
-        while answer.count < preset.max_notes:
+        while answer.count < preset.answer.max_notes:
             drawn = generator.next_note(avoid=self._buffer.sounding)
-            grid = self._grids.grid(follow_clock) if preset.quantize != "off" else None
+            grid = self._grids.grid(follow_clock) if preset.timing.quantize != "off" else None
             note, over = answer.placement.place(drawn, generator.next_onset_s, grid)
             if note is None and not over:  # snapped onto a full chord
                 answer.count += 1

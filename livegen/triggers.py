@@ -51,8 +51,8 @@ SILENCE_IOI_FACTOR = 2.0  # adaptive silence: this many median inter-onset inter
 
 def needs_grid(preset: Preset) -> bool:
     """Whether the preset uses a beat grid at all (else timing is exactly the clock-free one)."""
-    return (preset.quantize_start != "off" or preset.quantize != "off"
-            or preset.response_bars > 0 or preset.trigger == "bars")
+    return (preset.timing.quantize_start != "off" or preset.timing.quantize != "off"
+            or preset.timing.response_bars > 0 or preset.triggering.trigger == "bars")
 
 
 def silence_threshold_s(preset: Preset, median_ioi_s: float | None) -> float:
@@ -63,9 +63,12 @@ def silence_threshold_s(preset: Preset, median_ioi_s: float | None) -> float:
         median_ioi_s: the performer's median inter-onset interval, or None
             (fewer than 3 intervals: ``silence_s`` is used).
     """
-    if not preset.silence_adaptive or median_ioi_s is None:
-        return preset.silence_s
-    return min(max(SILENCE_IOI_FACTOR * median_ioi_s, preset.silence_min_s), preset.silence_max_s)
+    if not preset.triggering.silence_adaptive or median_ioi_s is None:
+        return preset.triggering.silence_s
+    return min(
+        max(SILENCE_IOI_FACTOR * median_ioi_s, preset.triggering.silence_min_s),
+        preset.triggering.silence_max_s,
+    )
 
 
 def plan_response(now_s: float, preset: Preset, grid: BeatGrid | None, *,
@@ -92,18 +95,18 @@ def plan_response(now_s: float, preset: Preset, grid: BeatGrid | None, *,
         start = max(start_s, base)
     elif grid is None:
         start = base
-    elif preset.quantize_start == "beat":
+    elif preset.timing.quantize_start == "beat":
         start = grid.next_beat_s(base)
-    elif preset.quantize_start == "bar":
-        start = grid.next_bar_s(base, preset.beats_per_bar)
-    elif preset.quantize != "off":
-        start = grid.next_line_s(base, division_ticks(preset.quantize))
+    elif preset.timing.quantize_start == "bar":
+        start = grid.next_bar_s(base, preset.timing.beats_per_bar)
+    elif preset.timing.quantize != "off":
+        start = grid.next_line_s(base, division_ticks(preset.timing.quantize))
     else:
         start = base
-    if grid is not None and preset.response_bars > 0:
-        length = grid.tick_s * CLOCKS_PER_BEAT * preset.beats_per_bar * preset.response_bars
+    if grid is not None and preset.timing.response_bars > 0:
+        length = grid.tick_s * CLOCKS_PER_BEAT * preset.timing.beats_per_bar * preset.timing.response_bars
         return start, start + length
-    return start, start + preset.max_seconds
+    return start, start + preset.answer.max_seconds
 
 
 @dataclass
@@ -138,15 +141,16 @@ def trigger_due(preset: Preset, now_s: float, prepare_s: float, *, phrase_notes:
         tempo: the performer's onsets (their spacing, for adaptive silence).
         grid: the beat grid (``bars``), or None.
     """
-    trigger = preset.trigger
+    trigger = preset.triggering.trigger
     if trigger == "silence":
         if phrase_notes and buffer.silent and buffer.last_activity_s is not None:
-            median_ioi_s = tempo.median_ioi_s() if preset.silence_adaptive else None
+            median_ioi_s = tempo.median_ioi_s() if preset.triggering.silence_adaptive else None
             deadline_s = buffer.last_activity_s + silence_threshold_s(preset, median_ioi_s)
             return Due(deadline_s - prepare_s, instant_s=deadline_s)
     elif trigger == "bars":
         if phrase_notes and grid is not None:
-            bar_s = grid.next_bar_s(now_s + prepare_s, preset.beats_per_bar, preset.trigger_bars)
+            bar_s = grid.next_bar_s(now_s + prepare_s, preset.timing.beats_per_bar,
+                                    preset.triggering.trigger_bars)
             return Due(bar_s - BAR_PREROLL_S, bar_s)
     elif trigger == "continuous":
         if phrase_notes:
@@ -192,7 +196,7 @@ class Trigger:
             buffer: the performer's notes (silence, last activity).
             tempo: the performer's onsets (their spacing, for adaptive silence).
         """
-        grid = self._grid(preset) if preset.trigger == "bars" else None  # no fit per tick else
+        grid = self._grid(preset) if preset.triggering.trigger == "bars" else None  # no fit per tick else
         return trigger_due(preset, now_s, self.prepare_s, phrase_notes=phrase_notes,
                            requested=requested, buffer=buffer, tempo=tempo, grid=grid)
 
@@ -207,10 +211,10 @@ class Trigger:
             ``(trigger_s, end_limit_s)``, seconds; ``trigger_s`` may be before
             ``now_s`` (the engine woke late): the response then starts at ``now_s``.
         """
-        not_before = self.chunk_end_s if preset.trigger == "continuous" else None
+        not_before = self.chunk_end_s if preset.triggering.trigger == "continuous" else None
         instant_s = now_s if due.instant_s is None else max(due.instant_s, self.enabled_s)
         return plan_response(instant_s, preset, self._grid(preset) if needs_grid(preset) else None,
                              start_s=due.start_s, not_before_s=not_before)
 
     def _grid(self, preset: Preset) -> BeatGrid | None:
-        return self._grids.grid(preset.clock == "midi")
+        return self._grids.grid(preset.timing.clock == "midi")

@@ -18,9 +18,18 @@ from livegen.placement import CHORD_SPAN_S
 from livegen.presets import Preset
 from livegen.scheduler import SchedulerObserver
 
-PRESET = Preset(name="test", style="classical", temperature=1.0, top_p=0.95, context_notes=16,
-                silence_s=0.5, max_notes=16, max_seconds=8.0, pitch_low=36, pitch_high=96,
-                channel=2, lookahead_s=0.5, max_duration_s=1.0)
+PRESET = Preset(name="test", context_notes=16, channel=2).replace(
+    style="classical",
+    temperature=1.0,
+    top_p=0.95,
+    silence_s=0.5,
+    max_notes=16,
+    max_seconds=8.0,
+    pitch_low=36,
+    pitch_high=96,
+    lookahead_s=0.5,
+    max_duration_s=1.0,
+)
 PHRASE = [Note(60 + 2 * i, 80, 0.25 * i, 0.2) for i in range(8)] + [Note(48, 70, 0.0, 1.9)]
 STEP_S = 0.005
 BEAT_S = 0.5  # 120 BPM

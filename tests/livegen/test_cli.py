@@ -402,7 +402,7 @@ def test_continue_writes_prompt_and_continuation(tmp_path, chorale_mid, tiny_mod
     in_order = sorted(expected, key=lambda n: (n.onset_s, n.pitch))
     assert [n.pitch for n in generated] == [n.pitch for n in in_order]
     assert min(n.onset_s for n in generated) >= prompt_end - 2e-3
-    assert all(preset.pitch_low <= n.pitch <= preset.pitch_high for n in generated)
+    assert all(preset.sampling.pitch_low <= n.pitch <= preset.sampling.pitch_high for n in generated)
 
 
 def test_continue_is_repeatable_with_a_seed(tmp_path, chorale_mid, tiny_model):

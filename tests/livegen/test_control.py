@@ -13,17 +13,17 @@ from livegen.engine import Engine
 from livegen.errors import ModelError, PresetError
 from livegen.presets import Preset
 
-BASE = Preset(name="c", cc_map={21: "temperature", 22: "response_length", 23: "enabled"})
+BASE = Preset(name="c").replace(cc_map={21: "temperature", 22: "response_length", 23: "enabled"})
 
 
 def test_apply_control_scales_temperature_and_length():
-    assert apply_control(BASE, "temperature", 0).temperature == 0.1
-    assert apply_control(BASE, "temperature", 127).temperature == 2.0
-    assert apply_control(BASE, "response_length", 127).max_seconds == 30.0
+    assert apply_control(BASE, "temperature", 0).sampling.temperature == 0.1
+    assert apply_control(BASE, "temperature", 127).sampling.temperature == 2.0
+    assert apply_control(BASE, "response_length", 127).answer.max_seconds == 30.0
     bars = BASE.replace(response_bars=4)
-    assert apply_control(bars, "response_length", 0).response_bars == 1
-    assert apply_control(bars, "response_length", 127).response_bars == 16
-    assert apply_control(bars, "response_length", 0).max_seconds == BASE.max_seconds
+    assert apply_control(bars, "response_length", 0).timing.response_bars == 1
+    assert apply_control(bars, "response_length", 127).timing.response_bars == 16
+    assert apply_control(bars, "response_length", 0).answer.max_seconds == BASE.answer.max_seconds
     same = apply_control(BASE, "temperature", 127)
     assert apply_control(same, "temperature", 127) is same  # nothing changes
 
@@ -45,7 +45,7 @@ def test_controls_interpret_footswitch_enabled_and_live_settings():
     assert controls.control_change(BASE, 23, 10)[0] == "none"
     assert controls.control_change(BASE, 23, 127)[0] == "none" and controls.enabled
     action, new = controls.control_change(BASE, 21, 127)
-    assert action == "live" and new.temperature == 2.0
+    assert action == "live" and new.sampling.temperature == 2.0
     assert controls.control_change(BASE, 50, 3) == ("none", BASE)
     assert Controls.is_handover_key(BASE.replace(trigger="note", trigger_note=21), 21)
     assert not Controls.is_handover_key(BASE, 21)
@@ -99,7 +99,7 @@ def test_handover_key_is_not_a_performer_note():
     rig.poll_for(0.3)
     assert rig.engine.responding and rig.engine.stats.barge_ins == 0
     assert 21 not in {n.pitch for n in rig.engine.buffer.notes()}
-    rig.poll_for(PRESET.max_seconds)
+    rig.poll_for(PRESET.answer.max_seconds)
     assert rig.engine.generator.primed_since_reset == primed
     assert hanging_notes(rig.port.messages) == {}
 
@@ -114,8 +114,8 @@ def test_cc_map_sets_temperature_length_and_enabled_live():
     rig.engine.feed([0xB0, 22, 0], rig.clock())
     rig.poll()
     assert rig.engine.responding  # live changes do not cut the response
-    assert rig.engine.preset.temperature == 2.0 and rig.engine.generator.sampler.temperature == 2.0
-    assert rig.engine.preset.max_seconds == 1.0
+    assert rig.engine.preset.sampling.temperature == 2.0 and rig.engine.generator.sampler.temperature == 2.0
+    assert rig.engine.preset.answer.max_seconds == 1.0
     rig.engine.feed([0xB0, 23, 0], rig.clock())  # off: silence now
     rig.poll()
     assert not rig.engine.responding and rig.engine.scheduler.sounding() == {}
@@ -149,7 +149,7 @@ def test_program_change_switches_preset_mid_response_with_nothing_sounding():
     before = len(port.note_ons())
     rig.play(PHRASE[:3])
     rig.run_until_responding()
-    rig.poll_for(PRESET.max_seconds + 1)
+    rig.poll_for(PRESET.answer.max_seconds + 1)
     after = port.note_ons()[before:]
     assert after and all(m.channel == 5 and 70 <= m.note <= 72 for m in after)
     assert hanging_notes(port.messages) == {}

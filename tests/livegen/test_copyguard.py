@@ -69,13 +69,13 @@ def test_save_load_round_trip_and_a_bad_file_is_a_one_line_model_error(tmp_path)
 
 
 def test_preset_copy_guard_must_be_a_boolean():
-    assert Preset(name="p").copy_guard is True
+    assert Preset(name="p").answer.copy_guard is True
     with pytest.raises(PresetError, match="copy_guard must be true or false"):
-        Preset(name="p", copy_guard="yes")
+        Preset(name="p").replace(copy_guard="yes")
 
 
 def test_the_generator_never_completes_a_guarded_run_and_off_lets_it_copy():
-    plain = Preset(name="p", temperature=0.3, top_p=0.9)
+    plain = Preset(name="p").replace(temperature=0.3, top_p=0.9)
     # the "training piece": what this model answers without a guard
     piece = [n.pitch for n in continue_notes(FakeModel(seed=3), plain, _phrase(), n_notes=48, seed=9)]
     assert len(piece) > 2 * GUARD_NOTES and _longest_shared_run(piece, piece) == len(piece)

@@ -24,11 +24,11 @@ def test_phrase_then_silence_gives_a_response():
     rig = make_rig()
     rig.play(PHRASE)
     last_end = rig.clock()
-    rig.poll_for(PRESET.silence_s - 0.05)
+    rig.poll_for(PRESET.triggering.silence_s - 0.05)
     assert not rig.engine.responding and rig.port.messages == []
     trigger_s = rig.run_until_responding()
-    assert trigger_s >= last_end + PRESET.silence_s
-    rig.poll_for(PRESET.max_seconds + 1.0)
+    assert trigger_s >= last_end + PRESET.triggering.silence_s
+    rig.poll_for(PRESET.answer.max_seconds + 1.0)
     assert not rig.engine.responding
     ons = rig.note_ons_scheduled()
     assert len(ons) >= 8
@@ -36,7 +36,7 @@ def test_phrase_then_silence_gives_a_response():
     assert onsets[0] == pytest.approx(trigger_s) and all(due >= trigger_s for due in onsets)
     assert onsets == sorted(onsets)
     assert all(m.channel == PRESET.channel for _, _, m in ons)
-    assert all(PRESET.pitch_low <= m.note <= PRESET.pitch_high for _, _, m in ons)
+    assert all(PRESET.sampling.pitch_low <= m.note <= PRESET.sampling.pitch_high for _, _, m in ons)
     assert len(rig.port.note_ons()) == len(ons)
     assert hanging_notes(rig.port.messages) == {}
     assert rig.engine.scheduler.sounding() == {}
@@ -51,8 +51,8 @@ def test_phrase_then_silence_gives_a_response():
 def test_response_is_prepared_before_the_silence_deadline_and_sounds_on_it():
     rig = make_rig(prepare_s=0.05)
     rig.play(PHRASE)
-    deadline_s = rig.clock() + PRESET.silence_s
-    rig.poll_for(PRESET.silence_s - 0.05 - STEP_S)
+    deadline_s = rig.clock() + PRESET.triggering.silence_s
+    rig.poll_for(PRESET.triggering.silence_s - 0.05 - STEP_S)
     assert not rig.engine.responding
     rig.poll_for(STEP_S)
     assert rig.engine.responding and rig.clock() < deadline_s  # prepared ahead
@@ -68,7 +68,7 @@ def test_performer_note_before_the_deadline_preempts_a_prepared_response_silentl
     rig = make_rig(prepare_s=0.05)
     rig.play(PHRASE)
     before = rig.engine.generator.snapshot()
-    rig.poll_for(PRESET.silence_s - 0.02)  # prepared, not yet sounding
+    rig.poll_for(PRESET.triggering.silence_s - 0.02)  # prepared, not yet sounding
     assert rig.engine.responding and rig.note_ons_scheduled()
     rig.engine.feed([0x90, 72, 90], rig.clock())
     rig.poll()
@@ -81,7 +81,7 @@ def test_performer_note_before_the_deadline_preempts_a_prepared_response_silentl
     rig.engine.feed([0x80, 72, 0], rig.clock())
     rig.poll()
     assert rig.engine.generator.history[-1].pitch == 72  # primed as any performer note
-    rig.poll_for(PRESET.silence_s + 0.05)  # the phrase, one note longer, is answered
+    rig.poll_for(PRESET.triggering.silence_s + 0.05)  # the phrase, one note longer, is answered
     assert rig.engine.stats.responses == 1 and rig.port.note_ons()
 
 
@@ -125,12 +125,12 @@ def test_barge_in_with_the_sustain_pedal_down_leaves_nothing_sounding():
     rig.engine.feed([0x90, 67, 90], rig.clock())
     rig.poll()
     rig.engine.feed([0x80, 67, 0], rig.clock())  # key up, held by the pedal
-    rig.poll_for(PRESET.silence_s * 3)
+    rig.poll_for(PRESET.triggering.silence_s * 3)
     assert not rig.engine.responding and rig.engine.stats.barge_ins == 1
     assert rig.engine.scheduler.sounding() == {} and hanging_notes(rig.port.messages) == {}
     rig.engine.feed([0xB0, 64, 0], rig.clock())
     rig.run_until_responding()
-    rig.poll_for(PRESET.max_seconds + 1)
+    rig.poll_for(PRESET.answer.max_seconds + 1)
     assert hanging_notes(rig.port.messages) == {}
 
 
@@ -159,7 +159,7 @@ def test_set_preset_mid_response_cancels_and_switches():
     assert hanging_notes(rig.port.messages) == {}
     rig.play(PHRASE[:2])
     rig.run_until_responding()
-    rig.poll_for(PRESET.max_seconds + 1)
+    rig.poll_for(PRESET.answer.max_seconds + 1)
     assert {m.channel for m in rig.port.note_ons()} == {PRESET.channel, 5}
     assert hanging_notes(rig.port.messages) == {}
 

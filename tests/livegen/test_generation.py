@@ -31,8 +31,8 @@ def test_generator_primes_four_steps_per_note_and_responds_in_three():
     note = gen.next_note()
     assert model.steps - before == 3  # SHIFT, PITCH, VEL (DUR is fed lazily)
     assert note.onset_s == 5.0 and note.channel == PRESET.channel
-    assert PRESET.pitch_low <= note.pitch <= PRESET.pitch_high
-    assert 0 < note.duration_s <= PRESET.max_duration_s
+    assert PRESET.sampling.pitch_low <= note.pitch <= PRESET.sampling.pitch_high
+    assert 0 < note.duration_s <= PRESET.sampling.max_duration_s
 
 
 def test_generator_snapshot_restore_returns_to_the_performer_context():

@@ -23,13 +23,13 @@ def test_sustain_pedal_delays_the_trigger_until_lift():
     rig = make_rig()
     rig.engine.feed([0xB0, 64, 127], rig.clock())
     rig.play(PHRASE[:3])
-    rig.poll_for(PRESET.silence_s * 3)
+    rig.poll_for(PRESET.triggering.silence_s * 3)
     assert not rig.engine.responding and rig.engine.generator.primed_since_reset == 0
     rig.engine.feed(mido.Message("control_change", control=64, value=0), rig.clock())
     lift_s = rig.clock()
     rig.poll()
     assert rig.engine.generator.primed_since_reset == 3
-    assert rig.run_until_responding() >= lift_s + PRESET.silence_s
+    assert rig.run_until_responding() >= lift_s + PRESET.triggering.silence_s
 
 
 def test_a_key_whose_note_off_was_lost_is_released_and_livegen_answers():
@@ -41,7 +41,7 @@ def test_a_key_whose_note_off_was_lost_is_released_and_livegen_answers():
     rig.poll_for(1.0)
     assert rig.engine.stats.stuck_keys == 1 and rig.engine.buffer.silent
     assert rig.engine.generator.history[-1].pitch == 50
-    rig.poll_for(PRESET.silence_s + 0.1)
+    rig.poll_for(PRESET.triggering.silence_s + 0.1)
     assert rig.engine.stats.responses == 1 and rig.port.note_ons()
 
 

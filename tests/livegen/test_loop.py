@@ -54,7 +54,7 @@ def test_engine_survives_a_failing_model_and_recovers():
     rig.model.fail_at_step = None  # the model works again
     rig.play(PHRASE[2:5])
     rig.run_until_responding()
-    rig.poll_for(PRESET.max_seconds + 1)
+    rig.poll_for(PRESET.answer.max_seconds + 1)
     assert rig.port.note_ons() and hanging_notes(rig.port.messages) == {}
 
 
@@ -64,7 +64,7 @@ def test_engine_failing_mid_response_panics_and_carries_on():
     rig.run_until_responding()
     rig.poll_for(0.2)
     rig.model.fail_at_step = rig.model.steps + 1
-    rig.poll_for(PRESET.max_seconds)
+    rig.poll_for(PRESET.answer.max_seconds)
     assert rig.engine.stats.errors >= 1 and not rig.engine.responding
     assert hanging_notes(rig.port.messages) == {}
     assert rig.port.controls(CC_ALL_NOTES_OFF)

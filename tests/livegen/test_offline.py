@@ -24,7 +24,7 @@ def test_continue_notes_is_deterministic_and_starts_where_the_prompt_ends():
     assert first[0].onset_s == pytest.approx(prompt_end + 0.1)
     onsets = [n.onset_s for n in first]
     assert onsets == sorted(onsets)
-    assert all(n.end_s <= first[0].onset_s + PRESET.max_seconds + 1e-9 for n in first)
+    assert all(n.end_s <= first[0].onset_s + PRESET.answer.max_seconds + 1e-9 for n in first)
 
 
 def test_continue_notes_respects_max_seconds_and_default_count():

@@ -30,7 +30,7 @@ def test_every_packaged_preset_loads(name):
     preset = load_preset(name)
     assert preset.name == name
     assert preset.description and "\n" not in preset.description
-    assert preset.pitch_low <= preset.pitch_high
+    assert preset.sampling.pitch_low <= preset.sampling.pitch_high
     assert Preset.from_dict(preset.to_dict()) == preset
 
 
@@ -43,7 +43,7 @@ def test_load_by_path_equals_load_by_name():
 def test_from_dict_to_dict_round_trip():
     preset = Preset.from_dict({"name": "mine", "temperature": 1, "silence_s": 2,
                                "pitch_low": 40, "pitch_high": 80, "channel": 3})
-    assert preset.temperature == 1.0 and isinstance(preset.temperature, float)
+    assert preset.sampling.temperature == 1.0 and isinstance(preset.sampling.temperature, float)
     data = preset.to_dict()
     assert set(data) == set(KEYS) and len(KEYS) == 42  # every YAML key, flat
     assert Preset.from_dict(data) == preset
@@ -51,12 +51,12 @@ def test_from_dict_to_dict_round_trip():
 
 def test_presets_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        load_preset("romantic").temperature = 2.0  # type: ignore[misc]
+        load_preset("romantic").sampling.temperature = 2.0  # type: ignore[misc]
 
 
 def test_replace_validates():
     preset = load_preset("romantic")
-    assert preset.replace(temperature=1.2).temperature == 1.2
+    assert preset.replace(temperature=1.2).sampling.temperature == 1.2
     with pytest.raises(PresetError, match="temperature"):
         preset.replace(temperature=-1.0)
 
@@ -145,16 +145,24 @@ def test_preset_error_is_a_value_error():
 
 def test_new_keys_default_to_todays_behaviour():
     preset = Preset(name="mine")
-    assert (preset.clock, preset.trigger, preset.quantize_start, preset.quantize) == (
-        "none", "silence", "off", "off")
-    assert preset.response_bars == 0 and not preset.silence_adaptive
-    assert preset.cc_map == () and preset.program_map == ()
-    assert load_preset("romantic").clock == "none"
+    assert (
+        preset.timing.clock,
+        preset.triggering.trigger,
+        preset.timing.quantize_start,
+        preset.timing.quantize,
+    ) == ("none", "silence", "off", "off")
+    assert preset.timing.response_bars == 0 and not preset.triggering.silence_adaptive
+    assert preset.controls.cc_map == () and preset.controls.program_map == ()
+    assert load_preset("romantic").timing.clock == "none"
 
 
 def test_yaml_off_means_off(tmp_path):
     preset = load_preset(_write(tmp_path, "clock: off\nquantize_start: off\nquantize: off\n"))
-    assert (preset.clock, preset.quantize_start, preset.quantize) == ("none", "off", "off")
+    assert (preset.timing.clock, preset.timing.quantize_start, preset.timing.quantize) == (
+        "none",
+        "off",
+        "off",
+    )
 
 
 def test_sync_and_control_keys_load_and_round_trip(tmp_path):
@@ -164,17 +172,17 @@ def test_sync_and_control_keys_load_and_round_trip(tmp_path):
         "trigger_bars: 4", "silence_adaptive: true", "silence_min_s: 0.2", "silence_max_s: 1",
         "cc_map: {23: enabled, 21: temperature}", "program_map: {1: baroque, 0: romantic}", ""]))
     preset = load_preset(path)
-    assert preset.quantize == "1/16" and preset.quantize_strength == 1.0
-    assert isinstance(preset.silence_max_s, float)
-    assert preset.cc_map == ((21, "temperature"), (23, "enabled"))
-    assert preset.program_map == ((0, "romantic"), (1, "baroque"))
+    assert preset.timing.quantize == "1/16" and preset.timing.quantize_strength == 1.0
+    assert isinstance(preset.triggering.silence_max_s, float)
+    assert preset.controls.cc_map == ((21, "temperature"), (23, "enabled"))
+    assert preset.controls.program_map == ((0, "romantic"), (1, "baroque"))
     data = preset.to_dict()
     assert data["cc_map"] == {21: "temperature", 23: "enabled"}
     assert Preset.from_dict(data) == preset
     again = load_preset(_write(tmp_path, yaml.safe_dump(data), name="again.yaml"))
     assert again == preset  # the name travels in the data
     assert hash(preset) == hash(Preset.from_dict(data))  # frozen and hashable, maps and all
-    assert preset.replace(cc_map={22: "response_length"}).cc_map == ((22, "response_length"),)
+    assert preset.replace(cc_map={22: "response_length"}).controls.cc_map == ((22, "response_length"),)
 
 
 @pytest.mark.parametrize(("key", "value", "shown"), [
@@ -218,8 +226,12 @@ def test_footswitch_cc_cannot_also_be_a_mapped_control():
 
 def test_the_jam_preset_follows_the_clock_and_maps_controls():
     preset = load_preset("jam")
-    assert preset.clock == "midi" and preset.quantize_start == "bar" and preset.response_bars
-    names = dict(preset.program_map).values()
+    assert (
+        preset.timing.clock == "midi"
+        and preset.timing.quantize_start == "bar"
+        and preset.timing.response_bars
+    )
+    names = dict(preset.controls.program_map).values()
     assert set(names) <= set(list_presets())
 
 
@@ -227,22 +239,29 @@ def test_overrides_apply_before_validation(tmp_path):
     path = _write(tmp_path, "trigger: bars\n")
     with pytest.raises(PresetError, match="bars needs clock: midi"):
         load_preset(path)
-    assert load_preset(path, {"clock": "midi"}).trigger == "bars"
+    assert load_preset(path, {"clock": "midi"}).triggering.trigger == "bars"
     with pytest.raises(PresetError, match=str(path)):
         load_preset(path, {"clock": "daw"})
 
 
 def test_sampling_guards_default_off_and_load_from_yaml(tmp_path):
     preset = Preset(name="mine")
-    assert preset.repetition_penalty == 0.0 and preset.key_mask == "off"
+    assert preset.sampling.repetition_penalty == 0.0 and preset.sampling.key_mask == "off"
     path = _write(tmp_path, "repetition_penalty: 2\nrepetition_ngram: 3\nrepetition_window: 16\n"
                             "repetition_max: 1\nkey_mask: strict\nkey_penalty: 3\n")
     loaded = load_preset(path)
-    assert (loaded.repetition_penalty, loaded.repetition_ngram, loaded.repetition_window,
-            loaded.repetition_max, loaded.key_mask, loaded.key_penalty) == (2.0, 3, 16, 1, "strict", 3.0)
-    assert isinstance(loaded.repetition_penalty, float) and isinstance(loaded.key_penalty, float)
+    assert (
+        loaded.sampling.repetition_penalty,
+        loaded.sampling.repetition_ngram,
+        loaded.sampling.repetition_window,
+        loaded.sampling.repetition_max,
+        loaded.sampling.key_mask,
+        loaded.sampling.key_penalty,
+    ) == (2.0, 3, 16, 1, "strict", 3.0)
+    sampling = loaded.sampling
+    assert isinstance(sampling.repetition_penalty, float) and isinstance(sampling.key_penalty, float)
     assert Preset.from_dict(loaded.to_dict()) == loaded
-    assert load_preset(_write(tmp_path, "key_mask: off\n", name="off.yaml")).key_mask == "off"
+    assert load_preset(_write(tmp_path, "key_mask: off\n", name="off.yaml")).sampling.key_mask == "off"
 
 
 @pytest.mark.parametrize(("key", "value", "shown"), [
@@ -286,16 +305,18 @@ def test_every_packaged_preset_sets_the_sampling_guards(name):
     for key in ("repetition_penalty", "repetition_max", "key_mask", "key_penalty"):
         assert f"\n{key}:" in text, f"{name}.yaml does not choose {key}"
     preset = load_preset(name)
-    assert preset.repetition_penalty > 0
-    assert (preset.key_mask == "off") == (preset.style == "modern")  # atonal: no key to keep
+    assert preset.sampling.repetition_penalty > 0
+    assert (preset.sampling.key_mask == "off") == (
+        preset.conditioning.style == "modern"
+    )  # atonal: no key to keep
 
 
 def test_style_contrast_reads_a_list_or_one_name_as_a_tuple(tmp_path):
     both = load_preset(_write(tmp_path, "style: romantic\nstyle_contrast: [classical, folk]\n"))
-    assert both.style_contrast == ("classical", "folk")
+    assert both.conditioning.style_contrast == ("classical", "folk")
     one = load_preset(_write(tmp_path, "style: romantic\nstyle_contrast: classical\n", "one.yaml"))
-    assert one.style_contrast == ("classical",) and hash(one) == hash(one.replace())
-    assert load_preset(_write(tmp_path, "style: folk\n", "none.yaml")).style_contrast == ()
+    assert one.conditioning.style_contrast == ("classical",) and hash(one) == hash(one.replace())
+    assert load_preset(_write(tmp_path, "style: folk\n", "none.yaml")).conditioning.style_contrast == ()
 
 
 # -- sections (issue 12): the flat keys live in frozen sections, each checked once -----------
@@ -336,13 +357,6 @@ def test_sections_are_typed_frozen_and_default_to_the_flat_defaults():
         preset.sampling.temperature = 2.0  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("name", sorted(list_presets()))
-def test_flat_reads_match_the_sections(name):
-    preset = load_preset(name)  # the transitional flat reads, while callers move over
-    for key, section in FIELD_SECTION.items():
-        assert getattr(preset, key) == getattr(getattr(preset, section), key)
-
-
 def test_built_from_sections_equals_built_from_flat_keys():
     flat = Preset(name="s", temperature=0.7, trigger="cc", quantize="1/8", max_chord=3,
                   style="folk", cc_map={21: "enabled"})
@@ -361,7 +375,6 @@ def test_replace_takes_flat_keys_and_sections():
     assert warmer.timing is preset.timing  # untouched sections are shared
     swapped = preset.replace(sampling=SamplingConfig(top_p=0.5), temperature=0.4)
     assert (swapped.sampling.top_p, swapped.sampling.temperature) == (0.5, 0.4)  # the flat key wins
-    assert dataclasses.replace(preset, temperature=1.1).temperature == 1.1  # control.py's path
 
 
 def test_replace_rejects_an_unknown_key():
@@ -395,3 +408,11 @@ def test_each_preset_level_check_names_the_key_and_the_value(changes, message):
 def test_a_section_error_names_the_preset():
     with pytest.raises(PresetError, match=r"^preset 'p': swing must be in \[0, 0.5\] \(received 0.7\)$"):
         Preset(name="p", swing=0.7)
+
+
+def test_value_reads_a_flat_key_from_its_section():
+    preset = load_preset("jam")
+    assert preset.value("temperature") == preset.sampling.temperature
+    assert preset.value("name") == "jam" and preset.value("clock") == "midi"
+    with pytest.raises(PresetError, match="did you mean 'top_p'"):
+        preset.value("top_q")

@@ -35,10 +35,10 @@ def test_generation_runs_ahead_only_by_the_lookahead():
     rig = make_rig()
     rig.play(PHRASE)
     rig.run_until_responding()
-    rig.poll_for(PRESET.max_seconds + 1.0)
+    rig.poll_for(PRESET.answer.max_seconds + 1.0)
     ons = rig.note_ons_scheduled()
     lead = rig.engine.prepare_s
-    assert all(due - at <= PRESET.lookahead_s + lead + 1e-9 for at, due, _ in ons)
+    assert all(due - at <= PRESET.answer.lookahead_s + lead + 1e-9 for at, due, _ in ons)
 
 
 def test_response_respects_max_notes_and_max_seconds():
@@ -254,7 +254,7 @@ def test_a_response_schedules_ahead_by_the_lookahead_and_returns_the_generator()
         assert response.wait_s(clock()) >= 0
         scheduler.run_due()
         clock.advance(STEP_S)
-    assert queued and all(due - at <= PRESET.lookahead_s + 1e-9 for at, due in queued[::2])
+    assert queued and all(due - at <= PRESET.answer.lookahead_s + 1e-9 for at, due in queued[::2])
     assert generator.history == before.history and generator.clock_s == before.clock_s
     clock.advance(response.wait_s(clock()))  # until the last note ends
     scheduler.run_due()

@@ -122,8 +122,9 @@ def test_max_duration_below_shortest_bin_keeps_the_shortest():
 
 
 def test_from_preset_uses_the_preset_fields():
-    preset = Preset(name="t", temperature=0.5, top_p=0.8, pitch_low=30, pitch_high=90,
-                    max_duration_s=1.0)
+    preset = Preset(name="t").replace(
+        temperature=0.5, top_p=0.8, pitch_low=30, pitch_high=90, max_duration_s=1.0
+    )
     sampler = Sampler.from_preset(preset, seed=1)
     assert sampler.config is preset.sampling and sampler.temperature == 0.5
     assert (sampler.config.top_p, sampler.config.pitch_low, sampler.config.pitch_high,
@@ -343,8 +344,9 @@ def test_context_window_follows_context_notes():
 
 
 def test_with_preset_keeps_the_stream_and_the_memory():
-    preset = Preset(name="a", repetition_penalty=1.0, repetition_ngram=2, repetition_window=8,
-                    repetition_max=1, key_mask="soft")
+    preset = Preset(name="a").replace(
+        repetition_penalty=1.0, repetition_ngram=2, repetition_window=8, repetition_max=1, key_mask="soft"
+    )
     sampler = Sampler.from_preset(preset, seed=4)
     sampler.set_context(SCALE_CONTEXTS[(A, True)])
     for pitch in (60, 62, 64):
@@ -372,8 +374,9 @@ def _phrase() -> list[Note]:
 
 
 def test_generator_feeds_primed_and_generated_notes_and_restore_forgets_the_response():
-    preset = Preset(name="g", repetition_penalty=1.0, repetition_ngram=2, repetition_window=12,
-                    repetition_max=1, key_mask="soft")
+    preset = Preset(name="g").replace(
+        repetition_penalty=1.0, repetition_ngram=2, repetition_window=12, repetition_max=1, key_mask="soft"
+    )
     generator = Generator(FakeModel(seed=2), preset, seed=0)
     phrase = _phrase()
     for note in phrase:
@@ -451,8 +454,11 @@ def test_generator_guides_away_from_the_preset_style_contrast():
         return np.stack(rows)
 
     phrase = _phrase()[:3]
-    contrast = Generator(model, Preset(name="c", style="romantic", style_guidance=1.0,
-                                       style_contrast=("classical",)), seed=0)
+    contrast = Generator(
+        model,
+        Preset(name="c").replace(style="romantic", style_guidance=1.0, style_contrast=("classical",)),
+        seed=0,
+    )
     for note in phrase:
         contrast.prime(note)
     every = every_style(phrase)
@@ -467,7 +473,9 @@ def test_generator_guides_away_from_the_preset_style_contrast():
     with pytest.raises(ModelError, match="preset 'c': style_contrast: .*no style 'nowhere'"):
         contrast.set_preset(contrast.preset.replace(style_contrast=("nowhere",)))
     with pytest.raises(ModelError, match="nowhere"):
-        Generator(model, Preset(name="x", style="folk", style_guidance=1.0, style_contrast=("nowhere",)))
+        Generator(
+            model, Preset(name="x").replace(style="folk", style_guidance=1.0, style_contrast=("nowhere",))
+        )
 
 
 class _StyleLogModel(FakeModel):
@@ -483,7 +491,7 @@ class _StyleLogModel(FakeModel):
 
 
 def test_generator_with_style_guidance_steps_every_style_and_samples_the_guided_logits():
-    preset = Preset(name="g", style="romantic", style_guidance=1.0)
+    preset = Preset(name="g").replace(style="romantic", style_guidance=1.0)
     model = _StyleLogModel()
     generator = Generator(model, preset, seed=0)
     n_styles = len(model.styles)
@@ -524,7 +532,7 @@ def generator_tokens(notes):
 
 
 def test_style_guidance_changes_the_answer_and_zero_is_the_plain_generator():
-    plain = Preset(name="p", style="folk")
+    plain = Preset(name="p").replace(style="folk")
     runs = {w: continue_notes(FakeModel(seed=3), plain.replace(style_guidance=w), _phrase(),
                               n_notes=32, seed=9) for w in (0.0, 2.0)}
     assert runs[0.0] == continue_notes(FakeModel(seed=3), plain, _phrase(), n_notes=32, seed=9)
@@ -533,11 +541,11 @@ def test_style_guidance_changes_the_answer_and_zero_is_the_plain_generator():
 
 def test_turning_style_guidance_on_live_rebuilds_from_the_history():
     model = FakeModel(seed=5)
-    generator = Generator(model, Preset(name="p", style="folk"), seed=0)
+    generator = Generator(model, Preset(name="p").replace(style="folk"), seed=0)
     for note in _phrase():
         generator.prime(note)
     generator.set_preset(generator.preset.replace(style_guidance=1.0))
-    fresh = Generator(FakeModel(seed=5), Preset(name="p", style="folk", style_guidance=1.0), seed=0)
+    fresh = Generator(FakeModel(seed=5), Preset(name="p").replace(style="folk", style_guidance=1.0), seed=0)
     for note in _phrase():
         fresh.prime(note)
     np.testing.assert_allclose(generator._logits, fresh._logits, rtol=1e-6)

@@ -20,7 +20,7 @@ from livegen.triggers import (
 )
 
 GRID = BeatGrid(anchor_s=10.0, tick_s=0.5 / 24)  # 120 BPM, beat 1 at 10 s
-BASE = Preset(name="t", silence_s=0.5, max_seconds=6.0)
+BASE = Preset(name="t").replace(silence_s=0.5, max_seconds=6.0)
 
 
 def test_the_default_preset_needs_no_grid():

@@ -176,10 +176,14 @@ def test_window_nll_is_the_stateless_models_likelihood():
 
 
 def test_argmax_decoding_ignores_the_seed_and_the_sampling_guards():
-    preset = Preset(name="t", style="a", repetition_penalty=2.0, key_mask="soft", style_guidance=1.5)
+    preset = Preset(name="t").replace(style="a", repetition_penalty=2.0, key_mask="soft", style_guidance=1.5)
     plain = argmax_preset(preset)
-    assert plain.top_p < 1e-6 and plain.repetition_penalty == 0.0 and plain.key_mask == "off"
-    assert plain.style_guidance == 0.0  # the older tools' design has no guidance either
+    assert (
+        plain.sampling.top_p < 1e-6
+        and plain.sampling.repetition_penalty == 0.0
+        and plain.sampling.key_mask == "off"
+    )
+    assert plain.conditioning.style_guidance == 0.0  # the older tools' design has no guidance either
     prompt = _line([60, 62, 64, 65, 67, 65, 64, 62] * 2)
     model = StatelessWindowModel(FakeModel(), 4)
     runs = [continue_notes(model, plain, prompt, n_notes=12, seed=seed) for seed in (0, 1, 2)]

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from livegen import tokens as tk
-from livegen.generation import StepModel
+from livegen.guidance import StepModel
 from livegen.presets import Preset
 
 __all__ = ["MarkovBaseline", "StatelessWindowModel", "WINDOW_NOTES", "ARGMAX_TOP_P", "argmax_preset",

@@ -41,7 +41,7 @@ import numpy as np
 
 from livegen import tokens as tk
 from livegen.errors import ModelError
-from livegen.generation import StepModel
+from livegen.guidance import StepModel
 from livegen.notes import Note
 from livegen.offline import continue_notes
 from livegen.presets import Preset

@@ -33,7 +33,8 @@ import mido
 from livegen.buffer import PerformanceBuffer
 from livegen.clock import GridSource, MidiClock
 from livegen.control import Controls, check_programs
-from livegen.generation import Generator, StepModel
+from livegen.generation import Generator
+from livegen.guidance import StepModel
 from livegen.listener import Listener
 from livegen.loop import EngineLoop
 from livegen.presets import Preset

@@ -16,32 +16,22 @@ import time
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from livegen import tokens
-from livegen.guidance import StyledModel
+from livegen.follow import Follower
+from livegen.guidance import StepModel, StyledModel
 from livegen.notes import Note
 from livegen.placement import SHORT_SHIFTS, Chord, chord_limit, end_by_next
 from livegen.presets import Preset
 from livegen.rebuild import Rebuild, SlicedRebuild
 from livegen.sampling import Sampler
+from livegen.session import SessionContext, SessionModel
 from livegen.tokens import Kind, NoteDecoder
 
-__all__ = ["StepModel", "Generator", "GeneratorSnapshot"]
-
-
-class StepModel(Protocol):
-    """What the engine needs of a model (:class:`livegen.model.Model` has it)."""
-
-    styles: tuple[str, ...]
-
-    def style_id(self, style: str) -> int: ...
-
-    def initial_state(self) -> Any: ...
-
-    def step(self, token: int, state: Any, style: int) -> tuple[np.ndarray, Any]: ...
+__all__ = ["Generator", "GeneratorSnapshot"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +45,7 @@ class GeneratorSnapshot:
     clock_s: float | None
     history: tuple[Note, ...]
     primed_since_reset: int
+    follow_context: SessionContext
 
 
 class Generator:
@@ -68,6 +59,8 @@ class Generator:
         model: a step model (:class:`livegen.model.Model` or a test double).
         preset: the style, sampling settings, channel and limits to use.
         seed: int for reproducible sampling, or None.
+        session: what the performer played, learnt as they play (:mod:`livegen.follow`);
+            default: a new, empty one.
 
     Raises:
         ModelError: the model has no style ``preset.conditioning.style`` (or one named in ``style_contrast``).
@@ -76,10 +69,12 @@ class Generator:
         model: the step model.
         preset: the preset in use (:meth:`set_preset`).
         sampler: draws each token.
+        follower: the session model and its weight (``preset.conditioning.follow``).
         primed_since_reset: notes primed since the last :meth:`reset`.
     """
 
-    def __init__(self, model: StepModel, preset: Preset, *, seed: int | None = None) -> None:
+    def __init__(self, model: StepModel, preset: Preset, *, seed: int | None = None,
+                 session: SessionModel | None = None) -> None:
         self.model = model
         self.preset = preset
         self._styled = StyledModel(model, preset)
@@ -90,6 +85,8 @@ class Generator:
         self.sampler = Sampler.from_preset(preset, seed)
         self._decoder = NoteDecoder(channel=preset.channel)
         self._history: deque[Note] = deque(maxlen=preset.context_notes)
+        self.follower = Follower(preset.conditioning.follow, session)
+        self._learning = False  # prime(): the performer's tokens are learnt
         self.reset()
 
     @property
@@ -107,6 +104,7 @@ class Generator:
         self._state = self._styled.initial_state()
         self._pending: int | None = None  # a sampled token not yet fed to the model
         self._next_shift: int | None = None  # monophonic: the next note's SHIFT, drawn early
+        self.follower.reset_context()
         self._feed(tokens.BOS)
         self._expect = Kind.SHIFT
         self._clock_s: float | None = None
@@ -185,12 +183,11 @@ class Generator:
             self._prime(note)
 
     def prime(self, note: Note) -> None:
-        """Feed one performer note (4 model steps); notes must come in onset order.
+        """Feed one performer note (4 model steps; the follower learns it), in onset order.
 
         The shift is measured from the previous note's decoded onset (as
-        :func:`livegen.tokens.encode` does: quantisation errors do not pile
-        up); after a gap longer than the longest shift, the clock jumps to the
-        note's real onset. The time it takes paces the rebuilds.
+        :func:`livegen.tokens.encode` does); after a gap longer than the longest
+        shift, the clock jumps to the note's real onset. Its cost paces the rebuilds.
 
         Args:
             note: the finished note, times in the engine's clock.
@@ -200,7 +197,11 @@ class Generator:
                 :meth:`next_note` (the grammar expects a PITCH there).
         """
         started = time.perf_counter()
-        self._prime(note)
+        self._learning = True
+        try:
+            self._prime(note)
+        finally:  # a rebuild's replay (_prime alone) learns nothing twice
+            self._learning = False
         self._rebuild.note_cost(time.perf_counter() - started)
 
     def _prime(self, note: Note) -> None:
@@ -217,7 +218,7 @@ class Generator:
         if self._clock_s is None or shift_s > tokens.MAX_SHIFT_S:
             self._clock_s = note.onset_s
         else:
-            self._clock_s += _shift_s(note_tokens[0])
+            self._clock_s += tokens.shift_seconds(note_tokens[0])
         self._history.append(note)
         self.sampler.add_context(note)  # key estimate, repetition guard
         self.primed_since_reset += 1
@@ -226,7 +227,8 @@ class Generator:
     def snapshot(self) -> GeneratorSnapshot:
         """The current position, to :meth:`restore` after a response (no model step)."""
         return GeneratorSnapshot(self._state.copy(), self._logits, self._pending, self._expect,
-                                 self._clock_s, tuple(self._history), self.primed_since_reset)
+                                 self._clock_s, tuple(self._history), self.primed_since_reset,
+                                 self.follower.snapshot())
 
     def restore(self, snap: GeneratorSnapshot) -> None:
         """Return to a :meth:`snapshot` (it may be restored again later)."""
@@ -242,6 +244,7 @@ class Generator:
         self._history = deque(snap.history, maxlen=self.preset.context_notes)
         self.sampler.set_context(self._history)  # forget the response's notes
         self.primed_since_reset = snap.primed_since_reset
+        self.follower.restore(snap.follow_context)
         self._chord.clear()
         self._response = []
 
@@ -297,12 +300,12 @@ class Generator:
             ending by the next note's onset), on ``preset.channel``.
         """
         self._flush()
-        sample = self.sampler.sample
+        sample, mix = self.sampler.sample, self.follower.mix
         if self._expect == Kind.SHIFT:
             token = self._next_shift if self._next_shift is not None else self._draw_shift()
             self._next_shift = None
             self._feed(token)
-            self._clock_s = (self._clock_s or 0.0) + _shift_s(token)
+            self._clock_s = (self._clock_s or 0.0) + tokens.shift_seconds(token)
         chord = self._chord
         chord.add(self._clock_s)
         decoder = self._decoder
@@ -317,7 +320,7 @@ class Generator:
             if kind == Kind.PITCH and excluded:
                 logits = logits.copy()
                 logits[[tokens.PITCH_OFFSET + pitch for pitch in excluded]] = -np.inf
-            token = sample(logits, kind)
+            token = sample(mix(logits, kind), kind)
             decoder.feed(token)
             self._feed(token)
             if kind == Kind.PITCH:
@@ -328,7 +331,7 @@ class Generator:
                     self._response.append(pitch)
                     if len(self._response) > 2 * guard.notes:
                         del self._response[:guard.notes]
-        duration = self._pending = sample(self._logits, Kind.DUR)
+        duration = self._pending = sample(mix(self._logits, Kind.DUR), Kind.DUR)
         self._expect = Kind.SHIFT
         note = decoder.feed(duration)
         assert note is not None
@@ -337,7 +340,7 @@ class Generator:
         if preset.answer.monophonic:  # one line: draw the next onset now and end by it
             self._flush()
             self._next_shift = self._draw_shift()
-            duration_s = end_by_next(duration_s, _shift_s(self._next_shift))
+            duration_s = end_by_next(duration_s, tokens.shift_seconds(self._next_shift))
         return Note(note.pitch,
                     min(max(round(note.velocity * preset.answer.velocity_scale), 1), 127),
                     note.onset_s, duration_s, preset.channel)
@@ -351,7 +354,7 @@ class Generator:
         if self._chord.full(chord_limit(self.preset)):
             logits = logits.copy()
             logits[SHORT_SHIFTS] = -np.inf  # the next onset starts a new chord
-        return self.sampler.sample(logits, Kind.SHIFT)
+        return self.sampler.sample(self.follower.mix(logits, Kind.SHIFT), Kind.SHIFT)
 
     @property
     def next_onset_s(self) -> float | None:
@@ -361,7 +364,7 @@ class Generator:
         """
         if self._next_shift is None or self._clock_s is None:
             return None
-        return self._clock_s + _shift_s(self._next_shift)
+        return self._clock_s + tokens.shift_seconds(self._next_shift)
 
     def set_preset(self, preset: Preset) -> None:
         """Use another preset; if its style or context length differs, :meth:`rebuild`.
@@ -379,6 +382,7 @@ class Generator:
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
         self._copy_guard = getattr(self.model, "copy_guard", None) if preset.answer.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
+        self.follower.follow = preset.conditioning.follow
         self.preset = preset
         self._styled = styled
         self._history = deque(self._history, maxlen=preset.context_notes)
@@ -387,13 +391,9 @@ class Generator:
 
     def _feed(self, token: int) -> None:
         self._logits, self._state = self._styled.step(token, self._state)
+        self.follower.observe(token, self._learning)
 
     def _flush(self) -> None:
         if self._pending is not None:
             token, self._pending = self._pending, None
             self._feed(token)
-
-
-def _shift_s(token: int) -> float:
-    """Seconds of a SHIFT token."""
-    return float(tokens.SHIFT_BINS_S[token - tokens.SHIFT_OFFSET])

@@ -12,14 +12,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from livegen.errors import ModelError
 from livegen.presets import Preset
 
-__all__ = ["StyledModel", "StyleStates", "guide_logits", "contrast_ids"]
+__all__ = ["StepModel", "StyledModel", "StyleStates", "guide_logits", "contrast_ids"]
+
+
+class StepModel(Protocol):
+    """What the engine needs of a model (:class:`livegen.model.Model` has it)."""
+
+    styles: tuple[str, ...]
+
+    def style_id(self, style: str) -> int: ...
+
+    def initial_state(self) -> Any: ...
+
+    def step(self, token: int, state: Any, style: int) -> tuple[np.ndarray, Any]: ...
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from livegen.generation import Generator, StepModel
+from livegen.generation import Generator
+from livegen.guidance import StepModel
 from livegen.notes import Note
 from livegen.placement import fit_window
 from livegen.presets import Preset

@@ -306,6 +306,9 @@ class StyleConfig:
         style_contrast: the styles style guidance pushes away from, instead of the
             mean over all styles, like a negative prompt: distinct names, none of them
             ``style`` (empty: all styles); a list or one name is stored as a tuple.
+        follow: how much the answer follows what the performer played this session,
+            0-1: each token's distribution is ``(1 - follow) * log p_model + follow *
+            log p_session`` (:mod:`livegen.follow`); 0 = the model alone.
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.
@@ -314,6 +317,7 @@ class StyleConfig:
     style: str = "classical"
     style_guidance: float = 0.0
     style_contrast: tuple[str, ...] = ()
+    follow: float = 0.0
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -327,6 +331,7 @@ class StyleConfig:
              f"in [0, {MAX_STYLE_GUIDANCE:g}] (0: off)"),
             ("style_contrast", contrast is not None and self.style not in contrast,
              "a list of other style names (empty: the mean over all styles)"),
+            ("follow", is_number(self.follow) and 0 <= self.follow <= 1, "in [0, 1] (0: off)"),
         ])
 
 

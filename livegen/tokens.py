@@ -48,6 +48,7 @@ __all__ = [
     "NoteDecoder",
     "vocab_spec",
     "quantize_shift",
+    "shift_seconds",
     "quantize_duration",
     "quantize_velocity",
 ]
@@ -143,6 +144,11 @@ def _nearest(bins: np.ndarray, value: float) -> int:
 def quantize_shift(shift_s: float) -> int:
     """Bin index (0-115) of a time shift in seconds; negative clips to 0, > 4 s to 4 s."""
     return _nearest(SHIFT_BINS_S, shift_s)
+
+
+def shift_seconds(token: int) -> float:
+    """Seconds of a SHIFT token id (its bin centre)."""
+    return float(SHIFT_BINS_S[token - SHIFT_OFFSET])
 
 
 def quantize_duration(duration_s: float) -> int:

@@ -1,0 +1,91 @@
+"""Follow the player: mix the session model into the network's distribution, token by token.
+
+:class:`Follower` holds the :class:`~livegen.session.SessionModel` of what the
+performer has played since livegen started, and the context of the token
+stream (performer and answer alike). The generator tells it every token it
+feeds the network (:meth:`Follower.observe`; only the performer's are
+learnt) and asks it to mix each distribution it samples from
+(:meth:`Follower.mix`)::
+
+    logits' = (1 - follow) * log_softmax(logits) + follow * log p_session
+
+over the token kind's slice: a weighted geometric mean of the two
+distributions (``follow`` 0: the network alone; 1: the session model alone).
+This form was chosen by measurement: on out-of-corpus music
+(``python -m livegen_train.conditional``, 92 prompts of openttd-openmsx,
+classical style), the real continuation cost 14.0 bits per note under the
+network, 7.1 under the session model, 6.3 under this mix at ``follow`` 0.5,
+and 7.4 under the product ``log p_net + 0.5 log p_session``; on music never
+tuned on (simutrans-data) 14.6, 9.7 and 8.3.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from livegen import tokens
+from livegen.session import SessionContext, SessionModel
+
+__all__ = ["Follower"]
+
+
+class Follower:
+    """The session model, its context and the weight it is mixed with.
+
+    Args:
+        follow: the session model's weight, 0-1 (0: not consulted, no cost).
+        model: the session model to learn into (default: a new one); the
+            engine keeps one for the whole session.
+    """
+
+    def __init__(self, follow: float = 0.0, model: SessionModel | None = None) -> None:
+        self.follow = follow
+        self.model = model if model is not None else SessionModel()
+        self.context: SessionContext = self.model.new_context()
+
+    def observe(self, token: int, learn: bool) -> None:
+        """A token the network was fed: a performer's (``learn``) or an answer's (context only)."""
+        if learn:
+            self.model.learn(self.context, token)
+        else:
+            self.context.push(token)
+
+    def reset_context(self) -> None:
+        """Forget the recent tokens (what was learnt stays)."""
+        self.context = self.model.new_context()
+
+    def snapshot(self) -> SessionContext:
+        """A copy of the context, to :meth:`restore` after an answer."""
+        return self.context.copy()
+
+    def restore(self, context: SessionContext) -> None:
+        """Return to a :meth:`snapshot` (it may be restored again)."""
+        self.context = context.copy()
+
+    def mix(self, logits: np.ndarray, kind: int) -> np.ndarray:
+        """The logits to sample the next token of ``kind`` from.
+
+        Args:
+            logits: float32 [VOCAB_SIZE], the network's (not modified).
+            kind: the :class:`livegen.tokens.Kind` of the next token.
+
+        Returns:
+            ``logits`` itself when ``follow`` is 0 or nothing was learnt yet;
+            else float64 [VOCAB_SIZE], the mix over the kind's slice and -inf
+            outside it (the grammar masks it anyway).
+        """
+        follow = self.follow
+        if follow <= 0.0 or self.model.notes_learnt == 0:
+            return logits
+        mask = tokens.KIND_MASKS[kind]
+        own = self.model.log_probs(kind, self.context)
+        out = np.full(logits.shape, -math.inf)
+        part = logits[mask].astype(np.float64)
+        part -= np.logaddexp.reduce(part)
+        with np.errstate(invalid="ignore"):  # 0 * -inf at follow 1: the mask below decides
+            mixed = (1.0 - follow) * part + follow * own[mask]
+        mixed[np.isneginf(part)] = -math.inf  # what the caller masked stays masked
+        out[mask] = mixed
+        return out

@@ -85,13 +85,17 @@ static int process(jack_nframes_t nframes, void *arg) {
      * even when the process thread wakes late or early. After a stall (or at the first
      * cycle) the span is capped at two periods. */
     double now_s = mono_now_s();
-    double period_s = (double)nframes / (double)jack_get_sample_rate(self->client);
+    double rate_hz = (double)jack_get_sample_rate(self->client);
+    double period_s = (double)nframes / rate_hz;
     jack_nframes_t frame_now = jack_last_frame_time(self->client);
     if (self->last_cycle_s > 0.0) {
         jack_nframes_t moved = frame_now - self->last_frame;
-        if (moved > nframes) {
+        if (moved > nframes)
             atomic_fetch_add(&self->missed, (moved - nframes) / nframes);
-        } else if (now_s - self->last_cycle_s > 2.0 * period_s) {
+        /* A stall: the clock ran on by over a period more than the frames moved (two
+         * periods between cycles one period apart). Cycles this client missed on top of
+         * it (a busy machine) do not hide it. */
+        if (now_s - self->last_cycle_s > (double)moved / rate_hz + period_s) {
             uint_fast64_t n = atomic_load(&self->stalls);
             self->stall_start_s[n % STALL_SLOTS] = self->last_cycle_s;
             self->stall_end_s[n % STALL_SLOTS] = now_s;
@@ -518,8 +522,8 @@ static PyMethodDef Client_methods[] = {
     {"flush", (PyCFunction)Client_flush, METH_VARARGS,
      "flush(timeout_s) -> bool: wait until queued output has been handed to JACK."},
     {"stalls", (PyCFunction)Client_stalls, METH_NOARGS,
-     "stalls() -> [(start_s, end_s)]: the last 16 server stalls (no cycle for over two periods, "
-     "the frame count moved on by one period), CLOCK_MONOTONIC seconds, oldest first."},
+     "stalls() -> [(start_s, end_s)]: the last 16 server stalls (between two cycles the clock "
+     "ran on by over a period more than the frame count), CLOCK_MONOTONIC seconds, oldest first."},
     {"wake", (PyCFunction)Client_wake, METH_NOARGS, "Make a waiting read() return now."},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "Deactivate and close the client; idempotent."},
     {NULL, NULL, 0, NULL},

@@ -101,10 +101,12 @@ class JackInputPort(InputPort):
     def stalls(self) -> list[tuple[float, float]]:
         """The last 16 server stalls seen, ``(start_s, end_s)`` on CLOCK_MONOTONIC, oldest first.
 
-        A stall: no cycle for over two periods, while JACK's frame count moved
-        on by one period. Every client's timeline, a MIDI clock source's
-        included, then resumes from where it stopped, so the clock's phase
-        moved and no tick was lost. Empty once closed.
+        A stall: between two cycles of this client the clock ran on by over a
+        period more than JACK's frame count did (two periods between cycles one
+        period apart; cycles this client missed as well do not hide it). Every
+        client's timeline, a MIDI clock source's included, then resumes from
+        where it stopped, so the clock's phase moved and no tick was lost.
+        Empty once closed.
         """
         handle = self._handle
         return [] if handle is None else list(handle.client.stalls())

@@ -237,15 +237,15 @@ def allowance_s(jack_server) -> float:
 
 
 def check_latency(label: str, latency_s: float, jack_server) -> None:
-    preset = load_preset(PRESET)
-    limit_s = preset.silence_s + ENGINE_BUDGET_S + allowance_s(jack_server)
+    silence_s = load_preset(PRESET).triggering.silence_s
+    limit_s = silence_s + ENGINE_BUDGET_S + allowance_s(jack_server)
     print(f"\n[e2e] {label}: last note_off -> first response note_on {latency_s * 1000:.1f} ms "
-          f"= silence {preset.silence_s * 1000:.0f} ms + {(latency_s - preset.silence_s) * 1000:.1f}"
+          f"= silence {silence_s * 1000:.0f} ms + {(latency_s - silence_s) * 1000:.1f}"
           f" ms (limit {limit_s * 1000:.1f} ms = silence + {ENGINE_BUDGET_S * 1000:.0f} ms + "
           f"{JACK_ALLOWANCE_PERIODS} JACK periods of {jack_server.period_s * 1000:.2f} ms)")
     assert latency_s <= limit_s, (
         f"{label}: first response note_on {latency_s * 1000:.1f} ms after the last note_off; "
-        f"limit {limit_s * 1000:.1f} ms (silence_s {preset.silence_s * 1000:.0f} ms + "
+        f"limit {limit_s * 1000:.1f} ms (silence_s {silence_s * 1000:.0f} ms + "
         f"{ENGINE_BUDGET_S * 1000:.0f} ms + JACK allowance {allowance_s(jack_server) * 1000:.1f} ms)")
 
 
@@ -313,7 +313,7 @@ def test_answers_on_rtmidi_jack_clients_when_asked(jack_server, model_path, no_o
         player = Player(jack_server)
         try:
             _, last_off_s = player.play(PHRASE)
-            ons = player.wait_for_note_ons(last_off_s, 1, preset.silence_s + 5.0)
+            ons = player.wait_for_note_ons(last_off_s, 1, preset.triggering.silence_s + 5.0)
             assert ons, f"no response; daemon log:\n{running.log()}"
             check_latency("rtmidi's JACK clients", ons[0] - last_off_s, jack_server)
         finally:
@@ -327,11 +327,11 @@ def test_answers_on_rtmidi_jack_clients_when_asked(jack_server, model_path, no_o
 def test_answers_after_the_silence(daemon, player, jack_server):
     preset = load_preset(PRESET)
     _, last_off_s = player.play(PHRASE)
-    ons = player.wait_for_note_ons(last_off_s, 1, preset.silence_s + 5.0)
-    assert ons, f"no response within {preset.silence_s + 5.0} s; daemon log:\n{daemon.log()}"
+    ons = player.wait_for_note_ons(last_off_s, 1, preset.triggering.silence_s + 5.0)
+    assert ons, f"no response within {preset.triggering.silence_s + 5.0} s; daemon log:\n{daemon.log()}"
     check_latency("first phrase", ons[0] - last_off_s, jack_server)
 
-    player.wait_until_quiet(last_off_s, preset.max_seconds + 5.0)
+    player.wait_until_quiet(last_off_s, preset.answer.max_seconds + 5.0)
     response = player.heard.snapshot(last_off_s)
     note_ons = [data for _, data in response if is_on(data)]
     print(f"[e2e] response: {len(note_ons)} notes over {response[-1][0] - ons[0]:.2f} s, "
@@ -339,7 +339,7 @@ def test_answers_after_the_silence(daemon, player, jack_server):
     assert len(note_ons) >= MIN_RESPONSE_NOTES, daemon.log()
     assert not sounding_after(response), f"hanging notes: {sounding_after(response)}"
     assert all(d[0] & 0x0F == preset.channel for d in note_ons)
-    assert all(preset.pitch_low <= d[1] <= preset.pitch_high for d in note_ons)
+    assert all(preset.sampling.pitch_low <= d[1] <= preset.sampling.pitch_high for d in note_ons)
 
 
 def test_barge_in_stops_the_response(daemon, player, jack_server):
@@ -350,7 +350,7 @@ def test_barge_in_stops_the_response(daemon, player, jack_server):
         barge_s, last_off_s = player.play(PHRASE)  # from round 1 on, this cuts the response
         if round_:
             # until the new answer may start, nothing of the old one may begin
-            quiet_until = last_off_s + preset.silence_s - 0.02
+            quiet_until = last_off_s + preset.triggering.silence_s - 0.02
             ons = player.wait_for_note_ons(barge_s, 1, quiet_until - time.monotonic())
             late_ons = [round(t - barge_s, 3) for t in ons if t > barge_s + BARGE_IN_LIMIT_S]
             assert not late_ons, f"response note_ons this many s after the barge-in: {late_ons}"
@@ -358,7 +358,7 @@ def test_barge_in_stops_the_response(daemon, player, jack_server):
             hanging = sounding_after([e for e in player.heard.snapshot(0.0) if e[0] <= last_off_s])
             assert not hanging, f"notes left sounding after the barge-in: {hanging}"
             cuts_s.append(max([t for t, d in during if is_off(d)] or [barge_s]) - barge_s)
-        ons = player.wait_for_note_ons(last_off_s, 1, preset.silence_s + 5.0)
+        ons = player.wait_for_note_ons(last_off_s, 1, preset.triggering.silence_s + 5.0)
         assert ons, f"round {round_}: no response; daemon log:\n{daemon.log()}"
         latencies.append(ons[0] - last_off_s)
         time.sleep(RESPONSE_LISTEN_S)  # let the answer get going before cutting it
@@ -366,7 +366,7 @@ def test_barge_in_stops_the_response(daemon, player, jack_server):
     status = daemon.interrupt()
     time.sleep(0.2)
     assert status == 0 and not sounding_after(player.heard.snapshot(0.0))
-    over_ms = sorted((t - preset.silence_s) * 1000 for t in latencies)
+    over_ms = sorted((t - preset.triggering.silence_s) * 1000 for t in latencies)
     print(f"[e2e] {len(latencies)} responses: latency beyond silence_s "
           f"{', '.join(f'{x:.1f}' for x in over_ms)} ms (p50 {statistics.median(over_ms):.1f}); "
           f"after a barge-in every response note was off within "
@@ -378,7 +378,7 @@ def test_barge_in_stops_the_response(daemon, player, jack_server):
 def test_sigint_exits_0_with_nothing_sounding(daemon, player):
     preset = load_preset(PRESET)
     _, last_off_s = player.play(PHRASE)
-    ons = player.wait_for_note_ons(last_off_s, 1, preset.silence_s + 5.0)
+    ons = player.wait_for_note_ons(last_off_s, 1, preset.triggering.silence_s + 5.0)
     assert ons, daemon.log()
     time.sleep(RESPONSE_LISTEN_S)
     status = daemon.interrupt()  # mid-response

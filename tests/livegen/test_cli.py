@@ -25,6 +25,7 @@ import pytest
 
 from livegen import cli, ports
 from livegen.notes import DRUM_CHANNEL, Note, read_midi, write_midi
+from livegen.ports import backends
 from livegen.presets import list_presets, load_preset
 from livegen.tokens import VOCAB_HASH, VOCAB_SIZE, VOCAB_VERSION
 
@@ -259,8 +260,8 @@ def test_run_with_another_vocabulary(jack_server, tmp_path):
 
 def test_no_backend_is_one_line(monkeypatch, capsys, tiny_model):
     monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.setattr(ports, "ALSA_SEQ_DEVICE", "/nonexistent/seq")
-    monkeypatch.setattr(ports, "jack_running", lambda: False)
+    monkeypatch.setattr(backends, "ALSA_SEQ_DEVICE", "/nonexistent/seq")
+    monkeypatch.setattr(backends, "jack_running", lambda: False)
     assert cli.main(["run", "--model", str(tiny_model)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no JACK server running" in err[0] and "jackd" in err[0]

@@ -173,3 +173,5 @@ def test_the_wheel_installs_no_top_level_export_package(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "livegen_train/train.py" in names
     assert any(name.startswith("livegen/presets/") and name.endswith(".yaml") for name in names)
+    packages = {str(p.relative_to(ROOT)) for p in RUNTIME.rglob("__init__.py")}
+    assert packages <= set(names)  # every runtime package installs (pyproject lists them)

@@ -100,7 +100,7 @@ def bench_trigger(model: Model, responses: int, *,
                 on_s = end_s - span_s + onset_s
                 engine.feed(mido.Message("note_on", note=pitch, velocity=velocity).bytes(), on_s)
                 engine.feed(mido.Message("note_off", note=pitch).bytes(), on_s + duration_s)
-            silences.append(end_s + preset.silence_s)
+            silences.append(end_s + preset.value("silence_s"))
             limit_s = now() + ROUND_TIMEOUT_S
             while (len(first.marks) < len(silences) or engine.responding) and now() < limit_s:
                 time.sleep(POLL_S)

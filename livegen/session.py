@@ -26,7 +26,14 @@ PITCH   interval from the previous note, -24..+24           chord tone or not, t
 VEL     velocity bin // 2 (16 classes)                      the previous notes' classes
 DUR     1/12-octave classes of the duration                 this note's spacing class, then
                                                             the previous notes' classes
+PITCH   the pitch itself, 0-127 (a second viewpoint:       chord tone or not, then the
+        register and key, which intervals alone forget)     previous notes' pitches
 ======  ==================================================  ================================
+
+A PITCH is drawn from the equal-weight geometric mean of its two viewpoints,
+renormalised (multiple viewpoints: D. Conklin and I. H. Witten, "Multiple
+viewpoint systems for music prediction", Journal of New Music Research 24(1),
+1995).
 
 Probabilities blend every order from the longest matching context down to a
 uniform floor with Witten-Bell weights (a context seen ``n`` times with ``u``
@@ -71,8 +78,10 @@ _SHIFT_SYMBOL = np.where(tokens.SHIFT_BINS_S < CHORD_SPAN_S - 1e-9, 0,
 _DUR_SYMBOL = _time_class(tokens.DURATION_BINS_S, float(tokens.DURATION_BINS_S[0]))
 _VEL_SYMBOL = np.arange(tokens.N_VELOCITIES) // VELOCITY_BINS_PER_CLASS
 N_INTERVALS = 2 * MAX_INTERVAL + 1
+ABSOLUTE = -1  # the second PITCH viewpoint's key (no token kind has it)
 _ALPHABET = {Kind.SHIFT: int(_SHIFT_SYMBOL.max()) + 1, Kind.PITCH: N_INTERVALS,
-             Kind.VEL: int(_VEL_SYMBOL.max()) + 1, Kind.DUR: int(_DUR_SYMBOL.max()) + 1}
+             Kind.VEL: int(_VEL_SYMBOL.max()) + 1, Kind.DUR: int(_DUR_SYMBOL.max()) + 1,
+             ABSOLUTE: tokens.N_PITCHES}
 _OFFSET = {Kind.SHIFT: tokens.SHIFT_OFFSET, Kind.PITCH: tokens.PITCH_OFFSET,
            Kind.VEL: tokens.VEL_OFFSET, Kind.DUR: tokens.DUR_OFFSET}
 _SYMBOL_OF = {Kind.SHIFT: _SHIFT_SYMBOL, Kind.VEL: _VEL_SYMBOL, Kind.DUR: _DUR_SYMBOL}
@@ -120,6 +129,8 @@ class SessionContext:
             return (self.current.shift == 0, *(n.interval for n in past))
         if kind == Kind.VEL:
             return tuple(n.velocity for n in past)
+        if kind == ABSOLUTE:
+            return (self.current.shift == 0, *(n.pitch for n in past))
         return (self.current.shift, *(n.duration for n in past))
 
     def push(self, token: int) -> tuple[int, int] | None:
@@ -186,14 +197,18 @@ class SessionModel:
         """Count ``token`` (a performer's) in every order of its context, then advance ``context``."""
         kind = tokens.token_kind(token)
         full = context.context(kind) if kind in _ALPHABET else ()
+        if kind == Kind.PITCH:
+            self._count(ABSOLUTE, context.context(ABSOLUTE), token - tokens.PITCH_OFFSET)
         step = context.push(token)
-        if step is None:
-            return
+        if step is not None:
+            self._count(kind, full, step[1])
+        self.notes_learnt += kind == Kind.DUR
+
+    def _count(self, kind: int, full: tuple, symbol: int) -> None:
         table = self._counts[kind]
         for k in range(len(full) + 1):  # every order, 0 (no context) to the full context
             counts = table.setdefault(full[:k], {})
-            counts[step[1]] = counts.get(step[1], 0) + 1
-        self.notes_learnt += kind == Kind.DUR
+            counts[symbol] = counts.get(symbol, 0) + 1
 
     def symbol_log_probs(self, kind: int, context: SessionContext) -> np.ndarray:
         """float64 [alphabet of ``kind``]: log p of each symbol after ``context`` (floor: uniform).
@@ -230,8 +245,10 @@ class SessionModel:
         out = np.full(tokens.VOCAB_SIZE, -math.inf)
         symbols = self.symbol_log_probs(kind, context)
         if kind == Kind.PITCH:
-            out[tokens.PITCH_OFFSET:tokens.PITCH_OFFSET + tokens.N_PITCHES] = _pitch_log_probs(
-                symbols, context.last_pitch)
+            both = 0.5 * (_pitch_log_probs(symbols, context.last_pitch)
+                          + self.symbol_log_probs(ABSOLUTE, context))
+            out[tokens.PITCH_OFFSET:tokens.PITCH_OFFSET + tokens.N_PITCHES] = (
+                both - np.logaddexp.reduce(both))
         else:
             sym = _SYMBOL_OF[kind]
             start = _OFFSET[kind]

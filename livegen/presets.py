@@ -63,7 +63,7 @@ assert not set(SECTIONS) & set(KEYS), "a section named like a key breaks flat re
 _FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off", "key_mask": "off"}
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class Preset:
     """A validated preset. Times in seconds, pitches and velocities MIDI 0-127.
 
@@ -90,7 +90,6 @@ class Preset:
         PresetError: a bad top-level field, a section that is not of its class,
             ``trigger: bars`` without ``clock: midi``, or the footswitch CC also
             in ``cc_map``; the message names the preset, the key and the value.
-        TypeError: an unknown keyword argument.
     """
 
     name: str
@@ -103,37 +102,6 @@ class Preset:
     answer: AnswerConfig = AnswerConfig()
     conditioning: StyleConfig = StyleConfig()
     controls: ControlConfig = ControlConfig()
-
-    # --- TRANSITIONAL (issue 12), to delete once every caller uses the sections:
-    # ``Preset(name, temperature=...)`` (flat keyword arguments, also what
-    # ``dataclasses.replace(preset, temperature=...)`` passes) and the flat reads
-    # ``preset.temperature`` of ``__getattr__``. Without them: drop this
-    # ``__init__`` and ``__getattr__`` and make the dataclass ``init=True``.
-    def __init__(self, name: str, description: str = "", channel: int = 0, context_notes: int = 50,
-                 sampling: SamplingConfig = sampling, triggering: TriggerConfig = triggering,
-                 timing: TimingConfig = timing, answer: AnswerConfig = answer,
-                 conditioning: StyleConfig = conditioning, controls: ControlConfig = controls,
-                 **keys: Any) -> None:
-        sections = {"sampling": sampling, "triggering": triggering, "timing": timing,
-                    "answer": answer, "conditioning": conditioning, "controls": controls}
-        unknown = [key for key in keys if key not in FIELD_SECTION]
-        if unknown:
-            raise TypeError(f"Preset() got an unexpected keyword argument {unknown[0]!r}")
-        if keys:
-            sections = _sections_with(name, sections, keys)
-        values = {"name": name, "description": description, "channel": channel,
-                  "context_notes": context_notes, **sections}
-        for key, value in values.items():
-            object.__setattr__(self, key, value)
-        self.__post_init__()
-
-    def __getattr__(self, name: str) -> Any:
-        """TRANSITIONAL (issue 12): ``preset.<key>`` reads ``preset.<FIELD_SECTION[key]>.<key>``."""
-        section = FIELD_SECTION.get(name)
-        if section is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return getattr(getattr(self, section), name)
-    # --- end TRANSITIONAL
 
     def __post_init__(self) -> None:
         prefix = f"preset {self.name!r}: "

@@ -220,8 +220,8 @@ def test_bad_sync_and_control_values_name_file_key_and_value(tmp_path, key, valu
 
 def test_footswitch_cc_cannot_also_be_a_mapped_control():
     with pytest.raises(PresetError, match="cc_map"):
-        Preset(name="x", trigger="cc", trigger_cc=21, cc_map={21: "enabled"})
-    assert Preset(name="x", trigger="silence", trigger_cc=21, cc_map={21: "enabled"})
+        Preset(name="x").replace(trigger="cc", trigger_cc=21, cc_map={21: "enabled"})
+    assert Preset(name="x").replace(trigger="silence", trigger_cc=21, cc_map={21: "enabled"})
 
 
 def test_the_jam_preset_follows_the_clock_and_maps_controls():
@@ -358,8 +358,8 @@ def test_sections_are_typed_frozen_and_default_to_the_flat_defaults():
 
 
 def test_built_from_sections_equals_built_from_flat_keys():
-    flat = Preset(name="s", temperature=0.7, trigger="cc", quantize="1/8", max_chord=3,
-                  style="folk", cc_map={21: "enabled"})
+    flat = Preset(name="s").replace(temperature=0.7, trigger="cc", quantize="1/8", max_chord=3,
+                                    style="folk", cc_map={21: "enabled"})
     sections = Preset(name="s", sampling=SamplingConfig(temperature=0.7),
                       triggering=TriggerConfig(trigger="cc"), timing=TimingConfig(quantize="1/8"),
                       answer=AnswerConfig(max_chord=3), conditioning=StyleConfig(style="folk"),
@@ -401,13 +401,13 @@ def test_constructor_rejects_an_unknown_keyword():
 ])
 def test_each_preset_level_check_names_the_key_and_the_value(changes, message):
     with pytest.raises(PresetError) as info:
-        Preset(**{"name": "p", **changes})
+        Preset(name="p").replace(**changes)
     assert message in str(info.value)
 
 
 def test_a_section_error_names_the_preset():
     with pytest.raises(PresetError, match=r"^preset 'p': swing must be in \[0, 0.5\] \(received 0.7\)$"):
-        Preset(name="p", swing=0.7)
+        Preset(name="p").replace(swing=0.7)
 
 
 def test_value_reads_a_flat_key_from_its_section():

@@ -248,8 +248,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Signals that end the daemon cleanly (every note ended): Ctrl-C, kill, a closed
+#: terminal (SIGHUP), Ctrl-\\ (SIGQUIT). Windows has only the first two.
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+
+
 def _install_signal_handlers(stop: threading.Event) -> dict[int, object]:
-    """Make SIGINT and SIGTERM set ``stop``; return the handlers they replace."""
+    """Make every :data:`STOP_SIGNALS` the OS has set ``stop``; return the handlers they replace."""
     previous: dict[int, object] = {}
     if threading.current_thread() is not threading.main_thread():
         return previous  # only the main thread may set handlers (in-process tests)
@@ -258,8 +263,10 @@ def _install_signal_handlers(stop: threading.Event) -> dict[int, object]:
         log.debug("signal %d", signum)
         stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, on_signal)
+    for name in STOP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, on_signal)
     return previous
 
 

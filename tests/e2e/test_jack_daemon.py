@@ -139,8 +139,8 @@ class Daemon:
             self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def interrupt(self) -> int:
-        self.process.send_signal(signal.SIGINT)
+    def interrupt(self, signum: int = signal.SIGINT) -> int:
+        self.process.send_signal(signum)
         return self.process.wait(timeout=EXIT_TIMEOUT_S)
 
     def stop(self) -> None:
@@ -375,17 +375,20 @@ def test_barge_in_stops_the_response(daemon, player, jack_server):
         check_latency(f"response {i}", latency_s, jack_server)
 
 
-def test_sigint_exits_0_with_nothing_sounding(daemon, player):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
+                         ids=lambda s: signal.Signals(s).name)
+def test_a_stop_signal_exits_0_with_nothing_sounding(daemon, player, signum):
+    """Ctrl-C, kill, a closed terminal (SIGHUP) and Ctrl-\\ (SIGQUIT) all end every note."""
     preset = load_preset(PRESET)
     _, last_off_s = player.play(PHRASE)
     ons = player.wait_for_note_ons(last_off_s, 1, preset.triggering.silence_s + 5.0)
     assert ons, daemon.log()
     time.sleep(RESPONSE_LISTEN_S)
-    status = daemon.interrupt()  # mid-response
+    status = daemon.interrupt(signum)  # mid-response
     time.sleep(0.2)  # let the last JACK periods arrive
     events = player.heard.snapshot(0.0)
     assert status == 0, daemon.log()
-    assert not sounding_after(events), f"hanging notes after SIGINT: {sounding_after(events)}"
+    assert not sounding_after(events), f"hanging notes after {signum!r}: {sounding_after(events)}"
     panic = [d for _, d in events if d[0] & 0xF0 == CONTROL and d[1] == ALL_NOTES_OFF]
     assert panic and all(d[0] & 0x0F == preset.channel for d in panic[:1])
     assert any(d[0] & 0xF0 == CONTROL and d[1] == ALL_SOUND_OFF for _, d in events)

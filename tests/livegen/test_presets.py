@@ -343,7 +343,7 @@ def test_every_key_belongs_to_one_section_or_the_top():
     for section, cls in SECTIONS.items():
         assert {f.name for f in dataclasses.fields(cls)} == {
             key for key, owner in FIELD_SECTION.items() if owner == section}
-        assert section not in KEYS  # a flat read never meets a section
+        assert section not in KEYS  # replace(**keys) tells a section from a key
 
 
 def test_sections_are_typed_frozen_and_default_to_the_flat_defaults():

@@ -249,7 +249,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 #: Signals that end the daemon cleanly (every note ended): Ctrl-C, kill, a closed
-#: terminal (SIGHUP), Ctrl-\\ (SIGQUIT). Windows has only the first two.
+#: terminal (SIGHUP), Ctrl+backslash (SIGQUIT). Windows has only the first two.
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
 

@@ -378,7 +378,7 @@ def test_barge_in_stops_the_response(daemon, player, jack_server):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
                          ids=lambda s: signal.Signals(s).name)
 def test_a_stop_signal_exits_0_with_nothing_sounding(daemon, player, signum):
-    """Ctrl-C, kill, a closed terminal (SIGHUP) and Ctrl-\\ (SIGQUIT) all end every note."""
+    """Ctrl-C, kill, a closed terminal (SIGHUP) and Ctrl+backslash (SIGQUIT) all end every note."""
     preset = load_preset(PRESET)
     _, last_off_s = player.play(PHRASE)
     ons = player.wait_for_note_ons(last_off_s, 1, preset.triggering.silence_s + 5.0)

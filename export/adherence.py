@@ -288,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
     parser.add_argument("--follow", type=float, help="override every preset's follow (0-1)")
+    parser.add_argument("--quantize", help="override every preset's quantize (e.g. 1/16)")
     parser.add_argument("--json", help="also write the table here")
     parser.add_argument("--set", dest="role", choices=ROLES, default="dev",
                         help="dev: the music knobs are tuned on; check: music they never were")
@@ -297,8 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = part_prompts(read_parts(paths))
     model = Model.load(args.model) if args.model else Model.load()
     presets = {name: load_preset(name) for name in args.presets.split(",")}
-    if args.follow is not None:
-        presets = {name: p.replace(follow=args.follow) for name, p in presets.items()}
+    changes = {key: value for key, value in (("follow", args.follow), ("quantize", args.quantize))
+               if value is not None}
+    presets = {name: p.replace(**changes) for name, p in presets.items()}
     table = report(model, presets, prompts, range(args.seeds))
     keys = (*METRICS, "interval_distance", "ioi_distance")
     print(f"{len(prompts)} prompts from {len(paths)} files, {args.seeds} seeds")

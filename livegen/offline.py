@@ -3,7 +3,9 @@
 The same :class:`~livegen.generation.Generator` and placement rules as the
 daemon's :class:`~livegen.engine.Engine`, without clock or ports: the prompt
 is primed, the response begins after it and runs to ``n_notes`` notes or
-``max_seconds`` of music.
+``max_seconds`` of music. With ``quantize``, onsets snap to the grid of the
+prompt's own pulse, as the daemon snaps to the performer's when it follows no
+MIDI clock (:func:`livegen.tempo.estimate_grid_from_onsets`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Sequence
 from livegen.generation import Generator
 from livegen.guidance import StepModel
 from livegen.notes import Note
-from livegen.placement import fit_window
+from livegen.placement import Placement
 from livegen.presets import Preset
+from livegen.tempo import estimate_grid_from_onsets
 
 __all__ = ["continue_notes"]
 
@@ -34,7 +37,9 @@ def continue_notes(
     Primes the last ``preset.context_notes`` notes of ``prompt`` (sorted by
     onset, then pitch), begins the response ``gap_s`` after the prompt's last
     note ends, and generates until ``n_notes`` notes or ``preset.answer.max_seconds``
-    of music (a note starting later is dropped; one ending later is cut).
+    of music (a note starting later is dropped; one ending later is cut). Notes
+    are placed as the daemon places them (:class:`livegen.placement.Placement`):
+    with ``quantize``, on the grid of the prompt's pulse, if it has one.
 
     Args:
         model: a step model.
@@ -61,12 +66,17 @@ def continue_notes(
     for note in ordered[-preset.context_notes:]:
         generator.prime(note)
     start_s = (max(n.end_s for n in ordered) if ordered else 0.0) + gap_s
-    end_s = start_s + preset.answer.max_seconds
+    placement = Placement(preset, start_s, start_s + preset.answer.max_seconds)
+    grid = (estimate_grid_from_onsets([n.onset_s for n in ordered])
+            if preset.timing.quantize != "off" else None)
     generator.begin_response(start_s)
     notes: list[Note] = []
-    while len(notes) < count:
-        note = fit_window(generator.next_note(), end_s)
-        if note is None:
+    drawn = 0
+    while drawn < count:
+        note, over = placement.place(generator.next_note(), generator.next_onset_s, grid)
+        drawn += 1  # a note snapped onto a full chord counts, as in the daemon
+        if over:
             break
-        notes.append(note)
+        if note is not None:
+            notes.append(note)
     return notes

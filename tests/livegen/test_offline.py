@@ -56,3 +56,18 @@ def test_continue_notes_bad_arguments_raise_value_error(kwargs):
 def test_continue_notes_unknown_style_raises_model_error():
     with pytest.raises(ModelError):
         continue_notes(FakeModel(), PRESET.replace(style="jazz"), PHRASE)
+
+
+def test_with_quantize_the_answer_keeps_the_prompts_pulse():
+    beat_s, offset_s = 0.48, 0.13  # 125 BPM, the first beat 130 ms in
+    prompt = [Note(60 + (i % 5), 80, offset_s + i * beat_s / 2, 0.2) for i in range(24)]
+    step_s = beat_s / 4  # a sixteenth
+
+    def off_grid(notes):
+        return [n.onset_s for n in notes
+                if abs((n.onset_s - offset_s) / step_s - round((n.onset_s - offset_s) / step_s)) > 0.02]
+
+    free = continue_notes(FakeModel(), PRESET, prompt, n_notes=24, seed=1)
+    snapped = continue_notes(FakeModel(), PRESET.replace(quantize="1/16"), prompt, n_notes=24, seed=1)
+    assert off_grid(free)  # the model alone drifts off the pulse ...
+    assert snapped and not off_grid(snapped)  # ... placed as the daemon places it, it keeps it

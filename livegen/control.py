@@ -8,6 +8,9 @@ A preset's ``cc_map`` names what each controller (0-127 values) sets:
 ``response_length``
     with ``response_bars`` in use, 0-127 maps onto 1-16 bars; otherwise onto
     ``max_seconds`` of 1-30 s; takes effect from the next response.
+``follow``
+    0-127 maps linearly onto 0-1, how much the answer follows what the
+    performer played (:mod:`livegen.follow`); takes effect from the next token.
 ``enabled``
     64-127 on, 0-63 off (a switch); off ends any response at once, with its
     note_offs, and no trigger fires until it is on again.
@@ -23,20 +26,20 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from livegen.errors import PresetError
+from livegen.midi import DATA_MAX, SWITCH_ON_MIN
 from livegen.presets import Preset, load_preset
 
 __all__ = ["Controls", "apply_control", "resolve_programs", "TEMPERATURE_RANGE",
-           "RESPONSE_BARS_RANGE", "RESPONSE_SECONDS_RANGE", "SWITCH_ON_MIN", "check_programs"]
+           "RESPONSE_BARS_RANGE", "RESPONSE_SECONDS_RANGE", "FOLLOW_RANGE", "check_programs"]
 
-CC_MAX = 127
-SWITCH_ON_MIN = 64  # MIDI 1.0 switch controllers: 0-63 off, 64-127 on
 TEMPERATURE_RANGE = (0.1, 2.0)  # CC 0 -> 0.1, CC 127 -> 2.0
 RESPONSE_BARS_RANGE = (1, 16)  # bars, when response_bars is in use
 RESPONSE_SECONDS_RANGE = (1.0, 30.0)  # max_seconds otherwise
+FOLLOW_RANGE = (0.0, 1.0)  # CC 0 -> the model alone, CC 127 -> the session model alone
 
 
 def _scale(value: int, low: float, high: float) -> float:
-    return low + (high - low) * min(max(value, 0), CC_MAX) / CC_MAX
+    return low + (high - low) * min(max(value, 0), DATA_MAX) / DATA_MAX
 
 
 def apply_control(preset: Preset, target: str, value: int) -> Preset:
@@ -44,14 +47,15 @@ def apply_control(preset: Preset, target: str, value: int) -> Preset:
 
     Args:
         preset: the preset in use.
-        target: ``temperature`` or ``response_length`` (``enabled`` is the engine's state).
+        target: ``temperature``, ``response_length`` or ``follow`` (``enabled`` is the
+            engine's state).
         value: the controller value, 0-127.
 
     Returns:
         A new preset (the same one if nothing changes).
 
     Raises:
-        ValueError: ``target`` is not ``temperature`` or ``response_length``.
+        ValueError: ``target`` is not ``temperature``, ``response_length`` or ``follow``.
     """
     if target == "temperature":
         changes = {"temperature": round(_scale(value, *TEMPERATURE_RANGE), 3)}
@@ -59,8 +63,11 @@ def apply_control(preset: Preset, target: str, value: int) -> Preset:
         changes = {"response_bars": round(_scale(value, *RESPONSE_BARS_RANGE))}
     elif target == "response_length":
         changes = {"max_seconds": round(_scale(value, *RESPONSE_SECONDS_RANGE), 2)}
+    elif target == "follow":
+        changes = {"follow": round(_scale(value, *FOLLOW_RANGE), 3)}
     else:
-        raise ValueError(f"target must be temperature or response_length (received {target!r})")
+        raise ValueError(f"target must be temperature, response_length or follow "
+                         f"(received {target!r})")
     if all(preset.value(key) == new for key, new in changes.items()):
         return preset
     return preset.replace(**changes)

@@ -42,7 +42,7 @@ TRIGGERS = ("silence", "bars", "continuous", "cc", "note")
 CLOCKS = ("none", "midi")
 QUANTIZE_STARTS = ("off", "beat", "bar")
 QUANTIZE_VALUES = ("off", *DIVISIONS)
-CC_TARGETS = ("temperature", "response_length", "enabled")
+CC_TARGETS = ("temperature", "response_length", "follow", "enabled")
 KEY_MASKS = ("off", "soft", "strict", "palette")
 #: Highest temperature: at 5 the softmax of logits spread over ~10 units is near uniform.
 MAX_TEMPERATURE = 5.0

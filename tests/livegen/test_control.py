@@ -28,6 +28,13 @@ def test_apply_control_scales_temperature_and_length():
     assert apply_control(same, "temperature", 127) is same  # nothing changes
 
 
+def test_a_knob_sets_how_much_the_answer_follows_the_player():
+    assert apply_control(BASE, "follow", 0).conditioning.follow == 0.0
+    assert apply_control(BASE, "follow", 127).conditioning.follow == 1.0
+    assert apply_control(BASE, "follow", 64).conditioning.follow == pytest.approx(0.504)
+    assert BASE.replace(cc_map={24: "follow"}).controls.cc_map == ((24, "follow"),)
+
+
 def test_apply_control_unknown_target_raises_value_error():
     with pytest.raises(ValueError, match="target"):
         apply_control(BASE, "enabled", 0)

@@ -176,6 +176,9 @@ class SessionModel:
         self.order = order
         # kind -> context tuple (a prefix of the full context) -> {symbol: count}
         self._counts: dict[int, dict[tuple, dict[int, int]]] = {k: {} for k in _ALPHABET}
+        # (kind, context prefix) -> (Witten-Bell weight, its own distribution); valid until
+        # the next learn (an answer learns nothing, so its draws reuse what they computed)
+        self._orders: dict[tuple[int, tuple], tuple[float, np.ndarray]] = {}
         self.notes_learnt = 0
 
     @property
@@ -187,6 +190,7 @@ class SessionModel:
         """Forget everything learnt."""
         for table in self._counts.values():
             table.clear()
+        self._orders.clear()
         self.notes_learnt = 0
 
     def new_context(self) -> SessionContext:
@@ -205,6 +209,7 @@ class SessionModel:
         self.notes_learnt += kind == Kind.DUR
 
     def _count(self, kind: int, full: tuple, symbol: int) -> None:
+        self._orders.clear()
         table = self._counts[kind]
         for k in range(len(full) + 1):  # every order, 0 (no context) to the full context
             counts = table.setdefault(full[:k], {})
@@ -218,18 +223,28 @@ class SessionModel:
         """
         size = _ALPHABET[kind]
         p = np.full(size, 1.0 / size)
-        table = self._counts[kind]
         full = context.context(kind)
         for k in range(len(full) + 1):
-            counts = table.get(full[:k])
-            if not counts:
+            order = self._order(kind, full[:k])
+            if order is None:
                 break
-            n = sum(counts.values())
-            weight = n / (n + len(counts))
-            own = np.zeros(size)
-            own[list(counts)] = list(counts.values())
-            p = weight * own / n + (1.0 - weight) * p
+            weight, own = order
+            p = weight * own + (1.0 - weight) * p
         return np.log(p)
+
+    def _order(self, kind: int, prefix: tuple) -> tuple[float, np.ndarray] | None:
+        """``(weight, distribution)`` of one context, or None if it was never seen."""
+        key = (kind, prefix)
+        found = self._orders.get(key)
+        if found is None:
+            counts = self._counts[kind].get(prefix)
+            if not counts:
+                return None
+            n = sum(counts.values())
+            own = np.zeros(_ALPHABET[kind])
+            own[list(counts)] = list(counts.values())
+            found = self._orders[key] = (n / (n + len(counts)), own / n)
+        return found
 
     def log_probs(self, kind: int, context: SessionContext) -> np.ndarray:
         """float64 [VOCAB_SIZE]: log p_session of each token of ``kind``; -inf outside its slice.

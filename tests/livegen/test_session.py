@@ -85,3 +85,15 @@ def test_learning_a_note_adds_at_most_one_count_per_order_and_kind():
 def test_the_order_must_be_a_natural_number():
     with pytest.raises(ValueError, match="received -1"):
         SessionModel(-1)
+
+
+def test_the_absolute_viewpoint_pulls_a_wandering_answer_back_to_the_players_register():
+    model, context = learnt(played([36, 38, 40, 43, 41, 38, 36, 31] * 3))  # a bass line
+    for token in tokens.encode(played([60, 62], step_s=0.3)):  # the answer wandered up
+        context.push(int(token))
+    context.push(tokens.SHIFT_OFFSET + tokens.quantize_shift(0.3))
+    p = probs(model, Kind.PITCH, context)[tokens.PITCH_OFFSET:tokens.PITCH_OFFSET + 128]
+    steps = np.exp(model.symbol_log_probs(Kind.PITCH, context))  # intervals alone, -24..+24
+    by_interval = np.zeros(128)
+    by_interval[62 - 23:62 + 24] = steps[1:-1]  # each interval inside +-23 reaches one pitch
+    assert p[24:48].sum() > 3 * by_interval[24:48].sum()

@@ -13,7 +13,11 @@ PITCH, VEL, DUR), under:
   the kind's slice, for each ``follow`` weight ``f`` (DESIGN.md's form);
 - ``geo f``: the weighted geometric mean ``(1 - f) log p_net + f log p_session``,
   renormalised (the network's weight falls as the session's rises);
-- ``lin f``: the mixture ``(1 - f) p_net + f p_session``.
+- ``lin f``: the mixture ``(1 - f) p_net + f p_session``;
+- ``corpus``: with ``--corpus``, the same variable-order Markov trained on the
+  network's training split (every piece of the music21 corpus split, all
+  styles): the fair baseline, on the same data and viewpoints as the
+  network, which does not learn the prompt.
 
 The network sees the grammar: its logits are masked to the kind that comes
 next. Scores are bits per note (the sum of a note's 4 tokens), averaged over
@@ -37,7 +41,7 @@ from livegen.notes import Note
 from livegen.session import SessionModel
 from livegen.tokens import Kind
 
-__all__ = ["score_prompt", "main", "KIND_NAMES"]
+__all__ = ["score_prompt", "corpus_markov", "main", "KIND_NAMES"]
 
 KIND_NAMES = {Kind.SHIFT: "shift", Kind.PITCH: "pitch", Kind.VEL: "velocity", Kind.DUR: "duration"}
 LN2 = math.log(2.0)
@@ -50,8 +54,18 @@ def _log_softmax_slice(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def corpus_markov(pieces) -> SessionModel:
+    """A :class:`SessionModel` that learnt every piece (each from an empty context)."""
+    markov = SessionModel()
+    for piece in pieces:
+        context = markov.new_context()
+        for token in tokens.encode(piece.notes()):
+            markov.learn(context, int(token))
+    return markov
+
+
 def score_prompt(model, style: int, prompt: Sequence[Note], real: Sequence[Note],
-                 follows: Sequence[float]) -> dict[str, np.ndarray]:
+                 follows: Sequence[float], corpus: SessionModel | None = None) -> dict[str, np.ndarray]:
     """Bits of each real-continuation token kind under each scorer.
 
     Args:
@@ -59,6 +73,7 @@ def score_prompt(model, style: int, prompt: Sequence[Note], real: Sequence[Note]
         style: the network's style index.
         prompt: the player's phrase; real: what the music really does next.
         follows: ``follow`` weights for the mixes.
+        corpus: a corpus-trained :func:`corpus_markov`, scored as ``corpus`` (it learns nothing here).
 
     Returns:
         ``{scorer: float64 [4]}``: total bits of the continuation's SHIFT, PITCH, VEL and
@@ -71,6 +86,9 @@ def score_prompt(model, style: int, prompt: Sequence[Note], real: Sequence[Note]
     state = model.initial_state()
     logits = None
     names = ["net", "session", *(f"{form} {f:g}" for form in ("mix", "geo", "lin") for f in follows)]
+    if corpus is not None:
+        names.append("corpus")
+        corpus_context = corpus.new_context()
     totals = {name: np.zeros(4) for name in names}
     for i, token in enumerate(int(t) for t in stream):
         if i >= n_prompt and logits is not None:
@@ -81,6 +99,8 @@ def score_prompt(model, style: int, prompt: Sequence[Note], real: Sequence[Note]
             col = kind - Kind.SHIFT
             totals["net"][col] -= net[token] / LN2
             totals["session"][col] -= own[token] / LN2
+            if corpus is not None:
+                totals["corpus"][col] -= corpus.log_probs(kind, corpus_context)[token] / LN2
             for f in follows:
                 mixed = _log_softmax_slice(np.where(mask, net + f * own, -math.inf), mask)
                 totals[f"mix {f:g}"][col] -= mixed[token] / LN2
@@ -91,6 +111,8 @@ def score_prompt(model, style: int, prompt: Sequence[Note], real: Sequence[Note]
                 totals[f"lin {f:g}"][col] -= lin / LN2
         if i > 0:  # BOS is no performer token
             session.learn(context, token)
+            if corpus is not None:
+                corpus_context.push(token)
         logits, state = model.step(token, state, style)
     return totals
 
@@ -107,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--follow", default="0.25,0.5,1")
     parser.add_argument("--model")
     parser.add_argument("--limit", type=int, help="score only the first N prompts")
+    parser.add_argument("--corpus", action="store_true",
+                        help="also score a Markov trained on the corpus's training split (about 1 min)")
     parser.add_argument("--set", dest="role", choices=ROLES, default="dev",
                         help="dev: the music knobs are tuned on; check: music they never were")
     args = parser.parse_args(argv)
@@ -115,10 +139,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = part_prompts(read_parts(paths))[:args.limit]
     model = Model.load(args.model) if args.model else Model.load()
     style = model.style_id(args.style)
+    corpus = None
+    if args.corpus:
+        from livegen_train.corpus import DEFAULT_CAPS, load_music21_corpus, split_pieces
+
+        pieces, _ = load_music21_corpus(progress=False, folder_caps=DEFAULT_CAPS)
+        corpus = corpus_markov(split_pieces(pieces)["train"])
     sums: dict[str, np.ndarray] = {}
     notes = 0
     for _, prompt, real in prompts:
-        for name, bits in score_prompt(model, style, prompt, real, follows).items():
+        for name, bits in score_prompt(model, style, prompt, real, follows, corpus).items():
             sums[name] = sums.get(name, 0) + bits
         notes += len(real)
     print(f"{len(prompts)} prompts, {notes} continuation notes, style {args.style}: bits per note")

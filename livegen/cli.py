@@ -16,7 +16,6 @@ import argparse
 import gc
 import importlib
 import logging
-import signal
 import statistics
 import sys
 import threading
@@ -25,6 +24,7 @@ from collections.abc import Sequence
 from livegen import __version__
 from livegen.errors import LivegenError, MidiFileError, ModelError
 from livegen.ports import BACKENDS, JACK_CLIENTS
+from livegen.stopsignals import StopSignals
 
 __all__ = ["main", "entry_point", "build_parser"]
 
@@ -56,7 +56,18 @@ def _add_preset_and_model(parser: argparse.ArgumentParser) -> None:
                              "see `livegen presets`)")
     parser.add_argument("--model", metavar="PATH",
                         help="ONNX model (default: the packaged model, or $LIVEGEN_MODEL)")
-    parser.add_argument("--seed", type=int, help="random seed, for repeatable output")
+    parser.add_argument("--seed", type=_seed, help="random seed, 0 or more, for repeatable output")
+
+
+def _seed(text: str) -> int:
+    """``--seed``: an integer 0 or more (numpy's generators take no negative seed)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer 0 or more (received {text!r})") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer 0 or more (received {value})")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,10 +213,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     preset = load_preset(args.preset, {"clock": args.clock} if args.clock else None)
     backend = ports.resolve_backend(args.backend)
     model = _load_model(preset, args.model)
+    stop = threading.Event()
+    with StopSignals(stop):  # Ctrl-C, kill, a closed terminal, Ctrl+backslash: stop cleanly
+        _serve(args, preset, backend, model, stop)
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace, preset, backend: str, model, stop: threading.Event) -> None:
+    """Open the ports, run the engine until ``stop``; on every exit end every note, close all."""
+    from livegen import ports
     from livegen.engine import Engine
 
-    stop = threading.Event()
-    previous = _install_signal_handlers(stop)
     input_port = output_port = engine = None
     started = False
     try:
@@ -237,7 +255,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             engine.stop()  # note_offs for every sounding note, then CC123/CC120
         if output_port is not None:
             output_port.close()
-        _restore_signal_handlers(previous)
         if started:
             _log_stats(engine)
         if lost:
@@ -245,34 +262,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if missed:
             log.warning("JACK ran %d cycles without livegen's client (a busy machine, a "
                         "non-real-time server or an xrun): MIDI input in them may be lost", missed)
-    return EXIT_OK
-
-
-#: Signals that end the daemon cleanly (every note ended): Ctrl-C, kill, a closed
-#: terminal (SIGHUP), Ctrl+backslash (SIGQUIT). Windows has only the first two.
-STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
-
-
-def _install_signal_handlers(stop: threading.Event) -> dict[int, object]:
-    """Make every :data:`STOP_SIGNALS` the OS has set ``stop``; return the handlers they replace."""
-    previous: dict[int, object] = {}
-    if threading.current_thread() is not threading.main_thread():
-        return previous  # only the main thread may set handlers (in-process tests)
-
-    def on_signal(signum: int, _frame) -> None:
-        log.debug("signal %d", signum)
-        stop.set()
-
-    for name in STOP_SIGNALS:
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            previous[signum] = signal.signal(signum, on_signal)
-    return previous
-
-
-def _restore_signal_handlers(previous: dict[int, object]) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
 
 
 def _log_stats(engine) -> None:

@@ -83,6 +83,9 @@ def read_midi(path: str | os.PathLike, *, include_drums: bool = False) -> list[N
         raise MidiFileError(f"{os.fspath(path)}: not a readable MIDI file ({err})") from err
     if midi.type == 2:
         raise MidiFileError(f"{os.fspath(path)}: type 2 MIDI files are not supported (type 0 or 1)")
+    if midi.ticks_per_beat <= 0:  # SMF 1.0: the division is ticks per quarter note, 1 or more
+        raise MidiFileError(f"{os.fspath(path)}: not a readable MIDI file (ticks_per_beat must be "
+                            f"1 or more, received {midi.ticks_per_beat})")
     notes: list[Note] = []
     sounding: dict[tuple[int, int], list[tuple[float, int]]] = {}
     now = 0.0

@@ -42,7 +42,7 @@ from livegen.sections import (
 )
 
 __all__ = ["Preset", "load_preset", "list_presets", "preset_dirs", "SECTIONS", "FIELD_SECTION",
-           "TOP_KEYS", "KEYS", "MAX_CONTEXT_NOTES"]
+           "TOP_KEYS", "KEYS", "MAX_CONTEXT_NOTES", "MAX_PRESET_BYTES"]
 
 #: Most performer notes a preset may keep as context.
 MAX_CONTEXT_NOTES = MAX_REPETITION_WINDOW
@@ -207,6 +207,22 @@ class Preset:
         return Preset(**values)
 
 
+#: A preset file's largest size, bytes: the packaged ones are under 2 KiB.
+MAX_PRESET_BYTES = 64 * 1024
+_NO_ALIASES = "YAML aliases (*name) are not allowed in a preset"
+
+
+class _PresetLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without aliases: a preset is a flat mapping, and a few hundred
+    bytes of nested aliases expand to gigabytes (the "billion laughs" attack)."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, _NO_ALIASES, event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def _nearest(key: str) -> str:
     """``did you mean 'top_p'?`` for the nearest known key (difflib), or the list of known keys."""
     near = difflib.get_close_matches(key, KEYS, n=1)
@@ -274,17 +290,22 @@ def load_preset(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
             raise PresetError(f"unknown preset {text!r} (known presets: {', '.join(known) or 'none'})")
         path = known[text]
     try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise PresetError(f"{path}: cannot read preset ({err.strerror or err})") from err
+        with path.open("rb") as file:
+            raw = file.read(MAX_PRESET_BYTES + 1).decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise PresetError(f"{path}: cannot read preset ({getattr(err, 'strerror', None) or err})") from err
+    if len(raw) > MAX_PRESET_BYTES:
+        raise PresetError(f"{path}: a preset is at most {MAX_PRESET_BYTES // 1024} KiB (this file is larger)")
     try:
-        data = yaml.safe_load(raw)
+        data = yaml.load(raw, Loader=_PresetLoader)  # a SafeLoader without aliases
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise PresetError(f"{path}: malformed YAML{where}") from err
+        problem = getattr(err, "problem", None) or ""
+        detail = f": {problem}" if problem == _NO_ALIASES else ""
+        raise PresetError(f"{path}: malformed YAML{where}{detail}") from err
     if data is None:
-        data = {}
+        raise PresetError(f"{path}: the preset file is empty (give at least one key, e.g. style: classical)")
     if overrides and isinstance(data, dict):
         data = {**data, **overrides}
     return Preset.from_dict(data, source=str(path))

@@ -442,3 +442,9 @@ def test_continue_keeps_each_channel_on_its_track(tmp_path, tiny_model):
     assert cli.main(["continue", str(src), "-o", str(out), "--model", str(tiny_model),
                      "--notes", "4", "--include-drums"]) == 0
     assert [t.name for t in mido.MidiFile(out).tracks][-2:] == ["input ch 10", "livegen"]
+
+
+def test_a_negative_seed_is_a_usage_error(tmp_path, chorale_mid, tiny_model, capsys):
+    assert cli.main(["continue", str(chorale_mid), "-o", str(tmp_path / "out.mid"),
+                     "--model", str(tiny_model), "--seed", "-1"]) == 2
+    assert "--seed: must be an integer 0 or more (received -1)" in capsys.readouterr().err

@@ -158,3 +158,13 @@ def test_a_file_with_a_bad_key_signature_is_a_one_line_error(tmp_path):
     path.write_bytes(data)
     with pytest.raises(MidiFileError, match="bad key signature"):
         read_midi(path)
+
+
+def test_a_file_with_ticks_per_beat_zero_is_a_one_line_error(tmp_path):
+    track = b"\x00\x90\x3c\x40" + b"\x60\x80\x3c\x00" + b"\x00\xff\x2f\x00"
+    data = (b"MThd\x00\x00\x00\x06\x00\x00\x00\x01\x00\x00"  # division 0
+            + b"MTrk" + len(track).to_bytes(4, "big") + track)
+    path = tmp_path / "tpb0.mid"
+    path.write_bytes(data)
+    with pytest.raises(MidiFileError, match="ticks_per_beat must be 1 or more, received 0"):
+        read_midi(path)

@@ -8,7 +8,16 @@ import pytest
 import yaml
 
 from livegen.errors import PresetError
-from livegen.presets import FIELD_SECTION, KEYS, SECTIONS, TOP_KEYS, Preset, list_presets, load_preset
+from livegen.presets import (
+    FIELD_SECTION,
+    KEYS,
+    MAX_PRESET_BYTES,
+    SECTIONS,
+    TOP_KEYS,
+    Preset,
+    list_presets,
+    load_preset,
+)
 from livegen.sections import (
     AnswerConfig,
     ControlConfig,
@@ -125,8 +134,8 @@ def test_missing_file(tmp_path):
         load_preset(tmp_path / "absent.yaml")
 
 
-def test_empty_file_gives_the_defaults(tmp_path):
-    preset = load_preset(_write(tmp_path, ""))
+def test_an_explicit_empty_mapping_gives_the_defaults(tmp_path):
+    preset = load_preset(_write(tmp_path, "{}\n"))  # an empty file is an error (below)
     assert preset == Preset(name="mine")
 
 
@@ -416,3 +425,23 @@ def test_value_reads_a_flat_key_from_its_section():
     assert preset.value("name") == "jam" and preset.value("clock") == "midi"
     with pytest.raises(PresetError, match="did you mean 'top_p'"):
         preset.value("top_q")
+
+
+def test_an_empty_preset_file_is_an_error_not_all_defaults(tmp_path):
+    for text in ("", "# only a comment\n"):
+        with pytest.raises(PresetError, match="the preset file is empty"):
+            load_preset(_write(tmp_path, text, "empty.yaml"))
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+    with pytest.raises(PresetError, match=r"line 2: YAML aliases \(\*name\) are not allowed") as info:
+        load_preset(_write(tmp_path, bomb + "cc_map: *i\n", "bomb.yaml"))
+    assert len(str(info.value)) < 200  # one short line, not the expansion
+
+
+def test_a_preset_file_has_a_size_limit(tmp_path):
+    path = _write(tmp_path, "description: " + "x" * (MAX_PRESET_BYTES + 10) + "\n", "huge.yaml")
+    with pytest.raises(PresetError, match="at most 64 KiB"):
+        load_preset(path)

@@ -32,7 +32,7 @@ ROOMS: dict[str, tuple[tuple[str, ...], float, float]] = {
     "model + vocabulary": (("model", "tokens", "notes"), 3.0, 1.0),
     "time (scheduler, clocks)": (("scheduler", "clock", "tempo", "grid", "osthread"), 1.0, 0.0),
     "configuration": (("presets", "sections", "checks", "midi", "errors"), 2.0, 0.0),
-    "commands": (("cli", "__main__", "bench", "bench.suite", "bench.steps", "bench.realtime",
+    "commands": (("cli", "stopsignals", "__main__", "bench", "bench.suite", "bench.steps", "bench.realtime",
                   "bench.daemon", "bench.report"), 0.0, 0.0),
 }
 

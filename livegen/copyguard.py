@@ -19,6 +19,8 @@ copy-guard``. A model without one runs unguarded.
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -125,8 +127,8 @@ class CopyGuard:
         try:
             with np.load(path) as data:
                 keys, notes = data["keys"], int(data["notes"])
-        except (OSError, KeyError, ValueError, TypeError) as err:
-            raise ModelError(f"{path}: not a livegen copy guard ({err})") from err
+        except (OSError, EOFError, KeyError, ValueError, TypeError, zipfile.BadZipFile, zlib.error) as err:
+            raise ModelError(f"{path}: not a livegen copy guard ({err or type(err).__name__})") from err
         if keys.dtype != np.uint32 or keys.ndim != 1 or notes < 2:
             raise ModelError(f"{path}: not a livegen copy guard (keys {keys.dtype} "
                              f"{keys.shape}, notes {notes})")

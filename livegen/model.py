@@ -86,8 +86,10 @@ class Model:
 
         Raises:
             ModelError: the file is missing or unreadable, or lacks the
-                contract's inputs, outputs or metadata; or its copy guard
-                (``x.copies.npz`` next to ``x.onnx``) exists but is unreadable.
+                contract's inputs, outputs or metadata (a JSON object with a
+                list of style names and integer state ``layers`` and ``hidden``);
+                or its copy guard (``x.copies.npz`` next to ``x.onnx``) exists
+                but is unreadable.
             VocabularyMismatchError: its vocabulary version or hash differs
                 from this runtime's (the message names both versions).
         """
@@ -113,6 +115,9 @@ class Model:
             meta = json.loads(meta_text)
         except json.JSONDecodeError as err:
             raise ModelError(f"{path}: '{METADATA_KEY}' metadata is not JSON ({err})") from err
+        if not isinstance(meta, dict):
+            raise ModelError(f"{path}: '{METADATA_KEY}' metadata must be a JSON object "
+                             f"(received a {type(meta).__name__})")
         version, digest = meta.get("vocab_version"), meta.get("vocab_hash")
         if version != VOCAB_VERSION or digest != VOCAB_HASH:
             raise VocabularyMismatchError(
@@ -123,14 +128,21 @@ class Model:
         if set(INPUT_NAMES) - inputs or set(OUTPUT_NAMES) - set(outputs):
             raise ModelError(f"{path}: inputs {sorted(inputs)} / outputs {outputs} do not match "
                              f"the contract {list(INPUT_NAMES)} / {list(OUTPUT_NAMES)}")
-        styles = tuple(meta.get("styles") or ())
-        if not styles:
-            raise ModelError(f"{path}: metadata lists no styles")
-        state_meta = meta.get("state", {})
+        styles = meta.get("styles")
+        if not isinstance(styles, list) or not styles or not all(isinstance(s, str) for s in styles):
+            raise ModelError(f"{path}: metadata 'styles' must be a non-empty list of names "
+                             f"(received {str(styles)[:80]!r})")
+        styles = tuple(styles)
+        state_meta = meta.get("state")
+        try:
+            layers, hidden = int(state_meta["layers"]), int(state_meta["hidden"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelError(f"{path}: metadata 'state' must hold integer 'layers' and 'hidden' "
+                             f"(received {str(state_meta)[:80]!r})") from err
         batch_dim = next(i for i in session.get_inputs() if i.name == "token").shape[0]
         guard_file = guard_path(path)
         guard = CopyGuard.load(guard_file) if guard_file.is_file() else None
-        return cls(path, styles, meta, int(state_meta["layers"]), int(state_meta["hidden"]),
+        return cls(path, styles, meta, layers, hidden,
                    session, batched=not isinstance(batch_dim, int), copy_guard=guard)
 
     @property

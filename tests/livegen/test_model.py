@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 from test_cli import MODEL_STYLES, write_tiny_model  # tests/livegen is on sys.path
@@ -54,3 +57,38 @@ def test_the_shipped_model_loads():
         pytest.skip("no shipped model in this checkout")
     shipped = Model.load()
     assert shipped.styles and shipped.layers >= 1 and shipped.hidden >= 1
+
+
+def _with_metadata(source, path, text):
+    """A copy of the model at ``source`` whose ``livegen`` metadata is ``text``."""
+    onnx = pytest.importorskip("onnx")
+    proto = onnx.load(str(source))
+    for entry in proto.metadata_props:
+        if entry.key == "livegen":
+            entry.value = text
+    onnx.save(proto, str(path))
+    return path
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda meta: [meta], "must be a JSON object (received a list)"),
+    (lambda meta: {**meta, "styles": "romantic"}, "'styles' must be a non-empty list of names"),
+    (lambda meta: {**meta, "state": {"layers": "two", "hidden": 8}}, "integer 'layers' and 'hidden'"),
+    (lambda meta: {k: v for k, v in meta.items() if k != "state"}, "integer 'layers' and 'hidden'"),
+])
+def test_bad_metadata_is_a_model_error_naming_what_is_wrong(tmp_path, change, message):
+    source = write_tiny_model(tmp_path / "good.onnx")
+    meta = Model.load(source).metadata
+    path = _with_metadata(source, tmp_path / "bad.onnx", json.dumps(change(meta)))
+    with pytest.raises(ModelError, match=re.escape(message)):
+        Model.load(path)
+
+
+def test_a_truncated_copy_guard_is_a_model_error(tmp_path):
+    from livegen.copyguard import CopyGuard, guard_path
+
+    path = write_tiny_model(tmp_path / "tiny.onnx")
+    guard = CopyGuard(np.arange(100, dtype=np.uint32), 13).save(guard_path(path))
+    guard.write_bytes(guard.read_bytes()[:40])
+    with pytest.raises(ModelError, match="not a livegen copy guard"):
+        Model.load(path)

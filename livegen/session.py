@@ -201,6 +201,7 @@ class SessionModel:
         """Count ``token`` (a performer's) in every order of its context, then advance ``context``."""
         kind = tokens.token_kind(token)
         full = context.context(kind) if kind in _ALPHABET else ()
+        self._orders.clear()  # what is learnt changes every cached distribution
         if kind == Kind.PITCH:
             self._count(ABSOLUTE, context.context(ABSOLUTE), token - tokens.PITCH_OFFSET)
         step = context.push(token)
@@ -209,7 +210,6 @@ class SessionModel:
         self.notes_learnt += kind == Kind.DUR
 
     def _count(self, kind: int, full: tuple, symbol: int) -> None:
-        self._orders.clear()
         table = self._counts[kind]
         for k in range(len(full) + 1):  # every order, 0 (no context) to the full context
             counts = table.setdefault(full[:k], {})

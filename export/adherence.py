@@ -26,6 +26,11 @@ Definitions (one number per prompt; reports average over prompts):
 - register drift: |mean pitch of the continuation - mean pitch of the prompt|, semitones.
 - 4-gram repetition: share of the continuation's top-line pitch 4-grams
   that repeat an earlier one of the same continuation.
+- key correlation: Pearson correlation (-1 to 1) of the continuation's
+  duration-weighted pitch-class histogram with the Krumhansl & Kessler (1982)
+  profile of the prompt's key (:func:`livegen.keys.estimate_key`); NaN where
+  the prompt has no key or the continuation has no pitch-class spread. It says
+  whether the answer stays in the player's key, whatever the sampler's key mask.
 """
 
 from __future__ import annotations
@@ -35,12 +40,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from livegen.keys import MAJOR_PROFILE, MINOR_PROFILE, N_PITCH_CLASSES, estimate_key
 from livegen.notes import Note
 from livegen.tempo import estimate_grid_from_onsets
 from livegen_train.metrics import CHORD_TOLERANCE_S, onset_groups, rest_ratio
 
 __all__ = ["top_line", "interval_patterns", "motif_reuse", "notes_per_s", "register_drift",
-           "on_grid_share", "pitch_repetition", "adherence", "interval_histogram",
+           "on_grid_share", "pitch_repetition", "key_correlation", "adherence", "interval_histogram",
            "ioi_histogram", "histogram_distances", "iid_baseline", "metronome_baseline",
            "PATTERN_NOTES", "GRID_TOLERANCE", "METRICS"]
 
@@ -51,7 +57,7 @@ GRID_TOLERANCE = 0.2
 INTERVAL_CLIP = 12  # melodic intervals beyond an octave count as an octave
 LOG_IOI_EDGES = np.arange(-5.0, 2.01, 0.5)  # log2 seconds: 31 ms to 4 s, half-octave bins
 METRICS = ("motif_reuse", "rest_share", "on_grid", "notes_per_s", "density_ratio", "register_drift",
-           "repetition")
+           "repetition", "key_correlation")
 
 
 def top_line(notes: Sequence[Note]) -> list[Note]:
@@ -117,6 +123,23 @@ def pitch_repetition(notes: Sequence[Note], n: int = PATTERN_NOTES) -> float:
     return repeats / len(grams)
 
 
+def key_correlation(prompt: Sequence[Note], cont: Sequence[Note]) -> float:
+    """Pearson r (-1 to 1) of ``cont``'s pitch classes with the profile of ``prompt``'s key; NaN if undefined.
+
+    Both histograms are weighted by duration (seconds). The key is the
+    Krumhansl-Schmuckler estimate of the prompt (:func:`livegen.keys.estimate_key`).
+    """
+    key = estimate_key([n.pitch for n in prompt], [n.duration_s for n in prompt]) if prompt else None
+    if key is None or not cont:
+        return math.nan
+    hist = np.bincount([n.pitch % N_PITCH_CLASSES for n in cont], weights=[n.duration_s for n in cont],
+                       minlength=N_PITCH_CLASSES)
+    if not hist.std() > 0:
+        return math.nan
+    profile = np.roll(MAJOR_PROFILE if key.mode == "major" else MINOR_PROFILE, key.tonic)
+    return float(np.corrcoef(hist, profile)[0, 1])
+
+
 def adherence(prompt: Sequence[Note], cont: Sequence[Note]) -> dict[str, float]:
     """Every :data:`METRICS` figure of one continuation (NaN where undefined)."""
     return {"motif_reuse": motif_reuse(prompt, cont),
@@ -125,7 +148,8 @@ def adherence(prompt: Sequence[Note], cont: Sequence[Note]) -> dict[str, float]:
             "notes_per_s": notes_per_s(cont),
             "density_ratio": notes_per_s(cont) / notes_per_s(prompt) if prompt else math.nan,
             "register_drift": register_drift(prompt, cont),
-            "repetition": pitch_repetition(cont)}
+            "repetition": pitch_repetition(cont),
+            "key_correlation": key_correlation(prompt, cont)}
 
 
 def interval_histogram(notes: Sequence[Note]) -> np.ndarray:
@@ -289,6 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
     parser.add_argument("--follow", type=float, help="override every preset's follow (0-1)")
     parser.add_argument("--quantize", help="override every preset's quantize (e.g. 1/16)")
+    parser.add_argument("--key-mask", choices=("off", "soft", "strict", "palette"),
+                        help="override every preset's key_mask (off: is the key kept without the mask?)")
+    parser.add_argument("--pitch-range", help="override every preset's pitch range, e.g. 24-100")
     parser.add_argument("--json", help="also write the table here")
     parser.add_argument("--set", dest="role", choices=ROLES, default="dev",
                         help="dev: the music knobs are tuned on; check: music they never were")
@@ -298,8 +325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = part_prompts(read_parts(paths))
     model = Model.load(args.model) if args.model else Model.load()
     presets = {name: load_preset(name) for name in args.presets.split(",")}
-    changes = {key: value for key, value in (("follow", args.follow), ("quantize", args.quantize))
-               if value is not None}
+    changes = {key: value for key, value in (("follow", args.follow), ("quantize", args.quantize),
+                                             ("key_mask", args.key_mask)) if value is not None}
+    if args.pitch_range:
+        low, _, high = args.pitch_range.partition("-")
+        changes.update(pitch_low=int(low), pitch_high=int(high))
     presets = {name: p.replace(**changes) for name, p in presets.items()}
     table = report(model, presets, prompts, range(args.seeds))
     keys = (*METRICS, "interval_distance", "ioi_distance")

@@ -13,6 +13,7 @@ from livegen_train.adherence import (
     histogram_distances,
     iid_baseline,
     interval_patterns,
+    key_correlation,
     metronome_baseline,
     motif_reuse,
     on_grid_share,
@@ -81,3 +82,13 @@ def test_prompts_are_cut_from_long_enough_parts_only():
     assert [name for name, _, _ in prompts] == ["other/ch 1", "song/ch 1"]
     name, prompt, real = prompts[1]
     assert len(prompt) == 50 and len(real) == 64 and prompt[-1].onset_s < real[0].onset_s
+
+
+def test_key_correlation_is_high_in_the_prompts_key_and_low_a_tritone_away():
+    c_major = line([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60, 67] * 3)
+    in_key = line([64, 67, 72, 71, 69, 67, 65, 64, 62, 60, 67, 60], start_s=10.0)
+    tritone = line([p + 6 for p in (64, 67, 72, 71, 69, 67, 65, 64, 62, 60, 67, 60)], start_s=10.0)
+    assert key_correlation(c_major, in_key) > 0.7
+    assert key_correlation(c_major, tritone) < 0.0
+    assert math.isnan(key_correlation([], in_key))
+    assert math.isnan(key_correlation(c_major, []))

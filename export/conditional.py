@@ -16,8 +16,10 @@ PITCH, VEL, DUR), under:
 - ``lin f``: the mixture ``(1 - f) p_net + f p_session``;
 - ``corpus``: with ``--corpus``, the same variable-order Markov trained on the
   network's training split (every piece of the music21 corpus split, all
-  styles): the fair baseline, on the same data and viewpoints as the
-  network, which does not learn the prompt.
+  styles), each piece rendered as the network sees it in training
+  (:class:`livegen_train.dataset.Augment`: transposed, tempo-scaled, jittered,
+  with synthesised velocities), ``--renderings`` times: the fair baseline, on
+  the same data and viewpoints as the network, which does not learn the prompt.
 
 The network sees the grammar: its logits are masked to the kind that comes
 next. Scores are bits per note (the sum of a note's 4 tokens), averaged over
@@ -41,7 +43,7 @@ from livegen.notes import Note
 from livegen.session import SessionModel
 from livegen.tokens import Kind
 
-__all__ = ["score_prompt", "corpus_markov", "main", "KIND_NAMES"]
+__all__ = ["score_prompt", "corpus_markov", "main", "KIND_NAMES", "CORPUS_RENDERINGS"]
 
 KIND_NAMES = {Kind.SHIFT: "shift", Kind.PITCH: "pitch", Kind.VEL: "velocity", Kind.DUR: "duration"}
 LN2 = math.log(2.0)
@@ -54,13 +56,36 @@ def _log_softmax_slice(logits: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def corpus_markov(pieces) -> SessionModel:
-    """A :class:`SessionModel` that learnt every piece (each from an empty context)."""
+CORPUS_RENDERINGS = 2  # renderings of each training piece the corpus Markov learns
+
+
+def corpus_markov(pieces, renderings: int = CORPUS_RENDERINGS, seed: int = 0) -> SessionModel:
+    """A :class:`SessionModel` that learnt every piece (each rendering from an empty context).
+
+    Args:
+        pieces: :class:`livegen_train.corpus.Piece` list (the training split).
+        renderings: renderings per piece, each augmented as in training
+            (:class:`livegen_train.dataset.Augment` defaults); 0 = the plain score
+            rendering (one velocity where the score has no dynamics).
+        seed: seeds the augmentation.
+    """
+    from livegen_train.dataset import Augment, encode_arrays, piece_arrays
+
     markov = SessionModel()
+    rng = np.random.default_rng(seed)
     for piece in pieces:
-        context = markov.new_context()
-        for token in tokens.encode(piece.notes()):
-            markov.learn(context, int(token))
+        if renderings == 0:
+            streams = [tokens.encode(piece.notes())]
+        else:
+            streams = []
+            for _ in range(renderings):
+                arrays = piece_arrays(piece, 0, len(piece.pitch), rng, Augment())
+                order = np.lexsort((arrays[0], arrays[1]))
+                streams.append(encode_arrays(*(a[order] for a in arrays)))
+        for stream in streams:
+            context = markov.new_context()
+            for token in stream:
+                markov.learn(context, int(token))
     return markov
 
 
@@ -131,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="score only the first N prompts")
     parser.add_argument("--corpus", action="store_true",
                         help="also score a Markov trained on the corpus's training split (about 1 min)")
+    parser.add_argument("--renderings", type=int, default=CORPUS_RENDERINGS,
+                        help="augmented renderings of each training piece for --corpus (0: the plain score)")
     parser.add_argument("--set", dest="role", choices=ROLES, default="dev",
                         help="dev: the music knobs are tuned on; check: music they never were")
     args = parser.parse_args(argv)
@@ -144,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from livegen_train.corpus import DEFAULT_CAPS, load_music21_corpus, split_pieces
 
         pieces, _ = load_music21_corpus(progress=False, folder_caps=DEFAULT_CAPS)
-        corpus = corpus_markov(split_pieces(pieces)["train"])
+        corpus = corpus_markov(split_pieces(pieces)["train"], args.renderings)
     sums: dict[str, np.ndarray] = {}
     notes = 0
     for _, prompt, real in prompts:

@@ -127,9 +127,11 @@ def score_prompt(model, style: int, prompt: Sequence[Note], real: Sequence[Note]
             if corpus is not None:
                 totals["corpus"][col] -= corpus.log_probs(kind, corpus_context)[token] / LN2
             for f in follows:
-                mixed = _log_softmax_slice(np.where(mask, net + f * own, -math.inf), mask)
+                with np.errstate(invalid="ignore"):  # 0 * -inf outside the kind's slice, masked below
+                    mixed_in, geo_in = net + f * own, (1 - f) * net + f * own
+                mixed = _log_softmax_slice(np.where(mask, mixed_in, -math.inf), mask)
                 totals[f"mix {f:g}"][col] -= mixed[token] / LN2
-                geo = _log_softmax_slice(np.where(mask, (1 - f) * net + f * own, -math.inf), mask)
+                geo = _log_softmax_slice(np.where(mask, geo_in, -math.inf), mask)
                 totals[f"geo {f:g}"][col] -= geo[token] / LN2
                 lin = np.logaddexp(math.log1p(-f) + net[token] if f < 1 else -math.inf,
                                    math.log(f) + own[token] if f > 0 else -math.inf)

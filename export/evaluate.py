@@ -363,6 +363,8 @@ class EvalConfig:
     shared_prompts: int = 8
     style_segments: int = 60
     max_windows: int = 0
+    adherence_sets: str = ""  # comma-separated out-of-corpus sets ("dev,check"); "" = no adherence
+    adherence_seeds: int = 4
 
 
 def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]],
@@ -400,7 +402,14 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
     styles_report = distinctness_report(model, prompts, preset_for, own, columns,
                                         shared_per_style=config.shared_prompts)
     lap("distinctness")
-    return {"nll": nll, "continuations": continuations, "distinctness": styles_report,
+    adherence = None
+    from livegen_train.adherence_report import TONAL_STYLES, measure
+
+    if config.adherence_sets and any(style in TONAL_STYLES for style in preset_for):
+        adherence = measure(model, preset_for, roles=config.adherence_sets.split(","),
+                            seeds=config.adherence_seeds, train=train)
+        lap("adherence")
+    return {"nll": nll, "adherence": adherence, "continuations": continuations, "distinctness": styles_report,
             "config": asdict(config), "copies": copies is not None,
             "copy_guard": _guard_info(model),
             "presets": {s: p.name for s, p in preset_for.items()},
@@ -443,6 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch CPU threads (1: on a shared 2-core machine, 2 threads ran 6x slower)")
     p.add_argument("--split", choices=("test", "validation"), default="test",
                    help="held-out pieces to measure on: tune presets on validation, report on test")
+    p.add_argument("--adherence", default="dev,check",
+                   help="out-of-corpus sets for the adherence section (comma-separated; '' = skip)")
+    p.add_argument("--adherence-seeds", type=int, default=EvalConfig.adherence_seeds,
+                   help="continuations per out-of-corpus prompt and preset")
     p.add_argument("--note", default="", help="a sentence printed at the top of the markdown page")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -541,7 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     if max_windows is None:
         max_windows = 0 if isinstance(scorer, TorchScorer) else ONNX_DEFAULT_WINDOWS
     config = EvalConfig(prompts=args.prompts, seeds=args.seeds, shared_prompts=args.shared_prompts,
-                        max_windows=max_windows)
+                        max_windows=max_windows, adherence_sets=args.adherence,
+                        adherence_seeds=args.adherence_seeds)
     report = evaluate(model, scorer, {"train": split["train"], "test": split[args.split]}, presets,
                       config, copies=_copy_index(split["train"]))
     report.update(model=_shown(model.path), scored_with=scored_with, note=args.note, split=args.split,

@@ -34,7 +34,8 @@ CONT_STATS = (("key_distance", "key distance"), ("rest_ratio", "rest ratio"), ("
               ("copied_run", "copied run"))
 FIGURE_DPI = 100
 FIGURE_NAMES = {"nll": "evaluation_nll.png", "continuations": "evaluation_continuations.png",
-                "copies": "evaluation_copies.png", "distinctness": "evaluation_distinctness.png"}
+                "copies": "evaluation_copies.png", "distinctness": "evaluation_distinctness.png",
+                "adherence_rolls": "adherence_rolls.png"}
 
 
 def _nll_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -149,6 +150,10 @@ def acceptance(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
         detail = ", ".join(f"{s} {'yes' if w else 'no'}" for s, w in judged.items()) or "no style to judge"
         checks.append((f"each preset closest to its own style ({kind.replace('_', ' ')})",
                        all(judged.values()) if judged else None, detail))
+    if report.get("adherence"):
+        from livegen_train.adherence_report import acceptance as adherence_acceptance
+
+        checks += adherence_acceptance(report["adherence"])
     return checks
 
 
@@ -284,6 +289,10 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
             lines += [_md(header, rows), ""]
     if "distinctness" in figures:
         lines += [f"![Style distance]({figures['distinctness']})", ""]
+    if report.get("adherence"):
+        from livegen_train.adherence_report import markdown_lines
+
+        lines += markdown_lines(report["adherence"], figures)
     timing = ", ".join(f"{k} {v:.0f} s" for k, v in report.get("timing_s", {}).items())
     lines += ["## Run", "", f"Stage times: {timing}.",
               "Test pieces per style: " + ", ".join(f"{k} {v}" for k, v in report["test_pieces"].items())
@@ -389,4 +398,9 @@ def plot_all(report: dict[str, Any], directory: str | os.PathLike) -> list[Path]
             ax.set_title(kind.replace("_", " "))
             fig.colorbar(image, ax=ax, shrink=0.8)
         save(fig, "distinctness")
+    if report.get("adherence"):
+        from livegen_train.adherence_report import plot_rolls
+
+        if plot_rolls(report["adherence"], out / FIGURE_NAMES["adherence_rolls"]):
+            written.append(out / FIGURE_NAMES["adherence_rolls"])
     return written

@@ -93,7 +93,7 @@ def _roll_prompts(prompts, count: int) -> list[int]:
 
 
 def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = ("dev", "check"),
-            seeds: int = 4, train: Sequence[Any] | None = None) -> dict[str, Any]:
+            seeds: int = 4, corpus: Any = None) -> dict[str, Any]:
     """Measure the adherence section.
 
     Args:
@@ -101,7 +101,8 @@ def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = (
         preset_for: ``{style: preset}``; only :data:`TONAL_STYLES` are measured.
         roles: out-of-corpus sets (``dev``, ``check``).
         seeds: continuations per prompt and preset.
-        train: the training split's pieces, for the corpus Markov (None: no corpus row).
+        corpus: the fair corpus Markov (:func:`livegen_train.conditional.corpus_markov` of the
+            training split), or None: no corpus row.
 
     Returns:
         ``{"seeds", "presets", "sets": {role: {"prompts", "table", "key_mask_off", "nll"}},
@@ -110,10 +111,8 @@ def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = (
     """
     from livegen.offline import continue_notes
     from livegen_train.adherence import report as adherence_table
-    from livegen_train.conditional import corpus_markov
 
     presets = {s: p for s, p in preset_for.items() if s in TONAL_STYLES}
-    corpus = corpus_markov(train) if train else None
     out: dict[str, Any] = {"seeds": seeds, "presets": {s: p.name for s, p in presets.items()},
                            "follow": {s: float(p.value("follow")) for s, p in presets.items()},
                            "sets": {}, "rolls": []}

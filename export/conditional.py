@@ -43,7 +43,7 @@ from livegen.notes import Note
 from livegen.session import SessionModel
 from livegen.tokens import Kind
 
-__all__ = ["score_prompt", "corpus_markov", "main", "KIND_NAMES", "CORPUS_RENDERINGS"]
+__all__ = ["score_prompt", "corpus_markov", "window_nll", "main", "KIND_NAMES", "CORPUS_RENDERINGS"]
 
 KIND_NAMES = {Kind.SHIFT: "shift", Kind.PITCH: "pitch", Kind.VEL: "velocity", Kind.DUR: "duration"}
 LN2 = math.log(2.0)
@@ -87,6 +87,27 @@ def corpus_markov(pieces, renderings: int = CORPUS_RENDERINGS, seed: int = 0) ->
             for token in stream:
                 markov.learn(context, int(token))
     return markov
+
+
+def window_nll(markov: SessionModel, windows: np.ndarray) -> np.ndarray:
+    """NLL in nats of each token after the first under a corpus Markov that learns nothing.
+
+    Args:
+        markov: a :func:`corpus_markov`.
+        windows: int64 [N, T] token windows, each from its own empty context (the first
+            token, BOS, is not scored).
+
+    Returns:
+        float64 [N, T-1], like :meth:`livegen_train.baselines.TokenScorer.nll`.
+    """
+    x = np.asarray(windows, dtype=np.int64)
+    out = np.empty((len(x), x.shape[1] - 1), dtype=np.float64)
+    for row, seq in enumerate(x):
+        context = markov.new_context()
+        for t, token in enumerate(int(v) for v in seq[1:]):
+            out[row, t] = -markov.log_probs(tokens.token_kind(token), context)[token]
+            context.push(token)
+    return out
 
 
 def score_prompt(model, style: int, prompt: Sequence[Note], real: Sequence[Note],

@@ -199,7 +199,7 @@ def fit_markov(train: Sequence[Piece], styles: Sequence[str], *, order: int = MA
 
 
 def nll_table(scorer: TokenScorer, train: Sequence[Piece], test: Sequence[Piece], styles: Sequence[str],
-              *, max_windows: int | None = None) -> dict[str, dict[str, float]]:
+              *, max_windows: int | None = None, viewpoint: Any = None) -> dict[str, dict[str, float]]:
     """Held-out NLL per note in bits: model, stateless 50-note window, Markov; per style and all.
 
     Args:
@@ -208,12 +208,17 @@ def nll_table(scorer: TokenScorer, train: Sequence[Piece], test: Sequence[Piece]
         test: held-out pieces.
         styles: the model's style names (index = style id).
         max_windows: at most this many windows per style (evenly spaced), None = all.
+        viewpoint: the fair corpus Markov (:func:`livegen_train.conditional.corpus_markov`:
+            Continuator-style viewpoints, learnt from the training pieces rendered as the
+            network sees them), or None to leave it out.
 
     Returns:
         ``{style | "all": {"test_pieces", "windows", "model_bits", "stateless_bits",
         "markov_bits", "reduction_pct" (model below Markov, percent), "late_model_bits",
         "late_stateless_bits" (the same two over notes 52-64 only, where the stateless
-        window has slid)}}``.
+        window has slid)}}``; with ``viewpoint`` also ``viewpoint_bits``,
+        ``viewpoint_reduction_pct`` and, per token kind (shift, pitch, velocity, duration),
+        ``model_kind_bits``, ``markov_kind_bits`` and ``viewpoint_kind_bits`` (bits per note).
     """
     x, s = eval_windows(test, list(styles), NLL_WINDOW_NOTES, max_windows_per_piece=10_000,
                         performed=True)
@@ -224,10 +229,19 @@ def nll_table(scorer: TokenScorer, train: Sequence[Piece], test: Sequence[Piece]
     to_bits = tk.TOKENS_PER_NOTE / math.log(2.0)
     full, cut = scorer.nll(x, s), window_nll(scorer, x, s, WINDOW_NOTES)
     late = slice(tk.TOKENS_PER_NOTE * (WINDOW_NOTES + 1), None)  # the notes whose window slid
+    markov_nll = markov.nll(x)
     columns = {"model_bits": full.mean(axis=1) * to_bits, "stateless_bits": cut.mean(axis=1) * to_bits,
-               "markov_bits": markov.nll(x).mean(axis=1) * to_bits,
+               "markov_bits": markov_nll.mean(axis=1) * to_bits,
                "late_model_bits": full[:, late].mean(axis=1) * to_bits,
                "late_stateless_bits": cut[:, late].mean(axis=1) * to_bits}
+    kinds = {"model_kind_bits": full, "markov_kind_bits": markov_nll}
+    if viewpoint is not None:
+        from livegen_train.conditional import window_nll as viewpoint_nll
+
+        kinds["viewpoint_kind_bits"] = viewpoint_nll(viewpoint, x)
+        columns["viewpoint_bits"] = kinds["viewpoint_kind_bits"].mean(axis=1) * to_bits
+    per_kind = {key: np.stack([nats[:, k::tk.TOKENS_PER_NOTE].mean(axis=1) / math.log(2.0)
+                               for k in range(tk.TOKENS_PER_NOTE)], axis=1) for key, nats in kinds.items()}
     table = {}
     rows = [(name, s == i) for i, name in enumerate(styles)] + [("all", np.ones(len(s), bool))]
     for name, mask in rows:
@@ -239,6 +253,10 @@ def nll_table(scorer: TokenScorer, train: Sequence[Piece], test: Sequence[Piece]
         for key, values in columns.items():
             row[key] = round(float(values[mask].mean()), 3)
         row["reduction_pct"] = round(100 * (1 - row["model_bits"] / row["markov_bits"]), 1)
+        if viewpoint is not None:
+            row["viewpoint_reduction_pct"] = round(100 * (1 - row["model_bits"] / row["viewpoint_bits"]), 1)
+        for key, values in per_kind.items():
+            row[key] = [round(float(v), 3) for v in values[mask].mean(axis=0)]
         table[name] = row
     return table
 
@@ -392,7 +410,11 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
     styles = list(model.styles)
     test = [p for p in split["test"] if p.style in styles]
     train = [p for p in split["train"] if p.style in styles]
-    nll = nll_table(scorer, train, test, styles, max_windows=config.max_windows or None)
+    from livegen_train.conditional import corpus_markov
+
+    viewpoint = corpus_markov(train)
+    lap("viewpoint markov")
+    nll = nll_table(scorer, train, test, styles, max_windows=config.max_windows or None, viewpoint=viewpoint)
     lap("nll")
     prompts = select_prompts(test, config.prompts)
     prompts = {s: prompts[s] for s in styles if s in prompts}  # in the model's style order
@@ -407,7 +429,7 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
 
     if config.adherence_sets and any(style in TONAL_STYLES for style in preset_for):
         adherence = measure(model, preset_for, roles=config.adherence_sets.split(","),
-                            seeds=config.adherence_seeds, train=train)
+                            seeds=config.adherence_seeds, corpus=viewpoint)
         lap("adherence")
     return {"nll": nll, "adherence": adherence, "continuations": continuations, "distinctness": styles_report,
             "config": asdict(config), "copies": copies is not None,

@@ -228,6 +228,10 @@ def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
         assert 0 < nll[key] < 40 and math.isfinite(nll[key])
     assert math.isclose(nll["reduction_pct"], 100 * (1 - nll["model_bits"] / nll["markov_bits"]), abs_tol=0.1)
     assert report["nll"]["all"]["model_bits"] == nll["model_bits"]  # one style: all is that style
+    # the fair viewpoint Markov and the per-kind split: the kinds add up to the whole note
+    assert 0 < nll["viewpoint_bits"] < 80 and len(nll["viewpoint_kind_bits"]) == 4
+    for system in ("model", "markov", "viewpoint"):
+        assert math.isclose(sum(nll[f"{system}_kind_bits"]), nll[f"{system}_bits"], abs_tol=0.02)
     cont = report["continuations"]["mine"]
     assert cont["continuations"] == 2 * cont["prompts"] and cont["prompts"] >= 1
     for system in ("model", "stateless", "real"):
@@ -243,6 +247,7 @@ def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
     page = out.read_text()
     assert "livegen evaluate --model" in page and report["date"] in page
     assert "](fig/evaluation_nll.png)" in page and "| mine |" in page
+    assert "| mine | viewpoint Markov |" in page
     assert report["preset_settings"]["mine"]["style_guidance"] == 0.0  # the defaults: no preset "mine"
     assert "| `style_guidance` |" in page
     real = report["distinctness"]["real_continuations"]

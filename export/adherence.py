@@ -24,6 +24,9 @@ Definitions (one number per prompt; reports average over prompts):
 - notes/s: notes per second over the continuation's span; density ratio: that
   over the prompt's notes/s (1: the player's density).
 - register drift: |mean pitch of the continuation - mean pitch of the prompt|, semitones.
+- polyphony ratio: notes per onset group (chord tones within 30 ms are one
+  group) of the continuation over the prompt's (1: the player's texture; a
+  single line answered by block chords scores 3-4).
 - 4-gram repetition: share of the continuation's top-line pitch 4-grams
   that repeat an earlier one of the same continuation.
 - key correlation: Pearson correlation (-1 to 1) of the continuation's
@@ -46,8 +49,8 @@ from livegen.tempo import estimate_grid_from_onsets
 from livegen_train.metrics import CHORD_TOLERANCE_S, onset_groups, rest_ratio
 
 __all__ = ["top_line", "interval_patterns", "motif_reuse", "notes_per_s", "register_drift",
-           "on_grid_share", "pitch_repetition", "key_correlation", "adherence", "interval_histogram",
-           "ioi_histogram", "histogram_distances", "iid_baseline", "metronome_baseline",
+           "on_grid_share", "notes_per_onset", "pitch_repetition", "key_correlation", "adherence",
+           "interval_histogram", "ioi_histogram", "histogram_distances", "iid_baseline", "metronome_baseline",
            "PATTERN_NOTES", "GRID_TOLERANCE", "METRICS"]
 
 PATTERN_NOTES = 4  # motifs are 4-note interval patterns (3 intervals)
@@ -56,8 +59,8 @@ GRID_STEP_TICKS = 6  # 1/16 note at 24 ticks per quarter (MIDI clock units, live
 GRID_TOLERANCE = 0.2
 INTERVAL_CLIP = 12  # melodic intervals beyond an octave count as an octave
 LOG_IOI_EDGES = np.arange(-5.0, 2.01, 0.5)  # log2 seconds: 31 ms to 4 s, half-octave bins
-METRICS = ("motif_reuse", "rest_share", "on_grid", "notes_per_s", "density_ratio", "register_drift",
-           "repetition", "key_correlation")
+METRICS = ("motif_reuse", "rest_share", "on_grid", "notes_per_s", "density_ratio", "polyphony_ratio",
+           "register_drift", "repetition", "key_correlation")
 
 
 def top_line(notes: Sequence[Note]) -> list[Note]:
@@ -87,6 +90,12 @@ def notes_per_s(notes: Sequence[Note]) -> float:
         return math.nan
     span = max(n.end_s for n in notes) - min(n.onset_s for n in notes)
     return len(notes) / span if span > 0 else math.nan
+
+
+def notes_per_onset(notes: Sequence[Note]) -> float:
+    """Mean notes per onset group (chord tones within 30 ms are one onset); NaN if empty."""
+    groups = onset_groups(notes, CHORD_TOLERANCE_S)
+    return len(notes) / len(groups) if groups else math.nan
 
 
 def register_drift(prompt: Sequence[Note], cont: Sequence[Note]) -> float:
@@ -147,6 +156,7 @@ def adherence(prompt: Sequence[Note], cont: Sequence[Note]) -> dict[str, float]:
             "on_grid": on_grid_share(prompt, cont),
             "notes_per_s": notes_per_s(cont),
             "density_ratio": notes_per_s(cont) / notes_per_s(prompt) if prompt else math.nan,
+            "polyphony_ratio": notes_per_onset(cont) / notes_per_onset(prompt) if prompt else math.nan,
             "register_drift": register_drift(prompt, cont),
             "repetition": pitch_repetition(cont),
             "key_correlation": key_correlation(prompt, cont)}

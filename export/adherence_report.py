@@ -193,6 +193,7 @@ def _md(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 COLUMNS = (("motif_reuse", "motif reuse", "{:.2f}"), ("rest_share", "rests", "{:.2f}"),
            ("on_grid", "on grid", "{:.2f}"), ("density_ratio", "notes/s vs prompt", "{:.2f}x"),
+           ("polyphony_ratio", "polyphony vs prompt", "{:.2f}x"),
            ("register_drift", "register drift (st)", "{:.1f}"), ("key_correlation", "key corr.", "{:.2f}"),
            ("interval_distance", "interval dist.", "{:.2f}"), ("ioi_distance", "IOI dist.", "{:.2f}"))
 

@@ -92,3 +92,10 @@ def test_key_correlation_is_high_in_the_prompts_key_and_low_a_tritone_away():
     assert key_correlation(c_major, tritone) < 0.0
     assert math.isnan(key_correlation([], in_key))
     assert math.isnan(key_correlation(c_major, []))
+
+
+def test_block_chords_answering_a_single_line_have_a_polyphony_ratio_of_three():
+    melody = line([60, 62, 64, 65] * 4)
+    chords = [Note(p + k, 80, i * 0.5, 0.4) for i, p in enumerate([60, 62, 64, 65]) for k in (0, 4, 7)]
+    assert adherence(melody, chords)["polyphony_ratio"] == pytest.approx(3.0)
+    assert adherence(melody, line([67, 65, 64], start_s=5.0))["polyphony_ratio"] == pytest.approx(1.0)

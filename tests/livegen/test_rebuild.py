@@ -112,3 +112,52 @@ def test_rebuild_slice_waits_for_room_then_slices_until_the_window_is_rebuilt():
     for note in notes[-6:]:
         fresh.prime(note)
     np.testing.assert_allclose(gen.snapshot().logits, fresh.snapshot().logits, rtol=1e-6)
+
+
+# -- a flood during a rebuild (issue 15, item 5) ---------------------------------------------
+
+FLOOD = 2000
+
+
+def test_a_flood_primed_during_a_rebuild_leaves_it_at_most_a_window_to_replay():
+    preset = PRESET.replace(context_notes=16)
+    window = preset.context_notes
+    gen = Generator(FakeModel(), preset, seed=0)
+    notes = [Note(40 + i % 40, 80, 0.01 * i, 0.005) for i in range(window + FLOOD)]
+    for note in notes[:window]:
+        gen.prime(note)
+    gen.start_rebuild()
+    for note in notes[window:]:  # the flood: the live generator primes every note
+        gen.prime(note)
+    steps_before = gen.model.steps
+    slices = 1
+    while not gen.rebuild_step(REBUILD_SLICE_NOTES):
+        slices += 1
+    # only the last window's notes matter to the state: before, the rebuild replayed the
+    # whole flood (FLOOD notes, 4 steps each)
+    assert gen.model.steps - steps_before <= 4 * window
+    assert slices <= window // REBUILD_SLICE_NOTES + 1
+    fresh = Generator(FakeModel(), preset, seed=0)  # the state is exactly the window's
+    for note in notes[-window:]:
+        fresh.prime(note)
+    np.testing.assert_allclose(gen.snapshot().logits, fresh.snapshot().logits, rtol=1e-6)
+    assert gen.history == fresh.history
+
+
+def test_a_queued_flood_costs_its_priming_and_at_most_a_little_rebuild_work_beside():
+    preset = PRESET.replace(context_notes=16, silence_s=30.0, silence_adaptive=False)
+    rig = make_rig(preset)
+    rig.play([Note(60 + i % 12, 80, 0.1 * i, 0.05) for i in range(2 * 16 + 1)])  # a rebuild is due
+    steps_before = rig.model.steps
+    for i in range(FLOOD):  # 2,000 notes arrive faster than the engine primes them
+        rig.engine.feed([0x90, 40 + i % 40, 80], rig.clock())
+        rig.engine.feed([0x80, 40 + i % 40, 0], rig.clock())
+    polls = 1
+    while rig.engine.poll() == 0.0:  # the queue, then the rebuild's slices
+        polls += 1
+    assert not rig.engine.generator.rebuilding
+    priming = 4 * FLOOD  # each note of the flood primed once, as it finished
+    rebuilding = rig.model.steps - steps_before - priming
+    print(f"\n{FLOOD}-note flood: {priming} priming steps, {rebuilding} rebuild steps, {polls} polls")
+    # before, the rebuild replayed the whole flood (about as many steps again)
+    assert rebuilding <= priming // 10

@@ -271,6 +271,8 @@ class Engine:
             self._listener.key_down(msg.note, msg.velocity, t, msg.channel)
         elif kind in ("note_on", "note_off"):
             self._listener.key_up(msg.note, t, msg.channel)
+        elif kind == "polytouch":  # the key is still down (a lost note_off is not)
+            self._listener.key_pressure(msg.note, t, msg.channel)
         elif kind == "control_change":
             if not self._listener.control_change(msg.control, msg.value, t, msg.channel):
                 was_enabled = self.controls.enabled  # not keys or pedal: a live control

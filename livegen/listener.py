@@ -6,15 +6,17 @@ onsets to the :class:`~livegen.tempo.OnsetTempo`, counts the note_ons of the
 phrase a response will answer, and primes each note the buffer finishes into
 the :class:`~livegen.generation.Generator` at once, or, while a response is
 active (the grammar is mid-response), right after it (:meth:`Listener.flush`).
-Keys whose note_off was lost are released after
-:data:`livegen.buffer.STUCK_KEY_S` without other input.
+Keys whose note_off was lost are released once the performer's playing
+contradicts them (:data:`livegen.buffer.HELD_KEY_S`), or after
+:data:`livegen.buffer.STUCK_KEY_S` without any input; the warning says whether
+keys or the sustain pedal held.
 """
 
 from __future__ import annotations
 
 import logging
 
-from livegen.buffer import PerformanceBuffer
+from livegen.buffer import HELD_KEY_S, PerformanceBuffer
 from livegen.generation import Generator
 from livegen.notes import Note
 from livegen.response import Response
@@ -59,6 +61,10 @@ class Listener:
         """A performer note_off (or note_on with velocity 0) at ``t_s`` seconds."""
         self._take(self._buffer.note_off(pitch, t_s, channel))
 
+    def key_pressure(self, pitch: int, t_s: float, channel: int) -> None:
+        """Polyphonic key pressure at ``t_s`` seconds: the key is still down."""
+        self._buffer.touch(pitch, t_s, channel)
+
     def control_change(self, control: int, value: int, t_s: float, channel: int) -> bool:
         """A performer controller; True if it acted on keys or pedal (CC64, 120, 121, 123).
 
@@ -78,19 +84,38 @@ class Listener:
         return True
 
     def release_stuck(self, now_s: float) -> bool:
-        """Release keys held :data:`~livegen.buffer.STUCK_KEY_S` without other input.
+        """Release what a lost note_off (or pedal lift) left sounding.
+
+        Keys the performer's playing contradicts (:meth:`~livegen.buffer.PerformanceBuffer.contradicted`:
+        down :data:`~livegen.buffer.HELD_KEY_S` without the pedal while other keys
+        were struck), and, after :data:`~livegen.buffer.STUCK_KEY_S` without any
+        input, whatever keys or the sustain pedal still hold. Each is a warning
+        that names what held: the keys, or the pedal.
 
         Returns:
-            True if keys were taken as released (their note_offs were lost).
+            True if notes were taken as ended.
         """
         buffer = self._buffer
-        if not buffer.stuck(now_s):
-            return False
-        log.warning("performer key(s) %s held %.0f s with no other input: taken as "
-                    "released (a lost note_off?)", sorted(buffer.sounding),
-                    now_s - buffer.last_activity_s)
-        self._take(buffer.release_all(now_s))
-        return True
+        released = False
+        held = buffer.contradicted(now_s)
+        if held:
+            log.warning("performer key(s) %s down %.0f s or more without the sustain pedal while "
+                        "other keys played: taken as released (a lost note_off?)",
+                        sorted(pitch for _, pitch in held), HELD_KEY_S)
+            self._take(buffer.release_keys(held, now_s))
+            released = True
+        if buffer.stuck(now_s):
+            idle_s = now_s - buffer.last_activity_s
+            if buffer.keys_down:
+                log.warning("performer key(s) %s held %.0f s with no other input: taken as "
+                            "released (a lost note_off?)", sorted(buffer.keys_down), idle_s)
+            if buffer.pedal_held:
+                log.warning("the sustain pedal held note(s) %s %.0f s with no other input: "
+                            "taken as lifted (a lost pedal lift, CC64 below 64?)",
+                            sorted(buffer.pedal_held), idle_s)
+            self._take(buffer.release_all(now_s))
+            released = True
+        return released
 
     def answered(self) -> int:
         """A response begins: return the phrase's note_ons and start counting the next."""

@@ -33,8 +33,10 @@ class EngineStats:
         collisions_avoided: generated notes skipped because the performer held their pitch.
         errors: unexpected errors the engine survived.
         rebuilds: model-state rebuilds from the context window.
-        stuck_keys: times performer keys were taken as released after
-            :data:`livegen.buffer.STUCK_KEY_S` without other input (lost note_offs).
+        stuck_keys: times performer notes were taken as ended because a note_off (or a
+            pedal lift) was lost: keys contradicted by later playing
+            (:data:`livegen.buffer.HELD_KEY_S`) or :data:`livegen.buffer.STUCK_KEY_S`
+            without any input.
         send_errors: output sends that raised.
         latencies_ms: trigger -> first note_on of recent responses.
         lateness_ms: recent scheduler lateness (sent minus due).

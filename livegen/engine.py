@@ -113,7 +113,8 @@ class Engine:
         self.tempo = OnsetTempo()
         self.grids = GridSource(self.clock, self.tempo)
         self.response = Response(self.generator, self.scheduler, self.grids, self.buffer)
-        self._listener = Listener(self.generator, self.buffer, self.tempo, self.response)
+        self._listener = Listener(self.generator, self.buffer, self.tempo, self.response,
+                                  backlog=lambda: self._loop.queued())
         self._counts = Counters()
         self._trigger = Trigger(self.grids, prepare_s)
         self._next_preset: Preset | None = None  # a program/controller change, put in use by tick
@@ -337,6 +338,8 @@ class Engine:
                 return PENDING_RECHECK_S
             else:
                 self._end_response("done", cancel=False)
+        if not self._listener.flooded:  # the flood's notes, a window at most
+            self._listener.catch_up()
         if self._listener.release_stuck(now):
             self._counts.stuck_keys += 1
         due = None
@@ -357,6 +360,7 @@ class Engine:
 
     def _begin_response(self, now: float, due: Due) -> None:
         """Start (or, before a known instant, prepare) the response ``due`` fires; never in the past."""
+        self._listener.catch_up()  # the state the answer starts from is the performer's
         trigger_s, end_s = self._trigger.plan(self.preset, now, due)
         self.response.begin(trigger_s, max(trigger_s, now), end_s,
                             phrase_notes=self._listener.phrase_notes)

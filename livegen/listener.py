@@ -6,6 +6,10 @@ onsets to the :class:`~livegen.tempo.OnsetTempo`, counts the note_ons of the
 phrase a response will answer, and primes each note the buffer finishes into
 the :class:`~livegen.generation.Generator` at once, or, while a response is
 active (the grammar is mid-response), right after it (:meth:`Listener.flush`).
+While a flood of input waits in the engine's queue (``backlog``), finished notes
+wait too, a window at most: only the last ``context_notes`` matter to the
+model's state, so when the flood is over (:meth:`Listener.catch_up`) the state
+is rebuilt from that window, never primed note by note through the whole flood.
 Keys whose note_off was lost are released once the performer's playing
 contradicts them (:data:`livegen.buffer.HELD_KEY_S`), or after
 :data:`livegen.buffer.STUCK_KEY_S` without any input; the warning says whether
@@ -15,6 +19,8 @@ keys or the sustain pedal held.
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Callable
 
 from livegen.buffer import HELD_KEY_S, PerformanceBuffer
 from livegen.generation import Generator
@@ -22,9 +28,14 @@ from livegen.notes import Note
 from livegen.response import Response
 from livegen.tempo import OnsetTempo
 
-__all__ = ["Listener"]
+__all__ = ["Listener", "BACKLOG_ITEMS_PER_NOTE"]
 
 log = logging.getLogger(__name__)
+
+#: Finished notes wait for :meth:`Listener.catch_up` while the engine's queue holds at
+#: least this many items per note of the context window: a note_on and its note_off,
+#: so at least a window of notes may be on its way, and the notes now would drop out of it.
+BACKLOG_ITEMS_PER_NOTE = 2
 
 
 class Listener:
@@ -37,18 +48,25 @@ class Listener:
         buffer: pairs note_on/note_off, follows the pedal.
         tempo: the performer's onsets.
         response: while it is active, finished notes wait for its end.
+        backlog: how many input items wait in the engine's queue; while there
+            are at least two per note of the context window
+            (:data:`BACKLOG_ITEMS_PER_NOTE`), finished notes wait for
+            :meth:`catch_up`. Default: none ever wait.
 
     Attributes:
         phrase_notes: performer note_ons since the last response began.
     """
 
     def __init__(self, generator: Generator, buffer: PerformanceBuffer, tempo: OnsetTempo,
-                 response: Response) -> None:
+                 response: Response, backlog: Callable[[], int] = lambda: 0) -> None:
         self._generator = generator
         self._buffer = buffer
         self._tempo = tempo
         self._response = response
+        self._backlog = backlog
         self._deferred: list[Note] = []  # finished during a response: primed after it
+        self._waiting: deque[Note] = deque()  # finished during a flood: the last window of them
+        self._overflowed = False  # notes left _waiting unprimed: catch_up rebuilds the window
         self.phrase_notes = 0
 
     def key_down(self, pitch: int, velocity: int, t_s: float, channel: int) -> None:
@@ -124,18 +142,58 @@ class Listener:
 
     def flush(self) -> None:
         """Prime the notes that finished during the response (call after it ends)."""
+        self.catch_up()
         deferred, self._deferred = self._deferred, []
         for note in deferred:
             self._generator.prime(note)
 
     def drop(self) -> None:
-        """Forget the notes waiting for the response (after an unexpected error)."""
+        """Forget the notes waiting for the response or a flood's end (after an unexpected error)."""
         self._deferred = []
+        self._waiting.clear()
+        self._overflowed = False
+
+    @property
+    def flooded(self) -> bool:
+        """Whether the engine's queue holds a window's worth of notes or more (notes wait)."""
+        window = self._generator.preset.context_notes
+        return self._backlog() >= BACKLOG_ITEMS_PER_NOTE * window
+
+    def catch_up(self) -> int:
+        """Prime the notes that waited for a flood's end: all, or the last window afresh.
+
+        Had more than a context window of notes waited, the model's state is
+        rebuilt from the last window (history and waiting notes): a reset
+        and ``context_notes`` primed notes, whatever the flood's length.
+
+        Returns:
+            How many notes were primed.
+        """
+        waiting, generator = self._waiting, self._generator
+        if not waiting:
+            return 0
+        notes = list(waiting)
+        waiting.clear()
+        if self._overflowed:
+            self._overflowed = False
+            notes = (list(generator.history) + notes)[-generator.preset.context_notes:]
+            generator.reset()
+        for note in notes:
+            generator.prime(note)
+        return len(notes)
 
     def _take(self, ready: list[Note]) -> None:
-        """Prime finished performer notes, or keep them for after the response."""
+        """Prime finished performer notes, or keep them for after the response or the flood."""
         if self._response.active:
             self._deferred.extend(ready)  # the grammar is mid-response: prime after it
+            return
+        if self._waiting or (ready and self.flooded):
+            window = self._generator.preset.context_notes
+            for note in ready:
+                if len(self._waiting) >= window:
+                    self._waiting.popleft()  # out of the window before it would count
+                    self._overflowed = True
+                self._waiting.append(note)
             return
         for note in ready:
             self._generator.prime(note)

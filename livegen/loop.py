@@ -97,6 +97,10 @@ class EngineLoop:
             return
         self._queue.put_nowait((timestamp_s, data))
 
+    def queued(self) -> int:
+        """Input items waiting in the queue (approximate while the callback feeds)."""
+        return self._queue.qsize()
+
     def poll(self) -> float | None:
         """Do all work due at ``now()`` without blocking; see :meth:`livegen.engine.Engine.poll`.
 

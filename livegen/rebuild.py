@@ -9,6 +9,8 @@ its state replaces the live one's. Only the last window of notes matters to
 that state, so the notes still to prime never exceed a window: should the live
 generator prime a whole window meanwhile (a flood), the fresh generator starts
 again from that window, and a rebuild never has more than a window to replay.
+Nor does a slice run while the performer outpaces it (more notes primed since
+the last slice than a slice primes): its work would only be dropped again.
 :class:`SlicedRebuild` keeps that fresh
 generator, the notes it still has to prime and the running mean of what
 priming one note costs on this machine, which says whether a slice fits
@@ -69,6 +71,7 @@ class SlicedRebuild:
         self._shadow: Any = None  # the fresh generator being primed
         self._todo: deque[Note] = deque()  # the notes it has still to prime: a window at most
         self._fed = 0  # notes the fresh generator primed
+        self._arrived = 0  # notes the live generator primed since the last slice
         self._prime_cost_s: float | None = None  # running mean: seconds to prime one note
 
     @property
@@ -101,6 +104,7 @@ class SlicedRebuild:
         """
         self._shadow, self._todo = self._fresh(), deque(window, maxlen=context_notes)
         self._fed = 0
+        self._arrived = 0
 
     def abandon(self) -> None:
         """Give the rebuild under way up (the window or the preset changed)."""
@@ -116,6 +120,7 @@ class SlicedRebuild:
         """
         if self._shadow is None:
             return
+        self._arrived += 1
         todo = self._todo
         if len(todo) == todo.maxlen and self._fed:
             self._shadow, self._fed = self._fresh(), 0
@@ -150,8 +155,10 @@ class SlicedRebuild:
         A rebuild is due once more than :data:`DRIFT_WINDOWS` context windows
         of notes were primed since the last (it then begins), and while one is
         under way. A slice primes :data:`REBUILD_SLICE_NOTES` notes; it runs
-        only if the trigger is :meth:`margin_s` away or more. Never during a
-        response.
+        only if the trigger is :meth:`margin_s` away or more, and not while
+        more notes were primed since the last slice than a slice primes (a
+        flood: the rebuild would fall behind, and its work be dropped). Never
+        during a response.
 
         Args:
             generator: the generator this rebuild belongs to
@@ -171,6 +178,10 @@ class SlicedRebuild:
             return Rebuild.IDLE
         if not self.running:
             generator.start_rebuild()
+        elif self._arrived > REBUILD_SLICE_NOTES:  # outpaced: the next slice, once it slows
+            self._arrived = 0
+            return Rebuild.IDLE
+        self._arrived = 0
         started = time.perf_counter()
         if generator.rebuild_step(REBUILD_SLICE_NOTES):
             return Rebuild.DONE

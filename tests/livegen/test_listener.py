@@ -183,3 +183,25 @@ def test_the_stuck_warning_names_the_pedal_when_the_pedal_holds(caplog):
         rig.poll_for(STUCK_KEY_S + 0.5)
     warning = " ".join(r.getMessage() for r in caplog.records)
     assert "key(s) [50]" in warning and "pedal" not in warning, warning
+
+
+def test_during_a_flood_finished_notes_wait_and_only_the_last_window_is_primed():
+    backlog = [1000]  # input items waiting in the engine's queue
+    generator = Generator(FakeModel(), PRESET, seed=0)
+    buffer, tempo = PerformanceBuffer(), OnsetTempo()
+    response = Response(generator, Scheduler(FakePort().send), GridSource(MidiClock(), tempo), buffer)
+    listener = Listener(generator, buffer, tempo, response, backlog=lambda: backlog[0])
+    window = PRESET.context_notes
+    assert listener.flooded
+    for i in range(3 * window):
+        listener.key_down(40 + i, 80, 0.01 * i, 0)
+        listener.key_up(40 + i, 0.01 * i + 0.005, 0)
+    assert generator.history == () and generator.model.steps == 1  # BOS only: nothing primed
+    backlog[0] = 0
+    assert not listener.flooded
+    assert listener.catch_up() == window and listener.catch_up() == 0
+    assert [n.pitch for n in generator.history] == list(range(40 + 2 * window, 40 + 3 * window))
+    assert generator.model.steps == 1 + 1 + 4 * window  # the first BOS, a reset, the window
+    listener.key_down(100, 80, 1.0, 0)
+    listener.key_up(100, 1.1, 0)  # no flood: primed at once, as ever
+    assert generator.history[-1].pitch == 100

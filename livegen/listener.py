@@ -7,9 +7,10 @@ phrase a response will answer, and primes each note the buffer finishes into
 the :class:`~livegen.generation.Generator` at once, or, while a response is
 active (the grammar is mid-response), right after it (:meth:`Listener.flush`).
 While a flood of input waits in the engine's queue (``backlog``), finished notes
-wait too, a window at most: only the last ``context_notes`` matter to the
-model's state, so when the flood is over (:meth:`Listener.catch_up`) the state
-is rebuilt from that window, never primed note by note through the whole flood.
+wait too. Notes that wait, for a response or a flood, are a window at most:
+only the last ``context_notes`` matter to the model's state, so should more
+have waited, the state is rebuilt from that window (:meth:`Listener.catch_up`),
+never primed note by note through the whole flood.
 Keys whose note_off was lost are released once the performer's playing
 contradicts them (:data:`livegen.buffer.HELD_KEY_S`), or after
 :data:`livegen.buffer.STUCK_KEY_S` without any input; the warning says whether
@@ -47,7 +48,7 @@ class Listener:
         generator: primes each finished note.
         buffer: pairs note_on/note_off, follows the pedal.
         tempo: the performer's onsets.
-        response: while it is active, finished notes wait for its end.
+        response: while it is active, finished notes wait for its end (:meth:`flush`).
         backlog: how many input items wait in the engine's queue; while there
             are at least two per note of the context window
             (:data:`BACKLOG_ITEMS_PER_NOTE`), finished notes wait for
@@ -64,8 +65,7 @@ class Listener:
         self._tempo = tempo
         self._response = response
         self._backlog = backlog
-        self._deferred: list[Note] = []  # finished during a response: primed after it
-        self._waiting: deque[Note] = deque()  # finished during a flood: the last window of them
+        self._waiting: deque[Note] = deque()  # finished during a response or a flood: a window
         self._overflowed = False  # notes left _waiting unprimed: catch_up rebuilds the window
         self.phrase_notes = 0
 
@@ -143,13 +143,9 @@ class Listener:
     def flush(self) -> None:
         """Prime the notes that finished during the response (call after it ends)."""
         self.catch_up()
-        deferred, self._deferred = self._deferred, []
-        for note in deferred:
-            self._generator.prime(note)
 
     def drop(self) -> None:
         """Forget the notes waiting for the response or a flood's end (after an unexpected error)."""
-        self._deferred = []
         self._waiting.clear()
         self._overflowed = False
 
@@ -160,17 +156,18 @@ class Listener:
         return self._backlog() >= BACKLOG_ITEMS_PER_NOTE * window
 
     def catch_up(self) -> int:
-        """Prime the notes that waited for a flood's end: all, or the last window afresh.
+        """Prime the notes that waited (for a response's or a flood's end): all, or the last window.
 
         Had more than a context window of notes waited, the model's state is
         rebuilt from the last window (history and waiting notes): a reset
         and ``context_notes`` primed notes, whatever the flood's length.
+        Nothing while a response is active (its grammar is mid-note).
 
         Returns:
             How many notes were primed.
         """
         waiting, generator = self._waiting, self._generator
-        if not waiting:
+        if not waiting or self._response.active:
             return 0
         notes = list(waiting)
         waiting.clear()
@@ -184,10 +181,10 @@ class Listener:
 
     def _take(self, ready: list[Note]) -> None:
         """Prime finished performer notes, or keep them for after the response or the flood."""
-        if self._response.active:
-            self._deferred.extend(ready)  # the grammar is mid-response: prime after it
+        if not ready:
             return
-        if self._waiting or (ready and self.flooded):
+        # mid-response the grammar is mid-note; in a flood the note may soon be out of the window
+        if self._response.active or self._waiting or self.flooded:
             window = self._generator.preset.context_notes
             for note in ready:
                 if len(self._waiting) >= window:

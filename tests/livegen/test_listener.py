@@ -205,3 +205,20 @@ def test_during_a_flood_finished_notes_wait_and_only_the_last_window_is_primed()
     listener.key_down(100, 80, 1.0, 0)
     listener.key_up(100, 1.1, 0)  # no flood: primed at once, as ever
     assert generator.history[-1].pitch == 100
+
+
+def test_notes_waiting_for_a_response_are_a_window_at_most():
+    generator, _, response, listener = _listener()
+    window = PRESET.context_notes
+    for i in range(window):
+        listener.key_down(40 + i, 80, 0.01 * i, 0)
+        listener.key_up(40 + i, 0.01 * i + 0.005, 0)
+    response.begin(2.0, 2.0, 3.0, phrase_notes=0)
+    for i in range(3 * window):  # a flood while the response plays (continuous: no barge-in)
+        listener.key_down(60 + i % 40, 80, 2.0 + 0.001 * i, 0)
+        listener.key_up(60 + i % 40, 2.0 + 0.001 * i + 0.0005, 0)
+    response.end()
+    steps = generator.model.steps
+    listener.flush()
+    assert generator.model.steps - steps == 1 + 4 * window  # a reset, then the last window
+    assert [n.pitch for n in generator.history] == [60 + i % 40 for i in range(2 * window, 3 * window)]

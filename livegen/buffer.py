@@ -13,9 +13,12 @@ returns the list, possibly empty, of notes that just became ready for priming.
 
 Should a key be held "forever" (a lost note_off), the queue of notes waiting
 for it is bounded by ``capacity``: beyond that the held note is handed on with
-its duration so far, so nothing grows without limit; and after
-:data:`STUCK_KEY_S` with no other event the keys are :meth:`~PerformanceBuffer.stuck`
-(the engine then releases them).
+its duration so far, so nothing grows without limit. A key the performer's
+later playing contradicts is taken as released: struck again (its previous note
+ends), or down :data:`HELD_KEY_S` without the pedal and without an event of its
+own while other keys were struck (:meth:`~PerformanceBuffer.contradicted`). And
+after :data:`STUCK_KEY_S` with no event at all, whatever sounds, by key or
+pedal, is :meth:`~PerformanceBuffer.stuck` (the engine then releases it).
 
 The sustain pedal follows the MIDI 1.0 spec's CC64 (0-63 up, 64-127 down) and
 is kept per channel; :meth:`PerformanceBuffer.control_change` takes the
@@ -40,8 +43,9 @@ from livegen.midi import (
     SUSTAIN_DOWN_MIN,
 )
 from livegen.notes import Note
+from livegen.tokens import MAX_DURATION_S
 
-__all__ = ["PerformanceBuffer", "MIN_DURATION_S", "STUCK_KEY_S"]
+__all__ = ["PerformanceBuffer", "MIN_DURATION_S", "STUCK_KEY_S", "HELD_KEY_S"]
 
 #: Shortest duration a note gets (a note_off at its own onset), seconds; as in notes.read_midi.
 MIN_DURATION_S = 1e-3
@@ -49,12 +53,23 @@ MIN_DURATION_S = 1e-3
 #: seconds, is taken as released: its note_off was lost (a dropped message, a cable
 #: pulled), and without this livegen would wait for silence for ever.
 STUCK_KEY_S = 10.0
+#: A key down this long, seconds, without the sustain pedal of its channel and without
+#: an event of its own (its note_on, its polyphonic key pressure), while the performer
+#: struck other keys since, is taken as released: its note_off was lost, and without
+#: this a performer who plays on would never be answered. Twice the longest note the
+#: vocabulary holds (:data:`livegen.tokens.MAX_DURATION_S`, 4 s): the model is primed
+#: with a note held longer as one of 4 s all the same, so the release changes none of
+#: its tokens; the margin leaves alone a key really held by a finger while the other
+#: hand plays (a whole note down to 30 BPM; a drone under a footswitch answer), and a
+#: lost note_off delays an answer by 8 s at most instead of blocking it. Keys held for
+#: real even longer stay down if the keyboard sends aftertouch for them.
+HELD_KEY_S = 2 * MAX_DURATION_S
 
 
 class _Entry:
     """A started note; ``end_s`` is None while it sounds."""
 
-    __slots__ = ("pitch", "velocity", "onset_s", "channel", "end_s")
+    __slots__ = ("pitch", "velocity", "onset_s", "channel", "end_s", "touched_s")
 
     def __init__(self, pitch: int, velocity: int, onset_s: float, channel: int) -> None:
         self.pitch = pitch
@@ -62,6 +77,7 @@ class _Entry:
         self.onset_s = onset_s
         self.channel = channel
         self.end_s: float | None = None
+        self.touched_s = onset_s  # the key's own last event: note_on, key pressure
 
     def note(self, now_s: float) -> Note:
         end = self.end_s if self.end_s is not None else now_s
@@ -96,6 +112,7 @@ class PerformanceBuffer:
         self._sustained: dict[tuple[int, int], _Entry] = {}  # key up, held by the pedal
         self._pedal: set[int] = set()  # channels whose sustain pedal is down
         self._last_t: float | None = None
+        self._last_on_s: float | None = None  # the latest note_on, any key
         self.last_activity_s: float | None = None
         self.notes_started = 0
 
@@ -111,6 +128,16 @@ class PerformanceBuffer:
     def sounding(self) -> frozenset[int]:
         """Pitches sounding now: keys held down or held by the sustain pedal (any channel)."""
         return frozenset(p for _, p in self._keys) | frozenset(p for _, p in self._sustained)
+
+    @property
+    def keys_down(self) -> frozenset[int]:
+        """Pitches whose key is down (any channel), whatever the pedal does."""
+        return frozenset(p for _, p in self._keys)
+
+    @property
+    def pedal_held(self) -> frozenset[int]:
+        """Pitches whose key is up but the sustain pedal holds (any channel)."""
+        return frozenset(p for _, p in self._sustained)
 
     @property
     def silent(self) -> bool:
@@ -146,8 +173,20 @@ class PerformanceBuffer:
         self._history.append(entry)
         self._waiting.append(entry)
         self.notes_started += 1
-        self.last_activity_s = t
+        self.last_activity_s = self._last_on_s = t
         return self._release(t)
+
+    def touch(self, pitch: int, t_s: float, channel: int = 0) -> None:
+        """Key pressure (polyphonic aftertouch) on a key: it is still down, for :meth:`contradicted`.
+
+        Args:
+            pitch: MIDI note number 0-127 (a key not down is ignored).
+            t_s: event time in seconds.
+            channel: MIDI channel 0-15.
+        """
+        entry = self._keys.get((channel, pitch))
+        if entry is not None:
+            entry.touched_s = self._clock(t_s)
 
     def note_off(self, pitch: int, t_s: float, channel: int = 0) -> list[Note]:
         """A key goes up; with the pedal of ``channel`` down the note keeps sounding.
@@ -237,6 +276,45 @@ class PerformanceBuffer:
         return (not self.silent and self.last_activity_s is not None
                 and now_s - self.last_activity_s >= STUCK_KEY_S)
 
+    def contradicted(self, now_s: float) -> list[tuple[int, int]]:
+        """Keys whose note_off the performer's later playing says was lost.
+
+        A key is: down :data:`HELD_KEY_S` or more since its own last event, its
+        channel's pedal up, and another key struck since. :meth:`release_keys` ends them.
+
+        Args:
+            now_s: seconds.
+
+        Returns:
+            ``(channel, pitch)`` of each such key, oldest first.
+        """
+        last_on_s = self._last_on_s
+        if last_on_s is None:
+            return []
+        return [key for key, entry in self._keys.items()
+                if key[0] not in self._pedal and now_s - entry.touched_s >= HELD_KEY_S
+                and last_on_s > entry.touched_s]
+
+    def release_keys(self, keys: list[tuple[int, int]], t_s: float) -> list[Note]:
+        """End the notes of keys whose note_off was lost (:meth:`contradicted`'s) at ``t_s``.
+
+        Not the performer's activity: :attr:`last_activity_s` stays where their
+        playing left it, so a silence already long enough triggers at once.
+
+        Args:
+            keys: ``(channel, pitch)`` pairs; keys not down are ignored.
+            t_s: the notes' end, seconds.
+
+        Returns:
+            Notes that became ready for priming, in onset order.
+        """
+        t = self._clock(t_s)
+        for key in keys:
+            entry = self._keys.pop(key, None)
+            if entry is not None:
+                entry.end_s = t
+        return self._release(t)
+
     def release_all(self, t_s: float, channel: int | None = None, *,
                     pedal: bool = True) -> list[Note]:
         """End every note held by a key (and, with ``pedal``, by the sustain pedal) at ``t_s``.
@@ -294,6 +372,7 @@ class PerformanceBuffer:
         self._sustained.clear()
         self._pedal.clear()
         self._last_t = None
+        self._last_on_s = None
         self.last_activity_s = None
         self.notes_started = 0
 

@@ -11,7 +11,10 @@ the beat grid of the MIDI clock followed or of the performer's own tempo
 (:class:`~livegen.clock.GridSource`); a performer note_on cancels it
 (barge-in), except with ``continuous``. Controllers and program changes act
 as :mod:`livegen.control` says; a preset switch, ``enabled`` going off and a
-clock Stop end the response. While idle, the generator rebuilds its state
+clock Stop end the response. Program and controller floods are coalesced: the
+preset they make is put in use once, after the queued input is handed over
+(:meth:`Engine.tick`), so a burst of 600 program changes costs one preset
+switch (a rebuild of the model state), not 600. While idle, the generator rebuilds its state
 from the context window in slices that fit before the trigger
 (:mod:`livegen.rebuild`); counts go to :class:`~livegen.stats.Counters`.
 
@@ -110,9 +113,11 @@ class Engine:
         self.tempo = OnsetTempo()
         self.grids = GridSource(self.clock, self.tempo)
         self.response = Response(self.generator, self.scheduler, self.grids, self.buffer)
-        self._listener = Listener(self.generator, self.buffer, self.tempo, self.response)
+        self._listener = Listener(self.generator, self.buffer, self.tempo, self.response,
+                                  backlog=lambda: self._loop.queued())
         self._counts = Counters()
         self._trigger = Trigger(self.grids, prepare_s)
+        self._next_preset: Preset | None = None  # a program/controller change, put in use by tick
         self._loop = EngineLoop(self, self.scheduler, now)
 
     @property
@@ -215,12 +220,13 @@ class Engine:
             if programs is not None or preset.controls.program_map:
                 self.controls.programs = check_programs(preset, programs, self.model.style_id)
             self._switch(preset, "preset change")
+            self._use_next_preset()
 
     @property
     def stats(self) -> EngineStats:
         """A copy of the engine's counters."""
         with self._loop.lock:
-            return self._counts.snapshot(self.scheduler)
+            return self._counts.snapshot(self.scheduler, self._loop.dropped)
 
     # -- the state machine (lock held) --------------------------------------------
 
@@ -248,7 +254,7 @@ class Engine:
             self._counts.dropped_messages += 1
             log.debug("dropped unparsable MIDI input %r: %s", data, err)
             return
-        kind, preset = msg.type, self.preset
+        kind, preset = msg.type, self._upcoming_preset()
         if self.clock.handle(msg, t):  # clock, start, continue, stop, song position
             if kind == "stop" and preset.timing.clock == "midi":
                 self._silence("clock stop")
@@ -266,6 +272,8 @@ class Engine:
             self._listener.key_down(msg.note, msg.velocity, t, msg.channel)
         elif kind in ("note_on", "note_off"):
             self._listener.key_up(msg.note, t, msg.channel)
+        elif kind == "polytouch":  # the key is still down (a lost note_off is not)
+            self._listener.key_pressure(msg.note, t, msg.channel)
         elif kind == "control_change":
             if not self._listener.control_change(msg.control, msg.value, t, msg.channel):
                 was_enabled = self.controls.enabled  # not keys or pedal: a live control
@@ -284,13 +292,23 @@ class Engine:
         elif action == "disable":
             self._silence("disabled")
         elif action == "live":  # the response in progress carries on
-            self.generator.set_preset(preset)
+            self._next_preset = preset
 
     def _switch(self, preset: Preset, reason: str) -> None:
-        """Silence livegen (every note_off), then play with ``preset``."""
+        """Silence livegen (every note_off) now; play with ``preset`` from the next :meth:`tick`."""
         self._silence(reason)
-        self.generator.set_preset(preset)
+        self._next_preset = preset
         self.controls.requested = False
+
+    def _upcoming_preset(self) -> Preset:
+        """The preset the input handed over so far makes: the next one, or the one in use."""
+        return self.preset if self._next_preset is None else self._next_preset
+
+    def _use_next_preset(self) -> None:
+        """Put the preset of the program and controller changes handed over in use, once."""
+        preset, self._next_preset = self._next_preset, None
+        if preset is not None and preset is not self.generator.preset:
+            self.generator.set_preset(preset)
 
     def _silence(self, reason: str) -> None:
         """End the response and every note livegen still sounds (note_offs now)."""
@@ -304,6 +322,7 @@ class Engine:
         Returns:
             Seconds until the next (None: only new input).
         """
+        self._use_next_preset()  # the last of a burst of program/controller changes
         response, preset = self.response, self.preset
         if response.active:
             if response.generating:
@@ -319,6 +338,8 @@ class Engine:
                 return PENDING_RECHECK_S
             else:
                 self._end_response("done", cancel=False)
+        if not self._listener.flooded:  # the flood's notes, a window at most
+            self._listener.catch_up()
         if self._listener.release_stuck(now):
             self._counts.stuck_keys += 1
         due = None
@@ -339,6 +360,7 @@ class Engine:
 
     def _begin_response(self, now: float, due: Due) -> None:
         """Start (or, before a known instant, prepare) the response ``due`` fires; never in the past."""
+        self._listener.catch_up()  # the state the answer starts from is the performer's
         trigger_s, end_s = self._trigger.plan(self.preset, now, due)
         self.response.begin(trigger_s, max(trigger_s, now), end_s,
                             phrase_notes=self._listener.phrase_notes)

@@ -128,7 +128,7 @@ class Generator:
         meanwhile. :meth:`reset`, :meth:`set_preset` and a :meth:`restore` to
         another window abandon it; a response only pauses it.
         """
-        self._rebuild.start(self._history)
+        self._rebuild.start(self._history, self.preset.context_notes)
 
     def _fresh(self) -> Generator:  # the rebuild's: BOS (one model step), never samples
         return Generator(self.model, self.preset, seed=0)

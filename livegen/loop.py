@@ -9,6 +9,12 @@ does the same once, and sends the scheduler's due messages itself.
 
 An unexpected error in a step is the daemon's one catch-all: logged, the
 machine recovers (panic), and the loop carries on after :data:`ERROR_BACKOFF_S`.
+
+Work is bounded: the queue holds at most :data:`INPUT_QUEUE_LIMIT` items (more
+are dropped and counted, :attr:`EngineLoop.dropped`); a step hands over at most
+:data:`MAX_ITEMS_PER_STEP` of them before the machine's timed work, so a flood
+never starves it; and a stop is seen between any two items, so the thread ends
+within one item's work of :meth:`EngineLoop.halt`.
 """
 
 from __future__ import annotations
@@ -22,12 +28,22 @@ from typing import Any, Protocol
 from livegen.osthread import name_os_thread
 from livegen.scheduler import Scheduler
 
-__all__ = ["EngineLoop", "Machine", "MAX_IDLE_WAIT_S", "ERROR_BACKOFF_S"]
+__all__ = ["EngineLoop", "Machine", "MAX_IDLE_WAIT_S", "ERROR_BACKOFF_S", "INPUT_QUEUE_LIMIT",
+           "MAX_ITEMS_PER_STEP"]
 
 log = logging.getLogger(__name__)
 
 MAX_IDLE_WAIT_S = 0.5  # longest queue wait of the engine thread, seconds
 ERROR_BACKOFF_S = 0.01  # pause after an unexpected error in the engine, seconds
+#: Most input items waiting for the engine; more are dropped (and counted). A MIDI 1.0
+#: cable carries at most ~1,040 three-byte messages a second (31,250 baud, 10 bits a
+#: byte): this is about 4 s of a saturated cable, 2 s of the 2,000 msg/s flood the
+#: daemon keeps up with, and at most ~1 MB of queued items.
+INPUT_QUEUE_LIMIT = 4096
+#: Most input items one step hands over before the machine's timed work (a response's
+#: lookahead, the trigger) gets its turn; the rest wait for the next step, at once.
+MAX_ITEMS_PER_STEP = 256
+OVERFLOW_LOG_S = 1.0  # at most one "queue full" warning this often, seconds
 _WAKE = object()  # queue sentinel that wakes the engine thread (stop)
 
 
@@ -55,6 +71,7 @@ class EngineLoop:
 
     Attributes:
         lock: held while the machine moves (re-entrant).
+        dropped: input items not queued because :data:`INPUT_QUEUE_LIMIT` were waiting.
     """
 
     def __init__(self, machine: Machine, scheduler: Scheduler, now: Callable[[], float]) -> None:
@@ -67,10 +84,22 @@ class EngineLoop:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self.dropped = 0
+        self._overflow_logged = (0, float("-inf"))  # (dropped, when) at the last warning
 
     def feed(self, data: Any, timestamp_s: float) -> None:
-        """Enqueue one input item; constant time, never blocks (the MIDI callback's job)."""
+        """Enqueue one input item; constant time, never blocks (the MIDI callback's job).
+
+        Dropped and counted in :attr:`dropped` while :data:`INPUT_QUEUE_LIMIT` items wait.
+        """
+        if self._queue.qsize() >= INPUT_QUEUE_LIMIT:
+            self.dropped += 1
+            return
         self._queue.put_nowait((timestamp_s, data))
+
+    def queued(self) -> int:
+        """Input items waiting in the queue (approximate while the callback feeds)."""
+        return self._queue.qsize()
 
     def poll(self) -> float | None:
         """Do all work due at ``now()`` without blocking; see :meth:`livegen.engine.Engine.poll`.
@@ -142,22 +171,44 @@ class EngineLoop:
                 wait = self._step(item)
 
     def _step(self, item: Any) -> float | None:
-        """Handle ``item`` and the queued input, then the timed work; survive any error."""
-        machine = self._machine
+        """Handle ``item`` and up to :data:`MAX_ITEMS_PER_STEP` queued items, then the timed work.
+
+        Survives any error. Stops handing over input as soon as :meth:`halt` is called.
+
+        Returns:
+            Seconds until the next step (0.0 while input remains queued; None: only new input).
+        """
+        machine, stopping, queued = self._machine, self._stop_event, self._queue
         try:
             with self.lock:
-                if item is not None and item is not _WAKE:
-                    machine.handle(*item)
-                while True:
+                handled = 0
+                while not stopping.is_set():
+                    if item is not None and item is not _WAKE:
+                        machine.handle(*item)
+                        handled += 1
+                    if handled >= MAX_ITEMS_PER_STEP:
+                        break
                     try:
-                        item = self._queue.get_nowait()
+                        item = queued.get_nowait()
                     except queue.Empty:
                         break
-                    if item is not _WAKE:
-                        machine.handle(*item)
-                return machine.tick(self._now())
+                if stopping.is_set():
+                    return None
+                now = self._now()
+                self._warn_overflow(now)
+                wait = machine.tick(now)
+                return 0.0 if handled >= MAX_ITEMS_PER_STEP and not queued.empty() else wait
         except Exception:  # the daemon's one catch-all: log, panic, carry on
             log.exception("engine: unexpected error; panic and carry on")
             with self.lock:
                 machine.recover()
             return ERROR_BACKOFF_S
+
+    def _warn_overflow(self, now_s: float) -> None:
+        """Say when input was dropped at the full queue (once per :data:`OVERFLOW_LOG_S`)."""
+        logged, when_s = self._overflow_logged
+        dropped = self.dropped
+        if dropped != logged and now_s - when_s >= OVERFLOW_LOG_S:
+            log.warning("engine: %d MIDI message(s) dropped: %d were waiting (an input flood)",
+                        dropped - logged, INPUT_QUEUE_LIMIT)
+            self._overflow_logged = (dropped, now_s)

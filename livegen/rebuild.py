@@ -5,7 +5,13 @@ give. Once more than :data:`DRIFT_WINDOWS` windows of notes were primed, the
 generator (:class:`livegen.generation.Generator`) rebuilds its state: a fresh
 generator primes the current window a few notes at a time while the live one
 carries on, is fed the notes primed meanwhile too, and when it has caught up
-its state replaces the live one's. :class:`SlicedRebuild` keeps that fresh
+its state replaces the live one's. Only the last window of notes matters to
+that state, so the notes still to prime never exceed a window: should the live
+generator prime a whole window meanwhile (a flood), the fresh generator starts
+again from that window, and a rebuild never has more than a window to replay.
+Nor does a slice run while the performer outpaces it (more notes primed since
+the last slice than a slice primes): its work would only be dropped again.
+:class:`SlicedRebuild` keeps that fresh
 generator, the notes it still has to prime and the running mean of what
 priming one note costs on this machine, which says whether a slice fits
 before the next trigger (:meth:`SlicedRebuild.margin_s`).
@@ -63,7 +69,9 @@ class SlicedRebuild:
     def __init__(self, fresh: Callable[[], Any]) -> None:
         self._fresh = fresh
         self._shadow: Any = None  # the fresh generator being primed
-        self._todo: deque[Note] = deque()  # the notes it has still to prime
+        self._todo: deque[Note] = deque()  # the notes it has still to prime: a window at most
+        self._fed = 0  # notes the fresh generator primed
+        self._arrived = 0  # notes the live generator primed since the last slice
         self._prime_cost_s: float | None = None  # running mean: seconds to prime one note
 
     @property
@@ -81,9 +89,22 @@ class SlicedRebuild:
         """Whether enough notes were primed for a rebuild to be due (:data:`DRIFT_WINDOWS`)."""
         return primed_since_reset > DRIFT_WINDOWS * context_notes
 
-    def start(self, window: Iterable[Note]) -> None:
-        """Begin: a fresh generator (one model step, BOS) is to prime ``window``."""
-        self._shadow, self._todo = self._fresh(), deque(window)
+    @property
+    def backlog(self) -> int:
+        """Notes the rebuild under way has still to prime (0: none under way); at most a window."""
+        return len(self._todo)
+
+    def start(self, window: Iterable[Note], context_notes: int) -> None:
+        """Begin: a fresh generator (one model step, BOS) is to prime ``window``.
+
+        Args:
+            window: the notes of the context window, in onset order.
+            context_notes: the window's length (the preset's), >= 1: the most notes
+                the rebuild ever has to prime.
+        """
+        self._shadow, self._todo = self._fresh(), deque(window, maxlen=context_notes)
+        self._fed = 0
+        self._arrived = 0
 
     def abandon(self) -> None:
         """Give the rebuild under way up (the window or the preset changed)."""
@@ -91,9 +112,19 @@ class SlicedRebuild:
         self._todo = deque()
 
     def primed(self, note: Note) -> None:
-        """The live generator primed ``note``: the rebuild under way primes it too, later."""
-        if self._shadow is not None:
-            self._todo.append(note)
+        """The live generator primed ``note``: the rebuild under way primes it too, later.
+
+        Were a whole window waiting already, the oldest waiting note no longer
+        counts: it drops out, and a fresh generator that primed notes before it
+        starts again (one model step, BOS), so that it primes the live window alone.
+        """
+        if self._shadow is None:
+            return
+        self._arrived += 1
+        todo = self._todo
+        if len(todo) == todo.maxlen and self._fed:
+            self._shadow, self._fed = self._fresh(), 0
+        todo.append(note)  # a full window: the oldest drops out
 
     def step(self, notes: int) -> Any:
         """Prime up to ``notes`` notes into the fresh generator.
@@ -105,6 +136,7 @@ class SlicedRebuild:
         shadow, todo = self._shadow, self._todo
         for _ in range(min(notes, len(todo))):
             shadow.prime(todo.popleft())
+            self._fed += 1
         if todo:
             return None
         self._shadow = None
@@ -123,8 +155,10 @@ class SlicedRebuild:
         A rebuild is due once more than :data:`DRIFT_WINDOWS` context windows
         of notes were primed since the last (it then begins), and while one is
         under way. A slice primes :data:`REBUILD_SLICE_NOTES` notes; it runs
-        only if the trigger is :meth:`margin_s` away or more. Never during a
-        response.
+        only if the trigger is :meth:`margin_s` away or more, and not while
+        more notes were primed since the last slice than a slice primes (a
+        flood: the rebuild would fall behind, and its work be dropped). Never
+        during a response.
 
         Args:
             generator: the generator this rebuild belongs to
@@ -144,6 +178,10 @@ class SlicedRebuild:
             return Rebuild.IDLE
         if not self.running:
             generator.start_rebuild()
+        elif self._arrived > REBUILD_SLICE_NOTES:  # outpaced: the next slice, once it slows
+            self._arrived = 0
+            return Rebuild.IDLE
+        self._arrived = 0
         started = time.perf_counter()
         if generator.rebuild_step(REBUILD_SLICE_NOTES):
             return Rebuild.DONE

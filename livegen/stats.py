@@ -27,12 +27,16 @@ class EngineStats:
         notes_sent: note_ons sent to the output.
         messages_in: items taken from the input queue.
         dropped_messages: input that did not parse as MIDI (or had a bad timestamp).
+        input_overflow: input dropped unread because the engine's queue was full
+            (:data:`livegen.loop.INPUT_QUEUE_LIMIT` items waiting).
         barge_ins: responses cut short by the performer.
         collisions_avoided: generated notes skipped because the performer held their pitch.
         errors: unexpected errors the engine survived.
         rebuilds: model-state rebuilds from the context window.
-        stuck_keys: times performer keys were taken as released after
-            :data:`livegen.buffer.STUCK_KEY_S` without other input (lost note_offs).
+        stuck_keys: times performer notes were taken as ended because a note_off (or a
+            pedal lift) was lost: keys contradicted by later playing
+            (:data:`livegen.buffer.HELD_KEY_S`) or :data:`livegen.buffer.STUCK_KEY_S`
+            without any input.
         send_errors: output sends that raised.
         latencies_ms: trigger -> first note_on of recent responses.
         lateness_ms: recent scheduler lateness (sent minus due).
@@ -42,6 +46,7 @@ class EngineStats:
     notes_sent: int = 0
     messages_in: int = 0
     dropped_messages: int = 0
+    input_overflow: int = 0
     barge_ins: int = 0
     collisions_avoided: int = 0
     errors: int = 0
@@ -74,14 +79,16 @@ class Counters:
         self.stuck_keys = 0
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
 
-    def snapshot(self, scheduler: Scheduler) -> EngineStats:
+    def snapshot(self, scheduler: Scheduler, input_overflow: int = 0) -> EngineStats:
         """A copy of the counts, with the scheduler's figures.
 
         Args:
             scheduler: gives ``notes_sent``, ``send_errors`` and ``lateness_s``.
+            input_overflow: input items the engine's full queue dropped.
         """
         return EngineStats(responses=self.responses, notes_sent=scheduler.notes_sent,
                            messages_in=self.messages_in, dropped_messages=self.dropped_messages,
+                           input_overflow=input_overflow,
                            barge_ins=self.barge_ins, collisions_avoided=self.collisions_avoided,
                            errors=self.errors, rebuilds=self.rebuilds, stuck_keys=self.stuck_keys,
                            send_errors=scheduler.send_errors,

@@ -127,11 +127,12 @@ class Rig:
 
 
 def make_rig(preset: Preset = PRESET, seed: int = 1, prepare_s: float = PREPARE_S,
-             **model_args) -> Rig:
+             programs: dict[int, Preset] | None = None, **model_args) -> Rig:
     clock = FakeClock()
     port = FakePort(clock)
     model = FakeModel(**model_args)
-    engine = Engine(model, preset, port.send, now=clock, seed=seed, prepare_s=prepare_s)
+    engine = Engine(model, preset, port.send, now=clock, seed=seed, prepare_s=prepare_s,
+                    programs=programs)
     return Rig(clock, port, model, engine)
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livegen.buffer import STUCK_KEY_S, PerformanceBuffer
+from livegen.buffer import HELD_KEY_S, STUCK_KEY_S, PerformanceBuffer
 from livegen.midi import (
     CC_ALL_NOTES_OFF,
     CC_ALL_SOUND_OFF,
@@ -232,3 +232,38 @@ def test_keys_are_stuck_after_stuck_key_s_without_other_events():
     assert not buf.stuck(1.0 + STUCK_KEY_S)
     buf.release_all(5.5)
     assert not buf.stuck(100.0)  # silent: nothing stuck
+
+
+def test_a_key_is_contradicted_after_held_key_s_without_pedal_or_touch_once_others_played():
+    buf = PerformanceBuffer()
+    buf.note_on(50, 80, 1.0)  # its note_off is lost
+    assert buf.contradicted(1.0 + 2 * HELD_KEY_S) == []  # nothing else played: not contradicted
+    buf.note_on(60, 80, 2.0)
+    buf.note_off(60, 2.2)
+    assert buf.contradicted(1.0 + HELD_KEY_S - 0.01) == []
+    assert buf.contradicted(1.0 + HELD_KEY_S) == [(0, 50)]
+    buf.touch(50, 3.0)  # key pressure: it is down after all
+    assert buf.contradicted(1.0 + HELD_KEY_S) == []
+    assert buf.contradicted(3.0 + HELD_KEY_S) == []  # nothing struck since the touch
+    buf.note_on(62, 80, 4.0)
+    buf.note_off(62, 4.1)
+    assert buf.contradicted(3.0 + HELD_KEY_S) == [(0, 50)]
+    activity_s = buf.last_activity_s
+    ready = buf.release_keys([(0, 50)], 3.0 + HELD_KEY_S)
+    assert [(n.pitch, n.duration_s) for n in ready] == [(50, pytest.approx(2.0 + HELD_KEY_S)),
+                                                        (60, pytest.approx(0.2)),
+                                                        (62, pytest.approx(0.1))]
+    assert buf.silent and buf.last_activity_s == activity_s  # not the performer's activity
+
+
+def test_no_key_is_contradicted_while_its_channel_pedal_is_down():
+    buf = PerformanceBuffer()
+    buf.sustain(True, 0.5, channel=1)
+    buf.note_on(50, 80, 1.0, channel=1)
+    buf.note_on(51, 80, 1.0, channel=0)
+    buf.note_on(60, 80, 2.0)
+    assert buf.contradicted(1.0 + HELD_KEY_S) == [(0, 51)]
+    assert buf.keys_down == {50, 51, 60} and buf.pedal_held == frozenset()
+    buf.note_off(60, 2.5)
+    buf.note_off(50, 2.5, channel=1)
+    assert buf.keys_down == {51} and buf.pedal_held == {50}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import mido
 from fakes import FakeClock, FakeModel, FakePort
 from rig import (
@@ -10,10 +12,11 @@ from rig import (
     make_rig,
 )
 
-from livegen.buffer import STUCK_KEY_S, PerformanceBuffer
+from livegen.buffer import HELD_KEY_S, STUCK_KEY_S, PerformanceBuffer
 from livegen.clock import GridSource, MidiClock
 from livegen.generation import Generator
 from livegen.listener import Listener
+from livegen.notes import Note
 from livegen.response import Response
 from livegen.scheduler import Scheduler
 from livegen.tempo import OnsetTempo
@@ -119,3 +122,103 @@ def test_keys_held_without_other_input_for_stuck_key_s_are_released():
     assert listener.release_stuck(1.0 + STUCK_KEY_S)
     assert buffer.silent and generator.history[-1].pitch == 50
     assert not listener.release_stuck(1.0 + 2 * STUCK_KEY_S)  # nothing left to release
+
+
+# -- a lost note_off while the performer plays on (issue 15, item 6) ------------------------
+
+#: the performer's other notes: one every 0.25 s, for longer than HELD_KEY_S
+PLAYING_ON = [Note(72 + i % 5, 80, 0.25 * i, 0.2) for i in range(int(HELD_KEY_S / 0.25) + 8)]
+
+
+def test_a_key_whose_note_off_was_lost_is_released_while_the_performer_plays_on():
+    rig = make_rig()
+    rig.engine.feed([0x90, 50, 80], rig.clock())  # its note_off never arrives
+    rig.play(PLAYING_ON)
+    assert rig.engine.buffer.silent and rig.engine.stats.stuck_keys == 1
+    rig.poll_for(PRESET.triggering.silence_s + 0.1)  # the phrase is answered on time
+    assert rig.engine.stats.responses == 1 and rig.port.note_ons()
+
+
+def test_a_key_held_with_aftertouch_or_the_pedal_down_is_not_taken_as_released():
+    rig = make_rig()
+    rig.engine.feed([0x90, 50, 80], rig.clock())  # held for real: its aftertouch says so
+    t0 = rig.clock()
+    for note in PLAYING_ON:
+        rig.play([Note(note.pitch, note.velocity, 0.0, note.duration_s)])
+        if rig.clock() - t0 >= 1.0:
+            rig.engine.feed([0xA0, 50, 40], rig.clock())  # polyphonic key pressure on 50
+            t0 = rig.clock()
+    assert rig.engine.buffer.sounding == {50} and rig.engine.stats.stuck_keys == 0
+    rig = make_rig()
+    rig.engine.feed([0xB0, 64, 127], rig.clock())  # the pedal is down: whatever holds, no guess
+    rig.engine.feed([0x90, 50, 80], rig.clock())
+    rig.play(PLAYING_ON)
+    assert 50 in rig.engine.buffer.sounding and rig.engine.stats.stuck_keys == 0
+
+
+def test_a_key_struck_again_ends_the_note_whose_note_off_was_lost():
+    rig = make_rig()
+    rig.engine.feed([0x90, 50, 80], rig.clock())  # its note_off never arrives
+    rig.play([Note(60, 80, 0.2, 0.2), Note(50, 80, 0.6, 0.2)])  # 50 again, released this time
+    assert rig.engine.buffer.silent
+    assert [n.pitch for n in rig.engine.generator.history] == [50, 60, 50]
+    rig.poll_for(PRESET.triggering.silence_s + 0.1)
+    assert rig.engine.stats.responses == 1
+
+
+def test_the_stuck_warning_names_the_pedal_when_the_pedal_holds(caplog):
+    rig = make_rig()
+    rig.engine.feed([0xB0, 64, 127], rig.clock())  # the pedal goes down; its lift is lost
+    rig.play(PHRASE[:3])
+    with caplog.at_level(logging.WARNING, logger="livegen.listener"):
+        rig.poll_for(STUCK_KEY_S + 0.5)
+    assert rig.engine.stats.stuck_keys == 1 and rig.engine.buffer.silent
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "pedal" in warning and "key(s)" not in warning, warning
+    caplog.clear()
+    rig = make_rig()
+    rig.play(PHRASE[:3])
+    rig.engine.feed([0x90, 50, 80], rig.clock())  # a key, no pedal
+    with caplog.at_level(logging.WARNING, logger="livegen.listener"):
+        rig.poll_for(STUCK_KEY_S + 0.5)
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "key(s) [50]" in warning and "pedal" not in warning, warning
+
+
+def test_during_a_flood_finished_notes_wait_and_only_the_last_window_is_primed():
+    backlog = [1000]  # input items waiting in the engine's queue
+    generator = Generator(FakeModel(), PRESET, seed=0)
+    buffer, tempo = PerformanceBuffer(), OnsetTempo()
+    response = Response(generator, Scheduler(FakePort().send), GridSource(MidiClock(), tempo), buffer)
+    listener = Listener(generator, buffer, tempo, response, backlog=lambda: backlog[0])
+    window = PRESET.context_notes
+    assert listener.flooded
+    for i in range(3 * window):
+        listener.key_down(40 + i, 80, 0.01 * i, 0)
+        listener.key_up(40 + i, 0.01 * i + 0.005, 0)
+    assert generator.history == () and generator.model.steps == 1  # BOS only: nothing primed
+    backlog[0] = 0
+    assert not listener.flooded
+    assert listener.catch_up() == window and listener.catch_up() == 0
+    assert [n.pitch for n in generator.history] == list(range(40 + 2 * window, 40 + 3 * window))
+    assert generator.model.steps == 1 + 1 + 4 * window  # the first BOS, a reset, the window
+    listener.key_down(100, 80, 1.0, 0)
+    listener.key_up(100, 1.1, 0)  # no flood: primed at once, as ever
+    assert generator.history[-1].pitch == 100
+
+
+def test_notes_waiting_for_a_response_are_a_window_at_most():
+    generator, _, response, listener = _listener()
+    window = PRESET.context_notes
+    for i in range(window):
+        listener.key_down(40 + i, 80, 0.01 * i, 0)
+        listener.key_up(40 + i, 0.01 * i + 0.005, 0)
+    response.begin(2.0, 2.0, 3.0, phrase_notes=0)
+    for i in range(3 * window):  # a flood while the response plays (continuous: no barge-in)
+        listener.key_down(60 + i % 40, 80, 2.0 + 0.001 * i, 0)
+        listener.key_up(60 + i % 40, 2.0 + 0.001 * i + 0.0005, 0)
+    response.end()
+    steps = generator.model.steps
+    listener.flush()
+    assert generator.model.steps - steps == 1 + 4 * window  # a reset, then the last window
+    assert [n.pitch for n in generator.history] == [60 + i % 40 for i in range(2 * window, 3 * window)]

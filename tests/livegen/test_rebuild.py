@@ -112,3 +112,57 @@ def test_rebuild_slice_waits_for_room_then_slices_until_the_window_is_rebuilt():
     for note in notes[-6:]:
         fresh.prime(note)
     np.testing.assert_allclose(gen.snapshot().logits, fresh.snapshot().logits, rtol=1e-6)
+
+
+# -- a flood during a rebuild (issue 15, item 5) ---------------------------------------------
+
+FLOOD = 2000
+
+
+def test_a_flood_primed_during_a_rebuild_leaves_it_at_most_a_window_to_replay():
+    preset = PRESET.replace(context_notes=16)
+    window = preset.context_notes
+    gen = Generator(FakeModel(), preset, seed=0)
+    notes = [Note(40 + i % 40, 80, 0.01 * i, 0.005) for i in range(window + FLOOD)]
+    for note in notes[:window]:
+        gen.prime(note)
+    gen.start_rebuild()
+    for note in notes[window:]:  # the flood: the live generator primes every note
+        gen.prime(note)
+    steps_before = gen.model.steps
+    slices = 1
+    while not gen.rebuild_step(REBUILD_SLICE_NOTES):
+        slices += 1
+    # only the last window's notes matter to the state: before, the rebuild replayed the
+    # whole flood (FLOOD notes, 4 steps each)
+    assert gen.model.steps - steps_before <= 4 * window
+    assert slices <= window // REBUILD_SLICE_NOTES + 1
+    fresh = Generator(FakeModel(), preset, seed=0)  # the state is exactly the window's
+    for note in notes[-window:]:
+        fresh.prime(note)
+    np.testing.assert_allclose(gen.snapshot().logits, fresh.snapshot().logits, rtol=1e-6)
+    assert gen.history == fresh.history
+
+
+def test_a_flood_in_small_bursts_costs_its_priming_and_little_rebuild_work_beside():
+    preset = PRESET.replace(context_notes=16, silence_s=30.0, silence_adaptive=False)
+    rig = make_rig(preset)
+    rig.play([Note(60 + i % 12, 80, 0.1 * i, 0.05) for i in range(2 * 16 + 1)])  # a rebuild is due
+    steps_before = rig.model.steps
+    burst = 10  # notes per engine step: each primed (too few to wait for the flood's end)
+    for start in range(0, FLOOD, burst):
+        for i in range(start, start + burst):
+            rig.engine.feed([0x90, 40 + i % 40, 80], rig.clock())
+            rig.engine.feed([0x80, 40 + i % 40, 0], rig.clock())
+        rig.clock.advance(0.01)
+        rig.engine.poll()  # primes the burst, then one rebuild slice of 4 notes
+    polls = 1
+    while rig.engine.poll() == 0.0:  # the rebuild's last slices
+        polls += 1
+    assert not rig.engine.generator.rebuilding
+    priming = 4 * FLOOD  # each note of the flood primed once, as it finished
+    rebuilding = rig.model.steps - steps_before - priming
+    print(f"\n{FLOOD}-note flood in bursts of {burst}: {priming} priming steps, {rebuilding} rebuild "
+          f"steps, {polls} polls after it")
+    # before, the rebuild fell 6 notes behind each step and replayed most of the flood after it
+    assert 0 <= rebuilding <= priming // 10

@@ -17,6 +17,8 @@ engine and scheduler threads work:
   for every key it struck since the connection before, and for every key its
   ledger holds as sounding, then CC123 (all notes off) on their channels. A
   note still playing is cut then; its own note_off follows later, harmless.
+  This happens one watch later (0.1-0.2 s): JACK carries data on a new
+  connection only from a later cycle, and a note_off sent before would be lost.
   python-rtmidi's ports have no connect callback: there a reconnection is
   not seen, and nothing is sent (stop and start livegen, or a panic on the
   synth, clears it).
@@ -47,6 +49,7 @@ __all__ = [
     "WATCH_INTERVAL_S",
     "Link",
     "Outlet",
+    "ServerGoneError",
     "check_alone",
     "log_stats",
     "serve",
@@ -90,6 +93,17 @@ def check_alone(backend: str, client_name: str) -> None:
                            f"(e.g. --client-name {client_name}2)")
 
 
+class ServerGoneError(BackendError):
+    """A note_on with no server to play it: the scheduler counts the failed send, and the
+    watch's one line says why (the scheduler's own warning for it is filtered out)."""
+
+
+def _not_server_gone(record: logging.LogRecord) -> bool:
+    """A logging filter: False for the scheduler's warning about a :class:`ServerGoneError`."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not any(isinstance(arg, ServerGoneError) for arg in args)
+
+
 class Outlet:
     """The engine's output: the output port open now, and what a new connection must be told.
 
@@ -101,13 +115,13 @@ class Outlet:
         self._lock = threading.Lock()
         self.port: ports.OutputPort | None = None
         self._struck: set[tuple[int, int]] = set()  # (channel, pitch) since the last connection
-        self._connections = 0
+        self._connections = self._seen = 0  # connections handled; seen at the last renew()
 
     def attach(self, port: ports.OutputPort) -> None:
         """Send to ``port`` from now on; its connections so far need nothing."""
         with self._lock:
             self.port = port
-            self._connections = port.connections_made
+            self._connections = self._seen = port.connections_made
             self._struck.clear()
 
     def detach(self) -> ports.OutputPort | None:
@@ -124,13 +138,13 @@ class Outlet:
         dropped, as there is nothing left to end or to tell.
 
         Raises:
-            BackendError: a note_on with no server to play it.
+            ServerGoneError: a note_on with no server to play it.
         """
         port = self.port
         note_on = msg.type == "note_on" and msg.velocity > 0
         if port is None or port.server_lost:
             if note_on:
-                raise BackendError("no MIDI output: its server went away")
+                raise ServerGoneError("no MIDI output: its server went away")
             return
         if note_on:
             with self._lock:
@@ -142,7 +156,9 @@ class Outlet:
 
         Sends a note_off for each key struck since the previous connection
         (or since :meth:`attach`) and each key in ``sounding``, then CC123 on
-        their channels. Does nothing if no connection was made since.
+        their channels. Does nothing if no connection was made since; a
+        connection made since the previous call waits for the next (JACK
+        carries data on it only from a later cycle), so call this regularly.
 
         Args:
             sounding: ``(channel, pitch)`` keys the scheduler's ledger holds.
@@ -155,6 +171,9 @@ class Outlet:
             return 0
         made = port.connections_made
         with self._lock:
+            if made != self._seen:  # JACK carries data on a new connection from a later cycle:
+                self._seen = made  # act from the next call on, once it surely does
+                return 0
             if made == self._connections:
                 return 0
             self._connections = made
@@ -302,6 +321,8 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
                 jack_client=args.jack_client)
     engine = None
     started = False
+    scheduler_log = logging.getLogger("livegen.scheduler")
+    scheduler_log.addFilter(_not_server_gone)  # the watch's line says it once
     try:
         link.open()
         engine = Engine(model, preset, link.outlet.send, seed=args.seed, realtime=True,
@@ -318,6 +339,7 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
         log.info("stopping")
         return status
     finally:
+        scheduler_log.removeFilter(_not_server_gone)
         link.close_input()  # cancels the callback: no more feed() calls
         if engine is not None:
             engine.stop()  # note_offs for every sounding note, then CC123/CC120

@@ -40,6 +40,7 @@ def test_a_new_connection_ends_what_the_receiver_may_hold_then_cc123():
     port.sent.clear()
     assert outlet.renew([]) == 0  # no new connection: nothing
     port.connections_made = 2
+    assert outlet.renew([(0, 67)]) == 0  # not yet: the new connection may not carry data yet
     assert outlet.renew([(0, 67)]) == 3  # struck since (60, 64) and sounding (67)
     kinds = [(m.type, m.channel, getattr(m, "note", None) or m.control) for m in port.sent]
     assert kinds == [("note_off", 0, 60), ("note_off", 0, 67), ("note_off", 2, 64),
@@ -48,7 +49,7 @@ def test_a_new_connection_ends_what_the_receiver_may_hold_then_cc123():
     port.connections_made = 3  # once more: only what was struck since, and the ledger's
     outlet.send(on(72))
     port.sent.clear()
-    assert outlet.renew([]) == 1 and [m.note for m in port.sent[:1]] == [72]
+    assert outlet.renew([]) == 0 and outlet.renew([]) == 1 and [m.note for m in port.sent[:1]] == [72]
 
 
 def test_no_note_is_played_into_a_lost_server():

@@ -179,6 +179,8 @@ class Outlet:
             self._connections = made
             keys = sorted(self._struck | set(sounding))
             self._struck.clear()
+        if not keys:  # nothing struck since the last connection: the receiver holds none of ours
+            return 0
         messages = [mido.Message("note_off", channel=ch, note=pitch, velocity=0) for ch, pitch in keys]
         messages += [mido.Message("control_change", channel=ch, control=CC_ALL_NOTES_OFF, value=0)
                      for ch in sorted({ch for ch, _ in keys})]

@@ -143,9 +143,9 @@ def test_server_death_then_return_answers_again(own_jack_server, crashes, model_
         ons = answered(player, last_off_s)
         assert ons, daemon.log()
         time.sleep(HEAR_BEFORE_FAULT_S)
-        heard_ons = len([t for t, d in player.heard.snapshot(last_off_s) if is_on(d)])
         killed_s = crashes.kill()  # mid-answer
         line = wait_for_line(daemon, LOSS_LINE, EXIT_TIMEOUT_S)
+        heard_ons = len([t for t, d in player.heard.snapshot(last_off_s) if is_on(d)])  # all there are
         print(f"\n[faults] server killed; the daemon said so: {line!r}")
         assert "livegen.serve" in line and "waiting for it to come back" in line
         player.close()
@@ -153,10 +153,14 @@ def test_server_death_then_return_answers_again(own_jack_server, crashes, model_
         # the answer that was playing is counted by what reached the server, not what was left
         played = wait_for_line(daemon, "note(s) played", ANSWER_OVER_S)
         notes_played = int(RESPONSE_LINE.search(played).group(3))
-        print(f"[faults] heard {heard_ons} note_ons before the kill, the daemon logged "
+        print(f"[faults] heard {heard_ons} note_ons of the answer, the daemon logged "
               f"{notes_played} as played; its loss line came "
               f"{_stamp(line) - _wall(killed_s):.2f} s after the kill")
-        assert notes_played <= heard_ons + 2, daemon.log()  # + what was in flight
+        # Sends succeed until JACK tells livegen: while the kernel tears the killed jackd down
+        # (its locked memory first, its sockets last) a chord may still go into livegen's queue
+        # (seen: 0-7 notes in 9 runs, the loss line 0.04-0.14 s after the kill). Before the fix the whole
+        # answer was logged as played (48 notes).
+        assert notes_played <= heard_ons + load_preset(PRESET).answer.max_chord, daemon.log()
         said = [line for line in daemon.log().splitlines() if " livegen." in line and "went away" in line]
         assert len(said) == 1, said  # one line, though the answer went on into no server
 

@@ -67,6 +67,7 @@ typedef struct {
     double stall_end_s[STALL_SLOTS];
     atomic_uint_fast64_t stalls;
     atomic_uint_fast64_t missed;   /* cycles the server ran without this client */
+    atomic_uint_fast64_t out_connects; /* connections made to the output port (on_connect) */
 } Client;
 
 static double mono_now_s(void) {
@@ -188,6 +189,19 @@ static void on_shutdown(void *arg) {
         sem_post(&self->in_sem);
 }
 
+/* JACK's notification thread (not the real-time one): count the connections made to the
+ * output port, so the Python side can end, at the receiver, the notes it may still hold
+ * from before a disconnection (livegen/serve.py). */
+static void on_connect(jack_port_id_t a, jack_port_id_t b, int connect, void *arg) {
+    Client *self = (Client *)arg;
+    jack_port_t *out = atomic_load(&self->out_port);
+    jack_client_t *client = self->client;
+    if (!connect || out == NULL || client == NULL)
+        return;
+    if (jack_port_by_id(client, a) == out || jack_port_by_id(client, b) == out)
+        atomic_fetch_add(&self->out_connects, 1);
+}
+
 static void close_client(Client *self) {
     if (self->client != NULL) {
         jack_client_t *client = self->client;
@@ -255,6 +269,7 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     jack_on_shutdown(client, on_shutdown, self);
+    jack_set_port_connect_callback(client, on_connect, self);
     return 0;
 }
 
@@ -499,6 +514,10 @@ static PyObject *Client_get_missed(Client *self, void *Py_UNUSED(c)) {
     return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->missed));
 }
 
+static PyObject *Client_get_out_connects(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->out_connects));
+}
+
 static PyObject *Client_get_closed(Client *self, void *Py_UNUSED(c)) {
     return PyBool_FromLong(self->client == NULL || atomic_load(&self->shutdown));
 }
@@ -535,6 +554,8 @@ static PyGetSetDef Client_getset[] = {
     {"cycles", (getter)Client_get_cycles, NULL, "Process cycles run so far.", NULL},
     {"missed", (getter)Client_get_missed, NULL,
      "Cycles the server ran without this client (their MIDI input is lost).", NULL},
+    {"out_connects", (getter)Client_get_out_connects, NULL,
+     "Connections made to the output port so far (by anyone, JACK's notification thread).", NULL},
     {"closed", (getter)Client_get_closed, NULL, "Closed, or the server shut down.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -13,17 +13,15 @@ never import torch or the training package ``livegen_train`` (the repository's
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import logging
-import statistics
 import sys
 import threading
 from collections.abc import Sequence
 
 from livegen import __version__
 from livegen.errors import LivegenError, MidiFileError, ModelError
-from livegen.ports import BACKENDS, JACK_CLIENTS
+from livegen.ports import BACKENDS, CLIENT_NAME, JACK_CLIENTS
 from livegen.stopsignals import StopSignals
 
 __all__ = ["main", "entry_point", "build_parser"]
@@ -36,7 +34,6 @@ EXIT_ERROR = 2  # argparse's status for usage errors; ours for every LivegenErro
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 DEFAULT_PRESET = "romantic"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-WAIT_SLICE_S = 0.5  # how often the idle main thread wakes while waiting for a signal
 
 #: subcommands handed to the training side: name -> (module of livegen_train, help)
 DELEGATED = {
@@ -96,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="on JACK: `shared` (default) puts both ports in one JACK client "
                           "(livegen._jackmidi; if it is not built, rtmidi's with a warning), "
                           "`rtmidi` uses python-rtmidi's ports, one JACK client each")
+    run.add_argument("--client-name", default=CLIENT_NAME, metavar="NAME",
+                     help=f"the MIDI client name others see (default {CLIENT_NAME}); a second "
+                          "livegen on the same MIDI system needs a name of its own")
+    run.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
+                     help="when the MIDI server (JACK) goes away, wait for it to come back and "
+                          "open the ports again (default); --no-reconnect: exit with status 1")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     run.set_defaults(handler=_cmd_run)
 
@@ -206,77 +209,21 @@ def _load_model(preset, model_path: str | None):
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from livegen import ports
+    from livegen import ports, serve
     from livegen.presets import load_preset
 
     # cheap checks first, the model load last
     preset = load_preset(args.preset, {"clock": args.clock} if args.clock else None)
     backend = ports.resolve_backend(args.backend)
+    serve.check_alone(backend, args.client_name)  # before the model load: a quick refusal
     model = _load_model(preset, args.model)
     stop = threading.Event()
     with StopSignals(stop):  # Ctrl-C, kill, a closed terminal, Ctrl+backslash: stop cleanly
-        _serve(args, preset, backend, model, stop)
-    return EXIT_OK
+        return serve.serve(args, preset, backend, model, stop, ready=_print_ready)
 
 
-def _serve(args: argparse.Namespace, preset, backend: str, model, stop: threading.Event) -> None:
-    """Open the ports, run the engine until ``stop``; on every exit end every note, close all."""
-    from livegen import ports
-    from livegen.engine import Engine
-
-    input_port = output_port = engine = None
-    started = False
-    try:
-        jack = {"jack_client": args.jack_client, "jack_clients": ports.JackClients()}
-        input_port = ports.open_input(backend, args.in_port, **jack)  # no handler: nothing fed
-        output_port = ports.open_output(backend, args.out_port, **jack)  # same JACK client
-        engine = Engine(model, preset, output_port.send, seed=args.seed, realtime=True,
-                        input_stalls=input_port.stalled_between)
-        # A full collection holds the GIL, so it stalls the engine and the scheduler:
-        # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
-        # they are never scanned again (livegen bench: "full GC pause").
-        gc.freeze()
-        engine.start()
-        started = True
-        input_port.keep_fast = engine.wants_fast_input  # a barge-in is heard at once
-        input_port.set_handler(engine.feed)
-        print(f"listening on {input_port.name} -> {output_port.name} "
-              f"(preset {preset.name}, backend {backend})", flush=True)
-        while not stop.wait(WAIT_SLICE_S):
-            pass
-        log.info("stopping")
-    finally:
-        lost = missed = 0
-        if input_port is not None:
-            lost = input_port.dropped  # the one-client JACK input's full queue
-            missed = input_port.missed_cycles
-            input_port.close()  # cancels the callback: no more feed() calls
-        if engine is not None:
-            engine.stop()  # note_offs for every sounding note, then CC123/CC120
-        if output_port is not None:
-            output_port.close()
-        if started:
-            _log_stats(engine)
-        if lost:
-            log.warning("%d MIDI messages were lost: livegen's JACK input queue was full", lost)
-        if missed:
-            log.warning("JACK ran %d cycles without livegen's client (a busy machine, a "
-                        "non-real-time server or an xrun): MIDI input in them may be lost", missed)
-
-
-def _log_stats(engine) -> None:
-    stats = engine.stats
-    latencies = sorted(getattr(stats, "latencies_ms", ()) or ())
-    text = ""
-    if latencies:
-        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-        text = (f", response latency p50 {statistics.median(latencies):.1f} ms "
-                f"p99 {p99:.1f} ms")
-    log.info("%s responses (%s cut short by barge-in), %s notes sent, %s messages in "
-             "(%s dropped)%s",
-             getattr(stats, "responses", "?"), getattr(stats, "barge_ins", "?"),
-             getattr(stats, "notes_sent", "?"), getattr(stats, "messages_in", "?"),
-             getattr(stats, "dropped_messages", "?"), text)
+def _print_ready(line: str) -> None:
+    print(line, flush=True)
 
 
 # --- ports, presets ---------------------------------------------------------------------------

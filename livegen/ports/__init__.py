@@ -8,7 +8,8 @@ module                 concept
 :mod:`.base`           the port protocol: :class:`InputPort`, :class:`OutputPort`,
                        with the optional capabilities defaulting to "none"
 :mod:`.backends`       backend selection: :func:`resolve_backend`,
-                       :func:`jack_running`, :func:`list_ports`, :func:`find_port`
+                       :func:`jack_running`, :func:`list_ports`, :func:`find_port`,
+                       :func:`other_livegen`
 :mod:`.rtmidi`         python-rtmidi's ports, every backend, one client per port
 :mod:`.jack_clients`   the one-client JACK clients (C extension ``livegen._jackmidi``)
                        and their registry, :class:`JackClients`
@@ -21,7 +22,14 @@ module                 concept
 python-rtmidi and the small extension, never the model or onnxruntime.
 """
 
-from livegen.ports.backends import BACKENDS, find_port, jack_running, list_ports, resolve_backend
+from livegen.ports.backends import (
+    BACKENDS,
+    find_port,
+    jack_running,
+    list_ports,
+    other_livegen,
+    resolve_backend,
+)
 from livegen.ports.base import (
     CLIENT_NAME,
     IN_PORT_NAME,
@@ -32,7 +40,7 @@ from livegen.ports.base import (
     Port,
 )
 from livegen.ports.jack import JackInputPort, JackOutputPort
-from livegen.ports.jack_clients import JACK_CLIENTS, JackClients, jack_shared_client
+from livegen.ports.jack_clients import JACK_CLIENTS, JackClients, jack_shared_client, jack_watch
 from livegen.ports.opener import open_input, open_output
 from livegen.ports.rtmidi import (
     JACK_IDLE_AFTER_S,
@@ -63,8 +71,10 @@ __all__ = [
     "find_port",
     "jack_running",
     "jack_shared_client",
+    "jack_watch",
     "list_ports",
     "open_input",
     "open_output",
+    "other_livegen",
     "resolve_backend",
 ]

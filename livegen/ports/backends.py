@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -35,7 +36,9 @@ __all__ = [
     "find_port",
     "jack_running",
     "list_ports",
+    "livegen_port_names",
     "new_rtmidi",
+    "other_livegen",
     "quiet_stderr",
     "resolve_backend",
 ]
@@ -229,3 +232,41 @@ def find_port(ports: Sequence[str], wanted: str, *, direction: str) -> int:
     names = ", ".join(repr(ports[i]) for i in matches)
     raise PortNotFoundError(f"{len(matches)} MIDI {direction} ports match {wanted!r}: {names}; "
                             f"give more of the name")
+
+
+def livegen_port_names(names: Sequence[str], client_name: str, port_names: Sequence[str]) -> list[str]:
+    """The names in ``names`` of ports ``port_names`` of a client called ``client_name``.
+
+    A client's name may carry the suffix the MIDI system adds to a taken name
+    (JACK: ``livegen-01``); ALSA adds the client and port numbers at the end
+    (``livegen:livegen in 128:0``).
+
+    Args:
+        names: port names as rtmidi lists them (``client:port``).
+        client_name: livegen's client name, e.g. ``livegen``.
+        port_names: livegen's port names, e.g. ``livegen in``, ``livegen out``.
+
+    Returns:
+        The matching names, in the order given.
+    """
+    pattern = re.compile(rf"{re.escape(client_name)}(-\d+)?:(" +
+                         "|".join(re.escape(p) for p in port_names) + r")( \d+:\d+)?")
+    return [name for name in names if pattern.fullmatch(name)]
+
+
+def other_livegen(backend: str, client_name: str, port_names: Sequence[str]) -> list[str]:
+    """The ports of another livegen (or anything under its names) open on ``backend`` now.
+
+    Args:
+        backend: a concrete backend (see :func:`resolve_backend`).
+        client_name: the client name livegen would open under.
+        port_names: the names of livegen's ports (``livegen in``, ``livegen out``).
+
+    Returns:
+        Their names (``livegen:livegen in``, ...), sorted; empty when there are none.
+
+    Raises:
+        BackendError: the backend cannot open.
+    """
+    inputs, outputs = list_ports(backend)
+    return sorted(set(livegen_port_names([*inputs, *outputs], client_name, port_names)))

@@ -13,6 +13,8 @@ capability                     default ("none")    who has it
 :attr:`InputPort.missed_cycles` 0                  the one-client JACK input
 :meth:`InputPort.stalled_between` False            the one-client JACK input
 :attr:`InputPort.keep_fast`    never               rtmidi's polled JACK input reads it
+:attr:`Port.server_lost`       False               every JACK port (rtmidi's: where the extension is built)
+:attr:`OutputPort.connections_made` 0              the one-client JACK output
 =============================  ==================  ===========================================
 """
 
@@ -79,6 +81,11 @@ class Port(abc.ABC):
     def closed(self) -> bool:
         """Whether :meth:`close` has run."""
         return self._handle is None
+
+    @property
+    def server_lost(self) -> bool:
+        """Whether the MIDI server went away under the open port (False: not, or not known)."""
+        return False
 
     @abc.abstractmethod
     def _release(self, handle: Any) -> None:
@@ -179,6 +186,11 @@ class OutputPort(Port):
         super().__init__(handle, backend, name, virtual)
         self.sent = 0
         self.dropped = 0
+
+    @property
+    def connections_made(self) -> int:
+        """Connections made to this port since it opened, by anyone (0: none, or not known)."""
+        return 0
 
     def send(self, message) -> None:
         """Send a ``mido.Message`` (anything with ``.bytes()``)."""

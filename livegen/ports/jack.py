@@ -93,6 +93,12 @@ class JackInputPort(InputPort):
         return 0 if handle is None else handle.client.dropped
 
     @property
+    def server_lost(self) -> bool:
+        """Whether the JACK server shut down (or died) under the open port."""
+        handle = self._handle
+        return handle is not None and handle.client.closed
+
+    @property
     def missed_cycles(self) -> int:
         """JACK cycles the server ran without this client: their input is lost."""
         handle = self._handle
@@ -180,6 +186,18 @@ class JackOutputPort(OutputPort):
 
     def __init__(self, handle: JackPortHandle, name: str, virtual: bool) -> None:
         super().__init__(handle, "jack", name, virtual)
+
+    @property
+    def server_lost(self) -> bool:
+        """Whether the JACK server shut down (or died) under the open port."""
+        handle = self._handle
+        return handle is not None and handle.client.closed
+
+    @property
+    def connections_made(self) -> int:
+        """Connections made to this output since its client opened (JACK's connect callback)."""
+        handle = self._handle
+        return 0 if handle is None else handle.client.out_connects
 
     def send_bytes(self, data: Sequence[int]) -> None:
         """Send one raw MIDI message given as byte values (1-256 bytes)."""

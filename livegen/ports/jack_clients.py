@@ -27,6 +27,7 @@ __all__ = [
     "JackClients",
     "JackPortHandle",
     "jack_shared_client",
+    "jack_watch",
 ]
 
 #: The ``jack_client`` choices of the open functions and ``livegen run --jack-client``:
@@ -55,6 +56,31 @@ def jack_shared_client(jack_client: str = "shared") -> bool:
         raise BackendError(f"unknown JACK client kind {jack_client!r} "
                            f"(choose from {', '.join(JACK_CLIENTS)})")
     return jack_client == "shared" and _jackmidi is not None
+
+
+def jack_watch(client_name: str) -> Any | None:
+    """A JACK client that only watches for the server going away, or None where none can open.
+
+    python-rtmidi's JACK ports never say that the server died (measured with
+    python-rtmidi 1.5.8: ``send_message`` returns as before and the error
+    callback is not called). A ``livegen._jackmidi`` client that is never
+    activated has no ports and no process callback, so it costs the server
+    no cycle, but JACK tells it when the server shuts down: its ``closed``
+    turns True. Close it with ``close()``.
+
+    Args:
+        client_name: the watched ports' client name; the watch is ``<client_name>-watch``.
+
+    Returns:
+        The watch client, or None when the extension is not built or no server answers.
+    """
+    if _jackmidi is None:
+        return None
+    with quiet_stderr():
+        try:
+            return _jackmidi.Client(f"{client_name}-watch")
+        except OSError:
+            return None
 
 
 class JackPortHandle:

@@ -36,6 +36,7 @@ from livegen.ports.base import (
     InputPort,
     OutputPort,
 )
+from livegen.ports.jack_clients import jack_watch
 
 __all__ = [
     "JACK_IDLE_AFTER_S",
@@ -80,13 +81,16 @@ class RtMidiInputPort(InputPort):
         handler: receives ``(data, timestamp_s)``; may also be set later.
         now: the clock stamping messages, seconds.
         sleep: how the polling reader waits, seconds (``time.sleep``).
+        watch: on JACK, a client that tells when the server went away
+            (:func:`~livegen.ports.jack_clients.jack_watch`); the port closes it.
     """
 
     def __init__(self, midi, backend: str, name: str, virtual: bool,
                  handler: InputHandler | None = None, *,
                  now: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, watch=None) -> None:
         super().__init__(midi, backend, name, virtual)
+        self._watch = watch
         self.polled = backend == "jack"
         self._now = now
         self._sleep = sleep
@@ -119,6 +123,11 @@ class RtMidiInputPort(InputPort):
                 self._reader = threading.Thread(target=self._poll, args=(midi,),
                                                 name="livegen-midi-in", daemon=True)
                 self._reader.start()
+
+    @property
+    def server_lost(self) -> bool:
+        """Whether the JACK server went away (known only with a watch client)."""
+        return _lost(self._watch, self._handle)
 
     def _poll(self, midi) -> None:
         """The JACK reader thread: drain rtmidi's queue, stamp, hand on; sleep; until closed.
@@ -158,6 +167,7 @@ class RtMidiInputPort(InputPort):
             midi.close_port()
         finally:
             midi.delete()  # never touch an rtmidi object after delete(): it segfaults
+            _close_watch(self._watch)
 
 
 class RtMidiOutputPort(OutputPort):
@@ -173,7 +183,18 @@ class RtMidiOutputPort(OutputPort):
         backend: the backend it was opened on.
         name: the port's name.
         virtual: True for livegen's own virtual port.
+        watch: on JACK, a client that tells when the server went away
+            (:func:`~livegen.ports.jack_clients.jack_watch`); the port closes it.
     """
+
+    def __init__(self, midi, backend: str, name: str, virtual: bool, *, watch=None) -> None:
+        super().__init__(midi, backend, name, virtual)
+        self._watch = watch
+
+    @property
+    def server_lost(self) -> bool:
+        """Whether the JACK server went away (known only with a watch client)."""
+        return _lost(self._watch, self._handle)
 
     def send_bytes(self, data: Sequence[int]) -> None:
         """Send one raw MIDI message given as byte values (dropped and counted once closed)."""
@@ -189,6 +210,21 @@ class RtMidiOutputPort(OutputPort):
             midi.close_port()
         finally:
             midi.delete()
+            _close_watch(self._watch)
+
+
+def _lost(watch, handle) -> bool:
+    return watch is not None and handle is not None and watch.closed
+
+
+def _close_watch(watch) -> None:
+    if watch is not None:
+        watch.close()
+
+
+def _watch_for(backend: str, client_name: str):
+    """On JACK, a watch client for the server's going away (None elsewhere, or where none opens)."""
+    return jack_watch(client_name) if backend == "jack" else None
 
 
 def _open(kind: type, backend: str, port: str | None, virtual_name: str,
@@ -243,7 +279,8 @@ def open_rtmidi_input(backend: str, port: str | None = None, *,
     """
     midi, name, virtual = _open(rtmidi.MidiIn, backend, port, IN_PORT_NAME, client_name, "input")
     midi.ignore_types(sysex=True, timing=False, active_sense=True)
-    return RtMidiInputPort(midi, backend, name, virtual, handler, now=now)
+    return RtMidiInputPort(midi, backend, name, virtual, handler, now=now,
+                           watch=_watch_for(backend, client_name))
 
 
 def open_rtmidi_output(backend: str, port: str | None = None, *,
@@ -266,4 +303,4 @@ def open_rtmidi_output(backend: str, port: str | None = None, *,
     """
     midi, name, virtual = _open(rtmidi.MidiOut, backend, port, OUT_PORT_NAME, client_name,
                                 "output")
-    return RtMidiOutputPort(midi, backend, name, virtual)
+    return RtMidiOutputPort(midi, backend, name, virtual, watch=_watch_for(backend, client_name))

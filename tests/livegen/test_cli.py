@@ -287,7 +287,9 @@ def test_ports_lists_both_directions(jack_server, capsys):
 class FakePort:
     def __init__(self, name: str, events: list[str]) -> None:
         self.name, self.events, self.handler, self.sent = name, events, None, []
-        self.dropped = self.missed_cycles = 0
+        self.dropped = self.missed_cycles = self.connections_made = 0
+        self.server_lost, self.virtual = False, name.startswith("livegen")
+        FakePort.last = self  # the output opens last
 
     def stalled_between(self, start_s: float, end_s: float) -> bool:
         return False
@@ -357,10 +359,10 @@ def test_run_prints_ready_then_stops_cleanly_on_signal(fake_run, tiny_model, cap
     assert fake_run == ["start", "close livegen in", "stop", "close Synth"]
     engine = FakeEngine.last
     assert engine.realtime  # the daemon's scheduler asks for real-time priority
-    assert engine.input_stalls.__self__.name == "livegen in"  # the clock hears of server stalls
+    assert engine.input_stalls.__name__ == "stalled_between"  # the clock hears of server stalls
     assert gc.get_freeze_count() > 0  # startup objects out of the collector's reach
     assert engine.preset.name == "baroque" and engine.seed == 7
-    assert engine.send.__self__.sent[-1].control == 123
+    assert FakePort.last.name == "Synth" and FakePort.last.sent[-1].control == 123
     assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
     assert "p50 4.0 ms" in caplog.text
 

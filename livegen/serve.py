@@ -1,0 +1,394 @@
+"""The daemon's life (``livegen run``): open the ports, run the engine, watch the ports, end cleanly.
+
+The main thread watches the ports every :data:`WATCH_INTERVAL_S` while the
+engine and scheduler threads work:
+
+* **The server went away** (JACK shut down or was killed; :attr:`Port.server_lost
+  <livegen.ports.base.Port.server_lost>`): one warning line, then, with
+  ``reconnect`` (``livegen run --reconnect``, the default), livegen closes its
+  ports, waits for the server to come back, opens the same ports again and
+  listens on; with ``--no-reconnect`` it exits with :data:`EXIT_SERVER_LOST`.
+  While no server is there, a note_on is not sent (the scheduler counts a
+  failed send), so no answer is logged as played into a dead server.
+* **The output was connected again** (:attr:`OutputPort.connections_made
+  <livegen.ports.base.OutputPort.connections_made>`, the one-client JACK
+  output's connect callback): the receiver may still hold notes whose
+  note_off went nowhere while it was disconnected. livegen sends a note_off
+  for every key it struck since the connection before, and for every key its
+  ledger holds as sounding, then CC123 (all notes off) on their channels. A
+  note still playing is cut then; its own note_off follows later, harmless.
+  This happens one watch later (0.1-0.2 s): JACK carries data on a new
+  connection only from a later cycle, and a note_off sent before would be lost.
+  python-rtmidi's ports have no connect callback: there a reconnection is
+  not seen, and nothing is sent (stop and start livegen, or a panic on the
+  synth, clears it).
+
+On every exit the input closes first, the engine ends every note (note_offs,
+then CC123/CC120), then the output closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import statistics
+import threading
+from collections.abc import Callable, Iterable
+
+import mido
+
+from livegen import ports
+from livegen.errors import BackendError, LivegenError
+from livegen.midi import CC_ALL_NOTES_OFF
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_SERVER_LOST",
+    "RETRY_INTERVAL_S",
+    "WATCH_INTERVAL_S",
+    "Link",
+    "Outlet",
+    "ServerGoneError",
+    "check_alone",
+    "log_stats",
+    "serve",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_SERVER_LOST = 1  # the server went away and --no-reconnect was given
+#: How often the main thread looks at the ports, seconds: a dead server is noticed, and a
+#: reconnected output cleared, within this (plus a JACK period).
+WATCH_INTERVAL_S = 0.1
+#: While the server is away, how often livegen tries to open its ports again, seconds.
+RETRY_INTERVAL_S = 0.5
+#: The backends whose virtual ports another livegen could hold under the same names.
+_VIRTUAL_BACKENDS = ("alsa", "jack", "coremidi")
+
+
+def check_alone(backend: str, client_name: str) -> None:
+    """Refuse to start a second livegen under the same client name on the same MIDI system.
+
+    A DAW saves its routing by port name (``livegen:livegen out``): a second
+    daemon would come up under another name (JACK: ``livegen-01``), unrouted,
+    while both answer whatever reaches them. Two on purpose need two names
+    (``--client-name``).
+
+    Args:
+        backend: the concrete backend.
+        client_name: the client name livegen would open under.
+
+    Raises:
+        BackendError: ports of a livegen under that name are open; the
+            message names them and the way out.
+    """
+    if backend not in _VIRTUAL_BACKENDS:
+        return
+    found = ports.other_livegen(backend, client_name, (ports.IN_PORT_NAME, ports.OUT_PORT_NAME))
+    if found:
+        raise BackendError(f"another livegen is running on {backend} ({', '.join(found)}): stop "
+                           f"it first, or give this one its own name with --client-name "
+                           f"(e.g. --client-name {client_name}2)")
+
+
+class ServerGoneError(BackendError):
+    """A note_on with no server to play it: the scheduler counts the failed send, and the
+    watch's one line says why (the scheduler's own warning for it is filtered out)."""
+
+
+def _not_server_gone(record: logging.LogRecord) -> bool:
+    """A logging filter: False for the scheduler's warning about a :class:`ServerGoneError`."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not any(isinstance(arg, ServerGoneError) for arg in args)
+
+
+class Outlet:
+    """The engine's output: the output port open now, and what a new connection must be told.
+
+    Thread-safe: the scheduler thread sends, the watching thread calls
+    :meth:`attach`, :meth:`detach` and :meth:`renew`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.port: ports.OutputPort | None = None
+        self._struck: set[tuple[int, int]] = set()  # (channel, pitch) since the last connection
+        self._connections = self._seen = 0  # connections handled; seen at the last renew()
+
+    def attach(self, port: ports.OutputPort) -> None:
+        """Send to ``port`` from now on; its connections so far need nothing."""
+        with self._lock:
+            self.port = port
+            self._connections = self._seen = port.connections_made
+            self._struck.clear()
+
+    def detach(self) -> ports.OutputPort | None:
+        """Stop sending to the port; returns it (None if there was none)."""
+        with self._lock:
+            port, self.port = self.port, None
+            return port
+
+    def send(self, msg: mido.Message) -> None:
+        """Send ``msg`` to the port open now (the scheduler's ``send``).
+
+        Without a port, or with its server gone, a note_on raises (the
+        scheduler counts a failed send: nothing played); anything else is
+        dropped, as there is nothing left to end or to tell.
+
+        Raises:
+            ServerGoneError: a note_on with no server to play it.
+        """
+        port = self.port
+        note_on = msg.type == "note_on" and msg.velocity > 0
+        if port is None or port.server_lost:
+            if note_on:
+                raise ServerGoneError("no MIDI output: its server went away")
+            return
+        if note_on:
+            with self._lock:
+                self._struck.add((msg.channel, msg.note))
+        port.send(msg)
+
+    def renew(self, sounding: Iterable[tuple[int, int]]) -> int:
+        """After a new connection to the port: end every note the receiver may hold.
+
+        Sends a note_off for each key struck since the previous connection
+        (or since :meth:`attach`) and each key in ``sounding``, then CC123 on
+        their channels. Does nothing if no connection was made since; a
+        connection made since the previous call waits for the next (JACK
+        carries data on it only from a later cycle), so call this regularly.
+
+        Args:
+            sounding: ``(channel, pitch)`` keys the scheduler's ledger holds.
+
+        Returns:
+            The note_offs sent.
+        """
+        port = self.port
+        if port is None:
+            return 0
+        made = port.connections_made
+        with self._lock:
+            if made != self._seen:  # JACK carries data on a new connection from a later cycle:
+                self._seen = made  # act from the next call on, once it surely does
+                return 0
+            if made == self._connections:
+                return 0
+            self._connections = made
+            keys = sorted(self._struck | set(sounding))
+            self._struck.clear()
+        if not keys:  # nothing struck since the last connection: the receiver holds none of ours
+            return 0
+        messages = [mido.Message("note_off", channel=ch, note=pitch, velocity=0) for ch, pitch in keys]
+        messages += [mido.Message("control_change", channel=ch, control=CC_ALL_NOTES_OFF, value=0)
+                     for ch in sorted({ch for ch, _ in keys})]
+        try:
+            for msg in messages:
+                port.send(msg)
+        except Exception as err:  # a port may raise anything; the watch goes on
+            log.warning("could not end the notes on the reconnected output: %s", err)
+            return 0
+        log.info("output %s connected again: %d note_off(s) sent, then all notes off",
+                 port.name, len(keys))
+        return len(keys)
+
+
+class Link:
+    """livegen's two ports, opened again when their server comes back.
+
+    Args:
+        backend: the concrete backend.
+        in_port: ``--in``: an existing source, or None for the virtual port.
+        out_port: ``--out``: an existing destination, or None for the virtual port.
+        client_name: the MIDI client name others see.
+        jack_client: ``shared`` or ``rtmidi`` (see :func:`livegen.ports.open_input`).
+
+    Attributes:
+        input: the input port open now (None while the server is away).
+        output: the output port open now.
+        outlet: the engine's output (:class:`Outlet`).
+        lost_messages: input messages lost in the one-client JACK input's full queue.
+        missed_cycles: JACK cycles run without livegen's client.
+    """
+
+    def __init__(self, backend: str, in_port: str | None, out_port: str | None, *,
+                 client_name: str = ports.CLIENT_NAME, jack_client: str = "shared") -> None:
+        self.backend = backend
+        self._in_port, self._out_port = in_port, out_port
+        self._client_name, self._jack_client = client_name, jack_client
+        self.input: ports.InputPort | None = None
+        self.output: ports.OutputPort | None = None
+        self.outlet = Outlet()
+        self.lost_messages = self.missed_cycles = 0
+
+    def open(self) -> None:
+        """Open both ports (one JACK client for both where it can).
+
+        Raises:
+            BackendError, PortNotFoundError: as :func:`livegen.ports.open_input` does.
+        """
+        options = {"client_name": self._client_name, "jack_client": self._jack_client,
+                   "jack_clients": ports.JackClients()}
+        self.input = ports.open_input(self.backend, self._in_port, **options)  # nothing fed yet
+        try:
+            self.output = ports.open_output(self.backend, self._out_port, **options)
+        except BaseException:
+            self.close_input()
+            raise
+        self.outlet.attach(self.output)
+
+    def listen(self, engine) -> None:
+        """Feed every input message to ``engine`` from now on."""
+        self.input.keep_fast = engine.wants_fast_input  # a barge-in is heard at once
+        self.input.set_handler(engine.feed)
+
+    def stalled_between(self, start_s: float, end_s: float) -> bool:
+        """The input's :meth:`~livegen.ports.InputPort.stalled_between` (False with no input)."""
+        port = self.input
+        return port is not None and port.stalled_between(start_s, end_s)
+
+    @property
+    def lost(self) -> bool:
+        """Whether the server went away under either port."""
+        return any(p is not None and p.server_lost for p in (self.input, self.output))
+
+    def describe(self) -> str:
+        """``<input> -> <output>``, with the client name where it is not livegen's usual one."""
+        names = []
+        for port in (self.input, self.output):
+            custom = port.virtual and self._client_name != ports.CLIENT_NAME
+            names.append(f"{self._client_name}:{port.name}" if custom else port.name)
+        return " -> ".join(names)
+
+    def close_input(self) -> None:
+        """Close the input (no more feed() calls), keeping its loss counts."""
+        port, self.input = self.input, None
+        if port is not None:
+            self.lost_messages += port.dropped
+            self.missed_cycles += port.missed_cycles
+            port.close()
+
+    def close_output(self) -> None:
+        """Close the output (its queued messages go out first, where the server lives)."""
+        self.output = None
+        port = self.outlet.detach()
+        if port is not None:
+            port.close()
+
+    def reopen(self, stop: threading.Event) -> bool:
+        """Wait until the ports open again, trying every :data:`RETRY_INTERVAL_S`.
+
+        Returns:
+            True once open; False if ``stop`` was set first.
+        """
+        last = ""
+        while not stop.wait(RETRY_INTERVAL_S):
+            if self.backend == "jack" and not ports.jack_running():
+                continue
+            try:
+                self.open()
+                return True
+            except LivegenError as err:  # the server is back, but not yet the --in/--out port
+                if str(err) != last:
+                    log.info("cannot open the ports yet: %s", err)
+                    last = str(err)
+        return False
+
+
+def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading.Event,
+          ready: Callable[[str], None]) -> int:
+    """Open the ports, run the engine until ``stop``; on every exit end every note, close all.
+
+    Args:
+        args: ``livegen run``'s options (``in_port``, ``out_port``, ``client_name``,
+            ``jack_client``, ``seed``, ``reconnect``).
+        preset: the preset to play.
+        backend: the concrete backend.
+        model: the loaded model.
+        stop: set by a stop signal.
+        ready: told the ready line once the daemon listens (the CLI prints it).
+
+    Returns:
+        :data:`EXIT_OK`, or :data:`EXIT_SERVER_LOST` when the server went
+        away without ``reconnect``.
+
+    Raises:
+        BackendError, PortNotFoundError: the ports cannot open at start.
+    """
+    from livegen.engine import Engine
+
+    link = Link(backend, args.in_port, args.out_port, client_name=args.client_name,
+                jack_client=args.jack_client)
+    engine = None
+    started = False
+    scheduler_log = logging.getLogger("livegen.scheduler")
+    scheduler_log.addFilter(_not_server_gone)  # the watch's line says it once
+    try:
+        link.open()
+        engine = Engine(model, preset, link.outlet.send, seed=args.seed, realtime=True,
+                        input_stalls=link.stalled_between)
+        # A full collection holds the GIL, so it stalls the engine and the scheduler:
+        # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
+        # they are never scanned again (livegen bench: "full GC pause").
+        gc.freeze()
+        engine.start()
+        started = True
+        link.listen(engine)
+        ready(f"listening on {link.describe()} (preset {preset.name}, backend {backend})")
+        status = _watch(link, engine, stop, reconnect=args.reconnect)
+        log.info("stopping")
+        return status
+    finally:
+        scheduler_log.removeFilter(_not_server_gone)
+        link.close_input()  # cancels the callback: no more feed() calls
+        if engine is not None:
+            engine.stop()  # note_offs for every sounding note, then CC123/CC120
+        link.close_output()
+        if started:
+            log_stats(engine)
+        if link.lost_messages:
+            log.warning("%d MIDI messages were lost: livegen's JACK input queue was full",
+                        link.lost_messages)
+        if link.missed_cycles:
+            log.warning("JACK ran %d cycles without livegen's client (a busy machine, a "
+                        "non-real-time server or an xrun): MIDI input in them may be lost",
+                        link.missed_cycles)
+
+
+def _watch(link: Link, engine, stop: threading.Event, *, reconnect: bool) -> int:
+    """Watch the ports until ``stop``: a lost server, a reconnected output (see the module)."""
+    while not stop.wait(WATCH_INTERVAL_S):
+        if not link.lost:
+            link.outlet.renew(engine.scheduler.sounding())
+            continue
+        log.warning("the %s server went away: %s", link.backend,
+                    "waiting for it to come back (--no-reconnect exits instead)" if reconnect
+                    else "exiting (status 1; --reconnect waits for it instead)")
+        link.close_input()
+        link.close_output()
+        engine.scheduler.cancel()  # nothing sounds any more: an empty ledger for the next server
+        if not reconnect:
+            return EXIT_SERVER_LOST
+        if not link.reopen(stop):
+            break
+        link.listen(engine)
+        log.warning("the %s server is back: listening on %s again", link.backend, link.describe())
+    return EXIT_OK
+
+
+def log_stats(engine) -> None:
+    """Log the engine's counters and response latency percentiles (the daemon's last line)."""
+    stats = engine.stats
+    latencies = sorted(getattr(stats, "latencies_ms", ()) or ())
+    text = ""
+    if latencies:
+        p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
+        text = (f", response latency p50 {statistics.median(latencies):.1f} ms "
+                f"p99 {p99:.1f} ms")
+    log.info("%s responses (%s cut short by barge-in), %s notes sent, %s messages in "
+             "(%s dropped)%s",
+             getattr(stats, "responses", "?"), getattr(stats, "barge_ins", "?"),
+             getattr(stats, "notes_sent", "?"), getattr(stats, "messages_in", "?"),
+             getattr(stats, "dropped_messages", "?"), text)

@@ -1,0 +1,95 @@
+"""The daemon's watch (livegen/serve.py): the output outlet, a lost server, a second livegen."""
+
+from __future__ import annotations
+
+import mido
+import pytest
+
+from livegen import ports, serve
+from livegen.errors import BackendError
+from livegen.scheduler import Scheduler
+
+
+class FakeOutput:
+    """An output port whose connections and server a test moves by hand."""
+
+    def __init__(self, name: str = "livegen out") -> None:
+        self.name, self.sent = name, []
+        self.connections_made = 0
+        self.server_lost = False
+
+    def send(self, message) -> None:
+        self.sent.append(message)
+
+
+def on(pitch: int, channel: int = 0) -> mido.Message:
+    return mido.Message("note_on", channel=channel, note=pitch, velocity=90)
+
+
+def off(pitch: int, channel: int = 0) -> mido.Message:
+    return mido.Message("note_off", channel=channel, note=pitch, velocity=0)
+
+
+def test_a_new_connection_ends_what_the_receiver_may_hold_then_cc123():
+    port, outlet = FakeOutput(), serve.Outlet()
+    port.connections_made = 1  # the connection it had when attached needs nothing
+    outlet.attach(port)
+    assert outlet.renew([]) == 0 and port.sent == []
+    for msg in (on(60), on(64, channel=2), off(60)):  # the disconnection came meanwhile
+        outlet.send(msg)
+    port.sent.clear()
+    assert outlet.renew([]) == 0  # no new connection: nothing
+    port.connections_made = 2
+    assert outlet.renew([(0, 67)]) == 0  # not yet: the new connection may not carry data yet
+    assert outlet.renew([(0, 67)]) == 3  # struck since (60, 64) and sounding (67)
+    kinds = [(m.type, m.channel, getattr(m, "note", None) or m.control) for m in port.sent]
+    assert kinds == [("note_off", 0, 60), ("note_off", 0, 67), ("note_off", 2, 64),
+                     ("control_change", 0, 123), ("control_change", 2, 123)]
+    port.sent.clear()
+    port.connections_made = 3  # once more: only what was struck since, and the ledger's
+    outlet.send(on(72))
+    port.sent.clear()
+    assert outlet.renew([]) == 0 and outlet.renew([]) == 1 and [m.note for m in port.sent[:1]] == [72]
+
+
+def test_no_note_is_played_into_a_lost_server():
+    port, outlet = FakeOutput(), serve.Outlet()
+    outlet.attach(port)
+    scheduler = Scheduler(outlet.send)
+    scheduler.schedule(0.0, on(60))
+    scheduler.run_due(0.0)
+    assert scheduler.notes_sent == 1 and scheduler.sounding() == {(0, 60): 1}
+    port.server_lost = True
+    scheduler.schedule(0.0, on(62))
+    scheduler.schedule(0.0, off(60))
+    scheduler.run_due(0.0)
+    assert scheduler.notes_sent == 1  # the note_on failed: not counted as played
+    assert scheduler.send_errors == 1 and scheduler.sounding() == {}  # the note_off was dropped
+    assert [m.note for m in port.sent] == [60]
+
+
+def test_without_a_port_a_note_on_fails_and_the_rest_is_dropped():
+    outlet = serve.Outlet()
+    with pytest.raises(BackendError, match="server went away"):
+        outlet.send(on(60))
+    outlet.send(off(60))
+    outlet.send(mido.Message("control_change", control=123))
+    port = FakeOutput()
+    outlet.attach(port)
+    assert outlet.detach() is port and outlet.renew([(0, 60)]) == 0
+
+
+def test_a_second_livegen_is_refused_with_its_ports_named(monkeypatch):
+    seen = []
+
+    def other_livegen(backend, client_name, port_names):
+        seen.append((backend, client_name, tuple(port_names)))
+        return ["livegen:livegen in", "livegen:livegen out"]
+
+    monkeypatch.setattr(ports, "other_livegen", other_livegen)
+    with pytest.raises(BackendError, match=r"another livegen is running on jack \(livegen:livegen in, "
+                                           r"livegen:livegen out\).*--client-name livegen2"):
+        serve.check_alone("jack", "livegen")
+    assert seen == [("jack", "livegen", ("livegen in", "livegen out"))]
+    serve.check_alone("winmm", "livegen")  # no virtual ports there: nothing to clash with
+    assert len(seen) == 1

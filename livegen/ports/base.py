@@ -13,7 +13,13 @@ capability                     default ("none")    who has it
 :attr:`InputPort.missed_cycles` 0                  the one-client JACK input
 :meth:`InputPort.stalled_between` False            the one-client JACK input
 :attr:`InputPort.keep_fast`    never               rtmidi's polled JACK input reads it
+:attr:`OutputPort.timed`       False               the one-client JACK output (``send_at``,
+                                                   ``collect``, ``cancel_timed``)
 =============================  ==================  ===========================================
+
+A *timed* output holds a message until its deadline, so the sender's thread can
+hand it over ahead of time and need not run (nor hold Python's GIL) at the
+deadline. :class:`livegen.scheduler.Scheduler` uses it when present.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ __all__ = [
     "InputPort",
     "OutputPort",
     "never",
+    "TimedPlay",
 ]
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,10 @@ IN_PORT_NAME = "livegen in"
 OUT_PORT_NAME = "livegen out"
 #: How long closing an input waits for its reader thread to stop, seconds.
 READER_JOIN_TIMEOUT_S = 1.0
+
+#: One played time-stamped message: ``(token, played_s)``, ``played_s`` the time its frame
+#: stands for (``time.monotonic()`` seconds). See :meth:`OutputPort.collect`.
+TimedPlay = tuple[int, float]
 
 InputHandler = Callable[[list[int], float], None]
 """Receives one raw MIDI message (list of byte values) and its stamp in seconds."""
@@ -171,9 +182,13 @@ class OutputPort(Port):
     Attributes:
         sent: messages handed to the backend.
         dropped: messages not sent: the port was closed (or its queue full).
+        timed: True when the port can hold time-stamped messages
+            (:meth:`send_at`); default False, and the three timed methods are
+            then never called.
     """
 
     direction = "output"
+    timed = False
 
     def __init__(self, handle: Any, backend: str, name: str, virtual: bool) -> None:
         super().__init__(handle, backend, name, virtual)
@@ -187,3 +202,41 @@ class OutputPort(Port):
     @abc.abstractmethod
     def send_bytes(self, data: Sequence[int]) -> None:
         """Send one raw MIDI message given as byte values (dropped and counted once closed)."""
+
+    def send_at(self, data: Sequence[int], due_s: float) -> int | None:
+        """Hold one short raw message until ``due_s`` (``time.monotonic()`` seconds).
+
+        Only where :attr:`timed`. Each message held is later either played
+        (:meth:`collect` names it) or dropped (:meth:`cancel_timed` names it),
+        never both, never twice.
+
+        Args:
+            data: the message's bytes (1-16 values, 0-255).
+            due_s: when it should sound, seconds.
+
+        Returns:
+            A token naming it, or None when the port holds all it can (or is
+            closed): send it later.
+
+        Raises:
+            NotImplementedError: the port is not timed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot hold time-stamped messages")
+
+    def collect(self) -> list[TimedPlay]:
+        """The held messages played since the last call, in the order they played.
+
+        Returns:
+            ``[(token, played_s)]``, ``played_s`` in ``time.monotonic()`` seconds;
+            empty where not :attr:`timed`.
+        """
+        return []
+
+    def cancel_timed(self) -> list[int]:
+        """Drop every held message not yet played, at once.
+
+        Returns:
+            The tokens dropped (those played are left for :meth:`collect`);
+            empty where not :attr:`timed`.
+        """
+        return []

@@ -1,0 +1,155 @@
+"""Messages handed to a timed output port ahead of their deadlines.
+
+:class:`livegen.scheduler.Scheduler` uses a :class:`Handoff` when its port can
+hold time-stamped messages (:attr:`livegen.ports.base.OutputPort.timed`: the
+one-client JACK output). The scheduler then hands each message over up to
+:data:`HANDOFF_LOOKAHEAD_S` before it is due, and the port's C process callback
+places it at its frame: nothing of Python (nor its GIL) runs at the deadline.
+
+Each message handed over is later either *played* (:meth:`Handoff.collect`
+says so, with the time its frame stands for) or *dropped* by
+:meth:`Handoff.cancel`, never both and never twice: the port decides with one
+atomic compare-and-swap per message. So the scheduler's ledger of sounding
+notes stays exact across a barge-in: a note_off for every note whose note_on
+played, nothing for notes that never played.
+
+Deadlines are nearly non-decreasing; where a note message comes with an
+earlier deadline than one already handed over for the same key (channel,
+pitch), it is held to that one's deadline (and counted in
+:attr:`Handoff.reordered`), so the messages of one key always play in the
+order the ledger saw them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import mido
+
+from livegen.ports.base import OutputPort
+
+__all__ = ["Handoff", "HANDOFF_LOOKAHEAD_S", "TIMED_CAPACITY", "COLLECT_AFTER_S", "timed_port"]
+
+#: How long before its deadline a message is handed to a timed port, seconds. It must
+#: cover the longest wait of the scheduler thread for Python's GIL on a busy machine
+#: (measured with both cores busy, docs/benchmark.md: up to ~30 ms late) so the message
+#: is in the port before it is due. It does not delay a barge-in: :meth:`Handoff.cancel`
+#: drops what the port holds at once. Messages are generated further ahead than this
+#: anyway (the preset's ``lookahead_s``), so it delays no controller change either.
+HANDOFF_LOOKAHEAD_S = 0.06
+#: Messages a timed port holds at once (the JACK extension's slots).
+TIMED_CAPACITY = 256
+#: The scheduler looks for played messages this long after the earliest is due, seconds.
+COLLECT_AFTER_S = 0.003
+TIMED_MAX_BYTES = 16  # longer messages (sysex) are sent when due, as on other ports
+
+Key = tuple[int, int]
+
+
+def timed_port(send: object) -> OutputPort | None:
+    """The timed output port behind ``send``: the port itself or its bound ``send``; else None."""
+    port = send if isinstance(send, OutputPort) else getattr(send, "__self__", None)
+    return port if isinstance(port, OutputPort) and port.timed else None
+
+
+def note_key(msg: mido.Message) -> Key | None:
+    """``(channel, pitch)`` of a note_on/note_off, else None."""
+    return (msg.channel, msg.note) if msg.type in ("note_on", "note_off") else None
+
+
+class Handoff:
+    """What a scheduler has handed to a timed port and not yet heard back about.
+
+    Not thread-safe: the scheduler calls it with its lock held.
+
+    Args:
+        port: a port whose :attr:`~livegen.ports.base.OutputPort.timed` is True.
+        lookahead_s: how long before its deadline a message is handed over, s.
+
+    Attributes:
+        reordered: note messages held back to keep one key's messages in order.
+        lost: messages handed over and never heard of again (the port closed).
+    """
+
+    def __init__(self, port: OutputPort, lookahead_s: float = HANDOFF_LOOKAHEAD_S) -> None:
+        if not lookahead_s >= 0:
+            raise ValueError(f"lookahead_s must be >= 0 seconds (received {lookahead_s!r})")
+        self.port = port
+        self.lookahead_s = lookahead_s
+        self._inflight: dict[int, tuple[float, mido.Message, bool]] = {}
+        self._key_due: dict[Key, float] = {}
+        self.reordered = self.lost = 0
+
+    def __len__(self) -> int:
+        return len(self._inflight)
+
+    def room(self) -> bool:
+        """Whether the port can take two more messages (a re-strike's note_off and note_on)."""
+        return len(self._inflight) <= TIMED_CAPACITY - 2
+
+    @staticmethod
+    def fits(msg: mido.Message) -> bool:
+        """Whether ``msg`` is short enough to be held (all channel messages are)."""
+        return len(msg.bytes()) <= TIMED_MAX_BYTES
+
+    def earliest_due_s(self) -> float | None:
+        """The earliest deadline handed over and not yet heard back about, seconds; or None."""
+        return min((due for due, _, _ in self._inflight.values()), default=None)
+
+    def push(self, msg: mido.Message, due_s: float, *, own: bool = False) -> bool:
+        """Hand ``msg`` over to sound at ``due_s`` (``time.monotonic()`` seconds).
+
+        Args:
+            msg: a message for which :meth:`fits` holds.
+            due_s: its deadline, seconds.
+            own: the scheduler's own message (a re-strike's note_off): not observed.
+
+        Returns:
+            False if the port refused it (full or closed).
+        """
+        key = note_key(msg)
+        if key is not None:
+            last_s = self._key_due.get(key)
+            if last_s is not None and due_s < last_s:
+                due_s = last_s
+                self.reordered += 1
+        token = self.port.send_at(msg.bytes(), due_s)
+        if token is None:
+            return False
+        self._inflight[token] = (due_s, msg, own)
+        if key is not None:
+            self._key_due[key] = due_s
+        return True
+
+    def collect(self, played: Callable[[mido.Message, float, float, bool], None]) -> int:
+        """Tell ``played(msg, due_s, played_s, own)`` of each message played, in play order.
+
+        If the port has closed, every message still out is forgotten (counted
+        in :attr:`lost`): nothing more will play.
+
+        Returns:
+            How many were played.
+        """
+        plays = self.port.collect()
+        for token, played_s in plays:
+            entry = self._inflight.pop(token, None)
+            if entry is not None:
+                due_s, msg, own = entry
+                played(msg, due_s, played_s, own)
+        if self._inflight and self.port.closed:
+            self.lost += len(self._inflight)
+            self._inflight.clear()
+        if not self._inflight:
+            self._key_due.clear()
+        return len(plays)
+
+    def cancel(self) -> int:
+        """Drop every message the port holds and has not played; how many.
+
+        Call :meth:`collect` after it: the messages the port played before the
+        cancel took effect are left for it.
+        """
+        dropped = self.port.cancel_timed()
+        for token in dropped:
+            self._inflight.pop(token, None)
+        return len(dropped)

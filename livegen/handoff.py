@@ -28,7 +28,7 @@ import mido
 
 from livegen.ports.base import OutputPort
 
-__all__ = ["Handoff", "HANDOFF_LOOKAHEAD_S", "TIMED_CAPACITY", "COLLECT_AFTER_S", "timed_port"]
+__all__ = ["Handoff", "HANDOFF_LOOKAHEAD_S", "COLLECT_AFTER_S", "timed_port"]
 
 #: How long before its deadline a message is handed to a timed port, seconds. It must
 #: cover the longest wait of the scheduler thread for Python's GIL on a busy machine
@@ -37,8 +37,6 @@ __all__ = ["Handoff", "HANDOFF_LOOKAHEAD_S", "TIMED_CAPACITY", "COLLECT_AFTER_S"
 #: drops what the port holds at once. Messages are generated further ahead than this
 #: anyway (the preset's ``lookahead_s``), so it delays no controller change either.
 HANDOFF_LOOKAHEAD_S = 0.06
-#: Messages a timed port holds at once (the JACK extension's slots).
-TIMED_CAPACITY = 256
 #: The scheduler looks for played messages this long after the earliest is due, seconds.
 COLLECT_AFTER_S = 0.003
 TIMED_MAX_BYTES = 16  # longer messages (sysex) are sent when due, as on other ports
@@ -78,6 +76,7 @@ class Handoff:
         self.lookahead_s = lookahead_s
         self._inflight: dict[int, tuple[float, mido.Message, bool]] = {}
         self._key_due: dict[Key, float] = {}
+        self._refused = False  # the port said it was full: no more until something played
         self.reordered = self.lost = 0
 
     def __len__(self) -> int:
@@ -85,7 +84,7 @@ class Handoff:
 
     def room(self) -> bool:
         """Whether the port can take two more messages (a re-strike's note_off and note_on)."""
-        return len(self._inflight) <= TIMED_CAPACITY - 2
+        return not self._refused and len(self._inflight) <= self.port.timed_capacity - 2
 
     @staticmethod
     def fits(msg: mido.Message) -> bool:
@@ -105,7 +104,8 @@ class Handoff:
             own: the scheduler's own message (a re-strike's note_off): not observed.
 
         Returns:
-            False if the port refused it (full or closed).
+            False if the port refused it: full (then :meth:`room` is False until
+            something has played) or closed.
         """
         key = note_key(msg)
         if key is not None:
@@ -115,6 +115,7 @@ class Handoff:
                 self.reordered += 1
         token = self.port.send_at(msg.bytes(), due_s)
         if token is None:
+            self._refused = not self.port.closed
             return False
         self._inflight[token] = (due_s, msg, own)
         if key is not None:
@@ -131,6 +132,8 @@ class Handoff:
             How many were played.
         """
         plays = self.port.collect()
+        if plays:
+            self._refused = False
         for token, played_s in plays:
             entry = self._inflight.pop(token, None)
             if entry is not None:

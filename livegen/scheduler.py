@@ -95,8 +95,8 @@ class Scheduler(SchedulerThread):
             called from the scheduler thread, or from the caller of
             :meth:`run_due`, :meth:`cancel` and :meth:`stop`, always with the
             scheduler's lock held. A livegen output port, or its bound
-            ``send``: if the port is timed (and ``now`` is ``time.monotonic``),
-            messages are handed to it ahead of their deadlines.
+            ``send``: if the port is timed (and ``now`` is its ``timed_clock``,
+            ``time.monotonic``), messages are handed to it ahead of their deadlines.
         now: the clock deadlines are measured on, in seconds.
         realtime: the thread asks for real-time priority
             (:func:`livegen.osthread.request_realtime`); granted, it waits without the
@@ -120,7 +120,7 @@ class Scheduler(SchedulerThread):
                  lookahead_s: float = HANDOFF_LOOKAHEAD_S) -> None:
         port = timed_port(send)
         self._send = port.send if port is not None else send
-        self.handoff = Handoff(port, lookahead_s) if port is not None and now is time.monotonic else None
+        self.handoff = Handoff(port, lookahead_s) if port is not None and now is port.timed_clock else None
         self._realtime = realtime
         self.realtime_granted: bool | None = None
         self._spin_s = 0.0 if self.handoff is not None else SPIN_S
@@ -233,9 +233,11 @@ class Scheduler(SchedulerThread):
             while heap and heap[0][0] <= horizon_s and handoff.room():
                 if not handoff.fits(heap[0][2]) and heap[0][0] > t:
                     break  # a long message (sysex) goes when due, and nothing after it before
-                due_s, _, msg = heapq.heappop(heap)
+                entry = heapq.heappop(heap)
+                if not self._dispatch(entry[2], entry[0]):
+                    heapq.heappush(heap, entry)  # the port is full: it goes once some have played
+                    break
                 taken += 1
-                self._dispatch(msg, due_s)
             return taken
 
     def cancel(self, panic: bool = False, *, channels: Iterable[int] = ()) -> int:
@@ -266,8 +268,11 @@ class Scheduler(SchedulerThread):
 
     # -- sending (lock held) ------------------------------------------------------
 
-    def _dispatch(self, msg: mido.Message, due_s: float) -> None:
-        """Send one due message through the ledger, record its lateness, tell the observers."""
+    def _dispatch(self, msg: mido.Message, due_s: float) -> bool:
+        """Send one due message through the ledger, record its lateness, tell the observers.
+
+        Returns False only when a timed port is full: nothing was done, send it later.
+        """
         note_on = msg.type == "note_on" and msg.velocity > 0
         note_off = msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
         key = (msg.channel, msg.note) if note_on or note_off else None
@@ -275,25 +280,28 @@ class Scheduler(SchedulerThread):
         if note_off and count != 1:  # 0: not sounding from livegen, nothing to end;
             if count:  # >1: an overlapping re-struck note still holds this voice
                 self._ledger[key] = count - 1
-            return
+            return True
         handoff = self.handoff
         if note_on and count:  # re-strike: end the sounding voice first
             restrike = mido.Message("note_off", channel=msg.channel, note=msg.note, velocity=0)
             if handoff is None:
                 self._transmit(restrike)
-            else:  # played (collect) or dropped with the rest (cancel)
-                handoff.push(restrike, due_s, own=True)
+            elif not handoff.push(restrike, due_s, own=True) and not handoff.port.closed:
+                return False  # full: nothing done yet
         sent_s = self._now()
         if handoff is not None and handoff.fits(msg):
             sent = handoff.push(msg, due_s)
-            if not sent:
-                self.send_errors += 1
+            if not sent and not handoff.port.closed:  # full: later (after a re-strike's note_off,
+                if note_on and count:  # the key no longer sounds)
+                    self._ledger.pop(key, None)
+                return False
+            self.send_errors += not sent
         else:
             sent = self._transmit(msg)
         if not sent:  # a note_off's key stays: cancel/stop retry it
             if note_on and count:
                 self._ledger.pop(key, None)
-            return
+            return True
         if note_on:
             self._ledger[key] = count + 1
             self._channels.add(msg.channel)
@@ -301,6 +309,7 @@ class Scheduler(SchedulerThread):
             del self._ledger[key]
         if handoff is None or not handoff.fits(msg):
             self._played(msg, due_s, sent_s, False)
+        return True
 
     def _played(self, msg: mido.Message, due_s: float, sent_s: float, own: bool) -> None:
         """Record a message that has left (or, on a timed port, played at ``sent_s``)."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 import abc
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -185,10 +186,15 @@ class OutputPort(Port):
         timed: True when the port can hold time-stamped messages
             (:meth:`send_at`); default False, and the three timed methods are
             then never called.
+        timed_clock: the clock of :meth:`send_at`'s deadlines, seconds
+            (``time.monotonic``); a scheduler on another clock sends at deadlines.
+        timed_capacity: how many messages :meth:`send_at` holds at once.
     """
 
     direction = "output"
     timed = False
+    timed_clock: Callable[[], float] = time.monotonic
+    timed_capacity = 0
 
     def __init__(self, handle: Any, backend: str, name: str, virtual: bool) -> None:
         super().__init__(handle, backend, name, virtual)

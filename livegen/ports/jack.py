@@ -179,6 +179,7 @@ class JackOutputPort(OutputPort):
     """
 
     timed = True
+    timed_capacity = 256  # the extension's TIMED_SLOTS
 
     def __init__(self, handle: JackPortHandle, name: str, virtual: bool) -> None:
         super().__init__(handle, "jack", name, virtual)

@@ -31,12 +31,17 @@ from livegen.ports.base import OutputPort
 __all__ = ["Handoff", "HANDOFF_LOOKAHEAD_S", "COLLECT_AFTER_S", "timed_port"]
 
 #: How long before its deadline a message is handed to a timed port, seconds. It must
-#: cover the longest wait of the scheduler thread for Python's GIL on a busy machine
-#: (measured with both cores busy, docs/benchmark.md: up to ~30 ms late) so the message
-#: is in the port before it is due. It does not delay a barge-in: :meth:`Handoff.cancel`
-#: drops what the port holds at once. Messages are generated further ahead than this
-#: anyway (the preset's ``lookahead_s``), so it delays no controller change either.
-HANDOFF_LOOKAHEAD_S = 0.06
+#: cover the scheduler thread's longest wait for Python's GIL on a busy machine, so the
+#: message is in the port before it is due. Measured (docs/benchmark.md, "Time-stamped
+#: output"): with both cores busy and a thread holding the GIL as generation does, the
+#: hand-over came 7.5 ms (p50), 19 ms (p99), 28 ms (max) after the thread was due to
+#: make it; on the shared machine (load average 7-8) over 60 ms at times. 100 ms covers
+#: that with room. It delays no barge-in: :meth:`Handoff.cancel` drops what the port holds
+#: at once; nor a controller change: notes are generated a preset ``lookahead_s`` (1 s)
+#: ahead and a change never reaches notes already scheduled. Its cost: a note message
+#: arriving less than this before its deadline, behind an already handed-over message of
+#: its key with a later deadline, waits for that one (:attr:`Handoff.reordered`).
+HANDOFF_LOOKAHEAD_S = 0.1
 #: The scheduler looks for played messages this long after the earliest is due, seconds.
 COLLECT_AFTER_S = 0.003
 TIMED_MAX_BYTES = 16  # longer messages (sysex) are sent when due, as on other ports

@@ -11,7 +11,9 @@
  * Here the process callback is C and never waits: input goes into a lock-free
  * ring buffer (jack_ringbuffer, single reader, single writer) that a Python thread
  * drains after a semaphore post; output comes from another ring buffer, each message
- * placed at its frame: sent at time t, it plays at t plus one period.
+ * placed at its frame: sent at time t, it plays at t plus one period. Time-stamped
+ * output (write_at, issue 14) waits in slots until the cycle whose span holds its
+ * deadline, and goes at the deadline's frame: no Python runs at the deadline.
  *
  * The Python side (livegen/ports/jack.py) allows one reader thread and serialises writers.
  *
@@ -93,9 +95,9 @@ typedef struct {
     uint64_t timed_next_id;        /* Python side only (the GIL serialises it) */
     unsigned timed_hint;           /* Python side: where the search for a free slot starts */
     uint64_t timed_order;          /* process thread only */
-    atomic_uint delay_us;
+    atomic_uint delay_us;          /* test hook: the next cycle sleeps this long (delay_next_cycle) */
     atomic_uint_fast64_t placed;   /* output events written into JACK's buffers, each once */
-    atomic_uint_fast64_t timed_lost; /* taken but refused by jack_midi_event_reserve: 0 expected */          /* test hook: the next cycle sleeps this long (delay_next_cycle) */
+    atomic_uint_fast64_t timed_lost; /* taken but refused by jack_midi_event_reserve: 0 expected */
 } Client;
 
 static double mono_now_s(void) {
@@ -162,9 +164,9 @@ static jack_nframes_t place_timed(Client *self, void *buf, double start_s, doubl
         if (dst != NULL) {
             memcpy(dst, data, size);
             atomic_fetch_add(&self->placed, 1);
-        }
-        else
+        } else {
             atomic_fetch_add(&self->timed_lost, 1); /* never expected: room was checked */
+        }
         last = frame;
     }
     return last;

@@ -601,15 +601,19 @@ static PyObject *Client_collect(Client *self, PyObject *Py_UNUSED(a)) {
     return played;
 }
 
-/* cancel() -> [id]: drop every time-stamped message not yet played; their ids. */
-static PyObject *Client_cancel(Client *self, PyObject *Py_UNUSED(a)) {
+/* cancel([id]) -> [id]: drop every time-stamped message not yet played (or only the one
+ * named, if it is still held); the ids dropped. */
+static PyObject *Client_cancel(Client *self, PyObject *args) {
+    unsigned long long only = 0;
+    if (!PyArg_ParseTuple(args, "|K", &only))
+        return NULL;
     PyObject *dropped = PyList_New(0);
     if (dropped == NULL)
         return NULL;
     for (int i = 0; i < TIMED_SLOTS; i++) {
         timed_slot *slot = &self->timed[i];
         uint_fast64_t tag = atomic_load_explicit(&slot->tag, memory_order_acquire);
-        if (SLOT_STATE(tag) != SLOT_QUEUED)
+        if (SLOT_STATE(tag) != SLOT_QUEUED || (only != 0 && SLOT_ID(tag) != only))
             continue;
         if (!atomic_compare_exchange_strong(&slot->tag, &tag, SLOT_FREE))
             continue; /* the process thread took it first: collect() will tell */
@@ -743,9 +747,10 @@ static PyMethodDef Client_methods[] = {
     {"collect", (PyCFunction)Client_collect, METH_NOARGS,
      "collect() -> [(id, played_s)]: the write_at messages played since the last call, in play "
      "order, with the time their frame stands for (CLOCK_MONOTONIC s)."},
-    {"cancel", (PyCFunction)Client_cancel, METH_NOARGS,
-     "cancel() -> [id]: drop every write_at message not yet played; the ids dropped. Each "
-     "message is either played (collect() reports it) or dropped (here), never both."},
+    {"cancel", (PyCFunction)Client_cancel, METH_VARARGS,
+     "cancel([id]) -> [id]: drop every write_at message not yet played (or only the one named, "
+     "if still held); the ids dropped. Each message is either played (collect() reports it) or "
+     "dropped (here), never both."},
     {"delay_next_cycle", (PyCFunction)Client_delay_next_cycle, METH_VARARGS,
      "delay_next_cycle(seconds): test hook; the next process cycle sleeps that long (0-1 s)."},
     {"flush", (PyCFunction)Client_flush, METH_VARARGS,

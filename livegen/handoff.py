@@ -13,11 +13,16 @@ atomic compare-and-swap per message. So the scheduler's ledger of sounding
 notes stays exact across a barge-in: a note_off for every note whose note_on
 played, nothing for notes that never played.
 
-Deadlines are nearly non-decreasing; where a note message comes with an
-earlier deadline than one already handed over for the same key (channel,
-pitch), it is held to that one's deadline (and counted in
-:attr:`Handoff.reordered`), so the messages of one key always play in the
-order the ledger saw them.
+Deadlines are nearly non-decreasing, but not per message: a note's note_on and
+note_off are scheduled together, so the next note on the same key (a repeated
+pitch that starts before the last one ends) can come with an earlier deadline
+than a note_off already handed over. That note_off is then taken back
+(:meth:`Handoff.retract`, if the port still holds it) and the scheduler runs
+it through the ledger again in deadline order, exactly as without a timed
+port. Any other message of a key that comes with an earlier deadline than one
+already handed over for that key (channel, pitch) is held to that one's
+deadline (counted in :attr:`Handoff.reordered`), so the messages of one key
+always play in the order the ledger saw them.
 """
 
 from __future__ import annotations
@@ -150,6 +155,40 @@ class Handoff:
         if not self._inflight:
             self._key_due.clear()
         return len(plays)
+
+    def retract(self, key: Key, before_s: float) -> list[tuple[float, mido.Message]]:
+        """Take back the note_offs of ``key`` handed over with a deadline after ``before_s``.
+
+        Only those the port still holds come back (one that has played
+        stays played); the scheduler's own messages never; and none if a
+        note_on of ``key`` was handed over after ``before_s`` too (then the
+        message is held to the latest deadline instead, see :meth:`push`).
+
+        Returns:
+            ``(due_s, msg)`` of each note_off taken back, in deadline order.
+        """
+        later = [(msg, own) for due_s, msg, own in self._inflight.values()
+                 if due_s > before_s and note_key(msg) == key]
+        if any(msg.type == "note_on" and not own for msg, own in later):
+            return []  # a later note_on too: its ledger step cannot be undone; held instead
+        taken = []
+        for token, (due_s, msg, own) in list(self._inflight.items()):
+            if (not own and due_s > before_s and msg.type == "note_off" and note_key(msg) == key
+                    and self.port.cancel_timed(token)):
+                del self._inflight[token]
+                taken.append((due_s, msg))
+        if taken:
+            latest = [due for due, msg, _ in self._inflight.values() if note_key(msg) == key]
+            if latest:
+                self._key_due[key] = max(latest)
+            else:
+                self._key_due.pop(key, None)
+        return sorted(taken, key=lambda entry: entry[0])
+
+    def later_than(self, key: Key, due_s: float) -> bool:
+        """Whether a message of ``key`` was handed over with a deadline after ``due_s``."""
+        last_s = self._key_due.get(key)
+        return last_s is not None and last_s > due_s
 
     def cancel(self) -> int:
         """Drop every message the port holds and has not played; how many.

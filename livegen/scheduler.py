@@ -282,6 +282,17 @@ class Scheduler(SchedulerThread):
                 self._ledger[key] = count - 1
             return True
         handoff = self.handoff
+        if handoff is not None and key is not None and handoff.later_than(key, due_s):
+            # a note_off of this key handed over with a later deadline: take it back and
+            # run it through the ledger again after this message, as in deadline order
+            for later_s, later in handoff.retract(key, due_s):
+                self._ledger[key] = self._ledger.get(key, 0) + 1  # it had ended a count of 1
+                heapq.heappush(self._heap, (later_s, next(self._seq), later))
+            count = self._ledger.get(key, 0)
+            if note_off and count != 1:
+                if count:
+                    self._ledger[key] = count - 1
+                return True
         if note_on and count:  # re-strike: end the sounding voice first
             restrike = mido.Message("note_off", channel=msg.channel, note=msg.note, velocity=0)
             if handoff is None:

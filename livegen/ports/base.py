@@ -238,8 +238,11 @@ class OutputPort(Port):
         """
         return []
 
-    def cancel_timed(self) -> list[int]:
-        """Drop every held message not yet played, at once.
+    def cancel_timed(self, token: int | None = None) -> list[int]:
+        """Drop every held message not yet played, at once (or only ``token``'s).
+
+        Args:
+            token: drop only this message, if it is still held.
 
         Returns:
             The tokens dropped (those played are left for :meth:`collect`);

@@ -213,12 +213,13 @@ class JackOutputPort(OutputPort):
             self.sent += len(played)
             return played
 
-    def cancel_timed(self) -> list[int]:
-        """Drop every held message not yet played, at once; the tokens dropped."""
+    def cancel_timed(self, token: int | None = None) -> list[int]:
+        """Drop every held message not yet played, at once (or only ``token``'s); the tokens dropped."""
         with self._lock:
             if self._handle is None:
                 return []
-            return self._handle.client.cancel()
+            client = self._handle.client
+            return client.cancel() if token is None else client.cancel(token)
 
     @property
     def placed(self) -> int:

@@ -410,7 +410,9 @@ class FakeTimedPort(OutputPort):
         played, self.played = self.played, []
         return played
 
-    def cancel_timed(self) -> list[int]:
+    def cancel_timed(self, token: int | None = None) -> list[int]:
+        if token is not None:
+            return [token] if self.held.pop(token, None) is not None else []
         dropped = list(self.held)
         self.held.clear()
         return dropped
@@ -474,16 +476,43 @@ def test_cancel_on_a_timed_port_ends_exactly_the_notes_that_played(timed):
     assert port.messages[-1] == off(62)  # nothing played after the cancel
 
 
+def legato_repeats(sched, t0):
+    """A pitch repeated before it ends: each note's note_on and note_off scheduled together."""
+    for onset, end in ((0.0, 0.04), (0.02, 0.07), (0.05, 0.09)):
+        sched.schedule(t0 + onset, on(62))
+        sched.schedule(t0 + end, off(62))
+
+
+def test_a_repeated_pitch_plays_as_without_a_timed_port(timed):
+    """A note_on due before a handed-over note_off of its key takes that note_off back."""
+    clock, port, sched = timed
+    legato_repeats(sched, clock())  # most within the lookahead: handed over at once
+    assert len(port.held) == 5
+    clock.advance(0.2)
+    sched.run_due()
+    port.play(clock())
+    untimed_clock = FakeClock(clock())
+    untimed = FakePort(untimed_clock)
+    plain = Scheduler(untimed.send, now=untimed_clock)
+    legato_repeats(plain, untimed_clock())
+    untimed_clock.advance(0.2)
+    plain.run_due()
+    assert port.messages == untimed.messages  # re-strikes, then one note_off at the end
+    assert [m.type for m in port.messages] == ["note_on", "note_off", "note_on", "note_off",
+                                               "note_on", "note_off"]
+    assert sched.handoff.reordered == 0 and sched.sounding() == {}
+
+
 def test_one_keys_messages_play_in_the_order_the_ledger_saw_them(timed):
-    """A note_on due before an already handed-over note_off of its key is held behind it."""
+    """What cannot be taken back (a later note_on) holds an earlier message of its key behind it."""
     clock, port, sched = timed
     t0 = clock()
-    sched.schedule(t0, on(62))
-    sched.schedule(t0 + 0.04, off(62))
-    sched.schedule(t0 + 0.02, on(62))  # earlier than the handed-over note_off
+    sched.schedule(t0 + 0.04, on(62))
+    sched.schedule(t0 + 0.02, off(62))  # earlier than the handed-over note_on: held to 0.04
+    sched.schedule(t0 + 0.06, off(62))
     port.play(t0 + 0.1)
     hanging_notes(port.messages)  # no double voice: the ledger's order held
-    assert [m.type for m in port.messages] == ["note_on", "note_off", "note_on"]
+    assert [m.type for m in port.messages] == ["note_on", "note_off"]
     assert sched.handoff.reordered == 1
     sched.stop()
     assert hanging_notes(port.messages) == {}

@@ -40,12 +40,13 @@ __all__ = ["Handoff", "HANDOFF_LOOKAHEAD_S", "COLLECT_AFTER_S", "timed_port"]
 #: message is in the port before it is due. Measured (docs/benchmark.md, "Time-stamped
 #: output"): with both cores busy and a thread holding the GIL as generation does, the
 #: hand-over came 7.5 ms (p50), 19 ms (p99), 28 ms (max) after the thread was due to
-#: make it; on the shared machine (load average 7-8) over 60 ms at times. 100 ms covers
-#: that with room. It delays no barge-in: :meth:`Handoff.cancel` drops what the port holds
-#: at once; nor a controller change: notes are generated a preset ``lookahead_s`` (1 s)
-#: ahead and a change never reaches notes already scheduled. Its cost: a note message
-#: arriving less than this before its deadline, behind an already handed-over message of
-#: its key with a later deadline, waits for that one (:attr:`Handoff.reordered`).
+#: make it; 100 ms is over three times that, for busier machines. It delays no barge-in:
+#: :meth:`Handoff.cancel` drops what the port holds at once; nor a controller change:
+#: notes are generated a preset ``lookahead_s`` (1 s) ahead and a change never reaches
+#: notes already scheduled. Its cost: up to this much music (at most the port's
+#: ``timed_capacity`` messages) waits in the port, and a message arriving less than this
+#: before its deadline behind a handed-over note_on of its key with a later deadline waits
+#: for that one (:attr:`Handoff.reordered`; a repeated pitch's note_off is taken back).
 HANDOFF_LOOKAHEAD_S = 0.1
 #: The scheduler looks for played messages this long after the earliest is due, seconds.
 COLLECT_AFTER_S = 0.003

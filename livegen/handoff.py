@@ -136,8 +136,8 @@ class Handoff:
     def collect(self, played: Callable[[mido.Message, float, float, bool], None]) -> int:
         """Tell ``played(msg, due_s, played_s, own)`` of each message played, in play order.
 
-        If the port has closed, every message still out is forgotten (counted
-        in :attr:`lost`): nothing more will play.
+        If the port has stopped (closed, or its server went away), every message
+        still out is forgotten (counted in :attr:`lost`): nothing more will play.
 
         Returns:
             How many were played.
@@ -150,7 +150,7 @@ class Handoff:
             if entry is not None:
                 due_s, msg, own = entry
                 played(msg, due_s, played_s, own)
-        if self._inflight and self.port.closed:
+        if self._inflight and self.port.timed_stopped:
             self.lost += len(self._inflight)
             self._inflight.clear()
         if not self._inflight:

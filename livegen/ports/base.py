@@ -229,6 +229,11 @@ class OutputPort(Port):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot hold time-stamped messages")
 
+    @property
+    def timed_stopped(self) -> bool:
+        """True once held messages can no longer play: the port closed (or its server went away)."""
+        return self.closed
+
     def collect(self) -> list[TimedPlay]:
         """The held messages played since the last call, in the order they played.
 

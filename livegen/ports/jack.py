@@ -222,6 +222,12 @@ class JackOutputPort(OutputPort):
             return client.cancel() if token is None else client.cancel(token)
 
     @property
+    def timed_stopped(self) -> bool:
+        """True once held messages can no longer play: closed, or the JACK server shut down."""
+        handle = self._handle
+        return handle is None or handle.client.closed
+
+    @property
     def placed(self) -> int:
         """Messages the process callback wrote into JACK's buffers so far (each exactly once)."""
         handle = self._handle

@@ -380,11 +380,16 @@ class FakeTimedPort(OutputPort):
         self.held: dict[int, tuple[float, bytes]] = {}
         self.played: list[tuple[int, float]] = []
         self.played_tokens: list[int] = []
+        self.gone = False  # the server went away (the port itself still open)
         self._tokens = itertools.count(1)
         self._span_start_s = clock()
 
     def _release(self, handle) -> None:
         pass
+
+    @property
+    def timed_stopped(self) -> bool:
+        return self.closed or self.gone
 
     def send_bytes(self, data) -> None:
         self.messages.append(mido.Message.from_bytes(list(data)))
@@ -532,6 +537,16 @@ def test_a_full_timed_port_keeps_the_rest_for_later(timed):
     sched.run_due()
     port.play(t0 + 0.01)
     assert [m.note for m in port.messages] == list(range(60, 66)) and sched.pending() == 0
+
+
+def test_messages_held_by_a_port_that_stopped_are_not_waited_for(timed):
+    """A server gone with messages held: pending() does not wait for them for ever."""
+    clock, port, sched = timed
+    sched.schedule(clock() + 0.01, on(60))
+    sched.schedule(clock() + 0.02, off(60))
+    assert sched.pending() == 2
+    port.gone = True  # a JACK server that shut down: nothing held will play
+    assert sched.pending() == 0 and sched.handoff.lost == 2
 
 
 @settings(max_examples=200, deadline=None)

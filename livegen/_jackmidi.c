@@ -11,7 +11,9 @@
  * Here the process callback is C and never waits: input goes into a lock-free
  * ring buffer (jack_ringbuffer, single reader, single writer) that a Python thread
  * drains after a semaphore post; output comes from another ring buffer, each message
- * placed at its frame: sent at time t, it plays at t plus one period.
+ * placed at its frame: sent at time t, it plays at t plus one period. Time-stamped
+ * output (write_at, issue 14) waits in slots until the cycle whose span holds its
+ * deadline, and goes at the deadline's frame: no Python runs at the deadline.
  *
  * The Python side (livegen/ports/jack.py) allows one reader thread and serialises writers.
  *
@@ -34,6 +36,26 @@
 #define RING_BYTES (1 << 17)   /* 128 KiB each way: thousands of 3-byte messages */
 #define MAX_EVENT_BYTES 256    /* longer events (sysex) are not passed on */
 #define STALL_SLOTS 16         /* the server stalls remembered for stalls() */
+#define TIMED_SLOTS 256        /* time-stamped messages held at once (write_at) */
+#define TIMED_BYTES 16         /* a time-stamped message is a short one (channel messages) */
+
+/* A time-stamped output slot. `tag` is (id << 2) | state, one atomic word, so a slot
+ * freed and reused under the process thread's feet cannot pass for the message it
+ * looked at (no ABA): the process thread takes a message with one compare-and-swap
+ * QUEUED -> DONE on the tag it read, cancel() drops it with QUEUED -> FREE, and exactly
+ * one of the two wins. Python writes id, size, due_s, data while the slot is FREE, then
+ * publishes the tag (release); the process thread writes played_s and order only. */
+enum { SLOT_FREE = 0, SLOT_QUEUED = 1, SLOT_DONE = 2 };
+#define SLOT_STATE(tag) ((tag) & 3u)
+#define SLOT_ID(tag) ((tag) >> 2)
+typedef struct {
+    atomic_uint_fast64_t tag;
+    uint32_t size;
+    double due_s;     /* CLOCK_MONOTONIC seconds: where it is placed */
+    double played_s;  /* the time its frame stands for, same clock (process thread) */
+    uint64_t order;   /* 1, 2, 3... in the order the process thread played them */
+    unsigned char data[TIMED_BYTES];
+} timed_slot;
 
 typedef struct {
     uint32_t size;
@@ -68,12 +90,87 @@ typedef struct {
     atomic_uint_fast64_t stalls;
     atomic_uint_fast64_t missed;   /* cycles the server ran without this client */
     atomic_uint_fast64_t out_connects; /* connections made to the output port (on_connect) */
+    /* Time-stamped output (write_at / collect / cancel). */
+    timed_slot timed[TIMED_SLOTS];
+    atomic_int timed_queued;       /* slots QUEUED, or about to be: 0 lets a cycle skip the scan */
+    uint64_t timed_next_id;        /* Python side only (the GIL serialises it) */
+    unsigned timed_hint;           /* Python side: where the search for a free slot starts */
+    uint64_t timed_order;          /* process thread only */
+    atomic_uint delay_us;          /* test hook: the next cycle sleeps this long (delay_next_cycle) */
+    atomic_uint_fast64_t placed;   /* output events written into JACK's buffers, each once */
+    atomic_uint_fast64_t timed_lost; /* taken but refused by jack_midi_event_reserve: 0 expected */
 } Client;
 
 static double mono_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Place every time-stamped message due before now_s (the end of this cycle's span) at its
+ * frame: a deadline in [start_s, now_s) at the frame it falls on, an earlier one (late) at
+ * the first free frame; in (due, id) order, frames never going backwards. A later one stays
+ * queued. Only messages the buffer has room for are taken, so a taken one always plays.
+ * Returns the last frame used. */
+static jack_nframes_t place_timed(Client *self, void *buf, double start_s, double now_s,
+                                  double frame_s, jack_nframes_t nframes, jack_nframes_t last) {
+    if (atomic_load(&self->timed_queued) <= 0)
+        return last;
+    int due[TIMED_SLOTS];
+    uint_fast64_t tags[TIMED_SLOTS];
+    double when[TIMED_SLOTS];
+    int n = 0;
+    for (int i = 0; i < TIMED_SLOTS; i++) {
+        uint_fast64_t tag = atomic_load_explicit(&self->timed[i].tag, memory_order_acquire);
+        if (SLOT_STATE(tag) != SLOT_QUEUED)
+            continue;
+        double t = self->timed[i].due_s;
+        if (!(t < now_s))
+            continue;
+        /* insertion sort by (due, id): a handful of messages per cycle */
+        int k = n++;
+        while (k > 0 && (when[k - 1] > t || (when[k - 1] == t && SLOT_ID(tags[k - 1]) > SLOT_ID(tag)))) {
+            due[k] = due[k - 1];
+            tags[k] = tags[k - 1];
+            when[k] = when[k - 1];
+            k--;
+        }
+        due[k] = i;
+        tags[k] = tag;
+        when[k] = t;
+    }
+    for (int j = 0; j < n; j++) {
+        timed_slot *slot = &self->timed[due[j]];
+        uint32_t size = slot->size;
+        if (size == 0 || size > TIMED_BYTES)
+            continue; /* torn read of a slot being reused: its tag has changed, the CAS fails */
+        unsigned char data[TIMED_BYTES];
+        memcpy(data, slot->data, size); /* copied before the CAS: the slot may be reused after */
+        double at = (when[j] - start_s) / frame_s;
+        jack_nframes_t frame = at <= (double)last ? last
+                               : at >= (double)(nframes - 1) ? nframes - 1
+                               : (jack_nframes_t)at;
+        if (jack_midi_max_event_size(buf) < size)
+            break; /* this cycle's buffer is full: the rest stay queued for the next */
+        slot->played_s = start_s + (double)frame * frame_s;
+        slot->order = self->timed_order + 1;
+        uint_fast64_t expected = tags[j];
+        uint_fast64_t taken = (SLOT_ID(expected) << 2) | SLOT_DONE;
+        if (!atomic_compare_exchange_strong_explicit(&slot->tag, &expected, taken, memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue; /* cancelled (or cancelled and reused) meanwhile: not ours to play */
+        self->timed_order++;
+        atomic_fetch_sub(&self->timed_queued, 1);
+        jack_midi_data_t *dst = jack_midi_event_reserve(buf, frame, size);
+        if (dst != NULL) {
+            memcpy(dst, data, size);
+            atomic_fetch_add(&self->placed, 1);
+        } else {
+            atomic_fetch_add(&self->timed_lost, 1); /* never expected: room was checked */
+        }
+        last = frame;
+    }
+    return last;
 }
 
 /* JACK's real-time callback: no locks, no allocation, no Python. */
@@ -150,7 +247,7 @@ static int process(jack_nframes_t nframes, void *arg) {
          * survives to the synth. Frames never go backwards (JACK requires it). */
         void *buf = jack_port_get_buffer(out, nframes);
         jack_midi_clear_buffer(buf);
-        jack_nframes_t last = 0;
+        jack_nframes_t last = place_timed(self, buf, start_s, now_s, frame_s, nframes, 0);
         for (;;) {
             out_header h;
             size_t avail = jack_ringbuffer_read_space(self->out_ring);
@@ -169,9 +266,15 @@ static int process(jack_nframes_t nframes, void *arg) {
             last = frame;
             jack_ringbuffer_read_advance(self->out_ring, sizeof h);
             jack_ringbuffer_read(self->out_ring, (char *)dst, h.size);
+            atomic_fetch_add(&self->placed, 1);
         }
     }
     atomic_fetch_add(&self->cycles, 1);
+    unsigned delay_us = atomic_exchange(&self->delay_us, 0);
+    if (delay_us > 0) { /* test hook only: make the server run cycles without this client */
+        struct timespec nap = {(time_t)(delay_us / 1000000u), (long)(delay_us % 1000000u) * 1000L};
+        nanosleep(&nap, NULL);
+    }
     return 0;
 }
 
@@ -441,6 +544,116 @@ static PyObject *Client_write(Client *self, PyObject *args) {
     return PyBool_FromLong(ok);
 }
 
+/* write_at(data, due_s) -> id or None: hold one short message until its deadline. */
+static PyObject *Client_write_at(Client *self, PyObject *args) {
+    Py_buffer data;
+    double due_s;
+    if (!PyArg_ParseTuple(args, "y*d", &data, &due_s))
+        return NULL;
+    if (data.len == 0 || data.len > TIMED_BYTES) {
+        PyErr_Format(PyExc_ValueError, "a time-stamped MIDI message of %zd bytes (1-%d)", data.len,
+                     TIMED_BYTES);
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (check_open(self) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    for (unsigned k = 0; k < TIMED_SLOTS; k++) {
+        unsigned i = (self->timed_hint + k) % TIMED_SLOTS;
+        timed_slot *slot = &self->timed[i];
+        if (SLOT_STATE(atomic_load_explicit(&slot->tag, memory_order_acquire)) != SLOT_FREE)
+            continue;
+        uint64_t id = ++self->timed_next_id;
+        slot->size = (uint32_t)data.len;
+        slot->due_s = due_s;
+        memcpy(slot->data, data.buf, (size_t)data.len);
+        atomic_fetch_add(&self->timed_queued, 1); /* before the tag: the count never lags */
+        atomic_store_explicit(&slot->tag, (id << 2) | SLOT_QUEUED, memory_order_release);
+        self->timed_hint = (i + 1) % TIMED_SLOTS;
+        PyBuffer_Release(&data);
+        return PyLong_FromUnsignedLongLong((unsigned long long)id);
+    }
+    PyBuffer_Release(&data);
+    Py_RETURN_NONE; /* every slot holds a message */
+}
+
+/* collect() -> [(id, played_s)]: the time-stamped messages played since the last call,
+ * in the order they played; their slots are free again. */
+static PyObject *Client_collect(Client *self, PyObject *Py_UNUSED(a)) {
+    PyObject *played = PyList_New(0);
+    if (played == NULL)
+        return NULL;
+    uint64_t orders[TIMED_SLOTS];
+    Py_ssize_t n = 0;
+    for (int i = 0; i < TIMED_SLOTS; i++) {
+        timed_slot *slot = &self->timed[i];
+        uint_fast64_t tag = atomic_load_explicit(&slot->tag, memory_order_acquire);
+        if (SLOT_STATE(tag) != SLOT_DONE)
+            continue;
+        PyObject *item = Py_BuildValue("(Kd)", (unsigned long long)SLOT_ID(tag), slot->played_s);
+        uint64_t order = slot->order;
+        if (item == NULL) {
+            Py_DECREF(played);
+            return NULL;
+        }
+        /* keep the list in play order (insertion: a handful per call) */
+        Py_ssize_t k = n;
+        while (k > 0 && orders[k - 1] > order)
+            k--;
+        if (PyList_Insert(played, k, item) < 0) {
+            Py_DECREF(item);
+            Py_DECREF(played);
+            return NULL;
+        }
+        Py_DECREF(item);
+        memmove(&orders[k + 1], &orders[k], (size_t)(n - k) * sizeof orders[0]);
+        orders[k] = order;
+        n++;
+        atomic_store_explicit(&slot->tag, SLOT_FREE, memory_order_release);
+    }
+    return played;
+}
+
+/* cancel([id]) -> [id]: drop every time-stamped message not yet played (or only the one
+ * named, if it is still held); the ids dropped. */
+static PyObject *Client_cancel(Client *self, PyObject *args) {
+    unsigned long long only = 0;
+    if (!PyArg_ParseTuple(args, "|K", &only))
+        return NULL;
+    PyObject *dropped = PyList_New(0);
+    if (dropped == NULL)
+        return NULL;
+    for (int i = 0; i < TIMED_SLOTS; i++) {
+        timed_slot *slot = &self->timed[i];
+        uint_fast64_t tag = atomic_load_explicit(&slot->tag, memory_order_acquire);
+        if (SLOT_STATE(tag) != SLOT_QUEUED || (only != 0 && SLOT_ID(tag) != only))
+            continue;
+        if (!atomic_compare_exchange_strong(&slot->tag, &tag, SLOT_FREE))
+            continue; /* the process thread took it first: collect() will tell */
+        atomic_fetch_sub(&self->timed_queued, 1);
+        if (append_new(dropped, PyLong_FromUnsignedLongLong((unsigned long long)SLOT_ID(tag))) < 0) {
+            Py_DECREF(dropped);
+            return NULL;
+        }
+    }
+    return dropped;
+}
+
+/* delay_next_cycle(seconds): test hook; the next process cycle sleeps that long at its end. */
+static PyObject *Client_delay_next_cycle(Client *self, PyObject *args) {
+    double seconds;
+    if (!PyArg_ParseTuple(args, "d", &seconds))
+        return NULL;
+    if (!(seconds >= 0.0 && seconds <= 1.0)) {
+        PyErr_Format(PyExc_ValueError, "a delay of %R s (0-1)", PyTuple_GET_ITEM(args, 0));
+        return NULL;
+    }
+    atomic_store(&self->delay_us, (unsigned)(seconds * 1e6));
+    Py_RETURN_NONE;
+}
+
 /* flush(timeout_s) -> bool: wait (GIL released) until queued output has gone out. */
 static PyObject *Client_flush(Client *self, PyObject *args) {
     double timeout_s;
@@ -518,6 +731,14 @@ static PyObject *Client_get_out_connects(Client *self, void *Py_UNUSED(c)) {
     return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->out_connects));
 }
 
+static PyObject *Client_get_placed(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->placed));
+}
+
+static PyObject *Client_get_timed_lost(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->timed_lost));
+}
+
 static PyObject *Client_get_closed(Client *self, void *Py_UNUSED(c)) {
     return PyBool_FromLong(self->client == NULL || atomic_load(&self->shutdown));
 }
@@ -538,6 +759,19 @@ static PyMethodDef Client_methods[] = {
     {"write", (PyCFunction)Client_write, METH_VARARGS,
      "write(data) -> bool: queue one MIDI message (1-256 bytes); the next cycle sends it at the "
      "frame one period after now. False when the queue is full. Callers serialise writes."},
+    {"write_at", (PyCFunction)Client_write_at, METH_VARARGS,
+     "write_at(data, due_s) -> id or None: hold one message (1-16 bytes) until due_s "
+     "(CLOCK_MONOTONIC s); the cycle whose span holds due_s plays it at its frame (a late one at "
+     "the cycle's first free frame). None when all 256 slots are taken. Callers serialise."},
+    {"collect", (PyCFunction)Client_collect, METH_NOARGS,
+     "collect() -> [(id, played_s)]: the write_at messages played since the last call, in play "
+     "order, with the time their frame stands for (CLOCK_MONOTONIC s)."},
+    {"cancel", (PyCFunction)Client_cancel, METH_VARARGS,
+     "cancel([id]) -> [id]: drop every write_at message not yet played (or only the one named, "
+     "if still held); the ids dropped. Each message is either played (collect() reports it) or "
+     "dropped (here), never both."},
+    {"delay_next_cycle", (PyCFunction)Client_delay_next_cycle, METH_VARARGS,
+     "delay_next_cycle(seconds): test hook; the next process cycle sleeps that long (0-1 s)."},
     {"flush", (PyCFunction)Client_flush, METH_VARARGS,
      "flush(timeout_s) -> bool: wait until queued output has been handed to JACK."},
     {"stalls", (PyCFunction)Client_stalls, METH_NOARGS,
@@ -557,6 +791,10 @@ static PyGetSetDef Client_getset[] = {
     {"out_connects", (getter)Client_get_out_connects, NULL,
      "Connections made to the output port so far (by anyone, JACK's notification thread).", NULL},
     {"closed", (getter)Client_get_closed, NULL, "Closed, or the server shut down.", NULL},
+    {"placed", (getter)Client_get_placed, NULL,
+     "Output events written into JACK's port buffers so far (each message once).", NULL},
+    {"timed_lost", (getter)Client_get_timed_lost, NULL,
+     "write_at messages taken but refused by JACK (expected 0: room is checked first).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -23,6 +23,17 @@ Every send happens with the lock held, so a cancel can never slip between a
 note_on leaving and the ledger recording it. A send that raises is logged and
 counted; it never stops the thread.
 
+On a port that can hold time-stamped messages (the one-client JACK output,
+:attr:`livegen.ports.base.OutputPort.timed`) and on ``time.monotonic``, each
+message is handed over :data:`~livegen.handoff.HANDOFF_LOOKAHEAD_S` before its
+deadline (by :meth:`Scheduler.schedule` itself when it is that close) and the
+port's C code plays it at its frame: no Python runs at the deadline, so a
+thread holding the GIL cannot make it late (:mod:`livegen.handoff`). The
+ledger then counts what was handed over; a cancel drops what the port still
+holds, learns exactly which messages played, and sends a note_off for each key
+whose last played message was a note_on. Sent, lateness and the observers'
+``sent`` then mean *played*, with the time the message's frame stands for.
+
 Without :meth:`Scheduler.start`, nothing is sent until :meth:`Scheduler.run_due`
 is called: unit tests (and the engine's ``poll`` mode) drive it that way with a
 fake clock.
@@ -43,26 +54,14 @@ from collections.abc import Callable, Iterable
 
 import mido
 
+from livegen.handoff import HANDOFF_LOOKAHEAD_S, Handoff, note_key, timed_port
 from livegen.midi import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
-from livegen.osthread import name_os_thread, request_realtime
+from livegen.schedthread import SPIN_S, SchedulerThread
 
 __all__ = ["Scheduler", "SchedulerObserver"]
 
 log = logging.getLogger(__name__)
 
-#: Longest single wait of the thread, seconds: it re-reads ``now`` at least this often,
-#: so a clock other than time.monotonic (the Condition's own) cannot make it oversleep.
-MAX_WAIT_S = 0.1
-#: The thread's wait with nothing to send, seconds: every schedule() and stop() wakes it,
-#: so this only bounds an idle daemon's wake-ups (1 a second, not 10).
-IDLE_WAIT_S = 1.0
-#: The thread's timed wait ends this long before a deadline, seconds, and it spins the
-#: rest (yielding the GIL every turn): a timed wait oversleeps by 0.2 ms at the median
-#: and over 1 ms at p99 on a shared VM (measured with ``livegen bench``); the spin costs
-#: at most this much CPU per deadline, and only while notes are playing. A thread
-#: granted real-time priority does not spin: its timed wait wakes within 0.2 ms at p99
-#: even with both cores busy (measured: 0.16 ms; normal priority 1.9 ms).
-SPIN_S = 0.0015
 LATENESS_HISTORY = 4096  # lateness samples kept
 _LOG_EVERY_N_ERRORS = 1000  # after the first, log one send error in this many
 
@@ -86,7 +85,7 @@ class SchedulerObserver:
         """
 
 
-class Scheduler:
+class Scheduler(SchedulerThread):
     """Sends MIDI messages at absolute deadlines, and never leaves a note hanging.
 
     Thread-safe: any thread may schedule, cancel or stop.
@@ -95,11 +94,15 @@ class Scheduler:
         send: sends one message (e.g. a mido output port's ``send``). It is
             called from the scheduler thread, or from the caller of
             :meth:`run_due`, :meth:`cancel` and :meth:`stop`, always with the
-            scheduler's lock held.
+            scheduler's lock held. A livegen output port, or its bound
+            ``send``: if the port is timed (and ``now`` is its ``timed_clock``,
+            ``time.monotonic``), messages are handed to it ahead of their deadlines.
         now: the clock deadlines are measured on, in seconds.
         realtime: the thread asks for real-time priority
             (:func:`livegen.osthread.request_realtime`); granted, it waits without the
             final spin.
+        lookahead_s: on a timed port, how long before its deadline a message is
+            handed over, seconds (:data:`~livegen.handoff.HANDOFF_LOOKAHEAD_S`).
 
     Attributes:
         realtime_granted: None until the thread has started (or without ``realtime``),
@@ -109,20 +112,25 @@ class Scheduler:
         messages_sent: messages sent successfully.
         notes_sent: note_ons sent successfully (re-strikes count once).
         send_errors: sends that raised.
+        handoff: the messages handed to a timed port, or None (sent at their deadlines).
     """
 
     def __init__(self, send: Callable[[mido.Message], None], *,
-                 now: Callable[[], float] = time.monotonic, realtime: bool = False) -> None:
-        self._send = send
+                 now: Callable[[], float] = time.monotonic, realtime: bool = False,
+                 lookahead_s: float = HANDOFF_LOOKAHEAD_S) -> None:
+        port = timed_port(send)
+        self._send = port.send if port is not None else send
+        self.handoff = Handoff(port, lookahead_s) if port is not None and now is port.timed_clock else None
         self._realtime = realtime
         self.realtime_granted: bool | None = None
-        self._spin_s = SPIN_S
+        self._spin_s = 0.0 if self.handoff is not None else SPIN_S
         self._now = now
         self._observers: tuple[SchedulerObserver, ...] = ()  # add_observer()
         self._cond = threading.Condition(threading.RLock())
         self._heap: list[tuple[float, int, mido.Message]] = []
         self._seq = itertools.count()
         self._ledger: dict[tuple[int, int], int] = {}
+        self._on_air: set[tuple[int, int]] = set()  # keys whose last message played was a note_on
         self._channels: set[int] = set()  # channels livegen sent a note_on on
         self._lateness: deque[float] = deque(maxlen=LATENESS_HISTORY)
         self._armed = False
@@ -153,13 +161,16 @@ class Scheduler:
                 return False
             earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (due_s, next(self._seq), msg))
-            if earliest is None or due_s < earliest:
-                self._cond.notify()
+            at_s = self._now()
             for observer in self._observers:
                 try:
-                    observer.scheduled(due_s, self._now(), msg)
+                    observer.scheduled(due_s, at_s, msg)
                 except Exception:  # an observer only watches: it never stops a schedule
                     log.exception("scheduler observer %r failed", observer)
+            if self.handoff is not None and due_s <= at_s + self.handoff.lookahead_s:
+                self.run_due(at_s)  # hand it over now: the scheduler thread may wait for the GIL
+            elif earliest is None or due_s < earliest:
+                self._cond.notify()
             return True
 
     def add_observer(self, observer: SchedulerObserver) -> None:
@@ -168,9 +179,12 @@ class Scheduler:
             self._observers = (*self._observers, observer)
 
     def pending(self) -> int:
-        """Number of messages waiting to be sent."""
+        """Number of messages waiting to be sent (or handed to a timed port, not yet played)."""
         with self._cond:
-            return len(self._heap)
+            if self.handoff is None:
+                return len(self._heap)
+            self.handoff.collect(self._played)
+            return len(self._heap) + len(self.handoff)
 
     def next_due_s(self) -> float | None:
         """Deadline of the earliest pending message in seconds, or None."""
@@ -207,11 +221,23 @@ class Scheduler:
         """
         with self._cond:
             t = self._now() if now_s is None else now_s
-            taken = 0
-            while self._heap and self._heap[0][0] <= t:
-                due_s, _, msg = heapq.heappop(self._heap)
+            handoff, heap, taken = self.handoff, self._heap, 0
+            if handoff is None:
+                while heap and heap[0][0] <= t:
+                    due_s, _, msg = heapq.heappop(heap)
+                    taken += 1
+                    self._dispatch(msg, due_s)
+                return taken
+            handoff.collect(self._played)
+            horizon_s = t + handoff.lookahead_s
+            while heap and heap[0][0] <= horizon_s and handoff.room():
+                if not handoff.fits(heap[0][2]) and heap[0][0] > t:
+                    break  # a long message (sysex) goes when due, and nothing after it before
+                entry = heapq.heappop(heap)
+                if not self._dispatch(entry[2], entry[0]):
+                    heapq.heappush(heap, entry)  # the port is full: it goes once some have played
+                    break
                 taken += 1
-                self._dispatch(msg, due_s)
             return taken
 
     def cancel(self, panic: bool = False, *, channels: Iterable[int] = ()) -> int:
@@ -228,6 +254,9 @@ class Scheduler:
         with self._cond:
             dropped = len(self._heap)
             self._heap.clear()
+            if self.handoff is not None:
+                dropped += self.handoff.cancel()
+                self.handoff.collect(self._played)  # what played before the cancel took effect
             self._release_all()
             if panic:
                 for channel in sorted(self._channels | set(channels)):
@@ -237,115 +266,13 @@ class Scheduler:
             self._cond.notify()
             return dropped
 
-    # -- thread -------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start the sending thread (a daemon thread; idempotent while running).
-
-        Raises:
-            RuntimeError: the scheduler was stopped; make a new one.
-        """
-        with self._cond:
-            if self._stopped or self._stopping:
-                raise RuntimeError("scheduler is stopped; create a new Scheduler")
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="livegen-scheduler",
-                                            daemon=True)
-            self._thread.start()
-
-    @property
-    def running(self) -> bool:
-        """True while the sending thread runs."""
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def spin_s(self) -> float:
-        """The thread's busy-wait before each deadline, seconds: :data:`SPIN_S`, 0 at real-time priority."""
-        return self._spin_s
-
-    def stop(self, timeout_s: float = 1.0, *, channels: Iterable[int] = ()) -> None:
-        """Stop the thread, drop pending messages, end sounding notes, then CC123/CC120.
-
-        Idempotent: only the first call does anything. Works whether or not
-        :meth:`start` was called.
-
-        Args:
-            timeout_s: how long to wait for the thread to finish, seconds.
-            channels: channels (0-15) to send CC123/CC120 on besides those used.
-        """
-        with self._cond:
-            if self._stopped or self._stopping:
-                return
-            self._stopping = True
-            self._cond.notify_all()
-        try:
-            thread = self._thread
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(timeout_s)
-                if thread.is_alive():
-                    log.warning("scheduler thread did not stop within %.1f s", timeout_s)
-        finally:
-            with self._cond:
-                self._stopped = True
-                self.cancel(panic=True, channels=channels)
-
-    def __enter__(self) -> Scheduler:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        name_os_thread("scheduler")
-        if self._realtime:
-            self.realtime_granted = request_realtime()
-            if self.realtime_granted:
-                self._spin_s = 0.0
-                log.info("scheduler thread: real-time priority (SCHED_FIFO)")
-            else:
-                log.info("scheduler thread: real-time priority not permitted; normal priority "
-                         "(see README: real-time priority)")
-        with self._cond:
-            while not self._stopping:
-                try:
-                    self.run_due()
-                except Exception:  # the thread's top loop: log and carry on
-                    log.exception("scheduler: unexpected error; carrying on")
-                if self._stopping:
-                    break
-                if not self._heap:
-                    self._cond.wait(IDLE_WAIT_S)  # schedule() and stop() notify
-                    continue
-                wait_s = self._heap[0][0] - self._now()
-                if wait_s > self._spin_s:
-                    self._cond.wait(min(wait_s - self._spin_s, MAX_WAIT_S))
-                elif wait_s > 0:
-                    self._spin_until(self._heap[0][0])
-
-    def _spin_until(self, due_s: float) -> None:
-        """Busy-wait (lock released, GIL yielded each turn) until ``due_s`` or a change.
-
-        Returns early when the heap's earliest deadline changes (a schedule,
-        a cancel) or on stop, so the loop re-reads it, and after ``2 * SPIN_S``
-        of real time whatever ``now`` says (a test's frozen fake clock).
-        """
-        now, heap = self._now, self._heap
-        give_up_s = time.monotonic() + 2 * SPIN_S
-        self._cond.release()
-        try:
-            while now() < due_s and not self._stopping and time.monotonic() < give_up_s:
-                time.sleep(0)  # yields the GIL to the engine thread; no oversleep
-                if not heap or heap[0][0] != due_s:
-                    break
-        finally:
-            self._cond.acquire()
-
     # -- sending (lock held) ------------------------------------------------------
 
-    def _dispatch(self, msg: mido.Message, due_s: float) -> None:
-        """Send one due message through the ledger, record its lateness, tell the observers."""
+    def _dispatch(self, msg: mido.Message, due_s: float) -> bool:
+        """Send one due message through the ledger, record its lateness, tell the observers.
+
+        Returns False only when a timed port is full: nothing was done, send it later.
+        """
         note_on = msg.type == "note_on" and msg.velocity > 0
         note_off = msg.type == "note_off" or (msg.type == "note_on" and msg.velocity == 0)
         key = (msg.channel, msg.note) if note_on or note_off else None
@@ -353,24 +280,67 @@ class Scheduler:
         if note_off and count != 1:  # 0: not sounding from livegen, nothing to end;
             if count:  # >1: an overlapping re-struck note still holds this voice
                 self._ledger[key] = count - 1
-            return
+            return True
+        handoff = self.handoff
+        if handoff is not None and key is not None and handoff.later_than(key, due_s):
+            # a note_off of this key handed over with a later deadline: take it back and
+            # run it through the ledger again after this message, as in deadline order
+            for later_s, later in handoff.retract(key, due_s):
+                self._ledger[key] = self._ledger.get(key, 0) + 1  # it had ended a count of 1
+                heapq.heappush(self._heap, (later_s, next(self._seq), later))
+            count = self._ledger.get(key, 0)
+            if note_off and count != 1:
+                if count:
+                    self._ledger[key] = count - 1
+                return True
         if note_on and count:  # re-strike: end the sounding voice first
-            self._transmit(mido.Message("note_off", channel=msg.channel, note=msg.note, velocity=0))
+            restrike = mido.Message("note_off", channel=msg.channel, note=msg.note, velocity=0)
+            if handoff is None:
+                self._transmit(restrike)
+            elif not handoff.push(restrike, due_s, own=True) and not handoff.port.closed:
+                return False  # full: nothing done yet
         sent_s = self._now()
-        if not self._transmit(msg):  # a note_off's key stays: cancel/stop retry it
+        if handoff is not None and handoff.fits(msg):
+            sent = handoff.push(msg, due_s)
+            if not sent and not handoff.port.closed:  # full: later (after a re-strike's note_off,
+                if note_on and count:  # the key no longer sounds)
+                    self._ledger.pop(key, None)
+                return False
+            self.send_errors += not sent
+        else:
+            sent = self._transmit(msg)
+        if not sent:  # a note_off's key stays: cancel/stop retry it
             if note_on and count:
                 self._ledger.pop(key, None)
-            return
-        self._lateness.append(sent_s - due_s)
+            return True
         if note_on:
             self._ledger[key] = count + 1
             self._channels.add(msg.channel)
+        elif note_off:
+            del self._ledger[key]
+        if handoff is None or not handoff.fits(msg):
+            self._played(msg, due_s, sent_s, False)
+        return True
+
+    def _played(self, msg: mido.Message, due_s: float, sent_s: float, own: bool) -> None:
+        """Record a message that has left (or, on a timed port, played at ``sent_s``)."""
+        key = note_key(msg)
+        note_on = msg.type == "note_on" and msg.velocity > 0
+        if key is not None:
+            if note_on:
+                self._on_air.add(key)
+            else:
+                self._on_air.discard(key)
+        if self.handoff is not None and self.handoff.fits(msg):
+            self.messages_sent += 1
+        if own:
+            return
+        self._lateness.append(sent_s - due_s)
+        if note_on:
             self.notes_sent += 1
             if self._armed:
                 self._armed = False
                 self.first_note_on_s = sent_s
-        elif note_off:
-            del self._ledger[key]
         for observer in self._observers:
             try:
                 observer.sent(due_s, sent_s, msg)
@@ -378,10 +348,16 @@ class Scheduler:
                 log.exception("scheduler observer %r failed", observer)
 
     def _release_all(self) -> None:
-        """Send a note_off for every key in the ledger and empty it."""
-        for channel, pitch in sorted(self._ledger):
+        """Send a note_off for every key sounding and empty the ledger.
+
+        Sounding: in the ledger; on a timed port, whose last message played was a
+        note_on (a note_on handed over but dropped never sounded).
+        """
+        keys = self._on_air if self.handoff is not None else self._ledger
+        for channel, pitch in sorted(keys):
             self._transmit(mido.Message("note_off", channel=channel, note=pitch, velocity=0))
         self._ledger.clear()
+        self._on_air.clear()
 
     def _transmit(self, msg: mido.Message) -> bool:
         try:

@@ -1,4 +1,5 @@
-"""The figures taken from a real ``livegen run`` subprocess (Linux ``/proc`` for CPU and memory).
+"""The figures taken from a real ``livegen run`` subprocess (Linux ``/proc`` for CPU and memory),
+then, on JACK, what a listener gets (:mod:`livegen.bench.listener`).
 
 Cold start to the ready line; idle CPU, summed over the daemon's threads; its
 memory, judged on what is its own; the exit status after SIGINT.
@@ -28,6 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from livegen import ports
+from livegen.bench.listener import bench_listener
 from livegen.bench.report import Figure, skip_all
 from livegen.bench.steps import BENCH_STYLE
 from livegen.errors import BackendError
@@ -43,6 +45,10 @@ EXIT_TIMEOUT_S = 10.0  # longest wait for the daemon to exit after SIGINT, secon
 #: Idle CPU is sampled from this long after the ready line, seconds: rtmidi's JACK
 #: reader polls slowly only after ``ports.JACK_IDLE_AFTER_S`` without input.
 IDLE_SETTLE_S = ports.JACK_IDLE_AFTER_S + 1.0
+#: The listener figures' answers per condition: 3 per second of idle measurement (30 in the
+#: full bench, 9 in the quick one), at least 8.
+LISTENER_RESPONSES_PER_IDLE_S = 3
+LISTENER_MIN_RESPONSES = 8
 
 
 def _kib_lines_mib(path: Path) -> dict[str, float]:
@@ -222,7 +228,7 @@ def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Fi
                 process.wait()
 
 
-def bench_daemon(model_path: Path, idle_s: float) -> list[Figure]:
+def bench_daemon(model_path: Path, idle_s: float, *, listener_responses: int | None = None) -> list[Figure]:
     """Start ``livegen run`` (JACK if a server runs, else auto): cold start, idle CPU, memory, SIGINT.
 
     On JACK with the one-client extension built, a second daemon runs with
@@ -232,11 +238,17 @@ def bench_daemon(model_path: Path, idle_s: float) -> list[Figure]:
     Args:
         model_path: the ``.onnx`` model the daemon loads.
         idle_s: how long idle CPU is measured, seconds (after :data:`IDLE_SETTLE_S`).
+        listener_responses: answers per condition of the listener's figures;
+            None: :data:`LISTENER_RESPONSES_PER_IDLE_S` per second of ``idle_s``
+            (at least :data:`LISTENER_MIN_RESPONSES`); 0: no listener figures.
 
     Returns:
         The figures ``cold_start``, ``idle_cpu``, ``uss`` (the memory target),
         ``pss``, ``rss``, ``sigint_exit`` (and ``idle_cpu_rtmidi``), judged; when
-        no MIDI backend can open, every figure is skipped with the reason.
+        no MIDI backend can open, every figure is skipped with the reason. On
+        JACK, then the listener's figures (:func:`livegen.bench.listener.bench_listener`:
+        lateness during answers and trigger -> first note_on, quiet and with
+        every core busy).
     """
     figures = {k: Figure(k, label, unit) for k, label, unit in (
         ("cold_start", "daemon cold start to ready", "s"),
@@ -254,4 +266,9 @@ def bench_daemon(model_path: Path, idle_s: float) -> list[Figure]:
             "idle_cpu_rtmidi", "  idle CPU with rtmidi's two JACK clients", "%")}
         _daemon(model_path, backend, idle_s, rtmidi, jack_client="rtmidi")
         figures.update(rtmidi)
-    return [f.judge() for f in figures.values()]
+    judged = [f.judge() for f in figures.values()]
+    if listener_responses is None:
+        listener_responses = max(LISTENER_MIN_RESPONSES, round(LISTENER_RESPONSES_PER_IDLE_S * idle_s))
+    if backend == "jack" and listener_responses > 0:  # what a listener gets (issue 14)
+        judged += bench_listener(model_path, listener_responses)
+    return judged

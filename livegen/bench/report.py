@@ -30,6 +30,9 @@ TARGETS: dict[str, tuple[tuple[str, str, float], ...]] = {
     "trigger": (("p99", "<=", 2.0),), "lateness": (("p99", "<=", 1.0),),
     "idle_cpu": (("value", "<", 1.0),), "uss": (("value", "<", 200.0),),
     "cold_start": (("value", "<", 1.5),), "sigint_exit": (("value", "==", 0.0),),
+    # issue 14: what a listener gets with every core busy, on the one-client JACK port
+    "listener_lateness_load": (("p99", "<=", 1.5), ("max", "<=", 3.0)),
+    "listener_trigger_load": (("p99", "<=", 2.0),),
 }
 _COMPARE = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, "==": operator.eq}
 NS_PER_MS = 1e6

@@ -15,7 +15,13 @@ capability                     default ("none")    who has it
 :attr:`InputPort.keep_fast`    never               rtmidi's polled JACK input reads it
 :attr:`Port.server_lost`       False               every JACK port (rtmidi's: where the extension is built)
 :attr:`OutputPort.connections_made` 0              the one-client JACK output
+:attr:`OutputPort.timed`       False               the one-client JACK output (``send_at``,
+                                                   ``collect``, ``cancel_timed``)
 =============================  ==================  ===========================================
+
+A *timed* output holds a message until its deadline, so the sender's thread can
+hand it over ahead of time and need not run (nor hold Python's GIL) at the
+deadline. :class:`livegen.scheduler.Scheduler` uses it when present.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import abc
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +43,7 @@ __all__ = [
     "InputPort",
     "OutputPort",
     "never",
+    "TimedPlay",
 ]
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,10 @@ IN_PORT_NAME = "livegen in"
 OUT_PORT_NAME = "livegen out"
 #: How long closing an input waits for its reader thread to stop, seconds.
 READER_JOIN_TIMEOUT_S = 1.0
+
+#: One played time-stamped message: ``(token, played_s)``, ``played_s`` the time its frame
+#: stands for (``time.monotonic()`` seconds). See :meth:`OutputPort.collect`.
+TimedPlay = tuple[int, float]
 
 InputHandler = Callable[[list[int], float], None]
 """Receives one raw MIDI message (list of byte values) and its stamp in seconds."""
@@ -178,9 +190,18 @@ class OutputPort(Port):
     Attributes:
         sent: messages handed to the backend.
         dropped: messages not sent: the port was closed (or its queue full).
+        timed: True when the port can hold time-stamped messages
+            (:meth:`send_at`); default False, and the three timed methods are
+            then never called.
+        timed_clock: the clock of :meth:`send_at`'s deadlines, seconds
+            (``time.monotonic``); a scheduler on another clock sends at deadlines.
+        timed_capacity: how many messages :meth:`send_at` holds at once.
     """
 
     direction = "output"
+    timed = False
+    timed_clock: Callable[[], float] = time.monotonic
+    timed_capacity = 0
 
     def __init__(self, handle: Any, backend: str, name: str, virtual: bool) -> None:
         super().__init__(handle, backend, name, virtual)
@@ -199,3 +220,49 @@ class OutputPort(Port):
     @abc.abstractmethod
     def send_bytes(self, data: Sequence[int]) -> None:
         """Send one raw MIDI message given as byte values (dropped and counted once closed)."""
+
+    def send_at(self, data: Sequence[int], due_s: float) -> int | None:
+        """Hold one short raw message until ``due_s`` (``time.monotonic()`` seconds).
+
+        Only where :attr:`timed`. Each message held is later either played
+        (:meth:`collect` names it) or dropped (:meth:`cancel_timed` names it),
+        never both, never twice.
+
+        Args:
+            data: the message's bytes (1-16 values, 0-255).
+            due_s: when it should sound, seconds.
+
+        Returns:
+            A token naming it, or None when the port holds all it can (or is
+            closed): send it later.
+
+        Raises:
+            NotImplementedError: the port is not timed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot hold time-stamped messages")
+
+    @property
+    def timed_stopped(self) -> bool:
+        """True once held messages can no longer play: the port closed (or its server went away)."""
+        return self.closed
+
+    def collect(self) -> list[TimedPlay]:
+        """The held messages played since the last call, in the order they played.
+
+        Returns:
+            ``[(token, played_s)]``, ``played_s`` in ``time.monotonic()`` seconds;
+            empty where not :attr:`timed`.
+        """
+        return []
+
+    def cancel_timed(self, token: int | None = None) -> list[int]:
+        """Drop every held message not yet played, at once (or only ``token``'s).
+
+        Args:
+            token: drop only this message, if it is still held.
+
+        Returns:
+            The tokens dropped (those played are left for :meth:`collect`);
+            empty where not :attr:`timed`.
+        """
+        return []

@@ -184,6 +184,9 @@ class JackOutputPort(OutputPort):
         virtual: True for livegen's own virtual port.
     """
 
+    timed = True
+    timed_capacity = 256  # the extension's TIMED_SLOTS
+
     def __init__(self, handle: JackPortHandle, name: str, virtual: bool) -> None:
         super().__init__(handle, "jack", name, virtual)
 
@@ -198,6 +201,55 @@ class JackOutputPort(OutputPort):
         """Connections made to this output since its client opened (JACK's connect callback)."""
         handle = self._handle
         return 0 if handle is None else handle.client.out_connects
+
+    def send_at(self, data: Sequence[int], due_s: float) -> int | None:
+        """Hold one message (1-16 bytes) in the C extension until ``due_s`` (``time.monotonic()`` s).
+
+        The process callback of the cycle whose span holds ``due_s`` puts it at
+        its frame (the span is the one :class:`JackInputPort` stamps with, so a
+        one-client receiver stamps it ``due_s``); one already late goes at the
+        next cycle's first free frame. Up to 256 are held at once.
+
+        Returns:
+            A token for :meth:`collect` / :meth:`cancel_timed`; None when all
+            256 slots are taken or the port is closed.
+
+        Raises:
+            ValueError: ``data`` is empty or over 16 bytes.
+        """
+        with self._lock:
+            if self._handle is None:
+                return None
+            return self._handle.client.write_at(bytes(data), due_s)
+
+    def collect(self) -> list[tuple[int, float]]:
+        """The held messages played since the last call, in play order: ``[(token, played_s)]``."""
+        with self._lock:
+            if self._handle is None:
+                return []
+            played = self._handle.client.collect()
+            self.sent += len(played)
+            return played
+
+    def cancel_timed(self, token: int | None = None) -> list[int]:
+        """Drop every held message not yet played, at once (or only ``token``'s); the tokens dropped."""
+        with self._lock:
+            if self._handle is None:
+                return []
+            client = self._handle.client
+            return client.cancel() if token is None else client.cancel(token)
+
+    @property
+    def timed_stopped(self) -> bool:
+        """True once held messages can no longer play: closed, or the JACK server shut down."""
+        handle = self._handle
+        return handle is None or handle.client.closed
+
+    @property
+    def placed(self) -> int:
+        """Messages the process callback wrote into JACK's buffers so far (each exactly once)."""
+        handle = self._handle
+        return 0 if handle is None else handle.client.placed
 
     def send_bytes(self, data: Sequence[int]) -> None:
         """Send one raw MIDI message given as byte values (1-256 bytes)."""

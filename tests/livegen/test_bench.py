@@ -19,6 +19,7 @@ from test_cli import write_tiny_model  # tests/livegen is on sys.path (pytest's 
 
 from livegen import bench, cli, ports
 from livegen.bench import daemon as bench_daemon
+from livegen.bench import listener as bench_listener
 from livegen.bench import report as bench_report
 from livegen.bench import suite
 from livegen.errors import BackendError
@@ -137,7 +138,7 @@ def test_memory_readers_raise_for_a_missing_process():
 
 @pytest.mark.jack
 def test_daemon_figures_on_jack(jack_server, tiny_path):
-    figures = {f.key: f for f in bench_daemon.bench_daemon(tiny_path, 0.5)}
+    figures = {f.key: f for f in bench_daemon.bench_daemon(tiny_path, 0.5, listener_responses=0)}
     assert all(f.skipped is None for f in figures.values()), figures
     assert figures["cold_start"].value > 0
     assert figures["sigint_exit"].value == 0 and figures["sigint_exit"].passed
@@ -150,6 +151,60 @@ def test_daemon_figures_on_jack(jack_server, tiny_path):
         assert 0 < uss <= pss <= rss  # private <= proportional <= resident
         assert figures["uss"].passed in (True, False) and figures["rss"].passed is None
         assert "VmLck" in figures["rss"].note
+
+
+@pytest.mark.jack
+def test_listener_figures_on_jack(jack_server, tiny_path):
+    """Quiet, loaded and loaded-untimed rows, each measured at a real listener; load stopped."""
+    if not ports.jack_shared_client():
+        pytest.skip("livegen._jackmidi is not built")
+    figures = {f.key: f for f in bench_listener.bench_listener(tiny_path, 2)}
+    assert set(figures) == {f"listener_{what}_{how}" for what in ("lateness", "trigger")
+                            for how in ("quiet", "load", "load_untimed")}
+    for figure in figures.values():
+        assert figure.skipped is None, (figure.key, figure.skipped)
+        assert figure.samples > 0 and figure.p50 <= figure.p99 <= figure.max
+        assert "heard" in figure.note
+    assert figures["listener_lateness_load"].target == "p99 <= 1.5 ms, max <= 3 ms"
+    assert figures["listener_trigger_load"].passed in (True, False)
+    assert figures["listener_lateness_quiet"].passed is None  # no target: a reference
+    assert not [pid for pid in _busy_children() if _is_child(pid)]  # every busy process stopped
+
+
+def _busy_children() -> list[int]:
+    """PIDs of this process's children running the bench's busy loop (Linux /proc)."""
+    found = []
+    for task in os.listdir("/proc"):
+        if task.isdigit():
+            try:
+                with open(f"/proc/{task}/cmdline", "rb") as cmdline:
+                    if b"while True" in cmdline.read():
+                        found.append(int(task))
+            except OSError:
+                continue
+    return found
+
+
+def test_cpu_load_stops_its_processes_even_on_error():
+    with pytest.raises(RuntimeError), bench_listener.cpu_load(2) as count:
+        assert count == 2 and len(_busy_children()) >= 2
+        raise RuntimeError("the measurement failed")
+    assert not [pid for pid in _busy_children() if _is_child(pid)]
+
+
+def _is_child(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except OSError:
+        return False
+
+
+def test_listener_matching_takes_the_latest_deadline_not_after_each_arrival():
+    due = [(1.0, 0, 60), (2.0, 0, 60), (3.0, 0, 60), (1.5, 0, 62)]
+    heard = [(2.0004, 0, 60), (3.001, 0, 60), (1.5, 0, 62), (9.0, 0, 64)]  # 1.0 never came
+    matched = bench_listener._match(due, heard)
+    assert sorted(round(late, 4) for late, _ in matched) == [0.0, 0.0004, 0.001]
 
 
 # --- report and CLI ---------------------------------------------------------------------------

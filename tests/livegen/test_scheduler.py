@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import mido
@@ -11,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livegen.midi import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
+from livegen.ports.base import OutputPort
 from livegen.scheduler import Scheduler, SchedulerObserver
 
 
@@ -356,3 +358,219 @@ def test_no_hanging_note_under_any_interleaving(ops):
     sched.stop()
     assert sched.sounding() == {}
     assert hanging_notes(port.messages) == {}
+
+
+# -- a timed port (livegen.handoff): messages handed over ahead, played by the port ----------
+
+
+class FakeTimedPort(OutputPort):
+    """A timed output on a fake clock, modelling the JACK extension's slots.
+
+    :meth:`play` is the process callback: it plays every held message due
+    before ``until_s`` in (deadline, token) order. ``messages`` is what the
+    receiver got, in order (immediate sends included).
+    """
+
+    def __init__(self, clock: FakeClock, capacity: int = 256) -> None:
+        super().__init__(object(), "fake", "fake out", True)
+        self.timed = True
+        self.timed_clock = clock
+        self.timed_capacity = capacity
+        self.messages: list[mido.Message] = []
+        self.held: dict[int, tuple[float, bytes]] = {}
+        self.played: list[tuple[int, float]] = []
+        self.played_tokens: list[int] = []
+        self.gone = False  # the server went away (the port itself still open)
+        self._tokens = itertools.count(1)
+        self._span_start_s = clock()
+
+    def _release(self, handle) -> None:
+        pass
+
+    @property
+    def timed_stopped(self) -> bool:
+        return self.closed or self.gone
+
+    def send_bytes(self, data) -> None:
+        self.messages.append(mido.Message.from_bytes(list(data)))
+
+    def send_at(self, data, due_s: float) -> int | None:
+        if len(self.held) + len(self.played) >= self.timed_capacity:
+            return None
+        token = next(self._tokens)
+        self.held[token] = (due_s, bytes(data))
+        return token
+
+    def play(self, until_s: float) -> None:
+        for token in sorted(self.held, key=lambda k: (self.held[k][0], k)):
+            due_s, data = self.held[token]
+            if due_s < until_s:
+                del self.held[token]
+                self.messages.append(mido.Message.from_bytes(list(data)))
+                self.played.append((token, max(due_s, self._span_start_s)))
+                self.played_tokens.append(token)
+        self._span_start_s = until_s
+
+    def collect(self) -> list[tuple[int, float]]:
+        played, self.played = self.played, []
+        return played
+
+    def cancel_timed(self, token: int | None = None) -> list[int]:
+        if token is not None:
+            return [token] if self.held.pop(token, None) is not None else []
+        dropped = list(self.held)
+        self.held.clear()
+        return dropped
+
+
+@pytest.fixture
+def timed():
+    clock = FakeClock()
+    port = FakeTimedPort(clock)
+    return clock, port, Scheduler(port.send, now=clock, lookahead_s=0.05)
+
+
+def test_a_timed_port_gets_each_message_ahead_with_its_deadline(timed):
+    clock, port, sched = timed
+    seen = Recorder()
+    sched.add_observer(seen)
+    t0 = clock()
+    sched.schedule(t0 + 0.2, on(60))
+    assert sched.run_due() == 0 and not port.held
+    clock.advance(0.16)  # within the 50 ms lookahead
+    assert sched.run_due() == 1
+    assert list(port.held.values()) == [(pytest.approx(t0 + 0.2), bytes(on(60).bytes()))]
+    assert sched.notes_sent == 0 and sched.pending() == 1  # handed over, not played yet
+    port.play(t0 + 0.21)
+    assert sched.pending() == 0
+    assert port.messages == [on(60)]
+    assert sched.notes_sent == 1 and sched.messages_sent == 1
+    assert sched.lateness_s == [pytest.approx(0.0)]
+    assert seen.events[-1] == ("sent", pytest.approx(t0 + 0.2), pytest.approx(t0 + 0.2), on(60))
+
+
+def test_schedule_hands_over_at_once_what_is_due_within_the_lookahead(timed):
+    clock, port, sched = timed
+    sched.schedule(clock() + 0.02, on(60))  # no run_due: the engine thread hands it over
+    assert len(port.held) == 1
+
+
+def test_a_fake_clock_scheduler_sends_at_deadlines_even_on_a_timed_port():
+    clock = FakeClock()
+    port = FakeTimedPort(FakeClock())  # the port's clock is another
+    sched = Scheduler(port.send, now=clock)
+    assert sched.handoff is None
+    sched.schedule(clock(), on(60))
+    sched.run_due()
+    assert port.messages == [on(60)] and not port.held
+
+
+def test_cancel_on_a_timed_port_ends_exactly_the_notes_that_played(timed):
+    clock, port, sched = timed
+    t0 = clock()
+    for due, msg in ((0.01, on(60)), (0.02, on(62)), (0.03, off(60)), (0.04, on(64)), (0.045, off(62)),
+                     (0.049, off(64))):
+        sched.schedule(t0 + due, msg)
+    assert len(port.held) == 6
+    port.play(t0 + 0.035)  # on60, on62, off60 played; on64, off62, off64 still held
+    assert sched.cancel() == 3
+    assert port.messages == [on(60), on(62), off(60), off(62)]  # nothing for 64: it never sounded
+    assert hanging_notes(port.messages) == {}
+    assert sched.sounding() == {} and sched.notes_sent == 2
+    port.play(t0 + 1.0)
+    assert port.messages[-1] == off(62)  # nothing played after the cancel
+
+
+def legato_repeats(sched, t0):
+    """A pitch repeated before it ends: each note's note_on and note_off scheduled together."""
+    for onset, end in ((0.0, 0.04), (0.02, 0.07), (0.05, 0.09)):
+        sched.schedule(t0 + onset, on(62))
+        sched.schedule(t0 + end, off(62))
+
+
+def test_a_repeated_pitch_plays_as_without_a_timed_port(timed):
+    """A note_on due before a handed-over note_off of its key takes that note_off back."""
+    clock, port, sched = timed
+    legato_repeats(sched, clock())  # most within the lookahead: handed over at once
+    assert len(port.held) == 5
+    clock.advance(0.2)
+    sched.run_due()
+    port.play(clock())
+    untimed_clock = FakeClock(clock())
+    untimed = FakePort(untimed_clock)
+    plain = Scheduler(untimed.send, now=untimed_clock)
+    legato_repeats(plain, untimed_clock())
+    untimed_clock.advance(0.2)
+    plain.run_due()
+    assert port.messages == untimed.messages  # re-strikes, then one note_off at the end
+    assert [m.type for m in port.messages] == ["note_on", "note_off", "note_on", "note_off",
+                                               "note_on", "note_off"]
+    assert sched.handoff.reordered == 0 and sched.sounding() == {}
+
+
+def test_one_keys_messages_play_in_the_order_the_ledger_saw_them(timed):
+    """What cannot be taken back (a later note_on) holds an earlier message of its key behind it."""
+    clock, port, sched = timed
+    t0 = clock()
+    sched.schedule(t0 + 0.04, on(62))
+    sched.schedule(t0 + 0.02, off(62))  # earlier than the handed-over note_on: held to 0.04
+    sched.schedule(t0 + 0.06, off(62))
+    port.play(t0 + 0.1)
+    hanging_notes(port.messages)  # no double voice: the ledger's order held
+    assert [m.type for m in port.messages] == ["note_on", "note_off"]
+    assert sched.handoff.reordered == 1
+    sched.stop()
+    assert hanging_notes(port.messages) == {}
+
+
+def test_a_full_timed_port_keeps_the_rest_for_later(timed):
+    clock, _, _ = timed
+    port = FakeTimedPort(clock, capacity=4)
+    sched = Scheduler(port.send, now=clock, lookahead_s=0.05)
+    t0 = clock()
+    for i in range(6):
+        sched.schedule(t0 + 0.001 * i, on(60 + i))
+    assert len(port.held) == 3  # room for a re-strike pair is kept
+    port.play(t0 + 0.01)
+    sched.run_due()
+    port.play(t0 + 0.01)
+    sched.run_due()
+    port.play(t0 + 0.01)
+    assert [m.note for m in port.messages] == list(range(60, 66)) and sched.pending() == 0
+
+
+def test_messages_held_by_a_port_that_stopped_are_not_waited_for(timed):
+    """A server gone with messages held: pending() does not wait for them for ever."""
+    clock, port, sched = timed
+    sched.schedule(clock() + 0.01, on(60))
+    sched.schedule(clock() + 0.02, off(60))
+    assert sched.pending() == 2
+    port.gone = True  # a JACK server that shut down: nothing held will play
+    assert sched.pending() == 0 and sched.handoff.lost == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(_op, max_size=60), lookahead=st.floats(0, 0.6))
+def test_no_hanging_note_on_a_timed_port_under_any_interleaving(ops, lookahead):
+    clock = FakeClock()
+    port = FakeTimedPort(clock)
+    sched = Scheduler(port.send, now=clock, lookahead_s=lookahead)
+    for kind, x, a, b in ops:
+        if kind == "on":
+            sched.schedule(clock() + x, on(a, channel=b))
+        elif kind == "off":
+            sched.schedule(clock() + x, off(a, channel=b))
+        elif kind == "run":
+            clock.advance(x)
+            sched.run_due()
+            port.play(clock())
+        elif kind == "cancel":
+            sched.cancel(panic=bool(a))
+        else:
+            sched.stop()
+        hanging_notes(port.messages)  # asserts no double voice at any point
+    sched.stop()
+    port.play(clock() + 10.0)
+    assert not port.held and sched.sounding() == {}
+    assert hanging_notes(port.messages) == {}
+    assert len(port.played_tokens) == len(set(port.played_tokens))  # nothing played twice

@@ -56,9 +56,15 @@ Key = tuple[int, int]
 
 
 def timed_port(send: object) -> OutputPort | None:
-    """The timed output port behind ``send``: the port itself or its bound ``send``; else None."""
-    port = send if isinstance(send, OutputPort) else getattr(send, "__self__", None)
-    return port if isinstance(port, OutputPort) and port.timed else None
+    """The timed output behind ``send``: the port itself or its bound ``send``; else None.
+
+    Anything with the timed port's interface counts (``timed`` True, ``send_at``,
+    ``collect``, ``cancel_timed``, ``timed_stopped``, ``timed_capacity``,
+    ``timed_clock``), e.g. :class:`livegen.outlet.Outlet`, which passes it on to
+    whichever port is open.
+    """
+    port = send if hasattr(send, "send_at") else getattr(send, "__self__", None)
+    return port if hasattr(port, "send_at") and getattr(port, "timed", False) else None
 
 
 def note_key(msg: mido.Message) -> Key | None:

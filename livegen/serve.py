@@ -34,13 +34,11 @@ import gc
 import logging
 import statistics
 import threading
-from collections.abc import Callable, Iterable
-
-import mido
+from collections.abc import Callable
 
 from livegen import ports
 from livegen.errors import BackendError, LivegenError
-from livegen.midi import CC_ALL_NOTES_OFF
+from livegen.outlet import Outlet, ServerGoneError
 
 __all__ = [
     "EXIT_OK",
@@ -48,8 +46,6 @@ __all__ = [
     "RETRY_INTERVAL_S",
     "WATCH_INTERVAL_S",
     "Link",
-    "Outlet",
-    "ServerGoneError",
     "check_alone",
     "log_stats",
     "serve",
@@ -93,106 +89,10 @@ def check_alone(backend: str, client_name: str) -> None:
                            f"(e.g. --client-name {client_name}2)")
 
 
-class ServerGoneError(BackendError):
-    """A note_on with no server to play it: the scheduler counts the failed send, and the
-    watch's one line says why (the scheduler's own warning for it is filtered out)."""
-
-
 def _not_server_gone(record: logging.LogRecord) -> bool:
     """A logging filter: False for the scheduler's warning about a :class:`ServerGoneError`."""
     args = record.args if isinstance(record.args, tuple) else ()
     return not any(isinstance(arg, ServerGoneError) for arg in args)
-
-
-class Outlet:
-    """The engine's output: the output port open now, and what a new connection must be told.
-
-    Thread-safe: the scheduler thread sends, the watching thread calls
-    :meth:`attach`, :meth:`detach` and :meth:`renew`.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.port: ports.OutputPort | None = None
-        self._struck: set[tuple[int, int]] = set()  # (channel, pitch) since the last connection
-        self._connections = self._seen = 0  # connections handled; seen at the last renew()
-
-    def attach(self, port: ports.OutputPort) -> None:
-        """Send to ``port`` from now on; its connections so far need nothing."""
-        with self._lock:
-            self.port = port
-            self._connections = self._seen = port.connections_made
-            self._struck.clear()
-
-    def detach(self) -> ports.OutputPort | None:
-        """Stop sending to the port; returns it (None if there was none)."""
-        with self._lock:
-            port, self.port = self.port, None
-            return port
-
-    def send(self, msg: mido.Message) -> None:
-        """Send ``msg`` to the port open now (the scheduler's ``send``).
-
-        Without a port, or with its server gone, a note_on raises (the
-        scheduler counts a failed send: nothing played); anything else is
-        dropped, as there is nothing left to end or to tell.
-
-        Raises:
-            ServerGoneError: a note_on with no server to play it.
-        """
-        port = self.port
-        note_on = msg.type == "note_on" and msg.velocity > 0
-        if port is None or port.server_lost:
-            if note_on:
-                raise ServerGoneError("no MIDI output: its server went away")
-            return
-        if note_on:
-            with self._lock:
-                self._struck.add((msg.channel, msg.note))
-        port.send(msg)
-
-    def renew(self, sounding: Iterable[tuple[int, int]]) -> int:
-        """After a new connection to the port: end every note the receiver may hold.
-
-        Sends a note_off for each key struck since the previous connection
-        (or since :meth:`attach`) and each key in ``sounding``, then CC123 on
-        their channels. Does nothing if no connection was made since; a
-        connection made since the previous call waits for the next (JACK
-        carries data on it only from a later cycle), so call this regularly.
-
-        Args:
-            sounding: ``(channel, pitch)`` keys the scheduler's ledger holds.
-
-        Returns:
-            The note_offs sent.
-        """
-        port = self.port
-        if port is None:
-            return 0
-        made = port.connections_made
-        with self._lock:
-            if made != self._seen:  # JACK carries data on a new connection from a later cycle:
-                self._seen = made  # act from the next call on, once it surely does
-                return 0
-            if made == self._connections:
-                return 0
-            self._connections = made
-            keys = sorted(self._struck | set(sounding))
-            self._struck.clear()
-        if not keys:  # nothing struck since the last connection: the receiver holds none of ours
-            return 0
-        messages = [mido.Message("note_off", channel=ch, note=pitch, velocity=0) for ch, pitch in keys]
-        messages += [mido.Message("control_change", channel=ch, control=CC_ALL_NOTES_OFF, value=0)
-                     for ch in sorted({ch for ch, _ in keys})]
-        try:
-            for msg in messages:
-                port.send(msg)
-        except Exception as err:  # a port may raise anything; the watch goes on
-            log.warning("could not end the notes on the reconnected output: %s", err)
-            return 0
-        log.info("output %s connected again: %d note_off(s) sent, then all notes off",
-                 port.name, len(keys))
-        return len(keys)
 
 
 class Link:

@@ -7,6 +7,7 @@ import pytest
 
 from livegen import ports, serve
 from livegen.errors import BackendError
+from livegen.outlet import Outlet
 from livegen.scheduler import Scheduler
 
 
@@ -31,7 +32,7 @@ def off(pitch: int, channel: int = 0) -> mido.Message:
 
 
 def test_a_new_connection_ends_what_the_receiver_may_hold_then_cc123():
-    port, outlet = FakeOutput(), serve.Outlet()
+    port, outlet = FakeOutput(), Outlet()
     port.connections_made = 1  # the connection it had when attached needs nothing
     outlet.attach(port)
     assert outlet.renew([]) == 0 and port.sent == []
@@ -53,7 +54,7 @@ def test_a_new_connection_ends_what_the_receiver_may_hold_then_cc123():
 
 
 def test_no_note_is_played_into_a_lost_server():
-    port, outlet = FakeOutput(), serve.Outlet()
+    port, outlet = FakeOutput(), Outlet()
     outlet.attach(port)
     scheduler = Scheduler(outlet.send)
     scheduler.schedule(0.0, on(60))
@@ -69,7 +70,7 @@ def test_no_note_is_played_into_a_lost_server():
 
 
 def test_without_a_port_a_note_on_fails_and_the_rest_is_dropped():
-    outlet = serve.Outlet()
+    outlet = Outlet()
     with pytest.raises(BackendError, match="server went away"):
         outlet.send(on(60))
     outlet.send(off(60))
@@ -93,3 +94,41 @@ def test_a_second_livegen_is_refused_with_its_ports_named(monkeypatch):
     assert seen == [("jack", "livegen", ("livegen in", "livegen out"))]
     serve.check_alone("winmm", "livegen")  # no virtual ports there: nothing to clash with
     assert len(seen) == 1
+
+
+def test_the_outlet_hands_time_stamped_messages_to_the_port_open_now():
+    from fakes import FakeClock, hanging_notes
+    from test_scheduler import FakeTimedPort
+
+    class Port(FakeTimedPort):
+        connections_made = 0  # moved by hand, as FakeOutput's
+
+    clock = FakeClock()
+    first, outlet = Port(clock), Outlet()
+    outlet.attach(first)
+    scheduler = Scheduler(outlet.send, now=clock, lookahead_s=0.05)
+    assert scheduler.handoff is not None  # ahead of the deadlines, through the outlet
+    scheduler.schedule(0.01, on(60))
+    scheduler.schedule(0.02, off(60))
+    scheduler.schedule(0.03, on(64))
+    scheduler.run_due(clock())
+    assert len(first.held) == 3 and first.messages == []  # held by the port, not sent yet
+    first.play(0.025)
+    scheduler.run_due(0.025)
+    assert [m.type for m in first.messages] == ["note_on", "note_off"]
+    # The server goes away with note 64 still held: it will never play, and is forgotten.
+    first.gone = True
+    scheduler.cancel()
+    assert scheduler.pending() == 0 and not scheduler.sounding()
+    second = Port(clock)
+    outlet.attach(second)  # the server is back: a new port, whose tokens start at 1 again
+    scheduler.schedule(0.1, on(67))
+    scheduler.schedule(0.2, off(67))
+    scheduler.run_due(0.06)
+    assert outlet.cancel_timed((1, 1)) == []  # the first port's token names nothing on the second
+    second.play(0.3)
+    scheduler.run_due(0.3)
+    assert [(m.type, m.note) for m in second.messages] == [("note_on", 67), ("note_off", 67)]
+    assert hanging_notes(first.messages) == {} and hanging_notes(second.messages) == {}
+    second.connections_made = 1  # reconnected: 67 was struck through the timed path
+    assert outlet.renew([]) == 0 and outlet.renew([]) == 1

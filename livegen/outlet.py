@@ -51,12 +51,15 @@ class Outlet:
         self._struck: set[tuple[int, int]] = set()  # (channel, pitch) since the last connection
         self._connections = self._seen = 0  # connections handled; seen at the last renew()
         self._generation = 0  # ports attached so far: a timed token names its port
+        self._capacity = 0  # the timed port's timed_capacity (0: none attached yet)
 
     def attach(self, port: ports.OutputPort) -> None:
         """Send to ``port`` from now on; its connections so far need nothing."""
         with self._lock:
             self.port = port
             self._generation += 1
+            if getattr(port, "timed", False):
+                self._capacity = port.timed_capacity
             self._connections = self._seen = port.connections_made
             self._struck.clear()
 
@@ -146,9 +149,13 @@ class Outlet:
 
     @property
     def timed_capacity(self) -> int:
-        """Messages the port can hold at once (0 without a timed port)."""
-        port = self.port
-        return port.timed_capacity if port is not None and port.timed else 0
+        """Messages the timed port can hold at once; the last one's while none is open.
+
+        Kept while the server is away, so that the scheduler does not wait for
+        room that no port will make: what it hands over then is refused as
+        closed, and dropped.
+        """
+        return self._capacity
 
     @property
     def closed(self) -> bool:

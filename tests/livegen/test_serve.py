@@ -120,6 +120,11 @@ def test_the_outlet_hands_time_stamped_messages_to_the_port_open_now():
     first.gone = True
     scheduler.cancel()
     assert scheduler.pending() == 0 and not scheduler.sounding()
+    outlet.detach()  # while no server is there, what the engine schedules is dropped, not held
+    scheduler.schedule(0.04, on(65))
+    scheduler.schedule(0.05, off(65))
+    scheduler.run_due(0.05)
+    assert scheduler.pending() == 0 and scheduler.notes_sent == 1
     second = Port(clock)
     outlet.attach(second)  # the server is back: a new port, whose tokens start at 1 again
     scheduler.schedule(0.1, on(67))

@@ -1,5 +1,7 @@
-"""The model's cost in this process: one onnxruntime step with the state carried, and
-the stateless re-read of a 50-note window that older tools pay per predicted token.
+"""The model's cost in this process: one onnxruntime step with the state carried, the
+stateless re-read of a 50-note window that older tools pay per predicted token, and
+one generated note per preset (:func:`bench_notes`: all its tokens, style guidance,
+the follower and sampling, through the engine's own :class:`~livegen.generation.Generator`).
 
 Also the bench's workload (a real phrase, its tokens, the style timed), which the
 other parts and the training side's comparison rows reuse.
@@ -7,15 +9,20 @@ other parts and the training side's comparison rows reuse.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 
 from livegen import tokens
-from livegen.bench.report import Figure, time_ms, timing
+from livegen.bench.report import NS_PER_MS, Figure, time_ms, timing
+from livegen.generation import Generator
 from livegen.model import Model
 from livegen.notes import Note
+from livegen.presets import Preset, list_presets, load_preset
 
-__all__ = ["PHRASE", "WINDOW_NOTES", "BENCH_STYLE", "feed_tokens", "style_index",
-           "bench_step", "bench_reread"]
+__all__ = ["PHRASE", "WINDOW_NOTES", "BENCH_STYLE", "NOTE_FOLLOW", "ANSWER_NOTES", "feed_tokens",
+           "style_index", "bench_step", "bench_reread", "note_variants", "bench_note", "bench_notes"]
 
 # (pitch, velocity, onset_s, duration_s): the soprano of J. S. Bach's chorale BWV 66.6
 # (music21 corpus, bach/bwv66.6), first 8 notes, quarter note = 0.5 s
@@ -23,6 +30,12 @@ PHRASE = ((73, 80, 0.0, 0.25), (71, 76, 0.25, 0.25), (69, 78, 0.5, 0.5), (71, 80
           (73, 84, 1.5, 0.5), (76, 90, 2.0, 0.5), (73, 84, 2.5, 0.5), (71, 78, 3.0, 0.5))
 WINDOW_NOTES = 50  # the performer context a windowed model re-reads (DESIGN.md)
 BENCH_STYLE = "romantic"  # the style timed and the daemon's preset (any style costs the same)
+#: the ``follow`` weight of the per-note rows with the follower on (the weight
+#: livegen_train.conditional measured; presets ship with it off so far)
+NOTE_FOLLOW = 0.5
+ANSWER_NOTES = 16  # notes per answer in the per-note rows; each answer starts from the snapshot
+PRIMED_PHRASES = 3  # PHRASE is primed this many times first (the follower learns 24 notes)
+PHRASE_S = 4.0  # PHRASE's length, seconds (its last note ends at 3.5 s)
 
 
 def feed_tokens(count: int) -> list[int]:
@@ -75,3 +88,116 @@ def bench_reread(model: Model, samples: int, base: Figure) -> Figure:
 
     return timing("reread", f"stateless: re-read {WINDOW_NOTES} notes, {len(window)} steps",
                   time_ms(one, samples, 1), base=base)
+
+
+def note_variants(preset: Preset) -> list[tuple[str, str, Preset]]:
+    """The per-note rows of one preset: as it is, and with one cost taken away or added.
+
+    Returns:
+        ``(key suffix, what changed, preset)``: ``""`` the preset itself; ``".unguided"``
+        with ``style_guidance`` 0 (when it is on: what guidance costs); ``".follow"`` with
+        ``follow`` :data:`NOTE_FOLLOW` when it is off, else ``".nofollow"`` with it 0 (what
+        the follower costs).
+    """
+    conditioning = preset.conditioning
+    rows = [("", "as the preset is", preset)]
+    if conditioning.style_guidance > 0:
+        rows.append((".unguided", "style guidance off", preset.replace(style_guidance=0.0)))
+    if conditioning.follow > 0:
+        rows.append((".nofollow", "follow off", preset.replace(follow=0.0)))
+    else:
+        rows.append((".follow", f"follow {NOTE_FOLLOW:g}", preset.replace(follow=NOTE_FOLLOW)))
+    return rows
+
+
+def _describe(preset: Preset) -> str:
+    conditioning = preset.conditioning
+    guidance = "guidance off" if conditioning.style_guidance <= 0 else (
+        f"guidance {conditioning.style_guidance:g} away from "
+        + (", ".join(conditioning.style_contrast) or "the mean of every style"))
+    return (f"style {conditioning.style}, {guidance}, follow {conditioning.follow:g}, "
+            f"key mask {preset.sampling.key_mask}, top_p {preset.sampling.top_p:g}")
+
+
+def bench_note(model: Model, preset: Preset, notes: int, warmup: int = 50, *, key: str = "note",
+               label: str = "one generated note", base: Figure | None = None) -> Figure:
+    """Time :meth:`livegen.generation.Generator.next_note` under ``preset``, as the daemon calls it.
+
+    The generator is the engine's own (style guidance, follower, sampler, copy
+    guard as the preset says, seed 0). :data:`PHRASE` is primed
+    :data:`PRIMED_PHRASES` times (the follower learns it; the key mask and the
+    repetition guard see it), then answers of :data:`ANSWER_NOTES` notes each
+    start from that snapshot as a response does (``restore``, ``begin_response``:
+    untimed). Each timed call draws one note: its SHIFT, PITCH, VEL and DUR
+    tokens, each fed to the model (DUR at the start of the next call).
+
+    Args:
+        model: loaded as the daemon loads it (1 thread).
+        preset: the preset timed.
+        notes: timed notes; warmup: untimed notes before them.
+        key, label: the figure's.
+        base: the figure ``ratio`` is taken against (the one-step figure: how many
+            steps a note costs).
+
+    Returns:
+        The figure, milliseconds per note.
+
+    Raises:
+        ModelError: the model lacks a style the preset names.
+    """
+    generator = Generator(model, preset, seed=0)
+    for k in range(PRIMED_PHRASES):
+        for pitch, velocity, onset_s, duration_s in PHRASE:
+            generator.prime(Note(pitch, velocity, onset_s + k * PHRASE_S, duration_s))
+    snapshot = generator.snapshot()
+    start_s = PRIMED_PHRASES * PHRASE_S + preset.triggering.silence_s
+    clock, times, avoid = time.perf_counter_ns, [], frozenset()
+    next_note = generator.next_note
+    while len(times) < warmup + notes:
+        generator.restore(snapshot)
+        generator.begin_response(start_s)
+        for _ in range(min(ANSWER_NOTES, warmup + notes - len(times))):
+            t0 = clock()
+            next_note(avoid)
+            times.append((clock() - t0) / NS_PER_MS)
+    return timing(key, label, times[warmup:], base=base, note=_describe(preset))
+
+
+def bench_notes(model: Model, notes: int, warmup: int = 50, *, base: Figure | None = None,
+                presets: dict[str, Preset | Path] | None = None) -> list[Figure]:
+    """One generated note under every preset found, with its comparison rows (:func:`note_variants`).
+
+    Args:
+        model: as for :func:`bench_note`.
+        notes: timed notes per row; warmup: untimed notes per row.
+        base: as for :func:`bench_note`.
+        presets: ``{name: preset or its YAML file}``; default every preset found
+            (:func:`livegen.presets.list_presets`: the shipped ones and ``$LIVEGEN_PRESETS``'s).
+
+    Returns:
+        Figures keyed ``note.NAME`` (``note.NAME.unguided``, ``note.NAME.follow`` ...),
+        judged against the per-note target; a preset that does not load, or whose style
+        the model lacks, is skipped with the reason.
+    """
+    from livegen.errors import LivegenError
+
+    figures = []
+    for name, preset in (presets or list_presets()).items():
+        try:
+            preset = load_preset(preset) if not isinstance(preset, Preset) else preset
+        except LivegenError as err:
+            figures.append(Figure(f"note.{name}", f"one generated note: {name}",
+                                  skipped=str(err)).judge())
+            continue
+        for suffix, what, variant in note_variants(preset):
+            key = f"note.{name}{suffix}"
+            label = f"one generated note: {name}" if not suffix else f"  {name}, {what}"
+            try:
+                figures.append(bench_note(model, variant, notes, warmup, key=key, label=label,
+                                          base=base))
+            except LivegenError as err:
+                figures.append(Figure(key, label, skipped=str(err)).judge())
+    if figures and figures[0].skipped is None:
+        figures[0].note += (f"; every note row: {ANSWER_NOTES}-note answers after {PRIMED_PHRASES}x "
+                            f"an 8-note phrase, seed 0; x step: the note's p50 in one-step p50s")
+    return figures

@@ -277,14 +277,14 @@ class Sampler:
         weights = np.exp(scaled, out=scaled)  # a -inf logit becomes weight 0
         top_p = self._top_p
         if top_p < 1.0:
-            order = np.argsort(-weights, kind="stable")  # ties: lower token id first, like argmax
+            order = (-weights).argsort(kind="stable")  # ties: lower token id first, like argmax
             cumulative = weights[order]
-            cumulative = np.cumsum(cumulative, out=cumulative)
+            cumulative.cumsum(out=cumulative)
             keep = min(int(cumulative.searchsorted(top_p * cumulative[-1])) + 1, len(order))
             draw = self.rng.random() * cumulative[keep - 1]
             index = min(int(cumulative[:keep].searchsorted(draw, side="right")), keep - 1)
             return run.start + int(order[index])
-        cumulative = np.cumsum(weights, out=weights)
+        cumulative = weights.cumsum(out=weights)
         draw = self.rng.random() * cumulative[-1]
         index = min(int(cumulative.searchsorted(draw, side="right")), len(weights) - 1)
         return run.start + index

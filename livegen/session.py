@@ -154,7 +154,7 @@ class SessionContext:
             if self.last_pitch is None:
                 symbol = None
             else:
-                symbol = int(np.clip(pitch - self.last_pitch, -MAX_INTERVAL, MAX_INTERVAL)) + MAX_INTERVAL
+                symbol = min(max(int(pitch - self.last_pitch), -MAX_INTERVAL), MAX_INTERVAL) + MAX_INTERVAL
             current.interval, current.pitch, self.last_pitch = symbol, pitch, pitch
         elif kind == Kind.VEL:
             symbol = int(_VEL_SYMBOL[token - tokens.VEL_OFFSET])

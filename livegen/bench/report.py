@@ -31,7 +31,7 @@ TARGETS: dict[str, tuple[tuple[str, str, float], ...]] = {
     "trigger": (("p99", "<=", 2.0),), "lateness": (("p99", "<=", 1.0),),
     "idle_cpu": (("value", "<", 1.0),), "uss": (("value", "<", 200.0),),
     "cold_start": (("value", "<", 1.5),), "sigint_exit": (("value", "==", 0.0),),
-    "note": (("p50", "<=", 1.0),),
+    "note": (("p50", "<=", 1.0),), "notochord": (("ratio", ">=", 8.0),),
 }
 _COMPARE = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, "==": operator.eq}
 NS_PER_MS = 1e6

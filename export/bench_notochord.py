@@ -1,0 +1,215 @@
+"""livegen's cost per note against Notochord's per event: ``python -m livegen_train.bench_notochord``.
+
+Notochord (V. Shepardson et al., "Notochord: a Flexible Probabilistic Model for
+Real-Time MIDI Performance", AIMC 2022; the ``notochord`` package on PyPI) is
+the nearest real-time MIDI model. Issue 14 asks that one note of livegen cost
+at least 8x less than one Notochord event (a feed and a query). Both are timed
+here, in one process and one run, on one thread each:
+
+* livegen: one generated note under every preset found, as it is and with
+  ``follow`` 0.5 (:func:`livegen.bench.steps.bench_note`: the engine's own
+  ``Generator.next_note``, all four tokens, style guidance, follower, sampling);
+* Notochord: ``query_feed()`` with its default arguments (sample the next event,
+  instrument included, then feed it back), after :data:`~livegen.bench.steps.PHRASE`
+  played three times as note_on/note_off events on the piano (instrument 1),
+  again from there every :data:`EVENTS_PER_ANSWER` events. Its default model
+  (a 2-layer GRU of 1024, embeddings 512) and one of livegen's size (2 x 256,
+  embeddings 256), random weights: a shape costs the same whatever its weights,
+  and the trained checkpoint is a download this tool does not make.
+
+Notochord is a comparison only, never a dependency: its wheel pins
+``torch<2.11`` and livegen's training side uses torch 2.13, so it is not in
+any extra. Where it is wanted: ``pip install --no-deps notochord appdirs pandas``
+(its other imports, mido, tqdm, joblib and torch, are here already). Without
+it the Notochord rows are skipped with that reason. A Notochord *note* is two
+events (note_on, note_off); the ratio is taken per event, the stricter reading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from livegen.bench.report import (
+    NS_PER_MS,
+    Figure,
+    Report,
+    format_report,
+    load_avg,
+    machine_context,
+    timing,
+)
+from livegen.bench.steps import NOTE_FOLLOW, PHRASE, bench_note
+from livegen.errors import LivegenError
+from livegen.model import Model
+from livegen.presets import Preset, list_presets, load_preset
+
+__all__ = ["Settings", "FULL", "QUICK", "SHAPES", "NOTOCHORD_TARGET", "phrase_events",
+           "bench_notochord", "run", "main"]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_USAGE = 0, 2
+PIANO = 1  # Notochord's instrument ids: 1-128 are the General MIDI programs + 1
+PRIMED_PHRASES = 3  # as livegen's per-note rows (bench.steps)
+PHRASE_S = 4.0
+EVENTS_PER_ANSWER = 32  # 16 notes' note_on and note_off, as livegen's 16-note answers
+#: Notochord shapes timed: key -> (label, constructor arguments)
+SHAPES: dict[str, tuple[str, dict[str, int]]] = {
+    "notochord": ("Notochord default (GRU 2 x 1024), feed + query", {}),
+    "notochord_small": ("  Notochord at livegen's size (GRU 2 x 256)", {"emb_size": 256, "rnn_hidden": 256}),
+}
+NOTOCHORD_TARGET = 8.0  # issue 14: livegen's note at least 8x cheaper than Notochord's event
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Sample counts: ``notes`` per livegen row, ``events`` per Notochord row, after ``warmup``."""
+
+    notes: int = 1000
+    events: int = 300
+    warmup: int = 30
+
+
+FULL = Settings()
+QUICK = Settings(notes=200, events=60, warmup=10)
+
+
+def phrase_events(phrases: int = PRIMED_PHRASES) -> list[tuple[int, int, float, int]]:
+    """:data:`PHRASE` played ``phrases`` times as Notochord events.
+
+    Returns:
+        ``(instrument, pitch, seconds since the previous event, velocity)`` in time
+        order; a note_off is velocity 0.
+    """
+    events = []
+    for k in range(phrases):
+        for pitch, velocity, onset_s, duration_s in PHRASE:
+            events += [(onset_s + k * PHRASE_S, 1, pitch, velocity),
+                       (onset_s + duration_s + k * PHRASE_S, 0, pitch, 0)]
+    events.sort()
+    out, last_s = [], 0.0
+    for at_s, _, pitch, velocity in events:
+        out.append((PIANO, pitch, at_s - last_s, velocity))
+        last_s = at_s
+    return out
+
+
+def bench_notochord(key: str, events: int, warmup: int, *, base: Figure | None = None) -> Figure:
+    """Time Notochord's ``query_feed()`` (one event: a query, then its feed) on one torch thread.
+
+    Args:
+        key: one of :data:`SHAPES`.
+        events: timed events; warmup: untimed events first.
+        base: livegen's costliest per-note figure of the presets as they are (follow as
+            shipped); ``ratio`` is this row's p50 over its p50.
+
+    Returns:
+        The figure (ms per event), skipped when ``notochord`` does not import.
+    """
+    label, shape = SHAPES[key]
+    try:
+        import torch
+        from notochord import Notochord
+    except ImportError as err:
+        return Figure(key, label, skipped=f"{err.name} is not installed (pip install --no-deps "
+                                          f"notochord appdirs pandas; it pins torch<2.11)").judge()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        noto: Any = Notochord(**shape).eval()
+        primer = phrase_events()
+        clock, times = time.perf_counter_ns, []
+        while len(times) < warmup + events:
+            noto.reset()
+            for event in primer:
+                noto.feed(*event)
+            for _ in range(min(EVENTS_PER_ANSWER, warmup + events - len(times))):
+                t0 = clock()
+                noto.query_feed()
+                times.append((clock() - t0) / NS_PER_MS)
+    finally:
+        torch.set_num_threads(threads)
+    size = sum(p.numel() for p in noto.parameters())
+    return timing(key, label, times[warmup:], base=base,
+                  note=f"{size / 1e6:.1f} M parameters, random weights, torch {torch.__version__}, "
+                       f"1 thread; x: this p50 over the p50 of livegen's costliest preset as it is "
+                       f"({base.key if base is not None else 'none'})")
+
+
+def run(model_path: str | None = None, *, quick: bool = False, settings: Settings | None = None,
+        presets: dict[str, Any] | None = None) -> Report:
+    """Time livegen's note under each preset (follow off and 0.5), then Notochord's event.
+
+    Args:
+        model_path: livegen's ``.onnx`` model; default the packaged one (or ``$LIVEGEN_MODEL``).
+        quick: use :data:`QUICK` instead of :data:`FULL`.
+        settings: explicit counts (overrides ``quick``).
+        presets: ``{name: preset or YAML path}``; default every preset found.
+
+    Raises:
+        ModelError: the model cannot be loaded.
+        PresetError: a preset cannot be loaded.
+    """
+    settings = settings or (QUICK if quick else FULL)
+    model = Model.load(model_path, threads=1)
+    report = Report(machine_context(model, "quick" if quick else "full",
+                                    title="python -m livegen_train.bench_notochord"))
+    notes = []
+    for name, preset in (presets or list_presets()).items():
+        preset = preset if isinstance(preset, Preset) else load_preset(preset)
+        log.info("livegen note x %d: %s", settings.notes, name)
+        notes.append(bench_note(model, preset, settings.notes, settings.warmup,
+                                key=f"note.{name}", label=f"livegen, one note: {name}"))
+        if preset.conditioning.follow <= 0:
+            notes.append(bench_note(model, preset.replace(follow=NOTE_FOLLOW), settings.notes,
+                                    settings.warmup, key=f"note.{name}.follow",
+                                    label=f"  {name}, follow {NOTE_FOLLOW:g}"))
+    report.figures += notes
+    shipped = [f for f in notes if f.skipped is None and not f.key.endswith(".follow")]
+    costliest = max(shipped, key=lambda f: f.p50) if shipped else None
+    for key in SHAPES:
+        log.info("%s x %d events", key, settings.events)
+        report.figures.append(bench_notochord(key, settings.events, settings.warmup, base=costliest))
+    if "torch" in sys.modules:
+        report.context["torch"] = sys.modules["torch"].__version__
+    report.context["load_avg_end"] = load_avg()
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m livegen_train.bench_notochord [--model PATH] [--quick] [--json] [-v]``.
+
+    Returns:
+        0, or 2 with a one-line error when the model or a preset cannot be loaded.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m livegen_train.bench_notochord",
+        description="livegen's cost per generated note (every preset) against Notochord's per "
+                    "event (feed + query), one thread each, one run. See docs/benchmark.md.")
+    parser.add_argument("--model", metavar="PATH",
+                        help="ONNX model (default: the packaged model, or $LIVEGEN_MODEL)")
+    parser.add_argument("--quick", action="store_true", help="fewer samples (about 20 s)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        report = run(args.model, quick=args.quick)
+    except LivegenError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report), flush=True)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,7 +12,8 @@ here, in one process and one run, on one thread each:
 * Notochord: ``query_feed()`` with its default arguments (sample the next event,
   instrument included, then feed it back), after :data:`~livegen.bench.steps.PHRASE`
   played three times as note_on/note_off events on the piano (instrument 1),
-  again from there every :data:`EVENTS_PER_ANSWER` events. Its default model
+  again from there every 16 events (an answer: every row runs one in turn, so
+  that all share the machine's load alike). Its default model
   (a 2-layer GRU of 1024, embeddings 512) and one of livegen's size (2 x 256,
   embeddings 256), random weights: a shape costs the same whatever its weights,
   and the trained checkpoint is a download this tool does not make.
@@ -28,11 +29,12 @@ events (note_on, note_off); the ratio is taken per event, the stricter reading.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,15 +45,13 @@ from livegen.bench.report import (
     format_report,
     load_avg,
     machine_context,
-    timing,
 )
-from livegen.bench.steps import NOTE_FOLLOW, PHRASE, bench_note
+from livegen.bench.steps import NOTE_FOLLOW, PHRASE, NoteAnswers, note_rows, time_rows
 from livegen.errors import LivegenError
 from livegen.model import Model
-from livegen.presets import Preset, list_presets, load_preset
 
-__all__ = ["Settings", "FULL", "QUICK", "SHAPES", "NOTOCHORD_TARGET", "phrase_events",
-           "bench_notochord", "run", "main"]
+__all__ = ["Settings", "FULL", "QUICK", "SHAPES", "phrase_events",
+           "NotochordEvents", "notochord_row", "bench_notochord", "run", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,11 @@ EXIT_OK, EXIT_USAGE = 0, 2
 PIANO = 1  # Notochord's instrument ids: 1-128 are the General MIDI programs + 1
 PRIMED_PHRASES = 3  # as livegen's per-note rows (bench.steps)
 PHRASE_S = 4.0
-EVENTS_PER_ANSWER = 32  # 16 notes' note_on and note_off, as livegen's 16-note answers
 #: Notochord shapes timed: key -> (label, constructor arguments)
 SHAPES: dict[str, tuple[str, dict[str, int]]] = {
     "notochord": ("Notochord default (GRU 2 x 1024), feed + query", {}),
     "notochord_small": ("  Notochord at livegen's size (GRU 2 x 256)", {"emb_size": 256, "rnn_hidden": 256}),
 }
-NOTOCHORD_TARGET = 8.0  # issue 14: livegen's note at least 8x cheaper than Notochord's event
 
 
 @dataclass(frozen=True)
@@ -73,12 +71,12 @@ class Settings:
     """Sample counts: ``notes`` per livegen row, ``events`` per Notochord row, after ``warmup``."""
 
     notes: int = 1000
-    events: int = 300
-    warmup: int = 30
+    events: int = 320
+    warmup: int = 32
 
 
 FULL = Settings()
-QUICK = Settings(notes=200, events=60, warmup=10)
+QUICK = Settings(notes=200, events=64, warmup=16)
 
 
 def phrase_events(phrases: int = PRIMED_PHRASES) -> list[tuple[int, int, float, int]]:
@@ -101,52 +99,85 @@ def phrase_events(phrases: int = PRIMED_PHRASES) -> list[tuple[int, int, float, 
     return out
 
 
+class NotochordEvents:
+    """Notochord ``query_feed()`` calls as :func:`bench_notochord` times them (one torch thread).
+
+    Every answer starts again: ``reset()``, then :func:`phrase_events` fed (untimed).
+
+    Args:
+        shape: Notochord's constructor arguments ({} for its default model).
+
+    Raises:
+        ImportError: ``notochord`` (or torch) is not installed.
+    """
+
+    def __init__(self, shape: dict[str, int]) -> None:
+        import torch
+        from notochord import Notochord
+
+        self._torch = torch
+        with self._one_thread():
+            torch.manual_seed(0)
+            self.noto: Any = Notochord(**shape).eval()
+        self._primer = phrase_events()
+        self.parameters = sum(p.numel() for p in self.noto.parameters())
+
+    @contextlib.contextmanager
+    def _one_thread(self) -> Iterator[None]:
+        threads = self._torch.get_num_threads()
+        self._torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            self._torch.set_num_threads(threads)
+
+    def __call__(self, count: int, times: list[float]) -> None:
+        """One answer of ``count`` events; append each event's time to ``times``, milliseconds."""
+        noto, clock = self.noto, time.perf_counter_ns
+        with self._one_thread():
+            noto.reset()
+            for event in self._primer:
+                noto.feed(*event)
+            for _ in range(count):
+                t0 = clock()
+                noto.query_feed()
+                times.append((clock() - t0) / NS_PER_MS)
+
+
+def notochord_row(key: str) -> tuple[Figure, NotochordEvents | None]:
+    """The figure of one of :data:`SHAPES` and its workload, or the figure skipped and None."""
+    label, shape = SHAPES[key]
+    try:
+        events = NotochordEvents(shape)
+    except ImportError as err:
+        return Figure(key, label, skipped=f"{err.name} is not installed (pip install --no-deps "
+                                          f"notochord appdirs pandas; it pins torch<2.11)"), None
+    note = (f"{events.parameters / 1e6:.1f} M parameters, random weights, torch "
+            f"{events._torch.__version__}, 1 thread")
+    return Figure(key, label, note=note), events
+
+
 def bench_notochord(key: str, events: int, warmup: int, *, base: Figure | None = None) -> Figure:
     """Time Notochord's ``query_feed()`` (one event: a query, then its feed) on one torch thread.
 
     Args:
         key: one of :data:`SHAPES`.
         events: timed events; warmup: untimed events first.
-        base: livegen's costliest per-note figure of the presets as they are (follow as
-            shipped); ``ratio`` is this row's p50 over its p50.
+        base: livegen's costliest per-note figure; ``ratio`` is this row's p50 over its p50.
 
     Returns:
         The figure (ms per event), skipped when ``notochord`` does not import.
     """
-    label, shape = SHAPES[key]
-    try:
-        import torch
-        from notochord import Notochord
-    except ImportError as err:
-        return Figure(key, label, skipped=f"{err.name} is not installed (pip install --no-deps "
-                                          f"notochord appdirs pandas; it pins torch<2.11)").judge()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(0)
-        noto: Any = Notochord(**shape).eval()
-        primer = phrase_events()
-        clock, times = time.perf_counter_ns, []
-        while len(times) < warmup + events:
-            noto.reset()
-            for event in primer:
-                noto.feed(*event)
-            for _ in range(min(EVENTS_PER_ANSWER, warmup + events - len(times))):
-                t0 = clock()
-                noto.query_feed()
-                times.append((clock() - t0) / NS_PER_MS)
-    finally:
-        torch.set_num_threads(threads)
-    size = sum(p.numel() for p in noto.parameters())
-    return timing(key, label, times[warmup:], base=base,
-                  note=f"{size / 1e6:.1f} M parameters, random weights, torch {torch.__version__}, "
-                       f"1 thread; x: this p50 over the p50 of livegen's costliest preset as it is "
-                       f"({base.key if base is not None else 'none'})")
+    (figure,) = time_rows([notochord_row(key)], events, warmup, base=base)
+    return figure
 
 
 def run(model_path: str | None = None, *, quick: bool = False, settings: Settings | None = None,
         presets: dict[str, Any] | None = None) -> Report:
-    """Time livegen's note under each preset (follow off and 0.5), then Notochord's event.
+    """Time livegen's note under each preset (follow as it is and 0.5) and Notochord's event, in turns.
+
+    Every row runs one answer in turn (:func:`livegen.bench.steps.interleave`: 16
+    notes, or 32 events), so that they share the machine's load alike.
 
     Args:
         model_path: livegen's ``.onnx`` model; default the packaged one (or ``$LIVEGEN_MODEL``).
@@ -156,28 +187,32 @@ def run(model_path: str | None = None, *, quick: bool = False, settings: Setting
 
     Raises:
         ModelError: the model cannot be loaded.
-        PresetError: a preset cannot be loaded.
     """
     settings = settings or (QUICK if quick else FULL)
     model = Model.load(model_path, threads=1)
     report = Report(machine_context(model, "quick" if quick else "full",
                                     title="python -m livegen_train.bench_notochord"))
-    notes = []
-    for name, preset in (presets or list_presets()).items():
-        preset = preset if isinstance(preset, Preset) else load_preset(preset)
-        log.info("livegen note x %d: %s", settings.notes, name)
-        notes.append(bench_note(model, preset, settings.notes, settings.warmup,
-                                key=f"note.{name}", label=f"livegen, one note: {name}"))
-        if preset.conditioning.follow <= 0:
-            notes.append(bench_note(model, preset.replace(follow=NOTE_FOLLOW), settings.notes,
-                                    settings.warmup, key=f"note.{name}.follow",
-                                    label=f"  {name}, follow {NOTE_FOLLOW:g}"))
-    report.figures += notes
-    shipped = [f for f in notes if f.skipped is None and not f.key.endswith(".follow")]
+    rows: list[tuple[Figure, Any]] = []
+    for figure, work in note_rows(model, presets, variants=False):
+        rows.append((figure, work))
+        preset = work.generator.preset if work is not None else None
+        if preset is not None and preset.conditioning.follow <= 0:
+            followed = preset.replace(follow=NOTE_FOLLOW)
+            rows.append((Figure(f"{figure.key}.follow", f"  {figure.key[5:]}, follow {NOTE_FOLLOW:g}",
+                                note=f"as above, follow {NOTE_FOLLOW:g}"), NoteAnswers(model, followed)))
+    notes = len(rows)
+    rows += [notochord_row(key) for key in SHAPES]
+    log.info("livegen notes x %d, Notochord events x %d, in turns", settings.notes, settings.events)
+    figures = time_rows(rows, [settings.notes] * notes + [settings.events] * len(SHAPES),
+                        settings.warmup)
+    shipped = [f for f in figures[:notes] if f.skipped is None and not f.key.endswith(".follow")]
     costliest = max(shipped, key=lambda f: f.p50) if shipped else None
-    for key in SHAPES:
-        log.info("%s x %d events", key, settings.events)
-        report.figures.append(bench_notochord(key, settings.events, settings.warmup, base=costliest))
+    for figure in figures[notes:]:
+        if figure.skipped is None and costliest is not None:
+            figure.ratio = figure.p50 / costliest.p50
+            figure.note += f"; x: this p50 over {costliest.key}'s, the costliest preset as it is"
+        figure.judge()
+    report.figures += figures
     if "torch" in sys.modules:
         report.context["torch"] = sys.modules["torch"].__version__
     report.context["load_avg_end"] = load_avg()

@@ -10,6 +10,7 @@ other parts and the training side's comparison rows reuse.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ from livegen.notes import Note
 from livegen.presets import Preset, list_presets, load_preset
 
 __all__ = ["PHRASE", "WINDOW_NOTES", "BENCH_STYLE", "NOTE_FOLLOW", "ANSWER_NOTES", "feed_tokens",
-           "style_index", "bench_step", "bench_reread", "note_variants", "bench_note", "bench_notes"]
+           "style_index", "bench_step", "bench_reread", "note_variants", "NoteAnswers", "interleave",
+           "note_rows", "time_rows", "bench_note", "bench_notes"]
 
 # (pitch, velocity, onset_s, duration_s): the soprano of J. S. Bach's chorale BWV 66.6
 # (music21 corpus, bach/bwv66.6), first 8 notes, quarter note = 0.5 s
@@ -119,17 +121,74 @@ def _describe(preset: Preset) -> str:
             f"key mask {preset.sampling.key_mask}, top_p {preset.sampling.top_p:g}")
 
 
-def bench_note(model: Model, preset: Preset, notes: int, warmup: int = 50, *, key: str = "note",
-               label: str = "one generated note", base: Figure | None = None) -> Figure:
-    """Time :meth:`livegen.generation.Generator.next_note` under ``preset``, as the daemon calls it.
+class NoteAnswers:
+    """One preset's generator as :func:`bench_note` times it: primed once, answering from there.
 
     The generator is the engine's own (style guidance, follower, sampler, copy
     guard as the preset says, seed 0). :data:`PHRASE` is primed
     :data:`PRIMED_PHRASES` times (the follower learns it; the key mask and the
-    repetition guard see it), then answers of :data:`ANSWER_NOTES` notes each
-    start from that snapshot as a response does (``restore``, ``begin_response``:
-    untimed). Each timed call draws one note: its SHIFT, PITCH, VEL and DUR
-    tokens, each fed to the model (DUR at the start of the next call).
+    repetition guard see it); each answer starts from that snapshot as a
+    response does (``restore``, ``begin_response``: untimed). Each timed call
+    draws one note: its SHIFT, PITCH, VEL and DUR tokens, each fed to the model
+    (DUR at the start of the next call).
+
+    Args:
+        model: loaded as the daemon loads it (1 thread).
+        preset: the preset timed.
+
+    Raises:
+        ModelError: the model lacks a style the preset names.
+    """
+
+    def __init__(self, model: Model, preset: Preset) -> None:
+        self.generator = generator = Generator(model, preset, seed=0)
+        for k in range(PRIMED_PHRASES):
+            for pitch, velocity, onset_s, duration_s in PHRASE:
+                generator.prime(Note(pitch, velocity, onset_s + k * PHRASE_S, duration_s))
+        self._snapshot = generator.snapshot()
+        self._start_s = PRIMED_PHRASES * PHRASE_S + preset.triggering.silence_s
+
+    def __call__(self, count: int, times: list[float]) -> None:
+        """One answer of ``count`` notes; append each note's time to ``times``, milliseconds."""
+        generator, clock, avoid = self.generator, time.perf_counter_ns, frozenset()
+        generator.restore(self._snapshot)
+        generator.begin_response(self._start_s)
+        next_note = generator.next_note
+        for _ in range(count):
+            t0 = clock()
+            next_note(avoid)
+            times.append((clock() - t0) / NS_PER_MS)
+
+
+def interleave(rows: Sequence[Callable[[int, list[float]], None]], samples: int | Sequence[int],
+               warmup: int, chunk: int = ANSWER_NOTES) -> list[list[float]]:
+    """Time several workloads in turns of ``chunk`` samples, so that they share the machine's moods.
+
+    On a shared machine the load moves within seconds; rows timed one after the
+    other would compare different minutes. Here every row runs one chunk
+    (an answer) in turn until each has ``warmup + samples``.
+
+    Args:
+        rows: each ``row(count, times)`` runs ``count`` samples and appends their times.
+        samples: timed samples per row (or one count per row); warmup: untimed samples per row first.
+        chunk: samples per turn.
+
+    Returns:
+        The timed samples of each row, milliseconds, in ``rows`` order.
+    """
+    wanted = [warmup + n for n in ([samples] * len(rows) if isinstance(samples, int) else samples)]
+    times: list[list[float]] = [[] for _ in rows]
+    while any(len(t) < n for t, n in zip(times, wanted)):
+        for row, row_times, n in zip(rows, times, wanted):
+            if len(row_times) < n:
+                row(min(chunk, n - len(row_times)), row_times)
+    return [t[warmup:] for t in times]
+
+
+def bench_note(model: Model, preset: Preset, notes: int, warmup: int = 50, *, key: str = "note",
+               label: str = "one generated note", base: Figure | None = None) -> Figure:
+    """Time :meth:`livegen.generation.Generator.next_note` under ``preset``, as the daemon calls it
+    (:class:`NoteAnswers`: answers of :data:`ANSWER_NOTES` notes).
 
     Args:
         model: loaded as the daemon loads it (1 thread).
@@ -145,59 +204,81 @@ def bench_note(model: Model, preset: Preset, notes: int, warmup: int = 50, *, ke
     Raises:
         ModelError: the model lacks a style the preset names.
     """
-    generator = Generator(model, preset, seed=0)
-    for k in range(PRIMED_PHRASES):
-        for pitch, velocity, onset_s, duration_s in PHRASE:
-            generator.prime(Note(pitch, velocity, onset_s + k * PHRASE_S, duration_s))
-    snapshot = generator.snapshot()
-    start_s = PRIMED_PHRASES * PHRASE_S + preset.triggering.silence_s
-    clock, times, avoid = time.perf_counter_ns, [], frozenset()
-    next_note = generator.next_note
-    while len(times) < warmup + notes:
-        generator.restore(snapshot)
-        generator.begin_response(start_s)
-        for _ in range(min(ANSWER_NOTES, warmup + notes - len(times))):
-            t0 = clock()
-            next_note(avoid)
-            times.append((clock() - t0) / NS_PER_MS)
-    return timing(key, label, times[warmup:], base=base, note=_describe(preset))
+    (times,) = interleave([NoteAnswers(model, preset)], notes, warmup)
+    return timing(key, label, times, base=base, note=_describe(preset))
+
+
+def note_rows(model: Model, presets: dict[str, Preset | Path] | None = None, *,
+              variants: bool = True) -> list[tuple[Figure, NoteAnswers | None]]:
+    """The per-note rows to time: an empty figure and its workload, or a skipped figure and None.
+
+    Args:
+        model: as for :class:`NoteAnswers`.
+        presets: ``{name: preset or its YAML file}``; default every preset found
+            (:func:`livegen.presets.list_presets`: the shipped ones and ``$LIVEGEN_PRESETS``'s).
+        variants: also the comparison rows of :func:`note_variants` (else the presets as they are).
+    """
+    from livegen.errors import LivegenError
+
+    rows: list[tuple[Figure, NoteAnswers | None]] = []
+    for name, preset in (presets or list_presets()).items():
+        try:
+            preset = load_preset(preset) if not isinstance(preset, Preset) else preset
+        except LivegenError as err:
+            rows.append((Figure(f"note.{name}", f"one generated note: {name}", skipped=str(err)), None))
+            continue
+        for suffix, what, variant in (note_variants(preset) if variants else [("", "", preset)]):
+            figure = Figure(f"note.{name}{suffix}",
+                            f"one generated note: {name}" if not suffix else f"  {name}, {what}",
+                            note=_describe(variant))
+            try:
+                rows.append((figure, NoteAnswers(model, variant)))
+            except LivegenError as err:
+                figure.skipped = str(err)
+                rows.append((figure, None))
+    return rows
+
+
+def time_rows(rows: Sequence[tuple[Figure, Callable[[int, list[float]], None] | None]],
+              samples: int | Sequence[int], warmup: int, *, base: Figure | None = None) -> list[Figure]:
+    """Time the workloads of ``rows`` in turns (:func:`interleave`); fill and judge their figures.
+
+    Args:
+        rows: ``(figure, workload)``; a None workload leaves its figure as it is (skipped).
+        samples: timed samples per row, or one count per row (rows without a workload included).
+        warmup: untimed samples per row first.
+        base: the figure each ``ratio`` is taken against.
+
+    Returns:
+        The figures, judged, in ``rows`` order.
+    """
+    counts = [samples] * len(rows) if isinstance(samples, int) else list(samples)
+    timed = [k for k, (_, work) in enumerate(rows) if work is not None]
+    measured = dict(zip(timed, interleave([rows[k][1] for k in timed], [counts[k] for k in timed],
+                                          warmup)))
+    return [timing(figure.key, figure.label, measured[k], base=base, note=figure.note)
+            if k in measured else figure.judge() for k, (figure, _) in enumerate(rows)]
 
 
 def bench_notes(model: Model, notes: int, warmup: int = 50, *, base: Figure | None = None,
                 presets: dict[str, Preset | Path] | None = None) -> list[Figure]:
-    """One generated note under every preset found, with its comparison rows (:func:`note_variants`).
+    """One generated note under every preset found, with its comparison rows (:func:`note_variants`),
+    timed in turns (:func:`interleave`).
 
     Args:
         model: as for :func:`bench_note`.
         notes: timed notes per row; warmup: untimed notes per row.
         base: as for :func:`bench_note`.
-        presets: ``{name: preset or its YAML file}``; default every preset found
-            (:func:`livegen.presets.list_presets`: the shipped ones and ``$LIVEGEN_PRESETS``'s).
+        presets: as for :func:`note_rows`.
 
     Returns:
         Figures keyed ``note.NAME`` (``note.NAME.unguided``, ``note.NAME.follow`` ...),
         judged against the per-note target; a preset that does not load, or whose style
         the model lacks, is skipped with the reason.
     """
-    from livegen.errors import LivegenError
-
-    figures = []
-    for name, preset in (presets or list_presets()).items():
-        try:
-            preset = load_preset(preset) if not isinstance(preset, Preset) else preset
-        except LivegenError as err:
-            figures.append(Figure(f"note.{name}", f"one generated note: {name}",
-                                  skipped=str(err)).judge())
-            continue
-        for suffix, what, variant in note_variants(preset):
-            key = f"note.{name}{suffix}"
-            label = f"one generated note: {name}" if not suffix else f"  {name}, {what}"
-            try:
-                figures.append(bench_note(model, variant, notes, warmup, key=key, label=label,
-                                          base=base))
-            except LivegenError as err:
-                figures.append(Figure(key, label, skipped=str(err)).judge())
+    figures = time_rows(note_rows(model, presets), notes, warmup, base=base)
     if figures and figures[0].skipped is None:
         figures[0].note += (f"; every note row: {ANSWER_NOTES}-note answers after {PRIMED_PHRASES}x "
-                            f"an 8-note phrase, seed 0; x step: the note's p50 in one-step p50s")
+                            f"an 8-note phrase, seed 0, the rows timed in turns, an answer each; "
+                            f"x step: the note's p50 in one-step p50s")
     return figures

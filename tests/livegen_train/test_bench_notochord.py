@@ -42,15 +42,17 @@ def test_without_notochord_its_rows_are_skipped_with_the_reason(monkeypatch):
     assert row.target == "ratio >= 8x"
 
 
-def test_livegen_rows_then_notochords_judged_against_the_costliest_preset(stand_in, monkeypatch):
+def test_livegen_rows_then_notochords_judged_against_the_costliest_preset(stand_in, monkeypatch, tmp_path):
     pytest.importorskip("notochord")
     monkeypatch.setitem(bench_notochord.SHAPES, "notochord",
                         ("small stand-in for the default", {"emb_size": 16, "rnn_hidden": 16}))
     report = bench_notochord.run(str(stand_in), settings=TINY, presets={
-        "folk": load_preset("folk"), "classical": load_preset("classical").replace(follow=0.3)})
+        "folk": load_preset("folk"), "classical": load_preset("classical").replace(follow=0.3),
+        "broken": tmp_path / "missing.yaml"})
     figures = {f.key: f for f in report.figures}
-    assert list(figures) == ["note.folk", "note.folk.follow", "note.classical", "notochord",
-                             "notochord_small"]
+    assert list(figures) == ["note.folk", "note.folk.follow", "note.classical", "note.broken",
+                             "notochord", "notochord_small"]
+    assert "missing.yaml" in figures.pop("note.broken").skipped
     for f in figures.values():
         assert f.skipped is None and 0 <= f.p50 <= f.p99 <= f.max
     costliest = max((figures["note.folk"], figures["note.classical"]), key=lambda f: f.p50)

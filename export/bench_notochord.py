@@ -38,6 +38,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from livegen.bench.report import (
     NS_PER_MS,
     Figure,
@@ -121,6 +123,8 @@ class NotochordEvents:
             self.noto: Any = Notochord(**shape).eval()
         self._primer = phrase_events()
         self.parameters = sum(p.numel() for p in self.noto.parameters())
+        #: each timed event's CPU time, milliseconds (warm-up events included, first)
+        self.cpu_ms: list[float] = []
 
     @contextlib.contextmanager
     def _one_thread(self) -> Iterator[None]:
@@ -133,15 +137,17 @@ class NotochordEvents:
 
     def __call__(self, count: int, times: list[float]) -> None:
         """One answer of ``count`` events; append each event's time to ``times``, milliseconds."""
-        noto, clock = self.noto, time.perf_counter_ns
+        noto, clock, cpu = self.noto, time.perf_counter_ns, time.thread_time_ns
         with self._one_thread():
             noto.reset()
             for event in self._primer:
                 noto.feed(*event)
             for _ in range(count):
-                t0 = clock()
+                c0, t0 = cpu(), clock()
                 noto.query_feed()
-                times.append((clock() - t0) / NS_PER_MS)
+                t1, c1 = clock(), cpu()
+                times.append((t1 - t0) / NS_PER_MS)
+                self.cpu_ms.append((c1 - c0) / NS_PER_MS)
 
 
 def notochord_row(key: str) -> tuple[Figure, NotochordEvents | None]:
@@ -205,18 +211,27 @@ def run(model_path: str | None = None, *, quick: bool = False, settings: Setting
     log.info("livegen notes x %d, Notochord events x %d, in turns", settings.notes, settings.events)
     figures = time_rows(rows, [settings.notes] * notes + [settings.events] * len(SHAPES),
                         settings.warmup)
-    shipped = [f for f in figures[:notes] if f.skipped is None and not f.key.endswith(".follow")]
-    costliest = max(shipped, key=lambda f: f.p50) if shipped else None
-    for figure in figures[notes:]:
+    shipped = [k for k, f in enumerate(figures[:notes])
+               if f.skipped is None and not f.key.endswith(".follow")]
+    costliest = max(shipped, key=lambda k: figures[k].p50) if shipped else None
+    for k in range(notes, len(figures)):
+        figure = figures[k]
         if figure.skipped is None and costliest is not None:
-            figure.ratio = figure.p50 / costliest.p50
-            figure.note += f"; x: this p50 over {costliest.key}'s, the costliest preset as it is"
+            base = figures[costliest]
+            figure.ratio = figure.p50 / base.p50
+            cpu = _cpu_p50(rows[k][1], settings.warmup) / _cpu_p50(rows[costliest][1], settings.warmup)
+            figure.note += (f"; x: this p50 over {base.key}'s, the costliest preset as it is "
+                            f"(in CPU time {cpu:.1f}x)")
         figure.judge()
     report.figures += figures
     if "torch" in sys.modules:
         report.context["torch"] = sys.modules["torch"].__version__
     report.context["load_avg_end"] = load_avg()
     return report
+
+
+def _cpu_p50(work: Any, warmup: int) -> float:
+    return float(np.percentile(work.cpu_ms[warmup:], 50))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

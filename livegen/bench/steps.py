@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from livegen.presets import Preset, list_presets, load_preset
 
 __all__ = ["PHRASE", "WINDOW_NOTES", "BENCH_STYLE", "NOTE_FOLLOW", "ANSWER_NOTES", "feed_tokens",
            "style_index", "bench_step", "bench_reread", "note_variants", "NoteAnswers", "interleave",
-           "note_rows", "time_rows", "bench_note", "bench_notes"]
+           "note_rows", "Workload", "time_rows", "bench_note", "bench_notes"]
 
 # (pitch, velocity, onset_s, duration_s): the soprano of J. S. Bach's chorale BWV 66.6
 # (music21 corpus, bach/bwv66.6), first 8 notes, quarter note = 0.5 s
@@ -147,17 +148,25 @@ class NoteAnswers:
                 generator.prime(Note(pitch, velocity, onset_s + k * PHRASE_S, duration_s))
         self._snapshot = generator.snapshot()
         self._start_s = PRIMED_PHRASES * PHRASE_S + preset.triggering.silence_s
+        #: each timed note's CPU time, milliseconds (warm-up notes included, first)
+        self.cpu_ms: list[float] = []
 
     def __call__(self, count: int, times: list[float]) -> None:
-        """One answer of ``count`` notes; append each note's time to ``times``, milliseconds."""
-        generator, clock, avoid = self.generator, time.perf_counter_ns, frozenset()
+        """One answer of ``count`` notes; append each note's time to ``times``, milliseconds.
+
+        Each note's CPU time (this thread's, without the waits for a core that a
+        busy machine adds to the wall-clock time) goes to :attr:`cpu_ms`.
+        """
+        generator, clock, cpu, avoid = self.generator, time.perf_counter_ns, time.thread_time_ns, frozenset()
         generator.restore(self._snapshot)
         generator.begin_response(self._start_s)
-        next_note = generator.next_note
+        next_note, cpu_ms = generator.next_note, self.cpu_ms
         for _ in range(count):
-            t0 = clock()
+            c0, t0 = cpu(), clock()
             next_note(avoid)
-            times.append((clock() - t0) / NS_PER_MS)
+            t1, c1 = clock(), cpu()
+            times.append((t1 - t0) / NS_PER_MS)
+            cpu_ms.append((c1 - c0) / NS_PER_MS)
 
 
 def interleave(rows: Sequence[Callable[[int, list[float]], None]], samples: int | Sequence[int],
@@ -239,12 +248,22 @@ def note_rows(model: Model, presets: dict[str, Preset | Path] | None = None, *,
     return rows
 
 
-def time_rows(rows: Sequence[tuple[Figure, Callable[[int, list[float]], None] | None]],
+class Workload(Protocol):
+    """What :func:`time_rows` times: ``work(count, times)`` runs ``count`` samples, appends
+    each one's wall-clock time to ``times`` and its CPU time to :attr:`cpu_ms` (ms)."""
+
+    cpu_ms: list[float]
+
+    def __call__(self, count: int, times: list[float]) -> None: ...
+
+
+def time_rows(rows: Sequence[tuple[Figure, Workload | None]],
               samples: int | Sequence[int], warmup: int, *, base: Figure | None = None) -> list[Figure]:
     """Time the workloads of ``rows`` in turns (:func:`interleave`); fill and judge their figures.
 
     Args:
-        rows: ``(figure, workload)``; a None workload leaves its figure as it is (skipped).
+        rows: ``(figure, workload)``; a None workload leaves its figure as it is (skipped). The
+            CPU time of the timed samples goes in the figure's note.
         samples: timed samples per row, or one count per row (rows without a workload included).
         warmup: untimed samples per row first.
         base: the figure each ``ratio`` is taken against.
@@ -256,8 +275,17 @@ def time_rows(rows: Sequence[tuple[Figure, Callable[[int, list[float]], None] | 
     timed = [k for k, (_, work) in enumerate(rows) if work is not None]
     measured = dict(zip(timed, interleave([rows[k][1] for k in timed], [counts[k] for k in timed],
                                           warmup)))
-    return [timing(figure.key, figure.label, measured[k], base=base, note=figure.note)
-            if k in measured else figure.judge() for k, (figure, _) in enumerate(rows)]
+    figures = []
+    for k, (figure, work) in enumerate(rows):
+        if k not in measured:
+            figures.append(figure.judge())
+            continue
+        note = figure.note
+        if work.cpu_ms:  # the timed samples' CPU time, beside the wall-clock figures
+            p50, p99 = np.percentile(work.cpu_ms[warmup:], [50, 99])
+            note = f"CPU time p50 {p50:.3f} ms, p99 {p99:.3f} ms; {note}"
+        figures.append(timing(figure.key, figure.label, measured[k], base=base, note=note))
+    return figures
 
 
 def bench_notes(model: Model, notes: int, warmup: int = 50, *, base: Figure | None = None,

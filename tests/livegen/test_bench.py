@@ -75,6 +75,7 @@ def test_a_note_row_per_preset_with_guidance_and_follow_beside_it(tiny):
         assert (f"note.{name}.unguided" in figures) == (preset.conditioning.style_guidance > 0)
         assert_timing(figures[f"note.{name}.follow"], 6)  # shipped with follow 0
         assert "follow 0.5" in figures[f"note.{name}.follow"].note
+        assert row.note.startswith("CPU time p50 ")  # beside the wall-clock figures
 
 
 def test_a_note_row_times_the_generators_own_next_note(tiny, monkeypatch):

@@ -57,7 +57,8 @@ def test_livegen_rows_then_notochords_judged_against_the_costliest_preset(stand_
         assert f.skipped is None and 0 <= f.p50 <= f.p99 <= f.max
     costliest = max((figures["note.folk"], figures["note.classical"]), key=lambda f: f.p50)
     assert figures["notochord"].ratio == pytest.approx(figures["notochord"].p50 / costliest.p50)
-    assert costliest.key in figures["notochord"].note
+    assert costliest.key in figures["notochord"].note and "in CPU time" in figures["notochord"].note
+    assert all(f.note.startswith("CPU time p50 ") for f in figures.values())
     assert figures["notochord"].passed in (True, False)
     assert json.loads(json.dumps(report.to_dict()))["figures"][0]["key"] == "note.folk"
 

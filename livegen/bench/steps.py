@@ -136,13 +136,15 @@ class NoteAnswers:
     Args:
         model: loaded as the daemon loads it (1 thread).
         preset: the preset timed.
+        generator: the generator to time, new and built for ``preset`` (default:
+            ``Generator(model, preset, seed=0)``).
 
     Raises:
         ModelError: the model lacks a style the preset names.
     """
 
-    def __init__(self, model: Model, preset: Preset) -> None:
-        self.generator = generator = Generator(model, preset, seed=0)
+    def __init__(self, model: Model, preset: Preset, generator: Generator | None = None) -> None:
+        self.generator = generator = generator if generator is not None else Generator(model, preset, seed=0)
         for k in range(PRIMED_PHRASES):
             for pitch, velocity, onset_s, duration_s in PHRASE:
                 generator.prime(Note(pitch, velocity, onset_s + k * PHRASE_S, duration_s))

@@ -173,3 +173,39 @@ def old_generator(model, preset, *, seed: int) -> Generator:
     sampler.sample = lambda logits, kind: old_sample(sampler, logits, kind)
     generator.reset()
     return generator
+
+
+def compare(notes: int = 1000) -> str:
+    """Old and new per-note cost, answer by answer in turns in this process: a table of p50s.
+
+    Run as ``python tests/livegen/note_cost_reference.py [NOTES]`` (docs/benchmark.md, issue 14).
+    """
+    import time
+
+    from livegen.bench.steps import NoteAnswers, interleave
+    from livegen.model import Model
+    from livegen.presets import list_presets, load_preset
+
+    model = Model.load(threads=1)
+    lines = [f"{'row':24s} {'old p50':>8s} {'new p50':>8s} {'old/new':>7s}   CPU p50 old, new, old/new"]
+    for name in sorted(list_presets()):
+        preset = load_preset(name)
+        variants = {"": preset, ", follow 0.5": preset.replace(follow=0.5)}
+        if preset.conditioning.style_guidance > 0:
+            variants[", guidance off"] = preset.replace(style_guidance=0.0)
+        for what, variant in variants.items():
+            old = NoteAnswers(model, variant, old_generator(model, variant, seed=0))
+            new = NoteAnswers(model, variant)
+            old_ms, new_ms = interleave([old, new], notes, 64)
+            o, n = float(np.median(old_ms)), float(np.median(new_ms))
+            oc, nc = float(np.median(old.cpu_ms[64:])), float(np.median(new.cpu_ms[64:]))
+            lines.append(f"{name + what:24s} {o:8.3f} {n:8.3f} {o / n:7.2f}   "
+                         f"{oc:.3f} {nc:.3f} {oc / nc:.2f}")
+    return "\n".join(lines + [f"{time.strftime('%H:%M UTC', time.gmtime())}, load average "
+                              f"{[round(x, 2) for x in __import__('os').getloadavg()]}"])
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(compare(int(sys.argv[1]) if len(sys.argv) > 1 else 1000))

@@ -78,6 +78,15 @@ def test_a_note_row_per_preset_with_guidance_and_follow_beside_it(tiny):
         assert row.note.startswith("CPU time p50 ")  # beside the wall-clock figures
 
 
+def test_a_preset_shipped_with_follow_on_gets_a_follow_off_row_beside_it():
+    preset = presets.load_preset("classical").replace(follow=0.4)
+    rows = {suffix: (what, variant) for suffix, what, variant in bench.steps.note_variants(preset)}
+    assert list(rows) == ["", ".unguided", ".nofollow"]
+    assert rows[".nofollow"][1].conditioning.follow == 0.0
+    assert rows[".unguided"][1].conditioning.follow == 0.4  # one cost taken away at a time
+    assert rows[".unguided"][1].conditioning.style_guidance == 0.0
+
+
 def test_a_note_row_times_the_generators_own_next_note(tiny, monkeypatch):
     calls = []
     real = generation.Generator.next_note

@@ -25,8 +25,7 @@ import math
 
 import numpy as np
 
-from livegen import tokens
-from livegen.session import SessionContext, SessionModel
+from livegen.session import KIND_SLICES, SessionContext, SessionModel
 
 __all__ = ["Follower"]
 
@@ -79,13 +78,16 @@ class Follower:
         follow = self.follow
         if follow <= 0.0 or self.model.notes_learnt == 0:
             return logits
-        mask = tokens.KIND_MASKS[kind]
-        own = self.model.log_probs(kind, self.context)
-        out = np.full(logits.shape, -math.inf)
-        part = logits[mask].astype(np.float64)
+        run = KIND_SLICES[kind]
+        own = self.model.kind_log_probs(kind, self.context)
+        part = logits[run].astype(np.float64)
         part -= np.logaddexp.reduce(part)
-        with np.errstate(invalid="ignore"):  # 0 * -inf at follow 1: the mask below decides
-            mixed = (1.0 - follow) * part + follow * own[mask]
-        mixed[np.isneginf(part)] = -math.inf  # what the caller masked stays masked
-        out[mask] = mixed
+        if follow < 1.0:
+            mixed = (1.0 - follow) * part + follow * own
+        else:
+            with np.errstate(invalid="ignore"):  # 0 * -inf at follow 1: the mask below decides
+                mixed = (1.0 - follow) * part + follow * own
+        mixed[part == -math.inf] = -math.inf  # what the caller masked stays masked
+        out = np.full(logits.shape, -math.inf)
+        out[run] = mixed
         return out

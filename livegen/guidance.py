@@ -1,11 +1,13 @@
-"""The model under the preset's style: one style's steps, or style guidance over every style.
+"""The model under the preset's style: one style's steps, or style guidance over the styles it needs.
 
 :class:`StyledModel` is how the generator (:class:`livegen.generation.Generator`)
 steps a model: with ``style_guidance`` 0 it runs the model under
-``preset.conditioning.style``; above 0 it runs the sequence under every style of the model
-at once (one batched run when the model has ``step_styles``, else one run
+``preset.conditioning.style``; above 0 it runs the sequence under the styles guidance
+reads at once (one batched run when the model has ``step_styles``, else one run
 per style kept in :class:`StyleStates`) and pushes the preset's style away
-from the others (:func:`guide_logits`).
+from the others (:func:`guide_logits`). Those styles are the preset's own and its
+``style_contrast`` when it names some (2 rows for the shipped classical and
+romantic), else every style of the model (their mean is the reference).
 """
 
 from __future__ import annotations
@@ -73,8 +75,16 @@ def guide_logits(logits: np.ndarray, style: int, weight: float,
     own = logits[style]
     if weight == 0:
         return own
-    reference = logits[list(against)].mean(axis=0) if len(against) else logits.mean(axis=0)
-    return (own + weight * (own - reference)).astype(np.float32, copy=False)
+    if len(against) == 1:  # the mean of one row is that row
+        reference = logits[against[0]]
+    else:  # ndarray.mean's own steps (a sum, then a division by an intp count), without its wrapper
+        rows = logits[list(against)] if len(against) else logits
+        reference = np.add.reduce(rows, axis=0)
+        np.true_divide(reference, np.intp(len(rows)), out=reference, casting="unsafe")
+    out = own - reference
+    out *= weight
+    out += own
+    return out.astype(np.float32, copy=False)
 
 
 def contrast_ids(model: Any, preset: Preset) -> tuple[int, ...]:
@@ -110,7 +120,9 @@ class StyledModel:
         style: the style id of ``preset.conditioning.style``.
         against: the style ids guidance pushes away from (empty: the mean of all).
         weight: the guidance weight, >= 0.
-        guided: True when the weight is above 0 (every style is run).
+        guided: True when the weight is above 0 (the styles in :attr:`rows` are run).
+        rows: the style ids run when guided, in batch order: ``style`` then the
+            ``against`` ones, or every style of the model when ``against`` is empty.
     """
 
     def __init__(self, model: Any, preset: Preset) -> None:
@@ -119,19 +131,28 @@ class StyledModel:
         self.against = contrast_ids(model, preset)
         self.weight = preset.conditioning.style_guidance
         self.guided = self.weight > 0
+        if self.against:
+            self.rows: tuple[int, ...] = tuple(dict.fromkeys((self.style, *self.against)))
+        else:
+            self.rows = tuple(range(len(model.styles)))
+        self._own = self.rows.index(self.style)  # guide_logits on the rows run
+        self._against = tuple(self.rows.index(style) for style in self.against)
+        self._batched = hasattr(model, "step_styles")
 
     def same_state(self, other: StyledModel) -> bool:
-        """Whether a state primed under ``other`` serves this one (same style, both guided or not)."""
-        return self.style == other.style and self.guided == other.guided
+        """Whether a state primed under ``other`` serves this one (same style; unguided both,
+        or guided both over the same styles)."""
+        return (self.style == other.style and self.guided == other.guided
+                and (not self.guided or self.rows == other.rows))
 
     def initial_state(self) -> Any:
-        """A zero state: the model's own, or one per style (:class:`StyleStates` or a batch)."""
+        """A zero state: the model's own, or one per style of :attr:`rows` (:class:`StyleStates`, a batch)."""
         model = self.model
         if not self.guided:
             return model.initial_state()
-        if hasattr(model, "step_styles"):  # one batched run for all styles
-            return model.initial_style_states()
-        return StyleStates(tuple(model.initial_state() for _ in model.styles))
+        if self._batched:  # one batched run for the styles
+            return model.initial_style_states(self.rows)
+        return StyleStates(tuple(model.initial_state() for _ in self.rows))
 
     def step(self, token: int, state: Any) -> tuple[np.ndarray, Any]:
         """Feed one token.
@@ -147,9 +168,9 @@ class StyledModel:
         if not self.guided:
             return model.step(token, state, self.style)
         if isinstance(state, StyleStates):
-            steps = [model.step(token, one, style) for style, one in enumerate(state.states)]
+            steps = [model.step(token, one, style) for style, one in zip(self.rows, state.states)]
             state = StyleStates(tuple(one for _, one in steps))
             every = np.stack([logits for logits, _ in steps])
         else:
-            every, state = model.step_styles(token, state)
-        return guide_logits(every, self.style, self.weight, self.against), state
+            every, state = model.step_styles(token, state, self.rows)
+        return guide_logits(every, self._own, self.weight, self._against), state

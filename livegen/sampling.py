@@ -85,6 +85,10 @@ class Sampler:
         self.allowed: tuple[np.ndarray, ...] = tuple(
             np.flatnonzero(masks[kind]).astype(np.int64) for kind in range(Kind.COUNT))
         assert all(len(ids) > 0 for ids in self.allowed)
+        # each kind's allowed ids are one run of the vocabulary (the kind's, cut at both
+        # ends for PITCH and at the long end for DUR): a draw reads a slice, no gather
+        self._runs = tuple(slice(int(ids[0]), int(ids[-1]) + 1) for ids in self.allowed)
+        assert all(run.stop - run.start == len(ids) for run, ids in zip(self._runs, self.allowed))
         pitch_ids = self.allowed[Kind.PITCH]  # contiguous: position i is pitch_low + i
         assert np.array_equal(pitch_ids - PITCH_OFFSET,
                               np.arange(config.pitch_low, config.pitch_high + 1))
@@ -248,8 +252,9 @@ class Sampler:
         Returns:
             A token id in ``[0, VOCAB_SIZE)`` of that kind.
         """
-        ids = self.allowed[kind]
-        scaled = logits[ids].astype(np.float64) * self._inv_temperature
+        run = self._runs[kind]
+        scaled = logits[run].astype(np.float64)
+        scaled *= self._inv_temperature
         if kind == self._pitch_kind:
             guard = self._guard
             if guard is not None and guard.penalties:
@@ -267,18 +272,19 @@ class Sampler:
                         scaled = biased
         peak = scaled.max()
         if not math.isfinite(peak):
-            return int(ids[self.rng.integers(len(ids))])
-        weights = np.exp(scaled - peak)  # a -inf logit becomes weight 0
+            return run.start + int(self.rng.integers(run.stop - run.start))
+        scaled -= peak
+        weights = np.exp(scaled, out=scaled)  # a -inf logit becomes weight 0
         top_p = self._top_p
         if top_p < 1.0:
-            order = np.argsort(-weights, kind="stable")  # ties: lower token id first, like argmax
-            cumulative = np.cumsum(weights[order])
-            keep = int(np.searchsorted(cumulative, top_p * cumulative[-1])) + 1
-            keep = min(keep, len(order))
+            order = (-weights).argsort(kind="stable")  # ties: lower token id first, like argmax
+            cumulative = weights[order]
+            cumulative.cumsum(out=cumulative)
+            keep = min(int(cumulative.searchsorted(top_p * cumulative[-1])) + 1, len(order))
             draw = self.rng.random() * cumulative[keep - 1]
-            index = min(int(np.searchsorted(cumulative[:keep], draw, side="right")), keep - 1)
-            return int(ids[order[index]])
-        cumulative = np.cumsum(weights)
+            index = min(int(cumulative[:keep].searchsorted(draw, side="right")), keep - 1)
+            return run.start + int(order[index])
+        cumulative = weights.cumsum(out=weights)
         draw = self.rng.random() * cumulative[-1]
-        index = min(int(np.searchsorted(cumulative, draw, side="right")), len(ids) - 1)
-        return int(ids[index])
+        index = min(int(cumulative.searchsorted(draw, side="right")), len(weights) - 1)
+        return run.start + index

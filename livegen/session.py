@@ -44,7 +44,10 @@ probability is shared equally among the tokens of its class (for SHIFT, DUR,
 VEL) or of its interval (the two ±24 edges collect every wider leap).
 
 Learning costs O(orders) dictionary updates per token; a query
-O(orders x symbols) plus one gather over the kind's slice.
+O(orders x symbols) plus one gather over the kind's slice. A query's answer
+depends only on the longest context prefix seen (and, for PITCH, the last
+pitch), so it is kept until the next performer token is learnt: during an
+answer, which learns nothing, most queries are a few dictionary look-ups.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from livegen import tokens
 from livegen.placement import CHORD_SPAN_S
 from livegen.tokens import Kind
 
-__all__ = ["SessionModel", "SessionContext", "MAX_ORDER"]
+__all__ = ["SessionModel", "SessionContext", "MAX_ORDER", "KIND_SLICES"]
 
 #: the longest context, in notes (the Continuator's trees reach a few notes back)
 MAX_ORDER = 4
@@ -88,6 +91,12 @@ _SYMBOL_OF = {Kind.SHIFT: _SHIFT_SYMBOL, Kind.VEL: _VEL_SYMBOL, Kind.DUR: _DUR_S
 # log of the tokens sharing each symbol, per token (the symbol's mass is split among them)
 _LOG_SHARE = {kind: np.log(np.bincount(sym)[sym]) for kind, sym in _SYMBOL_OF.items()}
 assert _SHIFT_SYMBOL[0] == 0 and _ALPHABET[Kind.SHIFT] < 100 and _ALPHABET[Kind.DUR] < 120
+#: the token ids of each kind, a contiguous run of the vocabulary: kind -> slice
+KIND_SLICES = {kind: slice(int(np.flatnonzero(tokens.KIND_MASKS[kind])[0]),
+                           int(np.flatnonzero(tokens.KIND_MASKS[kind])[-1]) + 1) for kind in _OFFSET}
+assert all(tokens.KIND_MASKS[kind].sum() == run.stop - run.start == len(_SYMBOL_OF.get(kind, range(128)))
+           and run.start == _OFFSET[kind] for kind, run in KIND_SLICES.items())
+MAX_CACHED_QUERIES = 4096  # answers kept between two learnt tokens (each a few KB at most)
 
 
 @dataclass
@@ -145,7 +154,7 @@ class SessionContext:
             if self.last_pitch is None:
                 symbol = None
             else:
-                symbol = int(np.clip(pitch - self.last_pitch, -MAX_INTERVAL, MAX_INTERVAL)) + MAX_INTERVAL
+                symbol = min(max(int(pitch - self.last_pitch), -MAX_INTERVAL), MAX_INTERVAL) + MAX_INTERVAL
             current.interval, current.pitch, self.last_pitch = symbol, pitch, pitch
         elif kind == Kind.VEL:
             symbol = int(_VEL_SYMBOL[token - tokens.VEL_OFFSET])
@@ -179,6 +188,8 @@ class SessionModel:
         # (kind, context prefix) -> (Witten-Bell weight, its own distribution); valid until
         # the next learn (an answer learns nothing, so its draws reuse what they computed)
         self._orders: dict[tuple[int, tuple], tuple[float, np.ndarray]] = {}
+        # (kind, longest prefix seen, ...) -> kind_log_probs' answer; valid until the next learn
+        self._queries: dict[tuple, np.ndarray] = {}
         self.notes_learnt = 0
 
     @property
@@ -191,6 +202,7 @@ class SessionModel:
         for table in self._counts.values():
             table.clear()
         self._orders.clear()
+        self._queries.clear()
         self.notes_learnt = 0
 
     def new_context(self) -> SessionContext:
@@ -202,6 +214,7 @@ class SessionModel:
         kind = tokens.token_kind(token)
         full = context.context(kind) if kind in _ALPHABET else ()
         self._orders.clear()  # what is learnt changes every cached distribution
+        self._queries.clear()
         if kind == Kind.PITCH:
             self._count(ABSOLUTE, context.context(ABSOLUTE), token - tokens.PITCH_OFFSET)
         step = context.push(token)
@@ -221,25 +234,33 @@ class SessionModel:
         Raises:
             KeyError: ``kind`` is not SHIFT, PITCH, VEL or DUR.
         """
+        return self._symbols(kind, self._seen(kind, context.context(kind)))
+
+    def _seen(self, kind: int, full: tuple) -> tuple | None:
+        """The longest prefix of ``full`` whose every prefix was seen (None: not even the empty one)."""
+        table = self._counts[kind]
+        if () not in table:
+            return None
+        k = 0
+        while k < len(full) and full[:k + 1] in table:
+            k += 1
+        return full[:k]
+
+    def _symbols(self, kind: int, seen: tuple | None) -> np.ndarray:
+        """:meth:`symbol_log_probs` from the longest prefix seen (:meth:`_seen`)."""
         size = _ALPHABET[kind]
         p = np.full(size, 1.0 / size)
-        full = context.context(kind)
-        for k in range(len(full) + 1):
-            order = self._order(kind, full[:k])
-            if order is None:
-                break
-            weight, own = order
+        for k in range(len(seen) + 1 if seen is not None else 0):
+            weight, own = self._order(kind, seen[:k])
             p = weight * own + (1.0 - weight) * p
         return np.log(p)
 
-    def _order(self, kind: int, prefix: tuple) -> tuple[float, np.ndarray] | None:
-        """``(weight, distribution)`` of one context, or None if it was never seen."""
+    def _order(self, kind: int, prefix: tuple) -> tuple[float, np.ndarray]:
+        """``(weight, distribution)`` of one context seen (:meth:`_seen`)."""
         key = (kind, prefix)
         found = self._orders.get(key)
         if found is None:
-            counts = self._counts[kind].get(prefix)
-            if not counts:
-                return None
+            counts = self._counts[kind][prefix]
             n = sum(counts.values())
             own = np.zeros(_ALPHABET[kind])
             own[list(counts)] = list(counts.values())
@@ -258,18 +279,42 @@ class SessionModel:
             KeyError: ``kind`` is not SHIFT, PITCH, VEL or DUR.
         """
         out = np.full(tokens.VOCAB_SIZE, -math.inf)
-        symbols = self.symbol_log_probs(kind, context)
-        if kind == Kind.PITCH:
-            both = 0.5 * (_pitch_log_probs(symbols, context.last_pitch)
-                          + self.symbol_log_probs(ABSOLUTE, context))
-            out[tokens.PITCH_OFFSET:tokens.PITCH_OFFSET + tokens.N_PITCHES] = (
-                both - np.logaddexp.reduce(both))
-        else:
-            sym = _SYMBOL_OF[kind]
-            start = _OFFSET[kind]
-            part = symbols[sym] - _LOG_SHARE[kind]
-            out[start:start + len(sym)] = part - np.logaddexp.reduce(part)
+        out[KIND_SLICES[kind]] = self.kind_log_probs(kind, context)
         return out
+
+    def kind_log_probs(self, kind: int, context: SessionContext) -> np.ndarray:
+        """:meth:`log_probs` over the kind's own tokens only (``KIND_SLICES[kind]``).
+
+        Kept until the next :meth:`learn` or :meth:`reset` (the answer depends only on
+        the longest context prefix seen, and for PITCH on the last pitch).
+
+        Returns:
+            float64 [tokens of ``kind``], read-only: the same array is handed out again.
+
+        Raises:
+            KeyError: ``kind`` is not SHIFT, PITCH, VEL or DUR.
+        """
+        seen = self._seen(kind, context.context(kind))
+        if kind == Kind.PITCH:
+            absolute = self._seen(ABSOLUTE, context.context(ABSOLUTE))
+            key: tuple = (kind, seen, context.last_pitch, absolute)
+        else:
+            key = (kind, seen)
+        found = self._queries.get(key)
+        if found is not None:
+            return found
+        symbols = self._symbols(kind, seen)
+        if kind == Kind.PITCH:
+            both = 0.5 * (_pitch_log_probs(symbols, context.last_pitch) + self._symbols(ABSOLUTE, absolute))
+            found = both - np.logaddexp.reduce(both)
+        else:
+            part = symbols[_SYMBOL_OF[kind]] - _LOG_SHARE[kind]
+            found = part - np.logaddexp.reduce(part)
+        found.flags.writeable = False
+        if len(self._queries) >= MAX_CACHED_QUERIES:
+            self._queries.clear()
+        self._queries[key] = found
+        return found
 
 
 def _pitch_log_probs(interval_log_probs: np.ndarray, last_pitch: int | None) -> np.ndarray:

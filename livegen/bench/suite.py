@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from livegen.bench.daemon import bench_daemon
 from livegen.bench.realtime import bench_gc, bench_scheduler, bench_trigger
 from livegen.bench.report import Report, load_avg, machine_context
-from livegen.bench.steps import bench_reread, bench_step
+from livegen.bench.steps import bench_notes, bench_reread, bench_step
 from livegen.model import Model
 
 __all__ = ["Settings", "FULL", "QUICK", "ELSEWHERE", "run"]
@@ -27,6 +27,7 @@ class Settings:
 
     Attributes:
         warmup: untimed model steps first; steps: timed steps; rereads: timed re-reads.
+        notes: timed notes per per-note row (:func:`~livegen.bench.steps.bench_notes`).
         responses: phrases played to the threaded engine.
         response_s: the scheduler figure's duration, seconds.
         idle_s: the daemon's idle measurement, seconds.
@@ -35,18 +36,20 @@ class Settings:
     warmup: int = 200
     steps: int = 5000
     rereads: int = 50
+    notes: int = 1000
     responses: int = 30
     response_s: float = 60.0
     idle_s: float = 10.0
 
 
 FULL = Settings()
-QUICK = Settings(warmup=50, steps=1000, rereads=10, responses=8, response_s=5.0, idle_s=3.0)
+QUICK = Settings(warmup=50, steps=1000, rereads=10, notes=200, responses=8, response_s=5.0, idle_s=3.0)
 
 
 def run(model_path: str | os.PathLike | None = None, *, quick: bool = False,
         settings: Settings | None = None, daemon: bool = True) -> Report:
-    """Run every measurement (about 90 s; ``quick`` about 20 s) and return the report.
+    """Run every measurement (about 90 s, ``quick`` about 20 s, plus the per-note rows:
+    18 rows x 1,050 notes took 65 s on a busy machine) and return the report.
 
     Args:
         model_path: the ``.onnx`` model; default the packaged one (or ``$LIVEGEN_MODEL``).
@@ -64,6 +67,8 @@ def run(model_path: str | os.PathLike | None = None, *, quick: bool = False,
     log.info("one step x %d; stateless re-read x %d", settings.steps, settings.rereads)
     step = bench_step(model, settings.steps, settings.warmup)
     report.figures += [step, bench_reread(model, settings.rereads, step)]
+    log.info("one generated note x %d, every preset", settings.notes)
+    report.figures += bench_notes(model, settings.notes, min(settings.warmup, settings.notes), base=step)
     report.figures.append(bench_gc())  # from here on the process is frozen as the daemon is
     log.info("trigger -> first note_on x %d responses", settings.responses)
     report.figures += bench_trigger(model, settings.responses)

@@ -17,7 +17,7 @@ import sys
 import pytest
 from test_cli import write_tiny_model  # tests/livegen is on sys.path (pytest's rootdir-less mode)
 
-from livegen import bench, cli, ports
+from livegen import bench, cli, generation, ports, presets
 from livegen.bench import daemon as bench_daemon
 from livegen.bench import listener as bench_listener
 from livegen.bench import report as bench_report
@@ -26,7 +26,7 @@ from livegen.errors import BackendError
 from livegen.model import Model
 
 #: a few samples of everything, so the whole file runs in seconds
-TINY = bench.Settings(warmup=5, steps=50, rereads=2, responses=2, response_s=0.5, idle_s=0.5)
+TINY = bench.Settings(warmup=5, steps=50, rereads=2, notes=4, responses=2, response_s=0.5, idle_s=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,58 @@ def test_step_and_stateless_reread(tiny):
 
 
 # --- real time --------------------------------------------------------------------------------
+
+
+def test_a_note_row_per_preset_with_guidance_and_follow_beside_it(tiny):
+    """Issue 14: one generated note per shipped preset; what guidance and the follower cost."""
+    step = bench.bench_step(tiny, steps=20, warmup=2)
+    figures = {f.key: f for f in bench.bench_notes(tiny, 6, 2, base=step)}
+    names = list(presets.list_presets())
+    assert {"romantic", "baroque", "classical", "modern", "folk"} <= set(names)
+    for name in names:
+        preset = presets.load_preset(name)
+        row = figures[f"note.{name}"]
+        assert_timing(row, 6)
+        assert row.ratio > 0 and row.target == "p50 <= 1 ms" and row.passed in (True, False)
+        assert (f"note.{name}.unguided" in figures) == (preset.conditioning.style_guidance > 0)
+        assert_timing(figures[f"note.{name}.follow"], 6)  # shipped with follow 0
+        assert "follow 0.5" in figures[f"note.{name}.follow"].note
+        assert row.note.startswith("CPU time p50 ")  # beside the wall-clock figures
+
+
+def test_a_preset_shipped_with_follow_on_gets_a_follow_off_row_beside_it():
+    preset = presets.load_preset("classical").replace(follow=0.4)
+    rows = {suffix: (what, variant) for suffix, what, variant in bench.steps.note_variants(preset)}
+    assert list(rows) == ["", ".unguided", ".nofollow"]
+    assert rows[".nofollow"][1].conditioning.follow == 0.0
+    assert rows[".unguided"][1].conditioning.follow == 0.4  # one cost taken away at a time
+    assert rows[".unguided"][1].conditioning.style_guidance == 0.0
+
+
+def test_a_note_row_times_the_generators_own_next_note(tiny, monkeypatch):
+    calls = []
+    real = generation.Generator.next_note
+
+    def counted(self, avoid=()):
+        calls.append(self.preset.conditioning.follow)
+        return real(self, avoid)
+
+    monkeypatch.setattr(generation.Generator, "next_note", counted)
+    preset = presets.load_preset("classical").replace(follow=0.25)
+    row = bench.bench_note(tiny, preset, 40, 3)
+    assert_timing(row, 40)
+    assert calls == [0.25] * 43  # 3 untimed, 40 timed, over 3 answers of 16
+
+
+def test_a_note_row_is_skipped_when_the_model_lacks_the_style(tmp_path):
+    model = Model.load(write_tiny_model(tmp_path / "one.onnx", styles=("folk",)))
+    figures = {f.key: f for f in bench.bench_notes(model, 4, 1, presets={
+        "folk": presets.load_preset("folk"), "baroque": presets.load_preset("baroque"),
+        "broken": tmp_path / "missing.yaml"})}
+    assert figures["note.folk"].skipped is None
+    assert "no style 'baroque'" in figures["note.baroque"].skipped
+    assert figures["note.baroque"].passed is None
+    assert "missing.yaml" in figures["note.broken"].skipped
 
 
 def test_trigger_figures(tiny):
@@ -229,6 +281,14 @@ def test_targets_are_judged_and_shown():
     assert "FAIL" in text and "pass" in text and "10.0x" in text and "150.0 MB" in text
     assert "skipped [1]" in text and "[1] skipped: no JACK" in text
     assert json.loads(json.dumps(report.to_dict()))["passed"] is False
+
+
+def test_a_family_key_is_judged_by_its_familys_target():
+    slow = bench.Figure("note.folk.follow", "folk", p50=1.2, p99=2.0, max=2.0).judge()
+    fast = bench.Figure("note.folk", "folk", p50=0.8, p99=2.0, max=2.0).judge()
+    other = bench.Figure("notes", "not the family", p50=5.0, p99=6.0, max=6.0).judge()
+    assert (slow.passed, fast.passed, other.passed) == (False, True, None)
+    assert slow.target == "p50 <= 1 ms"
 
 
 def test_memory_target_is_on_the_private_figure_not_rss():

@@ -20,11 +20,38 @@ def test_without_guidance_a_styled_model_is_the_model_under_its_style():
     np.testing.assert_array_equal(logits, expected)
 
 
-def test_with_guidance_every_style_is_stepped_and_the_logits_guided():
+class _Counting(FakeModel):
+    """Counts the steps taken under each style."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.per_style = [0] * len(STYLES)
+
+    def step(self, token, state, style):
+        self.per_style[style] += 1
+        return super().step(token, state, style)
+
+
+def test_with_a_contrast_only_the_style_and_the_contrast_are_stepped():
+    """Issue 14: guidance against named styles needs those rows and the style's own, no more."""
+    preset = PRESET.replace(style="baroque", style_guidance=1.5, style_contrast=("folk",))
+    model = _Counting()
+    styled = StyledModel(model, preset)
+    logits, state = styled.step(7, styled.initial_state())
+    logits, state = styled.step(9, state)
+    baroque, folk = STYLES.index("baroque"), STYLES.index("folk")
+    assert model.per_style == [2 if k in (baroque, folk) else 0 for k in range(len(STYLES))]
+    assert len(state.states) == 2
+    without = StyledModel(model, preset.replace(style_contrast=()))
+    assert len(without.initial_state().states) == len(STYLES)  # the mean of every style
+    assert not styled.same_state(without)  # a state of 2 styles does not serve 6
+
+
+def test_with_guidance_the_styles_it_needs_are_stepped_and_the_logits_guided():
     preset = PRESET.replace(style="baroque", style_guidance=1.5, style_contrast=("folk",))
     styled = StyledModel(FakeModel(), preset)
     state = styled.initial_state()
-    assert styled.guided and isinstance(state, StyleStates) and len(state.states) == len(STYLES)
+    assert styled.guided and isinstance(state, StyleStates) and len(state.states) == 2
     logits, new = styled.step(7, state)
     reference = FakeModel()
     rows = [reference.step(7, reference.initial_state(), k)[0] for k in range(len(STYLES))]

@@ -33,6 +33,25 @@ def test_every_style_at_once_matches_one_style_at_a_time(model):
         np.testing.assert_allclose(rows[style], one, rtol=1e-6)
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_some_styles_at_once_match_those_styles_one_at_a_time(model, batched):
+    """Issue 14: guidance against one style steps two rows, not every style."""
+    styles = (4, 1)
+    model.batched = batched  # False: the fallback for graphs exported with batch 1
+    try:
+        state = model.initial_style_states(styles)
+        assert state.h.shape[1] == 2
+        rows, new = model.step_styles(BOS, state, styles)
+        rows, new = model.step_styles(7, new, styles)
+    finally:
+        model.batched = True
+    assert rows.shape == (2, VOCAB_SIZE) and new.h.shape == state.h.shape
+    for row, style in enumerate(styles):
+        _, one = model.step(BOS, model.initial_state(), style)
+        one, _ = model.step(7, one, style)
+        np.testing.assert_array_equal(rows[row], one)
+
+
 def test_an_unknown_style_names_the_models_styles(model):
     with pytest.raises(ModelError, match=", ".join(MODEL_STYLES)):
         model.style_id("polka")

@@ -465,7 +465,7 @@ def test_generator_guides_away_from_the_preset_style_contrast():
     romantic, classical = model.style_id("romantic"), model.style_id("classical")
     np.testing.assert_allclose(contrast._logits, every[romantic] + (every[romantic] - every[classical]),
                                rtol=1e-5, atol=1e-6)
-    # switching presets live changes the reference without a rebuild; unknown names are refused
+    # switching presets live changes the reference (and the styles run: a rebuild); unknown names are refused
     contrast.set_preset(contrast.preset.replace(style_contrast=()))
     contrast.prime(_phrase()[3])
     np.testing.assert_allclose(contrast._logits, guide_logits(every_style(_phrase()[:4]), romantic, 1.0),

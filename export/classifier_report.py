@@ -87,17 +87,37 @@ def label_shares(labels: Sequence[str], styles: Sequence[str], own: str | None =
             "margin": round(shares[own] - other, 4)}
 
 
-def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int]
-                 ) -> list[list[Note]]:
-    """One ``CONTINUATION_NOTES``-note continuation per prompt and seed (prompt-major order)."""
+def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int],
+                 *, cache: Path | None = None) -> list[list[Note]]:
+    """One ``CONTINUATION_NOTES``-note continuation per prompt and seed (prompt-major order).
+
+    Args:
+        cache: a directory where the continuations are kept as JSON, keyed by the
+            model file, the preset, the prompts and the seeds; None = no cache.
+    """
     preset = preset.replace(max_seconds=LONG_PREFIX_S, context_notes=PROMPT_NOTES)
-    return [continue_notes(model, preset, prompt, n_notes=CONTINUATION_NOTES, seed=seed)
-            for prompt in prompts for seed in seeds]
+    path = None
+    if cache is not None:
+        key = hashlib.sha1(json.dumps([str(getattr(model, "path", "")), preset.to_dict(), list(seeds),
+                                       [[_row_of(n) for n in p] for p in prompts]], default=str).encode())
+        path = Path(cache) / f"{key.hexdigest()[:20]}.json"
+        if path.is_file():
+            return [[Note(*row) for row in cont] for cont in json.loads(path.read_text())]
+    out = [continue_notes(model, preset, prompt, n_notes=CONTINUATION_NOTES, seed=seed)
+           for prompt in prompts for seed in seeds]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([[_row_of(n) for n in cont] for cont in out]))
+    return out
+
+
+def _row_of(note: Note) -> list[float]:
+    return [note.pitch, note.velocity, note.onset_s, note.duration_s, note.channel]
 
 
 def preset_report(model: Any, classifier: Any, presets: dict[str, Preset],
                   prompt_sets: dict[str, dict[str, Any]], follows: Sequence[float | None],
-                  seeds: Sequence[int]) -> dict[str, Any]:
+                  seeds: Sequence[int], *, cache: Path | None = None) -> dict[str, Any]:
     """Label shares per prompt set, ``follow`` setting and preset.
 
     Args:
@@ -109,6 +129,7 @@ def preset_report(model: Any, classifier: Any, presets: dict[str, Preset],
             or None)}}}``: the shared prompts and the reference rows of real music.
         follows: ``None`` (the packaged value) or a ``follow`` in [0, 1] for every preset.
         seeds: continuations per prompt.
+        cache: where :func:`continue_all` keeps the continuations (None = nowhere).
 
     Returns:
         ``{set: {"prompts": n, "real": {row: label_shares}, "follow": {"packaged" | "0.5"...:
@@ -127,7 +148,7 @@ def preset_report(model: Any, classifier: Any, presets: dict[str, Preset],
             table = entry["follow"].setdefault(key, {})
             for name, preset in presets.items():
                 chosen = preset if follow is None else preset.replace(follow=follow)
-                conts = continue_all(model, chosen, shared["prompts"], seeds)
+                conts = continue_all(model, chosen, shared["prompts"], seeds, cache=cache)
                 table[name] = label_shares(classifier.classify(conts), styles, preset.conditioning.style)
                 table[name]["follow"] = chosen.value("follow")
                 log.info("%s, follow %s, %s: %s", set_name, key, name,
@@ -297,7 +318,8 @@ def _report_main(args: argparse.Namespace) -> int:
     sets = {name: (corpus_prompts(split["test"], presets) if name == "corpus"
                    else outside_prompts(args.outside)) for name in args.sets.split(",")}
     follows = [None, *(float(f) for f in args.follow.split(",") if f)]
-    report = preset_report(model, classifier, presets, sets, follows, range(args.seeds))
+    report = preset_report(model, classifier, presets, sets, follows, range(args.seeds),
+                           cache=cache_dir() / "classifier" / "continuations")
     styles = list(classifier.styles)
     print(format_report(report, styles))
     print(f"{report['seconds']:.0f} s")

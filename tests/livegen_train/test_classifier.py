@@ -232,3 +232,36 @@ def test_the_report_counts_each_presets_labels_on_shared_prompts():
         assert table["up"]["n"] == 6 and table["up"]["own_most"] and table["up"]["shares"]["high"] == 1.0
         assert table["down"]["own_most"] and table["down"]["shares"]["low"] == 1.0
     assert report["shared"]["follow"]["0.5"]["up"]["follow"] == 0.5
+
+
+def test_the_markdown_and_the_figure_show_every_table(tmp_path):
+    from livegen_train.classifier_report import format_report, plot_report
+
+    styles = ("high", "low")
+    table = {"up": label_shares(["high", "high", "low"], styles, "high"),
+             "down": label_shares(["high", "high", "low"], styles, "low")}
+    report = {"shared": {"prompts": 3, "seeds": 1, "follow": {"packaged": table, "0.5": table},
+                         "real": {"real continuation": label_shares(["low"], styles)}}, "seconds": 1.0}
+    text = format_report(report, styles)
+    assert "| up | 3 | **0.67** | 0.33 | yes | +0.33 |" in text
+    assert "| down | 3 | 0.67 | **0.33** | no | -0.33 |" in text
+    assert "follow 0.5" in text and "| real continuation | 1 | 0.00 | 1.00 | - | - |" in text
+    path = plot_report(report, styles, tmp_path / "m.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_continuations_are_cached_per_preset_and_read_back(tmp_path):
+    from livegen.presets import Preset
+    from livegen_train.classifier_report import continue_all
+
+    preset = Preset(name="up").replace(style="high", key_mask="off", pitch_low=0, pitch_high=127)
+    prompts = [[Note(60, 80, 0.25 * i, 0.2) for i in range(8)]]
+    first = continue_all(_Model(), preset, prompts, range(2), cache=tmp_path)
+
+    class Broken(_Model):
+        def step(self, token, state, style):
+            raise AssertionError("the cache was not read")
+
+    assert continue_all(Broken(), preset, prompts, range(2), cache=tmp_path) == first
+    with pytest.raises(AssertionError, match="not read"):  # another preset is another entry
+        continue_all(Broken(), preset.replace(follow=0.5), prompts, range(2), cache=tmp_path)

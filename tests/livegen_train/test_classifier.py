@@ -13,6 +13,7 @@ from livegen_train.classifier import (  # noqa: E402
     ClassifierConfig,
     StyleClassifier,
     WindowDrawer,
+    eval_windows,
     evaluate_classifier,
     train_classifier,
 )
@@ -136,6 +137,17 @@ def test_a_tiny_style_is_drawn_as_often_as_a_large_one():
     assert 0.4 < share < 0.6
     assert all(SMALL.min_notes <= len(r) <= SMALL.window_notes for r in rows)
     assert all(len(r) <= 20 for r, y in zip(rows, labels) if y == 1)
+
+
+def test_held_out_windows_are_fixed_and_a_short_piece_gives_one_of_its_own_length():
+    rng = np.random.default_rng(4)
+    pieces = [_steps("long", rng, n=200), _leaps("short", rng, n=20), _leaps("too short", rng, n=10)]
+    config = ClassifierConfig(window_notes=64, min_notes=16, eval_windows_per_piece=8)
+    rows, labels, names = eval_windows(pieces, STYLES, config)
+    assert names == ["long"] * 3 + ["short"] and labels.tolist() == [0, 0, 0, 1]
+    assert [len(r) for r in rows] == [64, 64, 64, 20]
+    again, _, _ = eval_windows(pieces, STYLES, config)
+    assert all(np.array_equal(a, b) for a, b in zip(rows, again))
 
 
 def test_pieces_too_short_for_a_window_are_refused():

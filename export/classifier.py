@@ -84,7 +84,7 @@ class ClassifierConfig:
     dropout: float = 0.2
     batch: int = 64
     batches_per_epoch: int = 150
-    max_epochs: int = 30
+    max_epochs: int = 20
     patience: int = 4
     lr: float = 2e-3
     transpose: int = 6

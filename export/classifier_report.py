@@ -52,7 +52,7 @@ from livegen_train.classifier import ClassifierConfig, StyleClassifier, train_cl
 from livegen_train.corpus import STYLES, Piece, cache_dir
 
 __all__ = ["TONAL_PRESETS", "label_shares", "continue_all", "preset_report", "format_report", "plot_report",
-           "cache_key", "load_or_train", "load_split", "format_confusion", "main"]
+           "plot_confusion", "cache_key", "load_or_train", "load_split", "format_confusion", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,35 @@ def plot_report(report: dict[str, Any], styles: Sequence[str], path: str | Path)
     return path
 
 
+def plot_confusion(result: dict[str, Any], styles: Sequence[str], path: str | Path) -> Path:
+    """The test confusion matrix (rows: true style, normalised per row; columns: label) as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(result["confusion"], dtype=np.float64)
+    rows = [k for k in range(len(styles)) if counts[k].sum()]
+    grid = counts[rows] / counts[rows].sum(axis=1, keepdims=True)
+    fig, ax = plt.subplots(figsize=(5.2, 0.5 * len(rows) + 1.6))
+    ax.imshow(grid, vmin=0, vmax=1, cmap="Blues")
+    for i, k in enumerate(rows):
+        for j in range(len(styles)):
+            ax.text(j, i, f"{grid[i, j]:.2f}\n({int(counts[k, j])})", ha="center", va="center", fontsize=6,
+                    color="white" if grid[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(styles)), [s[:5] for s in styles], fontsize=7)
+    ax.set_yticks(range(len(rows)), [styles[k] for k in rows], fontsize=7)
+    ax.set_xlabel("label", fontsize=8)
+    ax.set_ylabel("true style (test pieces)", fontsize=8)
+    title = f"Test windows: accuracy {result['accuracy']:.2f}, balanced {result['balanced_accuracy']:.2f}"
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def corpus_prompts(test: Sequence[Any], presets: dict[str, Preset]) -> dict[str, Any]:
     """``livegen evaluate``'s shared pool from the test pieces, and its real continuations by style."""
     from livegen_train.evaluate import select_prompts
@@ -301,6 +330,8 @@ def _train_main(args: argparse.Namespace) -> int:
     print(f"test: {test['windows']} windows, accuracy {test['accuracy']:.3f}, "
           f"balanced accuracy {test['balanced_accuracy']:.3f}")
     print(format_confusion(test, classifier.styles))
+    if args.figure:
+        plot_confusion(test, classifier.styles, args.figure)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"path": str(path), **metrics}, indent=1))
@@ -342,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--retrain", action="store_true", help="train even if the cache has this classifier")
     train.add_argument("--max-epochs", type=int, default=ClassifierConfig.max_epochs)
     train.add_argument("--json", help="also write the metrics here")
+    train.add_argument("--figure", help="write the test confusion matrix here as a PNG")
     rep = sub.add_parser("report", help="the share of each preset's continuations labelled as each style")
     rep.add_argument("--presets", default=",".join(TONAL_PRESETS))
     rep.add_argument("--seeds", type=int, default=4, help="continuations per prompt")

@@ -247,7 +247,7 @@ def test_the_report_counts_each_presets_labels_on_shared_prompts():
 
 
 def test_the_markdown_and_the_figure_show_every_table(tmp_path):
-    from livegen_train.classifier_report import format_report, plot_report
+    from livegen_train.classifier_report import format_confusion, format_report, plot_confusion, plot_report
 
     styles = ("high", "low")
     table = {"up": label_shares(["high", "high", "low"], styles, "high"),
@@ -260,6 +260,9 @@ def test_the_markdown_and_the_figure_show_every_table(tmp_path):
     assert "follow 0.5" in text and "| real continuation | 1 | 0.00 | 1.00 | - | - |" in text
     path = plot_report(report, styles, tmp_path / "m.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = {"confusion": [[3, 1], [0, 0]], "accuracy": 0.75, "balanced_accuracy": 0.75}
+    assert plot_confusion(result, styles, tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert format_confusion(result, styles).splitlines()[2] == "| high | 3 | 1 | 4 | 0.75 |"
 
 
 def test_continuations_are_cached_per_preset_and_read_back(tmp_path):

@@ -1,9 +1,10 @@
 """Is each preset its own style? The style classifier's labels of each preset's continuations.
 
-This replaces the nearest-profile distinctness check of ``livegen evaluate``
-(issue 13 item 5). Every tonal preset continues the same prompts, several
-seeds each, so only the preset differs between rows; the classifier
-(:mod:`livegen_train.classifier`) labels each 64-note continuation, alone,
+Meant to replace the nearest-profile distinctness check of ``livegen
+evaluate`` (issue 13 item 5; the command is separate until it is wired in).
+Every tonal preset continues the same prompts, several seeds each, so only
+the preset differs between rows; the classifier
+(:mod:`livegen_train.classifier`) labels each 64-note continuation alone,
 without its prompt. A row is the share of one preset's continuations given
 each style's label; the preset passes when its own style's share is larger
 than every other style's.
@@ -14,7 +15,7 @@ Two sets of shared prompts:
   held-out prompts of each tonal style from the test split (32 prompts), and, as
   a reference, the labels of the prompts' real next 64 notes;
 - **outside**: the out-of-corpus prompts of :mod:`livegen_train.adherence`
-  (``--set dev``: openttd-openmsx; ``check``: simutrans-data), whose real
+  (``--outside dev``: openttd-openmsx; ``check``: simutrans-data), whose real
   continuations are ragtime, boogie, jazz and marches: no style of ours.
 
 Each runs with the packaged presets and with ``follow`` set to each of

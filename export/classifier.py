@@ -1,0 +1,385 @@
+"""A symbolic style classifier: which of the model's styles does a window of notes sound like?
+
+The seeds' genre classifier was a CNN-LSTM on audio; this one reads notes. A
+window of 16-64 notes becomes one feature vector per note (:func:`note_features`),
+two 1-D convolutions find local figures (a turn, a chord, a dotted rhythm), an
+LSTM reads them in order, and the mean and last of its outputs give one of the
+model's styles (:data:`livegen_train.corpus.STYLES`).
+
+The features (:mod:`livegen_train.classifier_features`) carry the music and
+not the rendering: no velocity, no absolute tempo, every window put through
+the token vocabulary's time grid as the continuations are.
+
+Classes are balanced by sampling: each training window's style is drawn
+uniformly, then a piece of it with probability proportional to its length.
+Modern (4 pieces, ~1.7 k notes, all in the training split) is drawn as often
+as the others, so it is the most repeated; it has no validation or test piece,
+so only how often other music is labelled modern can be measured.
+Early stopping on the validation split's class-balanced loss; test accuracy
+and the confusion matrix on the test split (:func:`evaluate_classifier`).
+
+Usage (the command line is :mod:`livegen_train.classifier_report`'s)::
+
+    python -m livegen_train.classifier train [--json runs/classifier.json]
+    python -m livegen_train.classifier report --json runs/classifier_report.json   # the presets
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from livegen.notes import Note
+from livegen_train.classifier_features import N_FEATURES, note_features, quantize_like_tokens
+from livegen_train.corpus import STYLES, Piece
+from livegen_train.dataset import Augment, piece_arrays
+
+__all__ = ["ClassifierConfig", "StyleNet", "StyleClassifier", "WindowDrawer", "eval_windows",
+           "train_classifier", "evaluate_classifier", "main"]
+
+log = logging.getLogger(__name__)
+
+PLAYED = Augment(transpose=0)  # held-out windows: rendered as played, untransposed (as evaluate does)
+
+# --- the network ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Network shape, data and training schedule (the cache key is built from all of it).
+
+    Attributes:
+        window_notes: notes per window (the continuations' length).
+        min_notes: shortest training window; pieces shorter than this are not used.
+        channels: convolution channels.
+        kernel: convolution width in notes.
+        hidden: LSTM hidden size.
+        dropout: before the output layer, training only.
+        batch: windows per batch.
+        batches_per_epoch: freshly drawn batches per epoch.
+        max_epochs: training stops here at the latest.
+        patience: epochs without a better validation loss before stopping.
+        lr: Adam learning rate.
+        transpose: largest transposition of a training window, semitones.
+        eval_windows_per_piece: validation/test windows per piece at most (evenly spread).
+        seed: RNG seed (windows and weights).
+        threads: torch CPU threads.
+    """
+
+    window_notes: int = 64
+    min_notes: int = 16
+    channels: int = 64
+    kernel: int = 5
+    hidden: int = 64
+    dropout: float = 0.2
+    batch: int = 64
+    batches_per_epoch: int = 150
+    max_epochs: int = 20
+    patience: int = 4
+    lr: float = 2e-3
+    transpose: int = 6
+    eval_windows_per_piece: int = 8
+    seed: int = 0
+    threads: int = 1
+
+
+class StyleNet(nn.Module):
+    """Conv1d x 2 -> LSTM -> [mean of outputs, last output] -> style logits.
+
+    Input float32 [batch, notes, :data:`N_FEATURES`] and lengths int64 [batch]
+    (rows padded with zeros after their length); output float32 [batch, n_styles].
+    """
+
+    def __init__(self, n_styles: int, config: ClassifierConfig = ClassifierConfig()) -> None:
+        super().__init__()
+        pad = config.kernel // 2
+        self.conv = nn.Sequential(
+            nn.Conv1d(N_FEATURES, config.channels, config.kernel, padding=pad), nn.ReLU(),
+            nn.Conv1d(config.channels, config.channels, config.kernel, padding=pad), nn.ReLU())
+        self.lstm = nn.LSTM(config.channels, config.hidden, batch_first=True)
+        self.drop = nn.Dropout(config.dropout)
+        self.out = nn.Linear(2 * config.hidden, n_styles)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = (torch.arange(x.shape[1])[None, :] < lengths[:, None]).float()
+        h = self.conv(x.transpose(1, 2)).transpose(1, 2) * mask[..., None]
+        packed = nn.utils.rnn.pack_padded_sequence(h, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        seq, (last, _) = self.lstm(packed)
+        seq, _ = nn.utils.rnn.pad_packed_sequence(seq, batch_first=True, total_length=x.shape[1])
+        mean = (seq * mask[..., None]).sum(1) / lengths[:, None].float()
+        return self.out(self.drop(torch.cat([mean, last[-1]], dim=1)))
+
+
+def _batch(rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature rows [n_i, F] padded into float32 [batch, max n_i, F] and lengths int64 [batch]."""
+    longest = max(len(r) for r in rows)
+    x = np.zeros((len(rows), longest, N_FEATURES), dtype=np.float32)
+    for i, r in enumerate(rows):
+        x[i, :len(r)] = r
+    return torch.from_numpy(x), torch.tensor([len(r) for r in rows], dtype=torch.int64)
+
+
+class StyleClassifier:
+    """A trained :class:`StyleNet` with its style names and config.
+
+    Attributes:
+        styles: class names, in the output order (the model's style order).
+        config: the :class:`ClassifierConfig` it was trained with.
+        metrics: what training measured (validation/test figures, epochs, seconds).
+    """
+
+    def __init__(self, net: StyleNet, styles: Sequence[str], config: ClassifierConfig,
+                 metrics: dict[str, Any] | None = None) -> None:
+        self.net = net.eval()
+        self.styles = tuple(styles)
+        self.config = config
+        self.metrics = metrics or {}
+
+    def predict_features(self, rows: Sequence[np.ndarray], batch: int = 256) -> np.ndarray:
+        """Style probabilities float64 [len(rows), n_styles] of :func:`note_features` rows."""
+        out = []
+        with torch.no_grad():
+            for k in range(0, len(rows), batch):
+                x, lengths = _batch(rows[k:k + batch])
+                out.append(torch.softmax(self.net(x, lengths), dim=1).double().numpy())
+        return np.concatenate(out) if out else np.zeros((0, len(self.styles)))
+
+    def predict(self, windows: Sequence[Sequence[Note]]) -> np.ndarray:
+        """Style probabilities float64 [len(windows), n_styles] of note windows (each put through
+        the token time bins first, and cut to the last ``window_notes`` notes).
+
+        Raises:
+            ValueError: a window has no notes.
+        """
+        rows = []
+        for notes in windows:
+            if not notes:
+                raise ValueError("a window to classify needs at least one note (received none)")
+            ordered = sorted(notes, key=lambda n: (n.onset_s, n.pitch))[-self.config.window_notes:]
+            rows.append(note_features(*quantize_like_tokens(np.array([n.pitch for n in ordered]),
+                                                            np.array([n.onset_s for n in ordered]),
+                                                            np.array([n.duration_s for n in ordered]))))
+        return self.predict_features(rows)
+
+    def classify(self, windows: Sequence[Sequence[Note]]) -> list[str]:
+        """The most likely style name of each note window."""
+        return [self.styles[k] for k in self.predict(windows).argmax(axis=1)]
+
+    def save(self, path: str | Path) -> None:
+        """Weights, styles, config and metrics in one torch file."""
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"net": self.net.state_dict(), "styles": list(self.styles), "config": asdict(self.config),
+                    "metrics": self.metrics}, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> StyleClassifier:
+        """The classifier :meth:`save` wrote."""
+        data = torch.load(path, weights_only=False)
+        config = ClassifierConfig(**data["config"])
+        net = StyleNet(len(data["styles"]), config)
+        net.load_state_dict(data["net"])
+        return cls(net, data["styles"], config, data["metrics"])
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+
+def _window_features(piece: Piece, start: int, count: int, rng: np.random.Generator,
+                     augment: Augment) -> np.ndarray:
+    pitch, onset_s, duration_s, _ = piece_arrays(piece, start, count, rng, augment)  # velocity unused
+    return note_features(*quantize_like_tokens(pitch, onset_s, duration_s))
+
+
+class WindowDrawer:
+    """Random augmented training windows, styles balanced by sampling.
+
+    Each window's style is drawn uniformly over the styles that have pieces,
+    then a piece of that style with probability proportional to its length,
+    a length between ``min_notes`` and ``window_notes`` (at most the piece's)
+    and a start.
+
+    Args:
+        pieces: training pieces; those shorter than ``config.min_notes`` are left out.
+        styles: class names; a piece's label is its style's index here.
+        config: window sizes, transposition and seed.
+
+    Raises:
+        ValueError: no piece is long enough.
+    """
+
+    def __init__(self, pieces: Sequence[Piece], styles: Sequence[str], config: ClassifierConfig) -> None:
+        self.config = config
+        self.augment = Augment(transpose=config.transpose)
+        self.rng = np.random.default_rng(config.seed)
+        by_style: dict[int, list[Piece]] = {}
+        for piece in pieces:
+            if len(piece) >= config.min_notes and piece.style in styles:
+                by_style.setdefault(list(styles).index(piece.style), []).append(piece)
+        if not by_style:
+            raise ValueError(f"no training piece has {config.min_notes} notes or more")
+        self.labels = sorted(by_style)
+        self.members = [by_style[k] for k in self.labels]
+        self.weights = [np.array([len(p) for p in m], dtype=np.float64) / sum(len(p) for p in m)
+                        for m in self.members]
+
+    def draw(self, count: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """``count`` windows: feature rows [n_i, F] and labels int64 [count]."""
+        rows, labels = [], np.empty(count, dtype=np.int64)
+        for i in range(count):
+            k = int(self.rng.integers(len(self.labels)))
+            piece = self.members[k][self.rng.choice(len(self.members[k]), p=self.weights[k])]
+            longest = min(self.config.window_notes, len(piece))
+            n = int(self.rng.integers(self.config.min_notes, longest + 1))
+            start = int(self.rng.integers(0, len(piece) - n + 1))
+            rows.append(_window_features(piece, start, n, self.rng, self.augment))
+            labels[i] = self.labels[k]
+        return rows, labels
+
+
+def eval_windows(pieces: Sequence[Piece], styles: Sequence[str], config: ClassifierConfig
+                 ) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """Deterministic held-out windows: up to ``eval_windows_per_piece`` non-overlapping
+    ``window_notes``-note windows per piece, evenly spread, rendered as played (seeded by
+    the piece's name and start, untransposed); a piece shorter than a window but at least
+    ``min_notes`` long gives one window of its own length.
+
+    Returns:
+        ``(feature rows, labels int64 [n], piece names)``.
+    """
+    rows, labels, names = [], [], []
+    for piece in pieces:
+        if piece.style not in styles or len(piece) < config.min_notes:
+            continue
+        count = min(config.window_notes, len(piece))
+        slots = len(piece) // count
+        take = min(slots, config.eval_windows_per_piece)
+        for slot in np.linspace(0, slots - 1, take).round().astype(int):
+            start = int(slot) * count
+            rng = np.random.default_rng(zlib.crc32(f"{piece.name}@{start}".encode()))
+            rows.append(_window_features(piece, start, count, rng, PLAYED))
+            labels.append(list(styles).index(piece.style))
+            names.append(piece.name)
+    return rows, np.asarray(labels, dtype=np.int64), names
+
+
+def _balanced_loss(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """Cross-entropy averaged per class, then over the classes present (nats)."""
+    nll = nn.functional.cross_entropy(logits, labels, reduction="none")
+    return float(torch.stack([nll[labels == k].mean() for k in labels.unique()]).mean())
+
+
+def train_classifier(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES,
+                     config: ClassifierConfig = ClassifierConfig()) -> StyleClassifier:
+    """Train on ``split["train"]``, stop early on ``split["validation"]``, measure on ``split["test"]``.
+
+    Args:
+        split: ``{"train", "validation", "test": [Piece]}`` (:func:`livegen_train.corpus.split_pieces`).
+        styles: class names in output order.
+        config: sizes and schedule.
+
+    Returns:
+        The classifier at its best validation epoch; ``metrics`` holds the history,
+        the validation figures and :func:`evaluate_classifier` on the test split.
+
+    Raises:
+        ValueError: no training piece is long enough, or the validation split has no window.
+    """
+    started = time.monotonic()
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    drawer = WindowDrawer(split["train"], styles, config)
+    val_rows, val_labels, _ = eval_windows(split["validation"], styles, config)
+    if not val_rows:
+        raise ValueError("the validation split has no window to stop training on")
+    val_x, val_len = _batch(val_rows)
+    val_y = torch.from_numpy(val_labels)
+    net = StyleNet(len(styles), config)
+    optim = torch.optim.Adam(net.parameters(), lr=config.lr)
+    best, best_state, history, waited = math.inf, None, [], 0
+    for epoch in range(config.max_epochs):
+        net.train()
+        total = 0.0
+        for _ in range(config.batches_per_epoch):
+            rows, labels = drawer.draw(config.batch)
+            x, lengths = _batch(rows)
+            loss = nn.functional.cross_entropy(net(x, lengths), torch.from_numpy(labels))
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            total += loss.item()
+        net.eval()
+        with torch.no_grad():
+            logits = net(val_x, val_len)
+        val_loss = _balanced_loss(logits, val_y)
+        val_acc = _balanced_accuracy(logits.argmax(1).numpy(), val_labels)
+        history.append({"epoch": epoch + 1, "train_loss": round(total / config.batches_per_epoch, 4),
+                        "val_loss": round(val_loss, 4), "val_balanced_accuracy": round(val_acc, 4)})
+        log.info("epoch %d: train %.3f, validation %.3f (balanced accuracy %.3f)", epoch + 1,
+                 total / config.batches_per_epoch, val_loss, val_acc)
+        if val_loss < best:
+            best, waited = val_loss, 0
+            best_state = {k: v.clone() for k, v in net.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    net.load_state_dict(best_state)
+    classifier = StyleClassifier(net, styles, config)
+    best_epoch = min(history, key=lambda h: h["val_loss"])
+    classifier.metrics = {"history": history, "best_epoch": best_epoch["epoch"],
+                          "validation": evaluate_classifier(classifier, split["validation"]),
+                          "test": evaluate_classifier(classifier, split["test"]),
+                          "train_pieces": {s: sum(p.style == s for p in split["train"]) for s in styles},
+                          "parameters": sum(p.numel() for p in net.parameters()),
+                          "train_seconds": round(time.monotonic() - started, 1)}
+    return classifier
+
+
+def _balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over the classes present of the share of their windows labelled correctly."""
+    return float(np.mean([np.mean(predicted[labels == k] == k) for k in np.unique(labels)]))
+
+
+def evaluate_classifier(classifier: StyleClassifier, pieces: Sequence[Piece]) -> dict[str, Any]:
+    """Accuracy and confusion matrix on held-out pieces (windows as :func:`eval_windows`).
+
+    Returns:
+        ``{"windows", "pieces": {style: n}, "accuracy", "balanced_accuracy" (mean recall over
+        the styles present), "confusion": [[count]] (rows: true style, columns: label, in
+        ``classifier.styles`` order), "recall": {style: share}}``.
+    """
+    styles = classifier.styles
+    rows, labels, names = eval_windows(pieces, styles, classifier.config)
+    if not rows:
+        return {"windows": 0}
+    predicted = classifier.predict_features(rows).argmax(axis=1)
+    confusion = np.zeros((len(styles), len(styles)), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    present = np.unique(labels)
+    return {"windows": len(rows),
+            "pieces": {styles[k]: len({n for n, y in zip(names, labels) if y == k}) for k in present},
+            "accuracy": round(float(np.mean(predicted == labels)), 4),
+            "balanced_accuracy": round(_balanced_accuracy(predicted, labels), 4),
+            "confusion": confusion.tolist(),
+            "recall": {styles[k]: round(float(confusion[k, k] / confusion[k].sum()), 4) for k in present}}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m livegen_train.classifier train|report`` (:func:`livegen_train.classifier_report.main`)."""
+    from livegen_train.classifier_report import main as cli_main
+
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

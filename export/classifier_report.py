@@ -1,0 +1,395 @@
+"""Is each preset its own style? The style classifier's labels of each preset's continuations.
+
+Meant to replace the nearest-profile distinctness check of ``livegen
+evaluate`` (issue 13 item 5; the command is separate until it is wired in).
+Every tonal preset continues the same prompts, several seeds each, so only
+the preset differs between rows; the classifier
+(:mod:`livegen_train.classifier`) labels each 64-note continuation alone,
+without its prompt. A row is the share of one preset's continuations given
+each style's label; the preset passes when its own style's share is larger
+than every other style's.
+
+Two sets of shared prompts:
+
+- **corpus**: the shared pool of ``livegen evaluate``'s distinctness check, 8
+  held-out prompts of each tonal style from the test split (32 prompts), and, as
+  a reference, the labels of the prompts' real next 64 notes;
+- **outside**: the out-of-corpus prompts of :mod:`livegen_train.adherence`
+  (``--outside dev``: openttd-openmsx; ``check``: simutrans-data), whose real
+  continuations are ragtime, boogie, jazz and marches: no style of ours.
+
+Each runs with the packaged presets and with ``follow`` set to each of
+``--follow`` (:meth:`livegen.presets.Preset.replace`).
+
+It also holds the classifier's command line, its cache
+(``$LIVEGEN_CACHE/classifier/<key>.pt``, keyed by the config and the split) and
+the corpus split it trains on.
+
+Usage::
+
+    python -m livegen_train.classifier train [--json runs/classifier.json]
+    python -m livegen_train.classifier report --json runs/classifier_report.json \\
+        --figure docs/figures/classifier_presets.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from livegen.notes import Note
+from livegen.offline import continue_notes
+from livegen.presets import Preset
+from livegen_train.classifier import ClassifierConfig, StyleClassifier, train_classifier
+from livegen_train.corpus import STYLES, Piece, cache_dir
+
+__all__ = ["TONAL_PRESETS", "label_shares", "continue_all", "preset_report", "format_report", "plot_report",
+           "plot_confusion", "cache_key", "load_or_train", "load_split", "format_confusion", "main"]
+
+log = logging.getLogger(__name__)
+
+#: The presets judged: each names a tonal style (modern's own is chromatic sampling, jam is folk on a clock).
+TONAL_PRESETS = ("romantic", "baroque", "classical", "folk")
+PROMPT_NOTES = 50  # as livegen evaluate and the adherence report
+CONTINUATION_NOTES = 64
+SHARED_PER_STYLE = 8  # livegen evaluate's distinctness pool: 8 prompts per style
+PROMPTS_PER_STYLE = 20  # ... the first 8 of the 20 it selects per style
+LONG_PREFIX_S = 3600.0  # a continuation is limited by notes, not time
+
+
+def label_shares(labels: Sequence[str], styles: Sequence[str], own: str | None = None) -> dict[str, Any]:
+    """The share of each style among ``labels``, and whether ``own`` has the largest share alone.
+
+    Args:
+        labels: one style name per continuation.
+        styles: every class, in column order.
+        own: the style the continuations should carry, or None (no verdict).
+
+    Returns:
+        ``{"n", "shares": {style: 0-1}, "own", "own_most" (own's share above every other
+        style's; a tie is not), "margin" (own's share minus the largest other)}``; the last
+        two are None without ``own``.
+    """
+    n = len(labels)
+    shares = {s: (sum(label == s for label in labels) / n if n else 0.0) for s in styles}
+    if own is None:
+        return {"n": n, "shares": shares, "own": None, "own_most": None, "margin": None}
+    other = max(v for s, v in shares.items() if s != own)
+    return {"n": n, "shares": shares, "own": own, "own_most": shares[own] > other,
+            "margin": round(shares[own] - other, 4)}
+
+
+def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int],
+                 *, cache: Path | None = None) -> list[list[Note]]:
+    """One ``CONTINUATION_NOTES``-note continuation per prompt and seed (prompt-major order).
+
+    Args:
+        cache: a directory where the continuations are kept as JSON, keyed by the
+            model file, the preset, the prompts and the seeds; None = no cache.
+    """
+    preset = preset.replace(max_seconds=LONG_PREFIX_S, context_notes=PROMPT_NOTES)
+    path = None
+    if cache is not None:
+        key = hashlib.sha1(json.dumps([str(getattr(model, "path", "")), preset.to_dict(), list(seeds),
+                                       [[_row_of(n) for n in p] for p in prompts]], default=str).encode())
+        path = Path(cache) / f"{key.hexdigest()[:20]}.json"
+        if path.is_file():
+            return [[Note(*row) for row in cont] for cont in json.loads(path.read_text())]
+    out = [continue_notes(model, preset, prompt, n_notes=CONTINUATION_NOTES, seed=seed)
+           for prompt in prompts for seed in seeds]
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps([[_row_of(n) for n in cont] for cont in out]))
+    return out
+
+
+def _row_of(note: Note) -> list[float]:
+    return [note.pitch, note.velocity, note.onset_s, note.duration_s, note.channel]
+
+
+def preset_report(model: Any, classifier: Any, presets: dict[str, Preset],
+                  prompt_sets: dict[str, dict[str, Any]], follows: Sequence[float | None],
+                  seeds: Sequence[int], *, cache: Path | None = None) -> dict[str, Any]:
+    """Label shares per prompt set, ``follow`` setting and preset.
+
+    Args:
+        model: the step model (:class:`livegen.model.Model`).
+        classifier: anything with ``styles`` and ``classify(windows) -> [style]``
+            (:class:`livegen_train.classifier.StyleClassifier`).
+        presets: ``{name: Preset}``; each row's own style is ``preset.conditioning.style``.
+        prompt_sets: ``{set name: {"prompts": [[Note]], "real": {row name: ([[Note]], own style
+            or None)}}}``: the shared prompts and the reference rows of real music.
+        follows: ``None`` (the packaged value) or a ``follow`` in [0, 1] for every preset.
+        seeds: continuations per prompt.
+        cache: where :func:`continue_all` keeps the continuations (None = nowhere).
+
+    Returns:
+        ``{set: {"prompts": n, "real": {row: label_shares}, "follow": {"packaged" | "0.5"...:
+        {preset: label_shares}}}}`` and ``"seconds"``.
+    """
+    styles = list(classifier.styles)
+    started = time.monotonic()
+    out: dict[str, Any] = {}
+    for set_name, shared in prompt_sets.items():
+        entry: dict[str, Any] = {"prompts": len(shared["prompts"]), "seeds": len(seeds), "real": {},
+                                 "follow": {}}
+        for row, (windows, own) in shared.get("real", {}).items():
+            entry["real"][row] = label_shares(classifier.classify(windows), styles, own)
+        for follow in follows:
+            key = "packaged" if follow is None else f"{follow:g}"
+            table = entry["follow"].setdefault(key, {})
+            for name, preset in presets.items():
+                chosen = preset if follow is None else preset.replace(follow=follow)
+                conts = continue_all(model, chosen, shared["prompts"], seeds, cache=cache)
+                table[name] = label_shares(classifier.classify(conts), styles, preset.conditioning.style)
+                table[name]["follow"] = chosen.value("follow")
+                log.info("%s, follow %s, %s: %s", set_name, key, name,
+                         ", ".join(f"{s} {v:.2f}" for s, v in table[name]["shares"].items() if v))
+        out[set_name] = entry
+    out["seconds"] = round(time.monotonic() - started, 1)
+    return out
+
+
+def _row(name: str, result: dict[str, Any], styles: Sequence[str]) -> str:
+    cells = []
+    for style in styles:
+        value = f"{result['shares'][style]:.2f}"
+        cells.append(f"**{value}**" if style == result["own"] else value)
+    verdict = "-" if result["own_most"] is None else ("yes" if result["own_most"] else "no")
+    margin = "-" if result["margin"] is None else f"{result['margin']:+.2f}"
+    return f"| {name} | {result['n']} | " + " | ".join(cells) + f" | {verdict} | {margin} |"
+
+
+def format_report(report: dict[str, Any], styles: Sequence[str]) -> str:
+    """Markdown tables: per prompt set and ``follow``, rows = presets, columns = label shares."""
+    head = ("| {} | continuations | " + " | ".join(styles) + " | own most often | margin |\n"
+            "| --- | ---: |" + " ---: |" * (len(styles) + 2))
+    parts = []
+    for set_name, entry in report.items():
+        if not isinstance(entry, dict):
+            continue
+        for key, table in entry["follow"].items():
+            parts.append(f"**{set_name} prompts ({entry['prompts']}, {entry['seeds']} seeds), "
+                         f"follow {key}**\n\n" + head.format("preset")
+                         + "".join("\n" + _row(name, result, styles) for name, result in table.items()))
+        if entry["real"]:
+            rows = "".join("\n" + _row(name, result, styles) for name, result in entry["real"].items())
+            title = f"**{set_name} prompts: their real continuations**\n\n"
+            parts.append(title + head.format("real music") + rows)
+    return "\n\n".join(parts)
+
+
+def plot_report(report: dict[str, Any], styles: Sequence[str], path: str | Path) -> Path:
+    """One heatmap per prompt set and ``follow`` (rows: presets, columns: labels), as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(s, k, t) for s, e in report.items() if isinstance(e, dict) for k, t in e["follow"].items()]
+    sets = list(dict.fromkeys(s for s, _, _ in panels))
+    keys = list(dict.fromkeys(k for _, k, _ in panels))
+    fig, axes = plt.subplots(len(sets), len(keys), figsize=(3.6 * len(keys), 2.6 * len(sets)), squeeze=False)
+    for s, k, table in panels:
+        ax = axes[sets.index(s), keys.index(k)]
+        names = list(table)
+        grid = np.array([[table[n]["shares"][st] for st in styles] for n in names])
+        ax.imshow(grid, vmin=0, vmax=1, cmap="Blues")
+        for i, name in enumerate(names):
+            for j, style in enumerate(styles):
+                own = style == table[name]["own"]
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if grid[i, j] > 0.6 else "black",
+                        fontweight="bold" if own else "normal")
+        ax.set_xticks(range(len(styles)), [st[:4] for st in styles], fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_title(f"{s} prompts, follow {k}", fontsize=8)
+    fig.suptitle("Share of each preset's continuations labelled as each style", fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(result: dict[str, Any], styles: Sequence[str], path: str | Path) -> Path:
+    """The test confusion matrix (rows: true style, normalised per row; columns: label) as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(result["confusion"], dtype=np.float64)
+    rows = [k for k in range(len(styles)) if counts[k].sum()]
+    grid = counts[rows] / counts[rows].sum(axis=1, keepdims=True)
+    fig, ax = plt.subplots(figsize=(5.2, 0.5 * len(rows) + 1.6))
+    ax.imshow(grid, vmin=0, vmax=1, cmap="Blues")
+    for i, k in enumerate(rows):
+        for j in range(len(styles)):
+            ax.text(j, i, f"{grid[i, j]:.2f}\n({int(counts[k, j])})", ha="center", va="center", fontsize=6,
+                    color="white" if grid[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(styles)), [s[:5] for s in styles], fontsize=7)
+    ax.set_yticks(range(len(rows)), [styles[k] for k in rows], fontsize=7)
+    ax.set_xlabel("label", fontsize=8)
+    ax.set_ylabel("true style (test pieces)", fontsize=8)
+    title = f"Test windows: accuracy {result['accuracy']:.2f}, balanced {result['balanced_accuracy']:.2f}"
+    ax.set_title(title, fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def corpus_prompts(test: Sequence[Any], presets: dict[str, Preset]) -> dict[str, Any]:
+    """``livegen evaluate``'s shared pool from the test pieces, and its real continuations by style."""
+    from livegen_train.evaluate import select_prompts
+
+    chosen = select_prompts(test, PROMPTS_PER_STYLE, prompt_notes=PROMPT_NOTES,
+                            continuation_notes=CONTINUATION_NOTES)
+    own_styles = list(dict.fromkeys(p.conditioning.style for p in presets.values()))
+    pool = [p for style in own_styles for p in chosen.get(style, [])[:SHARED_PER_STYLE]]
+    real = {style: ([list(p.real) for p in pool if p.style == style], style)
+            for style in own_styles if any(p.style == style for p in pool)}
+    return {"prompts": [list(p.prompt) for p in pool], "real": real}
+
+
+def outside_prompts(role: str) -> dict[str, Any]:
+    """The adherence report's out-of-corpus prompts (:func:`livegen_train.adherence.part_prompts`)."""
+    from livegen_train.adherence import part_prompts, read_parts
+    from livegen_train.outside import fetch, sources_for
+
+    folders = fetch(sources_for(role))
+    paths = sorted(str(p) for folder in folders.values() for p in folder.glob("*.mid"))
+    prompts = part_prompts(read_parts(paths), prompt_notes=PROMPT_NOTES, cont_notes=CONTINUATION_NOTES)
+    return {"prompts": [p for _, p, _ in prompts],
+            "real": {"real continuation": ([r for _, _, r in prompts], None)}}
+
+
+# --- cache and command line ----------------------------------------------------------------------
+
+
+def cache_key(split: dict[str, Sequence[Piece]], styles: Sequence[str], config: ClassifierConfig) -> str:
+    """A hash of the config, the styles and every piece's name and length in each split."""
+    h = hashlib.sha1(json.dumps([asdict(config), list(styles)]).encode())
+    for name in ("train", "validation", "test"):
+        for piece in sorted(split[name], key=lambda p: p.name):
+            h.update(f"{name}:{piece.name}:{len(piece)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def load_or_train(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES,
+                  config: ClassifierConfig = ClassifierConfig(), *, retrain: bool = False
+                  ) -> tuple[StyleClassifier, Path]:
+    """The cached classifier for this split and config (``$LIVEGEN_CACHE/classifier/``), trained
+    first when there is none (or ``retrain``). Returns it and its path."""
+    path = cache_dir() / "classifier" / f"{cache_key(split, styles, config)}.pt"
+    if path.is_file() and not retrain:
+        log.info("classifier from %s", path)
+        return StyleClassifier.load(path), path
+    classifier = train_classifier(split, styles, config)
+    classifier.save(path)
+    return classifier, path
+
+
+def load_split() -> dict[str, list[Piece]]:
+    """The LSTM's corpus split: the music21 corpus with :data:`DEFAULT_CAPS`, :func:`split_pieces`."""
+    from livegen_train.corpus import DEFAULT_CAPS, load_music21_corpus, split_pieces
+
+    pieces, _ = load_music21_corpus(STYLES, progress=False, folder_caps=DEFAULT_CAPS)
+    return split_pieces(pieces).splits
+
+
+def format_confusion(result: dict[str, Any], styles: Sequence[str]) -> str:
+    """A markdown table of a confusion matrix (rows: true style; only styles with windows)."""
+    lines = ["| true \\ label | " + " | ".join(styles) + " | windows | recall |",
+             "| --- |" + " ---: |" * (len(styles) + 2)]
+    for k, style in enumerate(styles):
+        row = result["confusion"][k]
+        if sum(row):
+            lines.append(f"| {style} | " + " | ".join(str(c) for c in row)
+                         + f" | {sum(row)} | {row[k] / sum(row):.2f} |")
+    return "\n".join(lines)
+
+
+def _train_main(args: argparse.Namespace) -> int:
+    config = replace(ClassifierConfig(), max_epochs=args.max_epochs)
+    classifier, path = load_or_train(load_split(), STYLES, config, retrain=args.retrain)
+    metrics = classifier.metrics
+    test = metrics["test"]
+    print(f"classifier {path}: {metrics['parameters']} parameters, best epoch {metrics['best_epoch']}, "
+          f"trained in {metrics['train_seconds']} s")
+    print(f"test: {test['windows']} windows, accuracy {test['accuracy']:.3f}, "
+          f"balanced accuracy {test['balanced_accuracy']:.3f}")
+    print(format_confusion(test, classifier.styles))
+    if args.figure:
+        plot_confusion(test, classifier.styles, args.figure)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"path": str(path), **metrics}, indent=1))
+    return 0
+
+
+def _report_main(args: argparse.Namespace) -> int:
+    from livegen.model import Model
+    from livegen.presets import load_preset
+
+    model = Model.load(args.model) if args.model else Model.load()
+    split = load_split()
+    classifier, path = load_or_train(split, tuple(model.styles))
+    presets = {name: load_preset(name) for name in args.presets.split(",")}
+    sets = {name: (corpus_prompts(split["test"], presets) if name == "corpus"
+                   else outside_prompts(args.outside)) for name in args.sets.split(",")}
+    follows = [None, *(float(f) for f in args.follow.split(",") if f)]
+    report = preset_report(model, classifier, presets, sets, follows, range(args.seeds),
+                           cache=cache_dir() / "classifier" / "continuations")
+    styles = list(classifier.styles)
+    print(format_report(report, styles))
+    print(f"{report['seconds']:.0f} s")
+    if args.figure:
+        plot_report(report, styles, args.figure)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"classifier": str(path), "outside_set": args.outside,
+                                               "classifier_test": classifier.metrics.get("test"),
+                                               **report}, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``python -m livegen_train.classifier``."""
+    parser = argparse.ArgumentParser(prog="python -m livegen_train.classifier",
+                                     description="A symbolic style classifier and the presets' label shares.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train (or read from the cache); print test accuracy and confusion")
+    train.add_argument("--retrain", action="store_true", help="train even if the cache has this classifier")
+    train.add_argument("--max-epochs", type=int, default=ClassifierConfig.max_epochs)
+    train.add_argument("--json", help="also write the metrics here")
+    train.add_argument("--figure", help="write the test confusion matrix here as a PNG")
+    rep = sub.add_parser("report", help="the share of each preset's continuations labelled as each style")
+    rep.add_argument("--presets", default=",".join(TONAL_PRESETS))
+    rep.add_argument("--seeds", type=int, default=4, help="continuations per prompt")
+    rep.add_argument("--follow", default="0.5,0.75",
+                     help="follow values to run besides the packaged presets ('' = none)")
+    rep.add_argument("--sets", default="corpus,outside", help="prompt sets: corpus, outside")
+    rep.add_argument("--outside", choices=("dev", "check"), default="dev", help="out-of-corpus set")
+    rep.add_argument("--model", help="ONNX model (default: the packaged one)")
+    rep.add_argument("--json", help="write the report here")
+    rep.add_argument("--figure", help="write the PNG here (e.g. docs/figures/classifier_presets.png)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m livegen_train.classifier train|report``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return _train_main(args) if args.command == "train" else _report_main(args)

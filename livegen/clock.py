@@ -186,7 +186,10 @@ class MidiClock:
         period = None
         if len(times) > PERIOD_GAPS:
             recent = list(itertools.islice(times, len(times) - PERIOD_GAPS - 1, None))
-            period = self._period_s = statistics.median(b - a for a, b in zip(recent, recent[1:]))
+            period = statistics.median(b - a for a, b in zip(recent, recent[1:]))
+            if period <= 0:  # ticks that came in bursts with one stamp: the fitted period
+                period = self._tick_s
+            self._period_s = period
         if times:
             gap_s = t_s - times[-1]
             if gap_s < 0 or gap_s > (GAP_UNKNOWN_S if period is None

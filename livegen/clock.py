@@ -320,8 +320,9 @@ class MidiClock:
                 self._tick_s, self._slope_se_s = fit.slope_s, fit.slope_se_s
                 if self._prior is not None and fit.used == n and fit.slope_se_s <= self._prior[1]:
                     self._prior = None  # the ticks since the restart know the tempo as well
-            else:
+            else:  # one stamp for them all (a burst): the phase of the last, the period known
                 last_s = times[-1]
+                self._tick_s = self._tick_s if self._tick_s is not None else self._period_s
         elif self._tick_s is not None or self._period_s is not None:  # one tick: its phase
             self._tick_s = self._tick_s if self._tick_s is not None else self._period_s
             last_s = times[-1]

@@ -45,6 +45,7 @@ ICI_GAMMA = 3.0  # confidence interval half-width, in standard errors of the pre
 ICI_MAX_SE_S = 0.002
 ICI_AHEAD_TICKS = 12.0  # the windows are compared where they predict the tick half a beat ahead
 SIGMA_FLOOR_S = 0.0001  # jitter assumed at least 0.1 ms (a perfect clock still has float noise)
+BURST_PERIODS = 0.25  # a tick this soon before the next (in periods) came in a burst
 OUTLIER_MADS = 4.0  # residuals beyond this many robust standard deviations are dropped
 OUTLIER_FLOOR_S = 0.001  # ... but never one within 1 ms (the stamping jitter itself)
 MAD_TO_SIGMA = 1.4826  # normal distribution: sigma = 1.4826 x median absolute deviation
@@ -157,6 +158,14 @@ def fit_ticks(x: np.ndarray, y: np.ndarray, prior: tuple[float, float] | None = 
             averaged by precision and the phase fitted with the result: a few ticks
             after a restart give a poor tempo.
     """
+    # a tick stamped together with the next one (a client that missed cycles gets them in a
+    # burst) was stamped late: only the last of a burst keeps its stamp
+    burst = np.zeros(len(x), bool)
+    if len(x) >= 3 and x[-1] > x[0]:
+        period = (y[-1] - y[0]) / (x[-1] - x[0])
+        burst[:-1] = np.diff(y) < BURST_PERIODS * period * np.diff(x)
+    if len(x) - burst.sum() >= 2:
+        x, y = x[~burst], y[~burst]
     sigma = jitter_s(x, y)
     keep = _late_mask(x, y, sigma)
     xs, ys = (x[keep], y[keep]) if keep.sum() >= 2 else (x[-2:], y[-2:])

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 
 from livegen import __version__
-from livegen.errors import LivegenError, MidiFileError, ModelError
+from livegen.errors import LivegenError, ModelError
 from livegen.ports import BACKENDS, CLIENT_NAME, JACK_CLIENTS
 from livegen.stopsignals import StopSignals
 
@@ -260,37 +260,14 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_continue(args: argparse.Namespace) -> int:
-    from livegen.notes import last_notes, read_midi, write_midi
+    from livegen.offline import continue_file
     from livegen.presets import load_preset
 
     preset = load_preset(args.preset)
-    if args.notes is not None and args.notes < 1:
-        raise MidiFileError(f"--notes must be at least 1 (received {args.notes})")
-    notes = read_midi(args.input, include_drums=args.include_drums)
-    if not notes:
-        raise MidiFileError(f"{args.input}: holds no notes"
-                            + ("" if args.include_drums else " (drums on channel 10 ignored)"))
-    prompt = last_notes(notes, preset.context_notes, before_s=args.at)
-    if not prompt:
-        raise MidiFileError(f"{args.input}: no notes start before --at {args.at} s "
-                            f"(the first starts at {notes[0].onset_s:.3f} s)")
-    model = _load_model(preset, args.model)
-    from livegen.offline import continue_notes
-
-    continuation = continue_notes(model, preset, prompt, n_notes=args.notes, seed=args.seed)
-
-    cut_s = prompt[-1].onset_s
-    kept = [n for n in notes if n.onset_s <= cut_s]  # everything up to the end of the prompt
-    channels = sorted({n.channel for n in kept})
-    tracks = [[n for n in kept if n.channel == ch] for ch in channels]
-    names = [f"input ch {ch + 1}" for ch in channels]
-    try:
-        write_midi([*tracks, continuation], args.output, track_names=[*names, "livegen"])
-    except OSError as err:
-        raise MidiFileError(f"{args.output}: cannot write ({err.strerror or err})") from err
-    start = f"{continuation[0].onset_s:.2f} s" if continuation else "-"
-    print(f"wrote {args.output}: {len(kept)} input notes ({len(prompt)} as prompt) "
-          f"+ {len(continuation)} livegen notes from {start} (preset {preset.name})")
+    print(continue_file(args.input, args.output, preset, lambda: _load_model(preset, args.model),
+                        n_notes=args.notes, at_s=args.at, seed=args.seed,
+                        include_drums=args.include_drums,
+                        warn=lambda text: print(f"livegen: warning: {text}", file=sys.stderr)))
     return EXIT_OK
 
 

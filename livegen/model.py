@@ -29,6 +29,8 @@ __all__ = ["Model", "State", "default_model_path", "METADATA_KEY"]
 METADATA_KEY = "livegen"
 INPUT_NAMES = ("token", "style", "h", "c")
 OUTPUT_NAMES = ("logits", "h_out", "c_out")
+MAX_STATE_LAYERS = 64  # a recurrent state beyond this is no exported model (a 58 TiB state was asked)
+MAX_STATE_HIDDEN = 65536
 
 
 def default_model_path() -> Path:
@@ -139,9 +141,12 @@ class Model:
         state_meta = meta.get("state")
         try:
             layers, hidden = int(state_meta["layers"]), int(state_meta["hidden"])
-        except (KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
             raise ModelError(f"{path}: metadata 'state' must hold integer 'layers' and 'hidden' "
                              f"(received {str(state_meta)[:80]!r})") from err
+        if not (1 <= layers <= MAX_STATE_LAYERS and 1 <= hidden <= MAX_STATE_HIDDEN):
+            raise ModelError(f"{path}: metadata 'state' must hold 'layers' 1-{MAX_STATE_LAYERS} and "
+                             f"'hidden' 1-{MAX_STATE_HIDDEN} (received {layers} and {hidden})")
         batch_dim = next(i for i in session.get_inputs() if i.name == "token").shape[0]
         guard_file = guard_path(path)
         guard = CopyGuard.load(guard_file) if guard_file.is_file() else None

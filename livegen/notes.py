@@ -72,7 +72,8 @@ def read_midi(path: str | os.PathLike, *, include_drums: bool = False) -> list[N
         The notes sorted by onset then pitch.
 
     Raises:
-        MidiFileError: the file is missing, is not a Standard MIDI File, or is type 2.
+        MidiFileError: the file is missing, is not a Standard MIDI File (or is cut
+            short), is type 2, or sets a tempo of 0.
     """
     try:
         midi = mido.MidiFile(os.fspath(path))
@@ -80,12 +81,17 @@ def read_midi(path: str | os.PathLike, *, include_drums: bool = False) -> list[N
         raise MidiFileError(f"{os.fspath(path)}: not a readable MIDI file (a bad key signature "
                             f"meta message: {err})") from err
     except (OSError, EOFError, ValueError, KeyError, IndexError) as err:
-        raise MidiFileError(f"{os.fspath(path)}: not a readable MIDI file ({err})") from err
+        reason = "the file ends early" if isinstance(err, EOFError) else str(err) or type(err).__name__
+        raise MidiFileError(f"{os.fspath(path)}: not a readable MIDI file ({reason})") from err
     if midi.type == 2:
         raise MidiFileError(f"{os.fspath(path)}: type 2 MIDI files are not supported (type 0 or 1)")
     if midi.ticks_per_beat <= 0:  # SMF 1.0: the division is ticks per quarter note, 1 or more
         raise MidiFileError(f"{os.fspath(path)}: not a readable MIDI file (ticks_per_beat must be "
                             f"1 or more, received {midi.ticks_per_beat})")
+    for track in midi.tracks:  # mido would put every note at 0 s
+        if any(msg.type == "set_tempo" and msg.tempo <= 0 for msg in track):
+            raise MidiFileError(f"{os.fspath(path)}: a set_tempo of 0 us per quarter note is no "
+                                "tempo (received 0; SMF 1.0: 1 or more)")
     notes: list[Note] = []
     sounding: dict[tuple[int, int], list[tuple[float, int]]] = {}
     now = 0.0

@@ -304,6 +304,8 @@ def load_preset(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
         problem = getattr(err, "problem", None) or ""
         detail = f": {problem}" if problem == _NO_ALIASES else ""
         raise PresetError(f"{path}: malformed YAML{where}{detail}") from err
+    except RecursionError as err:  # PyYAML composes nested collections recursively
+        raise PresetError(f"{path}: malformed YAML (nested too deep)") from err
     if data is None:
         raise PresetError(f"{path}: the preset file is empty (give at least one key, e.g. style: classical)")
     if overrides and isinstance(data, dict):

@@ -450,3 +450,57 @@ def test_a_negative_seed_is_a_usage_error(tmp_path, chorale_mid, tiny_model, cap
     assert cli.main(["continue", str(chorale_mid), "-o", str(tmp_path / "out.mid"),
                      "--model", str(tiny_model), "--seed", "-1"]) == 2
     assert "--seed: must be an integer 0 or more (received -1)" in capsys.readouterr().err
+
+
+# --- issue 15 item 7: the silent oddities of `continue` ---------------------------------------
+
+
+def _one_line(err: str, kind: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith(f"livegen: {kind}: "), err
+    return lines[0]
+
+
+def test_continue_a_file_with_tempo_0_is_an_error(tmp_path, tiny_model, capsys):
+    # a set_tempo of 0 us per quarter put every note at 0.00 s without a word
+    path = tmp_path / "tempo0.mid"
+    write_midi([[Note(p, v, t, d) for p, v, t, d in CHORALE]], path)
+    midi = mido.MidiFile(path)
+    for msg in midi.tracks[0]:
+        if msg.type == "set_tempo":
+            msg.tempo = 0
+    midi.save(path)
+    assert cli.main(["continue", str(path), "-o", str(tmp_path / "o.mid"),
+                     "--model", str(tiny_model)]) == 2
+    line = _one_line(capsys.readouterr().err, "error")
+    assert "tempo" in line and "received 0" in line
+
+
+def test_continue_says_why_it_wrote_fewer_notes_than_asked(tmp_path, chorale_mid, tiny_model, capsys):
+    needs_engine()
+    out = tmp_path / "o.mid"
+    assert cli.main(["continue", str(chorale_mid), "-o", str(out), "--model", str(tiny_model),
+                     "--notes", "100000", "--seed", "1"]) == 0
+    captured = capsys.readouterr()
+    written = len(read_midi(out)) - len(CHORALE)
+    assert 0 < written < 100000
+    line = _one_line(captured.err, "warning")
+    assert f"{written} of the 100000 notes" in line and "max_seconds" in line
+
+
+def test_continue_at_past_the_end_is_a_warning(tmp_path, chorale_mid, tiny_model, capsys):
+    needs_engine()
+    assert cli.main(["continue", str(chorale_mid), "-o", str(tmp_path / "o.mid"),
+                     "--model", str(tiny_model), "--at", "100", "--notes", "4"]) == 0
+    line = _one_line(capsys.readouterr().err, "warning")
+    assert "--at 100" in line and "past the end" in line and "7.00 s" in line
+
+
+def test_continue_a_truncated_file_says_why(tmp_path, chorale_mid, tiny_model, capsys):
+    # mido's EOFError has no message: the error read "not a readable MIDI file ()"
+    path = tmp_path / "cut.mid"
+    path.write_bytes(chorale_mid.read_bytes()[:40])
+    assert cli.main(["continue", str(path), "-o", str(tmp_path / "o.mid"),
+                     "--model", str(tiny_model)]) == 2
+    line = _one_line(capsys.readouterr().err, "error")
+    assert "()" not in line and "ends early" in line

@@ -445,3 +445,11 @@ def test_a_preset_file_has_a_size_limit(tmp_path):
     path = _write(tmp_path, "description: " + "x" * (MAX_PRESET_BYTES + 10) + "\n", "huge.yaml")
     with pytest.raises(PresetError, match="at most 64 KiB"):
         load_preset(path)
+
+
+def test_yaml_nested_too_deep_is_a_preset_error(tmp_path):
+    # issue 15 fuzz corpus: 5,000 nested lists made PyYAML raise RecursionError (a traceback)
+    path = tmp_path / "deep.yaml"
+    path.write_text("style: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(PresetError, match="nested too deep"):
+        load_preset(path)

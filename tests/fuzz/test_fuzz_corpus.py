@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, assert_clean_exit, run_cli
+from fuzzkit import CORPUS, assert_clean_exit, run_cli
 
 from livegen.notes import Note, write_midi
 

@@ -6,8 +6,8 @@ import struct
 import tempfile
 from pathlib import Path
 
-from conftest import assert_clean_exit, run_cli
 from fakes import FakeModel
+from fuzzkit import assert_clean_exit, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

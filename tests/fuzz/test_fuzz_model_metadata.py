@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import assert_clean_exit, run_cli
+from fuzzkit import assert_clean_exit, run_cli
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

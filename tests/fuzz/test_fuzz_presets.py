@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
-from conftest import assert_clean_exit, run_cli
+from fuzzkit import assert_clean_exit, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

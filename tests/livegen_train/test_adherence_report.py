@@ -30,7 +30,8 @@ def section():
 
     patch = pytest.MonkeyPatch()
     patch.setattr(adherence_report, "load_prompts", lambda role: prompts())
-    presets = {"classical": load_preset("classical"), "folk": load_preset("folk").replace(follow=0.5),
+    presets = {"classical": load_preset("classical").replace(follow=0.0),
+               "folk": load_preset("folk").replace(follow=0.5),
                "modern": load_preset("modern")}
     try:
         yield measure(Model.load(), presets, roles=("dev",), seeds=1)

@@ -8,19 +8,15 @@ Pointer (0xF2: position in MIDI beats, 1 MIDI beat = a 16th note = 6 clocks).
 
 Each clock is stamped on arrival (by the port: from its frame on livegen's
 one-client JACK port, up to a millisecond late through rtmidi's polled JACK
-port; the JACK cycle and the thread's wake-up add their own), and hardware,
-USB and some DAW clocks jitter by +-3 ms on their own: single tick intervals
-are useless at 300 BPM (8.3 ms a tick). The tempo and phase therefore come
-from a line through up to :data:`WINDOW_TICKS` tick times, its window chosen
-tick by tick (:func:`livegen.clockfit.fit_ticks`): the whole window while the
-tempo holds, the ticks since a tempo change after one. Measured with seeded
-jitter (tests/livegen/test_clock.py): under +-3 ms plus the stamping, the grid
-a beat ahead stays within 1.3 ms at 60-300 BPM (the old 96-tick fit: 6.8 ms,
-and false lost ticks); a tempo step is followed within 6 ms from 2 beats after
-it and within 2 ms from 8 beats; a clean clock's within 12 ticks. Clocks lost
-on the way are counted and a phase step restarts the fit (see
-:data:`STEP_MIN_S`); a jump across a server stall the input port reports is
-always a phase step (``MidiClock(stalled=)``).
+port; the JACK cycle and the thread's wake-up add their own), so single tick
+intervals jitter by a millisecond or
+more. The tempo and phase therefore come from a least-squares line through the
+last :data:`WINDOW_TICKS` tick times (tick number -> seconds), refitted without
+the ticks whose residual is far beyond the median absolute residual (a thread
+woken late). At 120 BPM with 0.5 ms of stamping jitter, a 96-tick window puts a
+beat 1 s ahead within about 0.1 ms. Clocks lost on the way are counted and a
+phase step restarts the fit (see :data:`STEP_MIN_S`); a jump across a server
+stall the input port reports is always a phase step (``MidiClock(stalled=)``).
 
 A :class:`~livegen.grid.BeatGrid` is the result: a tick period and one
 anchored tick. It answers where the next beat or bar line is and snaps onsets
@@ -34,7 +30,6 @@ All times are float seconds from the engine's monotonic clock.
 from __future__ import annotations
 
 import itertools
-import math
 import statistics
 from collections import deque
 from collections.abc import Callable
@@ -42,48 +37,35 @@ from collections.abc import Callable
 import mido
 import numpy as np
 
-from livegen.clockfit import fit_ticks
 from livegen.grid import BeatGrid
 from livegen.midi import CLOCKS_PER_BEAT, CLOCKS_PER_SPP_UNIT
 from livegen.tempo import OnsetTempo
 
 __all__ = ["MidiClock", "GridSource"]
 
-WINDOW_TICKS = 192  # ticks kept for the tempo fit: 2 bars of 4/4 (4 s at 120 BPM)
-MIN_FIT_TICKS = 12  # no jump is judged against a line through fewer ticks (half a beat)
+WINDOW_TICKS = 96  # ticks in the tempo fit: 4 beats (2 s at 120 BPM)
+MIN_FIT_TICKS = 12  # below this (half a beat), keep the previous tempo and fit only the phase
 #: A tick later than this many tick periods after the one before starts a new fit (the
 #: clock paused: a Stop without its message, a DAW that stops sending while stopped).
 GAP_TICK_PERIODS = 4.0
 GAP_UNKNOWN_S = 0.25  # the same, before any tempo is known (30 BPM = 83 ms per tick)
-#: A jump: the ticks after it off the line through the ticks before by more than this,
-#: seconds, together (STEADY_PERIODS). If by 1-3 periods (within LOST_TOLERANCE), ticks were
+#: A jump: one tick interval off the period by more than this, seconds, and the next two
+#: within half of it. If the interval is 2-4 periods (within LOST_TOLERANCE), ticks were
 #: lost (a JACK client that missed a cycle; a DAW that skipped ahead after a dropout): they
 #: are counted. Otherwise the phase stepped (a clock that stalled and did not catch up, as a
 #: starved JACK server's does): the fit restarts from the ticks after the step. A single late
 #: tick (a long interval, then a short one) is neither: the fit drops it as an outlier.
 STEP_MIN_S = 0.004
-JUMP_JITTERS = 3.0  # ... or this many times the jitter measured, if more
-LOST_TOLERANCE = 0.2  # periods (or LOST_JITTERS x the jitter, up to MAX_LOST_TOLERANCE)
-LOST_JITTERS = 2.5
-MAX_LOST_TOLERANCE = 0.45
+LOST_TOLERANCE = 0.2  # periods
 MAX_LOST_TICKS = 3
-#: Ticks after a jump that judge it (the detection's delay; all but one must agree): at
-#: least JUMP_TICKS, more when the jitter is a larger part of the period (:func:`jump_ticks`).
-JUMP_TICKS = 4
-MAX_JUMP_TICKS = 12
-JUMP_SLOPE_SE = 0.02  # periods per tick: the standard error of the slope through them
-#: The jump measured with the slope of the ticks around it must agree with the jump from the
-#: line within this many periods (a tempo change drifts from the line; it has no such jump).
-JUMP_CHECK_PERIODS = 0.4
-JUMP_BASE_TICKS = 7  # a jump is measured from the median offset of this many ticks before it
-#: A phase step restarts the fit (the tempo known kept as a prior) only once this many ticks
-#: followed the last restart: a tempo change under jitter looks like a string of steps, and
-#: restarting at each one would keep the old tempo for ever.
-STEP_RESTART_TICKS = 48
 PERIOD_GAPS = 8  # the tick period for gap and step checks: median of the last 8 intervals
-#: The ticks after a jump agree on it when their offsets from the line differ by at
+PHASE_REF_TICKS = 8  # ticks whose median phase the last three are checked against
+#: The last three ticks agree on a jump when their offsets from that phase differ by at
 #: most this many periods (5.2 ms at 120 BPM: JACK's period plus polling is ~2.5 ms).
 STEADY_PERIODS = 0.25
+OUTLIER_MADS = 4.0  # residuals beyond this many robust standard deviations are dropped
+OUTLIER_FLOOR_S = 0.001  # ... but never one within 1 ms (the stamping jitter itself)
+MAD_TO_SIGMA = 1.4826  # normal distribution: sigma = 1.4826 x median absolute deviation
 
 
 class MidiClock:
@@ -118,9 +100,6 @@ class MidiClock:
         self._seqs: deque[int] = deque(maxlen=window_ticks)
         self._seq = 0  # free-running tick counter (the fit's x axis)
         self._tick_s: float | None = None  # last fitted tick period
-        self._slope_se_s = float("inf")  # its standard error
-        self._prior: tuple[float, float] | None = None  # (tick period, se) from before a restart
-        self._jitter_s = 0.0  # the stamping jitter last measured
         self._period_s: float | None = None  # median of the recent tick intervals
         self._grid: BeatGrid | None = None
         self._stale = True
@@ -186,87 +165,73 @@ class MidiClock:
         period = None
         if len(times) > PERIOD_GAPS:
             recent = list(itertools.islice(times, len(times) - PERIOD_GAPS - 1, None))
-            period = statistics.median(b - a for a, b in zip(recent, recent[1:]))
-            if period <= 0:  # ticks that came in bursts with one stamp: the fitted period
-                period = self._tick_s
-            self._period_s = period
+            period = self._period_s = statistics.median(b - a for a, b in zip(recent, recent[1:]))
         if times:
             gap_s = t_s - times[-1]
             if gap_s < 0 or gap_s > (GAP_UNKNOWN_S if period is None
                                      else GAP_TICK_PERIODS * period):
-                self._restart(keep=0)
+                times.clear()
+                self._seqs.clear()
         self._seq += 1
         times.append(t_s)
         self._seqs.append(self._seq)
         if self.running:
             self.position = self._next_position
             self._next_position += 1
-        if period is not None:
+        if period is not None and len(times) > 3:
             self._check_jump(period)
         self._stale = True
 
     def _check_jump(self, period: float) -> None:
         """Count lost ticks, or restart the fit after a phase step, three ticks back.
 
-        The last three ticks are placed against the line through the ticks
-        before them (:func:`livegen.clockfit.fit_ticks`; none is judged before
-        :data:`MIN_FIT_TICKS`), not against the single tick before, so stamping
-        jitter of a few ms does not hide a lost tick (with 3 ms of jitter,
-        comparing intervals missed one in three). A jump must stand out of the
-        jitter measured (:data:`JUMP_JITTERS`) and all three must agree (within
-        :data:`STEADY_PERIODS` of a period): a lost tick moves them all by one
-        period, a phase step by the same fraction, a single late stamp only the
-        first. A jump across a server stall (:attr:`stalled`) is a phase step
-        whatever its size.
+        The last three ticks are placed against the robust line through the
+        ticks before them (or, with fewer than :data:`MIN_FIT_TICKS`, the
+        median phase of up to :data:`PHASE_REF_TICKS`), not against the single
+        tick before, so stamping jitter of a few ms does not hide a lost tick
+        (with 3 ms of jitter, comparing intervals missed one in three). All
+        three must agree (within :data:`STEADY_PERIODS` of a period): a lost
+        tick moves them all by one period, a phase step by the same fraction,
+        a single late stamp only the first. A jump across a server stall
+        (:attr:`stalled`) is a phase step whatever its size.
         """
         times, seqs = self._times, self._seqs
         n = len(times)
-        after = jump_ticks(self._jitter_s / period)
-        k = n - after  # the ticks before the jump
-        if k < MIN_FIT_TICKS:
-            return  # too few ticks to tell a jump from the jitter
-        x = np.fromiter(itertools.islice(seqs, k), float, k)
-        y = np.fromiter(itertools.islice(times, k), float, k)
-        fit = fit_ticks(x - x[-1], y)  # the line through the ticks before: phase, period, jitter
-        self._jitter_s = fit.jitter_s
-        if fit.slope_s <= 0 or fit.used < fit.kept:
-            return  # the tempo changed within the ticks before: no steady line to judge against
-        period, intercept, jitter = fit.slope_s, fit.last_s, fit.jitter_s
-        # measured from where the ticks just before stand: a tempo change drifts them all, a
-        # jump (lost ticks, a phase step) moves only the latest
-        before = x[-JUMP_BASE_TICKS:] - x[-1]
-        base = statistics.median(y[-JUMP_BASE_TICKS:] - intercept - period * before) / period
-        offsets = [(times[i] - intercept) / period - (seqs[i] - x[-1]) - base for i in range(k, n)]
-        step_s = max(STEP_MIN_S, JUMP_JITTERS * jitter)  # a jump stands out of the jitter
-        if abs(offsets[0]) * period <= step_s:
+        if n - 3 >= MIN_FIT_TICKS:  # the line through the ticks before: precise phase and period
+            x = np.fromiter(itertools.islice(seqs, n - 3), float, n - 3)
+            y = np.fromiter(itertools.islice(times, n - 3), float, n - 3)
+            slope, intercept = _robust_line(x - x[-1], y)
+            if abs(slope - period) <= STEP_MIN_S / 2:
+                period = slope
+                offsets = [(times[i] - intercept) / period - (seqs[i] - x[-1])
+                           for i in (n - 3, n - 2, n - 1)]
+            else:
+                return  # the tempo is changing: no jump to judge against
+        else:
+            ref_n = min(PHASE_REF_TICKS, n - 3)
+            ref = statistics.median(times[i] - seqs[i] * period for i in range(n - 3 - ref_n, n - 3))
+            offsets = [(times[i] - ref) / period - seqs[i] for i in (n - 3, n - 2, n - 1)]
+        if abs(offsets[0]) * period <= STEP_MIN_S:
             return
         middle = statistics.median(offsets)
-        if abs(middle) * period <= step_s:
+        if abs(middle) * period <= STEP_MIN_S:
             return  # one stamp late: the fit drops outliers
-        steady = max(STEADY_PERIODS, step_s / period)
-        if sum(abs(o - middle) > steady for o in offsets) > 1:
-            return  # late stamps, or not settled yet
-        # a tempo change is no jump: measured with the slope of the ticks on each side of it
-        # (the median slope of pairs on one side: robust to a late stamp), it vanishes
-        sides = (range(k - JUMP_BASE_TICKS, k), range(k, n))
-        slope = statistics.median([(times[j] - times[i]) / (seqs[j] - seqs[i])
-                                   for side in sides for i in side for j in side if j > i])
-        before_s, after_s = (statistics.median(times[i] - slope * seqs[i] for i in side) for side in sides)
-        if abs((after_s - before_s) / period - middle) > JUMP_CHECK_PERIODS:
-            return
-        tolerance = min(max(LOST_TOLERANCE, LOST_JITTERS * jitter / period), MAX_LOST_TOLERANCE)
+        if max(abs(o - middle) for o in offsets) > max(STEADY_PERIODS, STEP_MIN_S / period):
+            return  # a late stamp, or not settled yet
         lost = round(middle)
         # a server stall between the jump's two ticks moved the phase: no tick was lost
-        stall = self.stalled is not None and self.stalled(times[k - 1], times[k])
-        if not stall and 1 <= lost <= MAX_LOST_TICKS and abs(middle - lost) <= tolerance:
-            for i in range(k, n):
+        stall = self.stalled is not None and n >= 4 and self.stalled(times[n - 4], times[n - 3])
+        if not stall and 1 <= lost <= MAX_LOST_TICKS and abs(middle - lost) <= LOST_TOLERANCE:
+            for i in (-3, -2, -1):
                 seqs[i] += lost
             self._seq += lost
             if self.running and self.position is not None:
                 self.position += lost
                 self._next_position += lost
-        elif stall or n >= STEP_RESTART_TICKS:
-            self._restart(keep=after)  # the phase jumped: fit from the ticks after
+        else:
+            for _ in range(len(times) - 3):  # the phase jumped before the three: fit from there
+                times.popleft()
+                seqs.popleft()
 
     @property
     def tempo_bpm(self) -> float | None:
@@ -296,16 +261,6 @@ class MidiClock:
         grid = self.grid()
         return onset_s if grid is None else grid.grid_time(onset_s, division, swing)
 
-    def _restart(self, keep: int) -> None:
-        """Drop all but the last ``keep`` ticks from the fit; its tempo becomes the prior."""
-        if self._tick_s is not None:
-            self._prior = (self._tick_s, self._slope_se_s)
-        elif self._period_s is not None:  # no fit yet: a tick interval's worth of certainty
-            self._prior = (self._period_s, self._period_s)
-        while len(self._times) > keep:
-            self._times.popleft()
-            self._seqs.popleft()
-
     def _fit(self) -> BeatGrid | None:
         """Fit tick times, update the tempo; the grid if running with a counted clock."""
         n = len(self._times)
@@ -313,19 +268,16 @@ class MidiClock:
             return None
         times = np.fromiter(self._times, float, n)
         x = np.fromiter(self._seqs, float, n) - self._seq  # the last tick at x = 0
-        if n >= 2:
-            fit = fit_ticks(x, times, self._prior)
-            last_s = fit.last_s
-            if fit.slope_s > 0:
-                self._tick_s, self._slope_se_s = fit.slope_s, fit.slope_se_s
-                if self._prior is not None and fit.used == n and fit.slope_se_s <= self._prior[1]:
-                    self._prior = None  # the ticks since the restart know the tempo as well
-            else:  # one stamp for them all (a burst): the phase of the last, the period known
+        known = self._tick_s if self._tick_s is not None else self._period_s
+        if n >= MIN_FIT_TICKS or (n >= 2 and known is None):
+            slope, last_s = _robust_line(x, times)
+            if slope > 0:
+                self._tick_s = slope
+            else:
                 last_s = times[-1]
-                self._tick_s = self._tick_s if self._tick_s is not None else self._period_s
-        elif self._tick_s is not None or self._period_s is not None:  # one tick: its phase
-            self._tick_s = self._tick_s if self._tick_s is not None else self._period_s
-            last_s = times[-1]
+        elif known is not None:  # too few ticks: the tempo known, the phase fitted
+            self._tick_s = known
+            last_s = float(np.mean(times - known * x))
         else:
             return None
         if not self.running or self.position is None or self._tick_s is None:
@@ -333,16 +285,35 @@ class MidiClock:
         return BeatGrid(float(last_s), self._tick_s, self.position)
 
 
-def jump_ticks(jitter_periods: float) -> int:
-    """How many ticks after a jump judge it, for a jitter of ``jitter_periods`` tick periods.
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``y = a + b x`` in closed form; returns ``(b, a)``.
 
-    Enough that the slope through them tells a lost tick (the period kept) from a tempo
-    change of a quarter of the period per tick: ``sigma x sqrt(12 / (J (J^2 - 1)))`` at most
-    0.05 periods, J in :data:`JUMP_TICKS`-:data:`MAX_JUMP_TICKS` (4 at 120 BPM with 2 ms of
-    jitter, 7 at 300 BPM).
+    Not ``np.polyfit``: it goes through LAPACK, and the first fit in the daemon
+    (at its first trigger) took 18 ms, far beyond the 2 ms budget of a beat.
     """
-    needed = math.ceil((12.0 * (jitter_periods / JUMP_SLOPE_SE) ** 2) ** (1.0 / 3.0))
-    return min(max(JUMP_TICKS, needed), MAX_JUMP_TICKS)
+    x_mean, y_mean = x.mean(), y.mean()
+    dx = x - x_mean
+    b = float((dx * (y - y_mean)).sum() / (dx * dx).sum())
+    return b, float(y_mean - b * x_mean)
+
+
+def _median(values: np.ndarray) -> float:
+    """Median by sorting (``np.median`` cost 14 ms on its first call in a process)."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    return float(0.5 * (ordered[(n - 1) // 2] + ordered[n // 2]))
+
+
+def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares ``y = a + b x``, refitted once without outliers; returns ``(b, a)``."""
+    b, a = _line(x, y)
+    if len(x) > 4:
+        residuals = y - (a + b * x)
+        mad = _median(np.abs(residuals - _median(residuals)))
+        keep = np.abs(residuals) <= max(OUTLIER_MADS * MAD_TO_SIGMA * mad, OUTLIER_FLOOR_S)
+        if 2 <= keep.sum() < len(x):
+            b, a = _line(x[keep], y[keep])
+    return b, a
 
 
 class GridSource:

@@ -74,8 +74,7 @@ class Engine:
             prepared this long before it, seconds > 0 (:data:`PREPARE_S`).
         programs: ``{program: preset}`` for program changes; default: the
             presets ``preset.controls.program_map`` names, loaded now.
-        realtime: the scheduler and engine threads ask for real-time priority (the daemon does;
-            :data:`livegen.loop.ENGINE_PRIORITY`).
+        realtime: the scheduler thread asks for real-time priority (the daemon does).
         input_stalls: ``input_stalls(t0_s, t1_s)``: whether the MIDI input's
             server stalled between two stamps, for the clock follower
             (:class:`livegen.clock.MidiClock`); the JACK input's ``stalled_between``.
@@ -119,7 +118,7 @@ class Engine:
         self._counts = Counters()
         self._trigger = Trigger(self.grids, prepare_s)
         self._next_preset: Preset | None = None  # a program/controller change, put in use by tick
-        self._loop = EngineLoop(self, self.scheduler, now, realtime=realtime)
+        self._loop = EngineLoop(self, self.scheduler, now)
 
     @property
     def preset(self) -> Preset:

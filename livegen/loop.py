@@ -25,11 +25,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from livegen.osthread import REALTIME_PRIORITY, name_os_thread, request_realtime
+from livegen.osthread import name_os_thread
 from livegen.scheduler import Scheduler
 
 __all__ = ["EngineLoop", "Machine", "MAX_IDLE_WAIT_S", "ERROR_BACKOFF_S", "INPUT_QUEUE_LIMIT",
-           "MAX_ITEMS_PER_STEP", "ENGINE_PRIORITY"]
+           "MAX_ITEMS_PER_STEP"]
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,6 @@ INPUT_QUEUE_LIMIT = 4096
 #: Most input items one step hands over before the machine's timed work (a response's
 #: lookahead, the trigger) gets its turn; the rest wait for the next step, at once.
 MAX_ITEMS_PER_STEP = 256
-#: SCHED_FIFO priority of the engine thread in the daemon: below the scheduler thread's
-#: (:data:`livegen.osthread.REALTIME_PRIORITY`), above every normal thread. Generation must
-#: not wait for a busy DAW: at normal priority with both cores busy, 58 of 72 note_ons were
-#: generated after their deadline (docs/benchmark.md, "What the listener gets"). Its work
-#: is bounded (MAX_ITEMS_PER_STEP, coalesced floods, rebuilds of one window), and Linux
-#: keeps 5 % of each core for normal threads (sched_rt_runtime_us).
-ENGINE_PRIORITY = REALTIME_PRIORITY - 4
 OVERFLOW_LOG_S = 1.0  # at most one "queue full" warning this often, seconds
 _WAKE = object()  # queue sentinel that wakes the engine thread (stop)
 
@@ -81,11 +74,8 @@ class EngineLoop:
         dropped: input items not queued because :data:`INPUT_QUEUE_LIMIT` were waiting.
     """
 
-    def __init__(self, machine: Machine, scheduler: Scheduler, now: Callable[[], float], *,
-                 realtime: bool = False) -> None:
+    def __init__(self, machine: Machine, scheduler: Scheduler, now: Callable[[], float]) -> None:
         self._machine = machine
-        self._realtime = realtime
-        self.realtime_granted: bool | None = None  # set once the thread has asked
         self._scheduler = scheduler
         self._now = now
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -170,8 +160,6 @@ class EngineLoop:
 
     def _run(self) -> None:
         name_os_thread("engine")
-        if self._realtime:  # below the scheduler thread, above every normal thread (the DAW's)
-            self.realtime_granted = request_realtime(ENGINE_PRIORITY)
         wait: float | None = 0.0
         while not self._stop_event.is_set():
             timeout = MAX_IDLE_WAIT_S if wait is None else min(max(wait, 0.0), MAX_IDLE_WAIT_S)

@@ -149,24 +149,3 @@ def test_the_thread_wakes_on_input_and_halts():
     ticks = len(machine.ticks)
     time.sleep(0.01)
     assert len(machine.ticks) == ticks  # no step after the halt
-
-
-def test_the_daemons_engine_thread_asks_for_real_time_priority_below_the_scheduler(monkeypatch):
-    from livegen import loop as loop_module
-    from livegen.osthread import REALTIME_PRIORITY
-
-    asked = []
-    monkeypatch.setattr(loop_module, "request_realtime", lambda priority: asked.append(priority) or True)
-    for realtime in (False, True):
-        machine = _Machine()
-        scheduler = Scheduler(FakePort().send)
-        engine_loop = EngineLoop(machine, scheduler, time.monotonic, realtime=realtime)
-        engine_loop.start()
-        deadline = time.monotonic() + 5.0
-        while realtime and engine_loop.realtime_granted is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        engine_loop.halt(2.0)
-        scheduler.stop()
-        assert engine_loop.realtime_granted is (True if realtime else None)
-    assert asked == [loop_module.ENGINE_PRIORITY]  # the normal-priority loop never asked
-    assert 0 < loop_module.ENGINE_PRIORITY < REALTIME_PRIORITY

@@ -213,6 +213,13 @@ def plot_report(report: dict[str, Any], styles: Sequence[str], path: str | Path)
         ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.set_title(f"{s} prompts, follow {k}", fontsize=8)
     fig.suptitle("Share of each preset's continuations labelled as each style", fontsize=9)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (making its folder), close it, return the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,12 +249,7 @@ def plot_confusion(result: dict[str, Any], styles: Sequence[str], path: str | Pa
     ax.set_ylabel("true style (test pieces)", fontsize=8)
     title = f"Test windows: accuracy {result['accuracy']:.2f}, balanced {result['balanced_accuracy']:.2f}"
     ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def corpus_prompts(test: Sequence[Any], presets: dict[str, Preset]) -> dict[str, Any]:

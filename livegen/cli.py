@@ -107,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     ports.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     ports.set_defaults(handler=_cmd_ports)
 
-    presets = sub.add_parser("presets", help="list the presets")
+    presets = sub.add_parser(
+        "presets", help="list the presets (yours and the packaged ones), or copy one to edit",
+        description="List your presets and the packaged ones, with their files. `--preset NAME` "
+                    "looks in your folder first (set $LIVEGEN_PRESETS to use another folder).")
+    presets.add_argument("--copy", nargs=2, metavar=("SOURCE", "NEW"),
+                         help="write a commented copy of preset SOURCE (a name or a YAML file) "
+                              "to your folder as NEW.yaml, every key with its meaning and range")
+    presets.add_argument("--force", action="store_true", help="with --copy: overwrite NEW.yaml")
     presets.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     presets.set_defaults(handler=_cmd_presets)
 
@@ -246,13 +253,31 @@ def _cmd_ports(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from livegen.presets import list_presets, load_preset
+    from livegen.errors import PresetError
+    from livegen.presets import load_preset, user_preset_dir
+    from livegen.userpresets import copy_preset, preset_entries
 
-    found = list_presets()
-    width = max((len(name) for name in found), default=0)
-    for name in found:
-        preset = load_preset(found[name])
-        print(f"{name:<{width}}  {preset.description}")
+    if args.copy:
+        path = copy_preset(*args.copy, force=args.force)
+        print(f"wrote {path}; edit it, then: livegen --preset {path.stem}")
+        return EXIT_OK
+    entries = preset_entries()
+    width = max((len(e.name) for e in entries), default=0)
+    user_dir = user_preset_dir()
+    for user, title in ((True, f"your presets, in {user_dir}"), (False, "packaged presets")):
+        print(f"{title}:")
+        for entry in (e for e in entries if e.user == user):
+            try:
+                about = load_preset(entry.path).description
+            except PresetError as err:
+                about = f"(cannot load: {' '.join(str(err).split())})"
+            if entry.shadowed:
+                about += f"  [shadowed by yours, {user_dir / entry.path.name}]"
+            elif user and any(e.name == entry.name and not e.user for e in entries):
+                about += "  [shadows the packaged one]"
+            print(f"  {entry.name:<{width}}  {about}  {entry.path}")
+        if user and not any(e.user for e in entries):
+            print("  (none yet: `livegen presets --copy romantic mine` makes one)")
     return EXIT_OK
 
 

@@ -550,7 +550,7 @@ def test_livegen_presets_lists_both_kinds_with_paths(user_dir, capsys):
     mine = next(line for line in out.splitlines() if line.split()[:1] == ["mine"])
     assert mine.endswith(str(user_dir / "mine.yaml"))
     assert "did you mean 'temperature'" in out  # a broken user preset is listed, not a crash
-    for name, path in list_presets().items():
+    for path in list_presets().values():
         if path.parent != user_dir:
             assert str(path) in out
 

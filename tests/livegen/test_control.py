@@ -205,3 +205,64 @@ def test_any_control_sequence_never_hangs_a_note(items):
     engine.stop()
     assert hanging_notes(port.messages) == {}
     assert engine.stats.errors == 0
+
+
+# -- panic: CC123 / CC120 on the input, and the preset's panic_cc (issue 16) ------------------
+
+
+def test_is_panic_is_cc123_cc120_or_a_panic_cc_press():
+    panic = BASE.replace(panic_cc=30)
+    assert Controls.is_panic(BASE, 123, 0) and Controls.is_panic(BASE, 120, 0)
+    assert not Controls.is_panic(BASE, 30, 127) and not Controls.is_panic(BASE, 121, 0)
+    assert Controls.is_panic(panic, 30, 64) and Controls.is_panic(panic, 30, 127)
+    assert not Controls.is_panic(panic, 30, 63)  # a button's release
+
+
+def _answering_rig(preset=PRESET) -> Rig:
+    """A rig whose answer has sounded at least two notes and still plays."""
+    rig = make_rig(preset.replace(max_seconds=8.0, max_notes=64))
+    rig.play(PHRASE[:4])
+    rig.run_until_responding()
+    while len(rig.port.note_ons()) < 2:
+        rig.clock.advance(0.005)
+        rig.poll()
+    assert rig.engine.responding and rig.engine.scheduler.pending()  # more to come
+    return rig
+
+
+@pytest.mark.parametrize(("status", "control", "value"), [(0xB0, 123, 0), (0xB5, 120, 0),
+                                                          (0xB0, 30, 127)])
+def test_panic_silences_the_answer_at_once_and_leaves_the_phrase_unanswered(status, control, value):
+    rig = _answering_rig(PRESET.replace(panic_cc=30))
+    port, engine = rig.port, rig.engine
+    engine.feed([status, control, value], rig.clock())
+    sent = len(port.messages)
+    engine.poll()  # the same instant: no clock advance
+    assert not engine.responding and engine.scheduler.sounding() == {}
+    assert hanging_notes(port.messages) == {}
+    after = port.messages[sent:]
+    assert [m.control for m in after if m.type == "control_change"][-2:] == [123, 120]
+    assert all(m.channel == PRESET.channel for m in after)
+    ons = len(port.note_ons())
+    rig.poll_for(3.0)  # longer than silence_s: the phrase before the panic gets no answer
+    assert len(port.note_ons()) == ons and engine.stats.responses == 1
+    rig.play(PHRASE[:3])  # the next phrase is answered as usual
+    rig.run_until_responding()
+    rig.poll_for(PRESET.answer.max_seconds + 1)
+    assert len(port.note_ons()) > ons and hanging_notes(port.messages) == {}
+
+
+def test_panic_during_the_phrase_cancels_its_answer():
+    rig = make_rig()
+    rig.play(PHRASE[:4])
+    rig.engine.feed([0xB0, 120, 0], rig.clock())
+    rig.poll_for(3.0)
+    assert rig.engine.stats.responses == 0 and not rig.port.note_ons()
+
+
+def test_a_panic_cc_release_or_another_control_does_not_silence():
+    rig = _answering_rig(PRESET.replace(panic_cc=30))
+    rig.engine.feed([0xB0, 30, 0], rig.clock())
+    rig.engine.feed([0xB0, 31, 127], rig.clock())
+    rig.poll()
+    assert rig.engine.responding

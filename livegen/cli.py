@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from livegen import __version__
 from livegen.errors import LivegenError, ModelError
+from livegen.learn import add_learn_arguments, learn_doc
 from livegen.ports import BACKENDS, CLIENT_NAME, JACK_CLIENTS
 from livegen.stopsignals import StopSignals
 
@@ -117,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     presets.add_argument("--force", action="store_true", help="with --copy: overwrite NEW.yaml")
     presets.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     presets.set_defaults(handler=_cmd_presets)
+
+    learn = sub.add_parser("learn", help="map the next knob or pedal you move to a live control "
+                                         "in your preset", description=learn_doc())
+    add_learn_arguments(learn, DEFAULT_PRESET)
+    learn.set_defaults(handler=_cmd_learn)
 
     cont = sub.add_parser(
         "continue", help="continue a MIDI file offline",
@@ -253,32 +259,24 @@ def _cmd_ports(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from livegen.errors import PresetError
-    from livegen.presets import load_preset, user_preset_dir
-    from livegen.userpresets import copy_preset, preset_entries
+    from livegen.userpresets import copy_preset, listing_lines
 
     if args.copy:
         path = copy_preset(*args.copy, force=args.force)
         print(f"wrote {path}; edit it, then: livegen --preset {path.stem}")
         return EXIT_OK
-    entries = preset_entries()
-    width = max((len(e.name) for e in entries), default=0)
-    user_dir = user_preset_dir()
-    for user, title in ((True, f"your presets, in {user_dir}"), (False, "packaged presets")):
-        print(f"{title}:")
-        for entry in (e for e in entries if e.user == user):
-            try:
-                about = load_preset(entry.path).description
-            except PresetError as err:
-                about = f"(cannot load: {' '.join(str(err).split())})"
-            if entry.shadowed:
-                about += f"  [shadowed by yours, {user_dir / entry.path.name}]"
-            elif user and any(e.name == entry.name and not e.user for e in entries):
-                about += "  [shadows the packaged one]"
-            print(f"  {entry.name:<{width}}  {about}  {entry.path}")
-        if user and not any(e.user for e in entries):
-            print("  (none yet: `livegen presets --copy romantic mine` makes one)")
+    print("\n".join(listing_lines()))
     return EXIT_OK
+
+
+# --- learn ------------------------------------------------------------------------------------
+
+
+def _cmd_learn(args: argparse.Namespace) -> int:
+    from livegen.learn import run_learn
+
+    return run_learn(args, say=_print_ready, ask=input if sys.stdin.isatty() else None,
+                     warn=lambda text: print(f"{PROG}: {text}", file=sys.stderr, flush=True))
 
 
 # --- continue ---------------------------------------------------------------------------------

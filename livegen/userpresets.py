@@ -33,7 +33,7 @@ from livegen.presets import (
     user_preset_dir,
 )
 
-__all__ = ["PresetEntry", "preset_entries", "copy_preset", "commented_yaml", "key_docs",
+__all__ = ["PresetEntry", "preset_entries", "listing_lines", "copy_preset", "commented_yaml", "key_docs",
            "check_preset_name", "COMMENT_WIDTH"]
 
 #: Widest comment line a commented copy holds, characters.
@@ -78,6 +78,33 @@ def preset_entries() -> list[PresetEntry]:
                 continue  # an installed package and a source checkout: the first wins
             entries.append(PresetEntry(path.stem, path, False, path.stem in taken))
     return entries
+
+
+def listing_lines() -> list[str]:
+    """What ``livegen presets`` prints: the user's presets, then the packaged ones, with their files.
+
+    Each line is the name, the description (or why the file does not load,
+    in one line), a note when a user preset shadows a packaged one, and the path.
+    """
+    entries = preset_entries()
+    width = max((len(e.name) for e in entries), default=0)
+    user_dir = user_preset_dir()
+    lines = []
+    for user, title in ((True, f"your presets, in {user_dir}"), (False, "packaged presets")):
+        lines.append(f"{title}:")
+        for entry in (e for e in entries if e.user == user):
+            try:
+                about = load_preset(entry.path).description
+            except PresetError as err:
+                about = f"(cannot load: {' '.join(str(err).split())})"
+            if entry.shadowed:
+                about += f"  [shadowed by yours, {user_dir / entry.path.name}]"
+            elif user and any(e.name == entry.name and not e.user for e in entries):
+                about += "  [shadows the packaged one]"
+            lines.append(f"  {entry.name:<{width}}  {about}  {entry.path}")
+        if user and not any(e.user for e in entries):
+            lines.append("  (none yet: `livegen presets --copy romantic mine` makes one)")
+    return lines
 
 
 def check_preset_name(name: str) -> str:

@@ -149,3 +149,38 @@ def test_livegen_learn_without_a_target_and_no_terminal_says_so(user_dir, capsys
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert cli.main(["learn", "--preset", "romantic"]) == 2
     assert "--target" in capsys.readouterr().err
+
+
+class _FakeInput:
+    """An input port that plays ``messages`` to its handler as it opens."""
+
+    name = "fake:livegen in"
+
+    def __init__(self, messages, handler):
+        for data in messages:
+            handler(data, 1.0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+
+def test_learn_asks_what_the_control_sets_until_it_is_a_target(user_dir, monkeypatch, capsys):
+    from livegen import ports, serve
+
+    monkeypatch.setattr(ports, "resolve_backend", lambda backend: "jack")
+    monkeypatch.setattr(serve, "check_alone", lambda backend, client_name: None)
+    monkeypatch.setattr(ports, "open_input", lambda backend, port, *, client_name, handler:
+                        _FakeInput([[0x90, 60, 1], [0xB0, 21, 5]], handler))
+    answers = iter(["volume", " follow "])
+    asked = []
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or next(answers))
+    assert cli.main(["learn", "--preset", "folk"]) == 0
+    assert len(asked) == 2 and "what does CC21 set?" in asked[0]
+    assert dict(load_preset("folk").controls.cc_map) == {21: "follow"}
+    out = capsys.readouterr().out
+    assert "move a knob or pedal on fake:livegen in" in out
+    assert f"CC21 -> follow in {user_dir / 'folk.yaml'} (a copy of the packaged folk)" in out

@@ -178,13 +178,15 @@ def test_program_map_is_resolved_at_construction(tmp_path, monkeypatch):
 
 FEATURES = PRESET.replace(clock="midi", quantize_start="beat", quantize="1/16", swing=0.2,
                           response_bars=1, trigger="cc", silence_s=0.1, max_seconds=0.5,
-                          cc_map={21: "temperature", 22: "response_length", 23: "enabled"})
+                          cc_map={21: "temperature", 22: "response_length", 23: "enabled"},
+                          panic_cc=30)
 
 
 MESSAGES = st.sampled_from([[0xF8], [0xFA], [0xFB], [0xFC], [0xF2, 4, 0], [0xC0, 1], [0xC0, 2],
                             [0xB0, 67, 127], [0xB0, 67, 0], [0xB0, 64, 127], [0xB0, 64, 0],
                             [0xB0, 21, 90], [0xB0, 22, 10], [0xB0, 23, 0], [0xB0, 23, 127],
-                            [0x90, 60, 80], [0x80, 60, 0], [0x90, 62, 80], [0x80, 62, 0]])
+                            [0x90, 60, 80], [0x80, 60, 0], [0x90, 62, 80], [0x80, 62, 0],
+                            [0xB0, 123, 0], [0xB3, 120, 0], [0xB0, 30, 127], [0xB0, 30, 0]])
 
 
 @settings(max_examples=40, deadline=None)

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from livegen import __version__
 from livegen.errors import LivegenError, ModelError
+from livegen.learn import add_learn_arguments, learn_doc
 from livegen.ports import BACKENDS, CLIENT_NAME, JACK_CLIENTS
 from livegen.stopsignals import StopSignals
 
@@ -107,9 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
     ports.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     ports.set_defaults(handler=_cmd_ports)
 
-    presets = sub.add_parser("presets", help="list the presets")
+    presets = sub.add_parser(
+        "presets", help="list the presets (yours and the packaged ones), or copy one to edit",
+        description="List your presets and the packaged ones, with their files. `--preset NAME` "
+                    "looks in your folder first (set $LIVEGEN_PRESETS to use another folder).")
+    presets.add_argument("--copy", nargs=2, metavar=("SOURCE", "NEW"),
+                         help="write a commented copy of preset SOURCE (a name or a YAML file) "
+                              "to your folder as NEW.yaml, every key with its meaning and range")
+    presets.add_argument("--force", action="store_true", help="with --copy: overwrite NEW.yaml")
     presets.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     presets.set_defaults(handler=_cmd_presets)
+
+    learn = sub.add_parser("learn", help="map the next knob or pedal you move to a live control "
+                                         "in your preset", description=learn_doc())
+    add_learn_arguments(learn, DEFAULT_PRESET)
+    learn.set_defaults(handler=_cmd_learn)
 
     cont = sub.add_parser(
         "continue", help="continue a MIDI file offline",
@@ -246,14 +259,24 @@ def _cmd_ports(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from livegen.presets import list_presets, load_preset
+    from livegen.userpresets import copy_preset, listing_lines
 
-    found = list_presets()
-    width = max((len(name) for name in found), default=0)
-    for name in found:
-        preset = load_preset(found[name])
-        print(f"{name:<{width}}  {preset.description}")
+    if args.copy:
+        path = copy_preset(*args.copy, force=args.force)
+        print(f"wrote {path}; edit it, then: livegen --preset {path.stem}")
+        return EXIT_OK
+    print("\n".join(listing_lines()))
     return EXIT_OK
+
+
+# --- learn ------------------------------------------------------------------------------------
+
+
+def _cmd_learn(args: argparse.Namespace) -> int:
+    from livegen.learn import run_learn
+
+    return run_learn(args, say=_print_ready, ask=input if sys.stdin.isatty() else None,
+                     warn=lambda text: print(f"{PROG}: {text}", file=sys.stderr, flush=True))
 
 
 # --- continue ---------------------------------------------------------------------------------

@@ -15,6 +15,12 @@ A preset's ``cc_map`` names what each controller (0-127 values) sets:
     64-127 on, 0-63 off (a switch); off ends any response at once, with its
     note_offs, and no trigger fires until it is on again.
 
+Panic: CC123 (all notes off) and CC120 (all sound off), on any channel, and a
+press (64-127) of the preset's ``panic_cc`` silence livegen at once
+(:meth:`Controls.is_panic`): the engine cancels everything scheduled, sends
+each sounding note its note_off, then CC123 and CC120 on its channel, and
+does not answer the phrase played so far.
+
 A preset's ``program_map`` maps program numbers to preset names or YAML
 paths; :func:`resolve_programs` loads them all when the engine is built
 (validation at the boundary, never on the real-time path), so a program
@@ -26,16 +32,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from livegen.errors import PresetError
-from livegen.midi import DATA_MAX, SWITCH_ON_MIN
+from livegen.midi import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, DATA_MAX, SWITCH_ON_MIN
 from livegen.presets import Preset, load_preset
 
 __all__ = ["Controls", "apply_control", "resolve_programs", "TEMPERATURE_RANGE",
-           "RESPONSE_BARS_RANGE", "RESPONSE_SECONDS_RANGE", "FOLLOW_RANGE", "check_programs"]
+           "RESPONSE_BARS_RANGE", "RESPONSE_SECONDS_RANGE", "FOLLOW_RANGE", "check_programs",
+           "PANIC_CONTROLS"]
 
 TEMPERATURE_RANGE = (0.1, 2.0)  # CC 0 -> 0.1, CC 127 -> 2.0
 RESPONSE_BARS_RANGE = (1, 16)  # bars, when response_bars is in use
 RESPONSE_SECONDS_RANGE = (1.0, 30.0)  # max_seconds otherwise
 FOLLOW_RANGE = (0.0, 1.0)  # CC 0 -> the model alone, CC 127 -> the session model alone
+#: The channel mode messages that silence livegen whatever their value (MIDI 1.0: both are 0).
+PANIC_CONTROLS = (CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF)
 
 
 def _scale(value: int, low: float, high: float) -> float:
@@ -121,6 +130,18 @@ class Controls:
     def is_handover_key(preset: Preset, pitch: int) -> bool:
         """Whether a note_on of ``pitch`` is the ``note`` trigger's key (not a performer note)."""
         return preset.triggering.trigger == "note" and pitch == preset.triggering.trigger_note
+
+    @staticmethod
+    def is_panic(preset: Preset, control: int, value: int) -> bool:
+        """Whether a controller silences livegen: CC123 or CC120, or ``panic_cc`` at 64-127.
+
+        Args:
+            preset: the preset in use (its ``controls.panic_cc``).
+            control: controller number 0-127 (any channel).
+            value: its value 0-127.
+        """
+        return control in PANIC_CONTROLS or (control == preset.controls.panic_cc
+                                             and value >= SWITCH_ON_MIN)
 
     def control_change(self, preset: Preset, control: int, value: int) -> tuple[str, Preset]:
         """Interpret a controller (not the sustain pedal) for ``preset``.

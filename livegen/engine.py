@@ -275,6 +275,10 @@ class Engine:
         elif kind == "polytouch":  # the key is still down (a lost note_off is not)
             self._listener.key_pressure(msg.note, t, msg.channel)
         elif kind == "control_change":
+            if self.controls.is_panic(preset, msg.control, msg.value):  # like a barge-in, and then
+                self._switch(preset, "panic")  # no answer to the phrase played so far
+                self.scheduler.cancel(panic=True, channels=(preset.channel,))
+                self._listener.answered()
             if not self._listener.control_change(msg.control, msg.value, t, msg.channel):
                 was_enabled = self.controls.enabled  # not keys or pedal: a live control
                 self._act(*self.controls.control_change(preset, msg.control, msg.value))

@@ -12,8 +12,10 @@ guidance, style contrast) and ``controls`` (cc_map, program_map).
 The YAML stays flat: each key is a top-level field or a field of one section
 (:data:`FIELD_SECTION`), so every preset file written before the sections
 keeps loading. Packaged presets live in ``presets/`` (installed as
-``livegen/presets``); a user may pass a path to their own YAML file instead of
-a name, or put files in ``$LIVEGEN_PRESETS`` (a directory), which is searched first.
+``livegen/presets``). A user's own presets live where the OS keeps a user's
+settings (:func:`user_preset_dir`: ``platformdirs.user_config_path("livegen") /
+"presets"``, or ``$LIVEGEN_PRESETS`` when set), searched first, so a user
+preset named like a packaged one shadows it; a path to a YAML file works too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import platformdirs
 import yaml
 
 from livegen.checks import is_int, require
@@ -41,8 +44,9 @@ from livegen.sections import (
     TriggerConfig,
 )
 
-__all__ = ["Preset", "load_preset", "list_presets", "preset_dirs", "SECTIONS", "FIELD_SECTION",
-           "TOP_KEYS", "KEYS", "MAX_CONTEXT_NOTES", "MAX_PRESET_BYTES"]
+__all__ = ["Preset", "load_preset", "list_presets", "preset_dirs", "user_preset_dir", "packaged_preset_dirs",
+           "SECTIONS", "FIELD_SECTION", "TOP_KEYS", "KEYS", "MAX_CONTEXT_NOTES", "MAX_PRESET_BYTES",
+           "PRESETS_ENV", "APP_NAME", "preset_path"]
 
 #: Most performer notes a preset may keep as context.
 MAX_CONTEXT_NOTES = MAX_REPETITION_WINDOW
@@ -57,10 +61,11 @@ FIELD_SECTION: MappingProxyType[str, str] = MappingProxyType(
     {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)})
 #: Every YAML key a preset may hold, in the order :meth:`Preset.to_dict` writes them.
 KEYS = TOP_KEYS + tuple(FIELD_SECTION)
-assert len(set(KEYS)) == len(KEYS) == 43, "a key in two sections"
+assert len(set(KEYS)) == len(KEYS) == 44, "a key in two sections"
 assert not set(SECTIONS) & set(KEYS), "a section named like a key: replace(**keys) could not tell them apart"
 #: YAML 1.1 reads a bare ``off``/``none``-like word as False; these keys mean their "off" then.
-_FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off", "key_mask": "off"}
+_FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off", "key_mask": "off",
+                "panic_cc": "off"}
 
 
 @dataclass(frozen=True)
@@ -84,12 +89,14 @@ class Preset:
         answer: the answer's length and shape (:class:`livegen.sections.AnswerConfig`).
         conditioning: the style asked of the model (:class:`livegen.sections.StyleConfig`).
         controls: live MIDI controls (:class:`livegen.sections.ControlConfig`); with
-            ``trigger: cc`` the footswitch ``trigger_cc`` may not be in ``cc_map``.
+            ``trigger: cc`` the footswitch ``trigger_cc`` may not be in ``cc_map``
+            nor be ``panic_cc``; ``panic_cc`` may not be in ``cc_map``.
 
     Raises:
         PresetError: a bad top-level field, a section that is not of its class,
-            ``trigger: bars`` without ``clock: midi``, or the footswitch CC also
-            in ``cc_map``; the message names the preset, the key and the value.
+            ``trigger: bars`` without ``clock: midi``, the footswitch CC also
+            in ``cc_map`` or ``panic_cc``, or ``panic_cc`` also in ``cc_map``;
+            the message names the preset, the key and the value.
     """
 
     name: str
@@ -127,6 +134,12 @@ class Preset:
         if trigger == "cc" and footswitch in dict(self.controls.cc_map):
             raise PresetError(f"{prefix}cc_map must not map {footswitch}, the footswitch of "
                               f"trigger: cc (received {dict(self.controls.cc_map)!r})")
+        panic = self.controls.panic_cc
+        if panic is not None and (panic in dict(self.controls.cc_map)
+                                  or (trigger == "cc" and panic == footswitch)):
+            raise PresetError(f"{prefix}panic_cc {panic} is also a live control or the "
+                              f"footswitch (cc_map {dict(self.controls.cc_map)!r}, trigger_cc "
+                              f"{footswitch}): give it a controller of its own")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> Preset:
@@ -249,15 +262,38 @@ def _sections_with(name: Any, sections: dict[str, Any], keys: dict[str, Any]) ->
     return out
 
 
-def preset_dirs() -> list[Path]:
-    """Directories searched for ``NAME.yaml``: ``$LIVEGEN_PRESETS`` first, then the packaged ones."""
-    dirs = []
-    if os.environ.get("LIVEGEN_PRESETS"):
-        dirs.append(Path(os.environ["LIVEGEN_PRESETS"]))
+#: The environment variable that names the user preset folder instead of the OS's (tests use it).
+PRESETS_ENV = "LIVEGEN_PRESETS"
+#: The application name platformdirs places the user's settings under.
+APP_NAME = "livegen"
+
+
+def user_preset_dir() -> Path:
+    """The folder of the user's own presets, which may not exist yet.
+
+    ``$LIVEGEN_PRESETS`` when set, else ``presets`` in the OS's folder for a
+    user's settings (``platformdirs.user_config_path("livegen")``): Linux
+    ``~/.config/livegen/presets`` (``$XDG_CONFIG_HOME``), macOS
+    ``~/Library/Application Support/livegen/presets``, Windows
+    ``%LOCALAPPDATA%\\livegen\\presets``.
+    """
+    override = os.environ.get(PRESETS_ENV)
+    if override:
+        return Path(override).expanduser()
+    return platformdirs.user_config_path(APP_NAME) / "presets"
+
+
+def packaged_preset_dirs() -> list[Path]:
+    """The folders of the presets shipped with livegen that exist (installed, or a source checkout)."""
     here = Path(__file__).resolve().parent
-    dirs.append(here / "presets")              # installed package data
-    dirs.append(here.parent / "presets")       # a source checkout
+    dirs = [here / "presets", here.parent / "presets"]  # package data; a source checkout
     return [d for d in dirs if d.is_dir()]
+
+
+def preset_dirs() -> list[Path]:
+    """Folders searched for ``NAME.yaml``: :func:`user_preset_dir` (if it exists), then the packaged ones."""
+    user = user_preset_dir()
+    return ([user] if user.is_dir() else []) + packaged_preset_dirs()
 
 
 def list_presets() -> dict[str, Path]:
@@ -267,6 +303,24 @@ def list_presets() -> dict[str, Path]:
         for path in sorted(directory.glob("*.yaml")):
             found.setdefault(path.stem, path)
     return found
+
+
+def preset_path(name_or_path: str | os.PathLike) -> Path:
+    """The file a preset name (``romantic``: a user preset first) or a path names; not opened.
+
+    Raises:
+        PresetError: an unknown name; the message suggests the nearest known one.
+    """
+    text = os.fspath(name_or_path)
+    if text.endswith((".yaml", ".yml")) or os.sep in text or (os.altsep or os.sep) in text:
+        return Path(text)
+    known = list_presets()
+    if text not in known:
+        near = difflib.get_close_matches(text, known, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise PresetError(f"unknown preset {text!r} ({hint}known presets: "
+                          f"{', '.join(sorted(known)) or 'none'}; `livegen presets` lists them)")
+    return known[text]
 
 
 def load_preset(name_or_path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> Preset:
@@ -281,14 +335,7 @@ def load_preset(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
         PresetError: unknown name (the message lists the known ones), an
             unreadable file, malformed YAML, an unknown key or a bad value.
     """
-    text = os.fspath(name_or_path)
-    if text.endswith((".yaml", ".yml")) or os.sep in text:
-        path = Path(text)
-    else:
-        known = list_presets()
-        if text not in known:
-            raise PresetError(f"unknown preset {text!r} (known presets: {', '.join(known) or 'none'})")
-        path = known[text]
+    path = preset_path(name_or_path)
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_PRESET_BYTES + 1).decode("utf-8")

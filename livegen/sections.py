@@ -344,16 +344,19 @@ class ControlConfig:
             :data:`CC_TARGETS`; stored as sorted ``(cc, target)`` pairs (a dict is accepted).
         program_map: ``{program: preset name or path}`` for program changes (0-127);
             stored as sorted pairs (a dict is accepted).
+        panic_cc: a controller (0-119, not 64) whose press (value >= 64) silences an answer at
+            once, as CC123/CC120 on the input always do; ``off`` (None, the default): none.
 
     Raises:
-        PresetError: a map that is not one, or a bad entry; the message names it
-            and the value received.
+        PresetError: a bad map or entry, or ``panic_cc``; the message names it and the value.
     """
 
     cc_map: tuple[tuple[int, str], ...] = ()
     program_map: tuple[tuple[int, str], ...] = ()
+    panic_cc: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "panic_cc", None if self.panic_cc == "off" else self.panic_cc)
         cc_map = _pairs(self.cc_map, is_control, lambda v: v in CC_TARGETS)
         program_map = _pairs(self.program_map, lambda p: is_int(p) and 0 <= p <= DATA_MAX,
                              lambda v: isinstance(v, str) and bool(v.strip()))
@@ -361,11 +364,12 @@ class ControlConfig:
             if pairs is not None:
                 object.__setattr__(self, key, pairs)
         require(self, [
-            ("cc_map", cc_map is not None,
-             f"a mapping of CC numbers 0-{CC_LAST_CONTROL} (not {CC_SUSTAIN}) to "
-             f"{', '.join(CC_TARGETS)}"),
+            ("cc_map", cc_map is not None, f"a mapping of CC numbers 0-{CC_LAST_CONTROL} (not "
+             f"{CC_SUSTAIN}) to {', '.join(CC_TARGETS)}"),
             ("program_map", program_map is not None,
              f"a mapping of program numbers 0-{DATA_MAX} to preset names or paths"),
+            ("panic_cc", self.panic_cc is None or is_control(self.panic_cc),
+             f"off or a controller 0-{CC_LAST_CONTROL} other than {CC_SUSTAIN}"),
         ])
 
 

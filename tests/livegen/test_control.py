@@ -178,13 +178,15 @@ def test_program_map_is_resolved_at_construction(tmp_path, monkeypatch):
 
 FEATURES = PRESET.replace(clock="midi", quantize_start="beat", quantize="1/16", swing=0.2,
                           response_bars=1, trigger="cc", silence_s=0.1, max_seconds=0.5,
-                          cc_map={21: "temperature", 22: "response_length", 23: "enabled"})
+                          cc_map={21: "temperature", 22: "response_length", 23: "enabled"},
+                          panic_cc=30)
 
 
 MESSAGES = st.sampled_from([[0xF8], [0xFA], [0xFB], [0xFC], [0xF2, 4, 0], [0xC0, 1], [0xC0, 2],
                             [0xB0, 67, 127], [0xB0, 67, 0], [0xB0, 64, 127], [0xB0, 64, 0],
                             [0xB0, 21, 90], [0xB0, 22, 10], [0xB0, 23, 0], [0xB0, 23, 127],
-                            [0x90, 60, 80], [0x80, 60, 0], [0x90, 62, 80], [0x80, 62, 0]])
+                            [0x90, 60, 80], [0x80, 60, 0], [0x90, 62, 80], [0x80, 62, 0],
+                            [0xB0, 123, 0], [0xB3, 120, 0], [0xB0, 30, 127], [0xB0, 30, 0]])
 
 
 @settings(max_examples=40, deadline=None)
@@ -205,3 +207,64 @@ def test_any_control_sequence_never_hangs_a_note(items):
     engine.stop()
     assert hanging_notes(port.messages) == {}
     assert engine.stats.errors == 0
+
+
+# -- panic: CC123 / CC120 on the input, and the preset's panic_cc (issue 16) ------------------
+
+
+def test_is_panic_is_cc123_cc120_or_a_panic_cc_press():
+    panic = BASE.replace(panic_cc=30)
+    assert Controls.is_panic(BASE, 123, 0) and Controls.is_panic(BASE, 120, 0)
+    assert not Controls.is_panic(BASE, 30, 127) and not Controls.is_panic(BASE, 121, 0)
+    assert Controls.is_panic(panic, 30, 64) and Controls.is_panic(panic, 30, 127)
+    assert not Controls.is_panic(panic, 30, 63)  # a button's release
+
+
+def _answering_rig(preset=PRESET) -> Rig:
+    """A rig whose answer has sounded at least two notes and still plays."""
+    rig = make_rig(preset.replace(max_seconds=8.0, max_notes=64))
+    rig.play(PHRASE[:4])
+    rig.run_until_responding()
+    while len(rig.port.note_ons()) < 2:
+        rig.clock.advance(0.005)
+        rig.poll()
+    assert rig.engine.responding and rig.engine.scheduler.pending()  # more to come
+    return rig
+
+
+@pytest.mark.parametrize(("status", "control", "value"), [(0xB0, 123, 0), (0xB5, 120, 0),
+                                                          (0xB0, 30, 127)])
+def test_panic_silences_the_answer_at_once_and_leaves_the_phrase_unanswered(status, control, value):
+    rig = _answering_rig(PRESET.replace(panic_cc=30))
+    port, engine = rig.port, rig.engine
+    engine.feed([status, control, value], rig.clock())
+    sent = len(port.messages)
+    engine.poll()  # the same instant: no clock advance
+    assert not engine.responding and engine.scheduler.sounding() == {}
+    assert hanging_notes(port.messages) == {}
+    after = port.messages[sent:]
+    assert [m.control for m in after if m.type == "control_change"][-2:] == [123, 120]
+    assert all(m.channel == PRESET.channel for m in after)
+    ons = len(port.note_ons())
+    rig.poll_for(3.0)  # longer than silence_s: the phrase before the panic gets no answer
+    assert len(port.note_ons()) == ons and engine.stats.responses == 1
+    rig.play(PHRASE[:3])  # the next phrase is answered as usual
+    rig.run_until_responding()
+    rig.poll_for(PRESET.answer.max_seconds + 1)
+    assert len(port.note_ons()) > ons and hanging_notes(port.messages) == {}
+
+
+def test_panic_during_the_phrase_cancels_its_answer():
+    rig = make_rig()
+    rig.play(PHRASE[:4])
+    rig.engine.feed([0xB0, 120, 0], rig.clock())
+    rig.poll_for(3.0)
+    assert rig.engine.stats.responses == 0 and not rig.port.note_ons()
+
+
+def test_a_panic_cc_release_or_another_control_does_not_silence():
+    rig = _answering_rig(PRESET.replace(panic_cc=30))
+    rig.engine.feed([0xB0, 30, 0], rig.clock())
+    rig.engine.feed([0xB0, 31, 127], rig.clock())
+    rig.poll()
+    assert rig.engine.responding

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import platformdirs
 import pytest
 import yaml
 
@@ -12,11 +13,15 @@ from livegen.presets import (
     FIELD_SECTION,
     KEYS,
     MAX_PRESET_BYTES,
+    PRESETS_ENV,
     SECTIONS,
     TOP_KEYS,
     Preset,
     list_presets,
     load_preset,
+    packaged_preset_dirs,
+    preset_dirs,
+    user_preset_dir,
 )
 from livegen.sections import (
     AnswerConfig,
@@ -26,6 +31,7 @@ from livegen.sections import (
     TimingConfig,
     TriggerConfig,
 )
+from livegen.userpresets import copy_preset, key_docs, preset_entries
 
 PACKAGED = ("romantic", "baroque", "classical", "modern", "folk")
 
@@ -54,7 +60,7 @@ def test_from_dict_to_dict_round_trip():
                                "pitch_low": 40, "pitch_high": 80, "channel": 3})
     assert preset.sampling.temperature == 1.0 and isinstance(preset.sampling.temperature, float)
     data = preset.to_dict()
-    assert set(data) == set(KEYS) and len(KEYS) == 43  # every YAML key, flat
+    assert set(data) == set(KEYS) and len(KEYS) == 44  # every YAML key, flat
     assert Preset.from_dict(data) == preset
 
 
@@ -453,3 +459,119 @@ def test_yaml_nested_too_deep_is_a_preset_error(tmp_path):
     path.write_text("style: " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(PresetError, match="nested too deep"):
         load_preset(path)
+
+
+# -- user presets where the OS keeps them (issue 16) -----------------------------------------
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """An empty user preset folder of the test's own ($LIVEGEN_PRESETS); it does not exist yet."""
+    folder = tmp_path / "config" / "presets"
+    monkeypatch.setenv(PRESETS_ENV, str(folder))
+    return folder
+
+
+def test_the_user_folder_is_the_os_config_folder_unless_overridden(monkeypatch, tmp_path):
+    monkeypatch.delenv(PRESETS_ENV, raising=False)
+    assert user_preset_dir() == platformdirs.user_config_path("livegen") / "presets"
+    monkeypatch.setenv(PRESETS_ENV, str(tmp_path))
+    assert user_preset_dir() == tmp_path
+
+
+def test_a_missing_user_folder_leaves_the_packaged_presets(user_dir):
+    assert not user_dir.exists()
+    assert preset_dirs() == packaged_preset_dirs()
+    assert load_preset("romantic").name == "romantic"
+
+
+def test_a_preset_name_typo_gets_did_you_mean(user_dir):
+    with pytest.raises(PresetError, match=r"unknown preset 'romantc' \(did you mean 'romantic'\?"):
+        load_preset("romantc")
+    with pytest.raises(PresetError, match="unknown preset 'zzzz' \\(known presets: baroque"):
+        load_preset("zzzz")
+
+
+@pytest.mark.parametrize("name", sorted(list_presets()))
+def test_a_commented_copy_loads_as_its_source(user_dir, name):
+    path = copy_preset(name, "mine")
+    assert path == user_dir / "mine.yaml"
+    assert load_preset("mine") == load_preset(name).replace(name="mine")
+
+
+def test_a_commented_copy_says_what_every_key_means(user_dir):
+    lines = copy_preset("jam", "mine").read_text().splitlines()
+    written = [line.split(":")[0] for line in lines if line and not line.startswith("#")]
+    assert written == list(KEYS)  # every key, once, in order
+    for key in KEYS:
+        at = lines.index(next(line for line in lines if line.startswith(f"{key}:")))
+        comment = lines[at - 1] if not lines[at - 1].startswith("#   ") else next(
+            line for line in reversed(lines[:at]) if not line.startswith("#   "))
+        assert comment.startswith(f"# {key}: ") and len(comment) > len(key) + 8, (key, comment)
+    docs = key_docs()
+    assert "0-4" in docs["style_guidance"] and "in (0, 5]" in docs["temperature"]  # ranges
+    assert "``" not in " ".join(docs.values()) and ":data:" not in " ".join(docs.values())
+
+
+def test_copy_refuses_to_overwrite_without_force(user_dir):
+    path = copy_preset("romantic", "mine")
+    path.write_text("temperature: 1.5\n")
+    with pytest.raises(PresetError, match="mine.yaml exists: pass --force"):
+        copy_preset("baroque", "mine")
+    assert load_preset("mine").sampling.temperature == 1.5  # untouched
+    copy_preset("baroque", "mine", force=True)
+    assert load_preset("mine") == load_preset("baroque").replace(name="mine")
+
+
+@pytest.mark.parametrize("bad", ["", "../mine", "a/b", ".hidden", "my preset"])
+def test_a_copy_name_must_be_a_plain_name(user_dir, bad):
+    with pytest.raises(PresetError, match="a preset name is letters"):
+        copy_preset("romantic", bad)
+
+
+def test_a_user_preset_shadows_the_packaged_one_and_the_listing_says_so(user_dir):
+    copy_preset("baroque", "romantic")
+    assert load_preset("romantic").conditioning.style == "baroque"
+    entries = {(e.name, e.user): e for e in preset_entries()}
+    assert entries["romantic", True].path == user_dir / "romantic.yaml"
+    assert entries["romantic", False].shadowed and not entries["baroque", False].shadowed
+
+
+def test_livegen_presets_lists_both_kinds_with_paths(user_dir, capsys):
+    from livegen import cli
+
+    assert cli.main(["presets", "--copy", "romantic", "mine"]) == 0
+    assert str(user_dir / "mine.yaml") in capsys.readouterr().out
+    assert cli.main(["presets", "--copy", "romantic", "mine"]) == 2
+    assert "pass --force" in capsys.readouterr().err
+    (user_dir / "broken.yaml").write_text("temprature: 1\n")
+    assert cli.main(["presets"]) == 0
+    out = capsys.readouterr().out
+    mine = next(line for line in out.splitlines() if line.split()[:1] == ["mine"])
+    assert mine.endswith(str(user_dir / "mine.yaml"))
+    assert "did you mean 'temperature'" in out  # a broken user preset is listed, not a crash
+    for path in list_presets().values():
+        if path.parent != user_dir:
+            assert str(path) in out
+
+
+# -- panic_cc ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [("", None), ("panic_cc: off\n", None),
+                                                ("panic_cc: 0\n", 0), ("panic_cc: 119\n", 119)])
+def test_panic_cc_is_off_or_a_controller(tmp_path, text, expected):
+    assert load_preset(_write(tmp_path, text or "{}\n")).controls.panic_cc == expected
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"panic_cc": 64}, "panic_cc must be off or a controller 0-119 other than 64 (received 64)"),
+    ({"panic_cc": 123}, "(received 123)"),
+    ({"panic_cc": True}, "(received True)"),
+    ({"panic_cc": 21, "cc_map": {21: "follow"}}, "panic_cc 21 is also a live control"),
+    ({"panic_cc": 67, "trigger": "cc"}, "panic_cc 67 is also a live control or the footswitch"),
+])
+def test_a_bad_panic_cc_is_refused(changes, message):
+    with pytest.raises(PresetError) as info:
+        Preset(name="p").replace(**changes)
+    assert message in str(info.value)

@@ -527,7 +527,7 @@ def _shown(path: str | Path) -> str:
 
 
 def _presets(model: Any, args: argparse.Namespace) -> dict[str, Preset]:
-    from livegen.presets import list_presets, load_preset
+    from livegen.presets import list_presets, load_preset, packaged_preset_dirs
 
     if args.midi_dir:
         names = list_presets()
@@ -536,8 +536,9 @@ def _presets(model: Any, args: argparse.Namespace) -> dict[str, Preset]:
             return {args.style: preset.replace(style=args.style)}
         return {args.style: Preset(name=args.style).replace(style=args.style)}
     found: dict[str, Preset] = {}
-    for name in list_presets():
-        preset = load_preset(name)
+    # the shipped presets only: a user's own preset of the same name must not change the report
+    for path in (p for d in packaged_preset_dirs() for p in sorted(d.glob("*.yaml"))):
+        preset = load_preset(path)
         if preset.conditioning.style in model.styles and preset.timing.clock == "none":
             found.setdefault(preset.conditioning.style, preset)
     return found

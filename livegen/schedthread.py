@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable
 
+from livegen import timebase
 from livegen.handoff import COLLECT_AFTER_S
 from livegen.osthread import name_os_thread, request_realtime
 
@@ -150,10 +151,10 @@ class SchedulerThread:
         of real time whatever ``now`` says (a test's frozen fake clock).
         """
         now, heap = self._now, self._heap
-        give_up_s = time.monotonic() + 2 * SPIN_S
+        give_up_s = timebase.now() + 2 * SPIN_S
         self._cond.release()
         try:
-            while now() < due_s and not self._stopping and time.monotonic() < give_up_s:
+            while now() < due_s and not self._stopping and timebase.now() < give_up_s:
                 time.sleep(0)  # yields the GIL to the engine thread; no oversleep
                 if not heap or heap[0][0] != due_s:
                     break

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import rtmidi
 
+from livegen import timebase
 from livegen.errors import BackendError
 from livegen.osthread import name_os_thread
 from livegen.ports.backends import find_port, new_rtmidi, quiet_stderr
@@ -87,7 +88,7 @@ class RtMidiInputPort(InputPort):
 
     def __init__(self, midi, backend: str, name: str, virtual: bool,
                  handler: InputHandler | None = None, *,
-                 now: Callable[[], float] = time.monotonic,
+                 now: Callable[[], float] = timebase.now,
                  sleep: Callable[[float], None] = time.sleep, watch=None) -> None:
         super().__init__(midi, backend, name, virtual)
         self._watch = watch
@@ -254,7 +255,7 @@ def _open(kind: type, backend: str, port: str | None, virtual_name: str,
 
 def open_rtmidi_input(backend: str, port: str | None = None, *,
                       handler: InputHandler | None = None,
-                      now: Callable[[], float] = time.monotonic,
+                      now: Callable[[], float] = timebase.now,
                       client_name: str = CLIENT_NAME) -> RtMidiInputPort:
     """Open livegen's MIDI input with python-rtmidi (its own MIDI client).
 

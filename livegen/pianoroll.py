@@ -60,6 +60,7 @@ def plot_piano_roll(prompt: Sequence[Note], answer: Sequence[Note], path: str | 
     require_matplotlib()
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
     from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=FIGURE_SIZE_IN, dpi=DPI)
     ax = fig.add_subplot()
@@ -76,6 +77,7 @@ def plot_piano_roll(prompt: Sequence[Note], answer: Sequence[Note], path: str | 
         ax.axvline(min(n.onset_s for n in answer), color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("pitch (MIDI)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", alpha=0.2)
     ax.legend(handles=[Patch(color=PROMPT_COLOUR, label=f"prompt ({len(prompt)} notes)"),
                        Patch(color=ANSWER_COLOUR, label=f"livegen ({len(answer)} notes)")],

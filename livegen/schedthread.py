@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from livegen import timebase
 from livegen.handoff import COLLECT_AFTER_S
-from livegen.osthread import name_os_thread, request_realtime
+from livegen.osthread import REALTIME_SUPPORTED, name_os_thread, request_realtime
 
 __all__ = ["SchedulerThread", "SPIN_S", "MAX_WAIT_S", "IDLE_WAIT_S"]
 
@@ -108,7 +108,7 @@ class SchedulerThread:
             if self.realtime_granted:
                 self._spin_s = 0.0
                 log.info("scheduler thread: real-time priority (SCHED_FIFO)")
-            else:
+            elif REALTIME_SUPPORTED:  # the README's fix is Linux's (rtprio); nothing to do elsewhere
                 log.info("scheduler thread: real-time priority not permitted; normal priority "
                          "(see README: real-time priority)")
         with self._cond:

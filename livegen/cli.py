@@ -123,9 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     cont.add_argument("--at", type=float, metavar="SECONDS",
                       help="continue from SECONDS into INPUT: the prompt is the last notes (the "
                            "preset's context_notes) starting before it, and the continuation "
-                           "starts where they end. The rest of INPUT is still written, on its own "
-                           "tracks: mute them to hear livegen's answer instead "
-                           "(default: from the end of INPUT)")
+                           "starts where they end. INPUT is still written whole, so what follows "
+                           "in the file and livegen's answer sit on separate tracks: mute one to "
+                           "hear the other (default: continue from the end of INPUT)")
     cont.add_argument("--include-drums", action="store_true",
                       help="put channel 10 (drums) in the prompt; it is written back either way")
     cont.add_argument("--plot", metavar="OUT.png",

@@ -227,3 +227,13 @@ def test_matplotlib_is_imported_only_when_a_roll_is_drawn(tmp_path):
             f"rc = cli.main(['continue', {str(src)!r}, '-o', {str(tmp_path / 'o.mid')!r}, '--notes', '2']); "
             "sys.exit(rc or ('matplotlib' in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_continue_help_explains_at_and_plot(capsys):
+    from livegen import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["continue", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the prompt is the last notes" in text and "written whole" in text
+    assert "--plot OUT.png" in text and "livegen[plot]" in text

@@ -160,9 +160,10 @@ def write_examples(folder: str | Path, *, model_path: str | Path | None = None,
         if png:
             plot_piano_roll(prompt, answer, folder / f"{name}.png",
                             title=f"{name}: {phrase.title} (blue) + livegen (orange), seed {SEED}")
-        rows.append(f"| `{name}` | {phrase.title} | [{name}.prompt.mid]({name}.prompt.mid) | "
-                    f"[{name}.mid]({name}.mid) ({len(answer)} notes) | "
-                    + (f"![{name}]({name}.png)" if png else "-") + " |")
+        rows += [f"## {name}", "", f"{preset.description}.", "",
+                 f"Prompt: {phrase.title}, {len(prompt)} notes ([{name}.prompt.mid]({name}.prompt.mid)). "
+                 f"Prompt and answer ({len(answer)} notes): [{name}.mid]({name}.mid).", ""]
+        rows += [f"![{name}: the prompt in blue, livegen's answer in orange]({name}.png)", ""] if png else []
     (folder / "README.md").write_text(_readme(rows), encoding="utf-8")
     return lines
 
@@ -183,10 +184,10 @@ def _readme(rows: Sequence[str]) -> str:
         "python -m livegen_train.examples docs/examples",
         "```",
         "",
-        "| preset | prompt | prompt file | prompt + answer | piano roll |",
-        "|---|---|---|---|---|",
-        *rows,
+        "The `jam` preset follows a MIDI clock when it plays live; offline, as here, it answers",
+        "where the phrase ends.",
         "",
+        *rows,
     ])
 
 

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import livegen.model
+import livegen.presets
 from livegen.model import Model
 from livegen.notes import Note, write_midi
 from livegen.offline import continue_file
 from livegen.presets import load_preset
 
-__all__ = ["Phrase", "PHRASES", "SEED", "write_examples", "main"]
+__all__ = ["Phrase", "PHRASES", "SEED", "shipped_presets", "write_examples", "main"]
 
 SEED = 16  # issue 16; any fixed seed makes the examples repeatable
 #: the model shipped as package data; the examples never follow $LIVEGEN_MODEL
@@ -77,6 +78,16 @@ class Phrase:
 
 def _run(pitches: Sequence[int | None], beats: float) -> tuple[tuple[int | None, float], ...]:
     return tuple((p, beats) for p in pitches)
+
+
+def shipped_presets() -> dict[str, Path]:
+    """``{name: YAML path}`` of the presets shipped with livegen, never a user's ($LIVEGEN_PRESETS)."""
+    here = Path(livegen.presets.__file__).resolve().parent
+    found: dict[str, Path] = {}
+    for directory in (here / "presets", here.parent / "presets"):  # installed, source checkout
+        for path in sorted(directory.glob("*.yaml")):
+            found.setdefault(path.stem, path)
+    return found
 
 
 #: one phrase per shipped preset, written for this page (2 bars or so each)
@@ -148,9 +159,10 @@ def write_examples(folder: str | Path, *, model_path: str | Path | None = None,
         from livegen.pianoroll import plot_piano_roll, require_matplotlib
 
         require_matplotlib()
+    shipped = shipped_presets()
     lines, rows, drawn = [], [], []  # drawn: (prompt, answer) of each preset, from continue_file
     for name in names:
-        phrase, preset = PHRASES[name], load_preset(name)
+        phrase, preset = PHRASES[name], load_preset(shipped[name])
         prompt_path, answer_path = folder / f"{name}.prompt.mid", folder / f"{name}.mid"
         write_midi([phrase.notes()], prompt_path, track_names=[f"prompt ({name})"],
                    tempo_us=round(60e6 / phrase.bpm))

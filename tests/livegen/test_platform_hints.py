@@ -8,6 +8,7 @@ the user to a Linux-only fix. Here a platform without SCHED_FIFO is faked.
 from __future__ import annotations
 
 import logging
+import time
 
 import mido
 
@@ -20,8 +21,9 @@ def _start_and_stop(caplog) -> str:
     scheduler = Scheduler(lambda msg: None, realtime=True)
     scheduler.start()
     scheduler.schedule(0.0, mido.Message("control_change", control=1, value=0))
-    while scheduler.realtime_granted is None:
-        pass  # the thread sets it first thing
+    give_up_s = time.monotonic() + 5.0
+    while scheduler.realtime_granted is None and time.monotonic() < give_up_s:
+        time.sleep(0.001)  # the thread sets it first thing
     scheduler.stop()
     return caplog.text
 

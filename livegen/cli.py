@@ -126,17 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     cont = sub.add_parser(
         "continue", help="continue a MIDI file offline",
-        description="Write INPUT's notes plus a continuation (on its own track, `livegen`) "
-                    "that starts where the prompt ends.")
+        description="Write INPUT whole (every track unchanged, drums included) plus a track "
+                    "`livegen`: the continuation of the prompt, starting where the prompt ends.")
     cont.add_argument("input", metavar="INPUT.mid", help="a type 0 or 1 MIDI file")
     cont.add_argument("-o", "--output", required=True, metavar="OUT.mid")
     _add_preset_and_model(cont)
     cont.add_argument("--notes", type=int, metavar="N",
                       help="notes to generate (default: the preset's max_notes)")
     cont.add_argument("--at", type=float, metavar="SECONDS",
-                      help="continue from this time: the prompt is the notes starting before it")
+                      help="continue from SECONDS into INPUT: the prompt is the last notes (the "
+                           "preset's context_notes) starting before it, and the continuation "
+                           "starts where they end. INPUT is still written whole, so what follows "
+                           "in the file and livegen's answer sit on separate tracks: mute one to "
+                           "hear the other (default: continue from the end of INPUT)")
     cont.add_argument("--include-drums", action="store_true",
-                      help="keep channel 10 (drums) in the prompt; ignored by default")
+                      help="put channel 10 (drums) in the prompt; it is written back either way")
+    cont.add_argument("--plot", metavar="OUT.png",
+                      help="also draw the piano roll of the prompt and the continuation "
+                           "(needs matplotlib: pip install 'livegen[plot]')")
     cont.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     cont.set_defaults(handler=_cmd_continue)
 
@@ -287,10 +294,21 @@ def _cmd_continue(args: argparse.Namespace) -> int:
     from livegen.presets import load_preset
 
     preset = load_preset(args.preset)
+    plot = None
+    if args.plot is not None:
+        from livegen.pianoroll import plot_piano_roll, require_matplotlib
+
+        require_matplotlib()  # before the model runs: a missing extra is one line at once
+
+        def plot(prompt, answer):
+            plot_piano_roll(prompt, answer, args.plot, title=f"{args.input} + livegen ({preset.name})")
     print(continue_file(args.input, args.output, preset, lambda: _load_model(preset, args.model),
                         n_notes=args.notes, at_s=args.at, seed=args.seed,
                         include_drums=args.include_drums,
-                        warn=lambda text: print(f"livegen: warning: {text}", file=sys.stderr)))
+                        warn=lambda text: print(f"livegen: warning: {text}", file=sys.stderr),
+                        plot=plot))
+    if args.plot is not None:
+        print(f"wrote {args.plot}: the piano roll of the prompt and the continuation")
     return EXIT_OK
 
 

@@ -27,12 +27,12 @@ the scheduler's due messages) and returns the time until the next.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import mido
 
+from livegen import timebase
 from livegen.buffer import PerformanceBuffer
 from livegen.clock import GridSource, MidiClock
 from livegen.control import Controls, check_programs
@@ -97,7 +97,7 @@ class Engine:
     """
 
     def __init__(self, model: StepModel, preset: Preset, send: Callable[[mido.Message], None],
-                 *, now: Callable[[], float] = time.monotonic, seed: int | None = None,
+                 *, now: Callable[[], float] = timebase.now, seed: int | None = None,
                  prepare_s: float = PREPARE_S,
                  programs: dict[int, Preset] | None = None, realtime: bool = False,
                  input_stalls: Callable[[float, float], bool] | None = None) -> None:

@@ -10,15 +10,18 @@ MIDI clock (:func:`livegen.tempo.estimate_grid_from_onsets`).
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import mido
+
 from livegen.errors import MidiFileError
 from livegen.generation import Generator
 from livegen.guidance import StepModel
-from livegen.notes import Note, last_notes, read_midi, write_midi
+from livegen.notes import DEFAULT_TEMPO_US, Note, last_notes, read_midi
 from livegen.placement import Placement
 from livegen.presets import Preset
 from livegen.tempo import estimate_grid_from_onsets
@@ -129,12 +132,17 @@ def continue_file(
     seed: int | None = None,
     include_drums: bool = False,
     warn: Callable[[str], None] = lambda text: None,
+    plot: Callable[[Sequence[Note], Sequence[Note]], None] | None = None,
 ) -> str:
-    """``livegen continue``: a MIDI file's notes up to the prompt, plus its continuation.
+    """``livegen continue``: a MIDI file kept whole, plus its continuation on a track of its own.
 
     The prompt is the last ``preset.context_notes`` notes starting before
-    ``at_s`` (default: the whole file); each input channel gets its own track,
-    the continuation a track ``livegen``.
+    ``at_s`` (default: the whole file). The output holds every input track
+    unchanged (the same messages, drums included, with the same
+    ``ticks_per_beat`` and tempo map; a type 0 file becomes type 1), then a
+    track ``livegen`` with the continuation on ``preset.channel``, placed in
+    ticks by the file's own tempo map. With ``at_s`` inside the file, the
+    file's own continuation and livegen's sit on separate tracks.
 
     Args:
         input_path, output_path: the MIDI file read and the one written.
@@ -143,10 +151,12 @@ def continue_file(
         n_notes: most notes to generate, >= 1; default ``preset.answer.max_notes``.
         at_s: continue from this time, seconds; past the end of the file: from the end.
         seed: int for a reproducible continuation.
-        include_drums: keep channel 10 in the prompt.
+        include_drums: put channel 10 in the prompt (it is written back either way).
         warn: called with one line for each oddity that does not stop the run (an
             ``at_s`` past the end; fewer notes than ``n_notes`` because the answer
             reached ``answer.max_seconds``).
+        plot: called with the prompt and the continuation (notes in seconds) after
+            the file is written, e.g. to draw them (:func:`livegen.pianoroll.plot_piano_roll`).
 
     Returns:
         One line saying what was written.
@@ -175,15 +185,67 @@ def continue_file(
     if n_notes is not None and answer.ended_by_time:
         warn(f"wrote {len(continuation)} of the {n_notes} notes asked: the answer ends after the "
              f"preset's answer.max_seconds ({preset.answer.max_seconds:g} s of music)")
-    cut_s = prompt[-1].onset_s
-    kept = [n for n in notes if n.onset_s <= cut_s]  # everything up to the end of the prompt
-    channels = sorted({n.channel for n in kept})
-    tracks = [[n for n in kept if n.channel == ch] for ch in channels]
-    names = [f"input ch {ch + 1}" for ch in channels]
+    midi = mido.MidiFile(os.fspath(input_path))  # read_midi has read it: it is a good file
+    kept = len(midi.tracks)
+    midi.tracks.append(_note_track(continuation, "livegen", midi))
+    midi.type = 1
     try:
-        write_midi([*tracks, continuation], output_path, track_names=[*names, "livegen"])
+        midi.save(os.fspath(output_path))
     except OSError as err:
         raise MidiFileError(f"{output_path}: cannot write ({err.strerror or err})") from err
+    if plot is not None:
+        plot(prompt, continuation)
     start = f"{continuation[0].onset_s:.2f} s" if continuation else "-"
-    return (f"wrote {output_path}: {len(kept)} input notes ({len(prompt)} as prompt) "
-            f"+ {len(continuation)} livegen notes from {start} (preset {preset.name})")
+    return (f"wrote {output_path}: the input's {kept} track{'s' if kept != 1 else ''} unchanged "
+            f"({len(prompt)} notes as prompt) + {len(continuation)} livegen notes from {start} "
+            f"(preset {preset.name})")
+
+
+def _tempo_map(midi: mido.MidiFile) -> list[tuple[int, float, int]]:
+    """``[(tick, onset_s, tempo_us)]``: where each tempo starts, as mido plays the file.
+
+    Tempo changes in any track apply to all (SMF 1.0, type 1: they belong in the
+    first track, but mido honours them anywhere, and so do the seconds of :func:`read_midi`).
+    """
+    changes: list[tuple[int, int]] = []
+    for track in midi.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "set_tempo":
+                changes.append((tick, msg.tempo))
+    changes.sort(key=lambda change: change[0])  # stable: a track's own order holds at one tick
+    segments = [(0, 0.0, DEFAULT_TEMPO_US)]
+    for tick, tempo_us in changes:
+        last_tick, last_s, last_tempo = segments[-1]
+        onset_s = last_s + mido.tick2second(tick - last_tick, midi.ticks_per_beat, last_tempo)
+        segments.append((tick, onset_s, tempo_us))
+    return segments
+
+
+def _note_track(notes: Sequence[Note], name: str, midi: mido.MidiFile) -> mido.MidiTrack:
+    """One track named ``name`` holding ``notes`` (seconds), in ``midi``'s ticks and tempo map."""
+    segments = _tempo_map(midi)
+    starts_s = [onset_s for _, onset_s, _ in segments]
+
+    def tick_at(time_s: float) -> int:
+        tick, onset_s, tempo_us = segments[max(bisect.bisect_right(starts_s, time_s) - 1, 0)]
+        return tick + round(mido.second2tick(max(time_s - onset_s, 0.0), midi.ticks_per_beat, tempo_us))
+
+    events: list[tuple[int, int, mido.Message]] = []
+    for note in notes:
+        on_tick = tick_at(note.onset_s)
+        off_tick = max(tick_at(note.end_s), on_tick + 1)
+        # note_offs sort before note_ons at the same tick so a repeated pitch re-strikes
+        events.append((on_tick, 1, mido.Message("note_on", note=note.pitch, velocity=note.velocity,
+                                                 channel=note.channel)))
+        events.append((off_tick, 0, mido.Message("note_off", note=note.pitch, velocity=0,
+                                                  channel=note.channel)))
+    events.sort(key=lambda event: (event[0], event[1]))
+    track = mido.MidiTrack([mido.MetaMessage("track_name", name=name, time=0)])
+    last = 0
+    for tick, _, msg in events:
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return track

@@ -18,13 +18,16 @@ import ctypes.util
 import os
 import sys
 
-__all__ = ["name_os_thread", "request_realtime", "OS_THREAD_PREFIX", "REALTIME_PRIORITY"]
+__all__ = ["name_os_thread", "request_realtime", "OS_THREAD_PREFIX", "REALTIME_PRIORITY",
+           "REALTIME_SUPPORTED"]
 
 #: Prefix of the OS-level names of livegen's own threads.
 OS_THREAD_PREFIX = "lg-"
 #: SCHED_FIFO priority (1-99) of livegen's scheduler thread: above every normal thread,
 #: below JACK's process threads (jackd's default ``-P`` is 10; desktop setups use 70-95).
 REALTIME_PRIORITY = 5
+#: Whether this OS has SCHED_FIFO at all (Linux); elsewhere no real-time advice applies.
+REALTIME_SUPPORTED = hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_FIFO")
 _PR_SET_NAME = 15  # linux/prctl.h
 _MAX_NAME_BYTES = 15  # prctl(2): 16 bytes with the terminating NUL
 
@@ -61,7 +64,7 @@ def request_realtime(priority: int = REALTIME_PRIORITY) -> bool:
         True if the thread now runs SCHED_FIFO; False if not permitted or not
         supported here (never raises).
     """
-    if not hasattr(os, "sched_setscheduler") or not hasattr(os, "SCHED_FIFO"):
+    if not REALTIME_SUPPORTED:
         return False
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0: this thread (Linux)

@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Iterable
 
+from livegen import timebase
 from livegen.handoff import COLLECT_AFTER_S
-from livegen.osthread import name_os_thread, request_realtime
+from livegen.osthread import REALTIME_SUPPORTED, name_os_thread, request_realtime
 
 __all__ = ["SchedulerThread", "SPIN_S", "MAX_WAIT_S", "IDLE_WAIT_S"]
 
@@ -107,7 +108,7 @@ class SchedulerThread:
             if self.realtime_granted:
                 self._spin_s = 0.0
                 log.info("scheduler thread: real-time priority (SCHED_FIFO)")
-            else:
+            elif REALTIME_SUPPORTED:  # the README's fix is Linux's (rtprio); nothing to do elsewhere
                 log.info("scheduler thread: real-time priority not permitted; normal priority "
                          "(see README: real-time priority)")
         with self._cond:
@@ -150,10 +151,10 @@ class SchedulerThread:
         of real time whatever ``now`` says (a test's frozen fake clock).
         """
         now, heap = self._now, self._heap
-        give_up_s = time.monotonic() + 2 * SPIN_S
+        give_up_s = timebase.now() + 2 * SPIN_S
         self._cond.release()
         try:
-            while now() < due_s and not self._stopping and time.monotonic() < give_up_s:
+            while now() < due_s and not self._stopping and timebase.now() < give_up_s:
                 time.sleep(0)  # yields the GIL to the engine thread; no oversleep
                 if not heap or heap[0][0] != due_s:
                     break

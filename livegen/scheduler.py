@@ -48,12 +48,12 @@ import heapq
 import itertools
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
 import mido
 
+from livegen import timebase
 from livegen.handoff import HANDOFF_LOOKAHEAD_S, Handoff, note_key, timed_port
 from livegen.midi import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF
 from livegen.schedthread import SPIN_S, SchedulerThread
@@ -116,7 +116,7 @@ class Scheduler(SchedulerThread):
     """
 
     def __init__(self, send: Callable[[mido.Message], None], *,
-                 now: Callable[[], float] = time.monotonic, realtime: bool = False,
+                 now: Callable[[], float] = timebase.now, realtime: bool = False,
                  lookahead_s: float = HANDOFF_LOOKAHEAD_S) -> None:
         port = timed_port(send)
         self._send = port.send if port is not None else send

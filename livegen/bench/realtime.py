@@ -15,6 +15,7 @@ from collections.abc import Callable
 import mido
 import numpy as np
 
+from livegen import timebase
 from livegen.bench.report import Figure, timing
 from livegen.bench.steps import BENCH_STYLE, PHRASE, style_index
 from livegen.model import Model
@@ -60,7 +61,7 @@ class _Lateness(SchedulerObserver):
 
 
 def bench_trigger(model: Model, responses: int, *,
-                  now: Callable[[], float] = time.monotonic) -> list[Figure]:
+                  now: Callable[[], float] = timebase.now) -> list[Figure]:
     """Play :data:`~livegen.bench.steps.PHRASE` into a threaded Engine ``responses`` times;
     time each answer.
 
@@ -151,7 +152,7 @@ def bench_gc(collections: int = 5) -> Figure:
 
 
 def bench_scheduler(duration_s: float, *, rate_hz: float = RATE_NOTES_PER_S,
-                    now: Callable[[], float] = time.monotonic) -> Figure:
+                    now: Callable[[], float] = timebase.now) -> Figure:
     """Play ``duration_s`` of notes at ``rate_hz`` (note_on + note_off) through a Scheduler.
 
     Args:

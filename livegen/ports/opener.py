@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 
+from livegen import timebase
 from livegen.ports.backends import resolve_backend
 from livegen.ports.base import CLIENT_NAME, InputHandler, InputPort, OutputPort
 from livegen.ports.jack import open_jack_input, open_jack_output
@@ -75,7 +75,7 @@ def open_input(backend: str = "auto", port: str | None = None, *,
                                                  client_name=client_name, clients=jack_clients)
     else:
         opened = open_rtmidi_input(backend, port, handler=handler,
-                                   now=time.monotonic if now is None else now,
+                                   now=timebase.now if now is None else now,
                                    client_name=client_name)
     log.debug("opened %r", opened)
     return opened

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 
 import rtmidi
 
+from livegen import timebase
 from livegen.errors import BackendError
 from livegen.osthread import name_os_thread
 from livegen.ports.backends import find_port, new_rtmidi, quiet_stderr
@@ -65,6 +66,9 @@ JACK_IDLE_POLL_INTERVAL_S = 0.05
 _LOOPMIDI_HINT = ("Windows has no virtual MIDI ports: create a port with loopMIDI "
                   "(https://www.tobias-erichsen.de/software/loopmidi.html) and pass its name "
                   "with --in/--out")
+_SINGLE_CLIENT_HINT = ("a Windows MIDI port takes one program at a time and another (your DAW?) "
+                       "holds it: untick it in the DAW's MIDI settings, or let the DAW send the "
+                       "keyboard to livegen through a loopMIDI port")
 
 
 class RtMidiInputPort(InputPort):
@@ -87,7 +91,7 @@ class RtMidiInputPort(InputPort):
 
     def __init__(self, midi, backend: str, name: str, virtual: bool,
                  handler: InputHandler | None = None, *,
-                 now: Callable[[], float] = time.monotonic,
+                 now: Callable[[], float] = timebase.now,
                  sleep: Callable[[float], None] = time.sleep, watch=None) -> None:
         super().__init__(midi, backend, name, virtual)
         self._watch = watch
@@ -241,11 +245,15 @@ def _open(kind: type, backend: str, port: str | None, virtual_name: str,
             return midi, virtual_name, True
         ports = midi.get_ports()
         index = find_port(ports, port, direction=direction)
+        port = ports[index]
         with quiet_stderr():
             midi.open_port(index, virtual_name)
-        return midi, ports[index], False
+        return midi, port, False
     except rtmidi.RtMidiError as err:
         midi.delete()
+        if backend == "winmm":  # issue 16: the usual reason on Windows, in words
+            raise BackendError(f"cannot open MIDI {direction} {port!r}: {_SINGLE_CLIENT_HINT} "
+                               f"({err})") from err
         raise BackendError(f"cannot open MIDI {direction} on {backend} ({err})") from err
     except BaseException:
         midi.delete()
@@ -254,7 +262,7 @@ def _open(kind: type, backend: str, port: str | None, virtual_name: str,
 
 def open_rtmidi_input(backend: str, port: str | None = None, *,
                       handler: InputHandler | None = None,
-                      now: Callable[[], float] = time.monotonic,
+                      now: Callable[[], float] = timebase.now,
                       client_name: str = CLIENT_NAME) -> RtMidiInputPort:
     """Open livegen's MIDI input with python-rtmidi (its own MIDI client).
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import mido
 import pytest
 from fakes import FakeModel
 from rig import (
@@ -9,9 +15,10 @@ from rig import (
     PRESET,
 )
 
+from livegen import pianoroll
 from livegen.errors import ModelError
-from livegen.notes import Note
-from livegen.offline import continue_notes
+from livegen.notes import DRUM_CHANNEL, Note, last_notes, read_midi
+from livegen.offline import continue_file, continue_notes, continue_phrase
 
 
 def test_continue_notes_is_deterministic_and_starts_where_the_prompt_ends():
@@ -71,3 +78,161 @@ def test_with_quantize_the_answer_keeps_the_prompts_pulse():
     snapped = continue_notes(FakeModel(), PRESET.replace(quantize="1/16"), prompt, n_notes=24, seed=1)
     assert off_grid(free)  # the model alone drifts off the pulse ...
     assert snapped and not off_grid(snapped)  # ... placed as the daemon places it, it keeps it
+
+
+# --- issue 16: `livegen continue` keeps the input whole -----------------------------------------
+
+
+TICKS_PER_BEAT = 384  # not write_midi's 480: the output must keep the input's
+
+
+def _band_file(path, *, midi_type: int = 1) -> mido.MidiFile:
+    """A multi-track file as a DAW writes one: a tempo change, controllers, a bend, drums."""
+    conductor = mido.MidiTrack([
+        mido.MetaMessage("track_name", name="conductor", time=0),
+        mido.MetaMessage("time_signature", numerator=3, denominator=4, time=0),
+        mido.MetaMessage("set_tempo", tempo=600_000, time=0),
+        mido.MetaMessage("set_tempo", tempo=400_000, time=4 * TICKS_PER_BEAT),  # 100 -> 150 BPM
+        mido.MetaMessage("end_of_track", time=0)])
+    piano = mido.MidiTrack([mido.MetaMessage("track_name", name="piano", time=0),
+                            mido.Message("program_change", channel=0, program=0, time=0),
+                            mido.Message("control_change", channel=0, control=64, value=127, time=0)])
+    bass = mido.MidiTrack([mido.MetaMessage("track_name", name="bass", time=0),
+                           mido.Message("program_change", channel=1, program=33, time=0)])
+    drums = mido.MidiTrack([mido.MetaMessage("track_name", name="drums", time=0)])
+    for beat in range(8):
+        half = TICKS_PER_BEAT // 2
+        piano.extend([mido.Message("note_on", channel=0, note=60 + 2 * (beat % 5), velocity=70 + beat,
+                                   time=0 if beat == 0 else half),
+                      mido.Message("note_on", channel=0, note=60 + 2 * (beat % 5), velocity=0, time=half)])
+        bass.extend([mido.Message("note_on", channel=1, note=36 + beat % 3, velocity=90, time=0),
+                     mido.Message("pitchwheel", channel=1, pitch=512 * beat, time=7),
+                     mido.Message("note_off", channel=1, note=36 + beat % 3, velocity=64,
+                                  time=TICKS_PER_BEAT - 7)])
+        drums.extend([mido.Message("note_on", channel=DRUM_CHANNEL, note=36 + 6 * (beat % 2), velocity=100,
+                                   time=0),
+                      mido.Message("note_off", channel=DRUM_CHANNEL, note=36 + 6 * (beat % 2), velocity=0,
+                                   time=TICKS_PER_BEAT)])
+    piano.append(mido.Message("control_change", channel=0, control=64, value=0, time=0))
+    for track in (piano, bass, drums):
+        track.append(mido.MetaMessage("end_of_track", time=0))
+    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT, tracks=[conductor, piano, bass, drums])
+    if midi_type == 0:
+        midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT,
+                             tracks=[mido.merge_tracks(midi.tracks)])
+    midi.save(path)
+    return mido.MidiFile(path)
+
+
+def _same_messages(a: mido.MidiTrack, b: mido.MidiTrack) -> bool:
+    return len(a) == len(b) and all(x == y for x, y in zip(a, b))  # mido compares type, fields, time
+
+
+@pytest.mark.parametrize("at_s", [None, 2.0], ids=["from-the-end", "at-2s"])
+def test_continue_file_writes_every_input_track_back_unchanged(tmp_path, at_s):
+    src, out = tmp_path / "band.mid", tmp_path / "out.mid"
+    original = _band_file(src)
+    line = continue_file(src, out, PRESET, FakeModel, n_notes=10, at_s=at_s, seed=3)
+    written = mido.MidiFile(out)
+    assert written.ticks_per_beat == TICKS_PER_BEAT and written.type == 1
+    assert len(written.tracks) == len(original.tracks) + 1
+    for before, after in zip(original.tracks, written.tracks):
+        assert _same_messages(before, after), before.name  # drums (channel 10) too
+    assert "4 tracks unchanged" in line
+
+
+def test_continue_file_puts_the_answer_on_its_own_track_in_the_files_time(tmp_path):
+    src, out = tmp_path / "band.mid", tmp_path / "out.mid"
+    _band_file(src)
+    continue_file(src, out, PRESET, FakeModel, n_notes=10, at_s=2.0, seed=3)
+    answer = mido.MidiFile(out).tracks[-1]
+    assert answer.name == "livegen"
+    channels = {msg.channel for msg in answer if not msg.is_meta}
+    assert channels == {PRESET.channel}  # the preset's channel, as before
+    # the answer's seconds, read back through the file's tempo map (100 then 150 BPM)
+    prompt = last_notes(read_midi(src), PRESET.context_notes, before_s=2.0)
+    expected = continue_phrase(FakeModel(), PRESET, prompt, n_notes=10, seed=3).notes
+    got = [n for n in read_midi(out) if n.channel == PRESET.channel]
+    assert len(got) == len(expected) >= 1
+    tick_s = 600_000 / 1e6 / TICKS_PER_BEAT  # the longest tick of the file
+    for a, b in zip(sorted(got, key=lambda n: (n.onset_s, n.pitch)),
+                    sorted(expected, key=lambda n: (n.onset_s, n.pitch))):
+        assert (a.pitch, a.velocity) == (b.pitch, b.velocity)
+        assert a.onset_s == pytest.approx(b.onset_s, abs=tick_s)
+        assert a.end_s == pytest.approx(b.end_s, abs=tick_s)
+    assert min(n.onset_s for n in got) >= 2.4 - tick_s  # after the tempo change (4 beats of 0.6 s)
+
+
+def test_continue_file_keeps_a_type_0_files_track_and_adds_one(tmp_path):
+    src, out = tmp_path / "one.mid", tmp_path / "out.mid"
+    original = _band_file(src, midi_type=0)
+    continue_file(src, out, PRESET, FakeModel, n_notes=4, seed=1)
+    written = mido.MidiFile(out)
+    assert written.type == 1 and len(written.tracks) == 2
+    assert _same_messages(original.tracks[0], written.tracks[0])
+    assert written.tracks[1].name == "livegen"
+
+
+def test_continue_file_hands_prompt_and_answer_to_plot(tmp_path):
+    src, out = tmp_path / "band.mid", tmp_path / "out.mid"
+    _band_file(src)
+    seen = []
+    continue_file(src, out, PRESET, FakeModel, n_notes=5, seed=2, plot=lambda p, a: seen.append((p, a)))
+    prompt, answer = seen[0]
+    assert prompt == last_notes(read_midi(src), PRESET.context_notes)
+    assert answer == continue_phrase(FakeModel(), PRESET, prompt, n_notes=5, seed=2).notes
+
+
+# --- issue 16: --plot ---------------------------------------------------------------------------
+
+
+def _fake_model_cli(monkeypatch):
+    from livegen import cli
+
+    monkeypatch.setattr(cli, "_load_model", lambda preset, path: FakeModel())
+    return cli
+
+
+def test_continue_plot_writes_the_piano_roll_png(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    src, out, png = tmp_path / "band.mid", tmp_path / "out.mid", tmp_path / "roll.png"
+    _band_file(src)
+    cli = _fake_model_cli(monkeypatch)
+    assert cli.main(["continue", str(src), "-o", str(out), "--notes", "6", "--seed", "1",
+                     "--plot", str(png)]) == 0
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    assert f"wrote {png}" in capsys.readouterr().out
+
+
+def test_continue_plot_without_matplotlib_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
+    src, out = tmp_path / "band.mid", tmp_path / "out.mid"
+    _band_file(src)
+    cli = _fake_model_cli(monkeypatch)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    assert cli.main(["continue", str(src), "-o", str(out), "--plot", str(tmp_path / "r.png")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livegen: error: ") and "livegen[plot]" in lines[0]
+    assert not out.exists()  # said before any work
+
+
+def test_matplotlib_is_imported_only_when_a_roll_is_drawn(tmp_path):
+    tree = ast.parse(Path(pianoroll.__file__).read_text(encoding="utf-8"))
+    top = [alias.name for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))
+           for alias in node.names] + [node.module for node in tree.body if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in top if name and name.startswith("matplotlib")]
+    src = tmp_path / "band.mid"
+    _band_file(src)
+    code = ("import sys; from livegen import cli; "
+            f"rc = cli.main(['continue', {str(src)!r}, '-o', {str(tmp_path / 'o.mid')!r}, '--notes', '2']); "
+            "sys.exit(rc or ('matplotlib' in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_continue_help_explains_at_and_plot(capsys):
+    from livegen import cli
+
+    assert cli.main(["continue", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "the prompt is the last notes" in text and "written whole" in text
+    assert "--plot OUT.png" in text and "livegen[plot]" in text

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import queue
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from livegen import timebase
 from livegen.errors import PresetError
 from livegen.midi import CC_LAST_CONTROL, CC_SUSTAIN
 from livegen.presets import Preset, load_preset, packaged_preset_dirs, preset_path, user_preset_dir
@@ -106,12 +106,12 @@ def wait_for_control(messages: queue.Queue, timeout_s: float, *, say=lambda text
     told: set[int] = set()
     remaining_s = timeout_s
     while remaining_s > 0:
-        started_s = time.monotonic()
+        started_s = timebase.now()
         try:
             data, stamp_s = messages.get(timeout=remaining_s)
         except queue.Empty:
             return None
-        remaining_s -= time.monotonic() - started_s
+        remaining_s -= timebase.now() - started_s
         data = list(data)
         if len(data) != 3 or data[0] & _STATUS_MASK != _CONTROL_CHANGE:
             continue  # notes, clock, program changes: not a knob or pedal

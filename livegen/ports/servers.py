@@ -1,0 +1,217 @@
+"""Which MIDI servers run here (jackd, PipeWire), which libjack this process uses, and a JACK query.
+
+On a PipeWire desktop (current Ubuntu and Fedora) the JACK server is PipeWire
+itself, reached through PipeWire's own ``libjack.so.0``. python-rtmidi links
+``libjack.so.0`` by name: if the dynamic loader finds jackd's library first
+(Debian's ``libjack-jackd2-0``, pulled in by python-rtmidi's packages), rtmidi
+sees no JACK server although PipeWire runs. ``pw-jack COMMAND`` runs a command
+with PipeWire's libjack first on the library path. :func:`pipewire_hint` says
+so in the "no JACK server" error.
+
+:class:`JackQuery` asks a running JACK server (jackd or PipeWire, through the
+libjack this process loads, with ``ctypes``) for its real-time flag, period
+and rate, and who is connected to a port: the facts ``livegen doctor`` reports.
+
+Everything here reads ``/proc`` (Linux) and never raises for what it cannot
+read: elsewhere, or without permission, it finds nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from livegen.ports.backends import quiet_stderr
+
+__all__ = ["ServerProcess", "server_processes", "loaded_libjack", "pipewire_hint", "JackQuery",
+           "PW_JACK", "LIBJACK"]
+
+PW_JACK = "pw-jack"
+LIBJACK = "libjack.so.0"
+_JACKD_NAMES = ("jackd", "jackdbus")
+_PIPEWIRE_NAMES = ("pipewire",)
+_JACK_NO_START_SERVER = 0x01  # jack/types.h: JackNoStartServer
+_JACK_DEFAULT_SERVER = "default"  # libjack's server name when $JACK_DEFAULT_SERVER is unset
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    """A MIDI server process seen in ``/proc``.
+
+    Attributes:
+        kind: ``jackd`` (jackd or jackdbus) or ``pipewire``.
+        pid: its process id.
+        name: a jackd's server name (``-n``; ``default`` without one); None for PipeWire.
+        realtime: a jackd's command line asks for real-time scheduling (jackd's
+            default, unless ``-r``/``--no-realtime``); None when not known (jackdbus, PipeWire).
+    """
+
+    kind: str
+    pid: int
+    name: str | None
+    realtime: bool | None
+
+
+def _jackd_options(argv: list[str]) -> tuple[str, bool]:
+    """``(server name, real-time)`` from a jackd command line (the options before ``-d``)."""
+    name, realtime = _JACK_DEFAULT_SERVER, True
+    options = argv[1:argv.index("-d")] if "-d" in argv else argv[1:]
+    for i, word in enumerate(options):
+        if word in ("-r", "--no-realtime"):
+            realtime = False
+        elif word in ("-R", "--realtime"):
+            realtime = True
+        elif word in ("-n", "--name") and i + 1 < len(options):
+            name = options[i + 1]
+        elif word.startswith("--name="):
+            name = word.split("=", 1)[1]
+    return name, realtime
+
+
+def server_processes(proc: Path = Path("/proc")) -> list[ServerProcess]:
+    """The jackd, jackdbus and PipeWire processes running (any user's), by pid.
+
+    Args:
+        proc: the proc file system (tests pass a fake one).
+
+    Returns:
+        One entry per process; empty off Linux.
+    """
+    found = []
+    try:
+        entries = [entry for entry in proc.iterdir() if entry.name.isdigit()]
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            comm = (entry / "comm").read_text().strip()
+            if comm not in _JACKD_NAMES and comm not in _PIPEWIRE_NAMES:
+                continue
+            argv = [a for a in (entry / "cmdline").read_bytes().decode(errors="replace").split("\0") if a]
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if comm in _PIPEWIRE_NAMES:
+            found.append(ServerProcess("pipewire", int(entry.name), None, None))
+        elif comm == "jackd":
+            found.append(ServerProcess("jackd", int(entry.name), *_jackd_options(argv)))
+        else:
+            found.append(ServerProcess("jackd", int(entry.name), None, None))
+    return sorted(found, key=lambda s: s.pid)
+
+
+def loaded_libjack(maps: Path = Path("/proc/self/maps")) -> str | None:
+    """The path of the libjack mapped into this process (python-rtmidi's), or None."""
+    try:
+        text = maps.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
+        if Path(path).name.startswith("libjack.so"):
+            return path
+    return None
+
+
+def pipewire_hint(processes: list[ServerProcess] | None = None, libjack: str | None = None) -> str:
+    """What to add to a "no JACK server" error when PipeWire runs here; "" when it does not.
+
+    Args:
+        processes: the servers running (default: :func:`server_processes`).
+        libjack: the libjack this process loaded (default: :func:`loaded_libjack`).
+
+    Returns:
+        ``"; PipeWire runs here: use its JACK, `pw-jack livegen ...`"``
+        (with how to install ``pw-jack`` when it is missing), or ``""``.
+    """
+    if not sys.platform.startswith("linux"):
+        return ""
+    processes = server_processes() if processes is None else processes
+    if not any(p.kind == "pipewire" for p in processes):
+        return ""
+    libjack = loaded_libjack() if libjack is None else libjack
+    if libjack and "pipewire" in libjack:  # PipeWire's own libjack and still no server
+        return ("; PipeWire runs here and livegen uses its libjack, but its JACK service did "
+                "not answer: is pipewire-jack installed and the session running?")
+    install = "" if shutil.which(PW_JACK) else (" (pw-jack is in the package pipewire-jack; "
+                                                "Fedora: pipewire-jack-audio-connection-kit)")
+    return f"; PipeWire runs here: use its JACK, `pw-jack livegen ...`{install}"
+
+
+class JackQuery:
+    """A short-lived JACK client (ctypes on libjack) that asks the server what livegen needs to know.
+
+    Opens on libjack's default server (``$JACK_DEFAULT_SERVER``) and never starts
+    one. Use as a context manager; :meth:`close` is idempotent.
+
+    Raises:
+        OSError: libjack cannot be loaded, or no JACK server answers.
+    """
+
+    def __init__(self, client_name: str = "livegen-doctor") -> None:
+        lib = ctypes.CDLL(LIBJACK)
+        lib.jack_client_open.restype = ctypes.c_void_p
+        for name in ("jack_port_by_name", "jack_port_get_all_connections"):
+            getattr(lib, name).restype = ctypes.c_void_p
+        for name in ("jack_port_by_name", "jack_port_get_all_connections", "jack_is_realtime",
+                     "jack_get_sample_rate", "jack_get_buffer_size", "jack_client_close"):
+            getattr(lib, name).argtypes = [ctypes.c_void_p] + (
+                [ctypes.c_char_p] if name == "jack_port_by_name" else
+                [ctypes.c_void_p] if name == "jack_port_get_all_connections" else [])
+        lib.jack_free.argtypes = [ctypes.c_void_p]
+        self._lib = lib
+        status = ctypes.c_int(0)
+        with quiet_stderr():
+            client = lib.jack_client_open(client_name.encode(), _JACK_NO_START_SERVER,
+                                          ctypes.byref(status))
+        if not client:
+            server = os.environ.get("JACK_DEFAULT_SERVER", _JACK_DEFAULT_SERVER)
+            raise OSError(f"no JACK server named {server!r} answers (jack status 0x{status.value:x})")
+        self._client: int | None = client
+
+    def __enter__(self) -> JackQuery:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the JACK client."""
+        client, self._client = self._client, None
+        if client:
+            self._lib.jack_client_close(client)
+
+    @property
+    def realtime(self) -> bool:
+        """Whether the server runs its process threads with real-time scheduling."""
+        return bool(self._lib.jack_is_realtime(self._client))
+
+    @property
+    def rate_hz(self) -> int:
+        """Sample rate, frames per second."""
+        return int(self._lib.jack_get_sample_rate(self._client))
+
+    @property
+    def period_frames(self) -> int:
+        """Frames per period (PipeWire: the quantum); MIDI moves once per period."""
+        return int(self._lib.jack_get_buffer_size(self._client))
+
+    def connections(self, port_name: str) -> list[str] | None:
+        """The ports connected to ``port_name`` (full ``client:port`` names); None if it does not exist."""
+        port = self._lib.jack_port_by_name(self._client, port_name.encode())
+        if not port:
+            return None
+        names = self._lib.jack_port_get_all_connections(self._client, port)
+        if not names:
+            return []
+        array = ctypes.cast(names, ctypes.POINTER(ctypes.c_char_p))
+        found = []
+        i = 0
+        while array[i] is not None:
+            found.append(array[i].decode(errors="replace"))
+            i += 1
+        self._lib.jack_free(names)
+        return found

@@ -8,23 +8,19 @@ and the loop-back check. Each finding is ``ok``, a ``note`` (advice; livegen
 works) or a ``PROBLEM`` with its fix on the same line. The exit status is 0
 with no problem, 1 with any.
 
-The loop-back check opens livegen's own ports (``livegen in``, ``livegen
-out``), waits up to ``wait_s`` for ``livegen out`` to be connected (a
-patchbay or DAW that restores connections by name does it; on JACK the wait
-ends as soon as it is), then sends a probe on ``livegen out``: a note_on of
-pitch :data:`PROBE_PITCH` at velocity :data:`PROBE_VELOCITY` (inaudible on
-nearly every instrument) and its note_off at once. Without ``loopback`` a probe
+The loop-back check (:mod:`livegen.loopback`) opens livegen's own ports,
+waits up to ``wait_s`` for ``livegen out`` to be connected (a patchbay or DAW
+that restores connections by name does it; on JACK the wait ends as soon as it
+is), then sends a probe note on ``livegen out``. Without ``loopback`` a probe
 that comes back on ``livegen in`` is a MIDI feedback loop made in the DAW (MIDI
 thru or input monitoring on the track that records livegen): a problem. With
 ``loopback`` the user has routed it back on purpose, and the doctor times
-:data:`LOOPBACK_PROBES` round trips. The ports are closed and every probe note
-ended whatever happens.
+:data:`~livegen.loopback.LOOPBACK_PROBES` round trips.
 """
 
 from __future__ import annotations
 
 import os
-import queue
 import resource
 import statistics
 import sys
@@ -33,36 +29,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import mido
-
 from livegen.errors import LivegenError
+from livegen.loopback import LOOPBACK_PROBES, PROBE_TIMEOUT_S, check_loop
 from livegen.osthread import REALTIME_PRIORITY, request_realtime
 from livegen.ports import (
     IN_PORT_NAME,
     OUT_PORT_NAME,
-    JackClients,
     list_ports,
-    open_input,
-    open_output,
     other_livegen,
     resolve_backend,
 )
 from livegen.ports.backends import ALSA_SEQ_DEVICE, JACK_START_HINT, compiled_backends
-from livegen.ports.servers import JackQuery, loaded_libjack, pipewire_hint, server_processes
+from livegen.ports.jackquery import JackQuery
+from livegen.ports.servers import loaded_libjack, pipewire_hint, server_processes
 
-__all__ = ["Finding", "DoctorOptions", "diagnose", "exit_status", "OK", "NOTE", "PROBLEM",
-           "PROBE_PITCH", "PROBE_VELOCITY", "PROBE_TIMEOUT_S", "LOOPBACK_PROBES"]
+__all__ = ["Finding", "DoctorOptions", "diagnose", "exit_status", "OK", "NOTE", "PROBLEM"]
 
 OK, NOTE, PROBLEM = "ok", "note", "PROBLEM"
-#: The probe note: the top MIDI key (G9), above every instrument's range and far from the
-#: keyswitches sample libraries keep at the bottom, at the softest velocity.
-PROBE_PITCH = 127
-PROBE_VELOCITY = 1
-PROBE_TIMEOUT_S = 0.25  # a probe not back within this is taken as not coming back, seconds
-LOOPBACK_PROBES = 10  # round trips timed with --loopback
-CONNECT_SETTLE_S = 0.1  # JACK carries data on a new connection from a later cycle, seconds
-CONNECT_POLL_S = 0.05
-_NOTE_ON, _NOTE_OFF = 0x90, 0x80
 
 
 @dataclass(frozen=True)
@@ -290,105 +273,34 @@ def _model(preset_name: str, model_path: str | None) -> Finding:
 # --- loop-back --------------------------------------------------------------------------------
 
 
-def _is_probe(data: list[int], kind: int) -> bool:
-    if len(data) != 3 or data[1] != PROBE_PITCH:
-        return False
-    if kind == _NOTE_ON:
-        return data[0] & 0xF0 == _NOTE_ON and data[2] == PROBE_VELOCITY
-    return data[0] & 0xF0 == _NOTE_OFF or (data[0] & 0xF0 == _NOTE_ON and data[2] == 0)
-
-
-def _wait_for(received: queue.SimpleQueue, kind: int, timeout_s: float) -> float | None:
-    """The arrival stamp of the next probe message of ``kind``, or None after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        try:
-            stamp_s, data = received.get(timeout=left)
-        except queue.Empty:
-            return None
-        if _is_probe(data, kind):
-            return stamp_s
-
-
-def _route(query: JackQuery | None, client_name: str) -> tuple[str, bool]:
-    """How livegen's ports are connected (JACK), and whether ``livegen out`` is connected at all."""
-    if query is None:
-        return "", True  # not known off JACK: assume it may be
-    out_to = query.connections(f"{client_name}:{OUT_PORT_NAME}") or []
-    in_from = query.connections(f"{client_name}:{IN_PORT_NAME}") or []
-    route = (f"{OUT_PORT_NAME} -> {', '.join(out_to) or '(nothing)'}; "
-             f"{', '.join(in_from) or '(nothing)'} -> {IN_PORT_NAME}")
-    return route, bool(out_to)
-
-
 def _loop(backend: str, options: DoctorOptions, query: JackQuery | None) -> Finding:
-    """Open livegen's ports, probe, close them; the finding (see the module's docstring)."""
-    received: queue.SimpleQueue = queue.SimpleQueue()
-    clients = JackClients()
-    kwargs = {"client_name": options.client_name, "jack_client": options.jack_client,
-              "jack_clients": clients}
-    try:
-        inport = open_input(backend, handler=lambda data, t: received.put((t, list(data))), **kwargs)
-    except LivegenError as err:
-        return Finding("loop-back", PROBLEM, f"cannot open {IN_PORT_NAME}", str(err))
-    try:
-        try:
-            outport = open_output(backend, **kwargs)
-        except LivegenError as err:
-            return Finding("loop-back", PROBLEM, f"cannot open {OUT_PORT_NAME}", str(err))
-        try:
-            return _probe(outport, received, options, query if backend == "jack" else None)
-        finally:
-            outport.send(mido.Message("note_off", note=PROBE_PITCH, velocity=0))
-            time.sleep(CONNECT_SETTLE_S)  # the note_off leaves in the next cycles
-            outport.close()
-    finally:
-        inport.close()
-
-
-def _probe(outport, received: queue.SimpleQueue, options: DoctorOptions,
-           query: JackQuery | None) -> Finding:
-    deadline = time.monotonic() + options.wait_s
-    route, connected = _route(query, options.client_name)
-    while not connected and time.monotonic() < deadline:
-        time.sleep(CONNECT_POLL_S)
-        route, connected = _route(query, options.client_name)
-    if query is None:
-        time.sleep(max(0.0, deadline - time.monotonic()))  # no way to see connections: wait it out
-    elif not connected:
-        if options.loopback:
+    """The loop-back probe's finding (see the module's docstring)."""
+    checked = check_loop(backend, client_name=options.client_name,
+                         jack_client=options.jack_client, wait_s=options.wait_s,
+                         probes=LOOPBACK_PROBES if options.loopback else 1,
+                         query=query if backend == "jack" else None)
+    if checked.error:
+        return Finding("loop-back", PROBLEM, "cannot open livegen's ports", checked.error)
+    where = f" ({checked.route})" if checked.route else ""
+    trips_ms = sorted(1000 * t for t in checked.trips_s)
+    if options.loopback:
+        if checked.connected is False:
             return Finding("loop-back", PROBLEM, f"{OUT_PORT_NAME} is connected to nothing "
                                                  f"(waited {options.wait_s:g} s)", _ROUTE_FIX)
-        return Finding("loop-back", OK, f"no feedback loop: {OUT_PORT_NAME} is connected to nothing "
-                                        f"(waited {options.wait_s:g} s for a DAW or patchbay)")
-    time.sleep(CONNECT_SETTLE_S)
-    trips_s = []
-    for _ in range(LOOPBACK_PROBES if options.loopback else 1):
-        sent_s = time.monotonic()
-        outport.send(mido.Message("note_on", note=PROBE_PITCH, velocity=PROBE_VELOCITY))
-        back_s = _wait_for(received, _NOTE_ON, PROBE_TIMEOUT_S)
-        outport.send(mido.Message("note_off", note=PROBE_PITCH, velocity=0))
-        if back_s is None:
-            break
-        trips_s.append(back_s - sent_s)
-        _wait_for(received, _NOTE_OFF, PROBE_TIMEOUT_S)
-    where = f" ({route})" if route else ""
-    if options.loopback:
-        if not trips_s:
+        if not trips_ms:
             return Finding("loop-back", PROBLEM, f"the probe on {OUT_PORT_NAME} did not come back "
                                                  f"on {IN_PORT_NAME} within "
                                                  f"{PROBE_TIMEOUT_S * 1000:.0f} ms{where}", _ROUTE_FIX)
-        ms = sorted(1000 * t for t in trips_s)
         return Finding("loop-back", OK, f"round trip {OUT_PORT_NAME} -> {IN_PORT_NAME}{where}: "
-                                        f"median {statistics.median(ms):.1f} ms, max {ms[-1]:.1f} ms "
-                                        f"over {len(ms)} probe(s)")
-    if trips_s:
+                                        f"median {statistics.median(trips_ms):.1f} ms, max "
+                                        f"{trips_ms[-1]:.1f} ms over {len(trips_ms)} probe(s)")
+    if checked.connected is False:
+        return Finding("loop-back", OK, f"no feedback loop: {OUT_PORT_NAME} is connected to nothing "
+                                        f"(waited {options.wait_s:g} s for a DAW or patchbay)")
+    if trips_ms:
         return Finding("loop-back", PROBLEM,
                        f"MIDI feedback loop: the probe on {OUT_PORT_NAME} came back on "
-                       f"{IN_PORT_NAME} {1000 * trips_s[0]:.1f} ms later{where}",
+                       f"{IN_PORT_NAME} {trips_ms[0]:.1f} ms later{where}",
                        "turn off MIDI thru / input monitoring on the DAW track that records "
                        f"{OUT_PORT_NAME}, or do not route it to {IN_PORT_NAME} (livegen ignores "
                        "its own echoes, with a warning, but the DAW hears every note twice)")

@@ -9,9 +9,9 @@ works) or a ``PROBLEM`` with its fix on the same line. The exit status is 0
 with no problem, 1 with any.
 
 The loop-back check (:mod:`livegen.loopback`) opens livegen's own ports,
-waits up to ``wait_s`` for ``livegen out`` to be connected (a patchbay or DAW
-that restores connections by name does it; on JACK the wait ends as soon as it
-is), then sends a probe note on ``livegen out``. Without ``loopback`` a probe
+waits up to ``wait_s`` for both to be connected (a patchbay or DAW that
+restores connections by name does it; on JACK the wait ends as soon as they
+are), then sends a probe note on ``livegen out``. Without ``loopback`` a probe
 that comes back on ``livegen in`` is a MIDI feedback loop made in the DAW (MIDI
 thru or input monitoring on the track that records livegen): a problem. With
 ``loopback`` the user has routed it back on purpose, and the doctor times
@@ -285,8 +285,8 @@ def _loop(backend: str, options: DoctorOptions, query: JackQuery | None) -> Find
     trips_ms = sorted(1000 * t for t in checked.trips_s)
     if options.loopback:
         if checked.connected is False:
-            return Finding("loop-back", PROBLEM, f"{OUT_PORT_NAME} is connected to nothing "
-                                                 f"(waited {options.wait_s:g} s)", _ROUTE_FIX)
+            return Finding("loop-back", PROBLEM, f"not routed: {checked.route} (waited "
+                                                 f"{options.wait_s:g} s)", _ROUTE_FIX)
         if not trips_ms:
             return Finding("loop-back", PROBLEM, f"the probe on {OUT_PORT_NAME} did not come back "
                                                  f"on {IN_PORT_NAME} within "
@@ -295,8 +295,8 @@ def _loop(backend: str, options: DoctorOptions, query: JackQuery | None) -> Find
                                         f"median {statistics.median(trips_ms):.1f} ms, max "
                                         f"{trips_ms[-1]:.1f} ms over {len(trips_ms)} probe(s)")
     if checked.connected is False:
-        return Finding("loop-back", OK, f"no feedback loop: {OUT_PORT_NAME} is connected to nothing "
-                                        f"(waited {options.wait_s:g} s for a DAW or patchbay)")
+        return Finding("loop-back", OK, f"no feedback loop: {checked.route} (waited "
+                                        f"{options.wait_s:g} s for a DAW or patchbay)")
     if trips_ms:
         return Finding("loop-back", PROBLEM,
                        f"MIDI feedback loop: the probe on {OUT_PORT_NAME} came back on "

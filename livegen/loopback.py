@@ -1,8 +1,8 @@
 """The loop-back probe: does what livegen plays on ``livegen out`` come back on ``livegen in``?
 
-:func:`check_loop` opens livegen's own ports, waits up to ``wait_s`` for
-``livegen out`` to be connected (on JACK it sees the connection and stops
-waiting; elsewhere it waits it out), then sends probes: a note_on of pitch
+:func:`check_loop` opens livegen's own ports, waits up to ``wait_s`` for both
+to be connected, ``livegen out`` to something and something to ``livegen in``
+(on JACK it sees the connections and stops waiting; elsewhere it waits it out), then sends probes: a note_on of pitch
 :data:`PROBE_PITCH` at velocity :data:`PROBE_VELOCITY`, the top MIDI key at the
 softest velocity (above every instrument's range, far from the keyswitches
 sample libraries keep at the bottom), and its note_off at once. Each probe's
@@ -41,8 +41,9 @@ class LoopCheck:
     """What the probe found.
 
     Attributes:
-        connected: whether ``livegen out`` was connected to anything (JACK);
-            None where it cannot be seen (other backends).
+        connected: whether both ports were connected to something (JACK):
+            ``livegen out`` to a destination, a source to ``livegen in``; None
+            where it cannot be seen (other backends).
         route: ``livegen out -> ...; ... -> livegen in`` on JACK, else ``""``.
         trips_s: the round trips of the probes that came back, seconds (the
             first probe not back ends the check).
@@ -117,14 +118,17 @@ def _probe(outport, received: queue.SimpleQueue, client_name: str, wait_s: float
 
 
 def _route(query: JackQuery | None, client_name: str) -> tuple[str, bool | None]:
-    """How livegen's ports are connected (JACK), and whether ``livegen out`` is (None: unknown)."""
+    """How livegen's ports are connected (JACK), and whether both are (None: unknown).
+
+    A loop needs both: ``livegen out`` connected to something, something to ``livegen in``.
+    """
     if query is None:
         return "", None
     out_to = query.connections(f"{client_name}:{OUT_PORT_NAME}") or []
     in_from = query.connections(f"{client_name}:{IN_PORT_NAME}") or []
     route = (f"{OUT_PORT_NAME} -> {', '.join(out_to) or '(nothing)'}; "
              f"{', '.join(in_from) or '(nothing)'} -> {IN_PORT_NAME}")
-    return route, bool(out_to)
+    return route, bool(out_to) and bool(in_from)
 
 
 def is_probe(data: list[int], kind: int) -> bool:

@@ -41,7 +41,7 @@ from livegen.ports import (
 )
 from livegen.ports.backends import ALSA_SEQ_DEVICE, JACK_START_HINT, compiled_backends
 from livegen.ports.jackquery import JackQuery
-from livegen.ports.servers import loaded_libjack, pipewire_hint, server_processes
+from livegen.ports.servers import loaded_libjacks, pipewire_hint, server_processes
 
 __all__ = ["Finding", "DoctorOptions", "diagnose", "exit_status", "OK", "NOTE", "PROBLEM"]
 
@@ -190,12 +190,12 @@ def _server(backend: str | None, asked: str, add: Callable[[Finding], None]) -> 
         add(Finding("server", PROBLEM, f"no JACK server named {wanted!r}{env} answers; running: "
                                        f"{running or 'no jackd, no PipeWire'}", fix))
         return None
-    libjack = loaded_libjack() or "libjack"
+    libjack = ", ".join(loaded_libjacks()) or "libjack"
     kind = "PipeWire's JACK" if "pipewire" in libjack else "jackd"
     period_ms = 1000.0 * query.period_frames / max(query.rate_hz, 1)
     text = (f"{kind} {wanted!r} answers: {query.period_frames} frames at {query.rate_hz} Hz "
             f"({period_ms:.2f} ms period), real-time {'on' if query.realtime else 'off'} "
-            f"(through {libjack})")
+            f"(libjack: {libjack})")
     if query.realtime:
         add(Finding("server", OK, text))
     else:

@@ -2,13 +2,14 @@
 
 :func:`check_loop` opens livegen's own ports, waits up to ``wait_s`` for both
 to be connected, ``livegen out`` to something and something to ``livegen in``
-(on JACK it sees the connections and stops waiting; elsewhere it waits it out), then sends probes: a note_on of pitch
-:data:`PROBE_PITCH` at velocity :data:`PROBE_VELOCITY`, the top MIDI key at the
-softest velocity (above every instrument's range, far from the keyswitches
-sample libraries keep at the bottom), and its note_off at once. Each probe's
-round trip is its arrival stamp on ``livegen in`` minus the time it was sent
-(``time.monotonic()`` seconds; the one-client JACK input stamps from its
-frame). The ports are closed, and the probe note ended, whatever happens.
+(on JACK it sees the connections and stops waiting; elsewhere it waits it
+out), then sends probes: a note_on of pitch :data:`PROBE_PITCH` at velocity
+:data:`PROBE_VELOCITY`, the top MIDI key at the softest velocity (above every
+instrument's range, far from the keyswitches sample libraries keep at the
+bottom), and its note_off at once. Each probe's round trip is its arrival
+stamp on ``livegen in`` minus the time it was sent (``time.monotonic()``
+seconds; the one-client JACK input stamps from its frame). The ports are
+closed, and the probe note ended, whatever happens.
 ``livegen doctor`` reads the result (:mod:`livegen.doctor`).
 """
 

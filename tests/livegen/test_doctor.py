@@ -13,9 +13,10 @@ from livegen.doctor import NOTE, OK, PROBLEM, DoctorOptions, Finding, diagnose, 
 from livegen.errors import BackendError
 from livegen.loopback import PROBE_PITCH, PROBE_VELOCITY, LoopCheck, is_probe
 from livegen.ports import backends, servers
-from livegen.ports.servers import ServerProcess, loaded_libjack, pipewire_hint, server_processes
+from livegen.ports.servers import ServerProcess, loaded_libjacks, pipewire_hint, server_processes
 
 JACKD_LIB = "/usr/lib/x86_64-linux-gnu/libjack.so.0.1.0"
+WHEEL_LIB = "/venv/lib/python3.11/site-packages/python_rtmidi./libjack-5305d520.so.0.1.0"
 PIPEWIRE_LIB = "/usr/lib/x86_64-linux-gnu/pipewire-0.3/jack/libjack.so.0"
 PIPEWIRE = ServerProcess("pipewire", 42, None, None)
 
@@ -145,22 +146,28 @@ def test_server_processes_finds_nothing_without_proc(tmp_path):
     assert server_processes(tmp_path / "absent") == []
 
 
-def test_loaded_libjack_reads_the_mapped_path(tmp_path):
+def test_loaded_libjacks_reads_every_mapped_libjack(tmp_path):
     maps = tmp_path / "maps"
     maps.write_text(f"7f00-7f10 r-xp 00000000 08:01 123  /usr/lib/libc.so.6\n"
-                    f"7f20-7f30 r-xp 00000000 08:01 456  {PIPEWIRE_LIB}\n")
-    assert loaded_libjack(maps) == PIPEWIRE_LIB
+                    f"7f20-7f30 r-xp 00000000 08:01 456  {WHEEL_LIB}\n"
+                    f"7f30-7f40 r--p 00001000 08:01 456  {WHEEL_LIB}\n"
+                    f"7f40-7f50 r-xp 00000000 08:01 789  {PIPEWIRE_LIB}\n"
+                    f"7f50-7f60 rw-p 00000000 00:00 0 \n")
+    assert loaded_libjacks(maps) == [WHEEL_LIB, PIPEWIRE_LIB]
     maps.write_text("7f00-7f10 r-xp 00000000 08:01 123  /usr/lib/libc.so.6\n")
-    assert loaded_libjack(maps) is None
+    assert loaded_libjacks(maps) == []
+    assert loaded_libjacks(tmp_path / "absent") == []
 
 
 @pytest.mark.skipif(not servers.sys.platform.startswith("linux"), reason="PipeWire is Linux's")
 def test_pipewire_hint_says_pw_jack_only_when_pipewire_runs():
-    assert pipewire_hint([], JACKD_LIB) == ""
-    assert pipewire_hint([ServerProcess("jackd", 1, "default", True)], JACKD_LIB) == ""
-    hint = pipewire_hint([PIPEWIRE], JACKD_LIB)
+    assert pipewire_hint([], [JACKD_LIB]) == ""
+    assert pipewire_hint([ServerProcess("jackd", 1, "default", True)], [JACKD_LIB]) == ""
+    hint = pipewire_hint([PIPEWIRE], [JACKD_LIB])
     assert "`pw-jack livegen ...`" in hint
-    assert "pw-jack" not in pipewire_hint([PIPEWIRE], PIPEWIRE_LIB)  # already PipeWire's libjack
+    assert "pw-jack" not in pipewire_hint([PIPEWIRE], [PIPEWIRE_LIB])  # already PipeWire's libjack
+    wheel = pipewire_hint([PIPEWIRE], [WHEEL_LIB, JACKD_LIB])  # pw-jack cannot redirect the wheel's
+    assert "--backend alsa" in wheel and "`pw-jack livegen ...`" in wheel
 
 
 @pytest.mark.skipif(not servers.sys.platform.startswith("linux"), reason="PipeWire is Linux's")
@@ -168,7 +175,7 @@ def test_no_jack_server_with_pipewire_running_says_pw_jack(monkeypatch, tmp_path
     monkeypatch.setattr(backends, "ALSA_SEQ_DEVICE", str(tmp_path / "no-seq"))
     monkeypatch.setattr(backends, "jack_running", lambda: False)
     monkeypatch.setattr(servers, "server_processes", lambda: [PIPEWIRE])
-    monkeypatch.setattr(servers, "loaded_libjack", lambda: JACKD_LIB)
+    monkeypatch.setattr(servers, "loaded_libjacks", lambda: [JACKD_LIB])
     for asked in ("auto", "jack"):
         with pytest.raises(BackendError, match=r"pw-jack livegen \.\.\."):
             backends.resolve_backend(asked)

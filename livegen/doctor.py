@@ -125,8 +125,7 @@ def diagnose(options: DoctorOptions, emit: Callable[[Finding], None] = lambda fi
         if loop_ok:
             add(_loop(backend, options, query))
         elif backend is not None:
-            add(Finding("loop-back", NOTE, "not checked: livegen's ports are taken (above)",
-                        "stop the running livegen, then run `livegen doctor`"))
+            add(Finding("loop-back", NOTE, "not checked: see the ports line above"))
     finally:
         if query is not None:
             query.close()
@@ -245,7 +244,8 @@ def _ports(backend: str, client_name: str, add: Callable[[Finding], None]) -> bo
              f"{', '.join(outputs) or '(none)'}")
     if taken:
         add(Finding("ports", NOTE, f"a livegen already holds {', '.join(taken)}; there are "
-                                   f"{there}", "a second livegen needs its own --client-name"))
+                                   f"{there}", "stop it to run the loop-back check (a second "
+                                               "livegen needs its own --client-name)"))
         return False
     add(Finding("ports", OK, f"would open {mine}; there are {there}"))
     return True

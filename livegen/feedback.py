@@ -5,41 +5,38 @@ and that also feeds ``livegen in`` (or a patchbay connecting the two), sends
 every note livegen plays straight back to it. Without a guard the first echoed
 note_on is taken for the performer cutting in: the answer stops after one note.
 
-:class:`FeedbackGuard` watches what the scheduler queues (a
+:class:`FeedbackGuard` watches what the scheduler queues and cancels (a
 :class:`~livegen.scheduler.SchedulerObserver`) and recognises an incoming
-message as an echo when it matches one livegen sent:
-
-* a note_on (velocity 1-127) matches a note_on livegen sent with the same
-  channel, pitch and velocity;
-* a note_off (or note_on with velocity 0) matches a note_off livegen sent on
-  the same channel and pitch (its release velocity is not compared: a DAW may
-  echo a note_off as a note_on with velocity 0, or the other way round);
-
-stamped between :data:`ECHO_EARLY_S` before and :data:`ECHO_WINDOW_S` after
-the message's deadline. Each sent message excuses one echo. Echoes are dropped
-before the engine sees them, and the first one logs one warning naming the
-loop and its delay.
+note_on or note_off as an echo when it is the same message as one livegen
+sent: the same status (note_on, note_off), channel, pitch and velocity (livegen
+ends its notes with note_off velocity 0), stamped between :data:`ECHO_EARLY_S`
+before and :data:`ECHO_WINDOW_S` after that message's deadline. Each message
+sent excuses one echo; what a cancel dropped (a barge-in) was never sent and
+excuses none. Echoes are dropped before the engine sees them, and the first
+one logs one warning naming the loop and its delay.
 
 The window. On JACK an echo through a plain connection arrives one period
-later (1.3 ms at 64 frames, 48 kHz); a DAW's thru adds at least one more, and
-desktop periods are long: PipeWire's default quantum is 1024 frames (21.3 ms
-at 48 kHz), so a DAW's round trip is two or three of them. :data:`ECHO_WINDOW_S`
-covers about three such periods. The one-client JACK output plays a message at
-the frame of its deadline and its input stamps each message from its frame, so
-an echo cannot precede its deadline by more than a period's rounding:
-:data:`ECHO_EARLY_S` allows 5 ms.
+later (measured: 1.4 ms at 64 frames, 48 kHz; the doctor's round trip at 1024
+frames, 21.4 ms); a DAW's thru adds at least one more, and desktop periods are
+long: PipeWire's default quantum is 1024 frames (21.3 ms at 48 kHz).
+:data:`ECHO_WINDOW_S` covers three such periods. The one-client JACK output
+plays a message at the frame of its deadline and its input stamps each
+message from its frame, so an echo cannot precede its deadline by more than a
+period's rounding: :data:`ECHO_EARLY_S` allows 5 ms.
 
-The trade-off. A performer note is mistaken for an echo only when it repeats,
+The trade-off. A performer note is taken for an echo only when it repeats,
 within that window, the very pitch, velocity (1 of 127) and channel of a note
-livegen just played: rare, and then the cost is one ignored key (its note_off,
-not matched by any note_off livegen sent in the window, is harmless to the
-buffer). Echoes the DAW changes (a velocity curve, a transposition, another
-channel) are not recognised. Messages livegen sends of itself (a re-strike's
-note_off, the note_offs and CC123/CC120 of a cancel) are not watched.
+livegen just played: rare, and then one key is ignored (a note_on; its
+note_off then ends nothing). Echoes the DAW changes (a velocity curve, a
+transposition, another channel, a note_off turned into a note_on with velocity
+0) are not recognised; an unrecognised echoed note_off is harmless, an echoed
+note_on is a barge-in as before. Messages livegen sends of itself (a
+re-strike's note_off, the note_offs and CC123/CC120 of a cancel) are not
+watched.
 
-Work per message is constant: a dict look-up and a scan of at most
+Work per incoming message is constant: a dict look-up and a scan of at most
 :data:`MAX_PENDING_PER_KEY` deadlines; stale entries are swept every
-:data:`SWEEP_EVERY` scheduled messages.
+:data:`SWEEP_EVERY` scheduled messages, and a cancel drops what it dropped.
 """
 
 from __future__ import annotations
@@ -66,16 +63,15 @@ MAX_PENDING_PER_KEY = 16
 #: Stale keys are swept once per this many scheduled messages (amortised constant time).
 SWEEP_EVERY = 4096
 _NOTE_OFF, _NOTE_ON = 0x80, 0x90
-_OFF_VELOCITY = -1  # note_offs match whatever their release velocity
 
-Key = tuple[int, int, int, int]  # (status nibble, channel, pitch, velocity or -1)
+Key = tuple[int, int, int, int]  # (status nibble, channel, pitch, velocity)
 
 
 def _key_of_message(msg: mido.Message) -> Key | None:
-    if msg.type == "note_on" and msg.velocity > 0:
+    if msg.type == "note_on":
         return (_NOTE_ON, msg.channel, msg.note, msg.velocity)
-    if msg.type in ("note_on", "note_off"):
-        return (_NOTE_OFF, msg.channel, msg.note, _OFF_VELOCITY)
+    if msg.type == "note_off":
+        return (_NOTE_OFF, msg.channel, msg.note, msg.velocity)
     return None
 
 
@@ -90,10 +86,8 @@ def _key_of_input(data: Any) -> Key | None:
     except (TypeError, IndexError, KeyError):
         return None
     kind = status & 0xF0 if isinstance(status, int) else None
-    if kind == _NOTE_ON and velocity:
-        return (_NOTE_ON, status & 0x0F, pitch, velocity)
     if kind in (_NOTE_ON, _NOTE_OFF):
-        return (_NOTE_OFF, status & 0x0F, pitch, _OFF_VELOCITY)
+        return (kind, status & 0x0F, pitch, velocity)
     return None
 
 
@@ -102,8 +96,10 @@ class FeedbackGuard(SchedulerObserver):
 
     Add it to the scheduler (:meth:`~livegen.scheduler.Scheduler.add_observer`)
     and ask :meth:`is_echo` for every input item before the engine handles it.
-    Not thread-safe on its own: both calls come from the engine thread (the
-    scheduler calls :meth:`scheduled` from the thread that schedules).
+    The engine thread makes both calls (the scheduler calls :meth:`scheduled`
+    from the thread that schedules, the engine's); :meth:`cancelled` may come
+    from another thread (a stop), so it replaces a key's deadlines rather than
+    changing them in place.
 
     Args:
         window_s: how long after a message's deadline its echo may arrive, seconds.
@@ -140,6 +136,15 @@ class FeedbackGuard(SchedulerObserver):
         self._scheduled += 1
         if self._scheduled % SWEEP_EVERY == 0:
             self._sweep(at_s)
+
+    def cancelled(self, at_s: float) -> None:
+        """The scheduler dropped everything pending at ``at_s``: what was due later was never sent."""
+        for key in list(self._pending):
+            kept = [due_s for due_s in self._pending[key] if due_s <= at_s]
+            if kept:
+                self._pending[key] = deque(kept, maxlen=MAX_PENDING_PER_KEY)
+            else:
+                del self._pending[key]
 
     def is_echo(self, timestamp_s: float, data: Any) -> bool:
         """Whether an input item is the echo of a message livegen sent (then it is used up).

@@ -7,7 +7,7 @@ import logging
 import mido
 import pytest
 from fakes import FakeClock, FakeModel, FakePort, hanging_notes
-from rig import PHRASE, PRESET, Rig
+from rig import PHRASE, PRESET, Rig, make_rig
 
 from livegen.engine import Engine
 from livegen.feedback import ECHO_EARLY_S, ECHO_WINDOW_S, MAX_PENDING_PER_KEY, SWEEP_EVERY, FeedbackGuard
@@ -38,11 +38,12 @@ def test_a_note_on_echoed_within_the_window_is_an_echo(data):
     [0x92, 65, 90],  # another pitch
     [0x93, 64, 90],  # another channel
     [0x82, 64, 90],  # a note_off
+    [0x92, 64, 0],  # a note_on velocity 0 (a note_off)
     [0xB2, 64, 90],  # a controller
     [0x92, 64],  # truncated
     [],
     "garbage",
-], ids=["velocity", "pitch", "channel", "note_off", "cc", "short", "empty", "str"])
+], ids=["velocity", "pitch", "channel", "note_off", "velocity_0", "cc", "short", "empty", "str"])
 def test_anything_else_is_not_an_echo(data):
     guard = guard_with((10.0, ON))
     assert not guard.is_echo(10.004, data)
@@ -68,17 +69,21 @@ def test_each_sent_message_excuses_one_echo():
     assert guard.is_echo(10.003, [0x92, 64, 90]) and guard.is_echo(10.004, [0x92, 64, 90])
 
 
-@pytest.mark.parametrize("data", [[0x82, 64, 0], [0x82, 64, 64], [0x92, 64, 0]],
-                         ids=["note_off", "release_velocity", "note_on_velocity_0"])
-def test_a_note_off_echo_matches_whatever_its_release_velocity(data):
-    guard = guard_with((10.5, OFF))
-    assert guard.is_echo(10.51, data)
-
-
-def test_a_note_on_velocity_0_sent_is_a_note_off():
-    guard = guard_with((10.5, mido.Message("note_on", channel=2, note=64, velocity=0)))
+def test_a_note_off_echo_is_the_same_note_off():
+    guard = guard_with((10.5, OFF), (10.5, OFF))
+    assert not guard.is_echo(10.51, [0x82, 64, 64])  # a release velocity livegen never sends
+    assert not guard.is_echo(10.51, [0x92, 64, 0])  # a note_on velocity 0: another message
     assert guard.is_echo(10.51, [0x82, 64, 0])
-    assert not guard.is_echo(10.51, [0x92, 64, 1])
+    assert guard.is_echo(10.51, OFF)
+
+
+def test_what_a_cancel_dropped_excuses_no_echo():
+    """A barge-in cancels the answer's queued notes: the performer's same notes are no echoes."""
+    guard = guard_with((10.19, ON), (10.5, ON), (10.6, OFF))
+    guard.cancelled(10.2)
+    assert guard.is_echo(10.21, [0x92, 64, 90])  # sent at 10.19: its echo may still come
+    assert not guard.is_echo(10.51, [0x92, 64, 90])  # never sent
+    assert not guard.is_echo(10.61, [0x82, 64, 0])
 
 
 def test_out_of_order_deadlines_of_one_key_still_match():
@@ -162,3 +167,29 @@ def test_a_looped_output_does_not_cut_the_answer_short(caplog):
     assert not hanging_notes(looped)
     loops = [r for r in caplog.records if "feedback loop" in r.getMessage()]
     assert len(loops) == 1 and len(note_ons) >= 4
+
+
+def test_after_a_barge_in_the_performer_playing_the_cut_answer_is_heard():
+    """The notes a barge-in cancelled were never sent: the performer may play them at their times."""
+    rig = make_rig()
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(0.1)  # the answer sounds, more of it is queued
+    fed_before = rig.engine.stats.messages_in
+    later = [(due, msg) for _, due, msg in rig.note_ons_scheduled() if due > rig.clock() + 0.02]
+    assert later, "no queued note_on to play over"
+    due_s, msg = later[0]
+    channel = PRESET.channel
+    rig.engine.feed([0x90 | channel, 30, 50], rig.clock())  # the performer cuts in
+    rig.poll()
+    assert rig.engine.stats.barge_ins == 1
+    while rig.clock() < due_s:
+        rig.clock.advance(min(0.005, due_s - rig.clock()))
+        rig.poll()
+    rig.engine.feed([0x90 | channel, msg.note, msg.velocity], rig.clock())  # the cut note, on time
+    rig.poll()
+    rig.engine.feed([0x80 | channel, msg.note, 0], rig.clock() + 0.1)
+    rig.engine.feed([0x80 | channel, 30, 0], rig.clock() + 0.1)
+    rig.poll_for(0.2)
+    assert rig.engine.stats.messages_in - fed_before == 4  # none taken for an echo
+    assert rig.engine._loop.feedback.echoes == 0

@@ -183,3 +183,43 @@ def test_no_jack_server_with_pipewire_running_says_pw_jack(monkeypatch, tmp_path
     with pytest.raises(BackendError) as err:
         backends.resolve_backend("jack")
     assert "pw-jack" not in str(err.value)
+
+
+# --- the server and ports findings --------------------------------------------------------------
+
+
+def _no_query(*args, **kwargs):
+    raise OSError("no JACK server named 'x' answers")
+
+
+def test_no_server_but_named_jackds_running_says_which_to_point_at(monkeypatch):
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "mine")
+    monkeypatch.setattr(doctor, "JackQuery", _no_query)
+    monkeypatch.setattr(doctor, "server_processes",
+                        lambda: [ServerProcess("jackd", 7, "studio", True)])
+    monkeypatch.setattr(doctor, "pipewire_hint", lambda processes: "")
+    found: list[Finding] = []
+    assert doctor._server(None, "auto", found.append) is None
+    (server,) = found
+    assert server.level == PROBLEM and "'mine'" in server.text and "jackd 'studio' (pid 7)" in server.text
+    assert "export JACK_DEFAULT_SERVER=studio" in server.fix
+
+
+def test_no_server_with_pipewire_gives_the_pipewire_fix(monkeypatch):
+    monkeypatch.setattr(doctor, "JackQuery", _no_query)
+    monkeypatch.setattr(doctor, "server_processes", lambda: [PIPEWIRE])
+    monkeypatch.setattr(doctor, "pipewire_hint",
+                        lambda processes: "; PipeWire runs here: `pw-jack livegen ...`")
+    found: list[Finding] = []
+    doctor._server(None, "auto", found.append)
+    assert found[0].level == PROBLEM and found[0].fix == "PipeWire runs here: `pw-jack livegen ...`"
+    assert "PipeWire (pid 42)" in found[0].text
+
+
+def test_a_running_livegen_is_a_note_and_the_probe_is_skipped(monkeypatch):
+    monkeypatch.setattr(doctor, "list_ports",
+                        lambda backend: (["livegen:livegen out"], ["livegen:livegen in"]))
+    monkeypatch.setattr(doctor, "other_livegen", lambda *a: ["livegen:livegen in", "livegen:livegen out"])
+    found: list[Finding] = []
+    assert doctor._ports("jack", "livegen", found.append) is False
+    assert found[0].level == NOTE and "already holds" in found[0].text and "--client-name" in found[0].fix

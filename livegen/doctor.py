@@ -21,7 +21,6 @@ thru or input monitoring on the track that records livegen): a problem. With
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import sys
 import threading
@@ -122,7 +121,11 @@ def diagnose(options: DoctorOptions, emit: Callable[[Finding], None] = lambda fi
         add(_realtime())
         loop_ok = backend is not None and _ports(backend, options.client_name, add)
         add(_model(options.preset, options.model))
-        if loop_ok:
+        if loop_ok and backend == "winmm":
+            add(Finding("loop-back", NOTE, "not checked on Windows: it has no virtual ports",
+                        "route your loopMIDI ports by hand and keep the DAW from echoing "
+                        "livegen's output port into its input port"))
+        elif loop_ok:
             add(_loop(backend, options, query))
         elif backend is not None:
             add(Finding("loop-back", NOTE, "not checked: see the ports line above"))
@@ -211,6 +214,8 @@ def _realtime() -> Finding:
     """Whether this process may run a thread with SCHED_FIFO (as livegen's scheduler asks)."""
     if not sys.platform.startswith("linux"):
         return Finding("real-time", OK, f"not checked on {sys.platform}")
+    import resource  # POSIX only
+
     granted: list[bool] = []
     probe = threading.Thread(target=lambda: granted.append(request_realtime(REALTIME_PRIORITY)),
                              name="livegen-doctor-rt")

@@ -307,7 +307,7 @@ def _add_doctor(sub) -> None:
                         help="you routed `livegen out` back to `livegen in` on purpose (a DAW "
                              "track with monitoring, or jack_connect): time the round trip")
     doctor.add_argument("--wait", type=float, default=1.0, metavar="SECONDS",
-                        help="how long to wait for `livegen out` to be connected (by your DAW, a "
+                        help="how long to wait for both ports to be connected (by your DAW, a "
                              "patchbay or you) before the probe (default 1)")
     doctor.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     doctor.set_defaults(handler=_cmd_doctor)

@@ -15,11 +15,12 @@ sent excuses one echo; what a cancel dropped (a barge-in) was never sent and
 excuses none. Echoes are dropped before the engine sees them, and the first
 one logs one warning naming the loop and its delay.
 
-The window. On JACK an echo through a plain connection arrives one period
-later (measured: 1.4 ms at 64 frames, 48 kHz; the doctor's round trip at 1024
-frames, 21.4 ms); a DAW's thru adds at least one more, and desktop periods are
-long: PipeWire's default quantum is 1024 frames (21.3 ms at 48 kHz).
-:data:`ECHO_WINDOW_S` covers three such periods. The one-client JACK output
+The window. On JACK an echo arrives one period later, through a plain
+connection or through a client forwarding each message as a DAW's thru does
+(measured at 48 kHz: 1.2-1.4 ms at 64 frames, 21.2-21.6 ms at 1024 frames,
+``livegen doctor --loopback``); a DAW's own buffering may add a period or two,
+and desktop periods are long: PipeWire's default quantum is 1024 frames
+(21.3 ms at 48 kHz). :data:`ECHO_WINDOW_S` covers three such periods. The one-client JACK output
 plays a message at the frame of its deadline and its input stamps each
 message from its frame, so an echo cannot precede its deadline by more than a
 period's rounding: :data:`ECHO_EARLY_S` allows 5 ms.

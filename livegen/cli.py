@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     ports.add_argument("--backend", choices=BACKENDS, default="auto")
     ports.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     ports.set_defaults(handler=_cmd_ports)
+    _add_doctor(sub)
 
     presets = sub.add_parser(
         "presets", help="list the presets (yours and the packaged ones), or copy one to edit",
@@ -324,6 +325,45 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(json.dumps(report.to_dict(), indent=2) if args.json else bench.format_report(report),
           flush=True)
     return EXIT_OK
+
+
+# --- doctor -----------------------------------------------------------------------------------
+
+
+def _add_doctor(sub) -> None:
+    doctor = sub.add_parser(
+        "doctor", help="check the MIDI system, server, real-time, ports, model and feedback loops",
+        description="One line per check: the backend and why, the JACK server (jackd or "
+                    "PipeWire's) and its real-time flag, real-time scheduling, the ports, the "
+                    "model, and a loop-back probe on `livegen out`: coming back on `livegen in` "
+                    "is a MIDI feedback loop (DAW MIDI thru). Each problem with its fix. Exit "
+                    "status 0: healthy; 1: problems. Run it while livegen itself is not running.")
+    _add_preset_and_model(doctor)
+    doctor.add_argument("--backend", choices=BACKENDS, default="auto")
+    doctor.add_argument("--client-name", default=CLIENT_NAME, metavar="NAME",
+                        help=f"the client name livegen runs under (default {CLIENT_NAME})")
+    doctor.add_argument("--jack-client", choices=JACK_CLIENTS, default="shared",
+                        help="as `livegen run --jack-client`")
+    doctor.add_argument("--loopback", action="store_true",
+                        help="you routed `livegen out` back to `livegen in` on purpose (a DAW "
+                             "track with monitoring, or jack_connect): time the round trip")
+    doctor.add_argument("--wait", type=float, default=1.0, metavar="SECONDS",
+                        help="how long to wait for both ports to be connected (by your DAW, a "
+                             "patchbay or you) before the probe (default 1)")
+    doctor.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    doctor.set_defaults(handler=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from livegen.doctor import DoctorOptions, diagnose, exit_status
+
+    options = DoctorOptions(backend=args.backend, preset=args.preset, model=args.model,
+                            client_name=args.client_name, jack_client=args.jack_client,
+                            loopback=args.loopback, wait_s=max(args.wait, 0.0))
+    findings = diagnose(options, emit=lambda finding: print(finding.line(), flush=True))
+    problems = sum(f.level == "PROBLEM" for f in findings)
+    print(f"{PROG} doctor: {problems} problem(s)" if problems else f"{PROG} doctor: healthy")
+    return exit_status(findings)
 
 
 # --- train, export, evaluate ------------------------------------------------------------------

@@ -7,6 +7,10 @@ machine's next job, hands it every queued item, then lets it do its timed
 work. Without threads (tests, a host with its own loop), :meth:`EngineLoop.poll`
 does the same once, and sends the scheduler's due messages itself.
 
+livegen's own notes echoed back to its input (a DAW's MIDI thru) are dropped
+before the machine sees them (:class:`~livegen.feedback.FeedbackGuard`, which
+watches what the scheduler queues): they are not the performer cutting in.
+
 An unexpected error in a step is the daemon's one catch-all: logged, the
 machine recovers (panic), and the loop carries on after :data:`ERROR_BACKOFF_S`.
 
@@ -25,6 +29,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from livegen.feedback import FeedbackGuard
 from livegen.osthread import name_os_thread
 from livegen.scheduler import Scheduler
 
@@ -71,6 +76,7 @@ class EngineLoop:
 
     Attributes:
         lock: held while the machine moves (re-entrant).
+        feedback: drops livegen's own notes echoed back to its input (:mod:`livegen.feedback`).
         dropped: input items not queued because :data:`INPUT_QUEUE_LIMIT` were waiting.
     """
 
@@ -85,6 +91,8 @@ class EngineLoop:
         self._thread: threading.Thread | None = None
         self._stopped = False
         self.dropped = 0
+        self.feedback = FeedbackGuard()
+        scheduler.add_observer(self.feedback)
         self._overflow_logged = (0, float("-inf"))  # (dropped, when) at the last warning
 
     def feed(self, data: Any, timestamp_s: float) -> None:
@@ -184,7 +192,8 @@ class EngineLoop:
                 handled = 0
                 while not stopping.is_set():
                     if item is not None and item is not _WAKE:
-                        machine.handle(*item)
+                        if not self.feedback.is_echo(*item):
+                            machine.handle(*item)
                         handled += 1
                     if handled >= MAX_ITEMS_PER_STEP:
                         break

@@ -84,6 +84,9 @@ class SchedulerObserver:
         note_offs, CC123/CC120), a note_off absorbed by an overlap, a failed send.
         """
 
+    def cancelled(self, at_s: float) -> None:
+        """Everything pending was dropped at ``at_s`` (:meth:`Scheduler.cancel`): it will not be sent."""
+
 
 class Scheduler(SchedulerThread):
     """Sends MIDI messages at absolute deadlines, and never leaves a note hanging.
@@ -258,6 +261,7 @@ class Scheduler(SchedulerThread):
                 dropped += self.handoff.cancel()
                 self.handoff.collect(self._played)  # what played before the cancel took effect
             self._release_all()
+            self._tell_cancelled()
             if panic:
                 for channel in sorted(self._channels | set(channels)):
                     for control in (CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF):
@@ -345,6 +349,14 @@ class Scheduler(SchedulerThread):
             try:
                 observer.sent(due_s, sent_s, msg)
             except Exception:  # an observer only watches: it never stops a send
+                log.exception("scheduler observer %r failed", observer)
+
+    def _tell_cancelled(self) -> None:
+        at_s = self._now()
+        for observer in self._observers:
+            try:
+                observer.cancelled(at_s)
+            except Exception:  # an observer only watches
                 log.exception("scheduler observer %r failed", observer)
 
     def _release_all(self) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 import rtmidi
 
 from livegen.errors import BackendError, PortNotFoundError
+from livegen.ports.servers import pipewire_hint
 
 __all__ = [
     "ALSA_SEQ_DEVICE",
@@ -118,6 +119,23 @@ def jack_running() -> bool:
 
 
 def resolve_backend(backend: str = "auto") -> str:
+    """The concrete backend for a ``--backend`` value: :func:`_resolve_backend`, and ``pw-jack``.
+
+    Raises:
+        BackendError: as :func:`_resolve_backend`; when no JACK server answers
+            but PipeWire runs here, the message ends with how to reach
+            PipeWire's JACK (``pw-jack livegen ...``, :func:`~livegen.ports.servers.pipewire_hint`).
+    """
+    try:
+        return _resolve_backend(backend)
+    except BackendError as err:
+        hint = pipewire_hint() if backend in ("auto", "jack") and not jack_running() else ""
+        if not hint:
+            raise
+        raise BackendError(f"{err}{hint}") from err
+
+
+def _resolve_backend(backend: str = "auto") -> str:
     """The concrete backend to use for a ``--backend`` value.
 
     Args:

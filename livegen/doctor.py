@@ -24,10 +24,10 @@ import os
 import statistics
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from livegen import timebase
 from livegen.errors import LivegenError
 from livegen.loopback import LOOPBACK_PROBES, PROBE_TIMEOUT_S, check_loop
 from livegen.osthread import REALTIME_PRIORITY, request_realtime
@@ -263,9 +263,9 @@ def _model(preset_name: str, model_path: str | None) -> Finding:
         from livegen.presets import load_preset
 
         preset = load_preset(preset_name)
-        start_s = time.monotonic()
+        start_s = timebase.now()
         model = Model.load(model_path)
-        load_ms = 1000 * (time.monotonic() - start_s)
+        load_ms = 1000 * (timebase.now() - start_s)
         model.style_id(preset.conditioning.style)
     except LivegenError as err:
         return Finding("model", PROBLEM, str(err).split(": ")[0],

@@ -7,7 +7,7 @@ out), then sends probes: a note_on of pitch :data:`PROBE_PITCH` at velocity
 :data:`PROBE_VELOCITY`, the top MIDI key at the softest velocity (above every
 instrument's range, far from the keyswitches sample libraries keep at the
 bottom), and its note_off at once. Each probe's round trip is its arrival
-stamp on ``livegen in`` minus the time it was sent (``time.monotonic()``
+stamp on ``livegen in`` minus the time it was sent (``timebase.now()``
 seconds; the one-client JACK input stamps from its frame). The ports are
 closed, and the probe note ended, whatever happens.
 ``livegen doctor`` reads the result (:mod:`livegen.doctor`).
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import mido
 
+from livegen import timebase
 from livegen.errors import LivegenError
 from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, JackClients, open_input, open_output
 from livegen.ports.jackquery import JackQuery
@@ -95,19 +96,19 @@ def check_loop(backend: str, *, client_name: str, jack_client: str = "shared", w
 
 def _probe(outport, received: queue.SimpleQueue, client_name: str, wait_s: float, probes: int,
            query: JackQuery | None) -> LoopCheck:
-    deadline = time.monotonic() + wait_s
+    deadline = timebase.now() + wait_s
     route, connected = _route(query, client_name)
-    while connected is False and time.monotonic() < deadline:
+    while connected is False and timebase.now() < deadline:
         time.sleep(CONNECT_POLL_S)
         route, connected = _route(query, client_name)
     if connected is None:
-        time.sleep(max(0.0, deadline - time.monotonic()))  # no way to see connections: wait it out
+        time.sleep(max(0.0, deadline - timebase.now()))  # no way to see connections: wait it out
     elif not connected:
         return LoopCheck(False, route)
     time.sleep(CONNECT_SETTLE_S)
     trips_s = []
     for _ in range(probes):
-        sent_s = time.monotonic()
+        sent_s = timebase.now()
         outport.send(mido.Message("note_on", note=PROBE_PITCH, velocity=PROBE_VELOCITY))
         back_s = _wait_for(received, _NOTE_ON, PROBE_TIMEOUT_S)
         outport.send(mido.Message("note_off", note=PROBE_PITCH, velocity=0))
@@ -143,9 +144,9 @@ def is_probe(data: list[int], kind: int) -> bool:
 
 def _wait_for(received: queue.SimpleQueue, kind: int, timeout_s: float) -> float | None:
     """The arrival stamp of the next probe message of ``kind``, or None after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
+    deadline = timebase.now() + timeout_s
     while True:
-        left = deadline - time.monotonic()
+        left = deadline - timebase.now()
         if left <= 0:
             return None
         try:

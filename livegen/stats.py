@@ -135,7 +135,7 @@ class Activity:
         preset: the preset in use's name.
         clock_s: the last MIDI clock tick's stamp, seconds, or None.
         clock_running: between a Start/Continue and a Stop.
-        tempo_bpm: the clock's tempo, refreshed once a beat (None before 2 ticks).
+        tempo_bpm: the clock's tempo, refreshed once a beat of ticks (None before the first).
     """
 
     def __init__(self, preset: str, tempo_bpm) -> None:
@@ -164,7 +164,7 @@ class Activity:
         if kind == "clock":
             self.clock_s = t_s
             self._ticks += 1
-            if self._ticks % CLOCKS_PER_BEAT == 2:  # from the second tick, then once a beat
+            if self._ticks % CLOCKS_PER_BEAT == 0:  # once a beat: the fit of the ticks before this one
                 self.tempo_bpm = self._tempo()
         elif kind == "note_on" and msg.velocity > 0:
             self.notes_in += 1

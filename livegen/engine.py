@@ -117,7 +117,7 @@ class Engine:
         self._listener = Listener(self.generator, self.buffer, self.tempo, self.response,
                                   backlog=lambda: self._loop.queued())
         self._counts = Counters()
-        self.activity = Activity(preset.name, lambda: self.clock.tempo_bpm)
+        self.activity = Activity(preset.name)
         self._trigger = Trigger(self.grids, prepare_s)
         self._next_preset: Preset | None = None  # a program/controller change, put in use by tick
         self._loop = EngineLoop(self, self.scheduler, now)

@@ -27,8 +27,8 @@ On every exit the input closes first, the engine ends every note (note_offs,
 then CC123/CC120), then the output closes.
 
 The main thread also draws the status line (:mod:`livegen.status`) at each
-watch: on a terminal every :data:`livegen.status.STATUS_INTERVAL_S`, else at the
-watch's own pace. Nothing but the ready line and the status shows unless
+watch, and in between while the line moves (every
+:data:`livegen.status.STATUS_INTERVAL_S`). Nothing but the ready line and the status shows unless
 ``-v``: the rest is logged at INFO, warnings excepted. The exit warning about
 JACK cycles livegen's client missed counts only cycles missed while MIDI input
 was arriving (:class:`InputLoss`): an idle server's missed cycles lose nothing.

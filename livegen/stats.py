@@ -18,9 +18,11 @@ import mido
 from livegen.midi import CLOCKS_PER_BEAT
 from livegen.scheduler import Scheduler
 
-__all__ = ["Activity", "EngineStats", "Counters", "LATENCY_HISTORY", "State"]
+__all__ = ["Activity", "EngineStats", "Counters", "LATENCY_HISTORY", "State", "TEMPO_BEATS"]
 
 LATENCY_HISTORY = 1024  # trigger -> first note_on samples kept
+#: The status line's tempo is the MIDI clock's mean over this many beats (24 ticks each).
+TEMPO_BEATS = 2
 
 
 @dataclass
@@ -117,13 +119,12 @@ class Activity:
     (one store of an int, float, str, tuple or enum member), so a reader on
     another thread (the status line on the main thread) sees every value
     whole, at the cost of a view that may be one message old. Nothing here
-    waits, and nothing reads the MIDI clock's fit but the engine thread.
+    waits. The tempo shown is the clock's mean over its last
+    :data:`TEMPO_BEATS` beats, worked out here once a beat, so the status
+    never asks the clock follower (:class:`livegen.clock.MidiClock`) for its fit.
 
     Args:
         preset: the name of the preset in use.
-        tempo_bpm: ``tempo_bpm()``, the MIDI clock follower's tempo
-            (:attr:`livegen.clock.MidiClock.tempo_bpm`), quarter notes per
-            minute or None; read on the engine thread once a beat of clock.
 
     Attributes:
         state: the :class:`State` (an answer that is PREPARING sounds from ``answer_s``).
@@ -135,11 +136,11 @@ class Activity:
         preset: the preset in use's name.
         clock_s: the last MIDI clock tick's stamp, seconds, or None.
         clock_running: between a Start/Continue and a Stop.
-        tempo_bpm: the clock's tempo, refreshed once a beat of ticks (None before the first).
+        tempo_bpm: the clock's tempo in quarter notes a minute, refreshed once a beat of
+            ticks (None before the first beat).
     """
 
-    def __init__(self, preset: str, tempo_bpm) -> None:
-        self._tempo = tempo_bpm
+    def __init__(self, preset: str) -> None:
         self.state = State.LISTENING
         self.answer_s: float | None = None
         self.messages_in = 0
@@ -150,7 +151,8 @@ class Activity:
         self.clock_s: float | None = None
         self.clock_running = False
         self.tempo_bpm: float | None = None
-        self._ticks = 0
+        self._ticks: deque[float] = deque(maxlen=TEMPO_BEATS * CLOCKS_PER_BEAT + 1)
+        self._count = 0
 
     def heard(self, msg: mido.Message, t_s: float) -> None:
         """Count one parsed input message (the engine thread, before it acts on it).
@@ -163,9 +165,12 @@ class Activity:
         kind = msg.type
         if kind == "clock":
             self.clock_s = t_s
-            self._ticks += 1
-            if self._ticks % CLOCKS_PER_BEAT == 0:  # once a beat: the fit of the ticks before this one
-                self.tempo_bpm = self._tempo()
+            ticks = self._ticks
+            ticks.append(t_s)
+            self._count += 1
+            if self._count % CLOCKS_PER_BEAT == 0 and ticks[-1] > ticks[0]:
+                beats = (len(ticks) - 1) / CLOCKS_PER_BEAT
+                self.tempo_bpm = 60.0 * beats / (ticks[-1] - ticks[0])
         elif kind == "note_on" and msg.velocity > 0:
             self.notes_in += 1
             self.last_pitch = msg.note
@@ -173,6 +178,7 @@ class Activity:
             self.control = (msg.control, msg.value, t_s)
         elif kind in ("start", "continue", "stop"):
             self.clock_running = kind != "stop"
+            self._ticks.clear()  # a new run: the tempo from its own ticks (the old one shown meanwhile)
 
     def answering(self, trigger_s: float) -> None:
         """An answer was prepared; it sounds from ``trigger_s`` (seconds)."""

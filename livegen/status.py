@@ -14,10 +14,12 @@ stream the log already uses, so a log record and the line never interleave: the
 :class:`ConsoleHandler` clears the line, writes the record, and draws the line
 again. stdout keeps only the ready line, for scripts that read it.
 
-The line is drawn by the main thread, at most every :data:`STATUS_INTERVAL_S`
-and only when its text changed, from the engine's :class:`~livegen.stats.Activity`
-(read without a lock): the engine and scheduler threads never write to the
-terminal for it. It is cut to the terminal's width (less one column, so the
+The line is drawn by the main thread, from the engine's
+:class:`~livegen.stats.Activity` (read without a lock): the engine and
+scheduler threads never write to the terminal for it. It is looked at every
+:data:`STATUS_INTERVAL_S` while it changes, and at the daemon's port-watch pace
+(0.25 s) once it has stood still for :data:`LIVELY_S`, and written only when its
+text changed. It is cut to the terminal's width (less one column, so the
 terminal never wraps it) and ended with a newline when the daemon stops.
 
 Where stderr is not a terminal, :class:`LogStatus` says the changes worth a
@@ -36,7 +38,8 @@ from typing import Protocol, TextIO
 
 from livegen.stats import Activity, State
 
-__all__ = ["CLEAR_LINE", "CLOCK_LOST_S", "ConsoleHandler", "Display", "LogStatus", "RATE_WINDOW_S",
+__all__ = ["CLEAR_LINE", "CLOCK_LOST_S", "ConsoleHandler", "Display", "LIVELY_S", "LogStatus",
+           "RATE_WINDOW_S",
            "RECENT_S", "STATUS_INTERVAL_S", "StatusLine", "View", "note_name", "open_display",
            "render"]
 
@@ -44,6 +47,10 @@ log = logging.getLogger(__name__)
 
 #: How often the status line may be drawn, seconds (about 10 times a second).
 STATUS_INTERVAL_S = 0.1
+#: The line is drawn that often only while it changed within this, seconds; then it is
+#: drawn as often as the daemon watches its ports (0.25 s): each wake-up of the main thread
+#: costs CPU, and an idle daemon should cost next to none (see the module's figures).
+LIVELY_S = 1.0
 #: Notes per second are counted over this window, seconds.
 RATE_WINDOW_S = 2.0
 #: The MIDI clock is locked while its ticks come at most this far apart, seconds
@@ -175,8 +182,6 @@ class StatusLine:
         columns: the terminal's width; default: asked of the terminal at each draw.
     """
 
-    interval_s = STATUS_INTERVAL_S
-
     def __init__(self, handler: ConsoleHandler, activity: Activity, *,
                  columns: Callable[[], int] | None = None) -> None:
         self._handler, self._stream = handler, handler.stream
@@ -184,7 +189,17 @@ class StatusLine:
         self._columns = columns or self._terminal_columns
         self._text = ""
         self._shown = False
+        self._changed_s = self._last_s = -math.inf
         handler.status = self
+
+    @property
+    def interval_s(self) -> float:
+        """Seconds until the next :meth:`update`: :data:`STATUS_INTERVAL_S` while the line moves.
+
+        Once it has not changed for :data:`LIVELY_S`, ``inf``: no wake-ups of its own (the
+        daemon's port watch calls :meth:`update`, every 0.25 s), until it changes again.
+        """
+        return STATUS_INTERVAL_S if self._last_s - self._changed_s < LIVELY_S else math.inf
 
     def _terminal_columns(self) -> int:
         try:
@@ -197,9 +212,11 @@ class StatusLine:
 
         A terminal that went away (a write fails: a closed window) ends the line quietly.
         """
+        self._last_s = now_s
         text = render(self._reader.view(now_s), self._columns())
         if text == self._text and self._shown:
             return
+        self._changed_s = now_s
         with self._handler.lock:
             self._text = text
             try:

@@ -315,7 +315,7 @@ class FakeEngine:
         self.realtime, self.input_stalls = realtime, input_stalls
         self.stats = types.SimpleNamespace(responses=2, notes_sent=30, messages_in=40,
                                            dropped_messages=0, latencies_ms=[3.0, 4.0, 9.0])
-        self.activity = Activity(preset.name, lambda: None)
+        self.activity = Activity(preset.name)
         FakeEngine.last = self
 
     def feed(self, data, timestamp_s) -> None:

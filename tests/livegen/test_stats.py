@@ -6,6 +6,7 @@ import mido
 import pytest
 from fakes import FakeClock, FakePort
 
+from livegen.midi import CLOCKS_PER_BEAT
 from livegen.scheduler import Scheduler
 from livegen.stats import LATENCY_HISTORY, Activity, Counters, EngineStats, State
 
@@ -40,25 +41,27 @@ def test_only_the_latest_latencies_are_kept():
     assert len(kept) == LATENCY_HISTORY and kept[0] == 5.0 and kept[-1] == LATENCY_HISTORY + 4
 
 
-def test_activity_counts_what_it_hears_and_asks_the_clock_for_its_tempo_once_a_beat():
-    asked = []
-    activity = Activity("romantic", lambda: asked.append(1) or 118.5)
-    for i in range(3 * 24):
+def test_activity_counts_what_it_hears_and_the_clocks_tempo_once_a_beat():
+    activity = Activity("romantic")
+    for i in range(CLOCKS_PER_BEAT - 1):
         activity.heard(mido.Message("clock"), 10.0 + i * 0.02)
-    assert len(asked) == 3 and activity.tempo_bpm == 118.5 and activity.clock_s == pytest.approx(11.42)
-    assert not activity.clock_running
+    assert activity.tempo_bpm is None  # not a beat yet
+    for i in range(CLOCKS_PER_BEAT - 1, 3 * CLOCKS_PER_BEAT):
+        activity.heard(mido.Message("clock"), 10.0 + i * 0.02 + (0.005 if i % 2 else 0.0))  # jitter
+    assert activity.tempo_bpm == pytest.approx(60 / (CLOCKS_PER_BEAT * 0.02))  # 125 BPM
+    assert activity.clock_s == pytest.approx(11.425) and not activity.clock_running
     activity.heard(mido.Message("start"), 12.0)
-    assert activity.clock_running
+    assert activity.clock_running and activity.tempo_bpm is not None  # kept until the new run's beat
     activity.heard(mido.Message("note_on", note=61, velocity=90), 12.1)
     activity.heard(mido.Message("note_on", note=64, velocity=0), 12.2)  # a note_off
     activity.heard(mido.Message("control_change", control=74, value=90), 12.3)
     activity.heard(mido.Message("stop"), 12.4)
     assert (activity.notes_in, activity.last_pitch, activity.control) == (1, 61, (74, 90, 12.3))
-    assert not activity.clock_running and activity.messages_in == 3 * 24 + 5
+    assert not activity.clock_running and activity.messages_in == 3 * CLOCKS_PER_BEAT + 5
 
 
 def test_activity_states_an_answer_prepared_then_sounding_then_over():
-    activity = Activity("romantic", lambda: None)
+    activity = Activity("romantic")
     assert activity.state_at(0.0) is State.LISTENING
     activity.answering(5.0)
     assert activity.state_at(4.99) is State.PREPARING and activity.state_at(5.0) is State.ANSWERING

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 
 import pytest
 from rig import PHRASE, PRESET, make_rig
@@ -12,8 +13,10 @@ from livegen.stats import Activity, State
 from livegen.status import (
     CLEAR_LINE,
     CLOCK_LOST_S,
+    LIVELY_S,
     RATE_WINDOW_S,
     RECENT_S,
+    STATUS_INTERVAL_S,
     ConsoleHandler,
     LogStatus,
     StatusLine,
@@ -150,7 +153,7 @@ def test_the_engine_publishes_the_clocks_tempo_and_transport():
 
 def test_the_line_counts_notes_per_second_and_forgets_old_controllers_and_clocks(console):
     stream, handler, _ = console
-    activity = Activity("romantic", lambda: None)
+    activity = Activity("romantic")
     status = StatusLine(handler, activity, columns=lambda: 200)
     t = 100.0
     status.update(t)
@@ -172,7 +175,7 @@ def test_the_line_counts_notes_per_second_and_forgets_old_controllers_and_clocks
 
 def test_the_line_is_written_only_when_it_changes(console):
     stream, handler, _ = console
-    status = StatusLine(handler, Activity("romantic", lambda: None), columns=lambda: 80)
+    status = StatusLine(handler, Activity("romantic"), columns=lambda: 80)
     status.update(1.0)
     written = stream.getvalue()
     assert written == CLEAR_LINE + "listening | romantic | in 0.0 notes/s | no clock"
@@ -181,13 +184,28 @@ def test_the_line_is_written_only_when_it_changes(console):
     assert stream.getvalue() == written
 
 
+def test_the_line_wakes_the_daemon_often_only_while_it_moves(console):
+    _, handler, _ = console
+    activity = Activity("romantic")
+    status = StatusLine(handler, activity, columns=lambda: 80)
+    status.update(1.0)
+    assert status.interval_s == STATUS_INTERVAL_S
+    status.update(1.0 + LIVELY_S / 2)
+    assert status.interval_s == STATUS_INTERVAL_S
+    status.update(1.0 + LIVELY_S)  # unchanged for LIVELY_S: at the port watch's pace
+    assert status.interval_s == math.inf
+    tick(activity, notes_in=1, last_pitch=60)
+    status.update(3.0)
+    assert status.interval_s == STATUS_INTERVAL_S
+
+
 # --- log records and the line never share a line ---------------------------------------------------
 
 
 def test_a_log_record_clears_the_line_is_written_whole_and_the_line_comes_back(console):
     stream, handler, logger = console
     stream.write("listening on livegen in -> livegen out (preset romantic, backend jack)\n")
-    activity = Activity("romantic", lambda: None)
+    activity = Activity("romantic")
     status = StatusLine(handler, activity, columns=lambda: 80)
     status.update(1.0)
     logger.warning("the jack server went away: waiting for it to come back")
@@ -216,7 +234,7 @@ def test_a_terminal_that_went_away_ends_the_line_quietly(console):
             raise OSError(5, "Input/output error")
 
     handler.stream = Gone()
-    status = StatusLine(handler, Activity("romantic", lambda: None), columns=lambda: 80)
+    status = StatusLine(handler, Activity("romantic"), columns=lambda: 80)
     status.update(1.0)  # no exception
     assert handler.status is None
     status.close()
@@ -227,7 +245,7 @@ def test_a_terminal_that_went_away_ends_the_line_quietly(console):
 
 def test_the_line_is_drawn_only_where_the_console_is_a_terminal(console):
     _, handler, logger = console
-    activity = Activity("romantic", lambda: None)
+    activity = Activity("romantic")
     assert isinstance(open_display(activity, logger), StatusLine) and handler.status is not None
     handler.status = None
     handler.stream = io.StringIO()  # a pipe or a file
@@ -237,7 +255,7 @@ def test_the_line_is_drawn_only_where_the_console_is_a_terminal(console):
 
 def test_without_a_terminal_changes_are_info_log_lines(caplog):
     caplog.set_level(logging.INFO, logger="livegen.status")
-    activity = Activity("romantic", lambda: None)
+    activity = Activity("romantic")
     display = LogStatus(activity)
     display.update(1.0)
     tick(activity, notes_in=5, last_pitch=60, state=State.PREPARING, answer_s=1.0)

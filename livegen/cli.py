@@ -234,7 +234,7 @@ def _load_model(preset, model_path: str | None):
 
     model = Model.load(model_path)
     model.style_id(preset.conditioning.style)  # raises ModelError naming the model's styles
-    log.debug("preset %s, model %s (styles %s)", preset.name, model.path, ", ".join(model.styles))
+    log.info("preset %s, model %s (styles %s)", preset.name, model.path, ", ".join(model.styles))
     return model
 
 

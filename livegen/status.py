@@ -25,6 +25,15 @@ terminal never wraps it) and ended with a newline when the daemon stops.
 Where stderr is not a terminal, :class:`LogStatus` says the changes worth a
 line (a preset change, a controller, the MIDI clock locked or lost) as INFO
 log records, seen with ``livegen run -v``.
+
+What it costs an idle daemon (``livegen run --backend jack``, 64-frame dummy
+server, 30 s idle, the main thread's CPU time from ``/proc/PID/task/PID/schedstat``,
+3 runs each alternated with the code before the status line, 2026-12-02, this
+2-core VM under other load): without it 0.043-0.057 % of a core; with the line on
+a terminal, drawn every 0.1 s throughout, 0.18-0.20 %; drawn so only while it
+moves (:data:`LIVELY_S`), 0.079-0.097 %; without a terminal, 0.059-0.076 % (one
+run of 6: 0.147 %). The whole daemon took 0.7-1.6 % in every case (its JACK client's process thread
+wakes 750 times a second), so the difference is within the run-to-run noise.
 """
 
 from __future__ import annotations

@@ -247,13 +247,16 @@ class StatusLine:
             self._shown = True
 
     def close(self) -> None:
-        """Leave the last line on the terminal, ended with a newline; log records go below it."""
+        """Leave the last line on the terminal, ended with a newline; log records go below it.
+
+        The line is written once more first: the terminal may have echoed a ``^C`` after it.
+        """
         with self._handler.lock:
             self._handler.status = None
             if self._shown:
                 self._shown = False
                 try:
-                    self._stream.write("\n")
+                    self._stream.write(f"{CLEAR_LINE}{self._text}\n")
                     self._stream.flush()
                 except OSError:  # the terminal went away
                     pass

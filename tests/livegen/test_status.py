@@ -218,7 +218,8 @@ def test_a_log_record_clears_the_line_is_written_whole_and_the_line_comes_back(c
         "livegen: WARNING: a second warning",
         "listening | romantic | in 1.0 notes/s, last E4 | no clock",
     ]
-    status.close()  # the daemon stops: the last line stays, ended; the exit log goes below
+    stream.write("^C")  # the terminal's echo of Ctrl-C, after the line
+    status.close()  # the daemon stops: the last line stays, whole and ended; the exit log below
     logger.warning("JACK ran 3 cycles without livegen's client")
     assert stream.screen()[-3:] == ["listening | romantic | in 1.0 notes/s, last E4 | no clock",
                                     "livegen: WARNING: JACK ran 3 cycles without livegen's client",

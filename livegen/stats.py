@@ -119,9 +119,10 @@ class Activity:
     (one store of an int, float, str, tuple or enum member), so a reader on
     another thread (the status line on the main thread) sees every value
     whole, at the cost of a view that may be one message old. Nothing here
-    waits. The tempo shown is the clock's mean over its last
-    :data:`TEMPO_BEATS` beats, worked out here once a beat, so the status
-    never asks the clock follower (:class:`livegen.clock.MidiClock`) for its fit.
+    waits. The tempo shown is a least-squares line through the clock's ticks of
+    the last :data:`TEMPO_BEATS` beats, worked out here once a beat (so one
+    late tick moves it little), and the status never asks the clock follower
+    (:class:`livegen.clock.MidiClock`) for its own fit.
 
     Args:
         preset: the name of the preset in use.
@@ -168,9 +169,10 @@ class Activity:
             ticks = self._ticks
             ticks.append(t_s)
             self._count += 1
-            if self._count % CLOCKS_PER_BEAT == 0 and ticks[-1] > ticks[0]:
-                beats = (len(ticks) - 1) / CLOCKS_PER_BEAT
-                self.tempo_bpm = 60.0 * beats / (ticks[-1] - ticks[0])
+            if self._count % CLOCKS_PER_BEAT == 0:
+                tick_s = _slope(ticks)
+                if tick_s > 0:
+                    self.tempo_bpm = 60.0 / (tick_s * CLOCKS_PER_BEAT)
         elif kind == "note_on" and msg.velocity > 0:
             self.notes_in += 1
             self.last_pitch = msg.note
@@ -196,3 +198,13 @@ class Activity:
         if state is State.PREPARING and answer_s is not None and now_s >= answer_s:
             return State.ANSWERING
         return state
+
+
+def _slope(times: deque[float]) -> float:
+    """Seconds per tick: the least-squares slope of ``times`` against 0, 1, 2... (0 with < 2)."""
+    n = len(times)
+    if n < 2:
+        return 0.0
+    mid_x, mid_t = (n - 1) / 2, sum(times) / n
+    covariance = sum((i - mid_x) * (t - mid_t) for i, t in enumerate(times))
+    return covariance / (n * (n * n - 1) / 12)  # sum of (i - mid_x)^2

@@ -182,7 +182,9 @@ def test_the_status_line_shows_notes_answering_clock_tempo_and_controller(own_ja
     assert shown, f"no answering line shows the notes, the locked clock and CC{CONTROL[0]}: {answering}"
     assert any(float(m.group(1)) > 0 for m in shown)  # the phrase's notes, within the last 2 s
     print(f"\n[status] {shown[-1].group(0)}")
-    assert all(abs(float(m.group(2)) - CLOCK_BPM) < 2.0 for m in shown), shown  # the clock's tempo
+    # the clock's tempo (its ticks leave a Python thread on a busy machine: a few ms late at times)
+    tempi = [float(m.group(2)) for m in shown]
+    assert all(abs(bpm - CLOCK_BPM) < 0.025 * CLOCK_BPM for bpm in tempi), tempi
     assert all(len(f.rstrip("\r\n")) < COLUMNS for f in frames)
     assert status == 0
     text = terminal.text()

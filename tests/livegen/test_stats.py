@@ -8,7 +8,7 @@ from fakes import FakeClock, FakePort
 
 from livegen.midi import CLOCKS_PER_BEAT
 from livegen.scheduler import Scheduler
-from livegen.stats import LATENCY_HISTORY, Activity, Counters, EngineStats, State
+from livegen.stats import LATENCY_HISTORY, TEMPO_BEATS, Activity, Counters, EngineStats, State
 
 
 def test_a_snapshot_copies_the_counts_and_the_schedulers_figures():
@@ -69,3 +69,14 @@ def test_activity_states_an_answer_prepared_then_sounding_then_over():
     assert activity.state_at(6.0) is State.OFF and activity.answer_s is None
     activity.idle(enabled=True)
     assert activity.state_at(6.0) is State.LISTENING
+
+
+def test_one_late_clock_tick_barely_moves_the_tempo_shown():
+    activity = Activity("romantic")
+    stamps = [i * 0.02 for i in range(TEMPO_BEATS * CLOCKS_PER_BEAT + 1)]
+    stamps[-1] += 0.015  # the beat's last tick, 15 ms late (a busy sender)
+    for t in stamps[1:]:
+        activity.heard(mido.Message("clock"), t)
+    mean_bpm = 60.0 * (len(stamps) - 2) / CLOCKS_PER_BEAT / (stamps[-1] - stamps[1])
+    assert abs(mean_bpm / 125.0 - 1) > 0.01  # the ends alone would be 1.5 % off
+    assert activity.tempo_bpm == pytest.approx(125.0, rel=0.005)

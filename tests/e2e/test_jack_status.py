@@ -3,8 +3,9 @@
 ``python -m livegen run --preset romantic --backend jack`` runs on a private
 JACK server (``own_jack_server``). On a pseudo-terminal (the ``pty`` module;
 stdout and stderr both on it, as in a terminal window) its status line is read
-while this test plays a phrase into ``livegen in`` from one JACK client, runs a
-MIDI beat clock at :data:`CLOCK_BPM` from another, and moves a controller: a
+while this test plays a phrase into ``livegen in`` from one JACK client, Debian's
+``jack_midi_clock`` sends MIDI beat clock at :data:`CLOCK_BPM` from another (as a
+DAW does, its ticks timed by JACK's frames), and a controller moves: a
 line drawn while livegen answers shows the notes, the answering state, the
 locked clock's tempo and the controller. Without a terminal (pipes), a whole
 start/answer/stop cycle prints the ready line and nothing else but warnings.
@@ -16,6 +17,7 @@ import fcntl
 import os
 import pty
 import re
+import shutil
 import signal
 import struct
 import subprocess
@@ -24,17 +26,18 @@ import termios
 import threading
 import time
 
+import numpy as np
 import pytest
-import rtmidi
 from test_jack_daemon import EXIT_TIMEOUT_S, PHRASE, PRESET, READY_TIMEOUT_S, Player
 
+from livegen.midi import CLOCKS_PER_BEAT
 from livegen.model import default_model_path
-from livegen.ports import IN_PORT_NAME, find_port
+from livegen.ports import IN_PORT_NAME
 from livegen.status import CLEAR_LINE, note_name
 
 pytestmark = [pytest.mark.jack, pytest.mark.flaky(reruns=2)]
 
-CLOCK_BPM = 120.0
+CLOCK_BPM = 132.0  # not a default anywhere
 CLOCK_SETTLE_S = 1.5  # the clock runs this long before the phrase: the daemon has its tempo
 CONTROL = (1, 64)  # the modulation wheel, half way: romantic maps no CC, so nothing changes
 ANSWER_TIMEOUT_S = 5.0
@@ -122,37 +125,53 @@ def screen(text: str) -> list[str]:
     return [*lines, line]
 
 
-class MidiClockSender:
-    """A JACK client sending Start, then MIDI beat clock at ``bpm`` on an absolute schedule."""
+def jack(*command: str, stdin: str | None = None) -> str:
+    """A JACK tool's output, on this test's server (``JACK_DEFAULT_SERVER`` as set now)."""
+    return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=10,
+                          env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout
 
-    CLIENT = "livegen-e2e-clock"
 
-    def __init__(self, jack, bpm: float) -> None:
-        self.out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, self.CLIENT)
-        self.out.open_port(find_port(self.out.get_ports(), ":" + IN_PORT_NAME, direction="output"),
-                           "clock")
-        jack.wait_connected(":" + IN_PORT_NAME, self.CLIENT)
-        self._tick_s = 60.0 / bpm / 24
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+class DawClock:
+    """Debian's ``jack_midi_clock`` at ``bpm``, wired to ``livegen in`` (and ``also``), rolling.
 
-    def _run(self) -> None:
-        self.out.send_message([0xFA])
-        next_s = time.monotonic()
-        while not self._stop.is_set():
-            self.out.send_message([0xF8])
-            next_s += self._tick_s
-            delay = next_s - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+    It sends Start, then MIDI beat clock at JACK frame positions (as a DAW does)
+    while the transport rolls. On a dummy server that runs behind the wall clock
+    (a non-real-time server on a busy machine) its ticks come slower than ``bpm``
+    in real time, as every JACK client hears them.
+    """
+
+    def __init__(self, jack_server, bpm: float, *also: str) -> None:
+        binary = shutil.which("jack_midi_clock")
+        if binary is None or shutil.which("jack_transport") is None:
+            pytest.skip("jack_midi_clock/jack_transport are not installed (Debian/Ubuntu: "
+                        "apt-get install jack-midi-clock jackd2)")
+        livegen_in = next(p.strip() for p in jack("jack_lsp").splitlines()
+                          if p.strip().endswith(":" + IN_PORT_NAME))
+        self.process = subprocess.Popen([binary, "-b", str(bpm), "-B", livegen_in, *also],
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL,
+                                        env={**os.environ, "JACK_NO_START_SERVER": "1"})
+        jack_server.wait_connected(":" + IN_PORT_NAME, "jack_midi_clock")
+        jack("jack_transport", stdin="locate 0\nplay\n")
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.out.send_message([0xFC])
-        self.out.close_port()
-        self.out.delete()
+        jack("jack_transport", stdin="stop\n")
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def heard_tempo_range(events) -> tuple[float, float]:
+    """The lowest and highest tempo (BPM) of the clock ticks heard, over each 2 beats in turn."""
+    ticks = np.array([t for t, data in events if data == [0xF8]])
+    window = 2 * CLOCKS_PER_BEAT + 1
+    assert len(ticks) >= 2 * window, f"the test heard {len(ticks)} clock ticks"
+    tempi = [60.0 / (np.polyfit(np.arange(window), ticks[i:i + window], 1)[0] * CLOCKS_PER_BEAT)
+             for i in range(0, len(ticks) - window + 1, CLOCKS_PER_BEAT)]
+    return min(tempi), max(tempi)
 
 
 def test_the_status_line_shows_notes_answering_clock_tempo_and_controller(own_jack_server, model_path):
@@ -161,7 +180,9 @@ def test_the_status_line_shows_notes_answering_clock_tempo_and_controller(own_ja
     try:
         terminal.wait_for(r"listening on .*\n", READY_TIMEOUT_S)
         player = Player(own_jack_server)
-        clock = MidiClockSender(own_jack_server, CLOCK_BPM)
+        ears = next(p.strip() for p in jack("jack_lsp").splitlines()
+                    if p.startswith(Player.CLIENT) and p.strip().endswith(":ears"))
+        clock = DawClock(own_jack_server, CLOCK_BPM, ears)  # the test hears the clock too
         time.sleep(CLOCK_SETTLE_S)
         _, last_off_s = player.play(PHRASE)
         player.keys.send_message([0xB0, *CONTROL])
@@ -182,9 +203,11 @@ def test_the_status_line_shows_notes_answering_clock_tempo_and_controller(own_ja
     assert shown, f"no answering line shows the notes, the locked clock and CC{CONTROL[0]}: {answering}"
     assert any(float(m.group(1)) > 0 for m in shown)  # the phrase's notes, within the last 2 s
     print(f"\n[status] {shown[-1].group(0)}")
-    # the clock's tempo (its ticks leave a Python thread on a busy machine: a few ms late at times)
+    # the clock's tempo, as this test heard its ticks (in real time), over any two beats
+    low, high = heard_tempo_range(player.heard.snapshot(0.0))
     tempi = [float(m.group(2)) for m in shown]
-    assert all(abs(bpm - CLOCK_BPM) < 0.025 * CLOCK_BPM for bpm in tempi), tempi
+    print(f"[status] clock heard by the test: {low:.1f}-{high:.1f} BPM over any 2 beats; shown {tempi}")
+    assert all(low - 0.01 * CLOCK_BPM <= bpm <= high + 0.01 * CLOCK_BPM for bpm in tempi), tempi
     assert all(len(f.rstrip("\r\n")) < COLUMNS for f in frames)
     assert status == 0
     text = terminal.text()

@@ -35,6 +35,11 @@ EXIT_ERROR = 2  # argparse's status for usage errors; ours for every LivegenErro
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention
 DEFAULT_PRESET = "romantic"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: ``livegen run``'s log levels by the count of ``-v``: the ready line, the status line and
+#: warnings only; then every answer and start-up detail (INFO); then DEBUG.
+RUN_LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
+#: The other commands' (their progress is INFO).
+LOG_LEVELS = (logging.INFO, logging.DEBUG)
 
 #: subcommands handed to the training side: name -> (module of livegen_train, help)
 DELEGATED = {
@@ -100,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reconnect", action=argparse.BooleanOptionalAction, default=True,
                      help="when the MIDI server (JACK) goes away, wait for it to come back and "
                           "open the ports again (default); --no-reconnect: exit with status 1")
-    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    run.set_defaults(handler=_cmd_run)
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="say more: -v each answer and the start-up details, -vv debug "
+                          "(default: the ready line, the status line and warnings only)")
+    run.set_defaults(handler=_cmd_run, log_levels=RUN_LOG_LEVELS)
 
     ports = sub.add_parser("ports", help="list the MIDI ports")
     ports.add_argument("--backend", choices=BACKENDS, default="auto")
@@ -193,9 +200,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on errors, 0 on --help/--version
         return int(exit_.code or 0)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format=LOG_FORMAT)
+    _configure_logging(getattr(args, "log_levels", LOG_LEVELS), int(args.verbose))
     return _report(args.handler, args)
+
+
+def _configure_logging(levels: Sequence[int], verbosity: int) -> None:
+    """Log to stderr through the :class:`~livegen.status.ConsoleHandler` (the status line's stream).
+
+    Args:
+        levels: the level for no ``-v``, one, two...
+        verbosity: the count of ``-v``.
+
+    At the first level (``livegen run`` without ``-v``) a record is one line
+    ``livegen: warning: ...``, as errors are; with ``-v``, time-stamped lines.
+    Does nothing if the root logger has handlers already (as ``logging.basicConfig``).
+    """
+    from livegen.status import ConsoleHandler
+
+    level = levels[min(verbosity, len(levels) - 1)]
+    quiet = verbosity == 0 and level > logging.INFO
+    handler = ConsoleHandler(sys.stderr)
+    handler.setFormatter(_QuietFormatter() if quiet else logging.Formatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
+
+
+class _QuietFormatter(logging.Formatter):
+    """``livegen: warning: <message>``: the form of the CLI's error lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
 
 
 def entry_point() -> None:
@@ -222,7 +255,7 @@ def _load_model(preset, model_path: str | None):
 
     model = Model.load(model_path)
     model.style_id(preset.conditioning.style)  # raises ModelError naming the model's styles
-    log.debug("preset %s, model %s (styles %s)", preset.name, model.path, ", ".join(model.styles))
+    log.info("preset %s, model %s (styles %s)", preset.name, model.path, ", ".join(model.styles))
     return model
 
 

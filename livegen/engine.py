@@ -44,7 +44,7 @@ from livegen.presets import Preset
 from livegen.rebuild import Rebuild
 from livegen.response import Response
 from livegen.scheduler import Scheduler
-from livegen.stats import Counters, EngineStats
+from livegen.stats import Activity, Counters, EngineStats
 from livegen.tempo import OnsetTempo
 from livegen.triggers import Due, Trigger
 
@@ -94,6 +94,7 @@ class Engine:
         grids: the beat grid in force (clock or performer).
         response: the answer (built once; :attr:`responding` while one runs).
         controls: program bank, ``enabled`` switch, footswitch (:mod:`livegen.control`).
+        activity: what the status line shows (:class:`~livegen.stats.Activity`, no lock).
     """
 
     def __init__(self, model: StepModel, preset: Preset, send: Callable[[mido.Message], None],
@@ -116,6 +117,7 @@ class Engine:
         self._listener = Listener(self.generator, self.buffer, self.tempo, self.response,
                                   backlog=lambda: self._loop.queued())
         self._counts = Counters()
+        self.activity = Activity(preset.name)
         self._trigger = Trigger(self.grids, prepare_s)
         self._next_preset: Preset | None = None  # a program/controller change, put in use by tick
         self._loop = EngineLoop(self, self.scheduler, now)
@@ -254,6 +256,7 @@ class Engine:
             self._counts.dropped_messages += 1
             log.debug("dropped unparsable MIDI input %r: %s", data, err)
             return
+        self.activity.heard(msg, t)
         kind, preset = msg.type, self._upcoming_preset()
         if self.clock.handle(msg, t):  # clock, start, continue, stop, song position
             if kind == "stop" and preset.timing.clock == "midi":
@@ -284,6 +287,7 @@ class Engine:
                 self._act(*self.controls.control_change(preset, msg.control, msg.value))
                 if self.controls.enabled and not was_enabled:
                     self._trigger.enabled_s = t  # a deadline passed while off is due from now
+                    self.activity.idle(True)
         elif kind == "program_change" and msg.program in self.controls.programs:
             self._switch(self.controls.programs[msg.program], f"program {msg.program}")
 
@@ -313,6 +317,7 @@ class Engine:
         preset, self._next_preset = self._next_preset, None
         if preset is not None and preset is not self.generator.preset:
             self.generator.set_preset(preset)
+            self.activity.preset = preset.name
 
     def _silence(self, reason: str) -> None:
         """End the response and every note livegen still sounds (note_offs now)."""
@@ -369,6 +374,7 @@ class Engine:
         self.response.begin(trigger_s, max(trigger_s, now), end_s,
                             phrase_notes=self._listener.phrase_notes)
         self._counts.responses += 1
+        self.activity.answering(trigger_s)
         self._listener.answered()
         self.controls.requested = False
 
@@ -379,6 +385,7 @@ class Engine:
         sounded; it is undone as if it had never been triggered.
         """
         outcome = self.response.end(cancel=cancel)
+        self.activity.idle(self.controls.enabled)
         if outcome is None:
             return
         self._listener.flush()

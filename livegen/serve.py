@@ -25,6 +25,13 @@ engine and scheduler threads work:
 
 On every exit the input closes first, the engine ends every note (note_offs,
 then CC123/CC120), then the output closes.
+
+The main thread also draws the status line (:mod:`livegen.status`) at each
+watch, and in between while the line moves (every
+:data:`livegen.status.STATUS_INTERVAL_S`). Nothing but the ready line and the status shows unless
+``-v``: the rest is logged at INFO, warnings excepted. The exit warning about
+JACK cycles livegen's client missed counts only cycles missed while MIDI input
+was arriving (:class:`InputLoss`): an idle server's missed cycles lose nothing.
 """
 
 from __future__ import annotations
@@ -34,15 +41,17 @@ import gc
 import logging
 import statistics
 import threading
+import time
 from collections.abc import Callable
 
-from livegen import ports
+from livegen import ports, status
 from livegen.errors import BackendError, LivegenError
 from livegen.outlet import Outlet, ServerGoneError
 
 __all__ = [
     "EXIT_OK",
     "EXIT_SERVER_LOST",
+    "InputLoss",
     "RETRY_INTERVAL_S",
     "WATCH_INTERVAL_S",
     "Link",
@@ -164,6 +173,11 @@ class Link:
             names.append(f"{self._client_name}:{port.name}" if custom else port.name)
         return " -> ".join(names)
 
+    def missed_so_far(self) -> int:
+        """JACK cycles run without livegen's client, by every input opened so far."""
+        port = self.input
+        return self.missed_cycles + (0 if port is None else port.missed_cycles)
+
     def close_input(self) -> None:
         """Close the input (no more feed() calls), keeping its loss counts."""
         port, self.input = self.input, None
@@ -199,6 +213,42 @@ class Link:
         return False
 
 
+class InputLoss:
+    """JACK cycles livegen's client missed while MIDI input was arriving (the exit warning's count).
+
+    A missed cycle loses the input that came in it, if any: while nothing is
+    played there is nothing to lose. The daemon's watch calls :meth:`update`
+    with the running totals; a watch interval's missed cycles count when MIDI
+    input arrived in that interval, the one before or the one after.
+
+    Attributes:
+        cycles: the missed cycles counted.
+    """
+
+    def __init__(self) -> None:
+        self.cycles = 0
+        self._missed = self._messages = self._pending = 0
+        self._arrived_before = False
+
+    def update(self, missed_total: int, messages_total: int) -> None:
+        """One watch interval ended.
+
+        Args:
+            missed_total: cycles missed so far (:meth:`Link.missed_so_far`).
+            messages_total: input messages the engine was handed so far.
+        """
+        missed, self._missed = missed_total - self._missed, missed_total
+        arrived, self._messages = messages_total != self._messages, messages_total
+        if arrived:
+            self.cycles += self._pending + missed
+            self._pending = 0
+        elif self._arrived_before:
+            self.cycles += missed
+        else:
+            self._pending = missed  # counted if input comes in the next interval
+        self._arrived_before = arrived
+
+
 def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading.Event,
           ready: Callable[[str], None]) -> int:
     """Open the ports, run the engine until ``stop``; on every exit end every note, close all.
@@ -225,6 +275,8 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
                 jack_client=args.jack_client)
     engine = None
     started = False
+    display: status.Display | None = None
+    loss = InputLoss()
     scheduler_log = logging.getLogger("livegen.scheduler")
     scheduler_log.addFilter(_not_server_gone)  # the watch's line says it once
     try:
@@ -239,13 +291,17 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
         started = True
         link.listen(engine)
         ready(f"listening on {link.describe()} (preset {preset.name}, backend {backend})")
-        status = _watch(link, engine, stop, reconnect=args.reconnect)
+        display = status.open_display(engine.activity)
+        code = _watch(link, engine, stop, display, loss, reconnect=args.reconnect)
         log.info("stopping")
-        return status
+        return code
     finally:
+        if display is not None:
+            display.close()  # the status line ends with a newline; the exit log goes below it
         scheduler_log.removeFilter(_not_server_gone)
         link.close_input()  # cancels the callback: no more feed() calls
         if engine is not None:
+            loss.update(link.missed_so_far(), engine.activity.messages_in)
             engine.stop()  # note_offs for every sounding note, then CC123/CC120
         link.close_output()
         if started:
@@ -253,15 +309,27 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
         if link.lost_messages:
             log.warning("%d MIDI messages were lost: livegen's JACK input queue was full",
                         link.lost_messages)
-        if link.missed_cycles:
-            log.warning("JACK ran %d cycles without livegen's client (a busy machine, a "
-                        "non-real-time server or an xrun): MIDI input in them may be lost",
-                        link.missed_cycles)
+        if loss.cycles:
+            log.warning("JACK ran %d cycles without livegen's client while MIDI input was "
+                        "arriving (a busy machine, a non-real-time server or an xrun): some of "
+                        "that input may be lost", loss.cycles)
 
 
-def _watch(link: Link, engine, stop: threading.Event, *, reconnect: bool) -> int:
-    """Watch the ports until ``stop``: a lost server, a reconnected output (see the module)."""
-    while not stop.wait(WATCH_INTERVAL_S):
+def _watch(link: Link, engine, stop: threading.Event, display: status.Display, loss: InputLoss,
+           *, reconnect: bool) -> int:
+    """Watch the ports until ``stop``: a lost server, a reconnected output (see the module).
+
+    Each watch also updates ``display`` and ``loss``.
+    """
+    activity = engine.activity
+    watch_s = time.monotonic()
+    while not stop.wait(min(WATCH_INTERVAL_S, display.interval_s)):
+        now_s = time.monotonic()
+        display.update(now_s)
+        if now_s < watch_s + WATCH_INTERVAL_S * 0.9:  # the status line's wake-up only
+            continue
+        watch_s = now_s
+        loss.update(link.missed_so_far(), activity.messages_in)
         if not link.lost:
             link.outlet.renew(engine.scheduler.sounding())
             continue

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -162,9 +163,7 @@ def _resolve_backend(backend: str = "auto") -> str:
         elif jack_running():
             backend = "jack"
         else:
-            raise BackendError(
-                f"no ALSA sequencer ({ALSA_SEQ_DEVICE}) and no JACK server running: "
-                f"load the ALSA sequencer (`modprobe snd-seq`) or {JACK_START_HINT}")
+            raise BackendError(_no_backend(compiled))
     if backend not in compiled:
         raise BackendError(f"backend {backend!r} is not compiled into python-rtmidi here "
                            f"(available: {', '.join(sorted(compiled)) or 'none'})")
@@ -174,6 +173,21 @@ def _resolve_backend(backend: str = "auto") -> str:
     if backend == "jack" and not jack_running():
         raise BackendError(f"no JACK server running: {JACK_START_HINT}")
     return backend
+
+
+def _no_backend(compiled: set[str]) -> str:
+    """Linux, neither ALSA nor JACK usable: what was found of each and what to do, one line < 160 chars."""
+    if not os.path.exists(ALSA_SEQ_DEVICE):
+        alsa = f"no ALSA sequencer ({ALSA_SEQ_DEVICE})"
+    else:
+        alsa = "an ALSA sequencer, but this python-rtmidi has no ALSA"
+    if "jack" not in compiled:
+        return f"{alsa}, and this python-rtmidi has no JACK: reinstall python-rtmidi from its wheel"
+    if shutil.which("jackd"):
+        return (f"{alsa} and no JACK server running; jackd is installed: start it "
+                f"(`jackd -d alsa`, or `-d dummy` with no sound card)")
+    return (f"{alsa} and no JACK server running, nor jackd: `sudo modprobe snd-seq`, or "
+            f"`apt-get install jackd2` and start jackd")
 
 
 def new_rtmidi(kind: type, backend: str, client_name: str):

@@ -27,6 +27,7 @@ from livegen import cli, ports
 from livegen.notes import DRUM_CHANNEL, Note, read_midi, write_midi
 from livegen.ports import backends
 from livegen.presets import list_presets, load_preset
+from livegen.stats import Activity
 from livegen.tokens import VOCAB_HASH, VOCAB_SIZE, VOCAB_VERSION
 
 SUBPROCESS_TIMEOUT_S = 60
@@ -305,6 +306,7 @@ class FakePort:
 
 class FakeEngine:
     signal_on_start = signal.SIGINT
+    messages_on_start = 0  # input messages the engine was handed
 
     def __init__(self, model, preset, send, now=None, seed=None, realtime=False,
                  input_stalls=None) -> None:
@@ -312,6 +314,7 @@ class FakeEngine:
         self.realtime, self.input_stalls = realtime, input_stalls
         self.stats = types.SimpleNamespace(responses=2, notes_sent=30, messages_in=40,
                                            dropped_messages=0, latencies_ms=[3.0, 4.0, 9.0])
+        self.activity = Activity(preset.name)
         FakeEngine.last = self
 
     def feed(self, data, timestamp_s) -> None:
@@ -322,6 +325,7 @@ class FakeEngine:
 
     def start(self) -> None:
         self.events.append("start")
+        self.activity.messages_in = self.messages_on_start
         threading.Timer(0.05, os.kill, (os.getpid(), self.signal_on_start)).start()
 
     def stop(self) -> None:
@@ -373,10 +377,23 @@ def test_run_warns_at_exit_when_jack_input_was_lost(fake_run, tiny_model, monkey
         return inp
 
     monkeypatch.setattr(ports, "open_input", lossy_input)
+    monkeypatch.setattr(FakeEngine, "messages_on_start", 5)  # input arrived around the misses
     caplog.set_level("INFO")
     assert cli.main(["--preset", "baroque", "--model", str(tiny_model)]) == 0
     assert "3 MIDI messages were lost" in caplog.text
     assert "JACK ran 2 cycles without livegen's client" in caplog.text
+
+
+def test_an_idle_stop_says_nothing_of_missed_jack_cycles(fake_run, tiny_model, monkeypatch, caplog):
+    def missing_input(backend, port=None, **kw):
+        inp = FakePort("livegen in", fake_run)
+        inp.missed_cycles = 2  # a non-real-time server misses cycles with nothing played
+        return inp
+
+    monkeypatch.setattr(ports, "open_input", missing_input)
+    caplog.set_level("INFO")
+    assert cli.main(["--preset", "baroque", "--model", str(tiny_model)]) == 0
+    assert "cycles without livegen's client" not in caplog.text
 
 
 # --- continue (needs the engine) --------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import mido
 import pytest
 
@@ -137,3 +139,51 @@ def test_the_outlet_hands_time_stamped_messages_to_the_port_open_now():
     assert hanging_notes(first.messages) == {} and hanging_notes(second.messages) == {}
     second.connections_made = 1  # reconnected: 67 was struck through the timed path
     assert outlet.renew([]) == 0 and outlet.renew([]) == 1
+
+
+# --- the exit warning about missed JACK cycles -------------------------------------------------
+
+
+def feed_watches(loss: serve.InputLoss, watches: list[tuple[int, int]]) -> int:
+    """Give ``loss`` one watch per ``(cycles missed, messages in)`` interval; return its count."""
+    missed = messages = 0
+    for missed_now, messages_now in watches:
+        missed, messages = missed + missed_now, messages + messages_now
+        loss.update(missed, messages)
+    return loss.cycles
+
+
+def test_missed_cycles_with_no_input_around_them_are_not_counted():
+    assert feed_watches(serve.InputLoss(), [(3, 0), (5, 0), (0, 0), (7, 0)]) == 0
+
+
+@pytest.mark.parametrize("watches, counted", [
+    ([(3, 4)], 3),  # input in the same interval
+    ([(0, 0), (3, 0), (0, 4)], 3),  # input in the next one
+    ([(0, 4), (3, 0)], 3),  # input in the one before
+    ([(3, 0), (0, 0), (0, 4)], 0),  # two intervals before the input: nothing lost
+    ([(0, 4), (0, 0), (3, 0)], 0),  # two intervals after it
+    ([(2, 0), (3, 4), (5, 0), (7, 0)], 10),
+])
+def test_missed_cycles_count_when_input_arrived_in_or_next_to_their_interval(watches, counted):
+    assert feed_watches(serve.InputLoss(), watches) == counted
+
+
+# --- the "no backend" error ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jackd, hint", [("/usr/bin/jackd", "jackd is installed: start it"),
+                                         (None, "apt-get install jackd2")])
+def test_no_backend_says_what_it_found_and_what_to_do_in_one_short_line(monkeypatch, capsys,
+                                                                         tmp_path, jackd, hint):
+    from livegen import cli
+    from livegen.ports import backends
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(backends, "ALSA_SEQ_DEVICE", "/absent/seq0")  # as long as /dev/snd/seq
+    monkeypatch.setattr(backends, "jack_running", lambda: False)
+    monkeypatch.setattr(backends.shutil, "which", lambda name: jackd if name == "jackd" else None)
+    assert cli.main(["run", "--model", str(tmp_path / "unused.onnx")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and len(err[0]) < 160, err
+    assert "no ALSA sequencer" in err[0] and "no JACK server running" in err[0] and hint in err[0]

@@ -75,6 +75,9 @@ class Engine:
         programs: ``{program: preset}`` for program changes; default: the
             presets ``preset.controls.program_map`` names, loaded now.
         realtime: the scheduler thread asks for real-time priority (the daemon does).
+        engine_priority: the engine thread's SCHED_FIFO priority (1-99), None: normal
+            priority; the daemon's comes from :func:`livegen.osthread.engine_priority`
+            (real-time only under a real-time JACK server, below its threads and the scheduler's).
         input_stalls: ``input_stalls(t0_s, t1_s)``: whether the MIDI input's
             server stalled between two stamps, for the clock follower
             (:class:`livegen.clock.MidiClock`); the JACK input's ``stalled_between``.
@@ -100,6 +103,7 @@ class Engine:
                  *, now: Callable[[], float] = time.monotonic, seed: int | None = None,
                  prepare_s: float = PREPARE_S,
                  programs: dict[int, Preset] | None = None, realtime: bool = False,
+                 engine_priority: int | None = None,
                  input_stalls: Callable[[float, float], bool] | None = None) -> None:
         if not prepare_s > 0:
             raise ValueError(f"prepare_s must be > 0 seconds (received {prepare_s!r})")
@@ -118,7 +122,7 @@ class Engine:
         self._counts = Counters()
         self._trigger = Trigger(self.grids, prepare_s)
         self._next_preset: Preset | None = None  # a program/controller change, put in use by tick
-        self._loop = EngineLoop(self, self.scheduler, now)
+        self._loop = EngineLoop(self, self.scheduler, now, priority=engine_priority)
 
     @property
     def preset(self) -> Preset:

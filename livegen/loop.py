@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from livegen.osthread import name_os_thread
+from livegen.osthread import name_os_thread, request_realtime
 from livegen.scheduler import Scheduler
 
 __all__ = ["EngineLoop", "Machine", "MAX_IDLE_WAIT_S", "ERROR_BACKOFF_S", "INPUT_QUEUE_LIMIT",
@@ -68,14 +68,20 @@ class EngineLoop:
         scheduler: the timed output (started and stopped with the loop's
             thread by the engine; run by :meth:`poll` while it has no thread).
         now: the monotonic clock, seconds.
+        priority: the engine thread's SCHED_FIFO priority (1-99), None: normal priority
+            (:func:`livegen.osthread.engine_priority` decides it for the daemon).
 
     Attributes:
         lock: held while the machine moves (re-entrant).
         dropped: input items not queued because :data:`INPUT_QUEUE_LIMIT` were waiting.
+        realtime_granted: whether the thread got ``priority`` (None until it asked, or without one).
     """
 
-    def __init__(self, machine: Machine, scheduler: Scheduler, now: Callable[[], float]) -> None:
+    def __init__(self, machine: Machine, scheduler: Scheduler, now: Callable[[], float], *,
+                 priority: int | None = None) -> None:
         self._machine = machine
+        self._priority = priority
+        self.realtime_granted: bool | None = None
         self._scheduler = scheduler
         self._now = now
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -160,6 +166,10 @@ class EngineLoop:
 
     def _run(self) -> None:
         name_os_thread("engine")
+        if self._priority is not None:
+            self.realtime_granted = request_realtime(self._priority)
+            if not self.realtime_granted:
+                log.info("engine thread: real-time priority not permitted; normal priority")
         wait: float | None = 0.0
         while not self._stop_event.is_set():
             timeout = MAX_IDLE_WAIT_S if wait is None else min(max(wait, 0.0), MAX_IDLE_WAIT_S)

@@ -165,11 +165,11 @@ class EngineLoop:
         return True
 
     def _run(self) -> None:
-        name_os_thread("engine")
-        if self._priority is not None:
+        if self._priority is not None:  # before the name: a thread named lg-engine has asked
             self.realtime_granted = request_realtime(self._priority)
             if not self.realtime_granted:
                 log.info("engine thread: real-time priority not permitted; normal priority")
+        name_os_thread("engine")
         wait: float | None = 0.0
         while not self._stop_event.is_set():
             timeout = MAX_IDLE_WAIT_S if wait is None else min(max(wait, 0.0), MAX_IDLE_WAIT_S)

@@ -75,9 +75,6 @@ class Engine:
         programs: ``{program: preset}`` for program changes; default: the
             presets ``preset.controls.program_map`` names, loaded now.
         realtime: the scheduler thread asks for real-time priority (the daemon does).
-        engine_priority: the engine thread's SCHED_FIFO priority (1-99), None: normal
-            priority; the daemon's comes from :func:`livegen.osthread.engine_priority`
-            (real-time only under a real-time JACK server, below its threads and the scheduler's).
         input_stalls: ``input_stalls(t0_s, t1_s)``: whether the MIDI input's
             server stalled between two stamps, for the clock follower
             (:class:`livegen.clock.MidiClock`); the JACK input's ``stalled_between``.
@@ -103,7 +100,6 @@ class Engine:
                  *, now: Callable[[], float] = time.monotonic, seed: int | None = None,
                  prepare_s: float = PREPARE_S,
                  programs: dict[int, Preset] | None = None, realtime: bool = False,
-                 engine_priority: int | None = None,
                  input_stalls: Callable[[float, float], bool] | None = None) -> None:
         if not prepare_s > 0:
             raise ValueError(f"prepare_s must be > 0 seconds (received {prepare_s!r})")
@@ -122,7 +118,7 @@ class Engine:
         self._counts = Counters()
         self._trigger = Trigger(self.grids, prepare_s)
         self._next_preset: Preset | None = None  # a program/controller change, put in use by tick
-        self._loop = EngineLoop(self, self.scheduler, now, priority=engine_priority)
+        self._loop = EngineLoop(self, self.scheduler, now)
 
     @property
     def preset(self) -> Preset:
@@ -174,13 +170,17 @@ class Engine:
         """
         return self._loop.poll()
 
-    def start(self) -> None:
+    def start(self, engine_priority: int | None = None) -> None:
         """Start the scheduler and engine threads (idempotent while running).
+
+        Args:
+            engine_priority: the engine thread's SCHED_FIFO priority (1-99), None: normal;
+                the daemon's: :func:`livegen.osthread.engine_priority`.
 
         Raises:
             RuntimeError: the engine was stopped; make a new one.
         """
-        self._loop.start()
+        self._loop.start(engine_priority)
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Cancel any response, stop the threads, end every note, then CC123 and CC120.

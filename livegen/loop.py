@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from livegen.osthread import name_os_thread, request_realtime
+from livegen.osthread import name_os_thread
 from livegen.scheduler import Scheduler
 
 __all__ = ["EngineLoop", "Machine", "MAX_IDLE_WAIT_S", "ERROR_BACKOFF_S", "INPUT_QUEUE_LIMIT",
@@ -68,20 +68,14 @@ class EngineLoop:
         scheduler: the timed output (started and stopped with the loop's
             thread by the engine; run by :meth:`poll` while it has no thread).
         now: the monotonic clock, seconds.
-        priority: the engine thread's SCHED_FIFO priority (1-99), None: normal priority
-            (:func:`livegen.osthread.engine_priority` decides it for the daemon).
 
     Attributes:
         lock: held while the machine moves (re-entrant).
         dropped: input items not queued because :data:`INPUT_QUEUE_LIMIT` were waiting.
-        realtime_granted: whether the thread got ``priority`` (None until it asked, or without one).
     """
 
-    def __init__(self, machine: Machine, scheduler: Scheduler, now: Callable[[], float], *,
-                 priority: int | None = None) -> None:
+    def __init__(self, machine: Machine, scheduler: Scheduler, now: Callable[[], float]) -> None:
         self._machine = machine
-        self._priority = priority
-        self.realtime_granted: bool | None = None
         self._scheduler = scheduler
         self._now = now
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -127,8 +121,12 @@ class EngineLoop:
                     wait = until_due if wait is None else min(wait, until_due)
             return wait
 
-    def start(self) -> None:
+    def start(self, priority: int | None = None) -> None:
         """Start the scheduler and engine threads (idempotent while running).
+
+        Args:
+            priority: the engine thread's SCHED_FIFO priority (1-99), None: normal priority
+                (:func:`livegen.osthread.engine_priority` decides it for the daemon).
 
         Raises:
             RuntimeError: the loop was stopped; make a new engine.
@@ -138,8 +136,8 @@ class EngineLoop:
                 raise RuntimeError("engine is stopped; create a new Engine")
             if self._thread is None:
                 self._scheduler.start()
-                self._thread = threading.Thread(target=self._run, name="livegen-engine",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, args=(priority,),
+                                                name="livegen-engine", daemon=True)
                 self._thread.start()
 
     def halt(self, timeout_s: float) -> bool:
@@ -164,10 +162,11 @@ class EngineLoop:
                 log.warning("engine thread did not stop within %.1f s", timeout_s)
         return True
 
-    def _run(self) -> None:
-        if self._priority is not None:  # before the name: a thread named lg-engine has asked
-            self.realtime_granted = request_realtime(self._priority)
-            if not self.realtime_granted:
+    def _run(self, priority: int | None) -> None:
+        if priority is not None:  # asked before the name: a thread named lg-engine has asked
+            from livegen.osthread import request_realtime
+
+            if not request_realtime(priority):
                 log.info("engine thread: real-time priority not permitted; normal priority")
         name_os_thread("engine")
         wait: float | None = 0.0

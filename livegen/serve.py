@@ -236,12 +236,12 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
                                                              client_name=args.client_name))
         log.info("engine thread: %s", why)
         engine = Engine(model, preset, link.outlet.send, seed=args.seed, realtime=True,
-                        engine_priority=priority, input_stalls=link.stalled_between)
+                        input_stalls=link.stalled_between)
         # A full collection holds the GIL, so it stalls the engine and the scheduler:
         # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
         # they are never scanned again (livegen bench: "full GC pause").
         gc.freeze()
-        engine.start()
+        engine.start(priority)
         started = True
         link.listen(engine)
         ready(f"listening on {link.describe()} (preset {preset.name}, backend {backend})")

@@ -169,11 +169,11 @@ def _answers(model: Model, responses: int, timed: bool) -> tuple[list[float], li
         time.sleep(0.2)  # the connection carries messages from a later cycle
         send = out.send if timed else (lambda msg: out.send(msg))  # a lambda hides the port
         priority, _ = engine_priority(jack_server_priority("jack", out))  # as the daemon
-        engine = Engine(model, preset, send, seed=0, realtime=True, engine_priority=priority)
+        engine = Engine(model, preset, send, seed=0, realtime=True)
         note_ons = _NoteOns()
         engine.scheduler.add_observer(note_ons)
         span_s, silences, firsts = max(t + d for _, _, t, d in PHRASE), [], []
-        engine.start()
+        engine.start(priority)
         try:
             engine_thread, limit_s = "unknown", time.monotonic() + ROUND_TIMEOUT_S
             while engine_thread == "unknown" and time.monotonic() < limit_s:

@@ -32,6 +32,7 @@
 #include <jack/jack.h>
 #include <jack/midiport.h>
 #include <jack/ringbuffer.h>
+#include <jack/thread.h>
 
 #define RING_BYTES (1 << 17)   /* 128 KiB each way: thousands of 3-byte messages */
 #define MAX_EVENT_BYTES 256    /* longer events (sysex) are not passed on */
@@ -739,6 +740,22 @@ static PyObject *Client_get_timed_lost(Client *self, void *Py_UNUSED(c)) {
     return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->timed_lost));
 }
 
+/* Whether the server runs real-time (jackd -R): then its process threads, and this
+ * client's, run SCHED_FIFO, and a Python thread may go real-time below them (issue 14). */
+static PyObject *Client_get_realtime(Client *self, void *Py_UNUSED(c)) {
+    if (check_open(self) < 0)
+        return NULL;
+    return PyBool_FromLong(jack_is_realtime(self->client) != 0);
+}
+
+/* The SCHED_FIFO priority JACK gives its client threads (this client's process thread
+ * among them), or -1 when the server does not run real-time. */
+static PyObject *Client_get_rt_priority(Client *self, void *Py_UNUSED(c)) {
+    if (check_open(self) < 0)
+        return NULL;
+    return PyLong_FromLong(jack_client_real_time_priority(self->client));
+}
+
 static PyObject *Client_get_closed(Client *self, void *Py_UNUSED(c)) {
     return PyBool_FromLong(self->client == NULL || atomic_load(&self->shutdown));
 }
@@ -791,6 +808,11 @@ static PyGetSetDef Client_getset[] = {
     {"out_connects", (getter)Client_get_out_connects, NULL,
      "Connections made to the output port so far (by anyone, JACK's notification thread).", NULL},
     {"closed", (getter)Client_get_closed, NULL, "Closed, or the server shut down.", NULL},
+    {"realtime", (getter)Client_get_realtime, NULL,
+     "Whether the JACK server runs real-time (jack_is_realtime). ValueError once closed.", NULL},
+    {"rt_priority", (getter)Client_get_rt_priority, NULL,
+     "The SCHED_FIFO priority (1-99) of JACK's client threads (jack_client_real_time_priority), "
+     "-1 when the server does not run real-time. ValueError once closed.", NULL},
     {"placed", (getter)Client_get_placed, NULL,
      "Output events written into JACK's port buffers so far (each message once).", NULL},
     {"timed_lost", (getter)Client_get_timed_lost, NULL,

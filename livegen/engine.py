@@ -172,13 +172,17 @@ class Engine:
         """
         return self._loop.poll()
 
-    def start(self) -> None:
+    def start(self, engine_priority: int | None = None) -> None:
         """Start the scheduler and engine threads (idempotent while running).
+
+        Args:
+            engine_priority: the engine thread's SCHED_FIFO priority (1-99), None: normal;
+                the daemon's: :func:`livegen.osthread.engine_priority`.
 
         Raises:
             RuntimeError: the engine was stopped; make a new one.
         """
-        self._loop.start()
+        self._loop.start(engine_priority)
 
     def stop(self, timeout_s: float = 2.0) -> None:
         """Cancel any response, stop the threads, end every note, then CC123 and CC120.

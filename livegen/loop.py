@@ -129,8 +129,12 @@ class EngineLoop:
                     wait = until_due if wait is None else min(wait, until_due)
             return wait
 
-    def start(self) -> None:
+    def start(self, priority: int | None = None) -> None:
         """Start the scheduler and engine threads (idempotent while running).
+
+        Args:
+            priority: the engine thread's SCHED_FIFO priority (1-99), None: normal priority
+                (:func:`livegen.osthread.engine_priority` decides it for the daemon).
 
         Raises:
             RuntimeError: the loop was stopped; make a new engine.
@@ -140,8 +144,8 @@ class EngineLoop:
                 raise RuntimeError("engine is stopped; create a new Engine")
             if self._thread is None:
                 self._scheduler.start()
-                self._thread = threading.Thread(target=self._run, name="livegen-engine",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, args=(priority,),
+                                                name="livegen-engine", daemon=True)
                 self._thread.start()
 
     def halt(self, timeout_s: float) -> bool:
@@ -166,7 +170,12 @@ class EngineLoop:
                 log.warning("engine thread did not stop within %.1f s", timeout_s)
         return True
 
-    def _run(self) -> None:
+    def _run(self, priority: int | None) -> None:
+        if priority is not None:  # asked before the name: a thread named lg-engine has asked
+            from livegen.osthread import request_realtime
+
+            if not request_realtime(priority):
+                log.info("engine thread: real-time priority not permitted; normal priority")
         name_os_thread("engine")
         wait: float | None = 0.0
         while not self._stop_event.is_set():

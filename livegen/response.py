@@ -21,6 +21,9 @@ A response may be prepared before its start (the silence trigger fires
 the notes of its first onset are generated and scheduled, then the engine
 waits until :data:`SEND_FIRST_S` after the start, so the scheduler thread
 sends the first note on time before generation takes the interpreter again.
+Not with a timed port (the scheduler's ``handoff``): the first notes are in the
+port once scheduled, so generation goes on at once (issue 14: a note due 10 ms
+after the start, left until then, was late now and then on a busy machine).
 
 No note takes a pitch the performer holds: the pitch is drawn without the held
 keys, and a note whose pitch is held by the time it is scheduled is skipped.
@@ -211,7 +214,7 @@ class Response:
         answer = self._active()
         if not answer.generating:
             return max(answer.last_end_s - now_s, 0.0)
-        if now_s < answer.start_s:  # prepared: let the first notes leave first
+        if self._send_first(answer, now_s):  # prepared: let the first notes leave first
             return answer.start_s - now_s + SEND_FIRST_S
         return max(answer.held.onset_s - self._horizon_s(answer) - now_s, 0.0)
 
@@ -238,7 +241,7 @@ class Response:
             if answer.held is None and not self._generate(answer, follow_clock):
                 break
             note = answer.held
-            limit_s = (answer.start_s if now_s < answer.start_s
+            limit_s = (answer.start_s if self._send_first(answer, now_s)
                        else now_s + self._horizon_s(answer))
             if (answer.count > 0 or answer.held_tick is not None) and note.onset_s > limit_s:
                 break
@@ -265,6 +268,10 @@ class Response:
         if self._answer is None:
             raise RuntimeError("no response is active; begin() one first")
         return self._answer
+
+    def _send_first(self, answer: _Answer, now_s: float) -> bool:
+        """Before the start, with messages sent when due: only the first onset until it leaves."""
+        return now_s < answer.start_s and self._scheduler.handoff is None
 
     def _horizon_s(self, answer: _Answer) -> float:
         lookahead_s = self._generator.preset.answer.lookahead_s

@@ -270,6 +270,8 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
         BackendError, PortNotFoundError: the ports cannot open at start.
     """
     from livegen.engine import Engine
+    from livegen.osthread import engine_priority
+    from livegen.ports.jack import jack_server_priority
 
     link = Link(backend, args.in_port, args.out_port, client_name=args.client_name,
                 jack_client=args.jack_client)
@@ -281,13 +283,17 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
     scheduler_log.addFilter(_not_server_gone)  # the watch's line says it once
     try:
         link.open()
+        # the engine thread real-time only under a real-time JACK server (issue 14)
+        priority, why = engine_priority(jack_server_priority(backend, link.output,
+                                                             client_name=args.client_name))
+        log.info("engine thread: %s", why)
         engine = Engine(model, preset, link.outlet.send, seed=args.seed, realtime=True,
                         input_stalls=link.stalled_between)
         # A full collection holds the GIL, so it stalls the engine and the scheduler:
         # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
         # they are never scanned again (livegen bench: "full GC pause").
         gc.freeze()
-        engine.start()
+        engine.start(priority)
         started = True
         link.listen(engine)
         ready(f"listening on {link.describe()} (preset {preset.name}, backend {backend})")

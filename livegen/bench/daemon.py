@@ -13,6 +13,13 @@ USS = ``Private_Clean`` + ``Private_Dirty`` of ``/proc/PID/smaps_rollup`` (pages
 mapped by this process alone: its heap, onnxruntime's buffers, library pages no
 other process maps); PSS (each shared page divided among the processes that
 map it) and RSS are reported beside it.
+
+Where there is no ``/proc`` (macOS, Windows; issue 16) the same rows come from
+psutil, when it is installed (``pip install psutil``: an optional dependency):
+the process's CPU time over all its threads (the split into livegen's threads
+and JACK's needs Linux, where livegen names its threads), its USS
+(``memory_full_info().uss``), RSS and peak. Without either the rows are
+skipped with the reason.
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+try:  # optional: the daemon rows where there is no /proc (macOS, Windows; issue 16)
+    import psutil
+except ImportError:
+    psutil = None
+
 from livegen import ports
 from livegen.bench.listener import bench_listener
 from livegen.bench.report import Figure, skip_all
@@ -35,8 +47,8 @@ from livegen.bench.steps import BENCH_STYLE
 from livegen.errors import BackendError
 from livegen.osthread import OS_THREAD_PREFIX
 
-__all__ = ["bench_daemon", "daemon_command", "status_mib", "smaps_rollup_mib", "IDLE_SETTLE_S",
-           "MB_PER_MIB"]
+__all__ = ["bench_daemon", "daemon_command", "status_mib", "smaps_rollup_mib", "idle_reader",
+           "IDLE_SETTLE_S", "MB_PER_MIB"]
 
 MB_PER_MIB = 1024 * 1024 / 1e6  # memory is judged in MB of 10^6 bytes: the stricter reading
 KIB_PER_MIB = 1024
@@ -174,6 +186,49 @@ def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: 
                                f"memory {rollup.get('Pss_Shmem', 0):.0f} MiB")
 
 
+def idle_reader(pid: int) -> str | None:
+    """Where the idle CPU and memory of process ``pid`` are read from here.
+
+    Returns:
+        ``"proc"`` (Linux ``/proc``: per-thread CPU and the memory split),
+        ``"psutil"`` (no ``/proc``, psutil installed: macOS, Windows), or None.
+    """
+    if os.path.exists(f"/proc/{pid}/stat"):
+        return "proc"
+    return "psutil" if psutil is not None else None
+
+
+def _measure_idle_psutil(pid: int, idle_s: float, figures: dict[str, Figure], clients: str) -> None:
+    """Fill the idle CPU and memory figures from psutil: all threads together, no PSS off Linux."""
+    process = psutil.Process(pid)
+    idle = [f for k, f in figures.items() if k.startswith("idle_cpu")]
+    time.sleep(IDLE_SETTLE_S)
+    w0, t0 = time.perf_counter(), process.cpu_times()
+    time.sleep(idle_s)
+    w1, t1 = time.perf_counter(), process.cpu_times()
+    share = 100.0 * ((t1.user + t1.system) - (t0.user + t0.system)) / (w1 - w0)
+    for figure in idle:
+        figure.value = share
+        figure.note = (f"{w1 - w0:.1f} s idle after a {IDLE_SETTLE_S:g} s settle; psutil "
+                       f"{psutil.__version__}: the process's CPU time, every thread (split by thread "
+                       f"on Linux only){clients}")
+    memory = process.memory_full_info()
+    if "uss" in figures:
+        figures["uss"].value = memory.uss / 1e6
+        figures["uss"].note = (f"psutil's memory_full_info().uss, MB of 10^6 bytes "
+                               f"({memory.uss / 2**20:.1f} MiB)")
+    if "rss" in figures:
+        peak = getattr(memory, "peak_wset", None)  # Windows
+        figures["rss"].value = memory.rss / 1e6
+        figures["rss"].note = "no target; psutil's rss" + (
+            f", peak {peak / 2**20:.0f} MiB" if peak else "")
+    if "pss" in figures:
+        if hasattr(memory, "pss"):
+            figures["pss"].value = memory.pss / 1e6
+        else:
+            skip_all([figures["pss"]], "PSS is known on Linux only")
+
+
 def daemon_command(model_path: str | os.PathLike, backend: str,
                    jack_client: str | None = None) -> list[str]:
     """The command line of the daemon the bench starts (this interpreter, ``-m livegen run``).
@@ -211,11 +266,13 @@ def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Fi
             if "cold_start" in figures:
                 figures["cold_start"].value = time.perf_counter() - t0
                 figures["cold_start"].note = f"spawn -> 'listening on' line, backend {backend}"
-            if os.path.exists(f"/proc/{process.pid}/stat"):
-                _measure_idle(process.pid, idle_s, figures, clients)
-            else:
+            reader = idle_reader(process.pid)
+            if reader is None:
                 skip_all([f for k, f in figures.items() if k not in ("cold_start", "sigint_exit")],
-                         "needs Linux /proc")
+                         "needs Linux /proc, or psutil (pip install psutil)")
+            else:
+                measure = _measure_idle if reader == "proc" else _measure_idle_psutil
+                measure(process.pid, idle_s, figures, clients)
             process.send_signal(signal.SIGINT)
             exit_status = float(process.wait(EXIT_TIMEOUT_S))
             if "sigint_exit" in figures:

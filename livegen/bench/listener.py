@@ -1,14 +1,15 @@
 """What a listener gets, quiet and with every core busy: note_on arrival at a receiving JACK
 port minus its deadline during answers, and trigger -> first note_on at that port.
 
-An :class:`~livegen.engine.Engine` runs as in the daemon (its threads, real-time
-priority asked, the real clock) with livegen's one-client JACK output; a second
-one-client JACK client is the listener, connected to it, and stamps what
-arrives (frame-accurate, ``time.monotonic`` seconds, the same convention the
-output places by: a message placed at its deadline's frame is stamped with it).
-An observer on the engine's scheduler records each note_on's deadline. The
-load is one busy Python process per core at normal priority, started here and
-always stopped.
+An :class:`~livegen.engine.Engine` runs as in the daemon (its threads, the real
+clock; real-time priority asked for the scheduler thread, and for the engine
+thread only under a real-time JACK server, :func:`livegen.osthread.engine_priority`)
+with livegen's one-client JACK output; a second one-client JACK client is the
+listener, connected to it, and stamps what arrives (frame-accurate,
+``time.monotonic`` seconds, the same convention the output places by: a
+message placed at its deadline's frame is stamped with it). An observer on
+the engine's scheduler records each note_on's deadline. The load is one busy
+Python process per core at normal priority, started here and always stopped.
 
 The same run on the same port with the time stamps hidden from the scheduler
 (so it sends each message when due, from its thread, as on the other
@@ -32,9 +33,11 @@ from livegen import ports
 from livegen.bench.report import Figure, skip_all, timing
 from livegen.bench.steps import BENCH_STYLE, PHRASE, style_index
 from livegen.model import Model
+from livegen.osthread import engine_priority
+from livegen.ports.jack import jack_server_priority
 from livegen.scheduler import SchedulerObserver
 
-__all__ = ["bench_listener", "cpu_load", "LISTENER_CLIENT"]
+__all__ = ["bench_listener", "cpu_load", "jack_server_facts", "thread_priority", "LISTENER_CLIENT"]
 
 LISTENER_CLIENT = "livegen-bench-listener"
 POLL_S = 0.005  # how often the bench looks at a running engine, seconds
@@ -67,6 +70,45 @@ def cpu_load(processes: int | None = None) -> Iterator[int]:
             process.kill()
         for process in busy:
             process.wait()
+
+
+def jack_server_facts() -> str | None:
+    """The JACK server the bench talks to, for the header: its name and whether it runs real-time.
+
+    Returns:
+        e.g. ``"lg-rt (JACK_DEFAULT_SERVER), real-time: client threads at SCHED_FIFO 5"``;
+        None when no JACK server runs.
+    """
+    if not ports.jack_running():
+        return None
+    name = os.environ.get("JACK_DEFAULT_SERVER")
+    who = f"{name} (JACK_DEFAULT_SERVER)" if name else "default"
+    if not ports.jack_shared_client():
+        return f"{who}, real-time unknown (livegen._jackmidi is not built)"
+    priority = jack_server_priority("jack", client_name=LISTENER_CLIENT)
+    return f"{who}, " + ("not real-time" if priority is None
+                         else f"real-time: client threads at SCHED_FIFO {priority}")
+
+
+def thread_priority(os_name: str) -> str:
+    """How the OS schedules this process's thread named ``os_name``: ``SCHED_FIFO 1``, ``normal``.
+
+    Read from ``/proc/self/task`` (Linux); ``unknown`` elsewhere or when no thread has the name.
+    """
+    tasks = f"/proc/{os.getpid()}/task"
+    if not os.path.isdir(tasks) or not hasattr(os, "sched_getscheduler"):
+        return "unknown"
+    for tid in os.listdir(tasks):
+        try:
+            with open(f"{tasks}/{tid}/comm") as comm:
+                if comm.read().strip() != os_name:
+                    continue
+            if os.sched_getscheduler(int(tid)) == os.SCHED_FIFO:
+                return f"SCHED_FIFO {os.sched_getparam(int(tid)).sched_priority}"
+            return "normal"
+        except OSError:  # the thread ended meanwhile
+            continue
+    return "unknown"
 
 
 class _NoteOns(SchedulerObserver):
@@ -126,12 +168,17 @@ def _answers(model: Model, responses: int, timed: bool) -> tuple[list[float], li
                        timeout=10, env={**os.environ, "JACK_NO_START_SERVER": "1"})
         time.sleep(0.2)  # the connection carries messages from a later cycle
         send = out.send if timed else (lambda msg: out.send(msg))  # a lambda hides the port
-        engine = Engine(model, preset, send, seed=0, realtime=True)  # as the daemon
+        priority, _ = engine_priority(jack_server_priority("jack", out))  # as the daemon
+        engine = Engine(model, preset, send, seed=0, realtime=True)
         note_ons = _NoteOns()
         engine.scheduler.add_observer(note_ons)
         span_s, silences, firsts = max(t + d for _, _, t, d in PHRASE), [], []
-        engine.start()
+        engine.start(priority)
         try:
+            engine_thread, limit_s = "unknown", time.monotonic() + ROUND_TIMEOUT_S
+            while engine_thread == "unknown" and time.monotonic() < limit_s:
+                time.sleep(POLL_S)  # named once it has asked for its priority
+                engine_thread = thread_priority("lg-engine")
             for _ in range(responses):
                 end_s = time.monotonic()
                 for pitch, velocity, onset_s, duration_s in PHRASE:
@@ -149,7 +196,8 @@ def _answers(model: Model, responses: int, timed: bool) -> tuple[list[float], li
                 if after:
                     firsts.append(min(after) - silence_s)
                 silences.append(silence_s)
-            facts = {"realtime": engine.scheduler.realtime_granted, "missed": listener.missed_cycles}
+            facts = {"realtime": engine.scheduler.realtime_granted, "missed": listener.missed_cycles,
+                     "engine": engine_thread}
         finally:
             engine.stop()
     finally:
@@ -200,7 +248,8 @@ def bench_listener(model_path: str | os.PathLike, responses: int) -> list[Figure
                 with cpu_load(processes) as busy:
                     lateness, firsts, facts = _answers(model, responses, timed)
             how = (f"{busy} busy processes; " if busy else "") + (
-                f"scheduler thread {'SCHED_FIFO' if facts['realtime'] else 'normal priority'}; "
+                f"scheduler thread {'SCHED_FIFO' if facts['realtime'] else 'normal priority'}, "
+                f"engine thread {facts['engine']}; "
                 f"{facts['arrived']} of {facts['due']} note_ons heard; listener missed "
                 f"{facts['missed']} JACK cycles")
             in_time = np.asarray(facts["in_time"]) * MS_PER_S

@@ -190,7 +190,9 @@ def format_report(report: Report) -> str:
             f"{c.get('load_avg_end')} at end",
             f"software: Python {c['python']}, onnxruntime {c['onnxruntime']}, numpy {c['numpy']}"
             + "".join(f", {k} {c[k]}" for k in ("torch",) if k in c),
-            f"model: {c['model']} ({c['model_mb']} MB, LSTM state {c['model_state']})", ""]
+            f"model: {c['model']} ({c['model_mb']} MB, LSTM state {c['model_state']})"]
+    head += [f"JACK server: {c['jack_server']}"] if c.get("jack_server") else []
+    head += [""]
     rows, notes, skips = [("figure", "p50", "p99", "max", "x step/value", "target", "result")], [], {}
     for f in report.figures:
         if f.skipped is not None:

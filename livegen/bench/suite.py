@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from livegen.bench.daemon import bench_daemon
+from livegen.bench.listener import jack_server_facts
 from livegen.bench.realtime import bench_gc, bench_scheduler, bench_trigger
 from livegen.bench.report import Report, load_avg, machine_context
 from livegen.bench.steps import bench_notes, bench_reread, bench_step
@@ -64,6 +65,7 @@ def run(model_path: str | os.PathLike | None = None, *, quick: bool = False,
     model = Model.load(model_path, threads=1)
     report = Report(machine_context(model, "quick" if quick else "full"))
     report.context["elsewhere"] = ELSEWHERE
+    report.context["jack_server"] = jack_server_facts() if daemon else None
     log.info("one step x %d; stateless re-read x %d", settings.steps, settings.rereads)
     step = bench_step(model, settings.steps, settings.warmup)
     report.figures += [step, bench_reread(model, settings.rereads, step)]

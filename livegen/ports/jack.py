@@ -32,8 +32,9 @@ from livegen.ports.base import (
     InputHandler,
     InputPort,
     OutputPort,
+    Port,
 )
-from livegen.ports.jack_clients import JackClients, JackPortHandle
+from livegen.ports.jack_clients import JackClients, JackPortHandle, jack_watch
 
 __all__ = [
     "JACK_READ_TIMEOUT_S",
@@ -41,6 +42,7 @@ __all__ = [
     "JackOutputPort",
     "open_jack_input",
     "open_jack_output",
+    "jack_server_priority",
 ]
 
 log = logging.getLogger(__name__)
@@ -340,3 +342,42 @@ def open_jack_output(port: str | None = None, *, client_name: str = CLIENT_NAME,
     clients = JackClients() if clients is None else clients
     handle, name, virtual = _open(clients, port, OUT_PORT_NAME, client_name, "output")
     return JackOutputPort(handle, name, virtual)
+
+
+def jack_server_priority(backend: str, port: Port | None = None, *,
+                         client_name: str = CLIENT_NAME) -> int | None:
+    """The SCHED_FIFO priority of a real-time JACK server's client threads, or None.
+
+    Asks the server (``jack_is_realtime``, ``jack_client_real_time_priority``)
+    through ``port``'s one-client JACK client when it is one; otherwise (python-rtmidi's
+    JACK ports, whose clients cannot be asked) through a client opened for the
+    question and closed at once, never activated (no process callback, no cycle).
+
+    Args:
+        backend: the concrete backend; only ``jack`` has a server to ask.
+        port: an open port of livegen's, or None.
+        client_name: the name the question's own client is made from (``<name>-watch``).
+
+    Returns:
+        The priority (1-99) JACK gives its client threads when the server runs
+        real-time (``jackd -R``; 5 at jackd's default ``-P 10``); None when it runs
+        without (``--no-realtime``), for any other backend, when
+        ``livegen._jackmidi`` is not built, or when no server answers. Never raises.
+    """
+    if backend != "jack":
+        return None
+    handle = port._handle if isinstance(port, (JackInputPort, JackOutputPort)) else None
+    client = None if handle is None else handle.client
+    probe = None
+    if client is None or client.closed:
+        client = probe = jack_watch(client_name)
+    if client is None:
+        return None
+    try:
+        priority = client.rt_priority if client.realtime else -1
+    except (ValueError, OSError):  # closed under us: the server went away
+        priority = -1
+    finally:
+        if probe is not None:
+            probe.close()
+    return priority if priority >= 1 else None

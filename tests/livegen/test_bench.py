@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import subprocess
 import sys
 
 import pytest
@@ -182,6 +183,47 @@ def test_memory_is_read_from_proc():
         pytest.skip("this kernel has no /proc/PID/smaps_rollup (Linux < 4.14)")
     assert rollup["USS"] == rollup["Private_Clean"] + rollup["Private_Dirty"]
     assert 0 < rollup["USS"] <= rollup["Pss"] <= rollup["Rss"]
+
+
+def test_without_proc_the_daemon_rows_come_from_psutil_or_say_what_they_need(monkeypatch):
+    # issue 16: macOS and Windows have no /proc
+    real_exists = os.path.exists
+    monkeypatch.setattr(bench_daemon.os.path, "exists",
+                        lambda path: False if str(path).startswith("/proc/") else real_exists(path))
+    monkeypatch.setattr(bench_daemon, "psutil", None)
+    assert bench_daemon.idle_reader(os.getpid()) is None
+    monkeypatch.setattr(bench_daemon, "psutil", object())
+    assert bench_daemon.idle_reader(os.getpid()) == "psutil"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="compares with Linux /proc")
+def test_psutils_idle_cpu_and_memory_agree_with_procs_for_the_same_process(monkeypatch):
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.setattr(bench_daemon, "psutil", psutil)
+    monkeypatch.setattr(bench_daemon, "IDLE_SETTLE_S", 0.0)
+    # a child that burns CPU for a known share of the time: half of every 20 ms
+    code = ("import time\nwhile True:\n    t = time.perf_counter()\n"
+            "    while time.perf_counter() - t < 0.01: pass\n    time.sleep(0.01)\n")
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        by = {}
+        for reader, measure in (("proc", bench_daemon._measure_idle),
+                                ("psutil", bench_daemon._measure_idle_psutil)):
+            figures = {k: bench.Figure(k, k, "") for k in ("idle_cpu", "uss", "pss", "rss")}
+            measure(child.pid, 1.0, figures, "")
+            by[reader] = {k: f.value for k, f in figures.items()}
+            assert figures["idle_cpu"].note
+        # the CPU time both read, at one moment: the same seconds
+        cpu_proc = sum(bench_daemon._thread_cpu(child.pid).values())
+        times = psutil.Process(child.pid).cpu_times()
+        assert abs((times.user + times.system) - cpu_proc) < 0.05 + 0.05 * cpu_proc
+    finally:
+        child.kill()
+        child.wait()
+    proc, ps = by["proc"], by["psutil"]
+    assert proc["idle_cpu"] > 5 and ps["idle_cpu"] > 5  # the child was busy: both saw it
+    assert 0.8 < ps["uss"] / proc["uss"] < 1.25 and 0.8 < ps["rss"] / proc["rss"] < 1.25
+    assert ps["pss"] is not None  # Linux gives PSS through psutil too
 
 
 def test_memory_readers_raise_for_a_missing_process():

@@ -323,7 +323,8 @@ class FakeEngine:
     def wants_fast_input(self) -> bool:
         return False
 
-    def start(self) -> None:
+    def start(self, engine_priority=None) -> None:
+        self.engine_priority = engine_priority
         self.events.append("start")
         self.activity.messages_in = self.messages_on_start
         threading.Timer(0.05, os.kill, (os.getpid(), self.signal_on_start)).start()

@@ -280,6 +280,33 @@ def test_a_prepared_response_is_only_prepared_until_it_sounds():
     assert outcome.notes_played >= 1 and hanging_notes(port.messages) == {}
 
 
+def test_with_a_timed_port_a_prepared_response_generates_on_before_its_start():
+    # issue 14: the port holds the first notes already (no thread must send them first), so
+    # a note due just after the start is not left to be generated after it (it came late)
+    from test_scheduler import FakeTimedPort
+
+    clock = FakeClock()
+    port = FakeTimedPort(clock)
+    scheduler = Scheduler(port.send, now=clock)
+    response = Response(Generator(FakeModel(time_bias=40.0), PRESET, seed=0), scheduler,
+                        GridSource(MidiClock(), OnsetTempo()), PerformanceBuffer())  # short shifts
+    dues = []
+
+    class Watch(SchedulerObserver):
+        def scheduled(self, due_s, at_s, msg):
+            dues.extend([due_s] if msg.type == "note_on" else [])
+
+    scheduler.add_observer(Watch())
+    start_s = clock() + 0.02
+    response.begin(start_s, start_s, start_s + 1.0, phrase_notes=1)
+    response.advance(clock())
+    assert dues[0] == pytest.approx(start_s) and max(dues) > start_s  # past the first onset
+    assert all(due <= clock() + PRESET.answer.lookahead_s for due in dues)  # by the horizon
+    port.play(start_s + 2.0)
+    response.end(cancel=False)
+    assert hanging_notes(port.messages) == {}
+
+
 def test_a_response_skips_notes_whose_pitch_the_performer_holds():
     preset = PRESET.replace(pitch_low=60, pitch_high=62, max_notes=12)
     clock, port, _, scheduler, buffer, response = _standalone(preset, time_bias=6.0)

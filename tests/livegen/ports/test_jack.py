@@ -342,3 +342,47 @@ def test_one_client_input_sees_a_server_stall(own_jack_server):
                              key=lambda st: st[1] - st[0])
         assert quiet_s - 0.003 < start_s and 0.012 < end_s - start_s < 0.5
         assert not port.stalled_between(end_s + 0.001, end_s + 0.002)
+
+
+class _ServerFlags:
+    """The part of ``livegen._jackmidi.Client`` that says how the server runs."""
+
+    def __init__(self, realtime: bool, rt_priority: int) -> None:
+        self.realtime, self.rt_priority, self.closed = realtime, rt_priority, False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Handle:
+    def __init__(self, client) -> None:
+        self.client = client
+
+
+def test_the_server_priority_is_asked_of_the_ports_client_and_only_on_jack(monkeypatch):
+    from livegen.ports import jack as jack_module
+
+    probes = []
+    monkeypatch.setattr(jack_module, "jack_watch", lambda name: probes.append(name))
+    realtime = JackOutputPort(_Handle(_ServerFlags(True, 5)), "livegen out", True)
+    assert jack_module.jack_server_priority("jack", realtime) == 5
+    plain = JackInputPort(_Handle(_ServerFlags(False, -1)), "livegen in", True)
+    assert jack_module.jack_server_priority("jack", plain) is None
+    assert jack_module.jack_server_priority("alsa", realtime) is None  # no JACK server to ask
+    assert probes == []  # the port's own client answered
+
+
+def test_without_a_one_client_port_a_question_client_is_opened_and_closed(monkeypatch):
+    from livegen.ports import jack as jack_module
+
+    probes = []
+
+    def watch(name):
+        probes.append(_ServerFlags(True, 7))
+        return probes[-1]
+
+    monkeypatch.setattr(jack_module, "jack_watch", watch)
+    assert jack_module.jack_server_priority("jack", None) == 7  # python-rtmidi's ports
+    assert len(probes) == 1 and probes[0].closed
+    monkeypatch.setattr(jack_module, "jack_watch", lambda name: None)  # no server, or not built
+    assert jack_module.jack_server_priority("jack", None) is None

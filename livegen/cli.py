@@ -13,14 +13,14 @@ never import torch or the training package ``livegen_train`` (the repository's
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 import threading
 from collections.abc import Sequence
 
 from livegen import __version__
-from livegen.errors import LivegenError, ModelError
+from livegen.delegate import DELEGATED, delegate
+from livegen.errors import LivegenError
 from livegen.learn import add_learn_arguments, learn_doc
 from livegen.ports import BACKENDS, CLIENT_NAME, JACK_CLIENTS
 from livegen.stopsignals import StopSignals
@@ -41,16 +41,6 @@ RUN_LOG_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
 #: The other commands' (their progress is INFO).
 LOG_LEVELS = (logging.INFO, logging.DEBUG)
 
-#: subcommands handed to the training side: name -> (module of livegen_train, help)
-DELEGATED = {
-    "train": ("livegen_train.train", "train a model (needs the train extra)"),
-    "export": ("livegen_train.onnx_export", "export a checkpoint to ONNX (needs the train extra)"),
-    "evaluate": ("livegen_train.evaluate", "held-out NLL vs baselines, continuation statistics, copies, "
-                                    "style distinctness; writes docs/evaluation.md (needs the train extra)"),
-    "copy-guard": ("livegen_train.copies", "rebuild a model's copy guard from its training split "
-                                    "(needs the train extra)"),
-}
-TRAIN_EXTRA_HINT = "pip install torch==2.13.0 && pip install 'livegen[train]'"
 
 
 def _add_preset_and_model(parser: argparse.ArgumentParser) -> None:
@@ -194,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = _normalise(list(sys.argv[1:] if argv is None else argv))
     if argv[0] in DELEGATED:
         logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
-        return _report(_delegate, argv[0], argv[1:])
+        return _report(delegate, argv[0], argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -388,38 +378,6 @@ def _add_doctor(sub) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from livegen.doctor import DoctorOptions, diagnose, exit_status
+    from livegen.doctor import run_doctor
 
-    options = DoctorOptions(backend=args.backend, preset=args.preset, model=args.model,
-                            client_name=args.client_name, jack_client=args.jack_client,
-                            loopback=args.loopback, wait_s=max(args.wait, 0.0))
-    findings = diagnose(options, emit=lambda finding: print(finding.line(), flush=True))
-    problems = sum(f.level == "PROBLEM" for f in findings)
-    print(f"{PROG} doctor: {problems} problem(s)" if problems else f"{PROG} doctor: healthy")
-    return exit_status(findings)
-
-
-# --- train, export, evaluate ------------------------------------------------------------------
-
-
-def _delegate(command: str, argv: list[str]) -> int:
-    """Run ``livegen_train.<module>.main(argv)``; torch is imported only here."""
-    module_name = DELEGATED[command][0]
-    try:
-        importlib.import_module("torch")
-    except ImportError:
-        raise ModelError(f"`livegen {command}` needs PyTorch and the train extra: "
-                         f"{TRAIN_EXTRA_HINT}") from None
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name not in (module_name, "livegen_train"):
-            raise ModelError(f"`livegen {command}` needs the train extra ({err.name} is "
-                             f"missing): {TRAIN_EXTRA_HINT}") from err
-        raise ModelError(f"`livegen {command}` is not available in this install "
-                         f"({module_name} not found)") from err
-    entry = getattr(module, "main", None)
-    if entry is None:
-        raise ModelError(f"`livegen {command}` is not wired yet ({module_name} has no main())")
-    return int(entry(argv) or 0)
-
+    return run_doctor(args, say=lambda line: print(line, flush=True), prog=PROG)

@@ -42,7 +42,7 @@ from livegen.ports.backends import ALSA_SEQ_DEVICE, JACK_START_HINT, compiled_ba
 from livegen.ports.jackquery import JackQuery
 from livegen.ports.servers import loaded_libjacks, pipewire_hint, server_processes
 
-__all__ = ["Finding", "DoctorOptions", "diagnose", "exit_status", "OK", "NOTE", "PROBLEM"]
+__all__ = ["Finding", "DoctorOptions", "diagnose", "exit_status", "run_doctor", "OK", "NOTE", "PROBLEM"]
 
 OK, NOTE, PROBLEM = "ok", "note", "PROBLEM"
 
@@ -316,3 +316,14 @@ def _loop(backend: str, options: DoctorOptions, query: JackQuery | None) -> Find
 _ROUTE_FIX = (f"route {OUT_PORT_NAME} back to {IN_PORT_NAME} (a DAW track with input "
               f"{OUT_PORT_NAME}, output {IN_PORT_NAME} and monitoring on; or `jack_connect "
               f"'livegen:{OUT_PORT_NAME}' 'livegen:{IN_PORT_NAME}'`) during --wait")
+
+
+def run_doctor(args, say: Callable[[str], None], prog: str = "livegen") -> int:
+    """``livegen doctor``: ``say`` each finding's line as it comes, then the verdict; the exit status."""
+    options = DoctorOptions(backend=args.backend, preset=args.preset, model=args.model,
+                            client_name=args.client_name, jack_client=args.jack_client,
+                            loopback=args.loopback, wait_s=max(args.wait, 0.0))
+    findings = diagnose(options, emit=lambda finding: say(finding.line()))
+    problems = sum(f.level == PROBLEM for f in findings)
+    say(f"{prog} doctor: {problems} problem(s)" if problems else f"{prog} doctor: healthy")
+    return exit_status(findings)

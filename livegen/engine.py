@@ -46,7 +46,7 @@ from livegen.response import Response
 from livegen.scheduler import Scheduler
 from livegen.stats import Activity, Counters, EngineStats
 from livegen.tempo import OnsetTempo
-from livegen.triggers import Due, Trigger
+from livegen.triggers import Due, Trigger, needs_fast_input
 
 __all__ = ["Engine", "PREPARE_S"]
 
@@ -144,12 +144,7 @@ class Engine:
         footswitch or hand-over key trigger (it starts one) or a MIDI clock
         to follow. (:attr:`livegen.ports.base.InputPort.keep_fast`)
         """
-        preset = self.preset
-        return (
-            self.response.active
-            or preset.triggering.trigger in ("cc", "note")
-            or preset.timing.clock == "midi"
-        )
+        return self.response.active or needs_fast_input(self.preset)
 
     def feed(self, data: list[int] | bytes | mido.Message, timestamp_s: float) -> None:
         """Hand one incoming MIDI message over; constant time, never blocks (the callback's job).
@@ -398,9 +393,4 @@ class Engine:
             self._listener.phrase_notes += outcome.phrase_notes
             log.debug("prepared response pre-empted by the performer before it sounded")
             return
-        latency = "n/a"
-        if outcome.latency_ms is not None:
-            self._counts.latencies_ms.append(outcome.latency_ms)
-            latency = f"{outcome.latency_ms:.1f} ms"
-        log.info("response %d (%s): %d note(s) played; trigger to first note_on %s",
-                 self._counts.responses, reason, outcome.notes_played, latency)
+        self._counts.answered(reason, outcome.notes_played, outcome.latency_ms)

@@ -41,10 +41,9 @@ import gc
 import logging
 import statistics
 import threading
-import time
 from collections.abc import Callable
 
-from livegen import ports, status
+from livegen import ports, status, timebase
 from livegen.errors import BackendError, LivegenError
 from livegen.outlet import Outlet, ServerGoneError
 
@@ -328,9 +327,9 @@ def _watch(link: Link, engine, stop: threading.Event, display: status.Display, l
     Each watch also updates ``display`` and ``loss``.
     """
     activity = engine.activity
-    watch_s = time.monotonic()
+    watch_s = timebase.now()
     while not stop.wait(min(WATCH_INTERVAL_S, display.interval_s)):
-        now_s = time.monotonic()
+        now_s = timebase.now()
         display.update(now_s)
         if now_s < watch_s + WATCH_INTERVAL_S * 0.9:  # the status line's wake-up only
             continue

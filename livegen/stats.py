@@ -10,6 +10,7 @@ the status line shows (:mod:`livegen.status`), published without a lock.
 from __future__ import annotations
 
 import enum
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ from livegen.midi import CLOCKS_PER_BEAT
 from livegen.scheduler import Scheduler
 
 __all__ = ["Activity", "EngineStats", "Counters", "LATENCY_HISTORY", "State", "TEMPO_BEATS"]
+
+log = logging.getLogger("livegen.engine")  # the answers' lines read as the engine's
 
 LATENCY_HISTORY = 1024  # trigger -> first note_on samples kept
 #: The status line's tempo is the MIDI clock's mean over this many beats (24 ticks each).
@@ -85,6 +88,15 @@ class Counters:
         self.rebuilds = 0
         self.stuck_keys = 0
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY)
+
+    def answered(self, reason: str, notes_played: int, latency_ms: float | None) -> None:
+        """Log an answer that ended (``reason``) and keep its trigger -> first note_on time, ms."""
+        latency = "n/a"
+        if latency_ms is not None:
+            self.latencies_ms.append(latency_ms)
+            latency = f"{latency_ms:.1f} ms"
+        log.info("response %d (%s): %d note(s) played; trigger to first note_on %s",
+                 self.responses, reason, notes_played, latency)
 
     def snapshot(self, scheduler: Scheduler, input_overflow: int = 0) -> EngineStats:
         """A copy of the counts, with the scheduler's figures.

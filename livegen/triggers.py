@@ -40,7 +40,7 @@ from livegen.midi import CLOCKS_PER_BEAT
 from livegen.presets import Preset
 from livegen.tempo import OnsetTempo
 
-__all__ = ["Due", "Trigger", "trigger_due", "plan_response", "silence_threshold_s",
+__all__ = ["Due", "Trigger", "needs_fast_input", "trigger_due", "plan_response", "silence_threshold_s",
            "needs_grid", "BAR_PREROLL_S", "SILENCE_IOI_FACTOR"]
 
 #: The ``bars`` trigger fires this long before its bar line, seconds: room for the
@@ -53,6 +53,15 @@ def needs_grid(preset: Preset) -> bool:
     """Whether the preset uses a beat grid at all (else timing is exactly the clock-free one)."""
     return (preset.timing.quantize_start != "off" or preset.timing.quantize != "off"
             or preset.timing.response_bars > 0 or preset.triggering.trigger == "bars")
+
+
+def needs_fast_input(preset: Preset) -> bool:
+    """Whether input must reach the engine at once even while no answer plays.
+
+    A footswitch or hand-over key trigger (it starts an answer) or a MIDI clock
+    to follow (its ticks are time-stamped as they arrive).
+    """
+    return preset.triggering.trigger in ("cc", "note") or preset.timing.clock == "midi"
 
 
 def silence_threshold_s(preset: Preset, median_ioi_s: float | None) -> float:

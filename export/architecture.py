@@ -24,16 +24,20 @@ __all__ = ["ROOMS", "module_imports", "main"]
 #: room -> (modules, column, row) in the picture; columns follow the data flow
 ROOMS: dict[str, tuple[tuple[str, ...], float, float]] = {
     "ports (MIDI in/out)": (("ports", "ports.base", "ports.backends", "ports.opener",
-                             "ports.rtmidi", "ports.jack", "ports.jack_clients"), 0.0, 1.0),
+                             "ports.rtmidi", "ports.jack", "ports.jack_clients", "ports.servers",
+                             "ports.jackquery"), 0.0, 1.0),
     "engine (listen -> respond)": (("engine", "loop", "listener", "buffer", "triggers", "control",
-                                    "response", "stats", "rebuild"), 1.0, 1.0),
+                                    "response", "stats", "rebuild", "feedback"), 1.0, 1.0),
     "generation": (("generation", "offline", "placement", "guidance", "follow", "session",
                     "sampling", "keys", "repetition", "copyguard"), 2.0, 1.0),
     "model + vocabulary": (("model", "tokens", "notes"), 3.0, 1.0),
-    "time (scheduler, clocks)": (("scheduler", "clock", "tempo", "grid", "osthread"), 1.0, 0.0),
-    "configuration": (("presets", "sections", "checks", "midi", "errors"), 2.0, 0.0),
-    "commands": (("cli", "stopsignals", "__main__", "bench", "bench.suite", "bench.steps", "bench.realtime",
-                  "bench.daemon", "bench.report"), 0.0, 0.0),
+    "time (scheduler, clocks)": (("scheduler", "schedthread", "handoff", "outlet", "clock", "tempo", "grid", "osthread",
+                                  "timebase"), 1.0, 0.0),
+    "configuration": (("presets", "userpresets", "learn", "sections", "checks", "midi", "errors"),
+                      2.0, 0.0),
+    "commands": (("cli", "serve", "status", "doctor", "loopback", "delegate", "pianoroll", "stopsignals",
+                  "__main__", "bench", "bench.suite", "bench.steps", "bench.realtime", "bench.daemon",
+                  "bench.report", "bench.listener"), 0.0, 0.0),
 }
 
 

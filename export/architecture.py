@@ -36,8 +36,9 @@ ROOMS: dict[str, tuple[tuple[str, ...], float, float]] = {
     "configuration": (("presets", "userpresets", "learn", "sections", "checks", "midi", "errors"),
                       2.0, 0.0),
     "commands": (("cli", "serve", "status", "doctor", "loopback", "delegate", "pianoroll", "stopsignals",
-                  "__main__", "bench", "bench.suite", "bench.steps", "bench.realtime", "bench.daemon",
-                  "bench.report", "bench.listener"), 0.0, 0.0),
+                  "__main__"), 0.0, 0.0),
+    "bench": (("bench", "bench.suite", "bench.steps", "bench.realtime", "bench.daemon", "bench.report",
+               "bench.listener"), 3.0, 0.0),
 }
 
 

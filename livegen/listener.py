@@ -14,9 +14,9 @@ never primed note by note through the whole flood.
 Keys whose note_off was lost are released once the performer's playing
 contradicts them (:data:`livegen.buffer.HELD_KEY_S`), or after
 :data:`livegen.buffer.STUCK_KEY_S` without any input; the warning says whether
-keys or the sustain pedal held. A key still down when every key struck after it
-is up again is released at once if the input lost messages since it went down
-(``losses``: a JACK client's missed cycles drop what they carried).
+keys or the sustain pedal held. A key still down :data:`OUTLASTED_S` after every
+key struck after it is up again is released if the input lost messages since it
+went down (``losses``: a JACK client's missed cycles drop what they carried).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from livegen.notes import Note
 from livegen.response import Response
 from livegen.tempo import OnsetTempo
 
-__all__ = ["Listener", "BACKLOG_ITEMS_PER_NOTE"]
+__all__ = ["Listener", "BACKLOG_ITEMS_PER_NOTE", "OUTLASTED_S"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,14 @@ log = logging.getLogger(__name__)
 #: least this many items per note of the context window: a note_on and its note_off,
 #: so at least a window of notes may be on its way, and the notes now would drop out of it.
 BACKLOG_ITEMS_PER_NOTE = 2
+#: A key down this long, seconds, after every key struck since it went down is up again
+#: (:meth:`~livegen.buffer.PerformanceBuffer.outlasted`), with the input's losses grown since
+#: (its note_off may have been one), is taken as released: the answer comes 2 s late instead
+#: of 8 (HELD_KEY_S). A bass note held into the phrase's last notes, as most are, ends well
+#: within it; a non-real-time JACK server misses cycles every second or so, most carrying
+#: nothing. A key held alone for real that long while the input lost messages is answered
+#: over: keep it under aftertouch, or the pedal.
+OUTLASTED_S = 2.0
 
 
 class Listener:
@@ -117,8 +125,8 @@ class Listener:
 
         Keys the performer's playing contradicts (:meth:`~livegen.buffer.PerformanceBuffer.contradicted`:
         down :data:`~livegen.buffer.HELD_KEY_S` without the pedal while other keys
-        were struck; at once, if the input lost messages since the key went down and
-        every key struck after it is up again: :meth:`~livegen.buffer.PerformanceBuffer.outlasted`),
+        were struck; :data:`OUTLASTED_S` after every key struck after it is up again, if
+        the input lost messages since it went down: :meth:`~livegen.buffer.PerformanceBuffer.outlasted`),
         and, after :data:`~livegen.buffer.STUCK_KEY_S` without any
         input, whatever keys or the sustain pedal still hold. Each is a warning
         that names what held: the keys, or the pedal.
@@ -129,13 +137,13 @@ class Listener:
         buffer = self._buffer
         released = False
         outlasted = buffer.outlasted()
-        if outlasted:
+        if outlasted and now_s - (buffer.last_activity_s or now_s) >= OUTLASTED_S:
             losses = self._losses()
             lost = [key for key in outlasted if self._losses_at.get(key, losses) < losses]
             if lost:
-                log.warning("performer key(s) %s still down after the keys played since were "
+                log.warning("performer key(s) %s still down %.0f s after the keys played since were "
                             "released, and the input lost messages meanwhile: taken as released "
-                            "(a lost note_off)", sorted(pitch for _, pitch in lost))
+                            "(a lost note_off)", sorted(pitch for _, pitch in lost), OUTLASTED_S)
                 self._take(buffer.release_keys(lost, now_s))
                 released = True
         held = buffer.contradicted(now_s)

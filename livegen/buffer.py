@@ -295,6 +295,13 @@ class PerformanceBuffer:
                 if key[0] not in self._pedal and now_s - entry.touched_s >= HELD_KEY_S
                 and last_on_s > entry.touched_s]
 
+    def outlasted(self) -> list[tuple[int, int]]:
+        """Keys down (their pedal up) struck before a later key, and every key struck since is up."""
+        last_on_s = self._last_on_s
+        if last_on_s is None or any(e.touched_s >= last_on_s for e in self._keys.values()):
+            return []
+        return [key for key in self._keys if key[0] not in self._pedal]
+
     def release_keys(self, keys: list[tuple[int, int]], t_s: float) -> list[Note]:
         """End the notes of keys whose note_off was lost (:meth:`contradicted`'s) at ``t_s``.
 

@@ -8,15 +8,24 @@ Pointer (0xF2: position in MIDI beats, 1 MIDI beat = a 16th note = 6 clocks).
 
 Each clock is stamped on arrival (by the port: from its frame on livegen's
 one-client JACK port, up to a millisecond late through rtmidi's polled JACK
-port; the JACK cycle and the thread's wake-up add their own), so single tick
-intervals jitter by a millisecond or
-more. The tempo and phase therefore come from a least-squares line through the
-last :data:`WINDOW_TICKS` tick times (tick number -> seconds), refitted without
-the ticks whose residual is far beyond the median absolute residual (a thread
-woken late). At 120 BPM with 0.5 ms of stamping jitter, a 96-tick window puts a
-beat 1 s ahead within about 0.1 ms. Clocks lost on the way are counted and a
-phase step restarts the fit (see :data:`STEP_MIN_S`); a jump across a server
-stall the input port reports is always a phase step (``MidiClock(stalled=)``).
+port; the JACK cycle and the thread's wake-up add their own), and hardware,
+USB and some DAW clocks jitter by +-3 ms on their own: single tick intervals
+are useless at 300 BPM (8.3 ms a tick). The tempo and phase therefore come
+from a line through up to :data:`WINDOW_TICKS` tick times, its window chosen
+tick by tick (:func:`livegen.clockfit.fit_ticks`): the whole window while the
+tempo holds, the ticks since a tempo change after one. Measured with seeded
+jitter (tests/livegen/test_clock.py): under +-3 ms plus the stamping, the grid
+a beat ahead stays within 2 ms at 60-300 BPM (the old 96-tick fit: 6.8 ms,
+and false lost ticks); a tempo step is followed within 6 ms from 2 beats after
+it and within 2 ms from 8 beats; a clean clock's within 12 ticks.
+
+Clocks lost on the way are counted, and a phase step moves the ticks before it
+so the line goes on (see :data:`STEP_MIN_S`). A jump is judged by two models
+of the ticks around it (:func:`livegen.clockfit.measure_jump`: a step, or a
+tempo change) and, across a server stall the input port reports
+(``MidiClock(stalled=)``), net of the stall: a stalled non-real-time JACK
+server pauses every client's timeline, the clock source's too, for 20 ms and
+more at times, and loses ticks in its stalls (:func:`livegen.clockfit.lost_ticks`).
 
 A :class:`~livegen.grid.BeatGrid` is the result: a tick period and one
 anchored tick. It answers where the next beat or bar line is and snaps onsets
@@ -37,35 +46,41 @@ from collections.abc import Callable
 import mido
 import numpy as np
 
+from livegen.clockfit import fit_ticks, jump_ticks, lost_ticks, measure_jump, stalled_for_s
 from livegen.grid import BeatGrid
 from livegen.midi import CLOCKS_PER_BEAT, CLOCKS_PER_SPP_UNIT
 from livegen.tempo import OnsetTempo
 
 __all__ = ["MidiClock", "GridSource"]
 
-WINDOW_TICKS = 96  # ticks in the tempo fit: 4 beats (2 s at 120 BPM)
-MIN_FIT_TICKS = 12  # below this (half a beat), keep the previous tempo and fit only the phase
+WINDOW_TICKS = 192  # ticks kept for the tempo fit: 2 bars of 4/4 (4 s at 120 BPM)
+MIN_FIT_TICKS = 12  # no jump is judged against a line through fewer ticks (half a beat)
 #: A tick later than this many tick periods after the one before starts a new fit (the
 #: clock paused: a Stop without its message, a DAW that stops sending while stopped).
 GAP_TICK_PERIODS = 4.0
 GAP_UNKNOWN_S = 0.25  # the same, before any tempo is known (30 BPM = 83 ms per tick)
-#: A jump: one tick interval off the period by more than this, seconds, and the next two
-#: within half of it. If the interval is 2-4 periods (within LOST_TOLERANCE), ticks were
+#: A jump: the ticks after it off the line through the ticks before by more than this,
+#: seconds, together (STEADY_PERIODS). If by 1-3 periods (within LOST_TOLERANCE), ticks were
 #: lost (a JACK client that missed a cycle; a DAW that skipped ahead after a dropout): they
 #: are counted. Otherwise the phase stepped (a clock that stalled and did not catch up, as a
-#: starved JACK server's does): the fit restarts from the ticks after the step. A single late
-#: tick (a long interval, then a short one) is neither: the fit drops it as an outlier.
+#: starved JACK server's does): the ticks before the step move by it. A single late tick (a
+#: long interval, then a short one) is neither: the fit drops it as an outlier.
 STEP_MIN_S = 0.004
-LOST_TOLERANCE = 0.2  # periods
+JUMP_JITTERS = 3.0  # ... or this many times the jitter measured, if more
+LOST_TOLERANCE = 0.2  # periods (or LOST_JITTERS x the jitter, up to MAX_LOST_TOLERANCE)
+LOST_JITTERS = 2.5
+MAX_LOST_TOLERANCE = 0.45
 MAX_LOST_TICKS = 3
+#: Ticks before a jump that the step and tempo-change models of it are fitted to
+#: (:func:`livegen.clockfit.measure_jump`): two beats (24: lost ticks missed under jitter).
+JUMP_MODEL_TICKS = 48
+JUMP_BASE_TICKS = 7  # a jump is measured from the median offset of this many ticks before it
+#: A phase step the server did not report is taken only once the fit holds this many ticks.
+STEP_RESTART_TICKS = 48
 PERIOD_GAPS = 8  # the tick period for gap and step checks: median of the last 8 intervals
-PHASE_REF_TICKS = 8  # ticks whose median phase the last three are checked against
-#: The last three ticks agree on a jump when their offsets from that phase differ by at
+#: The ticks after a jump agree on it when their offsets from the line differ by at
 #: most this many periods (5.2 ms at 120 BPM: JACK's period plus polling is ~2.5 ms).
 STEADY_PERIODS = 0.25
-OUTLIER_MADS = 4.0  # residuals beyond this many robust standard deviations are dropped
-OUTLIER_FLOOR_S = 0.001  # ... but never one within 1 ms (the stamping jitter itself)
-MAD_TO_SIGMA = 1.4826  # normal distribution: sigma = 1.4826 x median absolute deviation
 
 
 class MidiClock:
@@ -78,9 +93,9 @@ class MidiClock:
         window_ticks: ticks in the tempo fit, >= 2.
         stalled: ``stalled(t0_s, t1_s)`` says whether the MIDI server stalled
             between two stamps (:meth:`livegen.ports.base.InputPort.stalled_between`);
-            None when unknown. A tick one period late after a stall is a phase step,
-            not a lost tick: a stalled JACK server's timeline, the clock source's
-            included, moves on from where it stopped.
+            None when unknown. A stall is a phase step, not lost ticks: a stalled
+            JACK server's timeline, the clock source's included, moves on from where
+            it stopped; only what a jump across it holds beyond it is lost ticks.
 
     Raises:
         ValueError: ``window_ticks`` < 2.
@@ -100,6 +115,9 @@ class MidiClock:
         self._seqs: deque[int] = deque(maxlen=window_ticks)
         self._seq = 0  # free-running tick counter (the fit's x axis)
         self._tick_s: float | None = None  # last fitted tick period
+        self._slope_se_s = float("inf")  # its standard error
+        self._prior: tuple[float, float] | None = None  # (tick period, se) from before a restart
+        self._jitter_s = 0.0  # the stamping jitter last measured
         self._period_s: float | None = None  # median of the recent tick intervals
         self._grid: BeatGrid | None = None
         self._stale = True
@@ -165,73 +183,89 @@ class MidiClock:
         period = None
         if len(times) > PERIOD_GAPS:
             recent = list(itertools.islice(times, len(times) - PERIOD_GAPS - 1, None))
-            period = self._period_s = statistics.median(b - a for a, b in zip(recent, recent[1:]))
+            period = statistics.median(b - a for a, b in zip(recent, recent[1:]))
+            if period <= 0:  # ticks that came in bursts with one stamp: the fitted period
+                period = self._tick_s
+            self._period_s = period
         if times:
             gap_s = t_s - times[-1]
             if gap_s < 0 or gap_s > (GAP_UNKNOWN_S if period is None
                                      else GAP_TICK_PERIODS * period):
-                times.clear()
-                self._seqs.clear()
+                self._restart(keep=0)
         self._seq += 1
         times.append(t_s)
         self._seqs.append(self._seq)
         if self.running:
             self.position = self._next_position
             self._next_position += 1
-        if period is not None and len(times) > 3:
+        if period is not None:
             self._check_jump(period)
         self._stale = True
 
     def _check_jump(self, period: float) -> None:
-        """Count lost ticks, or restart the fit after a phase step, three ticks back.
+        """Count lost ticks, or move the ticks before a phase step, a few ticks back.
 
-        The last three ticks are placed against the robust line through the
-        ticks before them (or, with fewer than :data:`MIN_FIT_TICKS`, the
-        median phase of up to :data:`PHASE_REF_TICKS`), not against the single
-        tick before, so stamping jitter of a few ms does not hide a lost tick
-        (with 3 ms of jitter, comparing intervals missed one in three). All
-        three must agree (within :data:`STEADY_PERIODS` of a period): a lost
-        tick moves them all by one period, a phase step by the same fraction,
-        a single late stamp only the first. A jump across a server stall
-        (:attr:`stalled`) is a phase step whatever its size.
+        The ticks after a candidate jump (:func:`livegen.clockfit.jump_ticks` of
+        them: more under more jitter) are placed against the line through the
+        ticks before (:func:`livegen.clockfit.fit_ticks`; none is judged before
+        :data:`MIN_FIT_TICKS`), not against the single tick before, so stamping
+        jitter of a few ms does not hide a lost tick. A jump must stand out of
+        the jitter measured (:data:`JUMP_JITTERS`), the ticks after it must agree
+        (within :data:`STEADY_PERIODS` of a period, all but one), and a step must
+        explain the :data:`JUMP_MODEL_TICKS` ticks around it better than a tempo
+        change does (:func:`livegen.clockfit.measure_jump`). Its size in whole
+        periods, net of a server stall, is lost ticks; the rest a phase step.
         """
         times, seqs = self._times, self._seqs
         n = len(times)
-        if n - 3 >= MIN_FIT_TICKS:  # the line through the ticks before: precise phase and period
-            x = np.fromiter(itertools.islice(seqs, n - 3), float, n - 3)
-            y = np.fromiter(itertools.islice(times, n - 3), float, n - 3)
-            slope, intercept = _robust_line(x - x[-1], y)
-            if abs(slope - period) <= STEP_MIN_S / 2:
-                period = slope
-                offsets = [(times[i] - intercept) / period - (seqs[i] - x[-1])
-                           for i in (n - 3, n - 2, n - 1)]
-            else:
-                return  # the tempo is changing: no jump to judge against
-        else:
-            ref_n = min(PHASE_REF_TICKS, n - 3)
-            ref = statistics.median(times[i] - seqs[i] * period for i in range(n - 3 - ref_n, n - 3))
-            offsets = [(times[i] - ref) / period - seqs[i] for i in (n - 3, n - 2, n - 1)]
-        if abs(offsets[0]) * period <= STEP_MIN_S:
+        after = jump_ticks(self._jitter_s / period)
+        k = n - after  # the ticks before the jump
+        if k < MIN_FIT_TICKS:
+            return  # too few ticks to tell a jump from the jitter
+        x = np.fromiter(itertools.islice(seqs, k), float, k)
+        y = np.fromiter(itertools.islice(times, k), float, k)
+        fit = fit_ticks(x - x[-1], y)  # the line through the ticks before: phase, period, jitter
+        self._jitter_s = fit.jitter_s
+        if fit.slope_s <= 0:
+            return
+        period, intercept, jitter = fit.slope_s, fit.last_s, fit.jitter_s
+        # measured from where the ticks just before stand: a tempo change drifts them all, a
+        # jump (lost ticks, a phase step) moves only the latest
+        before = x[-JUMP_BASE_TICKS:] - x[-1]
+        base = statistics.median(y[-JUMP_BASE_TICKS:] - intercept - period * before) / period
+        offsets = [(times[i] - intercept) / period - (seqs[i] - x[-1]) - base for i in range(k, n)]
+        step_s = max(STEP_MIN_S, JUMP_JITTERS * jitter)  # a jump stands out of the jitter
+        if abs(offsets[0]) * period <= step_s:
             return
         middle = statistics.median(offsets)
-        if abs(middle) * period <= STEP_MIN_S:
+        if abs(middle) * period <= step_s:
             return  # one stamp late: the fit drops outliers
-        if max(abs(o - middle) for o in offsets) > max(STEADY_PERIODS, STEP_MIN_S / period):
-            return  # a late stamp, or not settled yet
-        lost = round(middle)
-        # a server stall between the jump's two ticks moved the phase: no tick was lost
-        stall = self.stalled is not None and n >= 4 and self.stalled(times[n - 4], times[n - 3])
-        if not stall and 1 <= lost <= MAX_LOST_TICKS and abs(middle - lost) <= LOST_TOLERANCE:
-            for i in (-3, -2, -1):
+        steady = max(STEADY_PERIODS, step_s / period)
+        if sum(abs(o - middle) > steady for o in offsets) > 1:
+            return  # late stamps, or not settled yet
+        # a tempo change is no jump: a step (the period kept) must explain the ticks around it
+        # better than a tempo change does; its size is measured net of the stalls reported
+        lo = max(0, k - JUMP_MODEL_TICKS)
+        u = np.fromiter(itertools.islice(seqs, lo, n), float, n - lo) - seqs[k]
+        stalls = [] if self.stalled is None else [
+            seqs[i] - seqs[k] for i in range(lo + 1, n) if i != k and self.stalled(times[i - 1], times[i])]
+        jump = measure_jump(u, np.fromiter(itertools.islice(times, lo, n), float, n - lo), stalls)
+        if not jump.is_step:
+            return
+        tolerance = min(max(LOST_TOLERANCE, LOST_JITTERS * jitter / period), MAX_LOST_TOLERANCE)
+        stall_s = 0.0 if self.stalled is None else stalled_for_s(self.stalled, times[k - 1], times[k])
+        lost = lost_ticks(jump.size_s, period, tolerance, stall_s)
+        if 1 <= lost <= MAX_LOST_TICKS:
+            for i in range(k, n):
                 seqs[i] += lost
             self._seq += lost
             if self.running and self.position is not None:
                 self.position += lost
                 self._next_position += lost
-        else:
-            for _ in range(len(times) - 3):  # the phase jumped before the three: fit from there
-                times.popleft()
-                seqs.popleft()
+            if stall_s:
+                self._shift(k, jump.size_s - lost * period)
+        elif stall_s or n >= STEP_RESTART_TICKS:
+            self._shift(k, jump.size_s)  # the phase jumped: the ticks before move with it
 
     @property
     def tempo_bpm(self) -> float | None:
@@ -261,6 +295,25 @@ class MidiClock:
         grid = self.grid()
         return onset_s if grid is None else grid.grid_time(onset_s, division, swing)
 
+    def _restart(self, keep: int) -> None:
+        """Drop all but the last ``keep`` ticks from the fit; its tempo becomes the prior."""
+        if self._tick_s is not None:
+            self._prior = (self._tick_s, self._slope_se_s)
+        elif self._period_s is not None:  # no fit yet: a tick interval's worth of certainty
+            self._prior = (self._period_s, self._period_s)
+        while len(self._times) > keep:
+            self._times.popleft()
+            self._seqs.popleft()
+
+    def _shift(self, k: int, step_s: float) -> None:
+        """Move the ticks before the ``k``-th kept by ``step_s`` seconds: the phase stepped there.
+
+        The line through them all stays one line, so the fit keeps its window (a restart
+        would leave it a few poor ticks, and a lost tick among them uncounted).
+        """
+        times = self._times
+        self._times = deque((t + step_s if i < k else t for i, t in enumerate(times)), maxlen=times.maxlen)
+
     def _fit(self) -> BeatGrid | None:
         """Fit tick times, update the tempo; the grid if running with a counted clock."""
         n = len(self._times)
@@ -268,52 +321,24 @@ class MidiClock:
             return None
         times = np.fromiter(self._times, float, n)
         x = np.fromiter(self._seqs, float, n) - self._seq  # the last tick at x = 0
-        known = self._tick_s if self._tick_s is not None else self._period_s
-        if n >= MIN_FIT_TICKS or (n >= 2 and known is None):
-            slope, last_s = _robust_line(x, times)
-            if slope > 0:
-                self._tick_s = slope
-            else:
+        if n >= 2:
+            fit = fit_ticks(x, times, self._prior)
+            last_s = fit.last_s
+            if fit.slope_s > 0:
+                self._tick_s, self._slope_se_s = fit.slope_s, fit.slope_se_s
+                if self._prior is not None and fit.used == n and fit.slope_se_s <= self._prior[1]:
+                    self._prior = None  # the ticks since the restart know the tempo as well
+            else:  # one stamp for them all (a burst): the phase of the last, the period known
                 last_s = times[-1]
-        elif known is not None:  # too few ticks: the tempo known, the phase fitted
-            self._tick_s = known
-            last_s = float(np.mean(times - known * x))
+                self._tick_s = self._tick_s if self._tick_s is not None else self._period_s
+        elif self._tick_s is not None or self._period_s is not None:  # one tick: its phase
+            self._tick_s = self._tick_s if self._tick_s is not None else self._period_s
+            last_s = times[-1]
         else:
             return None
         if not self.running or self.position is None or self._tick_s is None:
             return None
         return BeatGrid(float(last_s), self._tick_s, self.position)
-
-
-def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares ``y = a + b x`` in closed form; returns ``(b, a)``.
-
-    Not ``np.polyfit``: it goes through LAPACK, and the first fit in the daemon
-    (at its first trigger) took 18 ms, far beyond the 2 ms budget of a beat.
-    """
-    x_mean, y_mean = x.mean(), y.mean()
-    dx = x - x_mean
-    b = float((dx * (y - y_mean)).sum() / (dx * dx).sum())
-    return b, float(y_mean - b * x_mean)
-
-
-def _median(values: np.ndarray) -> float:
-    """Median by sorting (``np.median`` cost 14 ms on its first call in a process)."""
-    ordered = np.sort(values)
-    n = len(ordered)
-    return float(0.5 * (ordered[(n - 1) // 2] + ordered[n // 2]))
-
-
-def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares ``y = a + b x``, refitted once without outliers; returns ``(b, a)``."""
-    b, a = _line(x, y)
-    if len(x) > 4:
-        residuals = y - (a + b * x)
-        mad = _median(np.abs(residuals - _median(residuals)))
-        keep = np.abs(residuals) <= max(OUTLIER_MADS * MAD_TO_SIGMA * mad, OUTLIER_FLOOR_S)
-        if 2 <= keep.sum() < len(x):
-            b, a = _line(x[keep], y[keep])
-    return b, a
 
 
 class GridSource:
@@ -346,3 +371,4 @@ class GridSource:
             follow_clock: the preset follows a MIDI clock (``clock: midi``).
         """
         return self.clock.grid() if follow_clock else None
+

@@ -78,6 +78,8 @@ class Engine:
         input_stalls: ``input_stalls(t0_s, t1_s)``: whether the MIDI input's
             server stalled between two stamps, for the clock follower
             (:class:`livegen.clock.MidiClock`); the JACK input's ``stalled_between``.
+        input_losses: ``input_losses()``: messages or cycles the input lost so far, for
+            the lost note_off check (:class:`livegen.listener.Listener`); None: never any.
 
     Raises:
         ModelError: the model has no style ``preset.conditioning.style`` (or a program's).
@@ -101,7 +103,8 @@ class Engine:
                  *, now: Callable[[], float] = timebase.now, seed: int | None = None,
                  prepare_s: float = PREPARE_S,
                  programs: dict[int, Preset] | None = None, realtime: bool = False,
-                 input_stalls: Callable[[float, float], bool] | None = None) -> None:
+                 input_stalls: Callable[[float, float], bool] | None = None,
+                 input_losses: Callable[[], int] | None = None) -> None:
         if not prepare_s > 0:
             raise ValueError(f"prepare_s must be > 0 seconds (received {prepare_s!r})")
         self.model = model
@@ -115,7 +118,8 @@ class Engine:
         self.grids = GridSource(self.clock, self.tempo)
         self.response = Response(self.generator, self.scheduler, self.grids, self.buffer)
         self._listener = Listener(self.generator, self.buffer, self.tempo, self.response,
-                                  backlog=lambda: self._loop.queued())
+                                  backlog=lambda: self._loop.queued(),
+                                  losses=input_losses or (lambda: 0))
         self._counts = Counters()
         self.activity = Activity(preset.name)
         self._trigger = Trigger(self.grids, prepare_s)

@@ -14,7 +14,9 @@ never primed note by note through the whole flood.
 Keys whose note_off was lost are released once the performer's playing
 contradicts them (:data:`livegen.buffer.HELD_KEY_S`), or after
 :data:`livegen.buffer.STUCK_KEY_S` without any input; the warning says whether
-keys or the sustain pedal held.
+keys or the sustain pedal held. A key still down :data:`OUTLASTED_S` after every
+key struck after it is up again is released if the input lost messages since it
+went down (``losses``: a JACK client's missed cycles drop what they carried).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from livegen.notes import Note
 from livegen.response import Response
 from livegen.tempo import OnsetTempo
 
-__all__ = ["Listener", "BACKLOG_ITEMS_PER_NOTE"]
+__all__ = ["Listener", "BACKLOG_ITEMS_PER_NOTE", "OUTLASTED_S"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,14 @@ log = logging.getLogger(__name__)
 #: least this many items per note of the context window: a note_on and its note_off,
 #: so at least a window of notes may be on its way, and the notes now would drop out of it.
 BACKLOG_ITEMS_PER_NOTE = 2
+#: A key down this long, seconds, after every key struck since it went down is up again
+#: (:meth:`~livegen.buffer.PerformanceBuffer.outlasted`), with the input's losses grown since
+#: (its note_off may have been one), is taken as released: the answer comes 2 s late instead
+#: of 8 (HELD_KEY_S). A bass note held into the phrase's last notes, as most are, ends well
+#: within it; a non-real-time JACK server misses cycles every second or so, most carrying
+#: nothing. A key held alone for real that long while the input lost messages is answered
+#: over: keep it under aftertouch, or the pedal.
+OUTLASTED_S = 2.0
 
 
 class Listener:
@@ -53,18 +63,24 @@ class Listener:
             are at least two per note of the context window
             (:data:`BACKLOG_ITEMS_PER_NOTE`), finished notes wait for
             :meth:`catch_up`. Default: none ever wait.
+        losses: how many input messages or cycles the input port has lost so far
+            (a count that only grows); default: never any.
 
     Attributes:
         phrase_notes: performer note_ons since the last response began.
     """
 
     def __init__(self, generator: Generator, buffer: PerformanceBuffer, tempo: OnsetTempo,
-                 response: Response, backlog: Callable[[], int] = lambda: 0) -> None:
+                 response: Response, backlog: Callable[[], int] = lambda: 0,
+                 losses: Callable[[], int] = lambda: 0) -> None:
         self._generator = generator
         self._buffer = buffer
         self._tempo = tempo
         self._response = response
         self._backlog = backlog
+        self._losses = losses
+        # (channel, pitch) -> losses at its last event; at most 16 x 128 keys (key_down overwrites)
+        self._losses_at: dict[tuple[int, int], int] = {}
         self._waiting: deque[Note] = deque()  # finished during a response or a flood: a window
         self._overflowed = False  # notes left _waiting unprimed: catch_up rebuilds the window
         self.phrase_notes = 0
@@ -73,14 +89,17 @@ class Listener:
         """A performer note_on (velocity 1-127) at ``t_s`` seconds: a note of the phrase."""
         self.phrase_notes += 1
         self._tempo.add(t_s)
+        self._losses_at[(channel, pitch)] = self._losses()
         self._take(self._buffer.note_on(pitch, velocity, t_s, channel))
 
     def key_up(self, pitch: int, t_s: float, channel: int) -> None:
         """A performer note_off (or note_on with velocity 0) at ``t_s`` seconds."""
+        self._losses_at.pop((channel, pitch), None)
         self._take(self._buffer.note_off(pitch, t_s, channel))
 
     def key_pressure(self, pitch: int, t_s: float, channel: int) -> None:
         """Polyphonic key pressure at ``t_s`` seconds: the key is still down."""
+        self._losses_at[(channel, pitch)] = self._losses()
         self._buffer.touch(pitch, t_s, channel)
 
     def control_change(self, control: int, value: int, t_s: float, channel: int) -> bool:
@@ -106,7 +125,9 @@ class Listener:
 
         Keys the performer's playing contradicts (:meth:`~livegen.buffer.PerformanceBuffer.contradicted`:
         down :data:`~livegen.buffer.HELD_KEY_S` without the pedal while other keys
-        were struck), and, after :data:`~livegen.buffer.STUCK_KEY_S` without any
+        were struck; :data:`OUTLASTED_S` after every key struck after it is up again, if
+        the input lost messages since it went down: :meth:`~livegen.buffer.PerformanceBuffer.outlasted`),
+        and, after :data:`~livegen.buffer.STUCK_KEY_S` without any
         input, whatever keys or the sustain pedal still hold. Each is a warning
         that names what held: the keys, or the pedal.
 
@@ -115,6 +136,16 @@ class Listener:
         """
         buffer = self._buffer
         released = False
+        outlasted = buffer.outlasted()
+        if outlasted and now_s - (buffer.last_activity_s or now_s) >= OUTLASTED_S:
+            losses = self._losses()
+            lost = [key for key in outlasted if self._losses_at.get(key, losses) < losses]
+            if lost:
+                log.warning("performer key(s) %s still down %.0f s after the keys played since were "
+                            "released, and the input lost messages meanwhile: taken as released "
+                            "(a lost note_off)", sorted(pitch for _, pitch in lost), OUTLASTED_S)
+                self._take(buffer.release_keys(lost, now_s))
+                released = True
         held = buffer.contradicted(now_s)
         if held:
             log.warning("performer key(s) %s down %.0f s or more without the sustain pedal while "

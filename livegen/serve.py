@@ -159,6 +159,12 @@ class Link:
         port = self.input
         return port is not None and port.stalled_between(start_s, end_s)
 
+    def input_losses(self) -> int:
+        """Input messages dropped in a full queue, plus JACK cycles run without livegen, so far."""
+        port = self.input
+        now = 0 if port is None else port.dropped + port.missed_cycles
+        return self.lost_messages + self.missed_cycles + now
+
     @property
     def lost(self) -> bool:
         """Whether the server went away under either port."""
@@ -287,7 +293,7 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
                                                              client_name=args.client_name))
         log.info("engine thread: %s", why)
         engine = Engine(model, preset, link.outlet.send, seed=args.seed, realtime=True,
-                        input_stalls=link.stalled_between)
+                        input_stalls=link.stalled_between, input_losses=link.input_losses)
         # A full collection holds the GIL, so it stalls the engine and the scheduler:
         # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
         # they are never scanned again (livegen bench: "full GC pause").

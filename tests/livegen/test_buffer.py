@@ -267,3 +267,20 @@ def test_no_key_is_contradicted_while_its_channel_pedal_is_down():
     buf.note_off(60, 2.5)
     buf.note_off(50, 2.5, channel=1)
     assert buf.keys_down == {51} and buf.pedal_held == {50}
+
+
+def test_outlasted_keys_are_those_every_later_key_has_ended_before():
+    buffer = PerformanceBuffer()
+    buffer.note_on(48, 80, 1.0)
+    assert buffer.outlasted() == []  # nothing struck after it
+    buffer.note_on(72, 80, 1.2)
+    assert buffer.outlasted() == []  # the later key is still down: the performer plays on
+    buffer.note_off(72, 1.4)
+    assert buffer.outlasted() == [(0, 48)]
+    buffer.touch(48, 1.5)  # its own aftertouch: down for real, and no later key
+    assert buffer.outlasted() == []
+    buffer.note_on(60, 80, 1.6, channel=1)
+    buffer.sustain(True, 1.7, channel=1)
+    buffer.note_on(74, 80, 1.8)
+    buffer.note_off(74, 1.9)
+    assert buffer.outlasted() == [(0, 48)]  # 60's channel has its pedal down

@@ -309,9 +309,9 @@ class FakeEngine:
     messages_on_start = 0  # input messages the engine was handed
 
     def __init__(self, model, preset, send, now=None, seed=None, realtime=False,
-                 input_stalls=None) -> None:
+                 input_stalls=None, input_losses=None) -> None:
         self.model, self.preset, self.send, self.seed = model, preset, send, seed
-        self.realtime, self.input_stalls = realtime, input_stalls
+        self.realtime, self.input_stalls, self.input_losses = realtime, input_stalls, input_losses
         self.stats = types.SimpleNamespace(responses=2, notes_sent=30, messages_in=40,
                                            dropped_messages=0, latencies_ms=[3.0, 4.0, 9.0])
         self.activity = Activity(preset.name)
@@ -364,6 +364,7 @@ def test_run_prints_ready_then_stops_cleanly_on_signal(fake_run, tiny_model, cap
     engine = FakeEngine.last
     assert engine.realtime  # the daemon's scheduler asks for real-time priority
     assert engine.input_stalls.__name__ == "stalled_between"  # the clock hears of server stalls
+    assert engine.input_losses.__name__ == "input_losses"  # a lost note_off: of the input's losses
     assert gc.get_freeze_count() > 0  # startup objects out of the collector's reach
     assert engine.preset.name == "baroque" and engine.seed == 7
     assert FakePort.last.name == "Synth" and FakePort.last.sent[-1].control == 123

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import mido
 import numpy as np
 import pytest
@@ -211,3 +214,187 @@ def test_grid_source_prefers_a_followed_running_clock_else_the_performers_tempo(
     assert source.grid(True).bpm == pytest.approx(120.0)
     assert source.followed(True) == clock.grid() and source.followed(False) is None
     assert source.grid(False).bpm == pytest.approx(100.0)  # the clock not followed
+
+
+# -- the clock filter under jitter (issue 15 item 10) ------------------------------------
+
+STAMP_DELAY_S = 0.0013 / 2 + 0.0005  # mean stamping delay: half a JACK period + half a poll
+
+
+def grid_errors_s(clock: MidiClock, true_s, stamps, start: int, ahead=(1, 24)) -> np.ndarray:
+    """Feed ``stamps``; from tick ``start`` on, how far the grid puts the next tick and the
+    tick a beat ahead from their true times (less the mean stamping delay), seconds."""
+    errors = []
+    for i, t in enumerate(stamps):
+        clock.tick(t)
+        if i >= start:
+            grid = clock.grid()
+            errors += [grid.time_of(clock.position + k) - true_s[i + k] - STAMP_DELAY_S
+                       for k in ahead]
+    return np.abs(errors)
+
+
+def jittered(true_s, rng, jitter_s: float) -> np.ndarray:
+    """A source jittering by +-jitter_s, stamped through a JACK period (1.3 ms) and a 1 ms poll."""
+    n = len(true_s)
+    return (np.asarray(true_s) + rng.uniform(-jitter_s, jitter_s, n)
+            + rng.uniform(0.0, 0.0013, n) + rng.uniform(0.0, 0.001, n))
+
+
+@pytest.mark.parametrize("bpm", [60, 120, 200, 300])
+@pytest.mark.parametrize("seed", range(4))
+def test_the_grid_holds_within_2_ms_under_3_ms_of_tick_jitter(bpm, seed):
+    # issue 15 item 10: a clock jittering by +-3 ms put notes up to 22.7 ms off the grid
+    tick_s = 60.0 / bpm / CLOCKS_PER_BEAT
+    true_s = 10.0 + tick_s * np.arange(1500 + 24)
+    stamps = jittered(true_s[:1500], np.random.default_rng(seed), 0.003)
+    clock = MidiClock()
+    clock.start()
+    errors = grid_errors_s(clock, true_s, stamps, start=96)  # from the second bar on
+    assert clock.position == 1499  # no tick taken for lost
+    assert errors.max() < 0.002
+
+
+def step_tempo(bpm0: float, bpm1: float, n: int, change: int) -> np.ndarray:
+    """True tick times: ``bpm0`` up to tick ``change``, ``bpm1`` after."""
+    intervals = [60.0 / (bpm0 if i <= change else bpm1) / CLOCKS_PER_BEAT for i in range(1, n)]
+    return 10.0 + np.concatenate([[0.0], np.cumsum(intervals)])
+
+
+@pytest.mark.parametrize("bpm0, bpm1", [(120, 100), (60, 66), (300, 240), (300, 280)])
+def test_a_tempo_step_is_followed_under_3_ms_of_jitter(bpm0, bpm1):
+    # measured (seeds 0-2, the next 12 ticks): beats 2-4 after the step within 4.8 ms,
+    # beats 4-8 within 3.4 ms, then within 0.5 ms; the old fit failed these bounds for 3 of
+    # the 4 steps
+    change, n = 600, 900
+    true_s = step_tempo(bpm0, bpm1, n + 24, change)
+    for seed in range(3):
+        stamps = jittered(true_s[:n], np.random.default_rng(seed), 0.003)
+        clock = MidiClock()
+        clock.start()
+        errors = grid_errors_s(clock, true_s, stamps, start=change, ahead=(12,))
+        assert clock.position == n - 1
+        assert errors[2 * CLOCKS_PER_BEAT:].max() < 0.006
+        assert errors[8 * CLOCKS_PER_BEAT:].max() < 0.002
+        assert clock.tempo_bpm == pytest.approx(bpm1, rel=0.002)
+
+
+def test_a_steady_clock_is_followed_within_a_few_ticks_of_a_tempo_step():
+    true_s = step_tempo(120, 100, 300 + 24, 200)
+    clock = MidiClock()
+    clock.start()
+    errors = grid_errors_s(clock, true_s, true_s[:300] + STAMP_DELAY_S, start=200)
+    assert errors[2 * 12:].max() < 0.001  # from the 12th tick (half a beat) after the step on
+    assert errors[2 * 40:].max() < 0.0005
+
+
+def test_lost_ticks_are_counted_at_300_bpm_under_2_ms_of_jitter():
+    # the jitter (4 ms from end to end, plus 2.3 ms of stamping) is most of a tick (8.3 ms).
+    # Measured over these 20 runs of 4 lost ticks: 1 run misses one (the old fit: 8 runs);
+    # under +-3 ms, 6 runs miss some (the old fit: 14): see docs/reliability.md
+    tick_s = 60.0 / 300 / CLOCKS_PER_BEAT
+    true_s = 10.0 + tick_s * np.arange(600)
+    missed = 0
+    for seed in range(20):
+        stamps = jittered(true_s, np.random.default_rng(seed), 0.002)
+        clock = MidiClock()
+        clock.start()
+        for i, t in enumerate(stamps):
+            if i not in (300, 400, 401, 500):
+                clock.tick(t)
+        missed += clock.position != 599
+    assert missed <= 1
+
+
+def test_ticks_stamped_in_bursts_are_followed():
+    # found by tests/soak.py: a JACK client that missed cycles gets several clocks with one
+    # stamp; the median tick interval was then 0 and the jump check divided by it (the old
+    # fit too, in its first ticks)
+    clock = MidiClock()
+    clock.start()
+    true_s = 10.0 + TICK_120_S * np.arange(600)
+    stamps = true_s.copy()
+    for start in range(0, 600, 12):  # every 12 ticks, 6 arrive together with the last one
+        stamps[start:start + 6] = true_s[start + 5]
+    for t in stamps:
+        clock.tick(float(t))
+    assert clock.position == 599
+    assert clock.tempo_bpm == pytest.approx(120.0, rel=0.01)
+    assert abs(clock.grid().time_of(600) - (true_s[-1] + TICK_120_S)) < 0.002
+
+
+def starved_server_clock(rng, n: int, lost: set[int]) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """A clean 120 BPM clock as a non-real-time JACK dummy server on a busy machine delivers it.
+
+    Modelled on the stamps livegen's JACK input recorded in test_jack_sync (12:00 runs of this
+    round): intervals within +-0.5 ms, and every 6-24 ticks a server stall that moves every
+    later tick 2-6 ms later (the clock source's timeline resumes where it stopped; the heard
+    tempo drifts to 116-119 BPM). The ticks in ``lost`` never arrive (the source missed its
+    cycle). Returns the stamps of the ticks that arrive and the stalls ``(start_s, end_s)``.
+    """
+    times, stalls, delay, t = [], [], 0.0, 10.0
+    next_stall = int(rng.integers(6, 25))
+    for i in range(n):
+        if i == next_stall and i - 1 not in lost and i not in lost:
+            step = float(rng.uniform(0.002, 0.006))
+            stalls.append((t - TICK_120_S + delay + 0.0005, t + delay + step - 0.0005))
+            delay += step
+            next_stall = i + int(rng.integers(6, 25))
+        elif i == next_stall:
+            next_stall += 1
+        times.append(t + delay + float(rng.normal(0.0, 0.0002)))
+        t += TICK_120_S
+    return np.array([s for i, s in enumerate(times) if i not in lost]), stalls
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lost_ticks_are_counted_on_a_clean_clock_whose_server_stalls(seed):
+    # test_jack_sync over merged main: answers two ticks late (median +41 ms). The clock
+    # filter judged no jump while the line through the ticks before used fewer ticks than it
+    # kept, which a clean clock with the micro-stalls of a starved server made it do nearly
+    # always: of the ticks the sender missed (one a second), none was counted
+    rng = np.random.default_rng(seed)
+    lost = {int(i) for i in rng.choice(np.arange(60, 540, 40), 8, replace=False)}
+    stamps, stalls = starved_server_clock(rng, 600, lost)
+    clock = MidiClock(stalled=lambda a, b: any(s < b and e > a for s, e in stalls))
+    clock.start()
+    for t in stamps:
+        clock.tick(float(t))
+    assert clock.position == 599
+
+
+TRACES = Path(__file__).parent / "clock_traces"
+
+
+def replay_trace(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Feed a recorded JACK clock (clock_traces/record.py) to a MidiClock told of the trace's
+    server stalls; return each tick's position error (ticks) and the ticks' true positions."""
+    trace = json.loads((TRACES / name).read_text())
+    stalls = [(100.0 + s, 100.0 + e) for s, e in trace["stalls_s"]]
+    clock = MidiClock(stalled=lambda a, b: any(s < b and e > a for s, e in stalls))
+    clock.start()
+    errors = []
+    for t, position in zip(trace["stamps_s"], trace["positions"]):
+        clock.tick(100.0 + t)
+        errors.append(clock.position - position)
+    return np.array(errors), np.array(trace["positions"])
+
+
+def test_a_recorded_jack_clock_at_120_bpm_keeps_its_song_position():
+    # 30 s of jack_midi_clock on this machine's non-real-time dummy server, stamped as livegen's
+    # one-client JACK input stamps it; the true positions from JACK's frame counter. 74 server
+    # stalls (some of 20-40 ms: a stall alone can look like a lost tick), 5 ticks lost, 4 of
+    # them inside a stall. The 96-tick fit ends 4 ticks behind, the first clock filter 5
+    # (wrong for 28 % and 76 % of the ticks)
+    errors, positions = replay_trace("jack_dummy_120bpm.json")
+    assert np.diff(positions).max() > 1  # ticks were lost
+    assert errors[-1] == 0
+    assert np.mean(errors != 0) < 0.02  # only while a jump is being judged (3 ticks)
+
+
+def test_a_recorded_jack_clock_at_300_bpm_keeps_nearly_all_its_song_position():
+    # the same at 300 BPM: 191 stalls, 26 ticks lost (two 2 ticks apart; three in one gap
+    # with two stalls: those 4 are missed). Measured: 5 ticks behind at the end; the 96-tick
+    # fit 14, the first filter 25
+    errors, _ = replay_trace("jack_dummy_300bpm.json")
+    assert abs(errors[-1]) <= 5

@@ -31,7 +31,7 @@ ROOMS: dict[str, tuple[tuple[str, ...], float, float]] = {
     "generation": (("generation", "offline", "placement", "guidance", "follow", "session",
                     "sampling", "keys", "repetition", "copyguard"), 2.0, 1.0),
     "model + vocabulary": (("model", "tokens", "notes"), 3.0, 1.0),
-    "time (scheduler, clocks)": (("scheduler", "schedthread", "handoff", "outlet", "clock", "tempo",
+    "time (scheduler, clocks)": (("scheduler", "schedthread", "handoff", "outlet", "clock", "clockfit", "tempo",
                                   "grid", "osthread", "timebase"), 1.0, 0.0),
     "configuration": (("presets", "userpresets", "learn", "sections", "checks", "midi", "errors"),
                       2.0, 0.0),

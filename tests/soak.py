@@ -5,6 +5,7 @@ nightly job, on a machine with ``jackd2``::
 
     python tests/soak.py --minutes 10            # the acceptance run (issue 15)
     python tests/soak.py --minutes 2 --json out.json
+    python tests/soak.py --realtime               # the server at real-time priority (jackd -R)
 
 It starts its own JACK server (``jackd -n lg-soak-<pid> --no-realtime -d dummy
 -r 48000 -p 64``; never the default one), then ``livegen run --preset jam
@@ -94,14 +95,15 @@ def memory_mb(pid: int) -> tuple[float, float]:
 class JackServer:
     """A private dummy JACK server, named for this process; stopped by its PID."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, realtime: bool = False) -> None:
         self.name = name
         os.environ["JACK_DEFAULT_SERVER"] = name
         os.environ["JACK_NO_AUDIO_RESERVATION"] = "1"
         os.environ["JACK_NO_START_SERVER"] = "1"
         self._log = tempfile.NamedTemporaryFile("w", prefix=f"{name}-", suffix=".log", delete=False)
         self.process = subprocess.Popen(
-            ["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "64"],
+            ["jackd", "-n", name, "-R" if realtime else "--no-realtime", "-d", "dummy", "-r", "48000",
+             "-p", "64"],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         subprocess.run(["jack_wait", "-w", "-t", "10"], check=True, capture_output=True, timeout=20)
 
@@ -253,15 +255,17 @@ def hanging(heard: list[tuple[float, list[int]]]) -> dict[str, int]:
     return {f"ch{c + 1}:{p}": n for (c, p), n in sorted(sounding.items())}
 
 
-def soak(minutes: float, preset: str, seed: int) -> dict:
+def soak(minutes: float, preset: str, seed: int, realtime: bool = False) -> dict:
     rng = random.Random(seed)
-    server = JackServer(f"lg-soak-{os.getpid()}")
-    log(f"JACK server {server.name} (pid {server.process.pid})")
+    server = JackServer(f"lg-soak-{os.getpid()}", realtime=realtime)
+    mode = "real-time" if realtime else "--no-realtime"
+    log(f"JACK server {server.name} (pid {server.process.pid}, {mode})")
     log_dir = Path(tempfile.mkdtemp(prefix="livegen-soak-"))
     daemon = Daemon(log_dir / "daemon.log", preset)
     player = None
-    report: dict = {"minutes": minutes, "preset": preset, "seed": seed, "memory": [],
-                    "phrases": 0, "answered": 0, "barge_ins": 0, "floods": 0, "unanswered_at_s": []}
+    report: dict = {"minutes": minutes, "preset": preset, "seed": seed, "realtime_server": realtime,
+                    "memory": [], "phrases": 0, "answered": 0, "barge_ins": 0, "floods": 0,
+                    "unanswered_at_s": []}
     try:
         report["ready"] = daemon.wait_ready()
         log(report["ready"])
@@ -386,8 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", default="jam")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", metavar="PATH", help="write the report as JSON here too")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run the private server with real-time priority (jackd -R, as docs/daw.md "
+                             "advises) instead of --no-realtime")
     args = parser.parse_args(argv)
-    report = soak(args.minutes, args.preset, args.seed)
+    report = soak(args.minutes, args.preset, args.seed, realtime=args.realtime)
     lines, good = summarize(report)
     print("\n".join(lines), flush=True)
     if args.json:

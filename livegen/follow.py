@@ -11,9 +11,11 @@ learnt) and asks it to mix each distribution it samples from
 
 over the token kind's slice: a weighted geometric mean of the two
 distributions (``follow`` 0: the network alone; 1: the session model alone).
-The weight may differ by token kind (:attr:`Follower.weights`): the player's
-rhythm, rests and density are in the SHIFT and DUR tokens, the style's harmony
-and lines mostly in PITCH (presets' ``follow_rhythm`` and ``follow_pitch``).
+The weight may differ by token kind (:attr:`Follower.weights`; presets'
+``follow_pitch`` and ``follow_duration``): on out-of-corpus prompts
+(docs/adherence.md) the style classifier still heard romantic and classical
+answers whose onsets and pitches followed the player at 0.75 when their
+durations (articulation, legato, pedal) were the network's alone.
 This form was chosen by measurement: on out-of-corpus music
 (``python -m livegen_train.conditional``, 92 prompts of openttd-openmsx,
 classical style), the real continuation cost 14.0 bits per note under the
@@ -65,12 +67,12 @@ class Follower:
     @classmethod
     def weights_of(cls, conditioning) -> dict[str, Any]:  # noqa: ANN001 (a StyleConfig)
         """``{"follow", "kinds"}`` (:meth:`set_weights`' arguments) of a preset's ``conditioning``
-        section: ``follow_pitch`` for PITCH, ``follow_rhythm`` for SHIFT and DUR, where set (not None)."""
+        section: ``follow_pitch`` for PITCH, ``follow_duration`` for DUR, where set (not None)."""
         kinds: dict[int, float] = {}
         if conditioning.follow_pitch is not None:
             kinds[Kind.PITCH] = conditioning.follow_pitch
-        if conditioning.follow_rhythm is not None:
-            kinds[Kind.SHIFT] = kinds[Kind.DUR] = conditioning.follow_rhythm
+        if conditioning.follow_duration is not None:
+            kinds[Kind.DUR] = conditioning.follow_duration
         return {"follow": conditioning.follow, "kinds": kinds}
 
     @property

@@ -70,7 +70,7 @@ class Generator:
         preset: the preset in use (:meth:`set_preset`).
         sampler: draws each token.
         follower: the session model and its weights (``preset.conditioning.follow``,
-            ``follow_pitch``, ``follow_rhythm``).
+            ``follow_pitch``, ``follow_duration``).
         primed_since_reset: notes primed since the last :meth:`reset`.
     """
 

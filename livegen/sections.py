@@ -305,7 +305,7 @@ class StyleConfig:
         follow: how much the answer follows what the performer played this session,
             0-1: each token's distribution is ``(1 - follow) * log p_model + follow *
             log p_session`` (:mod:`livegen.follow`); 0 = the model alone.
-        follow_pitch, follow_rhythm: ``follow`` for PITCH, for SHIFT and DUR; 0-1, None: ``follow``.
+        follow_pitch, follow_duration: ``follow`` for the PITCH, the DUR tokens; 0-1, None: ``follow``.
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.
@@ -316,11 +316,11 @@ class StyleConfig:
     style_contrast: tuple[str, ...] = ()
     follow: float = 0.0
     follow_pitch: float | None = None
-    follow_rhythm: float | None = None
+    follow_duration: float | None = None
 
     def __post_init__(self) -> None:
         normalize(self)
-        for key in ("follow_pitch", "follow_rhythm"):  # an int weight is stored as a float
+        for key in ("follow_pitch", "follow_duration"):  # an int weight is stored as a float
             object.__setattr__(self, key, float(getattr(self, key)) if is_int(getattr(self, key))
                                else getattr(self, key))
         contrast = _names(self.style_contrast)
@@ -335,7 +335,7 @@ class StyleConfig:
              "a list of other style names (empty: the mean over all styles)"),
             ("follow", is_number(self.follow) and 0 <= self.follow <= 1, "in [0, 1] (0: off)"),
             *((key, v is None or (is_number(v) and 0 <= v <= 1), "in [0, 1], or null (as follow)")
-              for key, v in (("follow_pitch", self.follow_pitch), ("follow_rhythm", self.follow_rhythm))),
+              for key, v in (("follow_pitch", self.follow_pitch), ("follow_duration", self.follow_duration))),
         ])
 
 

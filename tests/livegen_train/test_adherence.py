@@ -99,3 +99,14 @@ def test_block_chords_answering_a_single_line_have_a_polyphony_ratio_of_three():
     chords = [Note(p + k, 80, i * 0.5, 0.4) for i, p in enumerate([60, 62, 64, 65]) for k in (0, 4, 7)]
     assert adherence(melody, chords)["polyphony_ratio"] == pytest.approx(3.0)
     assert adherence(melody, line([67, 65, 64], start_s=5.0))["polyphony_ratio"] == pytest.approx(1.0)
+
+
+def test_the_command_line_overrides_the_per_kind_follow_and_the_longest_note():
+    from argparse import Namespace
+
+    from livegen_train.adherence import preset_changes
+
+    args = Namespace(follow=0.75, follow_duration=0.0, follow_pitch=None, max_duration=1.5, quantize=None,
+                     key_mask="off", pitch_range="24-100")
+    assert preset_changes(args) == {"follow": 0.75, "follow_duration": 0.0, "max_duration_s": 1.5,
+                                    "key_mask": "off", "pitch_low": 24, "pitch_high": 100}

@@ -10,7 +10,8 @@ continuations (64 notes per prompt and seed) are made once by
 so ``python -m livegen_train.classifier report`` reuses them once a variant
 is packaged.
 
-``python -m livegen_train.adherence_sweep`` takes the variants as JSON, ``{"name": {"presets": [...], "keys": {...}}}``::
+``python -m livegen_train.adherence_sweep`` takes the variants as JSON,
+``{"name": {"presets": [...], "keys": {...}}}``::
 
     python -m livegen_train.adherence_sweep --seeds 4 --sets outside,corpus \\
         '{"f75 d0": {"presets": ["classical"], "keys": {"follow": 0.75, "follow_duration": 0,

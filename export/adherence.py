@@ -306,6 +306,19 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> 
     return {name: {key: _mean(values, key) for key in keys} for name, values in rows.items()}
 
 
+def preset_changes(args) -> dict[str, object]:  # noqa: ANN001 (main's argparse.Namespace)
+    """The preset keys :func:`main`'s options override (``--pitch-range 24-100``: pitch_low, pitch_high)."""
+    changes = {key: value for key, value in (("follow", args.follow), ("quantize", args.quantize),
+                                             ("follow_duration", args.follow_duration),
+                                             ("follow_pitch", args.follow_pitch),
+                                             ("max_duration_s", args.max_duration),
+                                             ("key_mask", args.key_mask)) if value is not None}
+    if args.pitch_range:
+        low, _, high = args.pitch_range.partition("-")
+        changes.update(pitch_low=int(low), pitch_high=int(high))
+    return changes
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m livegen_train.adherence``: the adherence table on the out-of-corpus set."""
     import argparse
@@ -322,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
     parser.add_argument("--follow", type=float, help="override every preset's follow (0-1)")
+    parser.add_argument("--follow-duration", type=float, help="override every preset's follow_duration (0-1)")
+    parser.add_argument("--follow-pitch", type=float, help="override every preset's follow_pitch (0-1)")
+    parser.add_argument("--max-duration", type=float, help="override every preset's max_duration_s")
     parser.add_argument("--quantize", help="override every preset's quantize (e.g. 1/16)")
     parser.add_argument("--key-mask", choices=("off", "soft", "strict", "palette"),
                         help="override every preset's key_mask (off: is the key kept without the mask?)")
@@ -335,12 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prompts = part_prompts(read_parts(paths))
     model = Model.load(args.model) if args.model else Model.load()
     presets = {name: load_preset(name) for name in args.presets.split(",")}
-    changes = {key: value for key, value in (("follow", args.follow), ("quantize", args.quantize),
-                                             ("key_mask", args.key_mask)) if value is not None}
-    if args.pitch_range:
-        low, _, high = args.pitch_range.partition("-")
-        changes.update(pitch_low=int(low), pitch_high=int(high))
-    presets = {name: p.replace(**changes) for name, p in presets.items()}
+    presets = {name: p.replace(**preset_changes(args)) for name, p in presets.items()}
     table = report(model, presets, prompts, range(args.seeds))
     keys = (*METRICS, "interval_distance", "ioi_distance")
     print(f"{len(prompts)} prompts from {len(paths)} files, {args.seeds} seeds")

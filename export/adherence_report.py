@@ -31,7 +31,7 @@ from livegen.presets import Preset
 log = logging.getLogger(__name__)
 
 __all__ = ["TONAL_STYLES", "measure", "acceptance", "markdown_lines", "plot_rolls", "ROLL_FIGURE",
-           "load_prompts"]
+           "load_prompts", "kind_weights", "answer_bits"]
 
 #: the presets the issue's acceptance judges: every style with a key (modern is atonal)
 TONAL_STYLES = ("romantic", "baroque", "classical", "folk")
@@ -55,18 +55,38 @@ def load_prompts(role: str) -> list[tuple[str, list[Note], list[Note]]]:
     return part_prompts(read_parts(paths))
 
 
+def kind_weights(preset: Preset) -> list[float]:
+    """The ``follow`` weight of SHIFT, PITCH, VEL and DUR (``follow_pitch``, ``follow_duration`` applied)."""
+    from livegen.follow import Follower
+    from livegen.tokens import Kind
+
+    weights = Follower.weights_of(preset.conditioning)
+    return [float(weights["kinds"].get(kind, weights["follow"])) for kind in (Kind.SHIFT, Kind.PITCH,
+                                                                              Kind.VEL, Kind.DUR)]
+
+
+def answer_bits(bits: Mapping[str, np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    """float64 [4]: each token kind's bits under the geometric mix at that kind's weight.
+
+    Args:
+        bits: :func:`livegen_train.conditional.score_prompt`'s answer (``geo <f>`` for each weight).
+        weights: :func:`kind_weights`.
+    """
+    return np.array([bits[f"geo {w:g}"][col] for col, w in enumerate(weights)])
+
+
 def _nll(model, presets: Mapping[str, Preset], prompts, corpus) -> dict[str, dict[str, list[float]]]:
     """``{style: {scorer: bits per note [4]}}``; scorers net, session, answer (the preset's mix), corpus."""
     from livegen_train.conditional import score_prompt
 
     out = {}
     for style, preset in presets.items():
-        follow = float(preset.value("follow"))
+        weights = kind_weights(preset)
         sums: dict[str, np.ndarray] = {}
         notes = 0
         for _, prompt, real in prompts:
-            bits = score_prompt(model, model.style_id(style), prompt, real, [follow], corpus)
-            picked = {"net": bits["net"], "session": bits["session"], "answer": bits[f"geo {follow:g}"]}
+            bits = score_prompt(model, model.style_id(style), prompt, real, sorted(set(weights)), corpus)
+            picked = {"net": bits["net"], "session": bits["session"], "answer": answer_bits(bits, weights)}
             if corpus is not None:
                 picked["corpus"] = bits["corpus"]
             for name, value in picked.items():

@@ -11,6 +11,11 @@ learnt) and asks it to mix each distribution it samples from
 
 over the token kind's slice: a weighted geometric mean of the two
 distributions (``follow`` 0: the network alone; 1: the session model alone).
+The weight may differ by token kind (:attr:`Follower.weights`; presets'
+``follow_pitch`` and ``follow_duration``): on out-of-corpus prompts
+(docs/adherence.md) the style classifier still heard romantic and classical
+answers whose onsets and pitches followed the player at 0.75 when their
+durations (articulation, legato, pedal) were the network's alone.
 This form was chosen by measurement: on out-of-corpus music
 (``python -m livegen_train.conditional``, 92 prompts of openttd-openmsx,
 classical style), the real continuation cost 14.0 bits per note under the
@@ -22,27 +27,58 @@ tuned on (simutrans-data) 14.6, 9.7 and 8.3.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from livegen.session import KIND_SLICES, SessionContext, SessionModel
+from livegen.tokens import Kind
 
 __all__ = ["Follower"]
 
 
 class Follower:
-    """The session model, its context and the weight it is mixed with.
+    """The session model, its context and the weights it is mixed with.
 
     Args:
-        follow: the session model's weight, 0-1 (0: not consulted, no cost).
+        follow: the session model's weight, 0-1 (0: not consulted, no cost), for
+            every token kind not in ``kinds``.
         model: the session model to learn into (default: a new one); the
             engine keeps one for the whole session.
+        kinds: ``{Kind: weight 0-1}``, a token kind's own weight instead of ``follow``.
+
+    Attributes:
+        weights: ``{Kind: weight}`` for SHIFT, PITCH, VEL and DUR (:meth:`set_weights`).
     """
 
-    def __init__(self, follow: float = 0.0, model: SessionModel | None = None) -> None:
-        self.follow = follow
+    def __init__(self, follow: float = 0.0, model: SessionModel | None = None,
+                 kinds: Mapping[int, float] | None = None) -> None:
+        self.weights: dict[int, float] = {}
+        self.set_weights(follow, kinds)
         self.model = model if model is not None else SessionModel()
         self.context: SessionContext = self.model.new_context()
+
+    def set_weights(self, follow: float, kinds: Mapping[int, float] | None = None) -> None:
+        """Mix the session model in at ``follow``, or at ``kinds[kind]`` for the kinds given."""
+        kinds = kinds or {}
+        self.weights = {kind: float(kinds.get(kind, follow)) for kind in KIND_SLICES}
+
+    @classmethod
+    def weights_of(cls, conditioning) -> dict[str, Any]:  # noqa: ANN001 (a StyleConfig)
+        """``{"follow", "kinds"}`` (:meth:`set_weights`' arguments) of a preset's ``conditioning``
+        section: ``follow_pitch`` for PITCH, ``follow_duration`` for DUR, where set (not None)."""
+        kinds: dict[int, float] = {}
+        if conditioning.follow_pitch is not None:
+            kinds[Kind.PITCH] = conditioning.follow_pitch
+        if conditioning.follow_duration is not None:
+            kinds[Kind.DUR] = conditioning.follow_duration
+        return {"follow": conditioning.follow, "kinds": kinds}
+
+    @property
+    def follow(self) -> float:
+        """The largest weight over the token kinds (0: the session model is never consulted)."""
+        return max(self.weights.values())
 
     def observe(self, token: int, learn: bool) -> None:
         """A token the network was fed: a performer's (``learn``) or an answer's (context only)."""
@@ -71,11 +107,11 @@ class Follower:
             kind: the :class:`livegen.tokens.Kind` of the next token.
 
         Returns:
-            ``logits`` itself when ``follow`` is 0 or nothing was learnt yet;
+            ``logits`` itself when the kind's weight is 0 or nothing was learnt yet;
             else float64 [VOCAB_SIZE], the mix over the kind's slice and -inf
             outside it (the grammar masks it anyway).
         """
-        follow = self.follow
+        follow = self.weights[kind]
         if follow <= 0.0 or self.model.notes_learnt == 0:
             return logits
         run = KIND_SLICES[kind]

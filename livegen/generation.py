@@ -69,7 +69,8 @@ class Generator:
         model: the step model.
         preset: the preset in use (:meth:`set_preset`).
         sampler: draws each token.
-        follower: the session model and its weight (``preset.conditioning.follow``).
+        follower: the session model and its weights (``preset.conditioning.follow``,
+            ``follow_pitch``, ``follow_duration``).
         primed_since_reset: notes primed since the last :meth:`reset`.
     """
 
@@ -85,7 +86,7 @@ class Generator:
         self.sampler = Sampler.from_preset(preset, seed)
         self._decoder = NoteDecoder(channel=preset.channel)
         self._history: deque[Note] = deque(maxlen=preset.context_notes)
-        self.follower = Follower(preset.conditioning.follow, session)
+        self.follower = Follower(model=session, **Follower.weights_of(preset.conditioning))
         self._learning = False  # prime(): the performer's tokens are learnt
         self.reset()
 
@@ -382,7 +383,7 @@ class Generator:
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
         self._copy_guard = getattr(self.model, "copy_guard", None) if preset.answer.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
-        self.follower.follow = preset.conditioning.follow
+        self.follower.set_weights(**Follower.weights_of(preset.conditioning))
         self.preset = preset
         self._styled = styled
         self._history = deque(self._history, maxlen=preset.context_notes)

@@ -71,17 +71,15 @@ class SamplingConfig:
         temperature: softmax temperature, in (0, :data:`MAX_TEMPERATURE`] (1 = the
             model's own distribution, lower = more conservative).
         top_p: nucleus mass in (0, 1]; 1 disables the nucleus cut.
-        pitch_low: lowest MIDI pitch a PITCH token may take, 0-127.
-        pitch_high: highest MIDI pitch a PITCH token may take, pitch_low-127.
+        pitch_low, pitch_high: lowest and highest MIDI pitch a PITCH token may take, 0-127.
         max_duration_s: DUR tokens whose bin is longer are never drawn, seconds in
             (0, :data:`MAX_DURATION_S`]; if even the shortest bin (10 ms) is longer,
             only the shortest bin is allowed; 4 (the longest bin) limits nothing.
         repetition_penalty: logits, after the temperature, subtracted from a pitch
             that would complete an interval pattern of ``repetition_ngram`` notes
             used ``repetition_max`` times in the last ``repetition_window``
-            remembered notes, and as much again for each further use: its odds
-            against the other pitches fall by
-            ``exp(-repetition_penalty * (uses - repetition_max + 1))``.
+            remembered notes, and as much again for each further use: its odds against
+            the other pitches fall by ``exp(-repetition_penalty * (uses - repetition_max + 1))``.
             0-:data:`MAX_PENALTY_LOGITS`; 0 turns the guard off (draws are then
             exactly as without it). See :mod:`livegen.repetition`.
         repetition_ngram: notes per pattern, 2-16 (4: three intervals).
@@ -94,15 +92,13 @@ class SamplingConfig:
             :data:`livegen.keys.KEY_MIN_CORRELATION`, masks nothing. ``palette``:
             no key template; each pitch gets ``key_penalty`` times the log of its
             pitch class's share of the context (duration weighted, the commonest
-            class = 1, floored at :data:`livegen.sampling.PALETTE_FLOOR`), so the answer keeps the
-            prompt's own tonal palette, modal or chromatic alike.
-        key_penalty: logits for ``soft``, the weight for ``palette``,
-            0-:data:`MAX_PENALTY_LOGITS`.
+            class = 1, floored at :data:`livegen.sampling.PALETTE_FLOOR`), so the answer keeps
+            the prompt's own tonal palette, modal or chromatic alike.
+        key_penalty: logits for ``soft``, the weight for ``palette``, 0-:data:`MAX_PENALTY_LOGITS`.
 
     Raises:
-        PresetError: a field is out of its range or of the wrong type; the
-            message names the field and the value received. (PresetError is a
-            ValueError.) An integer given for a float field is stored as a float.
+        PresetError: a field is out of its range or of the wrong type; the message names the
+            field and the value received. (A ValueError.) An int for a float field is stored as a float.
     """
 
     temperature: float = 0.9
@@ -309,6 +305,7 @@ class StyleConfig:
         follow: how much the answer follows what the performer played this session,
             0-1: each token's distribution is ``(1 - follow) * log p_model + follow *
             log p_session`` (:mod:`livegen.follow`); 0 = the model alone.
+        follow_pitch, follow_duration: ``follow`` for the PITCH, the DUR tokens; 0-1, None: ``follow``.
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.
@@ -318,9 +315,14 @@ class StyleConfig:
     style_guidance: float = 0.0
     style_contrast: tuple[str, ...] = ()
     follow: float = 0.0
+    follow_pitch: float | None = None
+    follow_duration: float | None = None
 
     def __post_init__(self) -> None:
         normalize(self)
+        for key in ("follow_pitch", "follow_duration"):  # an int weight is stored as a float
+            object.__setattr__(self, key, float(getattr(self, key)) if is_int(getattr(self, key))
+                               else getattr(self, key))
         contrast = _names(self.style_contrast)
         if contrast is not None:
             object.__setattr__(self, "style_contrast", contrast)
@@ -332,6 +334,8 @@ class StyleConfig:
             ("style_contrast", contrast is not None and self.style not in contrast,
              "a list of other style names (empty: the mean over all styles)"),
             ("follow", is_number(self.follow) and 0 <= self.follow <= 1, "in [0, 1] (0: off)"),
+            *((key, v is None or (is_number(v) and 0 <= v <= 1), "in [0, 1], or null (as follow)")
+              for key, v in (("follow_pitch", self.follow_pitch), ("follow_duration", self.follow_duration))),
         ])
 
 

@@ -112,7 +112,7 @@ def old_log_probs(session, kind, context):
 
 
 def old_mix(follower, logits, kind):
-    follow = follower.follow
+    follow = follower.weights[kind]  # the kind's own weight (follow_pitch, follow_duration; issue 13)
     if follow <= 0.0 or follower.model.notes_learnt == 0:
         return logits
     mask = tokens.KIND_MASKS[kind]

@@ -76,3 +76,79 @@ def test_follow_is_a_preset_key_from_0_to_1():
     assert PRESET.replace(follow=0.5).conditioning.follow == 0.5
     with pytest.raises(PresetError, match="received 1.5"):
         PRESET.replace(follow=1.5)
+
+
+def learnt_follower(kinds: dict[int, float]) -> Follower:
+    follower = Follower(0.8, kinds=kinds)
+    for token in tokens.encode(played()):
+        follower.observe(int(token), learn=True)
+    return follower
+
+
+def test_a_kinds_own_weight_replaces_follow_for_that_kind_only():
+    follower = learnt_follower({Kind.PITCH: 0.0})
+    logits = np.zeros(tokens.VOCAB_SIZE, np.float32)
+    assert follower.mix(logits, Kind.PITCH) is logits  # the network alone draws the pitch
+    shift = follower.mix(logits, Kind.SHIFT)  # ... the rhythm still follows the player
+    assert int(np.argmax(shift)) == tokens.SHIFT_OFFSET + tokens.quantize_shift(0.25)
+    assert follower.weights == {Kind.SHIFT: 0.8, Kind.PITCH: 0.0, Kind.VEL: 0.8, Kind.DUR: 0.8}
+    assert follower.follow == 0.8
+
+
+def test_follow_pitch_and_follow_duration_are_preset_keys_from_0_to_1_none_meaning_follow():
+    assert PRESET.conditioning.follow_pitch is None and PRESET.conditioning.follow_duration is None
+    preset = PRESET.replace(follow=0.75, follow_pitch=0, follow_duration=1)
+    assert (preset.conditioning.follow_pitch, preset.conditioning.follow_duration) == (0.0, 1.0)
+    assert isinstance(preset.conditioning.follow_pitch, float)
+    for key in ("follow_pitch", "follow_duration"):
+        with pytest.raises(PresetError, match=f"{key} must be in"):
+            PRESET.replace(**{key: 1.5})
+        with pytest.raises(PresetError, match=key):
+            PRESET.replace(**{key: "high"})
+
+
+def test_the_generator_mixes_each_kind_at_the_presets_weight_and_follows_a_preset_change():
+    gen = Generator(FakeModel(), PRESET.replace(follow=0.5, follow_duration=0.9, follow_pitch=0.1), seed=0)
+    assert gen.follower.weights == {Kind.SHIFT: 0.5, Kind.PITCH: 0.1, Kind.VEL: 0.5, Kind.DUR: 0.9}
+    gen.set_preset(gen.preset.replace(follow=0.3, follow_duration=None))
+    assert gen.follower.weights == {Kind.SHIFT: 0.3, Kind.PITCH: 0.1, Kind.VEL: 0.3, Kind.DUR: 0.3}
+
+
+def test_without_pitch_following_the_answer_keeps_the_players_rhythm_not_their_intervals():
+    model, prompt = FakeModel(seed=3), played(4)
+
+    def answer(**keys: float) -> list[list[Note]]:
+        return [continue_notes(model, PRESET.replace(**keys), prompt, n_notes=24, seed=seed)
+                for seed in range(4)]
+
+    def interval_reuse(answers: list[list[Note]]) -> float:
+        motifs = {tuple(np.diff(MOTIF * 2)[i:i + 3]) for i in range(len(MOTIF))}
+        grams = [tuple(np.diff([n.pitch for n in a])[i:i + 3]) for a in answers for i in range(len(a) - 3)]
+        return sum(g in motifs for g in grams) / len(grams)
+
+    def on_pulse(answers: list[list[Note]]) -> float:  # onsets 0.25 s apart, as the player's
+        gaps = [b.onset_s - a.onset_s for ans in answers for a, b in zip(ans, ans[1:])]
+        return float(np.mean([abs(g - 0.25) < 0.02 for g in gaps]))
+
+    full, rhythm_only, none = answer(follow=0.9), answer(follow=0.9, follow_pitch=0.0), answer(follow=0.0)
+    assert interval_reuse(full) > interval_reuse(rhythm_only) + 0.3
+    assert on_pulse(rhythm_only) > on_pulse(none) + 0.3
+
+
+def test_without_duration_following_the_answer_keeps_the_players_onsets_not_their_durations():
+    prompt = [Note(p, 80, i * 0.25, 0.05) for i, p in enumerate(MOTIF * 4)]  # staccato
+    model = FakeModel(seed=3)
+
+    def durations(**keys: float) -> float:
+        answers = [continue_notes(model, PRESET.replace(**keys), prompt, n_notes=24, seed=seed)
+                   for seed in range(4)]
+        return float(np.mean([n.duration_s for a in answers for n in a]))
+
+    def gaps(**keys: float) -> list[float]:
+        answers = [continue_notes(model, PRESET.replace(**keys), prompt, n_notes=24, seed=seed)
+                   for seed in range(4)]
+        return [b.onset_s - a.onset_s for ans in answers for a, b in zip(ans, ans[1:])]
+
+    assert durations(follow=0.9, follow_duration=0.0) > 2 * durations(follow=0.9)
+    on_pulse = float(np.mean([abs(g - 0.25) < 0.02 for g in gaps(follow=0.9, follow_duration=0.0)]))
+    assert on_pulse > float(np.mean([abs(g - 0.25) < 0.02 for g in gaps(follow=0.0)])) + 0.3

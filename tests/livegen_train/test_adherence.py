@@ -99,3 +99,29 @@ def test_block_chords_answering_a_single_line_have_a_polyphony_ratio_of_three():
     chords = [Note(p + k, 80, i * 0.5, 0.4) for i, p in enumerate([60, 62, 64, 65]) for k in (0, 4, 7)]
     assert adherence(melody, chords)["polyphony_ratio"] == pytest.approx(3.0)
     assert adherence(melody, line([67, 65, 64], start_s=5.0))["polyphony_ratio"] == pytest.approx(1.0)
+
+
+def test_the_command_line_overrides_the_per_kind_follow_and_the_longest_note():
+    from argparse import Namespace
+
+    from livegen_train.adherence import preset_changes
+
+    args = Namespace(follow=0.75, follow_duration=0.0, follow_pitch=None, max_duration=1.5, quantize=None,
+                     key_mask="off", pitch_range="24-100")
+    assert preset_changes(args) == {"follow": 0.75, "follow_duration": 0.0, "max_duration_s": 1.5,
+                                    "key_mask": "off", "pitch_low": 24, "pitch_high": 100}
+
+
+def test_a_sweep_variant_lays_its_keys_over_the_presets_it_names():
+    from livegen.presets import load_preset
+    from livegen_train.adherence_sweep import mean_adherence, variant_presets
+
+    presets = {name: load_preset(name) for name in ("classical", "folk")}
+    only = variant_presets(presets, {"presets": ["classical"], "keys": {"follow": 0.5, "follow_duration": 0}})
+    assert list(only) == ["classical"] and only["classical"].conditioning.follow_duration == 0.0
+    assert only["classical"].conditioning.follow == 0.5 and presets["classical"].conditioning.follow != 0.5
+    assert set(variant_presets(presets, {"keys": {"temperature": 0.7}})) == {"classical", "folk"}
+    line = [Note(60 + i % 5, 80, 0.25 * i, 0.2) for i in range(16)]
+    figures = mean_adherence([line], [line], [line, line[::2]], 2)  # two continuations of one prompt
+    assert figures["motif_reuse"] == 0.5  # the prompt itself reuses all its motifs, its every other note none
+    assert figures["interval_distance"] > 0.0

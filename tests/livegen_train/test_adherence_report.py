@@ -88,3 +88,17 @@ def test_acceptance_judges_each_bound_against_the_real_continuation():
     assert result["interval histogram closer than i.i.d. pitches"] is True
     assert result["inter-onset histogram closer than a metronome"] is True
     assert result["conditional NLL below the session and corpus Markov, every kind"] is False  # pitch
+
+
+def test_the_answers_nll_takes_each_token_kind_at_its_own_follow_weight():
+    import numpy as np
+
+    from livegen.presets import load_preset
+    from livegen_train.adherence_report import answer_bits, kind_weights
+
+    preset = load_preset("folk").replace(follow=0.75, follow_duration=0, follow_pitch=0.5)
+    assert kind_weights(preset) == [0.75, 0.5, 0.75, 0.0]
+    assert kind_weights(preset.replace(follow_duration=None, follow_pitch=None)) == [0.75] * 4
+    bits = {"geo 0": np.array([1.0, 2, 3, 4]), "geo 0.5": np.array([5.0, 6, 7, 8]),
+            "geo 0.75": np.array([9.0, 10, 11, 12])}
+    assert answer_bits(bits, kind_weights(preset)).tolist() == [9.0, 6.0, 11.0, 4.0]

@@ -1,0 +1,132 @@
+"""Adherence and style of the same continuations, for preset variants.
+
+Choosing a preset's ``follow`` keys (issue 13) needs both numbers on the same
+continuations: the adherence figures of :mod:`livegen_train.adherence` against
+the real continuation, and the share of them the style classifier
+(:mod:`livegen_train.classifier_report`) labels as the preset's own style.
+Each variant is a set of preset keys laid over the packaged preset; its
+continuations (64 notes per prompt and seed) are made once by
+:func:`~livegen_train.classifier_report.continue_all` and kept in its cache,
+so ``python -m livegen_train.classifier report`` reuses them once a variant
+is packaged.
+
+``python -m livegen_train.adherence_sweep`` takes the variants as JSON,
+``{"name": {"presets": [...], "keys": {...}}}``::
+
+    python -m livegen_train.adherence_sweep --seeds 4 --sets outside,corpus \\
+        '{"f75 d0": {"presets": ["classical"], "keys": {"follow": 0.75, "follow_duration": 0,
+          "quantize": "1/16", "pitch_low": 24, "pitch_high": 100}}}'
+
+Only ``--outside dev`` may be used to choose values; ``check`` confirms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["variant_presets", "mean_adherence", "main", "COLUMNS"]
+
+#: the adherence figures printed per variant (:func:`livegen_train.adherence.adherence`)
+COLUMNS = ("motif_reuse", "rest_share", "on_grid", "density_ratio", "polyphony_ratio", "register_drift",
+           "key_correlation", "interval_distance", "ioi_distance")
+
+
+def variant_presets(presets: Mapping[str, Any], variant: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: preset with the variant's keys}`` for the presets the variant names (default: all).
+
+    Raises:
+        PresetError: a key unknown or out of range (:meth:`livegen.presets.Preset.replace`).
+    """
+    names = variant.get("presets") or list(presets)
+    return {name: presets[name].replace(**variant.get("keys", {})) for name in names}
+
+
+def mean_adherence(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any],
+                   per_prompt: int) -> dict[str, float]:
+    """Mean of each :data:`COLUMNS` figure over continuations in prompt-major order (NaN ignored)."""
+    from livegen_train.adherence import adherence, histogram_distances
+
+    rows = []
+    for i, cont in enumerate(conts):
+        prompt, real = prompts[i // per_prompt], reals[i // per_prompt]
+        distances = histogram_distances(cont, real)
+        rows.append({**adherence(prompt, cont), "interval_distance": distances["interval"],
+                     "ioi_distance": distances["ioi"]})
+    out = {}
+    for key in COLUMNS:
+        values = [row[key] for row in rows if not math.isnan(row[key])]
+        out[key] = float(np.mean(values)) if values else math.nan
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print one line per variant, prompt set and preset: own-style share, margin, label shares, adherence."""
+    from livegen.model import Model
+    from livegen.presets import load_preset
+    from livegen_train.classifier_report import (
+        TONAL_PRESETS,
+        continue_all,
+        corpus_prompts,
+        label_shares,
+        load_or_train,
+        load_split,
+        outside_prompts,
+    )
+    from livegen_train.corpus import cache_dir
+
+    parser = argparse.ArgumentParser(prog="python -m livegen_train.adherence_sweep",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("variants", help="JSON: {name: {'presets': [...], 'keys': {preset key: value}}}")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--sets", default="outside", help="outside, corpus or both (comma-separated)")
+    parser.add_argument("--outside", choices=("dev", "check"), default="dev")
+    parser.add_argument("--presets", default=",".join(p for p in TONAL_PRESETS if p != "folk"))
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    model = Model.load()
+    split = load_split()
+    classifier, _ = load_or_train(split, tuple(model.styles))
+    styles = list(classifier.styles)
+    presets = {name: load_preset(name) for name in args.presets.split(",")}
+    sets = {}
+    for name in args.sets.split(","):
+        if name == "outside":
+            shared = outside_prompts(args.outside)
+            sets[name] = (shared["prompts"], shared["real"]["real continuation"][0])
+            real = mean_adherence(sets[name][0], sets[name][1], sets[name][1], 1)
+            print(f"{name} ({args.outside}): {len(sets[name][0])} prompts; real continuation: "
+                  + " ".join(f"{k}={v:.2f}" for k, v in real.items()), flush=True)
+        else:
+            sets[name] = (corpus_prompts(split["test"], presets)["prompts"], None)
+    seeds = range(args.seeds)
+    cache = cache_dir() / "classifier" / "continuations"
+    out: dict[str, Any] = {}
+    for variant_name, variant in json.loads(args.variants).items():
+        for set_name, (prompts, reals) in sets.items():
+            for name, preset in variant_presets(presets, variant).items():
+                conts = continue_all(model, preset, prompts, seeds, cache=cache)
+                labels = label_shares(classifier.classify(conts), styles, preset.conditioning.style)
+                figures = mean_adherence(prompts, reals, conts, len(seeds)) if reals is not None else {}
+                out[f"{variant_name}|{set_name}|{name}"] = {"labels": labels, "adherence": figures}
+                own = labels["shares"][preset.conditioning.style]
+                print(f"{variant_name:<14}{set_name:<8}{name:<10} own={own:.2f} "
+                      f"margin={labels['margin']:+.2f} ["
+                      + " ".join(f"{s[:3]}={v:.2f}" for s, v in labels["shares"].items()) + "] "
+                      + " ".join(f"{k[:8]}={v:.2f}" for k, v in figures.items()), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"seeds": args.seeds, "outside": args.outside, "rows": out}, f, indent=1)
+    print(f"{time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

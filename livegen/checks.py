@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from livegen.errors import PresetError
 from livegen.midi import CC_LAST_CONTROL, CC_SUSTAIN
 
-__all__ = ["is_number", "is_int", "is_control", "normalize", "require"]
+__all__ = ["is_number", "is_int", "is_control", "as_pairs", "as_names", "normalize", "require"]
 
 
 def is_number(value: Any) -> bool:
@@ -69,3 +69,30 @@ def require(section: Any, checks: Iterable[tuple[str, bool, str]]) -> None:
     for key, ok, expected in checks:
         if not ok:
             raise PresetError(f"{key} must be {expected} (received {getattr(section, key)!r})")
+
+
+def as_pairs(value: Any, key_ok: Callable[[Any], bool],
+             value_ok: Callable[[Any], bool]) -> tuple[tuple[Any, Any], ...] | None:
+    """A mapping (or pairs) as sorted ``(key, value)`` pairs; None if not one or a pair is bad."""
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        items = list(value.items()) if isinstance(value, dict) else [tuple(p) for p in value]
+    except TypeError:
+        return None
+    if any(len(p) != 2 for p in items) or not all(key_ok(k) and value_ok(v) for k, v in items):
+        return None
+    if len({k for k, _ in items}) != len(items):
+        return None
+    return tuple(sorted(items))
+
+
+def as_names(value: Any) -> tuple[str, ...] | None:
+    """A list of distinct non-empty names (or one name) as a tuple; None if not one."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        return None
+    if not all(isinstance(v, str) and v.strip() for v in value) or len(set(value)) != len(value):
+        return None
+    return tuple(value)

@@ -24,11 +24,9 @@ unchanged; the sections exist in code only. This module imports no numpy, so
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from livegen.checks import is_control, is_int, is_number, normalize, require
+from livegen.checks import as_names, as_pairs, is_control, is_int, is_number, normalize, require
 from livegen.grid import DIVISIONS
 from livegen.midi import CC_LAST_CONTROL, CC_SUSTAIN, DATA_MAX
 from livegen.repetition import MAX_REPETITION_COUNT, MAX_REPETITION_NGRAM, MAX_REPETITION_WINDOW
@@ -323,7 +321,7 @@ class StyleConfig:
         for key in ("follow_pitch", "follow_duration"):  # an int weight is stored as a float
             object.__setattr__(self, key, float(getattr(self, key)) if is_int(getattr(self, key))
                                else getattr(self, key))
-        contrast = _names(self.style_contrast)
+        contrast = as_names(self.style_contrast)
         if contrast is not None:
             object.__setattr__(self, "style_contrast", contrast)
         require(self, [
@@ -361,8 +359,8 @@ class ControlConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "panic_cc", None if self.panic_cc == "off" else self.panic_cc)
-        cc_map = _pairs(self.cc_map, is_control, lambda v: v in CC_TARGETS)
-        program_map = _pairs(self.program_map, lambda p: is_int(p) and 0 <= p <= DATA_MAX,
+        cc_map = as_pairs(self.cc_map, is_control, lambda v: v in CC_TARGETS)
+        program_map = as_pairs(self.program_map, lambda p: is_int(p) and 0 <= p <= DATA_MAX,
                              lambda v: isinstance(v, str) and bool(v.strip()))
         for key, pairs in (("cc_map", cc_map), ("program_map", program_map)):
             if pairs is not None:
@@ -375,30 +373,3 @@ class ControlConfig:
             ("panic_cc", self.panic_cc is None or is_control(self.panic_cc),
              f"off or a controller 0-{CC_LAST_CONTROL} other than {CC_SUSTAIN}"),
         ])
-
-
-def _pairs(value: Any, key_ok: Callable[[Any], bool],
-           value_ok: Callable[[Any], bool]) -> tuple[tuple[Any, Any], ...] | None:
-    """A mapping (or pairs) as sorted ``(key, value)`` pairs; None if not one or a pair is bad."""
-    if isinstance(value, (str, bytes)):
-        return None
-    try:
-        items = list(value.items()) if isinstance(value, dict) else [tuple(p) for p in value]
-    except TypeError:
-        return None
-    if any(len(p) != 2 for p in items) or not all(key_ok(k) and value_ok(v) for k, v in items):
-        return None
-    if len({k for k, _ in items}) != len(items):
-        return None
-    return tuple(sorted(items))
-
-
-def _names(value: Any) -> tuple[str, ...] | None:
-    """A list of distinct non-empty names (or one name) as a tuple; None if not one."""
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        return None
-    if not all(isinstance(v, str) and v.strip() for v in value) or len(set(value)) != len(value):
-        return None
-    return tuple(value)

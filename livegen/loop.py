@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from livegen.feedback import FeedbackGuard
-from livegen.osthread import name_os_thread
+from livegen.osthread import name_os_thread, request_realtime
 from livegen.scheduler import Scheduler
 
 __all__ = ["EngineLoop", "Machine", "MAX_IDLE_WAIT_S", "ERROR_BACKOFF_S", "INPUT_QUEUE_LIMIT",
@@ -172,8 +172,6 @@ class EngineLoop:
 
     def _run(self, priority: int | None) -> None:
         if priority is not None:  # asked before the name: a thread named lg-engine has asked
-            from livegen.osthread import request_realtime
-
             if not request_realtime(priority):
                 log.info("engine thread: real-time priority not permitted; normal priority")
         name_os_thread("engine")

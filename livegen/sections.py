@@ -69,7 +69,8 @@ class SamplingConfig:
         temperature: softmax temperature, in (0, :data:`MAX_TEMPERATURE`] (1 = the
             model's own distribution, lower = more conservative).
         top_p: nucleus mass in (0, 1]; 1 disables the nucleus cut.
-        pitch_low, pitch_high: lowest and highest MIDI pitch a PITCH token may take, 0-127.
+        pitch_low: lowest MIDI pitch a PITCH token may take, 0-127.
+        pitch_high: highest MIDI pitch a PITCH token may take, pitch_low-127.
         max_duration_s: DUR tokens whose bin is longer are never drawn, seconds in
             (0, :data:`MAX_DURATION_S`]; if even the shortest bin (10 ms) is longer,
             only the shortest bin is allowed; 4 (the longest bin) limits nothing.

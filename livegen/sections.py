@@ -304,7 +304,8 @@ class StyleConfig:
         follow: how much the answer follows what the performer played this session,
             0-1: each token's distribution is ``(1 - follow) * log p_model + follow *
             log p_session`` (:mod:`livegen.follow`); 0 = the model alone.
-        follow_pitch, follow_duration: ``follow`` for the PITCH, the DUR tokens; 0-1, None: ``follow``.
+        follow_pitch: ``follow`` for the PITCH tokens only (the answer's pitches), 0-1; None: ``follow``.
+        follow_duration: ``follow`` for the DUR tokens only (note lengths), 0-1; None: ``follow``.
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.

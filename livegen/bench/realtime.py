@@ -29,9 +29,11 @@ START_S = 0.2  # the first scheduled note is due this long after scheduling, sec
 POLL_S = 0.005  # how often the bench looks at a running engine, seconds
 ROUND_TIMEOUT_S = 10.0  # longest wait for one engine response, seconds
 MS_PER_S = 1000.0
-# the trigger figure's preset changes: short silence and responses, so 30 rounds take ~10 s
+# the trigger figure's preset changes: short silence and responses (30 rounds take ~2 min with
+# the pause between them); no grid (quantize off): the figure times livegen, not the wait for
+# the next 1/16 of the player's pulse that a preset's quantize asks for on purpose
 TRIGGER_PRESET = {"trigger": "silence", "silence_s": 0.05, "max_notes": 8, "max_seconds": 0.5,
-                  "max_duration_s": 0.2}
+                  "max_duration_s": 0.2, "quantize": "off"}
 
 
 class _FirstNoteOns(SchedulerObserver):
@@ -82,6 +84,7 @@ def bench_trigger(model: Model, responses: int, *,
         lateness during the responses.
     """
     from livegen.engine import PREPARE_S, Engine
+    from livegen.feedback import ECHO_WINDOW_S
     from livegen.presets import load_preset
 
     preset = load_preset(BENCH_STYLE).replace(style=model.styles[style_index(model)], **TRIGGER_PRESET)
@@ -94,7 +97,9 @@ def bench_trigger(model: Model, responses: int, *,
     engine_log.setLevel(max(level, logging.WARNING))  # not a line per response
     engine.start()
     try:
-        for _ in range(responses):
+        for round_ in range(responses):
+            if round_:  # stamped during the last answer, the phrase would be a performer playing
+                time.sleep(span_s + ECHO_WINDOW_S)  # over it (and its notes livegen's echoes)
             end_s = now()  # the phrase arrives at once, its last note ending now
             first.expect()
             for pitch, velocity, onset_s, duration_s in PHRASE:

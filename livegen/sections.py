@@ -33,7 +33,7 @@ from livegen.repetition import MAX_REPETITION_COUNT, MAX_REPETITION_NGRAM, MAX_R
 
 __all__ = ["SamplingConfig", "TriggerConfig", "TimingConfig", "AnswerConfig", "StyleConfig", "ControlConfig",
            "TRIGGERS", "CLOCKS", "QUANTIZE_STARTS", "QUANTIZE_VALUES", "CC_TARGETS",
-           "KEY_MASKS", "MAX_TEMPERATURE", "MAX_PENALTY_LOGITS", "MAX_DURATION_S",
+           "KEY_MASKS", "ANSWER_LENGTHS", "MAX_TEMPERATURE", "MAX_PENALTY_LOGITS", "MAX_DURATION_S",
            "MAX_SILENCE_S", "MAX_BARS", "MAX_CHORD_NOTES", "MAX_STYLE_GUIDANCE"]
 
 TRIGGERS = ("silence", "bars", "continuous", "cc", "note")
@@ -42,6 +42,7 @@ QUANTIZE_STARTS = ("off", "beat", "bar")
 QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "follow", "enabled")
 KEY_MASKS = ("off", "soft", "strict", "palette")
+ANSWER_LENGTHS = ("fixed", "match")
 #: Highest temperature: at 5 the softmax of logits spread over ~10 units is near uniform.
 MAX_TEMPERATURE = 5.0
 #: Largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask.
@@ -253,6 +254,9 @@ class AnswerConfig:
         copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
             never complete a run of 13 notes copied from a training piece (the
             longest copied run stays at most 12 notes); false lets it quote.
+        answer_length: ``fixed`` (``response_bars`` or ``max_seconds``) or ``match``: the
+            answer lasts as long as the phrase it answers, in whole bars when a pulse is
+            known, else in seconds, at most ``max_seconds`` (:func:`livegen.triggers.match_length_s`).
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.
@@ -265,6 +269,7 @@ class AnswerConfig:
     monophonic: bool = False
     max_chord: int = 10
     copy_guard: bool = True
+    answer_length: str = "fixed"
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -281,6 +286,7 @@ class AnswerConfig:
             ("max_chord", is_int(self.max_chord) and 1 <= self.max_chord <= MAX_CHORD_NOTES,
              f"an integer number of notes in [1, {MAX_CHORD_NOTES}]"),
             ("copy_guard", isinstance(self.copy_guard, bool), _BOOL),
+            ("answer_length", self.answer_length in ANSWER_LENGTHS, f"one of {', '.join(ANSWER_LENGTHS)}"),
         ])
 
 

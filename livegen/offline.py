@@ -7,7 +7,7 @@ is primed, the response begins after it and runs to ``n_notes`` notes or
 prompt's own pulse, as the daemon snaps to the performer's when it follows no
 MIDI clock (:func:`livegen.tempo.estimate_grid_from_onsets`). With
 ``answer_length: match`` the answer lasts as long as the prompt's last phrase
-(:func:`last_phrase`), in whole bars of that pulse when it has one.
+(:func:`livegen.phrases.last_phrase`), in whole bars of that pulse when it has one.
 """
 
 from __future__ import annotations
@@ -24,27 +24,14 @@ from livegen.errors import MidiFileError
 from livegen.generation import Generator
 from livegen.guidance import StepModel
 from livegen.notes import DEFAULT_TEMPO_US, Note, last_notes, read_midi
+from livegen.phrases import last_phrase, phrase_span_s
 from livegen.placement import Placement
 from livegen.presets import Preset
 from livegen.tempo import estimate_grid_from_onsets
-from livegen.triggers import match_length_s, phrase_span_s
+from livegen.triggers import match_length_s
 
-__all__ = ["continue_notes", "continue_phrase", "continue_file", "Continuation", "last_phrase"]
+__all__ = ["continue_notes", "continue_phrase", "continue_file", "Continuation"]
 
-
-def last_phrase(notes: Sequence[Note], silence_s: float) -> list[Note]:
-    """The notes after the last silence of at least ``silence_s`` seconds, in onset order.
-
-    What the daemon's ``silence`` trigger would have answered last: a silence
-    is a gap between a note's onset and the end of every note before it.
-    """
-    ordered = sorted(notes, key=lambda n: (n.onset_s, n.pitch))
-    first, end_s = 0, -math.inf
-    for i, note in enumerate(ordered):
-        if note.onset_s - end_s >= silence_s:
-            first = i
-        end_s = max(end_s, note.end_s)
-    return ordered[first:]
 
 
 @dataclass(frozen=True)
@@ -81,7 +68,7 @@ def continue_phrase(
     onset, then pitch), begins the response ``gap_s`` after the prompt's last
     note ends, and generates until ``n_notes`` notes or ``preset.answer.max_seconds``
     of music (with ``answer_length: match``: the length of the prompt's last phrase,
-    :func:`last_phrase`, :func:`livegen.triggers.match_length_s`; a note starting
+    :func:`livegen.phrases.last_phrase`, :func:`livegen.triggers.match_length_s`; a note starting
     later is dropped; one ending later is cut). Notes
     are placed as the daemon places them (:class:`livegen.placement.Placement`):
     with ``quantize``, on the grid of the prompt's pulse, if it has one.

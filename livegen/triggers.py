@@ -32,14 +32,13 @@ which also keeps what the plan needs between responses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from livegen.buffer import PerformanceBuffer
 from livegen.clock import GridSource
 from livegen.grid import BeatGrid, division_ticks
 from livegen.midi import CLOCKS_PER_BEAT
-from livegen.notes import Note
+from livegen.phrases import phrase_span_s
 from livegen.presets import Preset
 from livegen.tempo import OnsetTempo
 
@@ -82,13 +81,6 @@ def silence_threshold_s(preset: Preset, median_ioi_s: float | None) -> float:
         max(SILENCE_IOI_FACTOR * median_ioi_s, preset.triggering.silence_min_s),
         preset.triggering.silence_max_s,
     )
-
-
-def phrase_span_s(notes: Sequence[Note]) -> float | None:
-    """How long a phrase lasts: its first onset to its last note's end, seconds (None: no notes)."""
-    if not notes:
-        return None
-    return max(n.end_s for n in notes) - min(n.onset_s for n in notes)
 
 
 def match_length_s(span_s: float, preset: Preset, grid: BeatGrid | None) -> float:

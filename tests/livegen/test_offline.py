@@ -18,7 +18,8 @@ from rig import (
 from livegen import pianoroll
 from livegen.errors import ModelError
 from livegen.notes import DRUM_CHANNEL, Note, last_notes, read_midi
-from livegen.offline import continue_file, continue_notes, continue_phrase, last_phrase
+from livegen.offline import continue_file, continue_notes, continue_phrase
+from livegen.phrases import last_phrase
 
 
 def test_continue_notes_is_deterministic_and_starts_where_the_prompt_ends():

@@ -105,10 +105,10 @@ def continue_phrase(
     if match:
         span_s = phrase_span_s(last_phrase(ordered, preset.triggering.silence_s))
         length_s = match_length_s(span_s, preset, grid)
-    placement = Placement(preset, start_s, start_s + length_s)
     if preset.timing.quantize == "off":
         grid = None  # the pulse measured the phrase; onsets stay where the model put them
     generator.begin_response(start_s)
+    placement = Placement(generator.answer_preset, start_s, start_s + length_s)
     notes: list[Note] = []
     drawn = 0
     over = False

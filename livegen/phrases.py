@@ -15,7 +15,7 @@ from livegen.placement import CHORD_SPAN_S
 from livegen.presets import Preset
 
 __all__ = ["last_phrase", "phrase_span_s", "notes_per_onset", "plays_one_line", "with_line",
-           "LINE_NOTES_PER_ONSET"]
+           "answer_preset", "LINE_NOTES_PER_ONSET"]
 
 #: A phrase with at most this many notes per onset (chord tones within
 #: :data:`livegen.placement.CHORD_SPAN_S` are one onset) is one line: a grace
@@ -72,3 +72,11 @@ def with_line(preset: Preset, one_line: bool) -> Preset:
     if preset.answer.monophonic != "auto":
         return preset
     return preset.replace(monophonic=one_line)
+
+
+def answer_preset(preset: Preset, heard: Iterable[Note]) -> Preset:
+    """The preset an answer to ``heard`` is drawn with: ``monophonic: auto`` made true when the
+    last phrase of ``heard`` (after its last silence of ``silence_s``) is one line, else false."""
+    if preset.answer.monophonic != "auto":
+        return preset
+    return with_line(preset, plays_one_line(last_phrase(heard, preset.triggering.silence_s)))

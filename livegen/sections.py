@@ -248,7 +248,8 @@ class AnswerConfig:
         lookahead_s: how far generation runs ahead of playback, seconds in (0, 10].
         monophonic: play one note at a time, a single melodic line for a mono synth
             or a tune: no two answer notes start within 40 ms of each other, and each
-            note ends by the next one's onset.
+            note ends by the next one's onset. ``auto``: so when the phrase answered is
+            one line (:func:`livegen.phrases.plays_one_line`), chords otherwise.
         max_chord: most answer notes in one chord (notes starting within 40 ms of
             its first note), 1-32; a full chord makes the next onset wait. 10: two hands.
         copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
@@ -266,7 +267,7 @@ class AnswerConfig:
     max_seconds: float = 12.0
     velocity_scale: float = 1.0
     lookahead_s: float = 1.0
-    monophonic: bool = False
+    monophonic: bool | str = False
     max_chord: int = 10
     copy_guard: bool = True
     answer_length: str = "fixed"
@@ -282,7 +283,8 @@ class AnswerConfig:
              "in (0, 4]"),
             ("lookahead_s", is_number(self.lookahead_s) and 0 < self.lookahead_s <= 10,
              "in (0, 10] seconds"),
-            ("monophonic", isinstance(self.monophonic, bool), _BOOL),
+            ("monophonic", isinstance(self.monophonic, bool) or self.monophonic == "auto",
+             "true, false or auto"),
             ("max_chord", is_int(self.max_chord) and 1 <= self.max_chord <= MAX_CHORD_NOTES,
              f"an integer number of notes in [1, {MAX_CHORD_NOTES}]"),
             ("copy_guard", isinstance(self.copy_guard, bool), _BOOL),

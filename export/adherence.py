@@ -317,6 +317,11 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> 
     return {name: {key: _mean(values, key) for key in keys} for name, values in rows.items()}
 
 
+def _monophonic(value: str | None) -> bool | str | None:
+    """``--monophonic``'s text as the preset value: true/false as booleans, ``auto`` as is."""
+    return {"true": True, "false": False}.get(value, value)
+
+
 def preset_changes(args) -> dict[str, object]:  # noqa: ANN001 (main's argparse.Namespace)
     """The preset keys :func:`main`'s options override (``--pitch-range 24-100``: pitch_low, pitch_high)."""
     changes = {key: value for key, value in (("follow", args.follow), ("quantize", args.quantize),
@@ -324,7 +329,8 @@ def preset_changes(args) -> dict[str, object]:  # noqa: ANN001 (main's argparse.
                                              ("follow_pitch", args.follow_pitch),
                                              ("max_duration_s", args.max_duration),
                                              ("key_mask", args.key_mask),
-                                             ("answer_length", getattr(args, "answer_length", None)))
+                                             ("answer_length", getattr(args, "answer_length", None)),
+                                             ("monophonic", _monophonic(getattr(args, "monophonic", None))))
                if value is not None}
     if args.pitch_range:
         low, _, high = args.pitch_range.partition("-")
@@ -356,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="override every preset's key_mask (off: is the key kept without the mask?)")
     parser.add_argument("--answer-length", choices=("fixed", "match"),
                         help="override every preset's answer_length (match: as long as the prompt's phrase)")
+    parser.add_argument("--monophonic", choices=("true", "false", "auto"),
+                        help="override every preset's monophonic (auto: one line when the prompt is one)")
     parser.add_argument("--pitch-range", help="override every preset's pitch range, e.g. 24-100")
     parser.add_argument("--json", help="also write the table here")
     parser.add_argument("--set", dest="role", choices=ROLES, default="dev",

@@ -33,7 +33,6 @@ from livegen.triggers import match_length_s
 __all__ = ["continue_notes", "continue_phrase", "continue_file", "Continuation"]
 
 
-
 @dataclass(frozen=True)
 class Continuation:
     """A phrase's continuation and why it ended (:func:`continue_phrase`).
@@ -67,9 +66,9 @@ def continue_phrase(
     Primes the last ``preset.context_notes`` notes of ``prompt`` (sorted by
     onset, then pitch), begins the response ``gap_s`` after the prompt's last
     note ends, and generates until ``n_notes`` notes or ``preset.answer.max_seconds``
-    of music (with ``answer_length: match``: the length of the prompt's last phrase,
-    :func:`livegen.phrases.last_phrase`, :func:`livegen.triggers.match_length_s`; a note starting
-    later is dropped; one ending later is cut). Notes
+    of music (a note starting later is dropped; one ending later is cut); with
+    ``answer_length: match``, as much music as the prompt's last phrase lasts
+    (:func:`livegen.phrases.last_phrase`, :func:`livegen.triggers.match_length_s`). Notes
     are placed as the daemon places them (:class:`livegen.placement.Placement`):
     with ``quantize``, on the grid of the prompt's pulse, if it has one.
 

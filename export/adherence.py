@@ -50,7 +50,8 @@ from livegen_train.metrics import CHORD_TOLERANCE_S, onset_groups, rest_ratio
 
 __all__ = ["top_line", "interval_patterns", "motif_reuse", "notes_per_s", "register_drift",
            "on_grid_share", "notes_per_onset", "pitch_repetition", "key_correlation", "adherence",
-           "interval_histogram", "ioi_histogram", "histogram_distances", "iid_baseline", "metronome_baseline",
+           "interval_histogram", "ioi_histogram", "span_ratio", "histogram_distances", "iid_baseline",
+           "metronome_baseline",
            "PATTERN_NOTES", "GRID_TOLERANCE", "METRICS"]
 
 PATTERN_NOTES = 4  # motifs are 4-note interval patterns (3 intervals)
@@ -270,6 +271,14 @@ def _mean(rows: list[dict[str, float]], key: str) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+def span_ratio(cont: Sequence[Note], real: Sequence[Note]) -> float:
+    """How long ``cont`` lasts (first onset to last end) over how long ``real`` does (NaN: one is empty)."""
+    if not cont or not real:
+        return math.nan
+    real_s = max(n.end_s for n in real) - min(n.onset_s for n in real)
+    return (max(n.end_s for n in cont) - min(n.onset_s for n in cont)) / real_s if real_s > 0 else math.nan
+
+
 def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> dict[str, dict[str, float]]:
     """Mean adherence figures and histogram distances: the real continuation, the baselines, each preset.
 
@@ -281,7 +290,8 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> 
 
     Returns:
         ``{row: {metric: mean}}``; rows ``real``, ``iid``, ``metronome`` and one per preset;
-        ``interval_distance``/``ioi_distance`` are from the real continuation's histograms.
+        ``interval_distance``/``ioi_distance`` are from the real continuation's histograms;
+        ``span_ratio`` is the continuation's span (first onset to last end) over the real one's.
     """
     from livegen.offline import continue_notes
 
@@ -292,7 +302,7 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> 
                            ("metronome", metronome_baseline(prompt, len(real)))):
             distances = histogram_distances(cont, real)
             rows[name].append({**adherence(prompt, cont), "interval_distance": distances["interval"],
-                               "ioi_distance": distances["ioi"]})
+                               "ioi_distance": distances["ioi"], "span_ratio": span_ratio(cont, real)})
     for preset_name, preset in presets.items():
         rows[preset_name] = []
         for _, prompt, real in prompts:
@@ -301,9 +311,15 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> 
                 distances = histogram_distances(cont, real)
                 rows[preset_name].append({**adherence(prompt, cont),
                                           "interval_distance": distances["interval"],
-                                          "ioi_distance": distances["ioi"]})
-    keys = (*METRICS, "interval_distance", "ioi_distance")
+                                          "ioi_distance": distances["ioi"],
+                                          "span_ratio": span_ratio(cont, real)})
+    keys = (*METRICS, "interval_distance", "ioi_distance", "span_ratio")
     return {name: {key: _mean(values, key) for key in keys} for name, values in rows.items()}
+
+
+def _monophonic(value: str | None) -> bool | str | None:
+    """``--monophonic``'s text as the preset value: true/false as booleans, ``auto`` as is."""
+    return {"true": True, "false": False}.get(value, value)
 
 
 def preset_changes(args) -> dict[str, object]:  # noqa: ANN001 (main's argparse.Namespace)
@@ -312,7 +328,10 @@ def preset_changes(args) -> dict[str, object]:  # noqa: ANN001 (main's argparse.
                                              ("follow_duration", args.follow_duration),
                                              ("follow_pitch", args.follow_pitch),
                                              ("max_duration_s", args.max_duration),
-                                             ("key_mask", args.key_mask)) if value is not None}
+                                             ("key_mask", args.key_mask),
+                                             ("answer_length", getattr(args, "answer_length", None)),
+                                             ("monophonic", _monophonic(getattr(args, "monophonic", None))))
+               if value is not None}
     if args.pitch_range:
         low, _, high = args.pitch_range.partition("-")
         changes.update(pitch_low=int(low), pitch_high=int(high))
@@ -341,6 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quantize", help="override every preset's quantize (e.g. 1/16)")
     parser.add_argument("--key-mask", choices=("off", "soft", "strict", "palette"),
                         help="override every preset's key_mask (off: is the key kept without the mask?)")
+    parser.add_argument("--answer-length", choices=("fixed", "match"),
+                        help="override every preset's answer_length (match: as long as the prompt's phrase)")
+    parser.add_argument("--monophonic", choices=("true", "false", "auto"),
+                        help="override every preset's monophonic (auto: one line when the prompt is one)")
     parser.add_argument("--pitch-range", help="override every preset's pitch range, e.g. 24-100")
     parser.add_argument("--json", help="also write the table here")
     parser.add_argument("--set", dest="role", choices=ROLES, default="dev",
@@ -353,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     presets = {name: load_preset(name) for name in args.presets.split(",")}
     presets = {name: p.replace(**preset_changes(args)) for name, p in presets.items()}
     table = report(model, presets, prompts, range(args.seeds))
-    keys = (*METRICS, "interval_distance", "ioi_distance")
+    keys = (*METRICS, "interval_distance", "ioi_distance", "span_ratio")
     print(f"{len(prompts)} prompts from {len(paths)} files, {args.seeds} seeds")
     print(f"{'':<10}" + "".join(f"{k:>17}" for k in keys))
     for name, figures in table.items():

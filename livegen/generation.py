@@ -24,6 +24,7 @@ from livegen import tokens
 from livegen.follow import Follower
 from livegen.guidance import StepModel, StyledModel
 from livegen.notes import Note
+from livegen.phrases import answer_preset
 from livegen.placement import SHORT_SHIFTS, Chord, chord_limit, end_by_next
 from livegen.presets import Preset
 from livegen.rebuild import Rebuild, SlicedRebuild
@@ -68,6 +69,7 @@ class Generator:
     Attributes:
         model: the step model.
         preset: the preset in use (:meth:`set_preset`).
+        answer_preset: ``preset`` with ``monophonic: auto`` decided by :meth:`begin_response`.
         sampler: draws each token.
         follower: the session model and its weights (``preset.conditioning.follow``,
             ``follow_pitch``, ``follow_duration``).
@@ -77,7 +79,7 @@ class Generator:
     def __init__(self, model: StepModel, preset: Preset, *, seed: int | None = None,
                  session: SessionModel | None = None) -> None:
         self.model = model
-        self.preset = preset
+        self.preset, self.answer_preset = preset, answer_preset(preset, ())
         self._styled = StyledModel(model, preset)
         self._rebuild = SlicedRebuild(self._fresh)  # a rebuild in slices (start_rebuild)
         self._chord = Chord()  # the chord being generated: never doubles a pitch
@@ -254,7 +256,7 @@ class Generator:
 
         Feeds the SHIFT token for ``onset_s`` minus the previous onset (0
         after reset; clipped to the vocabulary's 4 s), then sets the clock to
-        exactly ``onset_s``.
+        exactly ``onset_s``. Decides ``monophonic: auto`` from the primed notes (:attr:`answer_preset`).
 
         Args:
             onset_s: the first response note's onset, seconds.
@@ -265,6 +267,7 @@ class Generator:
         if self._expect != Kind.SHIFT:
             raise RuntimeError("begin_response() called twice without next_note()")
         self._in_response = True  # a rebuild under way waits for the restore
+        self.answer_preset = answer_preset(self.preset, self._history)  # monophonic: auto, decided
         self._flush()
         self._next_shift = None
         shift_s = 0.0 if self._clock_s is None else onset_s - self._clock_s
@@ -336,7 +339,7 @@ class Generator:
         self._expect = Kind.SHIFT
         note = decoder.feed(duration)
         assert note is not None
-        preset = self.preset
+        preset = self.answer_preset
         duration_s = min(note.duration_s, preset.sampling.max_duration_s)
         if preset.answer.monophonic:  # one line: draw the next onset now and end by it
             self._flush()
@@ -352,17 +355,14 @@ class Generator:
         A chord holds :func:`livegen.placement.chord_limit` notes.
         """
         logits = self._logits
-        if self._chord.full(chord_limit(self.preset)):
+        if self._chord.full(chord_limit(self.answer_preset)):
             logits = logits.copy()
             logits[SHORT_SHIFTS] = -np.inf  # the next onset starts a new chord
         return self.sampler.sample(self.follower.mix(logits, Kind.SHIFT), Kind.SHIFT)
 
     @property
     def next_onset_s(self) -> float | None:
-        """Seconds: the onset :meth:`next_note` gives next, if a ``monophonic`` preset drew it.
-
-        None otherwise, and after :meth:`prime`, :meth:`begin_response`, :meth:`restore`, :meth:`reset`.
-        """
+        """Seconds: the onset :meth:`next_note` gives next if a ``monophonic`` answer drew it, else None."""
         if self._next_shift is None or self._clock_s is None:
             return None
         return self._clock_s + tokens.shift_seconds(self._next_shift)
@@ -384,7 +384,7 @@ class Generator:
         self._copy_guard = getattr(self.model, "copy_guard", None) if preset.answer.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
         self.follower.set_weights(**Follower.weights_of(preset.conditioning))
-        self.preset = preset
+        self.preset, self.answer_preset = preset, answer_preset(preset, self._history)
         self._styled = styled
         self._history = deque(self._history, maxlen=preset.context_notes)
         if rebuild:

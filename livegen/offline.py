@@ -5,7 +5,9 @@ daemon's :class:`~livegen.engine.Engine`, without clock or ports: the prompt
 is primed, the response begins after it and runs to ``n_notes`` notes or
 ``max_seconds`` of music. With ``quantize``, onsets snap to the grid of the
 prompt's own pulse, as the daemon snaps to the performer's when it follows no
-MIDI clock (:func:`livegen.tempo.estimate_grid_from_onsets`).
+MIDI clock (:func:`livegen.tempo.estimate_grid_from_onsets`). With
+``answer_length: match`` the answer lasts as long as the prompt's last phrase
+(:func:`livegen.phrases.last_phrase`), in whole bars of that pulse when it has one.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from livegen.errors import MidiFileError
 from livegen.generation import Generator
 from livegen.guidance import StepModel
 from livegen.notes import DEFAULT_TEMPO_US, Note, last_notes, read_midi
+from livegen.phrases import last_phrase, phrase_span_s
 from livegen.placement import Placement
 from livegen.presets import Preset
 from livegen.tempo import estimate_grid_from_onsets
+from livegen.triggers import match_length_s
 
 __all__ = ["continue_notes", "continue_phrase", "continue_file", "Continuation"]
 
@@ -37,7 +41,7 @@ class Continuation:
         notes: the generated notes in onset order, in the prompt's time base.
         asked: the most notes asked for (``n_notes``, or the preset's ``max_notes``).
         drawn: the notes drawn, placed or not (a note snapped onto a full chord counts).
-        end_s: where ``answer.max_seconds`` of music ends, seconds.
+        end_s: where the answer's time ends (``answer.max_seconds``, or the matched length), seconds.
         ended_by_time: True when the answer reached ``end_s`` before ``asked`` notes.
     """
 
@@ -62,7 +66,9 @@ def continue_phrase(
     Primes the last ``preset.context_notes`` notes of ``prompt`` (sorted by
     onset, then pitch), begins the response ``gap_s`` after the prompt's last
     note ends, and generates until ``n_notes`` notes or ``preset.answer.max_seconds``
-    of music (a note starting later is dropped; one ending later is cut). Notes
+    of music (a note starting later is dropped; one ending later is cut); with
+    ``answer_length: match``, as much music as the prompt's last phrase lasts
+    (:func:`livegen.phrases.last_phrase`, :func:`livegen.triggers.match_length_s`). Notes
     are placed as the daemon places them (:class:`livegen.placement.Placement`):
     with ``quantize``, on the grid of the prompt's pulse, if it has one.
 
@@ -91,10 +97,17 @@ def continue_phrase(
     for note in ordered[-preset.context_notes:]:
         generator.prime(note)
     start_s = (max(n.end_s for n in ordered) if ordered else 0.0) + gap_s
-    placement = Placement(preset, start_s, start_s + preset.answer.max_seconds)
+    match = preset.answer.answer_length == "match" and bool(ordered)
     grid = (estimate_grid_from_onsets([n.onset_s for n in ordered])
-            if preset.timing.quantize != "off" else None)
+            if preset.timing.quantize != "off" or match else None)
+    length_s = preset.answer.max_seconds
+    if match:
+        span_s = phrase_span_s(last_phrase(ordered, preset.triggering.silence_s))
+        length_s = match_length_s(span_s, preset, grid)
+    if preset.timing.quantize == "off":
+        grid = None  # the pulse measured the phrase; onsets stay where the model put them
     generator.begin_response(start_s)
+    placement = Placement(generator.answer_preset, start_s, start_s + length_s)
     notes: list[Note] = []
     drawn = 0
     over = False
@@ -105,7 +118,7 @@ def continue_phrase(
             break
         if note is not None:
             notes.append(note)
-    return Continuation(notes, count, drawn, start_s + preset.answer.max_seconds, over)
+    return Continuation(notes, count, drawn, start_s + length_s, over)
 
 
 def continue_notes(
@@ -183,8 +196,9 @@ def continue_file(
     answer = continue_phrase(load_model(), preset, prompt, n_notes=n_notes, seed=seed)
     continuation = answer.notes
     if n_notes is not None and answer.ended_by_time:
-        warn(f"wrote {len(continuation)} of the {n_notes} notes asked: the answer ends after the "
-             f"preset's answer.max_seconds ({preset.answer.max_seconds:g} s of music)")
+        limit = ("the prompt's last phrase (answer_length: match)" if preset.answer.answer_length == "match"
+                 else f"the preset's answer.max_seconds ({preset.answer.max_seconds:g} s of music)")
+        warn(f"wrote {len(continuation)} of the {n_notes} notes asked: the answer ends after {limit}")
     midi = mido.MidiFile(os.fspath(input_path))  # read_midi has read it: it is a good file
     kept = len(midi.tracks)
     midi.tracks.append(_note_track(continuation, "livegen", midi))

@@ -164,7 +164,7 @@ class Response:
         self._scheduler.arm_first_note_on()
         self._answer = _Answer(trigger_s, start_s, end_limit_s, snapshot,
                                self._scheduler.notes_sent, start_s, phrase_notes,
-                               Placement(generator.preset, start_s, end_limit_s))
+                               Placement(generator.answer_preset, start_s, end_limit_s))
 
     def prepared_only(self, t_s: float) -> bool:
         """True if the response has not sounded and a performer note at ``t_s`` comes before it."""

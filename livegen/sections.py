@@ -33,7 +33,7 @@ from livegen.repetition import MAX_REPETITION_COUNT, MAX_REPETITION_NGRAM, MAX_R
 
 __all__ = ["SamplingConfig", "TriggerConfig", "TimingConfig", "AnswerConfig", "StyleConfig", "ControlConfig",
            "TRIGGERS", "CLOCKS", "QUANTIZE_STARTS", "QUANTIZE_VALUES", "CC_TARGETS",
-           "KEY_MASKS", "MAX_TEMPERATURE", "MAX_PENALTY_LOGITS", "MAX_DURATION_S",
+           "KEY_MASKS", "ANSWER_LENGTHS", "MAX_TEMPERATURE", "MAX_PENALTY_LOGITS", "MAX_DURATION_S",
            "MAX_SILENCE_S", "MAX_BARS", "MAX_CHORD_NOTES", "MAX_STYLE_GUIDANCE"]
 
 TRIGGERS = ("silence", "bars", "continuous", "cc", "note")
@@ -42,6 +42,7 @@ QUANTIZE_STARTS = ("off", "beat", "bar")
 QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "follow", "enabled")
 KEY_MASKS = ("off", "soft", "strict", "palette")
+ANSWER_LENGTHS = ("fixed", "match")
 #: Highest temperature: at 5 the softmax of logits spread over ~10 units is near uniform.
 MAX_TEMPERATURE = 5.0
 #: Largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask.
@@ -248,12 +249,16 @@ class AnswerConfig:
         lookahead_s: how far generation runs ahead of playback, seconds in (0, 10].
         monophonic: play one note at a time, a single melodic line for a mono synth
             or a tune: no two answer notes start within 40 ms of each other, and each
-            note ends by the next one's onset.
+            note ends by the next one's onset. ``auto``: so when the phrase answered is
+            one line (:func:`livegen.phrases.plays_one_line`), chords otherwise.
         max_chord: most answer notes in one chord (notes starting within 40 ms of
             its first note), 1-32; a full chord makes the next onset wait. 10: two hands.
         copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
             never complete a run of 13 notes copied from a training piece (the
             longest copied run stays at most 12 notes); false lets it quote.
+        answer_length: ``fixed`` (``response_bars`` or ``max_seconds``) or ``match``: the
+            answer lasts as long as the phrase it answers, in whole bars when a pulse is
+            known, else in seconds, at most ``max_seconds`` (:func:`livegen.triggers.match_length_s`).
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.
@@ -263,9 +268,10 @@ class AnswerConfig:
     max_seconds: float = 12.0
     velocity_scale: float = 1.0
     lookahead_s: float = 1.0
-    monophonic: bool = False
+    monophonic: bool | str = False
     max_chord: int = 10
     copy_guard: bool = True
+    answer_length: str = "fixed"
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -278,10 +284,12 @@ class AnswerConfig:
              "in (0, 4]"),
             ("lookahead_s", is_number(self.lookahead_s) and 0 < self.lookahead_s <= 10,
              "in (0, 10] seconds"),
-            ("monophonic", isinstance(self.monophonic, bool), _BOOL),
+            ("monophonic", isinstance(self.monophonic, bool) or self.monophonic == "auto",
+             "true, false or auto"),
             ("max_chord", is_int(self.max_chord) and 1 <= self.max_chord <= MAX_CHORD_NOTES,
              f"an integer number of notes in [1, {MAX_CHORD_NOTES}]"),
             ("copy_guard", isinstance(self.copy_guard, bool), _BOOL),
+            ("answer_length", self.answer_length in ANSWER_LENGTHS, f"one of {', '.join(ANSWER_LENGTHS)}"),
         ])
 
 

@@ -24,7 +24,8 @@ The engine asks :func:`trigger_due` when the preset's trigger fires next:
 :func:`plan_response` places the start (the next beat or bar with
 ``quantize_start``, else the next grid line with ``quantize``, else at once)
 and the end (``response_bars`` bars when a tempo is known, else
-``max_seconds``). Where each note of the response falls is
+``max_seconds``; with ``answer_length: match``, the phrase's own length,
+:func:`match_length_s`). Where each note of the response falls is
 :mod:`livegen.placement`'s. The engine asks both through one :class:`Trigger`,
 which also keeps what the plan needs between responses.
 """
@@ -37,11 +38,12 @@ from livegen.buffer import PerformanceBuffer
 from livegen.clock import GridSource
 from livegen.grid import BeatGrid, division_ticks
 from livegen.midi import CLOCKS_PER_BEAT
+from livegen.phrases import phrase_span_s
 from livegen.presets import Preset
 from livegen.tempo import OnsetTempo
 
 __all__ = ["Due", "Trigger", "needs_fast_input", "trigger_due", "plan_response", "silence_threshold_s",
-           "needs_grid", "BAR_PREROLL_S", "SILENCE_IOI_FACTOR"]
+           "needs_grid", "match_length_s", "phrase_span_s", "BAR_PREROLL_S", "SILENCE_IOI_FACTOR"]
 
 #: The ``bars`` trigger fires this long before its bar line, seconds: room for the
 #: response's first model steps and a late engine wake-up, so the first note is on time.
@@ -52,7 +54,8 @@ SILENCE_IOI_FACTOR = 2.0  # adaptive silence: this many median inter-onset inter
 def needs_grid(preset: Preset) -> bool:
     """Whether the preset uses a beat grid at all (else timing is exactly the clock-free one)."""
     return (preset.timing.quantize_start != "off" or preset.timing.quantize != "off"
-            or preset.timing.response_bars > 0 or preset.triggering.trigger == "bars")
+            or preset.timing.response_bars > 0 or preset.triggering.trigger == "bars"
+            or preset.answer.answer_length == "match")
 
 
 def needs_fast_input(preset: Preset) -> bool:
@@ -80,9 +83,29 @@ def silence_threshold_s(preset: Preset, median_ioi_s: float | None) -> float:
     )
 
 
+def match_length_s(span_s: float, preset: Preset, grid: BeatGrid | None) -> float:
+    """The length of an answer to a phrase ``span_s`` long (``answer_length: match``), seconds.
+
+    With a pulse (``grid``), the span rounded to whole bars of ``beats_per_bar``
+    (at least one bar); without one, the span itself. Never more than
+    ``max_seconds`` (nor less than 1 ms).
+
+    Args:
+        span_s: the phrase's span (:func:`phrase_span_s`), seconds >= 0.
+        preset: ``beats_per_bar``, ``max_seconds``.
+        grid: the beat grid (a followed clock's or the performer's), or None.
+    """
+    length = span_s
+    if grid is not None:
+        bar_s = grid.beat_s * preset.timing.beats_per_bar
+        length = max(round(span_s / bar_s), 1) * bar_s
+    return min(max(length, 1e-3), preset.answer.max_seconds)
+
+
 def plan_response(now_s: float, preset: Preset, grid: BeatGrid | None, *,
                   start_s: float | None = None,
-                  not_before_s: float | None = None) -> tuple[float, float]:
+                  not_before_s: float | None = None,
+                  phrase_s: float | None = None) -> tuple[float, float]:
     """Where a response triggered at ``now_s`` starts and the time no note may reach.
 
     Args:
@@ -93,6 +116,9 @@ def plan_response(now_s: float, preset: Preset, grid: BeatGrid | None, *,
         start_s: a start fixed by the trigger (a bar line), kept if not earlier
             than ``now_s``.
         not_before_s: the start is not earlier than this (the previous chunk's end).
+        phrase_s: the span of the phrase answered, seconds (:func:`phrase_span_s`):
+            with ``answer_length: match`` the answer lasts :func:`match_length_s` of it
+            (None: no phrase known, the length is as with ``fixed``).
 
     Returns:
         ``(start_s, end_limit_s)``.
@@ -112,6 +138,8 @@ def plan_response(now_s: float, preset: Preset, grid: BeatGrid | None, *,
         start = grid.next_line_s(base, division_ticks(preset.timing.quantize))
     else:
         start = base
+    if preset.answer.answer_length == "match" and phrase_s is not None:
+        return start, start + match_length_s(phrase_s, preset, grid)
     if grid is not None and preset.timing.response_bars > 0:
         length = grid.tick_s * CLOCKS_PER_BEAT * preset.timing.beats_per_bar * preset.timing.response_bars
         return start, start + length
@@ -127,11 +155,14 @@ class Due:
         start_s: the response's start, if the trigger fixes it (a bar line).
         instant_s: the trigger instant, if known ahead (the silence deadline):
             the response is planned from it, not from when the engine woke.
+        phrase_s: the span of the phrase it answers, seconds (:func:`phrase_span_s`;
+            None: not measured, as when ``answer_length`` is ``fixed``).
     """
 
     fire_s: float
     start_s: float | None = None
     instant_s: float | None = None
+    phrase_s: float | None = None
 
 
 def trigger_due(preset: Preset, now_s: float, prepare_s: float, *, phrase_notes: int,
@@ -206,8 +237,11 @@ class Trigger:
             tempo: the performer's onsets (their spacing, for adaptive silence).
         """
         grid = self._grid(preset) if preset.triggering.trigger == "bars" else None  # no fit per tick else
-        return trigger_due(preset, now_s, self.prepare_s, phrase_notes=phrase_notes,
-                           requested=requested, buffer=buffer, tempo=tempo, grid=grid)
+        due = trigger_due(preset, now_s, self.prepare_s, phrase_notes=phrase_notes,
+                          requested=requested, buffer=buffer, tempo=tempo, grid=grid)
+        if due is not None and preset.answer.answer_length == "match" and phrase_notes:
+            due.phrase_s = phrase_span_s(buffer.notes(now_s)[-phrase_notes:])
+        return due
 
     def plan(self, preset: Preset, now_s: float, due: Due) -> tuple[float, float]:
         """Where the response fired at ``now_s`` by ``due`` starts, and where it ends.
@@ -223,7 +257,7 @@ class Trigger:
         not_before = self.chunk_end_s if preset.triggering.trigger == "continuous" else None
         instant_s = now_s if due.instant_s is None else max(due.instant_s, self.enabled_s)
         return plan_response(instant_s, preset, self._grid(preset) if needs_grid(preset) else None,
-                             start_s=due.start_s, not_before_s=not_before)
+                             start_s=due.start_s, not_before_s=not_before, phrase_s=due.phrase_s)
 
     def _grid(self, preset: Preset) -> BeatGrid | None:
         return self._grids.grid(preset.timing.clock == "midi")

@@ -19,6 +19,7 @@ from livegen import pianoroll
 from livegen.errors import ModelError
 from livegen.notes import DRUM_CHANNEL, Note, last_notes, read_midi
 from livegen.offline import continue_file, continue_notes, continue_phrase
+from livegen.phrases import last_phrase
 
 
 def test_continue_notes_is_deterministic_and_starts_where_the_prompt_ends():
@@ -236,3 +237,38 @@ def test_continue_help_explains_at_and_plot(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "the prompt is the last notes" in text and "written whole" in text
     assert "--plot OUT.png" in text and "livegen[plot]" in text
+
+
+def _call(bars: int, beat_s: float = 0.5) -> list[Note]:
+    """A call of ``bars`` 4/4 bars at 120 BPM: a note on every beat, each 0.8 beat long."""
+    return [Note(60 + i % 12, 80, beat_s * i, 0.8 * beat_s) for i in range(4 * bars)]
+
+
+@pytest.mark.parametrize("bars", [2, 4])
+def test_answer_length_match_answers_a_call_with_as_many_bars(bars):
+    preset = PRESET.replace(answer_length="match", max_seconds=30.0, max_notes=1000, context_notes=32)
+    prompt = _call(bars)
+    answer = continue_phrase(FakeModel(), preset, prompt, seed=1)
+    start_s = max(n.end_s for n in prompt)
+    assert answer.end_s - start_s == pytest.approx(bars * 2.0, rel=0.02)
+    assert answer.ended_by_time and all(n.end_s <= answer.end_s + 1e-9 for n in answer.notes)
+    fixed = continue_phrase(FakeModel(), preset.replace(answer_length="fixed"), prompt, seed=1)
+    assert fixed.end_s - start_s == 30.0
+
+
+def test_answer_length_match_without_a_pulse_lasts_the_phrase_in_seconds():
+    preset = PRESET.replace(answer_length="match", max_seconds=30.0)
+    prompt = [Note(60, 80, 0.0, 1.0), Note(64, 80, 1.4, 1.9)]  # one interval: no pulse
+    answer = continue_phrase(FakeModel(), preset, prompt, seed=1)
+    assert answer.end_s - 3.3 == pytest.approx(3.3)
+    assert continue_phrase(FakeModel(), preset.replace(max_seconds=2.0), prompt, seed=1).end_s == 5.3
+
+
+def test_answer_length_match_measures_the_last_phrase_only():
+    preset = PRESET.replace(answer_length="match", max_seconds=30.0, silence_s=0.5)
+    earlier = [Note(48, 80, 0.0, 4.0)]
+    call = [Note(60 + i, 80, 5.0 + 0.5 * i, 0.4) for i in range(8)]  # 1 s of silence before it
+    assert last_phrase(earlier + call, 0.5) == call
+    assert last_phrase(earlier + call, 1.5) == earlier + call
+    answer = continue_phrase(FakeModel(), preset, earlier + call, seed=1)
+    assert answer.end_s - max(n.end_s for n in call) == pytest.approx(4.0, rel=0.02)  # 3.9 s: 2 bars

@@ -337,3 +337,21 @@ def test_abandon_forgets_the_response_without_touching_the_generator():
     response.abandon()
     assert not response.active and response.end() is None
     assert generator.clock_s == clock_s  # left as it was: the engine rebuilds it
+
+
+@pytest.mark.parametrize("chords", [False, True])
+def test_monophonic_auto_on_the_grid_answers_a_line_with_a_line(chords):
+    line = [Note(60 + 2 * (i % 5), 80, 0.25 * i, 0.2) for i in range(8)]
+    call = line + [Note(n.pitch - 12, 70, n.onset_s, n.duration_s) for n in line] if chords else line
+    rig = make_rig(CLOCKED.replace(quantize="1/8", monophonic="auto", max_duration_s=2.0), time_bias=6.0)
+    rig.add_midi_clock()
+    rig.poll_for(1.0)
+    rig.play(call)
+    rig.run_until_responding()
+    rig.poll_for(6.0)
+    notes = _scheduled_notes(rig)
+    assert len(notes) >= 4
+    one_line = all(a_on < b_on and a_off <= b_on + 1e-9
+                   for (a_on, a_off), (b_on, _) in zip(notes, notes[1:]))
+    assert one_line != chords
+    assert hanging_notes(rig.port.messages) == {}

@@ -39,7 +39,7 @@ from livegen.sections import (
     (AnswerConfig, {"max_seconds": float("inf")}, "max_seconds must be in (0, 3600] seconds"),
     (AnswerConfig, {"velocity_scale": 0}, "velocity_scale must be in (0, 4] (received 0.0)"),
     (AnswerConfig, {"lookahead_s": 11}, "lookahead_s must be in (0, 10] seconds (received 11.0)"),
-    (AnswerConfig, {"monophonic": "yes"}, "monophonic must be true or false (received 'yes')"),
+    (AnswerConfig, {"monophonic": "yes"}, "monophonic must be true, false or auto (received 'yes')"),
     (AnswerConfig, {"max_chord": 33}, "max_chord must be an integer number of notes in [1, 32]"),
     (AnswerConfig, {"copy_guard": None}, "copy_guard must be true or false (received None)"),
     (StyleConfig, {"style": ""}, "style must be a style name (received '')"),

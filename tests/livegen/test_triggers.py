@@ -13,7 +13,9 @@ from livegen.presets import Preset
 from livegen.tempo import OnsetTempo
 from livegen.triggers import (
     BAR_PREROLL_S,
+    match_length_s,
     needs_grid,
+    phrase_span_s,
     plan_response,
     silence_threshold_s,
     trigger_due,
@@ -122,3 +124,70 @@ def test_adaptive_silence_follows_the_players_spacing():
     fast.play([Note(60 + i, 80, 0.1 * i, 0.05) for i in range(8)])
     end_s = fast.clock()
     assert fast.run_until_responding() < end_s + 0.3 + 2 * STEP_S  # clamped to silence_min_s
+
+
+# -- answer_length: match -----------------------------------------------------------------
+
+MATCH = BASE.replace(answer_length="match", max_seconds=30.0)
+
+
+def _call(bars: int, beat_s: float = BEAT_S) -> list[Note]:
+    """A call of ``bars`` 4/4 bars: a note on every beat, each 0.8 beat long."""
+    return [Note(60 + i % 12, 80, beat_s * i, 0.8 * beat_s) for i in range(4 * bars)]
+
+
+def test_the_default_answer_length_is_fixed():
+    assert Preset(name="t").answer.answer_length == "fixed"
+    assert needs_grid(MATCH)
+    assert plan_response(10.302, BASE, GRID, phrase_s=3.0)[1] == pytest.approx(16.302)  # ignored
+
+
+@pytest.mark.parametrize("bars", [1, 2, 4])
+def test_match_rounds_the_phrase_to_whole_bars_of_the_grid(bars):
+    span_s = phrase_span_s(_call(bars))
+    assert span_s == pytest.approx(bars * 2.0 - 0.1)  # 120 BPM: 2 s a bar
+    assert match_length_s(span_s, MATCH, GRID) == pytest.approx(bars * 2.0)
+    start, end = plan_response(10.302, MATCH.replace(quantize_start="bar", response_bars=1), GRID,
+                               phrase_s=span_s)
+    assert (start, end) == (pytest.approx(12.0), pytest.approx(12.0 + bars * 2.0))
+
+
+def test_match_without_a_pulse_keeps_the_span_in_seconds_and_max_seconds_clamps():
+    assert plan_response(10.0, MATCH, None, phrase_s=3.3) == (10.0, pytest.approx(13.3))
+    assert match_length_s(0.9, MATCH, GRID) == pytest.approx(2.0)  # a short call: one bar
+    assert match_length_s(3.0, MATCH.replace(beats_per_bar=3), GRID) == pytest.approx(3.0)
+    assert match_length_s(20.0, MATCH.replace(max_seconds=5.0), GRID) == 5.0
+    assert match_length_s(20.0, MATCH.replace(max_seconds=5.0), None) == 5.0
+    assert phrase_span_s([]) is None
+
+
+@pytest.mark.parametrize("bars", [2, 4])
+def test_the_engine_answers_a_call_with_as_many_bars_on_a_midi_clock(bars):
+    preset = CLOCKED.replace(answer_length="match", response_bars=1, max_notes=64)
+    rig = make_rig(preset)
+    rig.add_midi_clock()
+    rig.poll_for(0.02)
+    rig.play(_call(bars))
+    trigger_s = rig.run_until_responding(limit_s=3.0)
+    assert rig.engine.response.end_limit_s - trigger_s == pytest.approx(bars * 4 * BEAT_S, abs=1e-3)
+
+
+@pytest.mark.parametrize("bars", [2, 4])
+def test_the_engine_answers_a_call_with_as_many_bars_of_the_players_pulse(bars):
+    preset = PRESET.replace(answer_length="match", max_seconds=30.0, context_notes=32)
+    rig = make_rig(preset)
+    rig.play(_call(bars))
+    trigger_s = rig.run_until_responding()
+    assert rig.engine.response.end_limit_s - trigger_s == pytest.approx(bars * 4 * BEAT_S, rel=0.02)
+
+
+def test_the_engine_matches_only_the_phrase_since_the_last_answer():
+    preset = PRESET.replace(answer_length="match", max_seconds=30.0, context_notes=32, max_notes=1)
+    rig = make_rig(preset)
+    rig.play(_call(4))
+    rig.run_until_responding()
+    rig.poll_for(3.0)  # the one-note answer ends
+    assert not rig.engine.responding
+    rig.play(_call(1))
+    trigger_s = rig.run_until_responding()
+    assert rig.engine.response.end_limit_s - trigger_s == pytest.approx(4 * BEAT_S, rel=0.02)

@@ -125,3 +125,18 @@ def test_a_sweep_variant_lays_its_keys_over_the_presets_it_names():
     figures = mean_adherence([line], [line], [line, line[::2]], 2)  # two continuations of one prompt
     assert figures["motif_reuse"] == 0.5  # the prompt itself reuses all its motifs, its every other note none
     assert figures["interval_distance"] > 0.0
+
+
+def test_the_command_line_overrides_the_answer_length_and_the_span_ratio_compares_lengths():
+    from argparse import Namespace
+
+    from livegen_train.adherence import preset_changes, span_ratio
+
+    args = Namespace(follow=None, follow_duration=None, follow_pitch=None, max_duration=None, quantize=None,
+                     key_mask=None, pitch_range=None, answer_length="match", monophonic="auto")
+    assert preset_changes(args) == {"answer_length": "match", "monophonic": "auto"}
+    args.monophonic = "false"
+    assert preset_changes(args)["monophonic"] is False
+    line = [Note(60 + i % 5, 80, 0.25 * i, 0.2) for i in range(16)]  # 3.95 s
+    assert span_ratio(line[:8], line) == pytest.approx(1.95 / 3.95)
+    assert math.isnan(span_ratio([], line))

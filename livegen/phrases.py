@@ -1,0 +1,82 @@
+"""What a phrase is and how it is played: its notes, its span, whether it is one line.
+
+Read by the triggers (``answer_length: match``), the generator
+(``monophonic: auto``) and offline continuation, so the daemon and
+``livegen continue`` measure a phrase the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from livegen.notes import Note
+from livegen.placement import CHORD_SPAN_S
+from livegen.presets import Preset
+
+__all__ = ["last_phrase", "phrase_span_s", "notes_per_onset", "plays_one_line", "with_line",
+           "answer_preset", "LINE_NOTES_PER_ONSET"]
+
+#: A phrase with at most this many notes per onset (chord tones within
+#: :data:`livegen.placement.CHORD_SPAN_S` are one onset) is one line: a grace
+#: note or one double stop in ten onsets still is.
+LINE_NOTES_PER_ONSET = 1.1
+
+
+def last_phrase(notes: Iterable[Note], silence_s: float) -> list[Note]:
+    """The notes after the last silence of at least ``silence_s`` seconds, in onset order.
+
+    What the ``silence`` trigger would have answered last: a silence is a gap
+    between a note's onset and the end of every note before it.
+    """
+    ordered = sorted(notes, key=lambda n: (n.onset_s, n.pitch))
+    first, end_s = 0, -math.inf
+    for i, note in enumerate(ordered):
+        if note.onset_s - end_s >= silence_s:
+            first = i
+        end_s = max(end_s, note.end_s)
+    return ordered[first:]
+
+
+def phrase_span_s(notes: Sequence[Note]) -> float | None:
+    """How long a phrase lasts: its first onset to its last note's end, seconds (None: no notes)."""
+    if not notes:
+        return None
+    return max(n.end_s for n in notes) - min(n.onset_s for n in notes)
+
+
+def notes_per_onset(notes: Iterable[Note]) -> float | None:
+    """Mean notes per onset: a note starting within ``CHORD_SPAN_S`` of an onset's first note
+    belongs to it (1.0: one line; None: no notes)."""
+    onsets = sorted(n.onset_s for n in notes)
+    if not onsets:
+        return None
+    groups, first = 0, -math.inf
+    for onset_s in onsets:
+        if onset_s - first >= CHORD_SPAN_S:
+            groups, first = groups + 1, onset_s
+    return len(onsets) / groups
+
+
+def plays_one_line(notes: Iterable[Note]) -> bool:
+    """Whether a phrase is one line: at most :data:`LINE_NOTES_PER_ONSET` notes per onset.
+
+    No notes: False (chords stay allowed).
+    """
+    ratio = notes_per_onset(notes)
+    return ratio is not None and ratio <= LINE_NOTES_PER_ONSET
+
+
+def with_line(preset: Preset, one_line: bool) -> Preset:
+    """``preset`` with ``monophonic: auto`` made ``one_line`` (true or false); other presets unchanged."""
+    if preset.answer.monophonic != "auto":
+        return preset
+    return preset.replace(monophonic=one_line)
+
+
+def answer_preset(preset: Preset, heard: Iterable[Note]) -> Preset:
+    """The preset an answer to ``heard`` is drawn with: ``monophonic: auto`` made true when the
+    last phrase of ``heard`` (after its last silence of ``silence_s``) is one line, else false."""
+    if preset.answer.monophonic != "auto":
+        return preset
+    return with_line(preset, plays_one_line(last_phrase(heard, preset.triggering.silence_s)))

@@ -1,0 +1,63 @@
+"""Tests of livegen.phrases: a phrase's notes, span and texture (one line or chords)."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import FakeModel
+from rig import PRESET
+
+from livegen.generation import Generator
+from livegen.notes import Note
+from livegen.offline import continue_phrase
+from livegen.phrases import answer_preset, last_phrase, notes_per_onset, phrase_span_s, plays_one_line
+from livegen.placement import CHORD_SPAN_S
+from livegen.presets import PresetError
+
+LINE = [Note(60 + i % 7, 80, 0.25 * i, 0.2) for i in range(12)]
+CHORDS = [Note(p + 2 * i, 80, 0.5 * i + 0.01 * k, 0.4) for i in range(6) for k, p in enumerate((48, 55, 64))]
+
+
+def _one_line(notes: list[Note]) -> bool:
+    return all(b.onset_s - a.onset_s >= CHORD_SPAN_S - 1e-9 and a.end_s <= b.onset_s + 1e-9
+               for a, b in zip(notes, notes[1:]))
+
+
+def test_notes_per_onset_counts_chord_tones_as_one_onset():
+    assert notes_per_onset(LINE) == 1.0 and plays_one_line(LINE)
+    assert notes_per_onset(CHORDS) == 3.0 and not plays_one_line(CHORDS)
+    assert notes_per_onset([]) is None and not plays_one_line([])
+    grace = LINE + [Note(72, 80, 0.25 * 3 + 0.01, 0.1)]  # one double stop in 12 onsets
+    assert notes_per_onset(grace) == pytest.approx(13 / 12) and plays_one_line(grace)
+
+
+def test_the_last_phrase_follows_the_last_silence_and_spans_it():
+    later = [Note(70, 80, 5.0 + 0.5 * i, 0.4) for i in range(4)]
+    assert last_phrase(CHORDS + later, 0.5) == later
+    assert phrase_span_s(later) == pytest.approx(1.9) and phrase_span_s([]) is None
+
+
+def test_monophonic_auto_is_checked_and_decided_by_the_phrase():
+    auto = PRESET.replace(monophonic="auto")
+    assert answer_preset(auto, LINE).answer.monophonic is True
+    assert answer_preset(auto, CHORDS).answer.monophonic is False
+    assert answer_preset(auto, CHORDS + LINE).answer.monophonic is False  # no silence: one phrase
+    assert answer_preset(auto, [*CHORDS, *(Note(n.pitch, 80, n.onset_s + 9, 0.2) for n in LINE)]
+                         ).answer.monophonic is True  # the line after a silence is the phrase
+    fixed = PRESET.replace(monophonic=True)
+    assert answer_preset(fixed, CHORDS) is fixed
+    with pytest.raises(PresetError, match="true, false or auto"):
+        PRESET.replace(monophonic="sometimes")
+
+
+@pytest.mark.parametrize(("prompt", "one_line"), [(LINE, True), (CHORDS, False)])
+def test_monophonic_auto_answers_a_line_with_a_line_and_chords_with_chords(prompt, one_line):
+    model = FakeModel(time_bias=6.0)  # favours short shifts: chords and overlaps without the mode
+    preset = PRESET.replace(monophonic="auto", max_notes=60, max_seconds=30.0, max_duration_s=2.0)
+    gen = Generator(model, preset, seed=3)
+    for note in prompt:
+        gen.prime(note)
+    gen.begin_response(10.0)
+    assert gen.answer_preset.answer.monophonic is one_line and gen.preset is preset
+    assert _one_line([gen.next_note() for _ in range(60)]) == one_line
+    answer = continue_phrase(model, preset, prompt, seed=3)
+    assert len(answer.notes) >= 20 and _one_line(answer.notes) == one_line

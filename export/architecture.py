@@ -29,7 +29,7 @@ ROOMS: dict[str, tuple[tuple[str, ...], float, float]] = {
     "engine (listen -> respond)": (("engine", "loop", "listener", "buffer", "triggers", "control",
                                     "response", "stats", "rebuild", "feedback"), 1.0, 1.0),
     "generation": (("generation", "offline", "placement", "guidance", "follow", "session",
-                    "sampling", "keys", "repetition", "copyguard"), 2.0, 1.0),
+                    "sampling", "keys", "repetition", "copyguard", "phrases"), 2.0, 1.0),
     "model + vocabulary": (("model", "tokens", "notes"), 3.0, 1.0),
     "time (scheduler, clocks)": (("scheduler", "schedthread", "handoff", "outlet", "clock", "clockfit",
                                   "tempo", "grid", "osthread", "timebase"), 1.0, 0.0),

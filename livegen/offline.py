@@ -113,7 +113,7 @@ def continue_phrase(
     over = False
     while drawn < count:
         note, over = placement.place(generator.next_note(), generator.next_onset_s, grid)
-        drawn += 1  # a note snapped onto a full chord counts, as in the daemon
+        drawn += 1  # a note snapped onto a full chord (or its pitch) counts, as in the daemon
         if over:
             break
         if note is not None:

@@ -148,9 +148,10 @@ class Placement:
         """``note`` moved towards its grid line (``quantize``); None: skip it.
 
         Notes from several onsets can snap onto one grid line: one that would
-        join a chord already holding :func:`chord_limit` notes is skipped,
-        unless it is past the end anyway. A monophonic note ends by the next
-        one's snapped onset.
+        join a chord already holding :func:`chord_limit` notes, or its pitch,
+        is skipped (one key struck twice at one instant is a doubled
+        note_on), unless it is past the end anyway. A monophonic note ends by
+        the next one's snapped onset.
 
         Args:
             note: as drawn.
@@ -159,7 +160,8 @@ class Placement:
         """
         preset = self.preset
         onset_s = max(snap_onset(note.onset_s, preset, grid), self.start_s)
-        if (self.chord.joins(onset_s) and self.chord.full(chord_limit(preset))
+        chord = self.chord
+        if (chord.joins(onset_s) and (chord.full(chord_limit(preset)) or note.pitch in chord.pitches)
                 and note.onset_s < self.end_limit_s):
             return None
         if preset.answer.monophonic and next_onset_s is not None:
@@ -179,8 +181,8 @@ class Placement:
 
         Returns:
             ``(note, over)``: the placed note, or None when it is skipped (onto
-            a full chord) or past the end; ``over`` is True when it is past
-            the end (the response is complete).
+            a full chord, or a chord already holding its pitch) or past the end;
+            ``over`` is True when it is past the end (the response is complete).
         """
         if self.preset.timing.quantize != "off":
             snapped = self.snap(note, next_onset_s, grid)
@@ -191,4 +193,5 @@ class Placement:
         if placed is None:
             return None, True
         self.chord.add(placed.onset_s)
+        self.chord.pitches.add(placed.pitch)
         return placed, False

@@ -285,7 +285,7 @@ class Response:
             drawn = generator.next_note(avoid=self._buffer.sounding)
             grid = self._grids.grid(follow_clock) if preset.timing.quantize != "off" else None
             note, over = answer.placement.place(drawn, generator.next_onset_s, grid)
-            if note is None and not over:  # snapped onto a full chord
+            if note is None and not over:  # snapped onto a full chord or its own pitch
                 answer.count += 1
                 continue
             break

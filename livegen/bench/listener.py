@@ -207,6 +207,7 @@ def _answers(model: Model, responses: int, timed: bool) -> tuple[list[float], li
     matched = _match(note_ons.due, arrived)
     in_time = [late for late, key in matched if note_ons.ahead_s[key] > 0]
     facts.update(due=len(note_ons.due), arrived=len(arrived), in_time=in_time,
+                 doubled=len(note_ons.due) - len(set(note_ons.due)),
                  queued_late=sum(ahead <= 0 for ahead in note_ons.ahead_s.values()))
     return [late for late, _ in matched], firsts, facts
 
@@ -251,7 +252,8 @@ def bench_listener(model_path: str | os.PathLike, responses: int) -> list[Figure
             how = (f"{busy} busy processes; " if busy else "") + (
                 f"scheduler thread {'SCHED_FIFO' if facts['realtime'] else 'normal priority'}, "
                 f"engine thread {facts['engine']}; "
-                f"{facts['arrived']} of {facts['due']} note_ons heard; listener missed "
+                f"{facts['arrived']} of {facts['due']} note_ons heard ({facts['doubled']} a second "
+                f"strike of one key at one deadline); listener missed "
                 f"{facts['missed']} JACK cycles")
             in_time = np.asarray(facts["in_time"]) * MS_PER_S
             of_which = (f"; {facts['queued_late']} note_ons reached the scheduler after their deadline "

@@ -81,6 +81,20 @@ def test_with_quantize_the_answer_keeps_the_prompts_pulse():
     assert snapped and not off_grid(snapped)  # ... placed as the daemon places it, it keeps it
 
 
+def test_on_the_grid_no_key_is_struck_twice_at_one_instant():
+    # The fake model draws 10-70 ms shifts over a handful of pitches: on a 1/16 grid several
+    # drawn chords land on one line, and one pitch drawn in two of them would sound twice
+    beat_s = 0.5
+    prompt = [Note(60 + (i % 3), 80, i * beat_s / 2, 0.2) for i in range(16)]
+    preset = PRESET.replace(quantize="1/16", max_chord=4)
+    doubled = []
+    for seed in range(12):
+        answer = continue_notes(FakeModel(), preset, prompt, n_notes=48, seed=seed)
+        strikes = [(n.channel, n.pitch, round(n.onset_s, 6)) for n in answer]
+        doubled += [key for key in set(strikes) if strikes.count(key) > 1]
+    assert doubled == []
+
+
 # --- issue 16: `livegen continue` keeps the input whole -----------------------------------------
 
 

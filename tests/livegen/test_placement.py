@@ -94,6 +94,20 @@ def test_placement_snaps_caps_chords_on_a_grid_line_and_keeps_the_start():
     assert over and late is None  # snapped onto the end (14.0): past it
 
 
+def test_two_notes_of_one_pitch_snapped_onto_one_grid_line_play_once():
+    # drawn 70 ms apart (two chords to the generator), both nearest 10.5 on a 1/8 grid:
+    # the second would strike the same key at the same instant (heard as a doubled note_on)
+    preset = BASE.replace(quantize="1/8", max_chord=4)
+    placement = Placement(preset, 10.0, 14.0)
+    first, _ = placement.place(Note(60, 80, 10.46, 0.2), None, GRID)
+    assert first.onset_s == pytest.approx(10.5)
+    assert placement.place(Note(60, 90, 10.53, 0.2), None, GRID) == (None, False)
+    other, _ = placement.place(Note(64, 80, 10.54, 0.2), None, GRID)
+    assert other.onset_s == pytest.approx(10.5)  # another pitch joins the chord
+    again, _ = placement.place(Note(60, 80, 10.74, 0.2), None, GRID)
+    assert again.onset_s == pytest.approx(10.75)  # the next line: a new chord, a new strike
+
+
 def test_placement_of_a_monophonic_line_ends_each_note_by_the_next_snapped_onset():
     preset = BASE.replace(quantize="1/8", monophonic=True)
     placement = Placement(preset, 10.0, 14.0)

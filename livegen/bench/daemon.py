@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,8 +148,12 @@ def _jack_period() -> str:
         return "unknown period"
 
 
-def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: str) -> None:
-    """Fill the idle CPU and memory figures of ``figures`` from ``/proc`` after ``idle_s``."""
+def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: str) -> dict[str, float]:
+    """Fill the idle CPU and memory figures of ``figures`` from ``/proc`` after ``idle_s``.
+
+    Returns:
+        % of a core: ``{"livegen": its own threads, "other": JACK's}``.
+    """
     idle = [f for k, f in figures.items() if k.startswith("idle_cpu")]  # and _rtmidi
     time.sleep(IDLE_SETTLE_S)
     w0, split0 = time.perf_counter(), _thread_cpu(pid)
@@ -160,7 +165,7 @@ def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: 
         figure.note = (f"{w1 - w0:.1f} s idle after a {IDLE_SETTLE_S:g} s settle; livegen's "
                        f"threads {share['livegen']:.2f} %, other threads {share['other']:.2f} %{clients}")
     if not {"rss", "uss", "pss"} & figures.keys():
-        return
+        return share
     status = status_mib(pid)
     if "rss" in figures:
         figures["rss"].value = status["VmRSS"] * MB_PER_MIB
@@ -174,7 +179,7 @@ def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: 
     except OSError as err:
         skip_all([figures[k] for k in ("uss", "pss") if k in figures],
                  f"no /proc/PID/smaps_rollup here ({err.strerror or err})")
-        return
+        return share
     if "uss" in figures:
         figures["uss"].value = rollup["USS"] * MB_PER_MIB
         figures["uss"].note = (f"Private_Clean + Private_Dirty of smaps_rollup, MB of 10^6 bytes "
@@ -184,6 +189,7 @@ def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: 
         figures["pss"].value = rollup["Pss"] * MB_PER_MIB
         figures["pss"].note = (f"shared pages divided among their processes; of it JACK's shared "
                                f"memory {rollup.get('Pss_Shmem', 0):.0f} MiB")
+    return share
 
 
 def idle_reader(pid: int) -> str | None:
@@ -243,8 +249,13 @@ def daemon_command(model_path: str | os.PathLike, backend: str,
 
 
 def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Figure],
-            jack_client: str | None = None) -> None:
-    """Run ``livegen run`` once (see :func:`daemon_command`) and fill those of ``figures`` it has."""
+            jack_client: str | None = None) -> dict[str, float] | None:
+    """Run ``livegen run`` once (see :func:`daemon_command`) and fill those of ``figures`` it has.
+
+    Returns:
+        The idle CPU split read from ``/proc`` (:func:`_measure_idle`), else None.
+    """
+    shares = None
     command = daemon_command(model_path, backend, jack_client)
     shared = backend == "jack" and jack_client != "rtmidi" and ports.jack_shared_client()
     clients = "" if backend != "jack" else (
@@ -262,7 +273,7 @@ def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Fi
                 stderr.seek(0)
                 tail = (stderr.read().strip().splitlines() or ["no output"])[-1]
                 skip_all(figures.values(), f"`livegen run` exited {process.returncode}: {tail}")
-                return
+                return None
             if "cold_start" in figures:
                 figures["cold_start"].value = time.perf_counter() - t0
                 figures["cold_start"].note = f"spawn -> 'listening on' line, backend {backend}"
@@ -271,8 +282,10 @@ def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Fi
                 skip_all([f for k, f in figures.items() if k not in ("cold_start", "sigint_exit")],
                          "needs Linux /proc, or psutil (pip install psutil)")
             else:
-                measure = _measure_idle if reader == "proc" else _measure_idle_psutil
-                measure(process.pid, idle_s, figures, clients)
+                if reader == "proc":
+                    shares = _measure_idle(process.pid, idle_s, figures, clients)
+                else:
+                    _measure_idle_psutil(process.pid, idle_s, figures, clients)
             process.send_signal(signal.SIGINT)
             exit_status = float(process.wait(EXIT_TIMEOUT_S))
             if "sigint_exit" in figures:
@@ -283,6 +296,39 @@ def _daemon(model_path: Path, backend: str, idle_s: float, figures: dict[str, Fi
             if process.poll() is None:
                 process.kill()
                 process.wait()
+    return shares
+
+
+def _bare_jack_client(idle_s: float, figure: Figure, livegen_other: float | None) -> None:
+    """Fill ``figure``: the JACK threads of ``jack_midi_dump`` (jackd2's example MIDI receiver,
+    a C client with an empty-when-idle process callback), idle on the same server, % of a core.
+
+    What any JACK client's process thread costs here at this period: the server wakes it
+    every cycle whatever it does; on a virtual machine each cross-CPU wake-up is dear.
+    """
+    if shutil.which("jack_midi_dump") is None:
+        figure.skipped = "jack_midi_dump is not installed (Debian: jackd2)"
+        return
+    env = {**os.environ, "JACK_NO_START_SERVER": "1"}
+    process = subprocess.Popen(["jack_midi_dump"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env)
+    try:
+        time.sleep(IDLE_SETTLE_S)
+        w0, split0 = time.perf_counter(), _thread_cpu(process.pid)
+        time.sleep(idle_s)
+        w1, split1 = time.perf_counter(), _thread_cpu(process.pid)
+    except OSError as err:  # it exited: no server, or no /proc
+        figure.skipped = f"jack_midi_dump did not run ({err.strerror or err})"
+        return
+    finally:
+        process.kill()
+        process.wait()
+    share = {k: 100.0 * (split1[k] - split0[k]) / (w1 - w0) for k in split0}
+    figure.value = share["other"]
+    figure.note = (f"no target: the same server, right after livegen; {w1 - w0:.1f} s idle; its main "
+                   f"thread (which polls) {share['livegen']:.2f} % more"
+                   + (f"; livegen's JACK thread is {livegen_other / share['other']:.2f}x it"
+                      if livegen_other is not None and share["other"] > 0 else ""))
 
 
 def bench_daemon(model_path: Path, idle_s: float, *, listener_responses: int | None = None) -> list[Figure]:
@@ -290,7 +336,10 @@ def bench_daemon(model_path: Path, idle_s: float, *, listener_responses: int | N
 
     On JACK with the one-client extension built, a second daemon runs with
     ``--jack-client rtmidi`` (python-rtmidi's ports, one JACK client each) for
-    the ``idle_cpu_rtmidi`` figure, a comparison with no target.
+    the ``idle_cpu_rtmidi`` figure, a comparison with no target; then
+    ``jack_midi_dump`` idles on the same server for ``idle_cpu_bare_jack``
+    (:func:`_bare_jack_client`): what one JACK client's process thread costs
+    on this machine at this period, whatever the client does.
 
     Args:
         model_path: the ``.onnx`` model the daemon loads.
@@ -301,7 +350,7 @@ def bench_daemon(model_path: Path, idle_s: float, *, listener_responses: int | N
 
     Returns:
         The figures ``cold_start``, ``idle_cpu``, ``uss`` (the memory target),
-        ``pss``, ``rss``, ``sigint_exit`` (and ``idle_cpu_rtmidi``), judged; when
+        ``pss``, ``rss``, ``sigint_exit`` (and ``idle_cpu_rtmidi``, ``idle_cpu_bare_jack``), judged; when
         no MIDI backend can open, every figure is skipped with the reason. On
         JACK, then the listener's figures (:func:`livegen.bench.listener.bench_listener`:
         lateness during answers and trigger -> first note_on, quiet and with
@@ -317,12 +366,15 @@ def bench_daemon(model_path: Path, idle_s: float, *, listener_responses: int | N
         backend = ports.resolve_backend("jack" if ports.jack_running() else "auto")
     except BackendError as err:
         return skip_all(figures.values(), str(err))
-    _daemon(model_path, backend, idle_s, figures)
+    shares = _daemon(model_path, backend, idle_s, figures)
     if backend == "jack" and ports.jack_shared_client():
         rtmidi = {"idle_cpu_rtmidi": Figure(
             "idle_cpu_rtmidi", "  idle CPU with rtmidi's two JACK clients", "%")}
         _daemon(model_path, backend, idle_s, rtmidi, jack_client="rtmidi")
         figures.update(rtmidi)
+        bare = Figure("idle_cpu_bare_jack", "  idle CPU of a bare JACK client's process thread", "%")
+        _bare_jack_client(idle_s, bare, shares["other"] if shares else None)
+        figures["idle_cpu_bare_jack"] = bare
     judged = [f.judge() for f in figures.values()]
     if listener_responses is None:
         listener_responses = max(LISTENER_MIN_RESPONSES, round(LISTENER_RESPONSES_PER_IDLE_S * idle_s))

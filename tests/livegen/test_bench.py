@@ -242,6 +242,8 @@ def test_daemon_figures_on_jack(jack_server, tiny_path):
     if ports.jack_shared_client():  # the comparison daemon ran with --jack-client rtmidi
         assert figures["idle_cpu_rtmidi"].value >= 0 and "rtmidi" in figures["idle_cpu"].note + \
             figures["idle_cpu_rtmidi"].label
+        bare = figures["idle_cpu_bare_jack"]  # jack_midi_dump: the server wakes it every cycle
+        assert bare.value > 0 and bare.passed is None and "livegen's JACK thread is" in bare.note
     if sys.platform.startswith("linux"):
         assert figures["idle_cpu"].value >= 0
         uss, pss, rss = (figures[k].value for k in ("uss", "pss", "rss"))

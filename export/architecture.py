@@ -25,7 +25,7 @@ __all__ = ["ROOMS", "module_imports", "main"]
 ROOMS: dict[str, tuple[tuple[str, ...], float, float]] = {
     "ports (MIDI in/out)": (("ports", "ports.base", "ports.backends", "ports.opener",
                              "ports.rtmidi", "ports.jack", "ports.jack_clients", "ports.servers",
-                             "ports.jackquery"), 0.0, 1.0),
+                             "ports.jackquery", "ports.affinity"), 0.0, 1.0),
     "engine (listen -> respond)": (("engine", "loop", "listener", "buffer", "triggers", "control",
                                     "response", "stats", "rebuild", "feedback"), 1.0, 1.0),
     "generation": (("generation", "offline", "placement", "guidance", "follow", "session",

@@ -27,7 +27,9 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jack/jack.h>
 #include <jack/midiport.h>
@@ -100,6 +102,7 @@ typedef struct {
     atomic_uint delay_us;          /* test hook: the next cycle sleeps this long (delay_next_cycle) */
     atomic_uint_fast64_t placed;   /* output events written into JACK's buffers, each once */
     atomic_uint_fast64_t timed_lost; /* taken but refused by jack_midi_event_reserve: 0 expected */
+    atomic_long process_tid;       /* the OS thread id of JACK's process thread (0: no cycle yet) */
 } Client;
 
 static double mono_now_s(void) {
@@ -184,6 +187,8 @@ static int process(jack_nframes_t nframes, void *arg) {
      * even when the process thread wakes late or early. After a stall (or at the first
      * cycle) the span is capped at two periods. */
     double now_s = mono_now_s();
+    if (atomic_load_explicit(&self->process_tid, memory_order_relaxed) == 0) /* once */
+        atomic_store(&self->process_tid, (long)syscall(SYS_gettid));
     double rate_hz = (double)jack_get_sample_rate(self->client);
     double period_s = (double)nframes / rate_hz;
     jack_nframes_t frame_now = jack_last_frame_time(self->client);
@@ -756,6 +761,10 @@ static PyObject *Client_get_rt_priority(Client *self, void *Py_UNUSED(c)) {
     return PyLong_FromLong(jack_client_real_time_priority(self->client));
 }
 
+static PyObject *Client_get_process_tid(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromLong(atomic_load(&self->process_tid));
+}
+
 static PyObject *Client_get_closed(Client *self, void *Py_UNUSED(c)) {
     return PyBool_FromLong(self->client == NULL || atomic_load(&self->shutdown));
 }
@@ -813,6 +822,9 @@ static PyGetSetDef Client_getset[] = {
     {"rt_priority", (getter)Client_get_rt_priority, NULL,
      "The SCHED_FIFO priority (1-99) of JACK's client threads (jack_client_real_time_priority), "
      "-1 when the server does not run real-time. ValueError once closed.", NULL},
+    {"process_tid", (getter)Client_get_process_tid, NULL,
+     "The OS thread id of JACK's process thread for this client (Linux), 0 before its first cycle "
+     "(or elsewhere).", NULL},
     {"placed", (getter)Client_get_placed, NULL,
      "Output events written into JACK's port buffers so far (each message once).", NULL},
     {"timed_lost", (getter)Client_get_timed_lost, NULL,

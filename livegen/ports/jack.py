@@ -381,3 +381,17 @@ def jack_server_priority(backend: str, port: Port | None = None, *,
         if probe is not None:
             probe.close()
     return priority if priority >= 1 else None
+
+
+def jack_process_tid(port: Port | None) -> int:
+    """The OS thread id of JACK's process thread for ``port``'s one-client JACK client.
+
+    Returns:
+        The id (Linux), or 0: not a one-client JACK port, closed, or no cycle run yet.
+    """
+    handle = port._handle if isinstance(port, (JackInputPort, JackOutputPort)) else None
+    client = None if handle is None else handle.client
+    try:
+        return 0 if client is None or client.closed else client.process_tid
+    except (ValueError, OSError, AttributeError):  # closed under us; an extension built before it
+        return 0

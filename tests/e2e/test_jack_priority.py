@@ -118,3 +118,52 @@ def test_the_engine_thread_is_real_time_only_under_a_real_time_server(private_se
     scheduler_policy, scheduler_priority = threads[SCHEDULER_THREAD]
     assert scheduler_policy == os.SCHED_FIFO
     assert 1 <= priority < scheduler_priority and priority < server_priority
+
+
+PIN_TIMEOUT_S = 6.0  # the watch pins after 2 s idle, looking every 0.25 s
+
+
+def _pinned(pid: int) -> dict[int, set[int]]:
+    """``{tid: CPUs}`` of a process's threads allowed fewer CPUs than the process started with."""
+    every = os.sched_getaffinity(0)
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            cpus = os.sched_getaffinity(int(task.name))
+        except OSError:
+            continue
+        if cpus != every:
+            found[int(task.name)] = cpus
+    return found
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: nothing to pin to")
+def test_idle_under_a_real_time_server_the_process_thread_runs_on_the_servers_cpu(
+        private_server, model_path, tmp_path):  # noqa: F811
+    if not ports.jack_shared_client():
+        pytest.skip("livegen._jackmidi is not built")
+    server_realtime, _ = private_server
+    server = subprocess.run(["pgrep", "-f", f"jackd -n {os.environ['JACK_DEFAULT_SERVER']} "],
+                            capture_output=True, text=True).stdout.split()
+    server_pid = int(server[0])
+    daemon = Daemon(tmp_path / "daemon.log")
+    try:
+        daemon.wait_ready()
+        deadline = time.monotonic() + PIN_TIMEOUT_S
+        pinned = _pinned(daemon.process.pid)
+        while not pinned and time.monotonic() < deadline:
+            time.sleep(0.1)
+            pinned = _pinned(daemon.process.pid)
+        server_cpu = {int((task / "stat").read_text().rsplit(")", 1)[1].split()[36])
+                      for task in Path(f"/proc/{server_pid}/task").iterdir()
+                      if os.sched_getscheduler(int(task.name)) == os.SCHED_FIFO}
+    finally:
+        daemon.stop()
+    print(f"\n[e2e] server {'-R' if server_realtime else '--no-realtime'}: pinned {pinned}, "
+          f"server FIFO thread on {server_cpu}")
+    if not server_realtime:
+        assert pinned == {}, daemon.log()  # a normal thread on one busy CPU could starve
+        return
+    assert len(pinned) == 1, daemon.log()  # JACK's process thread, and nothing else
+    (cpus,) = pinned.values()
+    assert len(cpus) == 1 and cpus <= server_cpu, daemon.log()

@@ -50,6 +50,7 @@ MS_PER_S = 1000.0
 # trigger rows time livegen, not the wait for the player's next 1/16 that quantize asks for)
 PRESET = {"trigger": "silence", "silence_s": 0.05, "max_notes": 8, "max_seconds": 0.5,
           "max_duration_s": 0.2, "quantize": "off"}
+GRID = "1/16"  # the quantize of the shipped romantic, classical and folk presets
 BUSY_CODE = "while True:\n    pass\n"
 
 
@@ -148,7 +149,8 @@ def _match(due: list[tuple[float, int, int]],
     return lateness
 
 
-def _answers(model: Model, responses: int, timed: bool) -> tuple[list[float], list[float], dict]:
+def _answers(model: Model, responses: int, timed: bool,
+             quantize: str = "off") -> tuple[list[float], list[float], dict]:
     """Play :data:`PHRASE` ``responses`` times; ``(lateness_s, first_s, facts)`` at the listener."""
     from livegen.engine import Engine
     from livegen.presets import load_preset
@@ -159,7 +161,8 @@ def _answers(model: Model, responses: int, timed: bool) -> tuple[list[float], li
         if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
             arrived.append((stamp_s, data[0] & 0x0F, data[1]))
 
-    preset = load_preset(BENCH_STYLE).replace(style=model.styles[style_index(model)], **PRESET)
+    preset = load_preset(BENCH_STYLE).replace(style=model.styles[style_index(model)],
+                                              **{**PRESET, "quantize": quantize})
     clients = ports.JackClients()
     out = ports.open_output("jack", jack_clients=clients)
     listener = ports.open_input("jack", client_name=LISTENER_CLIENT, handler=heard)
@@ -221,14 +224,17 @@ def bench_listener(model_path: str | os.PathLike, responses: int) -> list[Figure
 
     Returns:
         Figures ``listener_lateness`` and ``listener_trigger`` for each of
-        ``_quiet``, ``_load`` (judged) and ``_load_untimed`` (comparison); all
+        ``_quiet``, ``_quiet_grid`` (the shipped presets' ``quantize: 1/16``; a
+        comparison), ``_load`` (judged) and ``_load_untimed`` (comparison); all
         skipped with the reason when no JACK server runs or the one-client
         extension is not built.
     """
-    conditions = (("quiet", "quiet", True, 0), ("load", "every core busy", True, None),
-                  ("load_untimed", "every core busy, sent when due (no time stamps)", False, None))
+    conditions = (("quiet", "quiet", True, 0, "off"),
+                  ("quiet_grid", "quiet, on the player's 1/16 grid", True, 0, GRID),
+                  ("load", "every core busy", True, None, "off"),
+                  ("load_untimed", "every core busy, sent when due (no time stamps)", False, None, "off"))
     figures = []
-    for key, words, _, _ in conditions:
+    for key, words, _, _, _ in conditions:
         figures += [Figure(f"listener_lateness_{key}", f"listener: note_on lateness in answers, {words}"),
                     Figure(f"listener_trigger_{key}", f"listener: trigger -> first note_on, {words}")]
     if not ports.jack_running():
@@ -241,14 +247,14 @@ def bench_listener(model_path: str | os.PathLike, responses: int) -> list[Figure
     engine_log.setLevel(max(level, logging.WARNING))  # not a line per response
     out = []
     try:
-        for (_, _, timed, processes), (late_fig, first_fig) in zip(
+        for (_, _, timed, processes, quantize), (late_fig, first_fig) in zip(
                 conditions, zip(figures[::2], figures[1::2])):
             if processes == 0:
-                lateness, firsts, facts = _answers(model, responses, timed)
+                lateness, firsts, facts = _answers(model, responses, timed, quantize)
                 busy = 0
             else:
                 with cpu_load(processes) as busy:
-                    lateness, firsts, facts = _answers(model, responses, timed)
+                    lateness, firsts, facts = _answers(model, responses, timed, quantize)
             how = (f"{busy} busy processes; " if busy else "") + (
                 f"scheduler thread {'SCHED_FIFO' if facts['realtime'] else 'normal priority'}, "
                 f"engine thread {facts['engine']}; "
@@ -262,8 +268,10 @@ def bench_listener(model_path: str | os.PathLike, responses: int) -> list[Figure
                            if in_time.size else "none"))
             out.append(timing(late_fig.key, late_fig.label, [x * MS_PER_S for x in lateness],
                               note=f"listener's stamp minus deadline; {how}{of_which}"))
+            grid = (f"; with quantize {quantize} the first note waits for the grid line after the "
+                    f"trigger" if quantize != "off" else "")
             out.append(timing(first_fig.key, first_fig.label, [x * MS_PER_S for x in firsts],
-                              note=f"silence deadline -> first note_on stamped by the listener; {how}"))
+                              note=f"silence deadline -> first note_on stamped by the listener; {how}{grid}"))
     finally:
         engine_log.setLevel(level)
     return out

@@ -259,7 +259,7 @@ def test_listener_figures_on_jack(jack_server, tiny_path):
         pytest.skip("livegen._jackmidi is not built")
     figures = {f.key: f for f in bench_listener.bench_listener(tiny_path, 2)}
     assert set(figures) == {f"listener_{what}_{how}" for what in ("lateness", "trigger")
-                            for how in ("quiet", "load", "load_untimed")}
+                            for how in ("quiet", "quiet_grid", "load", "load_untimed")}
     for figure in figures.values():
         assert figure.skipped is None, (figure.key, figure.skipped)
         assert figure.samples > 0 and figure.p50 <= figure.p99 <= figure.max
@@ -267,6 +267,7 @@ def test_listener_figures_on_jack(jack_server, tiny_path):
     assert figures["listener_lateness_load"].target == "p99 <= 1.5 ms, max <= 3 ms"
     assert figures["listener_trigger_load"].passed in (True, False)
     assert figures["listener_lateness_quiet"].passed is None  # no target: a reference
+    assert "(0 a second strike" in figures["listener_lateness_quiet_grid"].note  # on the grid, once
     assert not [pid for pid in _busy_children() if _is_child(pid)]  # every busy process stopped
 
 

@@ -247,7 +247,8 @@ def format_table(report: dict[str, Any]) -> str:
                   _accuracy_line(section), ""]
         for block in section["sets"].values():
             header, rows = _label_rows(block, section["styles"])
-            parts += [f"{block['title']} ({block['prompts']} prompts x {block['seeds']} seeds)",
+            seeds = f"{block['seeds']} seed{'s' if block['seeds'] != 1 else ''}"
+            parts += [f"{block['title']} ({block['prompts']} prompts x {seeds})",
                       _plain(header, rows), ""]
     for kind in ("own_prompts", "shared_prompts"):
         block = report["distinctness"][kind]
@@ -366,9 +367,8 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "preset differs between rows). Bold: the closest style in each row. Margin: the nearest other "
         "style's distance minus the own style's; in brackets its 90 % bootstrap interval (the row's "
         "continuations and every style's segments resampled together, 200 times). These distances "
-        "describe the continuations; they are no longer an acceptance check: four averaged histograms "
-        "judged classical's answers nearest romantic's profile while the classifier, trained on the "
-        "corpus's notes, labels them classical (issue 13 item 5: the classifier replaces this check).",
+        "describe the continuations; they are no longer an acceptance check (issue 13 item 5: the "
+        "classifier above replaces it)." + _disagreement(report),
         "",
     ]
     for kind in ("own_prompts", "shared_prompts", "real_continuations"):
@@ -396,6 +396,31 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
     return "\n".join(lines)
 
 
+def _home(path: str) -> str:
+    """``path`` with the user's home folder written ``~``."""
+    home = str(Path.home())
+    return "~" + path[len(home):] if path.startswith(home + os.sep) else path
+
+
+def _disagreement(report: dict[str, Any]) -> str:
+    """A sentence naming the presets whose nearest profile on the shared prompts is not the style
+    the classifier labels their continuations most often (empty when they agree or one is missing)."""
+    section = report.get("classifier") or {}
+    labels = section.get("sets", {}).get("shared", {}).get("presets", {})
+    block = report["distinctness"].get("shared_prompts") or {}
+    differ = []
+    for name, dist in zip(block.get("rows", []), block.get("distance", [])):
+        if name in labels:
+            nearest = block["columns"][int(np.argmin(dist))]
+            shares = labels[name]["shares"]
+            top = max(shares, key=shares.get)
+            if nearest != top:
+                differ.append(f"{name} (nearest profile {nearest}, most frequent label {top})")
+    if not differ:
+        return ""
+    return " On the shared prompts the two disagree for " + "; ".join(differ) + "."
+
+
 def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
     """The classifier's part of the style section: its test accuracy and one table per prompt set."""
     if not section or "sets" not in section:
@@ -409,7 +434,7 @@ def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
              "section ran, its out-of-corpus answers. A preset passes when its own style is its most "
              "frequent label (a tie is not); margin: its own share minus the largest other. "
              + _accuracy_line(section)
-             + (f" Classifier: `{section['path']}`." if section.get("path") else ""), ""]
+             + (f" Classifier: `{_home(section['path'])}`." if section.get("path") else ""), ""]
     styles = section["styles"]
     for block in section["sets"].values():
         header, rows = _label_rows(block, styles)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,16 +222,24 @@ def test_the_page_and_the_console_show_the_labels_and_call_the_profiles_a_descri
     report.update(date="2026-12-02", command="livegen evaluate", model="m.onnx", corpus="fake",
                   train_pieces=0, minutes=0.1, scored_with="nothing", test_pieces={},
                   path="/cache/classifier/k.pt")
-    report["classifier"]["path"] = "/cache/classifier/k.pt"
+    report["classifier"]["path"] = str(Path.home() / ".cache" / "livegen" / "classifier" / "k.pt")
     report["acceptance"] = [list(c) for c in acceptance(report)]
+    shared = report["distinctness"]["shared_prompts"]
+    assert shared["rows"] == shared["columns"] == ["baroque", "folk"]
+    shared["distance"] = [[0.3, 0.1], [0.5, 0.2]]  # baroque's answers nearest folk's profile; folk's, folk's
     page = markdown(report)
     assert "### The style classifier" in page and "### Style profiles (a description, not a check)" in page
+    assert "no longer an acceptance check" in page
+    assert "Classifier: `~/.cache/livegen/classifier/k.pt`" in page
+    assert ("On the shared prompts the two disagree for baroque (nearest profile folk, most frequent label "
+            "baroque).") in page
     assert "Classifier test accuracy 0.900, balanced accuracy 0.750" in page
     assert "| baroque | 4 | **1.00** | 0.00 | 0.00 | yes | +1.00 |" in page
     assert "| classifier: each preset labelled its own style most often (out-of-corpus dev) | pass |" in page
     console = format_table(report)
     assert "Classifier test accuracy 0.900" in console
     assert "out-of-corpus dev (2 prompts x 2 seeds)" in console
+    assert "shared prompts (4 prompts x 1 seed)" in console
 
 
 # --- where the classifier comes from -------------------------------------------------------------

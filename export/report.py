@@ -35,7 +35,7 @@ CONT_STATS = (("key_distance", "key distance"), ("rest_ratio", "rest ratio"), ("
 FIGURE_DPI = 100
 FIGURE_NAMES = {"nll": "evaluation_nll.png", "continuations": "evaluation_continuations.png",
                 "copies": "evaluation_copies.png", "distinctness": "evaluation_distinctness.png",
-                "adherence_rolls": "adherence_rolls.png"}
+                "adherence_rolls": "adherence_rolls.png", "classifier": "evaluation_classifier.png"}
 
 
 def _nll_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -356,6 +356,8 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
     if "copies" in figures:
         lines += [f"![Longest copied run]({figures['copies']})", ""]
     lines += ["## Is each preset its own style?", "", *_classifier_lines(report.get("classifier")),
+              *([f"![Label shares per preset]({figures['classifier']})", ""] if "classifier" in figures
+                else []),
               "### Style profiles (a description, not a check)", ""]
     lines += [
         "Each style's test music is described by four histograms averaged over 64-note segments: "
@@ -475,12 +477,34 @@ def _bars(ax, groups: Sequence[str], series: dict[str, Sequence[float]], ylabel:
     ax.grid(axis="y", alpha=0.3)
 
 
+def _label_figure(section: dict[str, Any], plt: Any) -> Any:
+    """One heatmap per prompt set: rows = presets, columns = labels, cells = share (own in bold)."""
+    styles, sets = section["styles"], [block for block in section["sets"].values() if block["presets"]]
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 2.9), squeeze=False)
+    for ax, block in zip(axes[0], sets):
+        names = list(block["presets"])
+        grid = np.array([[block["presets"][n]["shares"][st] for st in styles] for n in names]).reshape(
+            len(names), len(styles))
+        ax.imshow(grid, vmin=0, vmax=1, cmap="Blues")
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value > 0.6 else "black",
+                    fontweight="bold" if styles[j] == block["presets"][names[i]]["own"] else "normal")
+        ax.set_xticks(range(len(styles)), [st[:5] for st in styles], fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_xlabel("classifier's label", fontsize=8)
+        seeds = f"{block['seeds']} seed{'s' if block['seeds'] != 1 else ''}"
+        ax.set_title(f"{block['title']}: {block['prompts']} prompts x {seeds}", fontsize=8)
+    fig.suptitle("Share of each preset's continuations labelled as each style", fontsize=9)
+    return fig
+
+
 def plot_all(report: dict[str, Any], directory: str | os.PathLike) -> list[Path]:
     """Draw the evaluation's PNGs (matplotlib, Agg) into ``directory``.
 
     Returns:
         The paths written (NLL bars, continuation statistics, copied runs when
-        measured, distinctness heatmaps).
+        measured, distinctness heatmaps, the classifier's label shares when it ran).
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -546,6 +570,9 @@ def plot_all(report: dict[str, Any], directory: str | os.PathLike) -> list[Path]
             ax.set_title(kind.replace("_", " "))
             fig.colorbar(image, ax=ax, shrink=0.8)
         save(fig, "distinctness")
+    section = report.get("classifier") or {}
+    if any(block["presets"] for block in section.get("sets", {}).values()):
+        save(_label_figure(section, plt), "classifier")
     if report.get("adherence"):
         from livegen_train.adherence_report import plot_rolls
 

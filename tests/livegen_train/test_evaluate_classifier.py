@@ -273,3 +273,21 @@ def test_the_classifier_is_read_from_the_cache_the_report_uses_and_trained_only_
     none, why = evaluate_mod._style_classifier(split, ("mine",), argparse.Namespace(no_classifier=False,
                                                                                      midi_dir="x"))
     assert none is None and "--midi-dir" in why["skipped"]
+
+
+def test_the_label_shares_are_drawn_and_linked_from_the_page(light, tmp_path):
+    pytest.importorskip("matplotlib")
+    from livegen_train.report import plot_all, write_markdown
+
+    report, _ = light(ByRegister())
+    report.update(date="2026-12-02", command="livegen evaluate", model="m.onnx", corpus="fake",
+                  train_pieces=0, minutes=0.1, scored_with="nothing", test_pieces={})
+    report["acceptance"] = [list(c) for c in acceptance(report)]
+    report["figures"] = [str(p) for p in plot_all(report, tmp_path / "fig")]
+    figure = tmp_path / "fig" / "evaluation_classifier.png"
+    assert str(figure) in report["figures"] and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = write_markdown(report, tmp_path / "eval.md").read_text()
+    assert "![Label shares per preset](fig/evaluation_classifier.png)" in page
+    report["classifier"] = {"skipped": "--no-classifier"}
+    names = {Path(p).name for p in plot_all(report, tmp_path / "none")}
+    assert "evaluation_classifier.png" not in names

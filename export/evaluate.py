@@ -406,15 +406,15 @@ def style_labels(classifier: Any, continuations: dict[str, Sequence[Sequence[Not
         ``{"title", "prompts", "seeds", "presets": {style: {"n", "shares": {style: 0-1}, "own",
         "own_most" (own share above every other's; a tie is not), "margin" (own share minus
         the largest other)}}}`` for the tonal styles (:data:`livegen_train.adherence_report.TONAL_STYLES`)
-        that the classifier knows, in ``continuations``' order; with ``real`` also ``"real"``,
-        the same per style.
+        that the classifier knows and that have continuations, in ``continuations``' order; with
+        ``real`` also ``"real"``, the same per style.
     """
     from livegen_train.adherence_report import TONAL_STYLES
     from livegen_train.classifier_report import label_shares
 
     judged = {style: label_shares(label_continuations(classifier, conts), classifier.styles, style)
               for style, conts in continuations.items()
-              if style in TONAL_STYLES and style in classifier.styles}
+              if conts and style in TONAL_STYLES and style in classifier.styles}
     out = {"title": title, "prompts": prompts, "seeds": seeds, "presets": judged}
     if real is not None:
         out["real"] = {style: label_shares(label_continuations(classifier, music), classifier.styles, style)

@@ -49,10 +49,12 @@ class ByRegister:
 def test_label_shares_per_preset_and_the_margin_is_own_minus_the_largest_other():
     high, low = _line(80), _line(50)
     result = evaluate_mod.style_labels(
-        ByRegister(), {"baroque": [high, high, high, low], "folk": [high, low], "modern": [high]},
+        ByRegister(), {"baroque": [high, high, high, low], "folk": [high, low], "modern": [high],
+                       "classical": []},
         title="shared prompts", prompts=2, seeds=2)
     assert result["title"] == "shared prompts" and result["prompts"] == 2 and result["seeds"] == 2
-    assert set(result["presets"]) == {"baroque", "folk"}  # modern is not a tonal preset: not judged
+    # modern is not a tonal preset, and classical has no continuation here: neither is judged
+    assert set(result["presets"]) == {"baroque", "folk"}
     baroque, folk = result["presets"]["baroque"], result["presets"]["folk"]
     assert baroque["n"] == 4 and baroque["shares"] == {"baroque": 0.75, "classical": 0.0, "folk": 0.25}
     assert baroque["own_most"] is True and baroque["margin"] == 0.5

@@ -279,7 +279,8 @@ def span_ratio(cont: Sequence[Note], real: Sequence[Note]) -> float:
     return (max(n.end_s for n in cont) - min(n.onset_s for n in cont)) / real_s if real_s > 0 else math.nan
 
 
-def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> dict[str, dict[str, float]]:
+def report(model, presets: dict[str, object], prompts, seeds: Sequence[int], *,
+           keep: dict[str, list] | None = None) -> dict[str, dict[str, float]]:
     """Mean adherence figures and histogram distances: the real continuation, the baselines, each preset.
 
     Args:
@@ -287,6 +288,7 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> 
         presets: ``{name: Preset}``.
         prompts: :func:`part_prompts`' list.
         seeds: one continuation per prompt and seed.
+        keep: if given, each preset's continuations are appended under its name (prompt-major).
 
     Returns:
         ``{row: {metric: mean}}``; rows ``real``, ``iid``, ``metronome`` and one per preset;
@@ -308,6 +310,8 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int]) -> 
         for _, prompt, real in prompts:
             for seed in seeds:
                 cont = continue_notes(model, preset, prompt, n_notes=len(real), seed=seed)
+                if keep is not None:
+                    keep.setdefault(preset_name, []).append(cont)
                 distances = histogram_distances(cont, real)
                 rows[preset_name].append({**adherence(prompt, cont),
                                           "interval_distance": distances["interval"],

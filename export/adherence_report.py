@@ -113,7 +113,8 @@ def _roll_prompts(prompts, count: int) -> list[int]:
 
 
 def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = ("dev", "check"),
-            seeds: int = 4, corpus: Any = None) -> dict[str, Any]:
+            seeds: int = 4, corpus: Any = None, keep: dict[str, dict[str, list]] | None = None
+            ) -> dict[str, Any]:
     """Measure the adherence section.
 
     Args:
@@ -123,6 +124,8 @@ def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = (
         seeds: continuations per prompt and preset.
         corpus: the fair corpus Markov (:func:`livegen_train.conditional.corpus_markov` of the
             training split), or None: no corpus row.
+        keep: if given, ``keep[role][style]`` receives the continuations measured (key mask as
+            the preset has it), so another section can reuse them.
 
     Returns:
         ``{"seeds", "presets", "sets": {role: {"prompts", "table", "key_mask_off", "nll"}},
@@ -139,7 +142,8 @@ def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = (
     for role in roles:
         prompts = load_prompts(role)
         log.info("adherence %s: %d prompts", role, len(prompts))
-        table = adherence_table(model, presets, prompts, range(seeds))
+        table = adherence_table(model, presets, prompts, range(seeds),
+                                keep=None if keep is None else keep.setdefault(role, {}))
         off = adherence_table(model, {s: p.replace(key_mask="off") for s, p in presets.items()},
                               prompts, range(seeds))
         out["sets"][role] = {"prompts": len(prompts), "table": table,

@@ -1,7 +1,8 @@
 """Is each preset its own style? The style classifier's labels of each preset's continuations.
 
-Meant to replace the nearest-profile distinctness check of ``livegen
-evaluate`` (issue 13 item 5; the command is separate until it is wired in).
+``livegen evaluate`` judges style with this classifier (issue 13 item 5: it
+replaced the nearest-profile check) on its own continuations; this command
+measures more (several seeds on the corpus prompts, other ``follow`` values).
 Every tonal preset continues the same prompts, several seeds each, so only
 the preset differs between rows; the classifier
 (:mod:`livegen_train.classifier`) labels each 64-note continuation alone,
@@ -53,7 +54,8 @@ from livegen_train.classifier import ClassifierConfig, StyleClassifier, train_cl
 from livegen_train.corpus import STYLES, Piece, cache_dir
 
 __all__ = ["TONAL_PRESETS", "label_shares", "continue_all", "preset_report", "format_report", "plot_report",
-           "plot_confusion", "cache_key", "load_or_train", "load_split", "format_confusion", "main"]
+           "plot_confusion", "cache_key", "cache_path", "load_or_train", "load_split", "format_confusion",
+           "main"]
 
 log = logging.getLogger(__name__)
 
@@ -289,12 +291,18 @@ def cache_key(split: dict[str, Sequence[Piece]], styles: Sequence[str], config: 
     return h.hexdigest()[:16]
 
 
+def cache_path(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES,
+               config: ClassifierConfig = ClassifierConfig()) -> Path:
+    """Where :func:`load_or_train` keeps the classifier of this split and config."""
+    return cache_dir() / "classifier" / f"{cache_key(split, styles, config)}.pt"
+
+
 def load_or_train(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES,
                   config: ClassifierConfig = ClassifierConfig(), *, retrain: bool = False
                   ) -> tuple[StyleClassifier, Path]:
     """The cached classifier for this split and config (``$LIVEGEN_CACHE/classifier/``), trained
     first when there is none (or ``retrain``). Returns it and its path."""
-    path = cache_dir() / "classifier" / f"{cache_key(split, styles, config)}.pt"
+    path = cache_path(split, styles, config)
     if path.is_file() and not retrain:
         log.info("classifier from %s", path)
         return StyleClassifier.load(path), path

@@ -12,8 +12,13 @@ Everything is measured on the test split (:func:`livegen_train.corpus.split_piec
   the prompt, rest ratio, note density, spread of inter-onset intervals,
   repetition, and the longest run copied from a training piece
   (:mod:`livegen_train.copies`).
-* **Style distinctness**: each preset's continuations against each style's test
-  pieces on key-relative pitch-class, melodic-interval and rhythm histograms.
+* **Style**: the style classifier (:mod:`livegen_train.classifier`) labels each
+  tonal preset's continuations of the shared prompts (and of the out-of-corpus
+  prompts of the adherence section, the same continuations): the share of each
+  style's label per preset; a preset passes when its own style is its most
+  frequent label. The nearest-profile distances (key-relative pitch-class,
+  melodic-interval and rhythm histograms against each style's test pieces) are
+  kept as a description, not a check.
 
 :mod:`livegen_train.report` prints the table and writes the markdown and plots.
 
@@ -72,8 +77,8 @@ from livegen_train.metrics import (
 
 __all__ = ["key_distance", "rest_ratio", "ioi_stats", "repetition", "onset_groups", "estimate_tonic",
            "style_features", "profile_distance", "distinctness", "Prompt", "select_prompts",
-           "EvalConfig", "transpose_tokens", "fit_markov", "nll_table", "continuation_report", "evaluate",
-           "main"]
+           "EvalConfig", "transpose_tokens", "fit_markov", "nll_table", "continuation_report",
+           "label_continuations", "classifier_summary", "style_labels", "evaluate", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +332,8 @@ def continuation_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
 
 def distinctness_report(model: StepModel, prompts: dict[str, list[Prompt]], preset_for: dict[str, Preset],
                         own: dict[str, list[list[Note]]], columns: dict[str, list[Sequence[Note]]],
-                        *, shared_per_style: int) -> dict[str, Any]:
+                        *, shared_per_style: int, keep: dict[str, list[list[Note]]] | None = None
+                        ) -> dict[str, Any]:
     """The distinctness matrices: presets on their own style's prompts, and on a shared pool.
 
     The shared pool holds ``shared_per_style`` prompts of every style with a
@@ -335,6 +341,10 @@ def distinctness_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
     (style conditioning and sampling) differs between rows. ``real_continuations``
     places the held-out pieces' own next 64 notes the same way: how far real music of a
     style sits from its style's profile, the reference for the presets' rows.
+
+    Args:
+        keep: if given, ``keep[style]`` receives the preset's continuations of the shared
+            pool (pool order), for the style classifier.
     """
     pool = [p for style in preset_for for p in prompts.get(style, [])[:shared_per_style]]
     shared: dict[str, list[list[Note]]] = {}
@@ -342,6 +352,8 @@ def distinctness_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
         preset = preset.replace(max_seconds=LONG_PREFIX, context_notes=PROMPT_NOTES)
         shared[style] = [continue_notes(model, preset, p.prompt, n_notes=CONTINUATION_NOTES, seed=0)
                          for p in pool]
+    if keep is not None:
+        keep.update(shared)
     order = model.styles
     real = {style: [list(p.real) for p in prompts.get(style, [])] for style in preset_for}
     return {"own_prompts": distinctness(own, columns, order),
@@ -354,6 +366,79 @@ def style_columns(test: Sequence[Piece], *, max_segments: int) -> dict[str, list
     ``max_segments`` per style spread over its pieces."""
     segments = select_prompts(test, max_segments, prompt_notes=0)
     return {style: [list(p.real) for p in items] for style, items in segments.items()}
+
+
+# --- style, by the classifier --------------------------------------------------------------------
+
+NO_NOTES_LABEL = ""  # a continuation without notes: counted among the preset's, labelled no style
+
+
+def label_continuations(classifier: Any, continuations: Sequence[Sequence[Note]]) -> list[str]:
+    """The classifier's label (a style name) of each continuation, alone, without its prompt.
+
+    Args:
+        classifier: anything with ``classify(windows) -> [style]``
+            (:class:`livegen_train.classifier.StyleClassifier`).
+        continuations: note windows; an empty one is labelled :data:`NO_NOTES_LABEL` (no style).
+
+    Returns:
+        One label per continuation, in order.
+    """
+    filled = [list(c) for c in continuations if c]
+    labels = iter(classifier.classify(filled) if filled else [])
+    return [next(labels) if c else NO_NOTES_LABEL for c in continuations]
+
+
+def style_labels(classifier: Any, continuations: dict[str, Sequence[Sequence[Note]]], *, title: str,
+                 prompts: int, seeds: int, real: dict[str, Sequence[Sequence[Note]]] | None = None
+                 ) -> dict[str, Any]:
+    """The share of each style's label among each tonal preset's continuations of one prompt set.
+
+    Args:
+        classifier: anything with ``styles`` and ``classify(windows) -> [style]``.
+        continuations: ``{style: [[Note]]}``, the continuations of that style's preset.
+        title: the prompt set's name in the report (e.g. ``shared prompts``).
+        prompts: prompts in the set; seeds: continuations per prompt (both for the report).
+        real: ``{style: [[Note]]}``, real music of each style to label the same way (a reference
+            row, not a check), or None.
+
+    Returns:
+        ``{"title", "prompts", "seeds", "presets": {style: {"n", "shares": {style: 0-1}, "own",
+        "own_most" (own share above every other's; a tie is not), "margin" (own share minus
+        the largest other)}}}`` for the tonal styles (:data:`livegen_train.adherence_report.TONAL_STYLES`)
+        that the classifier knows and that have continuations, in ``continuations``' order; with
+        ``real`` also ``"real"``, the same per style.
+    """
+    from livegen_train.adherence_report import TONAL_STYLES
+    from livegen_train.classifier_report import label_shares
+
+    judged = {style: label_shares(label_continuations(classifier, conts), classifier.styles, style)
+              for style, conts in continuations.items()
+              if conts and style in TONAL_STYLES and style in classifier.styles}
+    out = {"title": title, "prompts": prompts, "seeds": seeds, "presets": judged}
+    if real is not None:
+        out["real"] = {style: label_shares(label_continuations(classifier, music), classifier.styles, style)
+                       for style, music in real.items() if music and style in judged}
+    return out
+
+
+def classifier_summary(classifier: Any) -> dict[str, Any]:
+    """What the classifier's training measured (its ``metrics``): test and validation accuracy.
+
+    Returns:
+        ``{"styles", "test": {"windows", "accuracy", "balanced_accuracy", "recall", "pieces"},
+        "validation": {"windows", "accuracy", "balanced_accuracy"}, "best_epoch", "parameters",
+        "train_seconds"}``; a figure the metrics lack is left out.
+    """
+    metrics = getattr(classifier, "metrics", None) or {}
+    keep = {"test": ("windows", "accuracy", "balanced_accuracy", "recall", "pieces"),
+            "validation": ("windows", "accuracy", "balanced_accuracy")}
+    out: dict[str, Any] = {"styles": list(classifier.styles)}
+    for split, keys in keep.items():
+        if split in metrics:
+            out[split] = {k: metrics[split][k] for k in keys if k in metrics[split]}
+    out.update({k: metrics[k] for k in ("best_epoch", "parameters", "train_seconds") if k in metrics})
+    return out
 
 
 # --- the whole evaluation ------------------------------------------------------------------------
@@ -387,7 +472,7 @@ class EvalConfig:
 
 def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]],
              preset_for: dict[str, Preset], config: EvalConfig = EvalConfig(), *,
-             copies: Any = None) -> dict[str, Any]:
+             copies: Any = None, classifier: Any = None) -> dict[str, Any]:
     """Run every measurement; returns the report :mod:`livegen_train.report` renders.
 
     Args:
@@ -397,6 +482,9 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
         preset_for: ``{style: preset}`` for the styles to continue.
         config: sizes.
         copies: a CopyIndex of the training pieces, or None to skip copy detection.
+        classifier: the style classifier (:class:`livegen_train.classifier.StyleClassifier`), or
+            None: the report's ``classifier`` is None. It labels the continuations the
+            distinctness and adherence sections made; nothing is generated for it.
     """
     timing: dict[str, float] = {}
     clock = time.monotonic()
@@ -421,18 +509,33 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
     continuations, own = continuation_report(model, prompts, preset_for, seeds=config.seeds, copies=copies)
     lap("continuations")
     columns = style_columns(test, max_segments=config.style_segments)
+    shared: dict[str, list[list[Note]]] = {}
     styles_report = distinctness_report(model, prompts, preset_for, own, columns,
-                                        shared_per_style=config.shared_prompts)
+                                        shared_per_style=config.shared_prompts, keep=shared)
     lap("distinctness")
     adherence = None
+    answers: dict[str, dict[str, list]] = {}
     from livegen_train.adherence_report import TONAL_STYLES, measure
 
     if config.adherence_sets and any(style in TONAL_STYLES for style in preset_for):
         adherence = measure(model, preset_for, roles=config.adherence_sets.split(","),
-                            seeds=config.adherence_seeds, corpus=viewpoint)
+                            seeds=config.adherence_seeds, corpus=viewpoint, keep=answers)
         lap("adherence")
-    return {"nll": nll, "adherence": adherence, "continuations": continuations, "distinctness": styles_report,
-            "config": asdict(config), "copies": copies is not None,
+    judged = None
+    if classifier is not None:
+        pool_real = {style: [list(p.real) for p in prompts.get(style, [])[:config.shared_prompts]]
+                     for style in preset_for}
+        sets = {"shared": style_labels(classifier, shared, title="shared prompts",
+                                       prompts=styles_report["shared_prompts"]["pool"], seeds=1,
+                                       real=pool_real)}
+        for role, conts in answers.items():
+            sets[role] = style_labels(classifier, conts, title=f"out-of-corpus {role}",
+                                      prompts=adherence["sets"][role]["prompts"],
+                                      seeds=config.adherence_seeds)
+        judged = {**classifier_summary(classifier), "sets": sets}
+        lap("classifier")
+    return {"nll": nll, "adherence": adherence, "classifier": judged, "continuations": continuations,
+            "distinctness": styles_report, "config": asdict(config), "copies": copies is not None,
             "copy_guard": _guard_info(model),
             "presets": {s: p.name for s, p in preset_for.items()},
             "preset_settings": {s: {k: p.value(k) for k in SAMPLING_SETTINGS}
@@ -478,6 +581,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="out-of-corpus sets for the adherence section (comma-separated; '' = skip)")
     p.add_argument("--adherence-seeds", type=int, default=EvalConfig.adherence_seeds,
                    help="continuations per out-of-corpus prompt and preset")
+    p.add_argument("--no-classifier", action="store_true",
+                   help="leave out the style classifier (else read from its cache, or trained first: "
+                        "about 12 min)")
     p.add_argument("--note", default="", help="a sentence printed at the top of the markdown page")
     p.add_argument("-v", "--verbose", action="store_true")
     return p
@@ -544,6 +650,29 @@ def _presets(model: Any, args: argparse.Namespace) -> dict[str, Preset]:
     return found
 
 
+def _style_classifier(split: Any, styles: Sequence[str], args: argparse.Namespace
+                      ) -> tuple[Any, dict[str, Any]]:
+    """The style classifier of ``python -m livegen_train.classifier`` for this corpus split, from its
+    cache (``$LIVEGEN_CACHE/classifier/<key>.pt``), trained there first when the cache has none
+    (the corpus is local: nothing is downloaded). Returns it (or None) and where it came from
+    (``{"path", "cached"}`` or ``{"skipped": reason}``)."""
+    if args.no_classifier:
+        return None, {"skipped": "--no-classifier"}
+    if args.midi_dir:
+        return None, {"skipped": "--midi-dir: the classifier knows the music21 corpus's styles only"}
+    try:
+        from livegen_train.classifier_report import cache_path, load_or_train
+    except ImportError as exc:
+        log.warning("no style classifier: %s", exc)
+        return None, {"skipped": f"the classifier needs torch ({exc})"}
+    path = cache_path(split.splits, tuple(styles))
+    cached = path.is_file()
+    if not cached:
+        log.warning("no style classifier at %s: training it first (about 12 min on 2 shared cores)", path)
+    classifier, path = load_or_train(split.splits, tuple(styles))
+    return classifier, {"path": str(path), "cached": cached}
+
+
 def _copy_index(train: Sequence[Piece]) -> Any:
     try:
         from livegen_train.copies import CopyIndex
@@ -573,6 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         pieces, _ = load_music21_corpus(model.styles, progress=False, folder_caps=DEFAULT_CAPS)
     split = split_pieces(pieces)
     presets = _presets(model, args)
+    classifier, source = _style_classifier(split, model.styles, args)
     max_windows = args.max_windows
     if max_windows is None:
         max_windows = 0 if isinstance(scorer, TorchScorer) else ONNX_DEFAULT_WINDOWS
@@ -580,7 +710,8 @@ def main(argv: list[str] | None = None) -> int:
                         max_windows=max_windows, adherence_sets=args.adherence,
                         adherence_seeds=args.adherence_seeds)
     report = evaluate(model, scorer, {"train": split["train"], "test": split[args.split]}, presets,
-                      config, copies=_copy_index(split["train"]))
+                      config, copies=_copy_index(split["train"]), classifier=classifier)
+    report["classifier"] = source if report["classifier"] is None else {**report["classifier"], **source}
     report.update(model=_shown(model.path), scored_with=scored_with, note=args.note, split=args.split,
                   corpus=f"midi-dir {args.midi_dir} ({args.style})" if args.midi_dir else "music21",
                   command=shlex.join(["livegen", "evaluate", *(sys.argv[1:] if argv is None else argv)]),

@@ -23,7 +23,7 @@ from livegen_train.evaluate import (
     REPETITION_MAX_RATIO,
 )
 
-__all__ = ["acceptance", "format_table", "markdown", "write_markdown", "plot_all"]
+__all__ = ["acceptance", "classifier_checks", "format_table", "markdown", "write_markdown", "plot_all"]
 
 SYSTEMS = ("model", "stateless", "real")
 SYSTEM_LABELS = {"model": "model (preset)", "stateless": "stateless 50-note window, argmax",
@@ -35,7 +35,7 @@ CONT_STATS = (("key_distance", "key distance"), ("rest_ratio", "rest ratio"), ("
 FIGURE_DPI = 100
 FIGURE_NAMES = {"nll": "evaluation_nll.png", "continuations": "evaluation_continuations.png",
                 "copies": "evaluation_copies.png", "distinctness": "evaluation_distinctness.png",
-                "adherence_rolls": "adherence_rolls.png"}
+                "adherence_rolls": "adherence_rolls.png", "classifier": "evaluation_classifier.png"}
 
 
 def _nll_rows(report: dict[str, Any]) -> list[list[str]]:
@@ -120,6 +120,65 @@ def _matrix_rows(block: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+CLASSIFIER_CHECK = "classifier: each preset labelled its own style most often"
+
+
+def _margin(value: float) -> str:
+    """A signed share difference, with a third decimal when two would hide its sign."""
+    text = f"{value:+.2f}"
+    return f"{value:+.3f}" if value and float(text) == 0 else text
+
+
+def classifier_checks(section: dict[str, Any] | None) -> list[tuple[str, bool | None, str]]:
+    """Issue 13's style check, one line per prompt set the classifier labelled.
+
+    A set passes when every tonal preset's own style is its most frequent label (a tie is
+    not); the measured column gives each preset's margin (own share minus the largest other).
+
+    Args:
+        section: the report's ``classifier`` (:func:`livegen_train.evaluate.style_labels` per set
+            under ``"sets"``), ``{"skipped": reason}``, or None.
+
+    Returns:
+        ``[(check, passed or None if nothing was judged, detail)]``.
+    """
+    if not section or "sets" not in section:
+        reason = (section or {}).get("skipped", "not measured")
+        return [(CLASSIFIER_CHECK, None, f"classifier not run: {reason}")]
+    checks: list[tuple[str, bool | None, str]] = []
+    for block in section["sets"].values():
+        judged = {s: r for s, r in block["presets"].items() if r.get("own_most") is not None}
+        detail = ", ".join(f"{s} {_margin(r['margin'])}" for s, r in judged.items()) or "no preset to judge"
+        checks.append((f"{CLASSIFIER_CHECK} ({block['title']})",
+                       all(r["own_most"] for r in judged.values()) if judged else None, detail))
+    return checks
+
+
+def _label_rows(block: dict[str, Any], styles: Sequence[str], key: str = "presets"
+                ) -> tuple[list[str], list[list[str]]]:
+    """One prompt set's label shares: rows = presets (or real music), columns = styles."""
+    header = ["preset" if key == "presets" else "real music", "continuations", *styles,
+              "own most often", "margin"]
+    rows = []
+    for name, result in block.get(key, {}).items():
+        cells = [f"**{result['shares'][s]:.2f}**" if s == result["own"] else f"{result['shares'][s]:.2f}"
+                 for s in styles]
+        verdict = "-" if result["own_most"] is None else ("yes" if result["own_most"] else "no")
+        rows.append([name, str(result["n"]), *cells, verdict,
+                     "-" if result["margin"] is None else _margin(result["margin"])])
+    return header, rows
+
+
+def _accuracy_line(section: dict[str, Any]) -> str:
+    """The classifier's test accuracy, from its training metrics."""
+    test = section.get("test") or {}
+    if "accuracy" not in test:
+        return "Classifier test accuracy: not in its metadata."
+    return (f"Classifier test accuracy {test['accuracy']:.3f}, balanced accuracy "
+            f"{test['balanced_accuracy']:.3f} (the mean of the per-style recalls), on {test['windows']} "
+            "windows of the corpus's test split.")
+
+
 def _plain(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     rows = [[c.replace("**", "") for c in r] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
@@ -162,12 +221,8 @@ def acceptance(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
                            f"{share:.1%} of continuations; p95 {model['copied_run_p95']:.0f} notes"))
         else:
             checks.append((copy_check, None, "copy detection unavailable"))
-    for kind in ("own_prompts", "shared_prompts"):
-        wins = report["distinctness"][kind]["own_wins"]
-        judged = {s: w for s, w in wins.items() if w is not None}
-        detail = ", ".join(f"{s} {'yes' if w else 'no'}" for s, w in judged.items()) or "no style to judge"
-        checks.append((f"each preset closest to its own style ({kind.replace('_', ' ')})",
-                       all(judged.values()) if judged else None, detail))
+    # style: the classifier's labels (issue 13 item 5); the profile distances are a description only
+    checks += classifier_checks(report.get("classifier"))
     if report.get("adherence"):
         from livegen_train.adherence_report import acceptance as adherence_acceptance
 
@@ -186,11 +241,21 @@ def format_table(report: dict[str, Any]) -> str:
              _plain(NLL_HEADER, _nll_rows(report)), ""]
     header, rows = _cont_rows(report)
     parts += ["Continuations (means; model / stateless argmax / real)", _plain(header, rows), ""]
+    section = report.get("classifier") or {}
+    if "sets" in section:
+        parts += ["Style labels by the classifier (share of each preset's continuations)",
+                  _accuracy_line(section), ""]
+        for block in section["sets"].values():
+            header, rows = _label_rows(block, section["styles"])
+            seeds = f"{block['seeds']} seed{'s' if block['seeds'] != 1 else ''}"
+            parts += [f"{block['title']} ({block['prompts']} prompts x {seeds})",
+                      _plain(header, rows), ""]
     for kind in ("own_prompts", "shared_prompts"):
         block = report["distinctness"][kind]
         if block["rows"]:
             header, rows = _matrix_rows(block)
-            parts += [f"Style distance, {kind.replace('_', ' ')} (0 = same)", _plain(header, rows), ""]
+            title = f"Style profile distance, {kind.replace('_', ' ')} (0 = same; a description, not a check)"
+            parts += [title, _plain(header, rows), ""]
     checks = _checks(report)
     if checks:
         parts += ["Acceptance", _plain(["check", "result", "measured"], [list(c) for c in checks])]
@@ -290,9 +355,11 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         lines += ["Copy detection was not available (`livegen_train.copies`), so no copied-run figures.", ""]
     if "copies" in figures:
         lines += [f"![Longest copied run]({figures['copies']})", ""]
+    lines += ["## Is each preset its own style?", "", *_classifier_lines(report.get("classifier")),
+              *([f"![Label shares per preset]({figures['classifier']})", ""] if "classifier" in figures
+                else []),
+              "### Style profiles (a description, not a check)", ""]
     lines += [
-        "## Is each preset its own style?",
-        "",
         "Each style's test music is described by four histograms averaged over 64-note segments: "
         "pitch classes relative to the Krumhansl-Schmuckler key, melodic intervals of the top line "
         "(-12..+12), log inter-onset intervals and log ratios of successive inter-onset intervals. The "
@@ -301,7 +368,9 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         f"{report['distinctness']['shared_prompts'].get('pool', 0)} prompts from every style (so only the "
         "preset differs between rows). Bold: the closest style in each row. Margin: the nearest other "
         "style's distance minus the own style's; in brackets its 90 % bootstrap interval (the row's "
-        "continuations and every style's segments resampled together, 200 times).",
+        "continuations and every style's segments resampled together, 200 times). These distances "
+        "describe the continuations; they are no longer an acceptance check (issue 13 item 5: the "
+        "classifier above replaces it)." + _disagreement(report),
         "",
     ]
     for kind in ("own_prompts", "shared_prompts", "real_continuations"):
@@ -310,11 +379,11 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
             header, rows = _matrix_rows(block)
             if kind == "real_continuations":
                 header[0] = "real music \\ style"
-                lines += ["### Reference: the real continuations", "",
+                lines += ["#### Reference: the real continuations", "",
                           "The prompts' own next 64 notes, placed the same way (not a check): how "
                           "far held-out music of each style sits from the style profiles.", ""]
             else:
-                lines += [f"### {kind.replace('_', ' ').capitalize()}", ""]
+                lines += [f"#### {kind.replace('_', ' ').capitalize()}", ""]
             lines += [_md(header, rows), ""]
     if "distinctness" in figures:
         lines += [f"![Style distance]({figures['distinctness']})", ""]
@@ -327,6 +396,58 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
               "Test pieces per style: " + ", ".join(f"{k} {v}" for k, v in report["test_pieces"].items())
               + ".", ""]
     return "\n".join(lines)
+
+
+def _home(path: str) -> str:
+    """``path`` with the user's home folder written ``~``."""
+    home = str(Path.home())
+    return "~" + path[len(home):] if path.startswith(home + os.sep) else path
+
+
+def _disagreement(report: dict[str, Any]) -> str:
+    """A sentence naming the presets whose nearest profile on the shared prompts is not the style
+    the classifier labels their continuations most often (empty when they agree or one is missing)."""
+    section = report.get("classifier") or {}
+    labels = section.get("sets", {}).get("shared", {}).get("presets", {})
+    block = report["distinctness"].get("shared_prompts") or {}
+    differ = []
+    for name, dist in zip(block.get("rows", []), block.get("distance", [])):
+        if name in labels:
+            nearest = block["columns"][int(np.argmin(dist))]
+            shares = labels[name]["shares"]
+            top = max(shares, key=shares.get)
+            if nearest != top:
+                differ.append(f"{name} (nearest profile {nearest}, most frequent label {top})")
+    if not differ:
+        return ""
+    return " On the shared prompts the two disagree for " + "; ".join(differ) + "."
+
+
+def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
+    """The classifier's part of the style section: its test accuracy and one table per prompt set."""
+    if not section or "sets" not in section:
+        reason = (section or {}).get("skipped", "not measured")
+        return [f"The style classifier was not run ({reason}).", ""]
+    lines = ["### The style classifier", "",
+             "The symbolic style classifier (`python -m livegen_train.classifier`, docs/classifier.md: "
+             "a CNN-LSTM on note features, trained on the corpus's training split) labels each tonal "
+             "preset's continuations alone, without the prompt. The continuations are the ones made "
+             "above: the shared prompts of the profile tables (one seed each) and, where the adherence "
+             "section ran, its out-of-corpus answers. A preset passes when its own style is its most "
+             "frequent label (a tie is not); margin: its own share minus the largest other. "
+             + _accuracy_line(section)
+             + (f" Classifier: `{_home(section['path'])}`." if section.get("path") else ""), ""]
+    styles = section["styles"]
+    for block in section["sets"].values():
+        header, rows = _label_rows(block, styles)
+        lines += [f"**{block['title']}** ({block['prompts']} prompts, {block['seeds']} "
+                  f"continuation{'s' if block['seeds'] != 1 else ''} per prompt and preset)", "",
+                  _md(header, rows), ""]
+        if block.get("real"):
+            header, rows = _label_rows(block, styles, key="real")
+            lines += [f"Reference, the {block['title']}' real continuations (not a check):", "",
+                      _md(header, rows), ""]
+    return lines
 
 
 def write_markdown(report: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -356,12 +477,34 @@ def _bars(ax, groups: Sequence[str], series: dict[str, Sequence[float]], ylabel:
     ax.grid(axis="y", alpha=0.3)
 
 
+def _label_figure(section: dict[str, Any], plt: Any) -> Any:
+    """One heatmap per prompt set: rows = presets, columns = labels, cells = share (own in bold)."""
+    styles, sets = section["styles"], [block for block in section["sets"].values() if block["presets"]]
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.2 * len(sets), 2.9), squeeze=False)
+    for ax, block in zip(axes[0], sets):
+        names = list(block["presets"])
+        grid = np.array([[block["presets"][n]["shares"][st] for st in styles] for n in names]).reshape(
+            len(names), len(styles))
+        ax.imshow(grid, vmin=0, vmax=1, cmap="Blues")
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value > 0.6 else "black",
+                    fontweight="bold" if styles[j] == block["presets"][names[i]]["own"] else "normal")
+        ax.set_xticks(range(len(styles)), [st[:5] for st in styles], fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
+        ax.set_xlabel("classifier's label", fontsize=8)
+        seeds = f"{block['seeds']} seed{'s' if block['seeds'] != 1 else ''}"
+        ax.set_title(f"{block['title']}: {block['prompts']} prompts x {seeds}", fontsize=8)
+    fig.suptitle("Share of each preset's continuations labelled as each style", fontsize=9)
+    return fig
+
+
 def plot_all(report: dict[str, Any], directory: str | os.PathLike) -> list[Path]:
     """Draw the evaluation's PNGs (matplotlib, Agg) into ``directory``.
 
     Returns:
         The paths written (NLL bars, continuation statistics, copied runs when
-        measured, distinctness heatmaps).
+        measured, distinctness heatmaps, the classifier's label shares when it ran).
     """
     import matplotlib
     matplotlib.use("Agg")
@@ -427,6 +570,9 @@ def plot_all(report: dict[str, Any], directory: str | os.PathLike) -> list[Path]
             ax.set_title(kind.replace("_", " "))
             fig.colorbar(image, ax=ax, shrink=0.8)
         save(fig, "distinctness")
+    section = report.get("classifier") or {}
+    if any(block["presets"] for block in section.get("sets", {}).values()):
+        save(_label_figure(section, plt), "classifier")
     if report.get("adherence"):
         from livegen_train.adherence_report import plot_rolls
 

@@ -253,3 +253,8 @@ def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
     real = report["distinctness"]["real_continuations"]
     assert real["rows"] == ["mine"] and len(real["distance"][0]) == len(real["columns"])
     assert "Reference: the real continuations" in page
+    # the style classifier knows the music21 corpus's styles only: not run on a folder, and said so
+    assert "--midi-dir" in report["classifier"]["skipped"]
+    assert ["classifier: each preset labelled its own style most often", None,
+            f"classifier not run: {report['classifier']['skipped']}"] in report["acceptance"]
+    assert not any("closest to its own style" in check for check, _, _ in report["acceptance"])

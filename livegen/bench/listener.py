@@ -153,6 +153,7 @@ def _answers(model: Model, responses: int, timed: bool,
              quantize: str = "off") -> tuple[list[float], list[float], dict]:
     """Play :data:`PHRASE` ``responses`` times; ``(lateness_s, first_s, facts)`` at the listener."""
     from livegen.engine import Engine
+    from livegen.feedback import ECHO_WINDOW_S
     from livegen.presets import load_preset
 
     arrived: list[tuple[float, int, int]] = []
@@ -183,7 +184,9 @@ def _answers(model: Model, responses: int, timed: bool,
             while engine_thread == "unknown" and time.monotonic() < limit_s:
                 time.sleep(POLL_S)  # named once it has asked for its priority
                 engine_thread = thread_priority("lg-engine")
-            for _ in range(responses):
+            for round_ in range(responses):
+                if round_:  # stamped during the last answer, the phrase's notes would be taken
+                    time.sleep(span_s + ECHO_WINDOW_S)  # for livegen's echoes (livegen/feedback.py)
                 end_s = time.monotonic()
                 for pitch, velocity, onset_s, duration_s in PHRASE:
                     on_s = end_s - span_s + onset_s

@@ -30,7 +30,7 @@ def section():
 
     patch = pytest.MonkeyPatch()
     patch.setattr(adherence_report, "load_prompts", lambda role: prompts())
-    presets = {"classical": load_preset("classical").replace(follow=0.0),
+    presets = {"classical": load_preset("classical").replace(follow=0.0, follow_duration=0.0),
                "folk": load_preset("folk").replace(follow=0.5),
                "modern": load_preset("modern")}
     try:

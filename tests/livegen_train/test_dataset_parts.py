@@ -150,3 +150,12 @@ def test_part_indices_cached_beside_the_notes(tmp_path):
     for i, low in enumerate(BANDS[:3]):
         mine = piece.pitch[piece.part == i]
         assert len(mine) == 12 and np.all((mine >= low) & (mine < low + 5))
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1"])
+def test_train_parts_out_of_range_is_one_line_error(share, capsys):
+    from livegen_train.train import main
+    with pytest.raises(SystemExit) as info:
+        main(["--parts", share, "--out", "unused"])
+    assert info.value.code == 2
+    assert f"--parts must be in [0, 1] (received {float(share)})" in capsys.readouterr().err

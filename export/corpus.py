@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -85,6 +86,10 @@ class Piece:
         duration_q: float32 [n] durations in the same unit.
         velocity: int16 [n], MIDI 1-127, or -1 where the source has no dynamics.
         qpm: tempo in quarter notes per minute.
+        part: int16 [n] index of each note's part in the score (0-based; -1 for a note
+            outside every part), or None where the parts are not known (a MIDI file, a
+            corpus file whose parts were not asked for; see ``parts_styles`` of
+            :func:`load_music21_corpus`).
     """
 
     name: str
@@ -94,6 +99,7 @@ class Piece:
     duration_q: np.ndarray
     velocity: np.ndarray
     qpm: float
+    part: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pitch)
@@ -114,7 +120,7 @@ def cache_dir() -> Path:
 
 
 def _score_pieces(score, prefix: str, style: str) -> list[Piece]:
-    """Pieces from a parsed music21 Score or Opus."""
+    """Pieces from a parsed music21 Score or Opus, with each note's part index."""
     from music21 import stream, tempo
 
     scores = list(score.scores) if isinstance(score, stream.Opus) else [score]
@@ -129,6 +135,7 @@ def _score_pieces(score, prefix: str, style: str) -> list[Piece]:
         marks = list(sc.recurse().getElementsByClass(tempo.MetronomeMark))
         if marks and marks[0].getQuarterBPM():
             qpm = float(np.clip(marks[0].getQuarterBPM(), 30.0, 240.0))
+        part_of = {id(el): i for i, part in enumerate(sc.parts) for el in part.recurse().notes}
         rows = []
         for element in sc.flatten().notes:
             onset = float(element.offset)
@@ -139,13 +146,14 @@ def _score_pieces(score, prefix: str, style: str) -> list[Piece]:
             v = int(velocity) if velocity else -1
             for p in element.pitches:
                 if 0 <= p.midi <= 127:
-                    rows.append((p.midi, onset, duration, v))
+                    rows.append((p.midi, onset, duration, v, part_of.get(id(element), -1)))
         if len(rows) < 8:
             continue
-        rows.sort(key=lambda r: (r[1], r[0]))
+        rows.sort(key=lambda r: (r[1], r[0]))  # stable: notes of one onset and pitch keep score order
         arr = np.asarray(rows, dtype=np.float64)
         pieces.append(Piece(name, style, arr[:, 0].astype(np.int16), arr[:, 1].astype(np.float32),
-                            arr[:, 2].astype(np.float32), arr[:, 3].astype(np.int16), qpm))
+                            arr[:, 2].astype(np.float32), arr[:, 3].astype(np.int16), qpm,
+                            arr[:, 4].astype(np.int16)))
     return pieces
 
 
@@ -165,6 +173,47 @@ def _parse_one(args: tuple[str, str, str, str]) -> tuple[str, int, str]:
         error = ""
     _save_pieces(out, pieces)
     return rel, len(pieces), error
+
+
+def _parts_path(out: str) -> str:
+    """The part-index file beside a cached notes file (its own folder: the notes cache is
+    shared by runs that never ask for parts, and stays as it was)."""
+    folder, name = os.path.split(out)
+    return os.path.join(folder + "-parts", name)
+
+
+def _parse_parts(args: tuple[str, str, str, str]) -> tuple[str, float]:
+    """Parse one corpus file again for its part indices, kept only where the notes equal the
+    cached ones (names, pitches and onsets). Returns (rel, parse seconds)."""
+    path, rel, style, out = args
+    t0 = time.perf_counter()
+    try:
+        from music21 import converter
+        fresh = {p.name: p for p in _score_pieces(converter.parse(path), rel, style)}
+    except Exception as err:  # as in _parse_one: the file then has no parts
+        log.info("parts of %s: %s", rel, f"{type(err).__name__}: {err}"[:200])
+        fresh = {}
+    cached = _load_pieces(out) if os.path.exists(out) else []
+    part = [fresh[p.name].part if p.name in fresh and np.array_equal(fresh[p.name].pitch, p.pitch)
+            and np.array_equal(fresh[p.name].onset_q, p.onset_q) else np.full(len(p), -2, np.int16)
+            for p in cached]
+    target = _parts_path(out)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    np.savez(target + ".tmp.npz", part=np.concatenate(part) if part else np.zeros(0, np.int16),
+             lengths=np.asarray([len(p) for p in cached], np.int64))
+    os.replace(target + ".tmp.npz", target)
+    return rel, time.perf_counter() - t0
+
+
+def _with_parts(pieces: list[Piece], out: str) -> list[Piece]:
+    """``pieces`` (one cached file's) with their part indices where the part file matches."""
+    with np.load(_parts_path(out), allow_pickle=False) as data:
+        lengths, part = data["lengths"], data["part"]
+    if list(lengths) != [len(p) for p in pieces]:
+        return pieces
+    bounds = np.concatenate(([0], np.cumsum(lengths)))
+    return [replace(p, part=part[a:b]) if len(p) and part[a] != -2 else p
+            for p, a, b in zip(pieces, bounds[:-1], bounds[1:])]
 
 
 def _save_pieces(out: str, pieces: Sequence[Piece]) -> None:
@@ -200,6 +249,7 @@ def load_music21_corpus(
     progress: bool = True,
     max_files_per_composer: int | None = None,
     folder_caps: dict[str, int] | None = None,
+    parts_styles: Iterable[str] = (),
 ) -> tuple[list[Piece], Counter]:
     """Parse (once, then from cache) the music21 corpus files of the given styles.
 
@@ -211,6 +261,10 @@ def load_music21_corpus(
             (for quick tests).
         folder_caps: at most this many files of the named corpus folders (the
             big folk and renaissance collections), e.g. :data:`DEFAULT_CAPS`.
+        parts_styles: styles whose pieces also get :attr:`Piece.part`. The notes cache
+            has no parts, so each of their files is parsed again once (``workers``
+            processes) and its part indices cached beside the notes; the notes
+            themselves are the cached ones, unchanged.
 
     Returns:
         ``(pieces, failures)``: every piece with at least 8 notes, and a Counter
@@ -253,7 +307,19 @@ def load_music21_corpus(
         if error:
             failures[rel.split("/")[0]] += 1
             log.info("skipped %s: %s", rel, error)
-    pieces = [p for job in jobs for p in _load_pieces(job[3])]
+    parts_styles = set(parts_styles)
+    todo = [job for job in jobs if job[2] in parts_styles and not os.path.exists(_parts_path(job[3]))]
+    if todo:
+        t0 = time.perf_counter()
+        if workers > 1 and len(todo) > 1:
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(_parse_parts, job) for job in todo]
+                list(_progress(as_completed(futures), len(todo), progress))
+        else:
+            list(_progress(map(_parse_parts, todo), len(todo), progress))
+        log.info("parts: %d files parsed again in %.0f s", len(todo), time.perf_counter() - t0)
+    pieces = [p for job in jobs for p in (_with_parts(_load_pieces(job[3]), job[3])
+                                          if job[2] in parts_styles else _load_pieces(job[3]))]
     return pieces, failures
 
 

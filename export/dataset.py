@@ -21,7 +21,7 @@ import numpy as np
 from livegen import tokens as tk
 from livegen_train.corpus import Piece
 
-__all__ = ["Augment", "encode_arrays", "piece_arrays", "WindowSampler", "eval_windows"]
+__all__ = ["Augment", "encode_arrays", "piece_arrays", "part_pieces", "WindowSampler", "eval_windows"]
 
 _SHIFT_EDGES = (tk.SHIFT_BINS_S[1:] + tk.SHIFT_BINS_S[:-1]) / 2
 _DUR_EDGES = (tk.DURATION_BINS_S[1:] + tk.DURATION_BINS_S[:-1]) / 2
@@ -124,6 +124,26 @@ def piece_arrays(piece: Piece, start: int, count: int, rng: np.random.Generator 
 _EVAL_AUGMENT = Augment(transpose=0)
 
 
+def part_pieces(piece: Piece) -> list[Piece]:
+    """Each part of a piece as a piece of its own (``name@part<i>``), in score time.
+
+    Returns:
+        One :class:`Piece` per part index >= 0 with at least 2 notes, in part order (the
+        notes keep their onsets, so a part's first note may start after 0); an empty list
+        when ``piece.part`` is None.
+    """
+    if piece.part is None:
+        return []
+    out = []
+    for index in np.unique(piece.part[piece.part >= 0]):
+        keep = piece.part == index
+        if np.count_nonzero(keep) >= 2:
+            out.append(Piece(f"{piece.name}@part{int(index)}", piece.style, piece.pitch[keep],
+                             piece.onset_q[keep], piece.duration_q[keep], piece.velocity[keep],
+                             piece.qpm, piece.part[keep]))
+    return out
+
+
 class WindowSampler:
     """Random training windows: [batch, 1 + 4 * window_notes] token ids and style ids.
 
@@ -141,14 +161,25 @@ class WindowSampler:
         splice: share of windows, 0-1, that open with another style's music
             (:meth:`batch_weighted`): the model learns to answer a phrase of
             one style in the style it is asked for.
+        parts: share of windows, 0-1, of a style with part-annotated pieces
+            (:attr:`Piece.part`) whose own-style notes are cut from one part of a
+            score alone (:func:`part_pieces`), so that a single line is learned as a
+            line; 0 draws exactly the windows (and random numbers) of a sampler
+            without the option.
+
+    Raises:
+        ValueError: ``splice`` or ``parts`` outside [0, 1].
     """
 
     def __init__(self, pieces: Sequence[Piece], styles: Sequence[str], window_notes: int,
                  augment: Augment = Augment(), seed: int = 0, style_power: float = 0.5,
-                 splice: float = 0.0) -> None:
+                 splice: float = 0.0, parts: float = 0.0) -> None:
         if not 0.0 <= splice <= 1.0:
             raise ValueError(f"splice must be in [0, 1] (received {splice!r})")
+        if not 0.0 <= parts <= 1.0:
+            raise ValueError(f"parts must be in [0, 1] (received {parts!r})")
         self.splice = float(splice)
+        self.parts = float(parts)
         self.pieces = [p for p in pieces if len(p) >= 2]
         self.styles = list(styles)
         self.window_notes = window_notes
@@ -167,6 +198,18 @@ class WindowSampler:
         for idx in self.members:
             lengths = np.array([len(self.pieces[i]) for i in idx], dtype=np.float64)
             self.member_p.append(lengths / lengths.sum())
+        # per style: (pieces with parts, their p, each one's parts, each part's p), or None
+        self.part_members: list[tuple | None] = [None] * len(self.style_ids)
+        if self.parts > 0:
+            for k, idx in enumerate(self.members):
+                split = [(i, part_pieces(self.pieces[i])) for i in idx]
+                split = [(i, ps) for i, ps in split if ps]
+                if not split:
+                    continue
+                lengths = np.array([sum(len(p) for p in ps) for _, ps in split], dtype=np.float64)
+                part_p = [np.array([len(p) for p in ps], np.float64) / n
+                          for (_, ps), n in zip(split, lengths)]
+                self.part_members[k] = ([ps for _, ps in split], lengths / lengths.sum(), part_p)
 
     def batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         """One batch: tokens int64 [batch, 1 + 4 * window_notes], style int64 [batch].
@@ -185,7 +228,10 @@ class WindowSampler:
         or more) a row opens with 8 to ``window_notes - 16`` notes of a piece
         of another style (drawn as styles are), then goes on
         with the row's own style, joined by a time shift; the opening and the
-        joining shift weigh 0 (they are context, not the style's music).
+        joining shift weigh 0 (they are context, not the style's music). With
+        probability ``parts`` (styles with part-annotated pieces) the row's own-style
+        notes come from one part of each drawn piece (pieces drawn by length, then a
+        part by its length); a spliced opening is always a full score.
 
         Returns:
             tokens int64 [batch, 1 + 4 * window_notes], style int64 [batch],
@@ -212,8 +258,15 @@ class WindowSampler:
                 parts.append(toks)
                 have += len(toks)
                 weight[row, :len(toks) + 1] = 0.0  # the opening, and the shift that joins it
+            by_part = self.part_members[k]
+            if by_part is not None and self.rng.random() >= self.parts:
+                by_part = None
             while have < length:
-                piece = self.pieces[self.rng.choice(self.members[k], p=self.member_p[k])]
+                if by_part is None:
+                    piece = self.pieces[self.rng.choice(self.members[k], p=self.member_p[k])]
+                else:
+                    j = self.rng.choice(len(by_part[0]), p=by_part[1])
+                    piece = by_part[0][j][self.rng.choice(len(by_part[0][j]), p=by_part[2][j])]
                 need = (length - have + 3) // 4
                 start = int(self.rng.integers(0, max(len(piece) - need, 0) + 1))
                 arrays = piece_arrays(piece, start, need, self.rng, self.augment)

@@ -85,6 +85,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--style-splice", type=float, default=0.0,
                    help="share of windows (0-1) that open with another style's music, weighted 0 "
                         "in the loss: teaches answering any phrase in the asked-for style")
+    p.add_argument("--parts", type=float, default=0.0,
+                   help="share of windows (0-1) of --parts-styles cut from one part of a score "
+                        "alone, so a single line is learned as a line (0: full scores only)")
+    p.add_argument("--parts-styles", default=",".join(STYLES),
+                   help="comma-separated styles that get parts windows (their corpus files are "
+                        "parsed again once for the parts; default: all)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2,
@@ -112,7 +118,8 @@ def load_pieces(args) -> tuple[list[Piece], list[str], Counter]:
     wanted = [s for s in args.styles.split(",") if s]
     pieces, failures = load_music21_corpus(
         wanted, progress=not args.no_progress, max_files_per_composer=args.max_files_per_composer,
-        folder_caps=None if args.all_files else DEFAULT_CAPS)
+        folder_caps=None if args.all_files else DEFAULT_CAPS,
+        parts_styles=[s for s in args.parts_styles.split(",") if s] if args.parts > 0 else ())
     return pieces, list(STYLES), failures
 
 
@@ -207,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0.0 <= args.style_splice <= 1.0:
         parser.error(f"--style-splice must be in [0, 1] (received {args.style_splice})")
+    if not 0.0 <= args.parts <= 1.0:
+        parser.error(f"--parts must be in [0, 1] (received {args.parts})")
     ddp = Distributed.from_env()
     if not ddp.enabled:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -267,7 +276,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
         config = NetConfig(**{**init[1].to_dict(), "n_styles": len(styles), "dropout": args.dropout})
     net = EventLSTM(config)
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(),
-                           seed=args.seed + ddp.rank, splice=args.style_splice)
+                           seed=args.seed + ddp.rank, splice=args.style_splice, parts=args.parts)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     trained_with = vars(args)

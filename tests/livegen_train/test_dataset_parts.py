@@ -1,0 +1,161 @@
+"""Parts windows (issue 13): a share of the training windows cut from one part of a score alone."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from livegen import tokens as tk
+from livegen_train.corpus import STYLES, Piece, _load_pieces, _parse_one, _parse_parts, _with_parts
+from livegen_train.dataset import Augment, WindowSampler, part_pieces
+
+# Band of each part (semitones): a part's notes lie in [low, low + 6); bands do not overlap.
+BANDS = (36, 48, 60, 72)
+
+
+def _random_piece(name, style, n, seed):
+    """The pieces the digests below were recorded with (no part information)."""
+    rng = np.random.default_rng(seed)
+    onset = np.cumsum(rng.choice([0.0, 0.5, 1.0], n)).astype(np.float32)
+    return Piece(name, style, rng.integers(48, 84, n).astype(np.int16), onset,
+                 rng.choice([0.5, 1.0], n).astype(np.float32), np.full(n, -1, np.int16), 90.0)
+
+
+def _random_corpus(with_parts: bool):
+    pieces = [_random_piece(f"{s}/p{i}", s, 20 + 37 * i, 10 * j + i)
+              for j, s in enumerate(["baroque", "folk", "romantic"]) for i in range(4)]
+    if with_parts:
+        pieces = [Piece(*(getattr(p, f) for f in ("name", "style", "pitch", "onset_q", "duration_q",
+                                                  "velocity", "qpm")),
+                        np.arange(len(p), dtype=np.int16) % 3) for p in pieces]
+    return pieces
+
+
+def _digest(sampler: WindowSampler) -> str:
+    h = hashlib.sha256()
+    for _ in range(3):
+        for array in sampler.batch_weighted(16):
+            h.update(array.tobytes())
+    return h.hexdigest()
+
+
+# Recorded with the code before the parts option (commit c98632b), seed 5, window 32.
+OLD_DIGESTS = {0.0: "515a8bd8ca6e7b981867e40d281504633685b59bd80f2e3688a13113d6541f0c",
+               0.3: "9acddbf561bebb2fb0e0b1ebd84ec10f4392795702719b4fe5c2384058532792"}
+
+
+@pytest.mark.parametrize("splice", sorted(OLD_DIGESTS))
+@pytest.mark.parametrize("with_parts", [False, True])
+def test_parts_zero_draws_the_old_windows(splice, with_parts):
+    sampler = WindowSampler(_random_corpus(with_parts), STYLES, 32, Augment(), seed=5,
+                            splice=splice, parts=0.0)
+    assert _digest(sampler) == OLD_DIGESTS[splice]
+
+
+def _chorale(name, style, onsets, seed):
+    """Four parts in four bands, one note each per onset, like a chorale."""
+    rng = np.random.default_rng(seed)
+    rows = [(low + int(rng.integers(0, 6)), float(t), i) for t in range(onsets)
+            for i, low in enumerate(BANDS)]
+    rows.sort(key=lambda r: (r[1], r[0]))
+    arr = np.asarray(rows, dtype=np.float64)
+    n = len(rows)
+    return Piece(name, style, arr[:, 0].astype(np.int16), arr[:, 1].astype(np.float32),
+                 np.ones(n, np.float32), np.full(n, -1, np.int16), 90.0, arr[:, 2].astype(np.int16))
+
+
+def _bands_of_rows(tokens: np.ndarray, weight: np.ndarray | None = None) -> list[set[int]]:
+    """The set of bands each row's (weighted) pitches fall in."""
+    out = []
+    for r, row in enumerate(tokens):
+        pitches = [t - tk.PITCH_OFFSET for c, t in enumerate(row[1:])
+                   if tk.PITCH_OFFSET <= t < tk.PITCH_OFFSET + 128 and (weight is None or weight[r, c])]
+        out.append({max(i for i, low in enumerate(BANDS) if p >= low) for p in pitches})
+    return out
+
+
+def test_part_pieces_split_a_score_by_part():
+    piece = _chorale("bach/x", "baroque", 10, 0)
+    parts = part_pieces(piece)
+    assert [p.name for p in parts] == [f"bach/x@part{i}" for i in range(4)]
+    for i, part in enumerate(parts):
+        assert len(part) == 10 and np.all(part.part == i)
+        assert np.all((part.pitch >= BANDS[i]) & (part.pitch < BANDS[i] + 6))
+        assert np.array_equal(part.onset_q, np.arange(10, dtype=np.float32))
+    no_parts = Piece("a", "folk", piece.pitch, piece.onset_q, piece.duration_q, piece.velocity, 90.0)
+    assert part_pieces(no_parts) == []
+
+
+def test_parts_one_every_window_is_one_part():
+    pieces = [_chorale(f"bach/c{i}", "baroque", 40, i) for i in range(5)]
+    sampler = WindowSampler(pieces, STYLES, 32, Augment(transpose=0), seed=2, parts=1.0)
+    tokens, _ = sampler.batch(64)
+    bands = _bands_of_rows(tokens)
+    assert all(len(b) == 1 for b in bands)
+    assert len(set().union(*bands)) == 4  # every part is drawn
+    full = WindowSampler(pieces, STYLES, 32, Augment(transpose=0), seed=2, parts=0.0)
+    assert all(len(b) == 4 for b in _bands_of_rows(full.batch(64)[0]))
+
+
+@pytest.mark.parametrize("share", [0.25, 0.6])
+def test_parts_share_is_honoured(share):
+    pieces = [_chorale(f"bach/c{i}", "baroque", 40, i) for i in range(5)]
+    sampler = WindowSampler(pieces, STYLES, 32, Augment(transpose=0), seed=3, parts=share)
+    tokens, _ = sampler.batch(2000)
+    single = np.mean([len(b) == 1 for b in _bands_of_rows(tokens)])
+    assert abs(single - share) < 0.05  # binomial sd ~0.011 at 2000 rows
+
+
+def test_parts_apply_to_own_style_notes_only():
+    """A spliced opening (another style) stays a full score; styles without parts stay full."""
+    pieces = [_chorale(f"bach/c{i}", "baroque", 40, i) for i in range(5)]
+    folk = [_chorale(f"folk/f{i}", "folk", 40, 9 + i) for i in range(3)]
+    pieces += [Piece(p.name, "folk", p.pitch, p.onset_q, p.duration_q, p.velocity, p.qpm) for p in folk]
+    sampler = WindowSampler(pieces, STYLES, 32, Augment(transpose=0), seed=4, splice=1.0, parts=1.0)
+    tokens, style, weight = sampler.batch_weighted(200)
+    own = _bands_of_rows(tokens, weight)
+    for s, bands in zip(style, own):
+        assert len(bands) == (1 if STYLES[s] == "baroque" else 4)
+    assert {STYLES[s] for s in style} == {"baroque", "folk"}
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_parts_out_of_range_is_refused(bad):
+    with pytest.raises(ValueError, match="parts must be in"):
+        WindowSampler([_chorale("bach/c", "baroque", 40, 0)], STYLES, 32, parts=bad)
+
+
+def test_part_indices_cached_beside_the_notes(tmp_path):
+    """A real file through the corpus cache: notes as before, part indices from the part file."""
+    from music21 import note, stream
+
+    score = stream.Score()
+    for i, low in enumerate(BANDS[:3]):
+        part = stream.Part(id=f"p{i}")
+        for k in range(12):
+            part.append(note.Note(low + k % 5, quarterLength=1.0 if i else 0.5))
+        score.insert(0, part)
+    src = str(tmp_path / "x.musicxml")
+    score.write("musicxml", fp=src)
+    out = str(tmp_path / "notes" / "x.npz")
+    (tmp_path / "notes").mkdir()
+    job = (src, "bach/x", "baroque", out)
+    _parse_one(job)
+    cached = _load_pieces(out)
+    assert [p.part for p in cached] == [None]  # the notes cache is as it was
+    _parse_parts(job)
+    assert (tmp_path / "notes-parts" / "x.npz").exists()
+    (piece,) = _with_parts(cached, out)
+    assert np.array_equal(piece.pitch, cached[0].pitch)
+    for i, low in enumerate(BANDS[:3]):
+        mine = piece.pitch[piece.part == i]
+        assert len(mine) == 12 and np.all((mine >= low) & (mine < low + 5))
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1"])
+def test_train_parts_out_of_range_is_one_line_error(share, capsys):
+    from livegen_train.train import main
+    with pytest.raises(SystemExit) as info:
+        main(["--parts", share, "--out", "unused"])
+    assert info.value.code == 2
+    assert f"--parts must be in [0, 1] (received {float(share)})" in capsys.readouterr().err

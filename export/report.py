@@ -23,7 +23,8 @@ from livegen_train.evaluate import (
     REPETITION_MAX_RATIO,
 )
 
-__all__ = ["acceptance", "classifier_checks", "format_table", "markdown", "write_markdown", "plot_all"]
+__all__ = ["acceptance", "classifier_checks", "format_table", "left", "markdown", "write_markdown",
+           "plot_all"]
 
 SYSTEMS = ("model", "stateless", "real")
 SYSTEM_LABELS = {"model": "model (preset)", "stateless": "stateless 50-note window, argmax",
@@ -230,6 +231,24 @@ def acceptance(report: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     return checks
 
 
+def left(report: dict[str, Any]) -> list[str]:
+    """What is left: one line per subject (a preset, or the corpus checks) naming its failed checks.
+
+    A check named ``check <preset>: <what>`` (the adherence set) is grouped under
+    that preset; any other under "corpus and style". Empty when every check passes.
+    """
+    failed: dict[str, list[str]] = {}
+    for name, ok, _ in report.get("acceptance", []):
+        if ok is not False:
+            continue
+        subject, sep, what = name.partition(": ")
+        if sep and subject.split(" ")[0] in ("check", "dev"):
+            failed.setdefault(f"{subject.split(' ', 1)[1]} ({subject.split(' ')[0]} set)", []).append(what)
+        else:
+            failed.setdefault("corpus and style", []).append(name)
+    return [f"{subject}: {'; '.join(whats)}" for subject, whats in failed.items()]
+
+
 def _checks(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     marks = {True: "pass", False: "FAIL", None: "n/a"}
     return [(name, marks[ok], detail) for name, ok, detail in report.get("acceptance", [])]
@@ -286,6 +305,12 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "## Acceptance",
         "",
         _md(["check", "result", "measured"], [list(c) for c in _checks(report)]),
+        "",
+        "### What is left",
+        "",
+        *([f"- {line}" for line in left(report)] or ["Every check passes."]),
+        "",
+        "What was tried for each and what comes next: docs/adherence.md (\"Still missing\").",
         "",
         "## NLL per note",
         "",

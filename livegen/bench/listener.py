@@ -46,9 +46,10 @@ SETTLE_S = 0.05  # after an answer, for its last messages to arrive, seconds
 LOAD_WARMUP_S = 0.5  # the busy processes run this long before the first phrase, seconds
 MATCH_EARLY_S = 0.005  # an arrival this much before a deadline still matches it, seconds
 MS_PER_S = 1000.0
-# short silences and answers, as the trigger figure's: 8 notes within 0.5 s, no grid (the
-# trigger rows time livegen, not the wait for the player's next 1/16 that quantize asks for)
-PRESET = {"trigger": "silence", "silence_s": 0.05, "max_notes": 8, "max_seconds": 0.5,
+# short silences, answers of 8 notes within 2 s (romantic follows PHRASE's 0.25-0.5 s spacing:
+# 0.5 s held 2 notes), no grid (the trigger rows time livegen, not the wait for the player's
+# next 1/16 that quantize asks for; the quiet_grid rows play on it)
+PRESET = {"trigger": "silence", "silence_s": 0.05, "max_notes": 8, "max_seconds": 2.0,
           "max_duration_s": 0.2, "quantize": "off"}
 GRID = "1/16"  # the quantize of the shipped romantic, classical and folk presets
 BUSY_CODE = "while True:\n    pass\n"

@@ -12,11 +12,14 @@ runs; ``livegen bench``, idle CPU rows). jackd2's own example client
 
 Only under a real-time server (under a ``--no-realtime`` one a pinned normal
 thread could wait behind a busy process on its one CPU), and only while the
-daemon is idle: no MIDI in for :data:`IDLE_AFTER_S` and no answer. Pinned
-while answering with both cores busy, more notes were generated after their
-deadline (2-11 of 235 per run, mean 7.4 over 5 runs, against 2-6, mean 4.4,
-unpinned, runs in turns on a loaded machine): a pinned thread cannot move off
-a CPU that another real-time thread holds. :class:`CycleAffinity` is updated
+daemon is idle: no MIDI in for :data:`IDLE_AFTER_S` and no answer. A pinned
+thread cannot move off a CPU that another real-time thread holds (livegen's
+scheduler thread runs at the same SCHED_FIFO priority). Pinned while
+answering with both cores busy, the bench's listener rows counted more notes
+generated after their deadline (mean 7.4 of 235 over 5 runs, against 4.4
+unpinned), but those runs also had the bench's own fault of the time (phrases
+taken for echoes, docs/benchmark.md), so that comparison proves nothing
+either way; the idle-only pin is the cautious choice. :class:`CycleAffinity` is updated
 by the daemon's watch (every 0.25 s): it pins once idle, follows the server
 thread if it moves, and lets go at the first message in.
 

@@ -148,6 +148,20 @@ def _jack_period() -> str:
         return "unknown period"
 
 
+def _idle_share(pid: int, idle_s: float) -> tuple[float, dict[str, float]]:
+    """After :data:`IDLE_SETTLE_S`, ``idle_s`` of process ``pid``: ``(seconds measured, % of a core
+    per thread group of :func:`_thread_cpu`)``.
+
+    Raises:
+        OSError: the process is gone, or there is no ``/proc``.
+    """
+    time.sleep(IDLE_SETTLE_S)
+    w0, split0 = time.perf_counter(), _thread_cpu(pid)
+    time.sleep(idle_s)
+    w1, split1 = time.perf_counter(), _thread_cpu(pid)
+    return w1 - w0, {k: 100.0 * (split1[k] - split0[k]) / (w1 - w0) for k in split0}
+
+
 def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: str) -> dict[str, float]:
     """Fill the idle CPU and memory figures of ``figures`` from ``/proc`` after ``idle_s``.
 
@@ -155,14 +169,10 @@ def _measure_idle(pid: int, idle_s: float, figures: dict[str, Figure], clients: 
         % of a core: ``{"livegen": its own threads, "other": JACK's}``.
     """
     idle = [f for k, f in figures.items() if k.startswith("idle_cpu")]  # and _rtmidi
-    time.sleep(IDLE_SETTLE_S)
-    w0, split0 = time.perf_counter(), _thread_cpu(pid)
-    time.sleep(idle_s)
-    w1, split1 = time.perf_counter(), _thread_cpu(pid)
-    share = {k: 100.0 * (split1[k] - split0[k]) / (w1 - w0) for k in split0}
+    seconds, share = _idle_share(pid, idle_s)
     for figure in idle:
         figure.value = share["livegen"] + share["other"]
-        figure.note = (f"{w1 - w0:.1f} s idle after a {IDLE_SETTLE_S:g} s settle; livegen's "
+        figure.note = (f"{seconds:.1f} s idle after a {IDLE_SETTLE_S:g} s settle; livegen's "
                        f"threads {share['livegen']:.2f} %, other threads {share['other']:.2f} %{clients}")
     if not {"rss", "uss", "pss"} & figures.keys():
         return share
@@ -313,19 +323,15 @@ def _bare_jack_client(idle_s: float, figure: Figure, livegen_other: float | None
     process = subprocess.Popen(["jack_midi_dump"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env)
     try:
-        time.sleep(IDLE_SETTLE_S)
-        w0, split0 = time.perf_counter(), _thread_cpu(process.pid)
-        time.sleep(idle_s)
-        w1, split1 = time.perf_counter(), _thread_cpu(process.pid)
+        seconds, share = _idle_share(process.pid, idle_s)
     except OSError as err:  # it exited: no server, or no /proc
         figure.skipped = f"jack_midi_dump did not run ({err.strerror or err})"
         return
     finally:
         process.kill()
         process.wait()
-    share = {k: 100.0 * (split1[k] - split0[k]) / (w1 - w0) for k in split0}
     figure.value = share["other"]
-    figure.note = (f"no target: the same server, right after livegen; {w1 - w0:.1f} s idle; its main "
+    figure.note = (f"no target: the same server, right after livegen; {seconds:.1f} s idle; its main "
                    f"thread (which polls) {share['livegen']:.2f} % more"
                    + (f"; livegen's JACK thread is {livegen_other / share['other']:.2f}x it"
                       if livegen_other is not None and share["other"] > 0 else ""))

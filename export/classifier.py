@@ -42,10 +42,10 @@ from torch import nn
 from livegen.notes import Note
 from livegen_train.classifier_features import N_FEATURES, note_features, quantize_like_tokens
 from livegen_train.corpus import STYLES, Piece
-from livegen_train.dataset import Augment, piece_arrays
+from livegen_train.dataset import Augment, part_pieces, piece_arrays
 
 __all__ = ["ClassifierConfig", "StyleNet", "StyleClassifier", "WindowDrawer", "eval_windows",
-           "train_classifier", "evaluate_classifier", "main"]
+           "separated_parts", "train_classifier", "evaluate_classifier", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ class ClassifierConfig:
         eval_windows_per_piece: validation/test windows per piece at most (evenly spread).
         seed: RNG seed (windows and weights).
         threads: torch CPU threads.
+        parts: share of training windows (0-1) cut from one part of a score whose parts are
+            known (:func:`separated_parts`): a line of a chorale or a quartet is that style
+            too, and a player's single line is what livegen is asked to continue. The rest
+            are full scores. Validation then holds both kinds of window.
     """
 
     window_notes: int = 64
@@ -91,6 +95,7 @@ class ClassifierConfig:
     eval_windows_per_piece: int = 8
     seed: int = 0
     threads: int = 1
+    parts: float = 0.0
 
 
 class StyleNet(nn.Module):
@@ -194,6 +199,17 @@ class StyleClassifier:
 # --- data ----------------------------------------------------------------------------------------
 
 
+def separated_parts(pieces: Sequence[Piece]) -> list[Piece]:
+    """Each part, as a piece of its own, of every piece with two parts or more
+    (:func:`livegen_train.dataset.part_pieces`; a one-part piece is already a line)."""
+    out = []
+    for piece in pieces:
+        parts = part_pieces(piece)
+        if len(parts) >= 2:
+            out.extend(parts)
+    return out
+
+
 def _window_features(piece: Piece, start: int, count: int, rng: np.random.Generator,
                      augment: Augment) -> np.ndarray:
     pitch, onset_s, duration_s, _ = piece_arrays(piece, start, count, rng, augment)  # velocity unused
@@ -206,7 +222,9 @@ class WindowDrawer:
     Each window's style is drawn uniformly over the styles that have pieces,
     then a piece of that style with probability proportional to its length,
     a length between ``min_notes`` and ``window_notes`` (at most the piece's)
-    and a start.
+    and a start. With probability ``config.parts``, for a style with separated
+    parts (:func:`separated_parts`), the window is cut from one part instead,
+    drawn by its length.
 
     Args:
         pieces: training pieces; those shorter than ``config.min_notes`` are left out.
@@ -214,7 +232,7 @@ class WindowDrawer:
         config: window sizes, transposition and seed.
 
     Raises:
-        ValueError: no piece is long enough.
+        ValueError: no piece is long enough; ``config.parts`` > 0 and no piece has its parts.
     """
 
     def __init__(self, pieces: Sequence[Piece], styles: Sequence[str], config: ClassifierConfig) -> None:
@@ -229,21 +247,36 @@ class WindowDrawer:
             raise ValueError(f"no training piece has {config.min_notes} notes or more")
         self.labels = sorted(by_style)
         self.members = [by_style[k] for k in self.labels]
-        self.weights = [np.array([len(p) for p in m], dtype=np.float64) / sum(len(p) for p in m)
-                        for m in self.members]
+        self.weights = [_by_length(m) for m in self.members]
+        self.part_members: list[list[Piece]] = [[] for _ in self.members]
+        if config.parts > 0:
+            self.part_members = [[p for p in separated_parts(m) if len(p) >= config.min_notes]
+                                 for m in self.members]
+            if not any(self.part_members):
+                raise ValueError("parts > 0 but no training piece has separated parts (load the corpus "
+                                 "with parts_styles)")
+        self.part_weights = [_by_length(m) if m else None for m in self.part_members]
 
     def draw(self, count: int) -> tuple[list[np.ndarray], np.ndarray]:
         """``count`` windows: feature rows [n_i, F] and labels int64 [count]."""
         rows, labels = [], np.empty(count, dtype=np.int64)
         for i in range(count):
             k = int(self.rng.integers(len(self.labels)))
-            piece = self.members[k][self.rng.choice(len(self.members[k]), p=self.weights[k])]
+            members, weights = self.members[k], self.weights[k]
+            if self.part_members[k] and self.rng.random() < self.config.parts:
+                members, weights = self.part_members[k], self.part_weights[k]
+            piece = members[self.rng.choice(len(members), p=weights)]
             longest = min(self.config.window_notes, len(piece))
             n = int(self.rng.integers(self.config.min_notes, longest + 1))
             start = int(self.rng.integers(0, len(piece) - n + 1))
             rows.append(_window_features(piece, start, n, self.rng, self.augment))
             labels[i] = self.labels[k]
         return rows, labels
+
+
+def _by_length(pieces: Sequence[Piece]) -> np.ndarray:
+    lengths = np.array([len(p) for p in pieces], dtype=np.float64)
+    return lengths / lengths.sum()
 
 
 def eval_windows(pieces: Sequence[Piece], styles: Sequence[str], config: ClassifierConfig
@@ -298,7 +331,10 @@ def train_classifier(split: dict[str, Sequence[Piece]], styles: Sequence[str] = 
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     drawer = WindowDrawer(split["train"], styles, config)
-    val_rows, val_labels, _ = eval_windows(split["validation"], styles, config)
+    validation = list(split["validation"])
+    if config.parts > 0:
+        validation += separated_parts(validation)
+    val_rows, val_labels, _ = eval_windows(validation, styles, config)
     if not val_rows:
         raise ValueError("the validation split has no window to stop training on")
     val_x, val_len = _batch(val_rows)
@@ -339,6 +375,7 @@ def train_classifier(split: dict[str, Sequence[Piece]], styles: Sequence[str] = 
     classifier.metrics = {"history": history, "best_epoch": best_epoch["epoch"],
                           "validation": evaluate_classifier(classifier, split["validation"]),
                           "test": evaluate_classifier(classifier, split["test"]),
+                          "test_parts": evaluate_classifier(classifier, separated_parts(split["test"])),
                           "train_pieces": {s: sum(p.style == s for p in split["train"]) for s in styles},
                           "parameters": sum(p.numel() for p in net.parameters()),
                           "train_seconds": round(time.monotonic() - started, 1)}

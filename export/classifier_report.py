@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 #: The presets judged: each names a tonal style (modern's own is chromatic sampling, jam is folk on a clock).
 TONAL_PRESETS = ("romantic", "baroque", "classical", "folk")
+# styles whose scores have parts to separate (folk tunes are one line already)
+PARTS_STYLES = ("baroque", "classical", "romantic", "modern", "renaissance")
 PROMPT_NOTES = 50  # as livegen evaluate and the adherence report
 CONTINUATION_NOTES = 64
 SHARED_PER_STYLE = 8  # livegen evaluate's distinctness pool: 8 prompts per style
@@ -284,7 +286,10 @@ def outside_prompts(role: str) -> dict[str, Any]:
 
 def cache_key(split: dict[str, Sequence[Piece]], styles: Sequence[str], config: ClassifierConfig) -> str:
     """A hash of the config, the styles and every piece's name and length in each split."""
-    h = hashlib.sha1(json.dumps([asdict(config), list(styles)]).encode())
+    fields = asdict(config)
+    if not fields["parts"]:
+        del fields["parts"]  # a classifier of full scores keeps the key it had before parts existed
+    h = hashlib.sha1(json.dumps([fields, list(styles)]).encode())
     for name in ("train", "validation", "test"):
         for piece in sorted(split[name], key=lambda p: p.name):
             h.update(f"{name}:{piece.name}:{len(piece)}\n".encode())
@@ -306,16 +311,24 @@ def load_or_train(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STY
     if path.is_file() and not retrain:
         log.info("classifier from %s", path)
         return StyleClassifier.load(path), path
+    if config.parts > 0 and not any(p.part is not None for p in split["train"]):
+        with_parts = load_split(PARTS_STYLES)  # the corpus split again, with each score's parts
+        if cache_key(with_parts, styles, config) != cache_key(split, styles, config):
+            raise ValueError("parts > 0 needs the pieces' parts: this split is not the corpus split")
+        split = with_parts
     classifier = train_classifier(split, styles, config)
     classifier.save(path)
     return classifier, path
 
 
-def load_split() -> dict[str, list[Piece]]:
-    """The LSTM's corpus split: the music21 corpus with :data:`DEFAULT_CAPS`, :func:`split_pieces`."""
+def load_split(parts_styles: Sequence[str] = ()) -> dict[str, list[Piece]]:
+    """The LSTM's corpus split: the music21 corpus with :data:`DEFAULT_CAPS`, :func:`split_pieces`;
+    the pieces of ``parts_styles`` also know each note's part (their files parsed once more the
+    first time, then cached)."""
     from livegen_train.corpus import DEFAULT_CAPS, load_music21_corpus, split_pieces
 
-    pieces, _ = load_music21_corpus(STYLES, progress=False, folder_caps=DEFAULT_CAPS)
+    pieces, _ = load_music21_corpus(STYLES, progress=False, folder_caps=DEFAULT_CAPS,
+                                    parts_styles=parts_styles)
     return split_pieces(pieces).splits
 
 
@@ -332,8 +345,8 @@ def format_confusion(result: dict[str, Any], styles: Sequence[str]) -> str:
 
 
 def _train_main(args: argparse.Namespace) -> int:
-    config = replace(ClassifierConfig(), max_epochs=args.max_epochs)
-    classifier, path = load_or_train(load_split(), STYLES, config, retrain=args.retrain)
+    config = replace(ClassifierConfig(), max_epochs=args.max_epochs, parts=args.parts)
+    classifier, path = load_or_train(load_split(PARTS_STYLES), STYLES, config, retrain=args.retrain)
     metrics = classifier.metrics
     test = metrics["test"]
     print(f"classifier {path}: {metrics['parameters']} parameters, best epoch {metrics['best_epoch']}, "
@@ -341,6 +354,11 @@ def _train_main(args: argparse.Namespace) -> int:
     print(f"test: {test['windows']} windows, accuracy {test['accuracy']:.3f}, "
           f"balanced accuracy {test['balanced_accuracy']:.3f}")
     print(format_confusion(test, classifier.styles))
+    parts = metrics.get("test_parts", {})
+    if parts.get("windows"):
+        print(f"test, one part of a score alone: {parts['windows']} windows, "
+              f"accuracy {parts['accuracy']:.3f}, balanced accuracy {parts['balanced_accuracy']:.3f}")
+        print(format_confusion(parts, classifier.styles))
     if args.figure:
         plot_confusion(test, classifier.styles, args.figure)
     if args.json:
@@ -383,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train (or read from the cache); print test accuracy and confusion")
     train.add_argument("--retrain", action="store_true", help="train even if the cache has this classifier")
     train.add_argument("--max-epochs", type=int, default=ClassifierConfig.max_epochs)
+    train.add_argument("--parts", type=float, default=ClassifierConfig.parts,
+                       help="share of training windows cut from one part of a score (0-1)")
     train.add_argument("--json", help="also write the metrics here")
     train.add_argument("--figure", help="write the test confusion matrix here as a PNG")
     rep = sub.add_parser("report", help="the share of each preset's continuations labelled as each style")

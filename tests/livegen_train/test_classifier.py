@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -150,6 +152,46 @@ def test_held_out_windows_are_fixed_and_a_short_piece_gives_one_of_its_own_lengt
     assert all(np.array_equal(a, b) for a, b in zip(rows, again))
 
 
+def _two_part_score(name: str, rng: np.random.Generator) -> Piece:
+    """A 'steps' score of two lines: part 0 high, part 1 two octaves lower, note against note."""
+    upper, lower = _steps(name, rng, n=80), _steps(name, rng, n=80)
+    order = np.argsort(np.concatenate([upper.onset_q, lower.onset_q]), kind="stable")
+    cat = lambda a, b: np.concatenate([a, b])[order]  # noqa: E731
+    return Piece(name, "steps", cat(upper.pitch + 12, lower.pitch - 12), cat(upper.onset_q, lower.onset_q),
+                 cat(upper.duration_q, lower.duration_q), np.full(160, -1, np.int16), upper.qpm,
+                 cat(np.zeros(80, np.int16), np.ones(80, np.int16)))
+
+
+def test_parts_windows_come_from_one_part_and_only_where_parts_are_known(monkeypatch):
+    import livegen_train.classifier as cls
+
+    drawn: list[tuple[str, np.ndarray]] = []
+    real = cls._window_features
+
+    def spy(piece, start, count, rng, augment):
+        drawn.append((piece.name, piece.part[start:start + count] if piece.part is not None else None))
+        return real(piece, start, count, rng, augment)
+
+    monkeypatch.setattr(cls, "_window_features", spy)
+    rng = np.random.default_rng(5)
+    pieces = [_two_part_score(f"score{i}", rng) for i in range(3)] + [_leaps(f"l{i}", rng) for i in range(3)]
+    WindowDrawer(pieces, STYLES, replace(SMALL, parts=0.5)).draw(400)
+    steps = [(n, part) for n, part in drawn if n.startswith("score")]
+    from_parts = [part for n, part in steps if "@part" in n]
+    assert 0.35 < len(from_parts) / len(steps) < 0.65
+    assert all(len(set(part.tolist())) == 1 for part in from_parts)  # one line, never both
+    assert not any("@part" in n for n, _ in drawn if n.startswith("l"))  # leaps have no parts
+    drawn.clear()
+    WindowDrawer(pieces, STYLES, SMALL).draw(200)
+    assert not any("@part" in n for n, _ in drawn)  # parts 0: full scores only
+
+
+def test_parts_without_separated_parts_are_refused():
+    rng = np.random.default_rng(6)
+    with pytest.raises(ValueError, match="no training piece has separated parts"):
+        WindowDrawer([_steps("s", rng), _leaps("l", rng)], STYLES, replace(SMALL, parts=0.5))
+
+
 def test_pieces_too_short_for_a_window_are_refused():
     with pytest.raises(ValueError, match="16 notes or more"):
         WindowDrawer([_steps("short", np.random.default_rng(0), n=10)], STYLES, SMALL)
@@ -280,3 +322,11 @@ def test_continuations_are_cached_per_preset_and_read_back(tmp_path):
     assert continue_all(Broken(), preset, prompts, range(2), cache=tmp_path) == first
     with pytest.raises(AssertionError, match="not read"):  # another preset is another entry
         continue_all(Broken(), preset.replace(follow=0.5), prompts, range(2), cache=tmp_path)
+
+
+def test_a_classifier_trained_on_parts_is_cached_under_its_own_key():
+    from livegen_train.classifier_report import cache_key
+
+    split = _split()
+    keys = {cache_key(split, STYLES, replace(SMALL, parts=share)) for share in (0.0, 0.25, 0.5)}
+    assert len(keys) == 3

@@ -27,6 +27,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print one line per variant, prompt set and preset: own-style share, margin, label shares, adherence."""
     from livegen.model import Model
     from livegen.presets import load_preset
+    from livegen_train.classifier import ClassifierConfig
     from livegen_train.classifier_report import (
         TONAL_PRESETS,
         continue_all,
@@ -90,11 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--presets", default=",".join(p for p in TONAL_PRESETS if p != "folk"))
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
+    parser.add_argument("--classifier-parts", type=float, default=0.0,
+                        help="judge with the classifier trained with this share of part windows")
     args = parser.parse_args(argv)
     started = time.monotonic()
     model = Model.load(args.model) if args.model else Model.load()
     split = load_split()
-    classifier, _ = load_or_train(split, tuple(model.styles))
+    config = replace(ClassifierConfig(), parts=args.classifier_parts)
+    classifier, _ = load_or_train(split, tuple(model.styles), config)
     styles = list(classifier.styles)
     presets = {name: load_preset(name) for name in args.presets.split(",")}
     sets = {}

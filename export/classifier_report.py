@@ -373,7 +373,8 @@ def _report_main(args: argparse.Namespace) -> int:
 
     model = Model.load(args.model) if args.model else Model.load()
     split = load_split()
-    classifier, path = load_or_train(split, tuple(model.styles))
+    config = replace(ClassifierConfig(), parts=args.parts)
+    classifier, path = load_or_train(split, tuple(model.styles), config)
     presets = {name: load_preset(name) for name in args.presets.split(",")}
     sets = {name: (corpus_prompts(split["test"], presets) if name == "corpus"
                    else outside_prompts(args.outside)) for name in args.sets.split(",")}
@@ -413,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--sets", default="corpus,outside", help="prompt sets: corpus, outside")
     rep.add_argument("--outside", choices=("dev", "check"), default="dev", help="out-of-corpus set")
     rep.add_argument("--model", help="ONNX model (default: the packaged one)")
+    rep.add_argument("--parts", type=float, default=ClassifierConfig.parts,
+                     help="judge with the classifier trained with this share of part windows")
     rep.add_argument("--json", help="write the report here")
     rep.add_argument("--figure", help="write the PNG here (e.g. docs/figures/classifier_presets.png)")
     return parser

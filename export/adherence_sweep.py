@@ -73,11 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from livegen.presets import load_preset
     from livegen_train.classifier import ClassifierConfig
     from livegen_train.classifier_report import (
+        PARTS_STYLES,
         TONAL_PRESETS,
         continue_all,
         corpus_prompts,
         label_shares,
-        load_or_train,
+        load_judge,
         load_split,
         outside_prompts,
     )
@@ -94,12 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
     parser.add_argument("--classifier-parts", type=float, default=0.0,
                         help="judge with the classifier trained with this share of part windows")
+    parser.add_argument("--classifier-runs", type=int, default=1,
+                        help="judge with this many classifier runs (seeds) averaged")
     args = parser.parse_args(argv)
     started = time.monotonic()
     model = Model.load(args.model) if args.model else Model.load()
-    split = load_split()
+    split = load_split(PARTS_STYLES)
     config = replace(ClassifierConfig(), parts=args.classifier_parts)
-    classifier, _ = load_or_train(split, tuple(model.styles), config)
+    classifier, _ = load_judge(split, tuple(model.styles), config, args.classifier_runs)
     styles = list(classifier.styles)
     presets = {name: load_preset(name) for name in args.presets.split(",")}
     sets = {}

@@ -44,7 +44,7 @@ from livegen_train.classifier_features import N_FEATURES, note_features, quantiz
 from livegen_train.corpus import STYLES, Piece
 from livegen_train.dataset import Augment, part_pieces, piece_arrays
 
-__all__ = ["ClassifierConfig", "StyleNet", "StyleClassifier", "WindowDrawer", "eval_windows",
+__all__ = ["ClassifierConfig", "StyleNet", "StyleClassifier", "StyleEnsemble", "WindowDrawer", "eval_windows",
            "separated_parts", "train_classifier", "evaluate_classifier", "main"]
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,37 @@ class StyleClassifier:
         net = StyleNet(len(data["styles"]), config)
         net.load_state_dict(data["net"])
         return cls(net, data["styles"], config, data["metrics"])
+
+
+class StyleEnsemble(StyleClassifier):
+    """Several :class:`StyleClassifier` runs of one config but their seeds, judging together:
+    their style probabilities averaged. One run's verdict on a preset can move with its seed;
+    the mean of several moves less, and the spread of the runs says by how much.
+
+    Args:
+        members: trained classifiers with the same styles and window length.
+
+    Raises:
+        ValueError: no member, or members with other styles.
+    """
+
+    def __init__(self, members: Sequence[StyleClassifier]) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one classifier")
+        if any(m.styles != members[0].styles for m in members):
+            raise ValueError("the classifiers of an ensemble must have the same styles")
+        self.members = list(members)
+        self.net = None
+        self.styles = members[0].styles
+        self.config = members[0].config
+        self.metrics = {}
+
+    def predict_features(self, rows: Sequence[np.ndarray], batch: int = 256) -> np.ndarray:
+        """The members' style probabilities averaged, float64 [len(rows), n_styles]."""
+        return np.mean([m.predict_features(rows, batch) for m in self.members], axis=0)
+
+    def save(self, path: str | Path) -> None:
+        raise NotImplementedError("save each member; an ensemble is rebuilt from their cache")
 
 
 # --- data ----------------------------------------------------------------------------------------

@@ -50,12 +50,19 @@ import numpy as np
 from livegen.notes import Note
 from livegen.offline import continue_notes
 from livegen.presets import Preset
-from livegen_train.classifier import ClassifierConfig, StyleClassifier, train_classifier
+from livegen_train.classifier import (
+    ClassifierConfig,
+    StyleClassifier,
+    StyleEnsemble,
+    evaluate_classifier,
+    separated_parts,
+    train_classifier,
+)
 from livegen_train.corpus import STYLES, Piece, cache_dir
 
 __all__ = ["TONAL_PRESETS", "label_shares", "continue_all", "preset_report", "format_report", "plot_report",
-           "plot_confusion", "cache_key", "cache_path", "load_or_train", "load_split", "format_confusion",
-           "main"]
+           "plot_confusion", "cache_key", "cache_path", "load_or_train", "load_judge", "load_split",
+           "format_confusion", "main"]
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +328,30 @@ def load_or_train(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STY
     return classifier, path
 
 
+def load_judge(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES,
+               config: ClassifierConfig = ClassifierConfig(), runs: int = 1
+               ) -> tuple[StyleClassifier, Path]:
+    """The judge: :func:`load_or_train`'s classifier (``runs`` 1), or a :class:`StyleEnsemble` of
+    ``runs`` of it with seeds ``config.seed + k``, each from the cache or trained there first.
+
+    Returns:
+        The judge and the first run's path. An ensemble's ``metrics``: ``test`` (and
+        ``test_parts`` where the split knows its scores' parts) measured on the ensemble, and
+        ``runs``, each member's path and test figures.
+    """
+    if runs <= 1:
+        return load_or_train(split, styles, config)
+    trained = [load_or_train(split, styles, replace(config, seed=config.seed + k)) for k in range(runs)]
+    judge = StyleEnsemble([classifier for classifier, _ in trained])
+    judge.metrics = {"test": evaluate_classifier(judge, split["test"]),
+                     "runs": [{"path": str(path), "test": c.metrics.get("test"),
+                               "test_parts": c.metrics.get("test_parts")} for c, path in trained]}
+    parts = separated_parts(split["test"])
+    if parts:
+        judge.metrics["test_parts"] = evaluate_classifier(judge, parts)
+    return judge, trained[0][1]
+
+
 def load_split(parts_styles: Sequence[str] = ()) -> dict[str, list[Piece]]:
     """The LSTM's corpus split: the music21 corpus with :data:`DEFAULT_CAPS`, :func:`split_pieces`;
     the pieces of ``parts_styles`` also know each note's part (their files parsed once more the
@@ -346,7 +377,18 @@ def format_confusion(result: dict[str, Any], styles: Sequence[str]) -> str:
 
 def _train_main(args: argparse.Namespace) -> int:
     config = replace(ClassifierConfig(), max_epochs=args.max_epochs, parts=args.parts)
-    classifier, path = load_or_train(load_split(PARTS_STYLES), STYLES, config, retrain=args.retrain)
+    split = load_split(PARTS_STYLES)
+    classifier, path = load_or_train(split, STYLES, config, retrain=args.retrain)
+    if args.runs > 1:
+        for k in range(1, args.runs):
+            load_or_train(split, STYLES, replace(config, seed=config.seed + k), retrain=args.retrain)
+        classifier, path = load_judge(split, STYLES, config, args.runs)
+        for run in classifier.metrics["runs"]:
+            print(f"run {run['path']}: test balanced accuracy {run['test']['balanced_accuracy']:.3f}, "
+                  f"parts {run['test_parts'].get('balanced_accuracy', float('nan')):.3f}")
+        classifier.metrics.update(parameters=sum(
+            sum(p.numel() for p in m.net.parameters()) for m in classifier.members),
+            best_epoch="-", train_seconds="-")
     metrics = classifier.metrics
     test = metrics["test"]
     print(f"classifier {path}: {metrics['parameters']} parameters, best epoch {metrics['best_epoch']}, "
@@ -372,9 +414,9 @@ def _report_main(args: argparse.Namespace) -> int:
     from livegen.presets import load_preset
 
     model = Model.load(args.model) if args.model else Model.load()
-    split = load_split()
+    split = load_split(PARTS_STYLES)
     config = replace(ClassifierConfig(), parts=args.parts)
-    classifier, path = load_or_train(split, tuple(model.styles), config)
+    classifier, path = load_judge(split, tuple(model.styles), config, args.runs)
     presets = {name: load_preset(name) for name in args.presets.split(",")}
     sets = {name: (corpus_prompts(split["test"], presets) if name == "corpus"
                    else outside_prompts(args.outside)) for name in args.sets.split(",")}
@@ -404,6 +446,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-epochs", type=int, default=ClassifierConfig.max_epochs)
     train.add_argument("--parts", type=float, default=ClassifierConfig.parts,
                        help="share of training windows cut from one part of a score (0-1)")
+    train.add_argument("--runs", type=int, default=1,
+                       help="train this many runs (seeds 0..N-1) and measure them averaged")
     train.add_argument("--json", help="also write the metrics here")
     train.add_argument("--figure", help="write the test confusion matrix here as a PNG")
     rep = sub.add_parser("report", help="the share of each preset's continuations labelled as each style")
@@ -416,6 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--model", help="ONNX model (default: the packaged one)")
     rep.add_argument("--parts", type=float, default=ClassifierConfig.parts,
                      help="judge with the classifier trained with this share of part windows")
+    rep.add_argument("--runs", type=int, default=1, help="judge with this many runs (seeds) averaged")
     rep.add_argument("--json", help="write the report here")
     rep.add_argument("--figure", help="write the PNG here (e.g. docs/figures/classifier_presets.png)")
     return parser

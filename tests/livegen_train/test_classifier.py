@@ -330,3 +330,40 @@ def test_a_classifier_trained_on_parts_is_cached_under_its_own_key():
     split = _split()
     keys = {cache_key(split, STYLES, replace(SMALL, parts=share)) for share in (0.0, 0.25, 0.5)}
     assert len(keys) == 3
+
+
+def test_an_ensemble_judges_with_its_members_probabilities_averaged():
+    from livegen_train.classifier import StyleEnsemble, StyleNet
+
+    members = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        members.append(StyleClassifier(StyleNet(len(STYLES), SMALL), STYLES, SMALL))
+    rng = np.random.default_rng(11)
+    windows = [_steps("a", rng).notes()[:40], _leaps("b", rng).notes()[:40]]
+    each = [m.predict(windows) for m in members]
+    assert not np.allclose(each[0], each[1])  # two different judges
+    np.testing.assert_allclose(StyleEnsemble(members).predict(windows), (each[0] + each[1]) / 2, atol=1e-12)
+    other = StyleClassifier(StyleNet(3, SMALL), (*STYLES, "third"), SMALL)
+    with pytest.raises(ValueError, match="same styles"):
+        StyleEnsemble([members[0], other])
+
+
+def test_a_judge_of_several_runs_trains_each_seed_and_measures_the_average(monkeypatch, tmp_path):
+    import livegen_train.classifier_report as rep
+
+    seeds = []
+
+    def fake_load_or_train(split, styles, config, retrain=False):
+        seeds.append(config.seed)
+        torch.manual_seed(config.seed)
+        classifier = StyleClassifier(StyleNet(len(styles), config), styles, config, {"test": {}})
+        return classifier, tmp_path / f"{config.seed}"
+
+    from livegen_train.classifier import StyleEnsemble, StyleNet
+
+    monkeypatch.setattr(rep, "load_or_train", fake_load_or_train)
+    judge, path = rep.load_judge(_split(), STYLES, replace(SMALL, seed=4), runs=3)
+    assert seeds == [4, 5, 6] and isinstance(judge, StyleEnsemble) and path == tmp_path / "4"
+    assert judge.metrics["test"]["windows"] == 6 * 4 and len(judge.metrics["runs"]) == 3
+    assert "test_parts" not in judge.metrics  # the synthetic split has no parts

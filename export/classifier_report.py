@@ -385,7 +385,7 @@ def _train_main(args: argparse.Namespace) -> int:
         classifier, path = load_judge(split, STYLES, config, args.runs)
         for run in classifier.metrics["runs"]:
             print(f"run {run['path']}: test balanced accuracy {run['test']['balanced_accuracy']:.3f}, "
-                  f"parts {run['test_parts'].get('balanced_accuracy', float('nan')):.3f}")
+                  f"parts {(run['test_parts'] or {}).get('balanced_accuracy', float('nan')):.3f}")
         classifier.metrics.update(parameters=sum(
             sum(p.numel() for p in m.net.parameters()) for m in classifier.members),
             best_epoch="-", train_seconds="-")

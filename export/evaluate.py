@@ -438,6 +438,9 @@ def classifier_summary(classifier: Any) -> dict[str, Any]:
         if split in metrics:
             out[split] = {k: metrics[split][k] for k in keys if k in metrics[split]}
     out.update({k: metrics[k] for k in ("best_epoch", "parameters", "train_seconds") if k in metrics})
+    if "runs" in metrics:  # an ensemble: each run's own test figures
+        out["runs"] = [{k: (run.get("test") or {}).get(k) for k in ("accuracy", "balanced_accuracy")}
+                       for run in metrics["runs"]]
     return out
 
 
@@ -581,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="out-of-corpus sets for the adherence section (comma-separated; '' = skip)")
     p.add_argument("--adherence-seeds", type=int, default=EvalConfig.adherence_seeds,
                    help="continuations per out-of-corpus prompt and preset")
+    p.add_argument("--classifier-runs", type=int, default=3,
+                   help="the style judge: this many classifier runs (seeds 0..N-1), their probabilities "
+                        "averaged (one run's verdicts move with its seed; docs/classifier.md)")
     p.add_argument("--no-classifier", action="store_true",
                    help="leave out the style classifier (else read from its cache, or trained first: "
                         "about 12 min)")
@@ -661,16 +667,22 @@ def _style_classifier(split: Any, styles: Sequence[str], args: argparse.Namespac
     if args.midi_dir:
         return None, {"skipped": "--midi-dir: the classifier knows the music21 corpus's styles only"}
     try:
-        from livegen_train.classifier_report import cache_path, load_or_train
+        from dataclasses import replace
+
+        from livegen_train.classifier import ClassifierConfig
+        from livegen_train.classifier_report import cache_path, load_judge
     except ImportError as exc:
         log.warning("no style classifier: %s", exc)
         return None, {"skipped": f"the classifier needs torch ({exc})"}
-    path = cache_path(split.splits, tuple(styles))
-    cached = path.is_file()
+    config = ClassifierConfig()
+    paths = [cache_path(split.splits, tuple(styles), replace(config, seed=config.seed + k))
+             for k in range(max(1, args.classifier_runs))]
+    cached = all(path.is_file() for path in paths)
     if not cached:
-        log.warning("no style classifier at %s: training it first (about 12 min on 2 shared cores)", path)
-    classifier, path = load_or_train(split.splits, tuple(styles))
-    return classifier, {"path": str(path), "cached": cached}
+        log.warning("no style classifier at %s: training it first (about 3-12 min a run)",
+                    ", ".join(str(path) for path in paths if not path.is_file()))
+    classifier, path = load_judge(split.splits, tuple(styles), config, args.classifier_runs)
+    return classifier, {"path": str(path), "cached": cached, "runs": len(paths)}
 
 
 def _copy_index(train: Sequence[Piece]) -> Any:

@@ -175,9 +175,17 @@ def _accuracy_line(section: dict[str, Any]) -> str:
     test = section.get("test") or {}
     if "accuracy" not in test:
         return "Classifier test accuracy: not in its metadata."
-    return (f"Classifier test accuracy {test['accuracy']:.3f}, balanced accuracy "
+    line = (f"Classifier test accuracy {test['accuracy']:.3f}, balanced accuracy "
             f"{test['balanced_accuracy']:.3f} (the mean of the per-style recalls), on {test['windows']} "
             "windows of the corpus's test split.")
+    runs = section.get("runs") or []
+    if len(runs) > 1:
+        each = ", ".join(f"{r['balanced_accuracy']:.3f}" for r in runs
+                         if r.get("balanced_accuracy") is not None)
+        line += (f" The judge is {len(runs)} training runs of it (seeds 0-{len(runs) - 1}), their style "
+                 f"probabilities averaged: one run's verdicts move with its seed (docs/classifier.md); "
+                 f"each run alone: balanced accuracy {each}.")
+    return line
 
 
 def _plain(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -250,26 +250,36 @@ def test_the_page_and_the_console_show_the_labels_and_call_the_profiles_a_descri
 def test_the_classifier_is_read_from_the_cache_the_report_uses_and_trained_only_when_absent(monkeypatch,
                                                                                             tmp_path):
     from livegen_train import classifier_report
-    from livegen_train.classifier import StyleClassifier, StyleNet
+    from livegen_train.classifier import StyleClassifier, StyleEnsemble, StyleNet
 
     monkeypatch.setenv("LIVEGEN_CACHE", str(tmp_path))
     split = argparse.Namespace(splits={"train": [_piece("b/1", "baroque", 70)], "validation": [],
                                        "test": [_piece("f/1", "folk", 55)]})
-    args = argparse.Namespace(no_classifier=False, midi_dir=None)
+    args = argparse.Namespace(no_classifier=False, midi_dir=None, classifier_runs=1)
     trained = []
 
     def fake_train(splits, styles, config):
-        trained.append(tuple(styles))
+        trained.append((tuple(styles), config.seed))
         return StyleClassifier(StyleNet(len(styles)), styles, config, {"test": {"accuracy": 0.5}})
 
     monkeypatch.setattr(classifier_report, "train_classifier", fake_train)
     first, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
-    assert trained == [("baroque", "folk")] and source["cached"] is False
+    assert trained == [(("baroque", "folk"), 0)] and source["cached"] is False
     assert source["path"] == str(classifier_report.cache_path(split.splits, ("baroque", "folk")))
     assert source["path"].startswith(str(tmp_path / "classifier"))
     again, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
-    assert trained == [("baroque", "folk")] and source["cached"] is True  # read back, not trained
+    assert trained == [(("baroque", "folk"), 0)] and source["cached"] is True  # read back, not trained
     assert again.metrics == {"test": {"accuracy": 0.5}}
+    # a judge of 3 runs: seed 0 from the cache, seeds 1 and 2 trained, then all read back
+    args.classifier_runs = 3
+    judge, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
+    assert [seed for _, seed in trained] == [0, 1, 2] and source["cached"] is False
+    assert isinstance(judge, StyleEnsemble) and len(judge.members) == 3 and source["runs"] == 3
+    assert judge.metrics["test"]["windows"] == 3 and len(judge.metrics["runs"]) == 3
+    summary = evaluate_mod.classifier_summary(judge)
+    assert len(summary["runs"]) == 3 and summary["test"]["windows"] == 3  # 240 notes: 3 windows of 64
+    _, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
+    assert len(trained) == 3 and source["cached"] is True
     assert evaluate_mod._style_classifier(split, ("baroque",), argparse.Namespace(
         no_classifier=True, midi_dir=None)) == (None, {"skipped": "--no-classifier"})
     none, why = evaluate_mod._style_classifier(split, ("mine",), argparse.Namespace(no_classifier=False,
@@ -293,3 +303,13 @@ def test_the_label_shares_are_drawn_and_linked_from_the_page(light, tmp_path):
     report["classifier"] = {"skipped": "--no-classifier"}
     names = {Path(p).name for p in plot_all(report, tmp_path / "none")}
     assert "evaluation_classifier.png" not in names
+
+
+def test_the_page_says_when_the_judge_is_several_runs_and_gives_each_runs_accuracy():
+    from livegen_train.report import _accuracy_line
+
+    test = {"accuracy": 0.9, "balanced_accuracy": 0.721, "windows": 611}
+    one = _accuracy_line({"test": test})
+    assert "0.721" in one and "runs" not in one
+    three = _accuracy_line({"test": test, "runs": [{"balanced_accuracy": b} for b in (0.71, 0.629, 0.7)]})
+    assert "3 training runs" in three and "0.710, 0.629, 0.700" in three

@@ -682,7 +682,7 @@ def _style_classifier(split: Any, styles: Sequence[str], args: argparse.Namespac
         log.warning("no style classifier at %s: training it first (about 3-12 min a run)",
                     ", ".join(str(path) for path in paths if not path.is_file()))
     classifier, path = load_judge(split.splits, tuple(styles), config, args.classifier_runs)
-    return classifier, {"path": str(path), "cached": cached, "runs": len(paths)}
+    return classifier, {"path": str(path), "cached": cached}
 
 
 def _copy_index(train: Sequence[Piece]) -> Any:
@@ -730,12 +730,14 @@ def main(argv: list[str] | None = None) -> int:
                   date=time.strftime("%Y-%m-%d"), minutes=round((time.monotonic() - started) /
                                                                 SECONDS_PER_MINUTE, 1))
     report["acceptance"] = [list(c) for c in rpt.acceptance(report)]
+    if args.json:  # first: a quarter of an hour of measuring is kept whatever the rendering does
+        Path(args.json).write_text(json.dumps(report, indent=1, default=float))
     print(rpt.format_table(report))
     if args.figures:
         report["figures"] = [str(p) for p in rpt.plot_all(report, args.figures)]
     if args.out:
         rpt.write_markdown(report, args.out)
-    if args.json:
+    if args.json and args.figures:  # again, with the figures' paths
         Path(args.json).write_text(json.dumps(report, indent=1, default=float))
     return 0
 

@@ -274,10 +274,17 @@ def test_the_classifier_is_read_from_the_cache_the_report_uses_and_trained_only_
     args.classifier_runs = 3
     judge, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
     assert [seed for _, seed in trained] == [0, 1, 2] and source["cached"] is False
-    assert isinstance(judge, StyleEnsemble) and len(judge.members) == 3 and source["runs"] == 3
+    assert isinstance(judge, StyleEnsemble) and len(judge.members) == 3
     assert judge.metrics["test"]["windows"] == 3 and len(judge.metrics["runs"]) == 3
     summary = evaluate_mod.classifier_summary(judge)
     assert len(summary["runs"]) == 3 and summary["test"]["windows"] == 3  # 240 notes: 3 windows of 64
+    judge.metrics["test"].update(accuracy=0.5, balanced_accuracy=0.5)
+    for run in judge.metrics["runs"]:
+        run["test"] = {"accuracy": 0.5, "balanced_accuracy": 0.5}
+    from livegen_train.report import _accuracy_line
+
+    # the section evaluate writes: the summary with where the judge came from laid over it
+    assert "3 training runs" in _accuracy_line({**evaluate_mod.classifier_summary(judge), **source})
     _, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
     assert len(trained) == 3 and source["cached"] is True
     assert evaluate_mod._style_classifier(split, ("baroque",), argparse.Namespace(

@@ -329,10 +329,11 @@ def load_or_train(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STY
 
 
 def load_judge(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES,
-               config: ClassifierConfig = ClassifierConfig(), runs: int = 1
+               config: ClassifierConfig = ClassifierConfig(), runs: int = 1, *, retrain: bool = False
                ) -> tuple[StyleClassifier, Path]:
     """The judge: :func:`load_or_train`'s classifier (``runs`` 1), or a :class:`StyleEnsemble` of
-    ``runs`` of it with seeds ``config.seed + k``, each from the cache or trained there first.
+    ``runs`` of it with seeds ``config.seed + k``, each from the cache or trained there first
+    (every one trained again with ``retrain``).
 
     Returns:
         The judge and the first run's path. An ensemble's ``metrics``: ``test`` (and
@@ -340,8 +341,9 @@ def load_judge(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES
         ``runs``, each member's path and test figures.
     """
     if runs <= 1:
-        return load_or_train(split, styles, config)
-    trained = [load_or_train(split, styles, replace(config, seed=config.seed + k)) for k in range(runs)]
+        return load_or_train(split, styles, config, retrain=retrain)
+    trained = [load_or_train(split, styles, replace(config, seed=config.seed + k), retrain=retrain)
+               for k in range(runs)]
     judge = StyleEnsemble([classifier for classifier, _ in trained])
     judge.metrics = {"test": evaluate_classifier(judge, split["test"]),
                      "runs": [{"path": str(path), "test": c.metrics.get("test"),
@@ -378,11 +380,8 @@ def format_confusion(result: dict[str, Any], styles: Sequence[str]) -> str:
 def _train_main(args: argparse.Namespace) -> int:
     config = replace(ClassifierConfig(), max_epochs=args.max_epochs, parts=args.parts)
     split = load_split(PARTS_STYLES)
-    classifier, path = load_or_train(split, STYLES, config, retrain=args.retrain)
+    classifier, path = load_judge(split, STYLES, config, args.runs, retrain=args.retrain)
     if args.runs > 1:
-        for k in range(1, args.runs):
-            load_or_train(split, STYLES, replace(config, seed=config.seed + k), retrain=args.retrain)
-        classifier, path = load_judge(split, STYLES, config, args.runs)
         for run in classifier.metrics["runs"]:
             print(f"run {run['path']}: test balanced accuracy {run['test']['balanced_accuracy']:.3f}, "
                   f"parts {(run['test_parts'] or {}).get('balanced_accuracy', float('nan')):.3f}")

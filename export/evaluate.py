@@ -603,7 +603,7 @@ def _scorer(run_dir: str, model: Any, threads: int) -> tuple[TokenScorer, str]:
     try:
         import torch
 
-        from livegen_train.network import EventLSTM, NetConfig
+        from livegen_train.network import network_from_config
         from livegen_train.onnx_export import parity
         from livegen_train.onnx_import import network_from_onnx
     except ImportError:  # no torch: step by step in onnxruntime
@@ -613,7 +613,7 @@ def _scorer(run_dir: str, model: Any, threads: int) -> tuple[TokenScorer, str]:
     path = Path(run_dir) / "checkpoint.pt"
     if path.is_file():
         ckpt = torch.load(path, weights_only=False)
-        net = EventLSTM(NetConfig(**ckpt["config"]))
+        net = network_from_config(ckpt["config"])
         net.load_state_dict(ckpt["model"])
         if tuple(ckpt["styles"]) == tuple(model.styles) and parity(net, model.path, probe) < 1e-4:
             return TorchScorer(net), f"the torch checkpoint {_shown(path)}"

@@ -14,7 +14,8 @@ from torch import nn
 
 from livegen import tokens as tk
 
-__all__ = ["NetConfig", "EventLSTM", "StepModule", "grammar_mask"]
+__all__ = ["NetConfig", "EventLSTM", "StepModule", "grammar_mask", "network_from_config", "step_module",
+           "state_shape"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +92,35 @@ class StepModule(nn.Module):
     def forward(self, token: torch.Tensor, style: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         logits, (h_out, c_out) = self.net(token[:, None], style, (h, c))
         return logits[:, 0, :], h_out, c_out
+
+
+def network_from_config(config: dict) -> nn.Module:
+    """The network a checkpoint's or model's ``config`` dict describes: an
+    :class:`EventLSTM`, or with ``kind: "transformer"`` an
+    :class:`~livegen_train.transformer.EventTransformer`.
+
+    Raises:
+        TypeError: a key neither config class knows.
+    """
+    if config.get("kind") == "transformer":
+        from livegen_train.transformer import EventTransformer, TransformerConfig
+
+        return EventTransformer(TransformerConfig(**config))
+    return EventLSTM(NetConfig(**config))
+
+
+def step_module(net: nn.Module) -> nn.Module:
+    """The one-step graph of ``net`` (the model contract's inputs and outputs)."""
+    if getattr(net.config, "kind", "lstm") == "transformer":
+        from livegen_train.transformer import TransformerStep
+
+        return TransformerStep(net)
+    return StepModule(net)
+
+
+def state_shape(net: nn.Module) -> tuple[int, int]:
+    """``(layers, hidden)`` of the contract's ``h`` and ``c`` ([layers, batch, hidden])."""
+    cfg = net.config
+    if getattr(cfg, "kind", "lstm") == "transformer":
+        return cfg.layers, cfg.state_hidden
+    return cfg.layers, cfg.hidden

@@ -18,7 +18,7 @@ import torch
 
 from livegen import tokens as tk
 from livegen.model import INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
-from livegen_train.network import EventLSTM, StepModule
+from livegen_train.network import EventLSTM, state_shape, step_module
 
 __all__ = ["export_onnx", "parity", "build_metadata"]
 
@@ -36,7 +36,7 @@ def build_metadata(net: EventLSTM, styles: list[str], *, context_notes: int = 50
         "time_resolution_s": float(tk.SHIFT_BINS_S[1]),
         "styles": list(styles),
         "context_notes": context_notes,
-        "state": {"names": ["h", "c"], "layers": net.config.layers, "hidden": net.config.hidden},
+        "state": {"names": ["h", "c"], "layers": state_shape(net)[0], "hidden": state_shape(net)[1]},
         "network": net.config.to_dict(),
         "corpus": corpus or {},
         "metrics": metrics or {},
@@ -61,10 +61,10 @@ def export_onnx(net: EventLSTM, path: str | os.PathLike, metadata: dict[str, Any
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = net.eval()
-    step = StepModule(net).eval()
-    cfg = net.config
+    step = step_module(net).eval()
+    layers, hidden = state_shape(net)
     args = (torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long),
-            torch.zeros(cfg.layers, 1, cfg.hidden), torch.zeros(cfg.layers, 1, cfg.hidden))
+            torch.zeros(layers, 1, hidden), torch.zeros(layers, 1, hidden))
     tmp = path.with_suffix(".tmp.onnx")
     with torch.no_grad():
         torch.onnx.export(step, args, str(tmp), input_names=list(INPUT_NAMES),

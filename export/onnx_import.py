@@ -68,6 +68,8 @@ def network_from_onnx(path: str | os.PathLike) -> tuple[EventLSTM, list[str]]:
     if METADATA_KEY not in meta:
         raise ModelError(f"{path}: no livegen metadata (not a livegen model)")
     info = json.loads(meta[METADATA_KEY])
+    if isinstance(info.get("network"), dict) and info["network"].get("kind") == "transformer":
+        raise ModelError(f"{path}: a Transformer model; read its weights from the run's checkpoint.pt")
     try:
         config = NetConfig(**info["network"])
         styles = list(info["styles"])
@@ -119,4 +121,8 @@ def load_init(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], NetConf
         net, styles = network_from_onnx(path)
         return net.state_dict(), net.config, styles
     ckpt = torch.load(path, weights_only=False)
+    if ckpt["config"].get("kind") == "transformer":
+        from livegen_train.transformer import TransformerConfig
+
+        return ckpt["model"], TransformerConfig(**ckpt["config"]), list(ckpt.get("styles", []))
     return ckpt["model"], NetConfig(**ckpt["config"]), list(ckpt.get("styles", []))

@@ -53,7 +53,7 @@ from livegen_train.distributed import (
     rank0_first,
     sampler_state,
 )
-from livegen_train.network import EventLSTM, NetConfig, grammar_mask
+from livegen_train.network import EventLSTM, NetConfig, grammar_mask, network_from_config
 from livegen_train.onnx_export import build_metadata, export_onnx, parity
 
 __all__ = ["main", "build_parser", "evaluate_nll", "load_pieces"]
@@ -78,8 +78,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--steps", type=int, default=2000, help="optimiser steps (when --minutes is 0)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--window-notes", type=int, default=64, help="notes per training window")
+    p.add_argument("--arch", choices=("lstm", "transformer"), default="lstm",
+                   help="lstm (EventLSTM) or transformer (EventTransformer: --hidden is its width, "
+                        "its context 4 x --window-notes tokens)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--heads", type=int, default=4, help="transformer attention heads")
+    p.add_argument("--ff", type=int, default=0, help="transformer feed-forward width (0: 4 x --hidden)")
     p.add_argument("--embed", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument("--style-splice", type=float, default=0.0,
@@ -272,16 +277,25 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
 
     config = NetConfig(n_styles=len(styles), embed=args.embed, hidden=args.hidden,
                        layers=args.layers, dropout=args.dropout)
+    if args.arch == "transformer":
+        from livegen_train.transformer import TransformerConfig
+
+        config = TransformerConfig(n_styles=len(styles), d_model=args.hidden, heads=args.heads,
+                                   layers=args.layers, ff=args.ff or 4 * args.hidden,
+                                   context=4 * args.window_notes, dropout=args.dropout)
     if init is not None:  # fine-tuning keeps the source's shape, whatever --hidden etc. say
-        config = NetConfig(**{**init[1].to_dict(), "n_styles": len(styles), "dropout": args.dropout})
-    net = EventLSTM(config)
+        config = type(init[1])(**{**init[1].to_dict(), "n_styles": len(styles), "dropout": args.dropout})
+    ckpt = None
+    if (args.resume or args.eval_only) and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        config = network_from_config(ckpt["config"]).config  # the checkpoint's own shape and kind
+    net = network_from_config(config.to_dict())
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(),
                            seed=args.seed + ddp.rank, splice=args.style_splice, parts=args.parts)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     trained_with = vars(args)
-    if (args.resume or args.eval_only) and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+    if ckpt is not None:
         net.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         step, elapsed_s, history = ckpt["step"], ckpt["elapsed_s"], ckpt["history"]
@@ -304,7 +318,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
     model: torch.nn.Module = net
     if ddp.enabled:
         torch.manual_seed(args.seed + ddp.rank)  # own dropout masks; the weights are already equal
-        model = DistributedDataParallel(net)  # EventLSTM has no buffers to sync
+        model = DistributedDataParallel(net)  # neither network has buffers to sync
         log.info("DDP: %d processes x %d threads, effective batch %d", ddp.world_size,
                  torch.get_num_threads(), args.batch * ddp.world_size)
 

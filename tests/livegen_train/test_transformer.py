@@ -1,0 +1,92 @@
+"""The Transformer (issue 13's model that copies in context): its KV-cache step graph, ONNX export
+under the LSTM's contract, and a tiny training run."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from livegen import tokens as tk  # noqa: E402
+from livegen.model import Model  # noqa: E402
+from livegen.notes import Note, write_midi  # noqa: E402
+from livegen_train.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
+from livegen_train.transformer import EventTransformer, TransformerConfig, TransformerStep  # noqa: E402
+
+STYLES = ["baroque", "classical", "romantic", "modern", "folk", "renaissance"]
+SMALL = dict(n_styles=len(STYLES), d_model=32, heads=4, layers=3, ff=64, context=16)
+
+
+def test_the_step_graph_gives_the_whole_window_logits_while_filling_and_after_the_ring_wraps():
+    torch.manual_seed(0)
+    net = EventTransformer(TransformerConfig(**SMALL)).eval()
+    step = TransformerStep(net).eval()
+    tokens = torch.randint(0, tk.VOCAB_SIZE, (50,))  # 50 > context 16: the ring wraps twice
+    style = torch.tensor([2])
+    h = torch.zeros(3, 1, net.config.state_hidden)
+    c = torch.zeros_like(h)
+    with torch.no_grad():
+        whole, _ = net(tokens[None], style)
+        for t in range(len(tokens)):
+            logits, h, c = step(tokens[t:t + 1], style, h, c)
+            np.testing.assert_allclose(logits[0].numpy(), whole[0, t].numpy(), atol=1e-4)
+        # the window is a sliding one: past the context, the oldest token no longer counts
+        moved = tokens.clone()
+        moved[0] = (tokens[0] + 1) % tk.VOCAB_SIZE
+        first_layer_only = EventTransformer(TransformerConfig(**{**SMALL, "layers": 1})).eval()
+        a, _ = first_layer_only(tokens[None], style)
+        b, _ = first_layer_only(moved[None], style)
+    assert not torch.allclose(a[0, 15], b[0, 15])  # token 0 is inside token 15's window
+    assert torch.allclose(a[0, 16], b[0, 16])  # and outside token 16's
+
+
+def test_the_exported_transformer_runs_under_the_lstm_contract_batched_by_style(tmp_path):
+    torch.manual_seed(1)
+    net = EventTransformer(TransformerConfig(**SMALL))
+    path = export_onnx(net, tmp_path / "t.onnx", build_metadata(net, STYLES))
+    tokens = tk.encode([Note(60 + i % 12, 80, i * 0.2, 0.2) for i in range(10)], bos=True)  # 41 > 16
+    assert parity(net, path, tokens, style=3) <= 1e-4
+    model = Model.load(path)
+    assert (model.layers, model.hidden) == (3, 16 * 33)
+    assert model.metadata["network"]["kind"] == "transformer"
+    singles = [model.initial_state() for _ in STYLES]
+    batched = model.initial_style_states()
+    for token in tokens[:20]:
+        rows = [model.step(int(token), singles[k], k) for k in range(len(STYLES))]
+        singles = [state for _, state in rows]
+        every, batched = model.step_styles(int(token), batched)
+        np.testing.assert_allclose(every, np.stack([logits for logits, _ in rows]), atol=1e-5)
+    from livegen.errors import ModelError
+    from livegen_train.onnx_import import network_from_onnx
+
+    with pytest.raises(ModelError, match="a Transformer model; read its weights from the run's checkpoint"):
+        network_from_onnx(path)  # the LSTM reader would misread it
+
+
+def test_a_tiny_transformer_run_trains_resumes_and_exports(tmp_path):
+    from livegen_train.train import main
+
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "midi"
+    folder.mkdir()
+    for i in range(10):
+        notes = [Note(int(p), 80, 0.25 * k, 0.2) for k, p in enumerate(rng.integers(55, 75, 40))]
+        write_midi([notes], folder / f"take{i}.mid")
+    out = tmp_path / "run"
+    common = ["--midi-dir", str(folder), "--style", "mine", "--out", str(out), "--batch", "4",
+              "--window-notes", "8", "--arch", "transformer", "--hidden", "16", "--layers", "2",
+              "--heads", "2", "--eval-every", "2", "--checkpoint-every", "2", "--no-progress",
+              "--threads", "1"]
+    assert main(common + ["--steps", "4"]) == 0
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["config"]["kind"] == "transformer" and ckpt["config"]["context"] == 32
+    # resumed without --arch: the checkpoint's kind and shape win
+    resumed = [a for a in common if a not in ("--arch", "transformer")]
+    assert main(resumed + ["--steps", "6", "--resume", "--export", str(out / "t.onnx")]) == 0
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log] == [2, 4, 6]
+    model = Model.load(out / "t.onnx")
+    assert model.metadata["network"]["kind"] == "transformer"
+    assert model.metadata["metrics"]["steps"] == 6 and (model.layers, model.hidden) == (2, 32 * 17)

@@ -328,6 +328,11 @@ def load_or_train(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STY
     return classifier, path
 
 
+def judge_configs(config: ClassifierConfig, runs: int) -> list[ClassifierConfig]:
+    """The configs of :func:`load_judge`'s ``runs`` members: seeds ``config.seed + k``."""
+    return [replace(config, seed=config.seed + k) for k in range(max(1, runs))]
+
+
 def load_judge(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES,
                config: ClassifierConfig = ClassifierConfig(), runs: int = 1, *, retrain: bool = False
                ) -> tuple[StyleClassifier, Path]:
@@ -342,8 +347,8 @@ def load_judge(split: dict[str, Sequence[Piece]], styles: Sequence[str] = STYLES
     """
     if runs <= 1:
         return load_or_train(split, styles, config, retrain=retrain)
-    trained = [load_or_train(split, styles, replace(config, seed=config.seed + k), retrain=retrain)
-               for k in range(runs)]
+    trained = [load_or_train(split, styles, member, retrain=retrain)
+               for member in judge_configs(config, runs)]
     judge = StyleEnsemble([classifier for classifier, _ in trained])
     judge.metrics = {"test": evaluate_classifier(judge, split["test"]),
                      "runs": [{"path": str(path), "test": c.metrics.get("test"),

@@ -667,16 +667,14 @@ def _style_classifier(split: Any, styles: Sequence[str], args: argparse.Namespac
     if args.midi_dir:
         return None, {"skipped": "--midi-dir: the classifier knows the music21 corpus's styles only"}
     try:
-        from dataclasses import replace
-
         from livegen_train.classifier import ClassifierConfig
-        from livegen_train.classifier_report import cache_path, load_judge
+        from livegen_train.classifier_report import cache_path, judge_configs, load_judge
     except ImportError as exc:
         log.warning("no style classifier: %s", exc)
         return None, {"skipped": f"the classifier needs torch ({exc})"}
     config = ClassifierConfig()
-    paths = [cache_path(split.splits, tuple(styles), replace(config, seed=config.seed + k))
-             for k in range(max(1, args.classifier_runs))]
+    paths = [cache_path(split.splits, tuple(styles), member)
+             for member in judge_configs(config, args.classifier_runs)]
     cached = all(path.is_file() for path in paths)
     if not cached:
         log.warning("no style classifier at %s: training it first (about 3-12 min a run)",

@@ -170,32 +170,32 @@ class TransformerStep(nn.Module):
         self.register_buffer("sin", sin, persistent=False)
 
     def forward(self, token: torch.Tensor, style: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        # Shapes use -1 for the batch axis: no shape arithmetic in the exported graph.
         cfg = self.net.config
         n, d = cfg.context, cfg.d_model
-        batch = token.shape[0]
         heads, head_dim = cfg.heads, d // cfg.heads
         x = self.net.token_embed(token) + self.net.style_embed(style)  # [B, d]
-        h = h.reshape(cfg.layers, batch, n, d + 1)
-        c = c.reshape(cfg.layers, batch, n, d + 1)
-        one = torch.ones(batch, 1, 1, dtype=h.dtype)
+        h = h.reshape(cfg.layers, -1, n, d + 1)
+        c = c.reshape(cfg.layers, -1, n, d + 1)
         h_rows, c_rows = [], []
         for i, block in enumerate(self.net.blocks):
             q, k, v = block.qkv(block.ln1(x)).chunk(3, dim=-1)  # [B, d] each
-            keys = torch.cat([h[i, :, 1:, :], torch.cat([k[:, None, :], one], dim=-1)], dim=1)
-            values = torch.cat([c[i, :, 1:, :], torch.cat([v[:, None, :], one], dim=-1)], dim=1)
+            flag = torch.ones_like(k[:, :1])
+            keys = torch.cat([h[i, :, 1:, :], torch.cat([k, flag], dim=-1)[:, None, :]], dim=1)
+            values = torch.cat([c[i, :, 1:, :], torch.cat([v, flag], dim=-1)[:, None, :]], dim=1)
             h_rows.append(keys)
             c_rows.append(values)
-            held = keys[:, :, d]  # [B, n]: 1.0 where a slot holds a token
-            kh = keys[:, :, :d].reshape(batch, n, heads, head_dim).transpose(1, 2)  # [B, H, n, hd]
-            vh = values[:, :, :d].reshape(batch, n, heads, head_dim).transpose(1, 2)
+            empty = keys[:, None, None, :, d] < 0.5  # [B, 1, 1, n]: slots not yet filled
+            kh = keys[:, :, :d].reshape(-1, n, heads, head_dim).transpose(1, 2)  # [B, H, n, hd]
+            vh = values[:, :, :d].reshape(-1, n, heads, head_dim).transpose(1, 2)
             kh = rotate(kh, self.cos, self.sin)
-            qh = rotate(q.reshape(batch, heads, 1, head_dim), self.cos[-1:], self.sin[-1:])
+            qh = rotate(q.reshape(-1, heads, 1, head_dim), self.cos[-1:], self.sin[-1:])
             scores = (qh @ kh.transpose(-1, -2)) / math.sqrt(head_dim)  # [B, H, 1, n]
-            scores = scores.masked_fill(held[:, None, None, :] < 0.5, float("-inf"))
-            out = (scores.softmax(-1) @ vh).reshape(batch, d)
+            scores = scores.masked_fill(empty, float("-inf"))
+            out = (scores.softmax(-1) @ vh).reshape(-1, d)
             x = x + block.proj(out)
             x = x + block.mlp(block.ln2(x))
         logits = self.net.head(self.net.ln(x))
-        h_out = torch.stack(h_rows).reshape(cfg.layers, batch, n * (d + 1))
-        c_out = torch.stack(c_rows).reshape(cfg.layers, batch, n * (d + 1))
+        h_out = torch.stack(h_rows).reshape(cfg.layers, -1, n * (d + 1))
+        c_out = torch.stack(c_rows).reshape(cfg.layers, -1, n * (d + 1))
         return logits, h_out, c_out

@@ -11,12 +11,14 @@ The step graph keeps the livegen model contract (``token``, ``style``,
 ``h``, ``c`` -> ``logits``, ``h_out``, ``c_out``; livegen/model.py), so the
 runtime loads it like the LSTM: the cache travels in ``h`` and ``c``.
 ``h`` is float32 [layers, batch, context * (d_model + 1)], viewed as
-[layers, batch, context, d_model + 1]: each slot's key (before rotation) and,
-last, 1.0 where the slot holds a token (0.0 while the ring is filling).
-``c`` has the same shape and holds each slot's value (its last column is
-unused). Each step shifts the ring by one slot and writes the new token's key
-and value into the last slot; its position is ``context - 1`` and slot ``i``'s
-is ``i``, the distances seen in training (windows of ``context`` tokens).
+[layers, batch, context, d_model + 1]: each slot's key, rotated at its
+token's position, and, last, that position + 1 (0.0: the slot is empty).
+``c`` has the same shape and holds each slot's value (its last column repeats
+the position). The token at position ``p`` (0 for the first) goes to slot
+``p mod context``, over the oldest, so attention sees the last ``context``
+tokens at their true distances, as in training (windows of ``context``
+tokens). Positions are exact integers in float32 up to 2**24 tokens (about
+five days at 40 tokens a second); the rotation angles are computed in float64.
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ def rope_tables(head_dim: int, positions: torch.Tensor) -> tuple[torch.Tensor, t
     angles = positions.float()[:, None] * inv[None, :]
     angles = torch.cat([angles, angles], dim=-1)
     return angles.cos(), angles.sin()
+
+
+def step_tables(position: torch.Tensor, inv_freq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin float32 [B, 1, head_dim] of positions [B, 1] (float32 integers), computed in
+    float64 (``inv_freq`` float64 [head_dim], halves repeated) so that a long session's large
+    positions keep their distances exact."""
+    angles = position.double() * inv_freq[None, :]
+    return angles.cos().float()[:, None, :], angles.sin().float()[:, None, :]
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -165,9 +175,10 @@ class TransformerStep(nn.Module):
         super().__init__()
         self.net = net
         cfg = net.config
-        cos, sin = rope_tables(cfg.d_model // cfg.heads, torch.arange(cfg.context))
-        self.register_buffer("cos", cos, persistent=False)  # [context, head_dim]
-        self.register_buffer("sin", sin, persistent=False)
+        head_dim = cfg.d_model // cfg.heads
+        inv = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+        self.register_buffer("inv_freq", torch.cat([inv, inv]), persistent=False)  # [head_dim]
+        self.register_buffer("slots", torch.arange(cfg.context, dtype=torch.float32), persistent=False)
 
     def forward(self, token: torch.Tensor, style: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         # Shapes use -1 for the batch axis: no shape arithmetic in the exported graph.
@@ -177,20 +188,25 @@ class TransformerStep(nn.Module):
         x = self.net.token_embed(token) + self.net.style_embed(style)  # [B, d]
         h = h.reshape(cfg.layers, -1, n, d + 1)
         c = c.reshape(cfg.layers, -1, n, d + 1)
+        # Each slot's last column of h holds its token's position + 1 (0: empty). The new
+        # token's position p is the newest + 1; it goes to slot p mod n, over the oldest.
+        position = h[0, :, :, d].amax(dim=-1, keepdim=True)  # [B, 1] float32, exact below 2**24
+        stamp = position + 1.0
+        write = (self.slots[None, :] == torch.remainder(position, float(n)))[:, :, None]  # [B, n, 1]
+        cos, sin = step_tables(position, self.inv_freq)  # [B, 1, head_dim]
         h_rows, c_rows = [], []
         for i, block in enumerate(self.net.blocks):
             q, k, v = block.qkv(block.ln1(x)).chunk(3, dim=-1)  # [B, d] each
-            flag = torch.ones_like(k[:, :1])
-            keys = torch.cat([h[i, :, 1:, :], torch.cat([k, flag], dim=-1)[:, None, :]], dim=1)
-            values = torch.cat([c[i, :, 1:, :], torch.cat([v, flag], dim=-1)[:, None, :]], dim=1)
+            q = rotate(q.reshape(-1, heads, head_dim), cos, sin)  # [B, H, hd]
+            k = rotate(k.reshape(-1, heads, head_dim), cos, sin).reshape(-1, d)
+            keys = torch.where(write, torch.cat([k, stamp], dim=-1)[:, None, :], h[i])  # [B, n, d+1]
+            values = torch.where(write, torch.cat([v, stamp], dim=-1)[:, None, :], c[i])
             h_rows.append(keys)
             c_rows.append(values)
-            empty = keys[:, None, None, :, d] < 0.5  # [B, 1, 1, n]: slots not yet filled
+            empty = keys[:, None, None, :, d] < 0.5  # [B, 1, 1, n]
             kh = keys[:, :, :d].reshape(-1, n, heads, head_dim).transpose(1, 2)  # [B, H, n, hd]
             vh = values[:, :, :d].reshape(-1, n, heads, head_dim).transpose(1, 2)
-            kh = rotate(kh, self.cos, self.sin)
-            qh = rotate(q.reshape(-1, heads, 1, head_dim), self.cos[-1:], self.sin[-1:])
-            scores = (qh @ kh.transpose(-1, -2)) / math.sqrt(head_dim)  # [B, H, 1, n]
+            scores = (q[:, :, None, :] @ kh.transpose(-1, -2)) / math.sqrt(head_dim)  # [B, H, 1, n]
             scores = scores.masked_fill(empty, float("-inf"))
             out = (scores.softmax(-1) @ vh).reshape(-1, d)
             x = x + block.proj(out)

@@ -13,7 +13,13 @@ from livegen import tokens as tk  # noqa: E402
 from livegen.model import Model  # noqa: E402
 from livegen.notes import Note, write_midi  # noqa: E402
 from livegen_train.onnx_export import build_metadata, export_onnx, parity  # noqa: E402
-from livegen_train.transformer import EventTransformer, TransformerConfig, TransformerStep  # noqa: E402
+from livegen_train.transformer import (  # noqa: E402
+    EventTransformer,
+    TransformerConfig,
+    TransformerStep,
+    rotate,
+    step_tables,
+)
 
 STYLES = ["baroque", "classical", "romantic", "modern", "folk", "renaissance"]
 SMALL = dict(n_styles=len(STYLES), d_model=32, heads=4, layers=3, ff=64, context=16)
@@ -90,3 +96,19 @@ def test_a_tiny_transformer_run_trains_resumes_and_exports(tmp_path):
     model = Model.load(out / "t.onnx")
     assert model.metadata["network"]["kind"] == "transformer"
     assert model.metadata["metrics"]["steps"] == 6 and (model.layers, model.hidden) == (2, 32 * 17)
+
+
+def test_attention_scores_depend_on_distance_only_even_days_into_a_session():
+    step = TransformerStep(EventTransformer(TransformerConfig(**SMALL)))
+    torch.manual_seed(2)
+    q, k = torch.randn(1, 1, 8), torch.randn(1, 1, 8)  # one head of width 8
+
+    def score(q_at: float, k_at: float) -> float:
+        qc, qs = step_tables(torch.tensor([[q_at]]), step.inv_freq)
+        kc, ks = step_tables(torch.tensor([[k_at]]), step.inv_freq)
+        return float((rotate(q, qc, qs) * rotate(k, kc, ks)).sum())
+
+    start = score(40.0, 3.0)
+    late = float(2 ** 24 - 100)  # the largest positions the float32 stamp holds exactly
+    assert abs(score(late + 37, late) - start) < 1e-4
+    assert abs(score(late + 36, late) - start) > 1e-3  # a distance off by one is seen

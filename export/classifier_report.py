@@ -99,18 +99,26 @@ def label_shares(labels: Sequence[str], styles: Sequence[str], own: str | None =
             "margin": round(shares[own] - other, 4)}
 
 
+def _file_digest(model: Any) -> str:
+    """SHA-1 of the model's file ('' without one): a model re-exported to the same path is
+    another model."""
+    path = Path(str(getattr(model, "path", "")))
+    return hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else ""
+
+
 def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int],
                  *, cache: Path | None = None) -> list[list[Note]]:
     """One ``CONTINUATION_NOTES``-note continuation per prompt and seed (prompt-major order).
 
     Args:
         cache: a directory where the continuations are kept as JSON, keyed by the
-            model file, the preset, the prompts and the seeds; None = no cache.
+            model file's path and content, the preset, the prompts and the seeds; None = no cache.
     """
     preset = preset.replace(max_seconds=LONG_PREFIX_S, context_notes=PROMPT_NOTES)
     path = None
     if cache is not None:
-        key = hashlib.sha1(json.dumps([str(getattr(model, "path", "")), preset.to_dict(), list(seeds),
+        key = hashlib.sha1(json.dumps([str(getattr(model, "path", "")), _file_digest(model),
+                                       preset.to_dict(), list(seeds),
                                        [[_row_of(n) for n in p] for p in prompts]], default=str).encode())
         path = Path(cache) / f"{key.hexdigest()[:20]}.json"
         if path.is_file():

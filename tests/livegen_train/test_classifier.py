@@ -322,6 +322,16 @@ def test_continuations_are_cached_per_preset_and_read_back(tmp_path):
     assert continue_all(Broken(), preset, prompts, range(2), cache=tmp_path) == first
     with pytest.raises(AssertionError, match="not read"):  # another preset is another entry
         continue_all(Broken(), preset.replace(follow=0.5), prompts, range(2), cache=tmp_path)
+    # a model file re-exported to the same path is another model
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"first export")
+    located, broken = _Model(), Broken()
+    located.path = broken.path = onnx_file
+    continue_all(located, preset, prompts, range(2), cache=tmp_path)
+    assert continue_all(broken, preset, prompts, range(2), cache=tmp_path) == first
+    onnx_file.write_bytes(b"second export")
+    with pytest.raises(AssertionError, match="not read"):
+        continue_all(broken, preset, prompts, range(2), cache=tmp_path)
 
 
 def test_a_classifier_trained_on_parts_is_cached_under_its_own_key():

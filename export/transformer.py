@@ -48,6 +48,12 @@ class TransformerConfig:
         ff: feed-forward width.
         context: tokens the step graph's ring keeps (training windows are this long).
         dropout: dropout on attention output and feed-forward (training only).
+        sink: past ``context`` tokens, keep the first token (BOS) in the window as its first
+            slot, at the distance it had in training, as every training window opens with
+            it (an attention sink: Xiao et al. 2023, "Efficient Streaming Language Models
+            with Attention Sinks", arXiv:2309.17453); the last ``context - 1`` tokens follow
+            it. Without it, the window is the last ``context`` tokens. Inference only: the
+            training windows are ``context`` tokens long either way.
         kind: ``"transformer"`` (the LSTM's :class:`~livegen_train.network.NetConfig` has none).
     """
 
@@ -59,6 +65,7 @@ class TransformerConfig:
     ff: int = 512
     context: int = 256
     dropout: float = 0.1
+    sink: bool = False
     kind: str = "transformer"
 
     def __post_init__(self) -> None:
@@ -116,13 +123,20 @@ class Block(nn.Module):
         return x.view(x.shape[0], x.shape[1], self.heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-                band: torch.Tensor | None = None) -> torch.Tensor:
-        q, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)
-        q, k, v = rotate(self.split(q), cos, sin), rotate(self.split(k), cos, sin), self.split(v)
+                band: torch.Tensor | None = None, sink_distance: int = 0) -> torch.Tensor:
+        q_raw, k, v = self.qkv(self.ln1(x)).chunk(3, dim=-1)
+        q_raw, k, v = self.split(q_raw), self.split(k), self.split(v)
+        q, k = rotate(q_raw, cos, sin), rotate(k, cos, sin)
         if band is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=band)
+        else:  # longer than the context: a sliding window (TransformerConfig.sink)
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+            if sink_distance:  # the first token seen from sink_distance at most
+                far = rotate(q_raw, cos[sink_distance], sin[sink_distance]) @ k[:, :, :1].transpose(-1, -2)
+                rows = torch.arange(band.shape[0])[:, None] >= sink_distance
+                scores[..., :1] = torch.where(rows, far / math.sqrt(self.head_dim), scores[..., :1])
+            scores = scores.masked_fill(~band, float("-inf"))
+            out = scores.softmax(-1) @ v
         out = out.transpose(1, 2).reshape(x.shape)
         x = x + self.drop(self.proj(out))
         return x + self.drop(self.mlp(self.ln2(x)))
@@ -134,9 +148,9 @@ class EventTransformer(nn.Module):
     ``forward(tokens [B, T] int64, style [B] int64, state=None)`` returns
     ``(logits [B, T, V] float32, None)``, the LSTM's signature (``state`` is
     ignored: training and evaluation windows are stateless). Beyond
-    ``config.context`` tokens each token attends to the last ``context`` only
-    (a sliding window, as the step graph's ring does; each layer's cached
-    keys still carry what came before them).
+    ``config.context`` tokens each token attends to a sliding window, as the
+    step graph's ring does (:attr:`TransformerConfig.sink`; each layer's cached
+    keys still carry what came before them), so both give the same logits.
     """
 
     def __init__(self, config: TransformerConfig) -> None:
@@ -154,13 +168,15 @@ class EventTransformer(nn.Module):
         x = self.token_embed(tokens) + self.style_embed(style)[:, None, :]
         cos, sin = rope_tables(self.config.d_model // self.config.heads,
                                torch.arange(tokens.shape[1]))
-        n = tokens.shape[1]
+        n, context, sink = tokens.shape[1], self.config.context, self.config.sink
         band = None
-        if n > self.config.context:
+        if n > context:
             distance = torch.arange(n)[:, None] - torch.arange(n)[None, :]
-            band = (distance >= 0) & (distance < self.config.context)
+            band = (distance >= 0) & (distance < context - int(sink))
+            if sink:
+                band[:, 0] = True
         for block in self.blocks:
-            x = block(x, cos, sin, band)
+            x = block(x, cos, sin, band, (context - 1) if sink else 0)
         return self.head(self.ln(x)), None
 
 
@@ -189,10 +205,16 @@ class TransformerStep(nn.Module):
         h = h.reshape(cfg.layers, -1, n, d + 1)
         c = c.reshape(cfg.layers, -1, n, d + 1)
         # Each slot's last column of h holds its token's position + 1 (0: empty). The new
-        # token's position p is the newest + 1; it goes to slot p mod n, over the oldest.
+        # token's position p is the newest + 1; it goes to slot p mod n, over the oldest
+        # (with the sink: the first token keeps slot 0, the others ring over slots 1..n-1).
         position = h[0, :, :, d].amax(dim=-1, keepdim=True)  # [B, 1] float32, exact below 2**24
         stamp = position + 1.0
-        write = (self.slots[None, :] == torch.remainder(position, float(n)))[:, :, None]  # [B, n, 1]
+        if cfg.sink:
+            slot = torch.where(position < 0.5, position, 1.0 + torch.remainder(position - 1.0, float(n - 1)))
+            sink_cos, sink_sin = step_tables((position - float(n - 1)).clamp(min=0.0), self.inv_freq)
+        else:
+            slot = torch.remainder(position, float(n))
+        write = (self.slots[None, :] == slot)[:, :, None]  # [B, n, 1]
         cos, sin = step_tables(position, self.inv_freq)  # [B, 1, head_dim]
         h_rows, c_rows = [], []
         for i, block in enumerate(self.net.blocks):
@@ -204,7 +226,12 @@ class TransformerStep(nn.Module):
             h_rows.append(keys)
             c_rows.append(values)
             empty = keys[:, None, None, :, d] < 0.5  # [B, 1, 1, n]
-            kh = keys[:, :, :d].reshape(-1, n, heads, head_dim).transpose(1, 2)  # [B, H, n, hd]
+            if cfg.sink:  # slot 0's key was rotated at position 0: now at the window's start
+                first = rotate(keys[:, 0, :d].reshape(-1, heads, head_dim), sink_cos, sink_sin)
+                keys_now = torch.cat([first.reshape(-1, 1, d), keys[:, 1:, :d]], dim=1)
+            else:
+                keys_now = keys[:, :, :d]
+            kh = keys_now.reshape(-1, n, heads, head_dim).transpose(1, 2)  # [B, H, n, hd]
             vh = values[:, :, :d].reshape(-1, n, heads, head_dim).transpose(1, 2)
             scores = (q[:, :, None, :] @ kh.transpose(-1, -2)) / math.sqrt(head_dim)  # [B, H, 1, n]
             scores = scores.masked_fill(empty, float("-inf"))

@@ -25,9 +25,10 @@ STYLES = ["baroque", "classical", "romantic", "modern", "folk", "renaissance"]
 SMALL = dict(n_styles=len(STYLES), d_model=32, heads=4, layers=3, ff=64, context=16)
 
 
-def test_the_step_graph_gives_the_whole_window_logits_while_filling_and_after_the_ring_wraps():
+@pytest.mark.parametrize("sink", [False, True])
+def test_the_step_graph_gives_the_whole_window_logits_while_filling_and_after_the_ring_wraps(sink):
     torch.manual_seed(0)
-    net = EventTransformer(TransformerConfig(**SMALL)).eval()
+    net = EventTransformer(TransformerConfig(**SMALL, sink=sink)).eval()
     step = TransformerStep(net).eval()
     tokens = torch.randint(0, tk.VOCAB_SIZE, (50,))  # 50 > context 16: the ring wraps twice
     style = torch.tensor([2])
@@ -40,17 +41,22 @@ def test_the_step_graph_gives_the_whole_window_logits_while_filling_and_after_th
             np.testing.assert_allclose(logits[0].numpy(), whole[0, t].numpy(), atol=1e-4)
         # the window is a sliding one: past the context, the oldest token no longer counts
         moved = tokens.clone()
-        moved[0] = (tokens[0] + 1) % tk.VOCAB_SIZE
-        first_layer_only = EventTransformer(TransformerConfig(**{**SMALL, "layers": 1})).eval()
-        a, _ = first_layer_only(tokens[None], style)
-        b, _ = first_layer_only(moved[None], style)
-    assert not torch.allclose(a[0, 15], b[0, 15])  # token 0 is inside token 15's window
-    assert torch.allclose(a[0, 16], b[0, 16])  # and outside token 16's
+        moved[1] = (tokens[1] + 1) % tk.VOCAB_SIZE
+        one_layer = EventTransformer(TransformerConfig(**{**SMALL, "layers": 1}, sink=sink)).eval()
+        a, _ = one_layer(tokens[None], style)
+        b, _ = one_layer(moved[None], style)
+        last = 16 - int(sink)  # the last token whose window holds token 1
+        assert not torch.allclose(a[0, last], b[0, last])
+        assert torch.allclose(a[0, last + 1], b[0, last + 1])
+        if sink:  # the first token stays in every window, at the distance training gave it
+            window = torch.cat([tokens[:1], tokens[-15:]])
+            alone, _ = one_layer(window[None], style)
+            np.testing.assert_allclose(a[0, -1].numpy(), alone[0, -1].numpy(), atol=1e-4)
 
 
 def test_the_exported_transformer_runs_under_the_lstm_contract_batched_by_style(tmp_path):
     torch.manual_seed(1)
-    net = EventTransformer(TransformerConfig(**SMALL))
+    net = EventTransformer(TransformerConfig(**SMALL, sink=True))
     path = export_onnx(net, tmp_path / "t.onnx", build_metadata(net, STYLES))
     tokens = tk.encode([Note(60 + i % 12, 80, i * 0.2, 0.2) for i in range(10)], bos=True)  # 41 > 16
     assert parity(net, path, tokens, style=3) <= 1e-4

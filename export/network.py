@@ -14,7 +14,7 @@ from torch import nn
 
 from livegen import tokens as tk
 
-__all__ = ["NetConfig", "EventLSTM", "StepModule", "grammar_mask", "network_from_config", "step_module",
+__all__ = ["NetConfig", "EventLSTM", "StepModule", "grammar_mask", "config_from_dict", "network_from_config",
            "state_shape"]
 
 
@@ -39,6 +39,11 @@ class NetConfig:
     hidden: int = 256
     layers: int = 2
     dropout: float = 0.1
+
+    @property
+    def state_hidden(self) -> int:
+        """Width of the contract's ``h``/``c`` (the model metadata's ``hidden``)."""
+        return self.hidden
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +82,10 @@ class EventLSTM(nn.Module):
         out, state = self.lstm(torch.cat([x, s], dim=-1), state)
         return self.head(self.drop(out)), state
 
+    def step_graph(self) -> StepModule:
+        """The one-step graph that is exported (the model contract)."""
+        return StepModule(self)
+
 
 class StepModule(nn.Module):
     """One step with explicit state, the graph that is exported to ONNX.
@@ -94,33 +103,34 @@ class StepModule(nn.Module):
         return logits[:, 0, :], h_out, c_out
 
 
-def network_from_config(config: dict) -> nn.Module:
-    """The network a checkpoint's or model's ``config`` dict describes: an
-    :class:`EventLSTM`, or with ``kind: "transformer"`` an
-    :class:`~livegen_train.transformer.EventTransformer`.
+def config_from_dict(config: dict):
+    """The config a checkpoint's or model's ``config`` dict describes: a :class:`NetConfig`, or
+    with ``kind: "transformer"`` a :class:`~livegen_train.transformer.TransformerConfig`.
 
     Raises:
-        TypeError: a key neither config class knows.
+        TypeError: a key the config class does not know.
     """
     if config.get("kind") == "transformer":
-        from livegen_train.transformer import EventTransformer, TransformerConfig
+        from livegen_train.transformer import TransformerConfig
 
-        return EventTransformer(TransformerConfig(**config))
-    return EventLSTM(NetConfig(**config))
+        return TransformerConfig(**config)
+    return NetConfig(**config)
 
 
-def step_module(net: nn.Module) -> nn.Module:
-    """The one-step graph of ``net`` (the model contract's inputs and outputs)."""
-    if getattr(net.config, "kind", "lstm") == "transformer":
-        from livegen_train.transformer import TransformerStep
+def network_from_config(config: dict) -> nn.Module:
+    """The network (untrained) of :func:`config_from_dict`'s config.
 
-        return TransformerStep(net)
-    return StepModule(net)
+    Raises:
+        TypeError: a key the config class does not know.
+    """
+    config = config_from_dict(config)
+    if getattr(config, "kind", "lstm") == "transformer":
+        from livegen_train.transformer import EventTransformer
+
+        return EventTransformer(config)
+    return EventLSTM(config)
 
 
 def state_shape(net: nn.Module) -> tuple[int, int]:
     """``(layers, hidden)`` of the contract's ``h`` and ``c`` ([layers, batch, hidden])."""
-    cfg = net.config
-    if getattr(cfg, "kind", "lstm") == "transformer":
-        return cfg.layers, cfg.state_hidden
-    return cfg.layers, cfg.hidden
+    return net.config.layers, net.config.state_hidden

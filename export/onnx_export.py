@@ -18,7 +18,7 @@ import torch
 
 from livegen import tokens as tk
 from livegen.model import INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES
-from livegen_train.network import EventLSTM, state_shape, step_module
+from livegen_train.network import EventLSTM, state_shape
 
 __all__ = ["export_onnx", "parity", "build_metadata"]
 
@@ -29,6 +29,7 @@ def build_metadata(net: EventLSTM, styles: list[str], *, context_notes: int = 50
                    corpus: dict | None = None, metrics: dict | None = None,
                    training: dict | None = None) -> dict[str, Any]:
     """The JSON metadata a livegen model carries."""
+    layers, hidden = state_shape(net)
     return {
         "vocab": tk.vocab_spec(),
         "vocab_version": tk.VOCAB_VERSION,
@@ -36,7 +37,7 @@ def build_metadata(net: EventLSTM, styles: list[str], *, context_notes: int = 50
         "time_resolution_s": float(tk.SHIFT_BINS_S[1]),
         "styles": list(styles),
         "context_notes": context_notes,
-        "state": {"names": ["h", "c"], "layers": state_shape(net)[0], "hidden": state_shape(net)[1]},
+        "state": {"names": ["h", "c"], "layers": layers, "hidden": hidden},
         "network": net.config.to_dict(),
         "corpus": corpus or {},
         "metrics": metrics or {},
@@ -61,7 +62,7 @@ def export_onnx(net: EventLSTM, path: str | os.PathLike, metadata: dict[str, Any
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = net.eval()
-    step = step_module(net).eval()
+    step = net.step_graph().eval()
     layers, hidden = state_shape(net)
     args = (torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long),
             torch.zeros(layers, 1, hidden), torch.zeros(layers, 1, hidden))

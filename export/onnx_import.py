@@ -27,7 +27,7 @@ import torch
 
 from livegen.errors import ModelError
 from livegen.model import METADATA_KEY
-from livegen_train.network import EventLSTM, NetConfig
+from livegen_train.network import EventLSTM, NetConfig, config_from_dict
 
 __all__ = ["network_from_onnx", "load_init"]
 
@@ -121,8 +121,4 @@ def load_init(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], NetConf
         net, styles = network_from_onnx(path)
         return net.state_dict(), net.config, styles
     ckpt = torch.load(path, weights_only=False)
-    if ckpt["config"].get("kind") == "transformer":
-        from livegen_train.transformer import TransformerConfig
-
-        return ckpt["model"], TransformerConfig(**ckpt["config"]), list(ckpt.get("styles", []))
-    return ckpt["model"], NetConfig(**ckpt["config"]), list(ckpt.get("styles", []))
+    return ckpt["model"], config_from_dict(ckpt["config"]), list(ckpt.get("styles", []))

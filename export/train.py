@@ -53,7 +53,7 @@ from livegen_train.distributed import (
     rank0_first,
     sampler_state,
 )
-from livegen_train.network import EventLSTM, NetConfig, grammar_mask, network_from_config
+from livegen_train.network import EventLSTM, NetConfig, config_from_dict, grammar_mask, network_from_config
 from livegen_train.onnx_export import build_metadata, export_onnx, parity
 
 __all__ = ["main", "build_parser", "evaluate_nll", "load_pieces"]
@@ -288,7 +288,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
     ckpt = None
     if (args.resume or args.eval_only) and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, weights_only=False)
-        config = network_from_config(ckpt["config"]).config  # the checkpoint's own shape and kind
+        config = config_from_dict(ckpt["config"])  # the checkpoint's own shape and kind
     net = network_from_config(config.to_dict())
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(),
                            seed=args.seed + ddp.rank, splice=args.style_splice, parts=args.parts)

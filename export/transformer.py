@@ -179,6 +179,10 @@ class EventTransformer(nn.Module):
             x = block(x, cos, sin, band, (context - 1) if sink else 0)
         return self.head(self.ln(x)), None
 
+    def step_graph(self) -> TransformerStep:
+        """The one-step graph that is exported (the model contract)."""
+        return TransformerStep(self)
+
 
 class TransformerStep(nn.Module):
     """One step with the KV cache in ``h``/``c`` (module docstring), the graph exported to ONNX.

@@ -124,11 +124,11 @@ def network_from_config(config: dict) -> nn.Module:
         TypeError: a key the config class does not know.
     """
     config = config_from_dict(config)
-    if getattr(config, "kind", "lstm") == "transformer":
-        from livegen_train.transformer import EventTransformer
+    if isinstance(config, NetConfig):
+        return EventLSTM(config)
+    from livegen_train.transformer import EventTransformer
 
-        return EventTransformer(config)
-    return EventLSTM(config)
+    return EventTransformer(config)
 
 
 def state_shape(net: nn.Module) -> tuple[int, int]:

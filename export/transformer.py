@@ -81,11 +81,16 @@ class TransformerConfig:
         return asdict(self)
 
 
+def inverse_frequencies(head_dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Rotary frequencies, radians per position [head_dim] (base 10000, RoFormer), the half
+    repeated: one per pair that :func:`rotate` turns."""
+    inv = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=dtype) / head_dim))
+    return torch.cat([inv, inv])
+
+
 def rope_tables(head_dim: int, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos, sin [len(positions), head_dim] for rotary positions (base 10000, RoFormer)."""
-    inv = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
-    angles = positions.float()[:, None] * inv[None, :]
-    angles = torch.cat([angles, angles], dim=-1)
+    """cos, sin [len(positions), head_dim] for rotary positions."""
+    angles = positions.float()[:, None] * inverse_frequencies(head_dim)[None, :]
     return angles.cos(), angles.sin()
 
 
@@ -195,9 +200,8 @@ class TransformerStep(nn.Module):
         super().__init__()
         self.net = net
         cfg = net.config
-        head_dim = cfg.d_model // cfg.heads
-        inv = 1.0 / (10000.0 ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
-        self.register_buffer("inv_freq", torch.cat([inv, inv]), persistent=False)  # [head_dim]
+        self.register_buffer("inv_freq", inverse_frequencies(cfg.d_model // cfg.heads, torch.float64),
+                             persistent=False)  # [head_dim]
         self.register_buffer("slots", torch.arange(cfg.context, dtype=torch.float32), persistent=False)
 
     def forward(self, token: torch.Tensor, style: torch.Tensor, h: torch.Tensor, c: torch.Tensor):

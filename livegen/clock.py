@@ -62,7 +62,9 @@ GAP_UNKNOWN_S = 0.25  # the same, before any tempo is known (30 BPM = 83 ms per 
 #: A jump: the ticks after it off the line through the ticks before by more than this,
 #: seconds, together (STEADY_PERIODS). If by 1-3 periods (within LOST_TOLERANCE), ticks were
 #: lost (a JACK client that missed a cycle; a DAW that skipped ahead after a dropout): they
-#: are counted. Otherwise the phase stepped (a clock that stalled and did not catch up, as a
+#: are counted. If by -1 to -3 periods, ticks were repeated (a non-real-time JACK server that
+#: let a late client read the clock's buffer twice): they are not counted. Otherwise the phase
+#: stepped (a clock that stalled and did not catch up, as a
 #: starved JACK server's does): the ticks before the step move by it. A single late tick (a
 #: long interval, then a short one) is neither: the fit drops it as an outlier.
 STEP_MIN_S = 0.004
@@ -255,7 +257,9 @@ class MidiClock:
         tolerance = min(max(LOST_TOLERANCE, LOST_JITTERS * jitter / period), MAX_LOST_TOLERANCE)
         stall_s = 0.0 if self.stalled is None else stalled_for_s(self.stalled, times[k - 1], times[k])
         lost = lost_ticks(jump.size_s, period, tolerance, stall_s)
-        if 1 <= lost <= MAX_LOST_TICKS:
+        if -MAX_LOST_TICKS <= lost <= -1:
+            self._drop_repeated(k, -lost)
+        elif 1 <= lost <= MAX_LOST_TICKS:
             for i in range(k, n):
                 seqs[i] += lost
             self._seq += lost
@@ -304,6 +308,24 @@ class MidiClock:
         while len(self._times) > keep:
             self._times.popleft()
             self._seqs.popleft()
+
+    def _drop_repeated(self, k: int, count: int) -> None:
+        """Forget ``count`` ticks from the ``k``-th kept on: the same ticks heard twice.
+
+        They came a tick period or more early, and every tick after them as early:
+        the clock did not step, its ticks were counted once too often (a JACK
+        client reading a buffer twice). The ticks after them are numbered back,
+        and so is the song position.
+        """
+        for _ in range(count):
+            del self._times[k]
+            del self._seqs[k]
+        for i in range(k, len(self._seqs)):
+            self._seqs[i] -= count
+        self._seq -= count
+        if self.running and self.position is not None:
+            self.position -= count
+            self._next_position -= count
 
     def _shift(self, k: int, step_s: float) -> None:
         """Move the ticks before the ``k``-th kept by ``step_s`` seconds: the phase stepped there.

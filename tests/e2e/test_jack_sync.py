@@ -22,6 +22,9 @@ clock's ticks jitter by more than :data:`CLEAN_CLOCK_JITTER_MS`, or stall: a
 non-real-time server on a busy machine), notes already scheduled cannot follow
 and the 2 ms target cannot be measured: the test says so and checks a limit
 widened by that jitter or the worst stall instead (still below a 16th note).
+With the jittery clock, a frame-accurate listener hears what JACK delivered of
+the ticks sent: when the starved server lost or repeated ticks twice within a
+beat (beyond what the follower numbers), accuracy is not measured either.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ import rtmidi
 import yaml
 from test_jack_daemon import EARS_POLL_S, PHRASE, Daemon, Player, is_off, is_on, sounding_after
 
+from livegen import ports as livegen_ports
+from livegen.clock import MAX_LOST_TICKS
 from livegen.model import default_model_path
 from livegen.ports import IN_PORT_NAME, JACK_POLL_INTERVAL_S
 
@@ -458,13 +463,92 @@ class JitteredClock:
         self.out.close_port()
 
 
+class ClockListener:
+    """A one-client JACK input on the clock's port: frame-accurate stamps and missed cycles.
+
+    A non-realtime dummy server on a starved host runs cycles without a client
+    that is late, or lets it read a buffer late: the clock's own client can then
+    lose or repeat ticks before any follower hears them. This listener, in the
+    sender's process, hears what the server delivered.
+    """
+
+    CLIENT = "livegen-e2e-clock-listener"
+
+    def __init__(self, source: str) -> None:
+        self.stamps: list[float] = []
+        self._lock = threading.Lock()
+        self.port = livegen_ports.open_input("jack", client_name=self.CLIENT, handler=self._add)
+        jack("jack_connect", source, f"{self.CLIENT}:{IN_PORT_NAME}")
+
+    def _add(self, data: list[int], stamp_s: float) -> None:
+        if list(data) == [CLOCK_STATUS]:
+            with self._lock:
+                self.stamps.append(stamp_s)
+
+    def close(self) -> None:
+        self.port.close()
+
+    def snapshot(self) -> list[float]:
+        with self._lock:
+            return list(self.stamps)
+
+
+#: Clock faults (ticks lost, or heard twice) closer than this, ticks, are beyond what
+#: MidiClock tells apart (tests/livegen/test_clock.py: its strict xfail); so is a run of
+#: more than MAX_LOST_TICKS lost in a row.
+FAULTS_APART_TICKS = 24
+
+
+def clock_faults(delivered_s: list[float], sent_s: list[float]) -> list[tuple[int, int]]:
+    """The faults in what JACK delivered of the ticks sent: ``(first tick, ticks)`` each.
+
+    Each delivered stamp is the tick sent nearest it (ticks are 20.8 ms apart, a
+    stamp within a few ms of its send, a stall aside); a tick sent but never
+    delivered is lost (``ticks`` > 0, a run of them one fault), one delivered
+    twice repeated (``ticks`` < 0). Only ticks sent up to half a tick before the
+    last stamp count (a tick on its way is not lost).
+    """
+    sent = np.asarray(sent_s)
+    if not len(delivered_s) or not len(sent):
+        return []
+    cut = np.searchsorted(sent, delivered_s[-1] - TICK_S / 2)
+    after = np.clip(np.searchsorted(sent, delivered_s), 1, len(sent) - 1)
+    nearest = np.where(np.abs(sent[after] - delivered_s) < np.abs(sent[after - 1] - delivered_s),
+                       after, after - 1)
+    counts = np.bincount(nearest, minlength=len(sent))
+    counts = counts[:cut]
+    faults: list[tuple[int, int]] = []
+    for i, c in enumerate(counts):
+        if c == 0 and faults and faults[-1][1] > 0 and sum(faults[-1]) == i:
+            faults[-1] = (faults[-1][0], faults[-1][1] + 1)  # the run of lost ticks goes on
+        elif c != 1:
+            faults.append((i, 1 if c == 0 else 1 - int(c)))
+    return faults
+
+
+def beyond_the_follower(faults: list[tuple[int, int]]) -> str | None:
+    """Why ``faults`` (:func:`clock_faults`) are more than MidiClock can number (None: they are not)."""
+    for (a, _), (b, _) in zip(faults, faults[1:]):
+        if b - a < FAULTS_APART_TICKS:
+            return f"JACK lost or repeated clock ticks twice within {b - a} ticks (ticks {a} and {b})"
+    for a, n in faults:
+        if n > MAX_LOST_TICKS:
+            return f"JACK lost {n} clock ticks in a row (from tick {a})"
+    return None
+
+
+def runs(flags: np.ndarray) -> int:
+    """How many runs of consecutive True there are in ``flags`` (a stall holds several ticks)."""
+    return int(flags[0] + np.sum(flags[1:] & ~flags[:-1])) if len(flags) else 0
+
+
 def test_a_jittery_clock_keeps_the_answer_on_the_grid(jack_server, model_path, tmp_path):
     # issue 15 item 10: a clock jittering by +-3 ms put notes up to 22.7 ms off the grid
     pytest.importorskip("rtmidi")
     if any(p.endswith(":" + IN_PORT_NAME) for p in jack_ports()):
         pytest.skip("another livegen already runs on this JACK server")
     daemon = Daemon(tmp_path / "daemon.log", "--preset", str(write_preset(tmp_path / "synced.yaml")))
-    clock = player = None
+    clock = player = listener = None
     try:
         daemon.wait_ready()
         player = Player(jack_server)
@@ -475,6 +559,8 @@ def test_a_jittery_clock_keeps_the_answer_on_the_grid(jack_server, model_path, t
         ears = next(p for p in ports if p.startswith(Player.CLIENT) and p.endswith(":ears"))
         for destination in (livegen_in, ears):
             jack("jack_connect", source, destination)
+        if livegen_ports.jack_shared_client():
+            listener = ClockListener(source)
         jack_server.wait_connected(":ears", JitteredClock.CLIENT)
         start_s = clock.run()
         time.sleep(CLOCK_SETTLE_S + 2.0)  # two bars of ticks: the filter's window
@@ -482,9 +568,12 @@ def test_a_jittery_clock_keeps_the_answer_on_the_grid(jack_server, model_path, t
         response_s = 2 * 4 * 60.0 / CLOCK_BPM
         time.sleep(SYNCED["silence_s"] + 60.0 / CLOCK_BPM + response_s + 0.5)
         heard = player.heard.snapshot(0.0)
+        delivered = [] if listener is None else listener.snapshot()
     finally:
         if clock is not None:
             clock.close()
+        if listener is not None:
+            listener.close()
         if player is not None:
             player.close()
         daemon.stop()
@@ -505,11 +594,14 @@ def test_a_jittery_clock_keeps_the_answer_on_the_grid(jack_server, model_path, t
     # holds every tick up (the sender, on the wall clock, does not wait); the same limits as
     # the test above: widened by the worst hold-up, skipped over MAX_STALLS_TO_MEASURE
     way_ms = (ticks - sent[numbers]) * 1000
-    held = way_ms - np.median(way_ms) > STALL_S * 1000
-    stalls = int(held[0] + np.sum(held[1:] & ~held[:-1]))
+    stalls = runs(way_ms - np.median(way_ms) > STALL_S * 1000)
     worst_ms = float(max(way_ms.max() - np.median(way_ms), 0.0))
+    # the sender's own stalls: a starved test process sends ticks late, beyond their jitter;
+    # the clock the daemon heard then jittered more than +-3 ms, and is counted like the above
     late_ms = (sent - (clock.first_tick_s + TICK_S * np.arange(len(sent))
                        + clock.offsets_s[:len(sent)])) * 1000
+    stalls += runs(late_ms > STALL_S * 1000)
+    worst_ms = max(worst_ms, float(late_ms.max()))
     slope = np.polyfit(numbers, ticks, 1)[0]
     lines = [nearest_line(ticks, numbers, t, 6) for t in ons]
     errors_ms = [(t - line_s) * 1000 for t, (line_s, _) in zip(ons, lines)]
@@ -524,13 +616,21 @@ def test_a_jittery_clock_keeps_the_answer_on_the_grid(jack_server, model_path, t
           f"{statistics.median(errors_ms):+.2f}, min {min(errors_ms):+.2f}, max {max(errors_ms):+.2f}; "
           f"|error| p50 {statistics.median(magnitudes):.2f}, max {magnitudes[-1]:.2f}; limits "
           f"{typical_ms:.2f} / {limit_ms:.2f} ms")
+    faults = clock_faults(delivered, clock.sent_s)
+    print(f"[jitter] the test's frame-accurate listener heard {len(delivered)} ticks; faults "
+          f"(first tick, lost or -repeated): {faults}")
+    beyond = beyond_the_follower(faults)
+    if beyond is not None:
+        pytest.skip(f"{beyond}: the host starves the JACK dummy server's clients, so grid accuracy "
+                    "cannot be measured in this run")
     if stalls > MAX_STALLS_TO_MEASURE:
-        pytest.skip(f"the JACK dummy server stalled {stalls} times (worst {worst_ms:.0f} ms): the host "
-                    "starves it, so grid accuracy cannot be measured in this run")
+        pytest.skip(f"the JACK dummy server or the clock's sender stalled {stalls} times (worst "
+                    f"{worst_ms:.0f} ms): the host starves them, so grid accuracy cannot be measured "
+                    "in this run")
     if stalls:
         typical_ms = limit_ms = limit_ms + worst_ms
-        print(f"[jitter] NOTE: the JACK server stalled {stalls} times, holding ticks up by up to "
-              f"{worst_ms:.1f} ms: checked against a limit widened by it")
+        print(f"[jitter] NOTE: the JACK server or the sender stalled {stalls} times, holding ticks up "
+              f"by up to {worst_ms:.1f} ms: checked against a limit widened by it")
     assert statistics.median(magnitudes) <= typical_ms, f"onsets off the grid by (ms): {errors_ms}"
     assert magnitudes[-1] <= limit_ms, f"onsets off the grid by (ms): {errors_ms}"
 

@@ -523,6 +523,12 @@ def clock_faults(delivered_s: list[float], sent_s: list[float]) -> list[tuple[in
             faults[-1] = (faults[-1][0], faults[-1][1] + 1)  # the run of lost ticks goes on
         elif c != 1:
             faults.append((i, 1 if c == 0 else 1 - int(c)))
+    # k ticks "lost", then the next one "heard k + 1 times": those k came late (a stall held
+    # them), nearer the next send than their own; a follower drops a late stamp, loses nothing
+    late = [k for k, ((a, n), (b, m)) in enumerate(zip(faults, faults[1:])) if n > 0 and b == a + n
+            and m == -n]
+    for k in reversed(late):
+        del faults[k:k + 2]
     return faults
 
 

@@ -15,8 +15,9 @@ uniformly, then a piece of it with probability proportional to its length.
 Modern (4 pieces, ~1.7 k notes, all in the training split) is drawn as often
 as the others, so it is the most repeated; it has no validation or test piece,
 so only how often other music is labelled modern can be measured.
-Early stopping on the validation split's class-balanced loss; test accuracy
-and the confusion matrix on the test split (:func:`evaluate_classifier`).
+Early stopping on the validation split's class-balanced loss, or weights
+averaged over the later epochs (``ClassifierConfig.average_from``); test
+accuracy and the confusion matrix on the test split (:func:`evaluate_classifier`).
 
 Usage (the command line is :mod:`livegen_train.classifier_report`'s)::
 
@@ -67,8 +68,8 @@ class ClassifierConfig:
         dropout: before the output layer, training only.
         batch: windows per batch.
         batches_per_epoch: freshly drawn batches per epoch.
-        max_epochs: training stops here at the latest.
-        patience: epochs without a better validation loss before stopping.
+        max_epochs: training stops here at the latest (with ``average_from``: here).
+        patience: epochs without a better validation loss before stopping (early stopping only).
         lr: Adam learning rate.
         transpose: largest transposition of a training window, semitones.
         eval_windows_per_piece: validation/test windows per piece at most (evenly spread).
@@ -78,6 +79,13 @@ class ClassifierConfig:
             known (:func:`separated_parts`): a line of a chorale or a quartet is that style
             too, and a player's single line is what livegen is asked to continue. The rest
             are full scores. Validation then holds both kinds of window.
+        average_from: 0: stop early on the validation loss (``patience``) and keep the
+            best epoch's weights (the judge until 2026-12-03, with ``max_epochs`` 20).
+            k >= 1 (default 6): no early stopping; train ``max_epochs`` and keep
+            the mean of the weights at the end of each epoch from epoch k on (stochastic
+            weight averaging: Izmailov et al., "Averaging Weights Leads to Wider Optima and
+            Better Generalization", UAI 2018), so that no single noisy validation loss on
+            a few romantic and classical windows picks the weights.
     """
 
     window_notes: int = 64
@@ -88,7 +96,7 @@ class ClassifierConfig:
     dropout: float = 0.2
     batch: int = 64
     batches_per_epoch: int = 150
-    max_epochs: int = 20
+    max_epochs: int = 16
     patience: int = 4
     lr: float = 2e-3
     transpose: int = 6
@@ -96,6 +104,7 @@ class ClassifierConfig:
     seed: int = 0
     threads: int = 1
     parts: float = 0.0
+    average_from: int = 6
 
 
 class StyleNet(nn.Module):
@@ -393,7 +402,13 @@ def train_classifier(split: dict[str, Sequence[Piece]], styles: Sequence[str] = 
                         "val_loss": round(val_loss, 4), "val_balanced_accuracy": round(val_acc, 4)})
         log.info("epoch %d: train %.3f, validation %.3f (balanced accuracy %.3f)", epoch + 1,
                  total / config.batches_per_epoch, val_loss, val_acc)
-        if val_loss < best:
+        if config.average_from:
+            if epoch + 1 >= config.average_from:
+                averaged = epoch + 2 - config.average_from  # epochs in the mean, this one too
+                state = net.state_dict()
+                best_state = {k: v.clone() for k, v in state.items()} if best_state is None else {
+                    k: best_state[k] + (state[k] - best_state[k]) / averaged for k in state}
+        elif val_loss < best:
             best, waited = val_loss, 0
             best_state = {k: v.clone() for k, v in net.state_dict().items()}
         else:
@@ -403,6 +418,13 @@ def train_classifier(split: dict[str, Sequence[Piece]], styles: Sequence[str] = 
     net.load_state_dict(best_state)
     classifier = StyleClassifier(net, styles, config)
     best_epoch = min(history, key=lambda h: h["val_loss"])
+    if config.average_from:  # the averaged weights, on the validation windows
+        with torch.no_grad():
+            logits = net(val_x, val_len)
+        best_epoch = {"epoch": f"mean of {config.average_from}-{len(history)}",
+                      "val_loss": round(_balanced_loss(logits, val_y), 4)}
+        history.append({**best_epoch, "val_balanced_accuracy": round(
+            _balanced_accuracy(logits.argmax(1).numpy(), val_labels), 4)})
     classifier.metrics = {"history": history, "best_epoch": best_epoch["epoch"],
                           "validation": evaluate_classifier(classifier, split["validation"]),
                           "test": evaluate_classifier(classifier, split["test"]),

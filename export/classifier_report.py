@@ -302,8 +302,9 @@ def outside_prompts(role: str) -> dict[str, Any]:
 def cache_key(split: dict[str, Sequence[Piece]], styles: Sequence[str], config: ClassifierConfig) -> str:
     """A hash of the config, the styles and every piece's name and length in each split."""
     fields = asdict(config)
-    if not fields["parts"]:
-        del fields["parts"]  # a classifier of full scores keeps the key it had before parts existed
+    for name in ("parts", "average_from"):
+        if not fields[name]:
+            del fields[name]  # a classifier without them keeps the key it had before they existed
     h = hashlib.sha1(json.dumps([fields, list(styles)]).encode())
     for name in ("train", "validation", "test"):
         for piece in sorted(split[name], key=lambda p: p.name):
@@ -391,7 +392,8 @@ def format_confusion(result: dict[str, Any], styles: Sequence[str]) -> str:
 
 
 def _train_main(args: argparse.Namespace) -> int:
-    config = replace(ClassifierConfig(), max_epochs=args.max_epochs, parts=args.parts)
+    config = replace(ClassifierConfig(), max_epochs=args.max_epochs, parts=args.parts,
+                     average_from=args.average_from)
     split = load_split(PARTS_STYLES)
     classifier, path = load_judge(split, STYLES, config, args.runs, retrain=args.retrain)
     if args.runs > 1:
@@ -427,7 +429,8 @@ def _report_main(args: argparse.Namespace) -> int:
 
     model = Model.load(args.model) if args.model else Model.load()
     split = load_split(PARTS_STYLES)
-    config = replace(ClassifierConfig(), parts=args.parts)
+    config = replace(ClassifierConfig(), parts=args.parts, average_from=args.average_from,
+                     max_epochs=args.max_epochs)
     classifier, path = load_judge(split, tuple(model.styles), config, args.runs)
     presets = {name: load_preset(name) for name in args.presets.split(",")}
     sets = {name: (corpus_prompts(split["test"], presets) if name == "corpus"
@@ -460,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of training windows cut from one part of a score (0-1)")
     train.add_argument("--runs", type=int, default=1,
                        help="train this many runs (seeds 0..N-1) and measure them averaged")
+    train.add_argument("--average-from", type=int, default=ClassifierConfig.average_from,
+                       help="0: early stopping; k: train --max-epochs, keep the weights averaged from "
+                            "epoch k on")
     train.add_argument("--json", help="also write the metrics here")
     train.add_argument("--figure", help="write the test confusion matrix here as a PNG")
     rep = sub.add_parser("report", help="the share of each preset's continuations labelled as each style")
@@ -473,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--parts", type=float, default=ClassifierConfig.parts,
                      help="judge with the classifier trained with this share of part windows")
     rep.add_argument("--runs", type=int, default=1, help="judge with this many runs (seeds) averaged")
+    rep.add_argument("--average-from", type=int, default=ClassifierConfig.average_from,
+                     help="judge with the classifier whose weights are averaged from this epoch on")
+    rep.add_argument("--max-epochs", type=int, default=ClassifierConfig.max_epochs)
     rep.add_argument("--json", help="write the report here")
     rep.add_argument("--figure", help="write the PNG here (e.g. docs/figures/classifier_presets.png)")
     return parser

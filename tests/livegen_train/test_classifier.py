@@ -66,7 +66,7 @@ def _split(seed: int = 0) -> dict[str, list[Piece]]:
 
 
 SMALL = ClassifierConfig(channels=16, hidden=16, batch=32, batches_per_epoch=12, max_epochs=6, patience=6,
-                         lr=5e-3, window_notes=32, min_notes=16, eval_windows_per_piece=4)
+                         lr=5e-3, window_notes=32, min_notes=16, eval_windows_per_piece=4, average_from=0)
 
 
 # --- features ------------------------------------------------------------------------------------
@@ -217,6 +217,20 @@ def test_it_learns_two_synthetic_styles_and_reports_a_confusion_matrix(tmp_path)
     again = StyleClassifier.load(path)
     np.testing.assert_allclose(again.predict([steps, leaps]), classifier.predict([steps, leaps]), atol=1e-6)
     assert again.metrics["test"] == test
+
+
+def test_averaged_weights_train_every_epoch_and_keep_their_own_cache_key():
+    from livegen_train.classifier_report import cache_key
+
+    config = replace(SMALL, patience=1, average_from=3)  # patience would stop early stopping at once
+    classifier = train_classifier(_split(), STYLES, config)
+    history = classifier.metrics["history"]
+    assert [h["epoch"] for h in history[:-1]] == list(range(1, SMALL.max_epochs + 1))
+    assert classifier.metrics["best_epoch"] == f"mean of 3-{SMALL.max_epochs}"
+    assert history[-1]["val_loss"] < history[0]["val_loss"]  # the mean is a trained network
+    assert classifier.metrics["test"]["balanced_accuracy"] >= 0.9
+    split = _split()
+    assert cache_key(split, STYLES, config) != cache_key(split, STYLES, replace(config, average_from=0))
 
 
 def test_an_untrained_network_does_not_pass_the_accuracy_bar():

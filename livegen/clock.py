@@ -27,6 +27,10 @@ tempo change) and, across a server stall the input port reports
 server pauses every client's timeline, the clock source's too, for 20 ms and
 more at times, and loses ticks in its stalls (:func:`livegen.clockfit.lost_ticks`).
 
+Ticks heard twice (a late JACK client read the buffer again) are not counted.
+Known limit: two faults (lost or repeated ticks) a few ticks apart are taken
+for a phase step, and the song position is off by both (a strict xfail test).
+
 A :class:`~livegen.grid.BeatGrid` is the result: a tick period and one
 anchored tick. It answers where the next beat or bar line is and snaps onsets
 to a note-value grid. Without a clock, the performer's own tempo gives one

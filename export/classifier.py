@@ -365,8 +365,12 @@ def train_classifier(split: dict[str, Sequence[Piece]], styles: Sequence[str] = 
         the validation figures and :func:`evaluate_classifier` on the test split.
 
     Raises:
-        ValueError: no training piece is long enough, or the validation split has no window.
+        ValueError: no training piece is long enough, the validation split has no window,
+            or ``average_from`` is beyond ``max_epochs`` (no weights to average).
     """
+    if config.average_from > config.max_epochs:
+        raise ValueError(f"average_from {config.average_from} is beyond max_epochs {config.max_epochs}: "
+                         "no epoch's weights would be averaged")
     started = time.monotonic()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)

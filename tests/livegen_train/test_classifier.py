@@ -231,6 +231,8 @@ def test_averaged_weights_train_every_epoch_and_keep_their_own_cache_key():
     assert classifier.metrics["test"]["balanced_accuracy"] >= 0.9
     split = _split()
     assert cache_key(split, STYLES, config) != cache_key(split, STYLES, replace(config, average_from=0))
+    with pytest.raises(ValueError, match="average_from 7 is beyond max_epochs 6"):
+        train_classifier(split, STYLES, replace(SMALL, average_from=7))
 
 
 def test_an_untrained_network_does_not_pass_the_accuracy_bar():

@@ -261,15 +261,12 @@ class MidiClock:
         tolerance = min(max(LOST_TOLERANCE, LOST_JITTERS * jitter / period), MAX_LOST_TOLERANCE)
         stall_s = 0.0 if self.stalled is None else stalled_for_s(self.stalled, times[k - 1], times[k])
         lost = lost_ticks(jump.size_s, period, tolerance, stall_s)
-        if -MAX_LOST_TICKS <= lost <= -1:
-            self._drop_repeated(k, -lost)
+        if -MAX_LOST_TICKS <= lost <= -1:  # the same ticks heard twice (a buffer read again)
+            for _ in range(-lost):
+                del times[k], seqs[k]
+            self._renumber(k, lost)
         elif 1 <= lost <= MAX_LOST_TICKS:
-            for i in range(k, n):
-                seqs[i] += lost
-            self._seq += lost
-            if self.running and self.position is not None:
-                self.position += lost
-                self._next_position += lost
+            self._renumber(k, lost)
             if stall_s:
                 self._shift(k, jump.size_s - lost * period)
         elif stall_s or n >= STEP_RESTART_TICKS:
@@ -313,23 +310,14 @@ class MidiClock:
             self._times.popleft()
             self._seqs.popleft()
 
-    def _drop_repeated(self, k: int, count: int) -> None:
-        """Forget ``count`` ticks from the ``k``-th kept on: the same ticks heard twice.
-
-        They came a tick period or more early, and every tick after them as early:
-        the clock did not step, its ticks were counted once too often (a JACK
-        client reading a buffer twice). The ticks after them are numbered back,
-        and so is the song position.
-        """
-        for _ in range(count):
-            del self._times[k]
-            del self._seqs[k]
+    def _renumber(self, k: int, count: int) -> None:
+        """Number the ticks from the ``k``-th kept on, and the song position, ``count`` ticks on."""
         for i in range(k, len(self._seqs)):
-            self._seqs[i] -= count
-        self._seq -= count
+            self._seqs[i] += count
+        self._seq += count
         if self.running and self.position is not None:
-            self.position -= count
-            self._next_position -= count
+            self.position += count
+            self._next_position += count
 
     def _shift(self, k: int, step_s: float) -> None:
         """Move the ticks before the ``k``-th kept by ``step_s`` seconds: the phase stepped there.

@@ -464,7 +464,7 @@ class JitteredClock:
 
 
 class ClockListener:
-    """A one-client JACK input on the clock's port: frame-accurate stamps and missed cycles.
+    """A one-client JACK input on the clock's port: the ticks JACK delivered, frame-accurate.
 
     A non-realtime dummy server on a starved host runs cycles without a client
     that is late, or lets it read a buffer late: the clock's own client can then

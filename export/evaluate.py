@@ -332,32 +332,35 @@ def continuation_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
 
 def distinctness_report(model: StepModel, prompts: dict[str, list[Prompt]], preset_for: dict[str, Preset],
                         own: dict[str, list[list[Note]]], columns: dict[str, list[Sequence[Note]]],
-                        *, shared_per_style: int, keep: dict[str, list[list[Note]]] | None = None
-                        ) -> dict[str, Any]:
+                        *, shared_per_style: int, shared_seeds: int = 1,
+                        keep: dict[str, list[list[Note]]] | None = None) -> dict[str, Any]:
     """The distinctness matrices: presets on their own style's prompts, and on a shared pool.
 
     The shared pool holds ``shared_per_style`` prompts of every style with a
-    preset; each preset continues all of them (seed 0), so only the preset
-    (style conditioning and sampling) differs between rows. ``real_continuations``
+    preset; each preset continues all of them with seeds ``0..shared_seeds-1``, so
+    only the preset (style conditioning and sampling) differs between rows. ``real_continuations``
     places the held-out pieces' own next 64 notes the same way: how far real music of a
     style sits from its style's profile, the reference for the presets' rows.
 
     Args:
+        shared_seeds: continuations per shared prompt (the classifier's verdict on one
+            answer per prompt is mostly the seed's; issue 13 asks for >= 4 seeds).
         keep: if given, ``keep[style]`` receives the preset's continuations of the shared
-            pool (pool order), for the style classifier.
+            pool (seed by seed, pool order within a seed), for the style classifier.
     """
     pool = [p for style in preset_for for p in prompts.get(style, [])[:shared_per_style]]
     shared: dict[str, list[list[Note]]] = {}
     for style, preset in preset_for.items():
         preset = preset.replace(max_seconds=LONG_PREFIX, context_notes=PROMPT_NOTES)
-        shared[style] = [continue_notes(model, preset, p.prompt, n_notes=CONTINUATION_NOTES, seed=0)
-                         for p in pool]
+        shared[style] = [continue_notes(model, preset, p.prompt, n_notes=CONTINUATION_NOTES, seed=seed)
+                         for seed in range(shared_seeds) for p in pool]
     if keep is not None:
         keep.update(shared)
     order = model.styles
     real = {style: [list(p.real) for p in prompts.get(style, [])] for style in preset_for}
     return {"own_prompts": distinctness(own, columns, order),
-            "shared_prompts": {**distinctness(shared, columns, order), "pool": len(pool)},
+            "shared_prompts": {**distinctness(shared, columns, order), "pool": len(pool),
+                               "seeds": shared_seeds},
             "real_continuations": distinctness(real, columns, order)}
 
 
@@ -460,6 +463,8 @@ class EvalConfig:
         prompts: prompts per style (held-out).
         seeds: model continuations per prompt.
         shared_prompts: prompts per style in the shared pool of the distinctness matrix.
+        shared_seeds: continuations per shared prompt (seeds 0..n-1), for the profiles and
+            the classifier's verdict.
         style_segments: 64-note segments per style describing its test music.
         max_windows: NLL windows per style (evenly spaced), 0 = all.
     """
@@ -467,6 +472,7 @@ class EvalConfig:
     prompts: int = 20
     seeds: int = 3
     shared_prompts: int = 8
+    shared_seeds: int = 4
     style_segments: int = 60
     max_windows: int = 0
     adherence_sets: str = ""  # comma-separated out-of-corpus sets ("dev,check"); "" = no adherence
@@ -514,7 +520,8 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
     columns = style_columns(test, max_segments=config.style_segments)
     shared: dict[str, list[list[Note]]] = {}
     styles_report = distinctness_report(model, prompts, preset_for, own, columns,
-                                        shared_per_style=config.shared_prompts, keep=shared)
+                                        shared_per_style=config.shared_prompts,
+                                        shared_seeds=config.shared_seeds, keep=shared)
     lap("distinctness")
     adherence = None
     answers: dict[str, dict[str, list]] = {}
@@ -529,7 +536,8 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
         pool_real = {style: [list(p.real) for p in prompts.get(style, [])[:config.shared_prompts]]
                      for style in preset_for}
         sets = {"shared": style_labels(classifier, shared, title="shared prompts",
-                                       prompts=styles_report["shared_prompts"]["pool"], seeds=1,
+                                       prompts=styles_report["shared_prompts"]["pool"],
+                                       seeds=config.shared_seeds,
                                        real=pool_real)}
         for role, conts in answers.items():
             sets[role] = style_labels(classifier, conts, title=f"out-of-corpus {role}",
@@ -567,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=EvalConfig.seeds, help="model continuations per prompt")
     p.add_argument("--shared-prompts", type=int, default=EvalConfig.shared_prompts,
                    help="prompts per style in the distinctness matrix's shared pool")
+    p.add_argument("--shared-seeds", type=int, default=EvalConfig.shared_seeds,
+                   help="continuations per shared prompt (seeds 0..n-1)")
     p.add_argument("--max-windows", type=int, default=None,
                    help="NLL windows per style (default: all in torch, 40 with onnxruntime alone)")
     p.add_argument("--out", default="docs/evaluation.md", help="markdown report ('' = none)")
@@ -717,6 +727,7 @@ def main(argv: list[str] | None = None) -> int:
     if max_windows is None:
         max_windows = 0 if isinstance(scorer, TorchScorer) else ONNX_DEFAULT_WINDOWS
     config = EvalConfig(prompts=args.prompts, seeds=args.seeds, shared_prompts=args.shared_prompts,
+                        shared_seeds=args.shared_seeds,
                         max_windows=max_windows, adherence_sets=args.adherence,
                         adherence_seeds=args.adherence_seeds)
     report = evaluate(model, scorer, {"train": split["train"], "test": split[args.split]}, presets,

@@ -398,7 +398,8 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "(-12..+12), log inter-onset intervals and log ratios of successive inter-onset intervals. The "
         "distance is the mean total-variation distance over the four (0 = same). Rows: a preset's "
         "continuations, on its own style's prompts, and on a shared pool of "
-        f"{report['distinctness']['shared_prompts'].get('pool', 0)} prompts from every style (so only the "
+        f"{report['distinctness']['shared_prompts'].get('pool', 0)} prompts from every style, "
+        f"{_seeds(report['distinctness']['shared_prompts'])} (so only the "
         "preset differs between rows). Bold: the closest style in each row. Margin: the nearest other "
         "style's distance minus the own style's; in brackets its 90 % bootstrap interval (the row's "
         "continuations and every style's segments resampled together, 200 times). These distances "
@@ -456,6 +457,12 @@ def _disagreement(report: dict[str, Any]) -> str:
     return " On the shared prompts the two disagree for " + "; ".join(differ) + "."
 
 
+def _seeds(block: dict[str, Any] | None) -> str:
+    """How many answers each prompt of a labelled set got, in words (``one seed each``)."""
+    n = int((block or {}).get("seeds", 1))
+    return "one seed each" if n == 1 else f"{n} seeds each"
+
+
 def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
     """The classifier's part of the style section: its test accuracy and one table per prompt set."""
     if not section or "sets" not in section:
@@ -465,7 +472,8 @@ def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
              "The symbolic style classifier (`python -m livegen_train.classifier`, docs/classifier.md: "
              "a CNN-LSTM on note features, trained on the corpus's training split) labels each tonal "
              "preset's continuations alone, without the prompt. The continuations are the ones made "
-             "above: the shared prompts of the profile tables (one seed each) and, where the adherence "
+             f"above: the shared prompts of the profile tables ({_seeds(section['sets'].get('shared'))}) "
+             "and, where the adherence "
              "section ran, its out-of-corpus answers. A preset passes when its own style is its most "
              "frequent label (a tie is not); margin: its own share minus the largest other. "
              + _accuracy_line(section)

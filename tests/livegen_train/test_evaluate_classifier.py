@@ -184,7 +184,7 @@ def light(monkeypatch):
     presets = {s: Preset(name=s).replace(style=s, key_mask="off", pitch_low=0, pitch_high=127)
                for s in ("baroque", "folk")}
     split = {"train": [], "test": [_piece("b/1", "baroque", 70), _piece("f/1", "folk", 55)]}
-    config = evaluate_mod.EvalConfig(prompts=2, seeds=1, shared_prompts=2, style_segments=2,
+    config = evaluate_mod.EvalConfig(prompts=2, seeds=1, shared_prompts=2, shared_seeds=3, style_segments=2,
                                      adherence_sets="dev", adherence_seeds=2)
 
     def run(classifier):
@@ -204,15 +204,15 @@ def test_evaluate_labels_the_continuations_its_sections_made_and_generates_nothi
     sets = report["classifier"]["sets"]
     assert list(sets) == ["shared", "dev"]
     shared, dev = sets["shared"], sets["dev"]
-    assert (shared["title"], shared["prompts"], shared["seeds"]) == ("shared prompts", 4, 1)
+    assert (shared["title"], shared["prompts"], shared["seeds"]) == ("shared prompts", 4, 3)
     assert (dev["title"], dev["prompts"], dev["seeds"]) == ("out-of-corpus dev", 2, 2)
-    for block, n in ((shared, 4), (dev, 4)):
+    for block, n in ((shared, 4 * 3), (dev, 2 * 2)):
         assert block["presets"]["baroque"]["n"] == block["presets"]["folk"]["n"] == n
         baroque, folk = block["presets"]["baroque"], block["presets"]["folk"]
         assert baroque["shares"]["baroque"] == 1.0 and baroque["own_most"] and folk["margin"] == 1.0
     # the shared pool's real continuations, a reference row per style (2 prompts each)
     assert {s: r["n"] for s, r in shared["real"].items()} == {"baroque": 2, "folk": 2}
-    assert classifier.windows == 4 + 4 + 4 + 4 + 2 + 2
+    assert classifier.windows == 12 + 12 + 4 + 4 + 2 + 2
     assert report["classifier"]["test"]["accuracy"] == 0.9
     again = json.loads(json.dumps(report, default=float))  # what --json writes
     assert again["classifier"]["sets"]["dev"]["presets"]["folk"]["shares"]["folk"] == 1.0
@@ -236,12 +236,14 @@ def test_the_page_and_the_console_show_the_labels_and_call_the_profiles_a_descri
     assert ("On the shared prompts the two disagree for baroque (nearest profile folk, most frequent label "
             "baroque).") in page
     assert "Classifier test accuracy 0.900, balanced accuracy 0.750" in page
-    assert "| baroque | 4 | **1.00** | 0.00 | 0.00 | yes | +1.00 |" in page
+    assert "| baroque | 12 | **1.00** | 0.00 | 0.00 | yes | +1.00 |" in page
+    assert "the shared prompts of the profile tables (3 seeds each)" in page
+    assert "4 prompts from every style, 3 seeds each" in page
     assert "| classifier: each preset labelled its own style most often (out-of-corpus dev) | pass |" in page
     console = format_table(report)
     assert "Classifier test accuracy 0.900" in console
     assert "out-of-corpus dev (2 prompts x 2 seeds)" in console
-    assert "shared prompts (4 prompts x 1 seed)" in console
+    assert "shared prompts (4 prompts x 3 seeds)" in console
 
 
 # --- where the classifier comes from -------------------------------------------------------------

@@ -34,7 +34,7 @@ for a phase step, and the song position is off by both (a strict xfail test).
 A :class:`~livegen.grid.BeatGrid` is the result: a tick period and one
 anchored tick. It answers where the next beat or bar line is and snaps onsets
 to a note-value grid. Without a clock, the performer's own tempo gives one
-(:class:`livegen.tempo.OnsetTempo`); :class:`GridSource` says which of the two
+(:class:`livegen.tempo.OnsetTempo`); :class:`livegen.grid.GridSource` says which of the two
 is in force for a preset.
 
 All times are float seconds from the engine's monotonic clock.
@@ -50,12 +50,11 @@ from collections.abc import Callable
 import mido
 import numpy as np
 
-from livegen.clockfit import fit_ticks, jump_ticks, lost_ticks, measure_jump, stalled_for_s
+from livegen.clockfit import fit_ticks, jump_ticks, lost_ticks, measure_jump, second_jump, stalled_for_s
 from livegen.grid import BeatGrid
 from livegen.midi import CLOCKS_PER_BEAT, CLOCKS_PER_SPP_UNIT
-from livegen.tempo import OnsetTempo
 
-__all__ = ["MidiClock", "GridSource"]
+__all__ = ["MidiClock"]
 
 WINDOW_TICKS = 192  # ticks kept for the tempo fit: 2 bars of 4/4 (4 s at 120 BPM)
 MIN_FIT_TICKS = 12  # no jump is judged against a line through fewer ticks (half a beat)
@@ -87,6 +86,9 @@ PERIOD_GAPS = 8  # the tick period for gap and step checks: median of the last 8
 #: The ticks after a jump agree on it when their offsets from the line differ by at
 #: most this many periods (5.2 ms at 120 BPM: JACK's period plus polling is ~2.5 ms).
 STEADY_PERIODS = 0.25
+#: A jump whose ticks after it have not settled is judged again as the next ticks come, up to
+#: this many ticks after it (a second fault just after the first; a late stamp at the end).
+HOLD_TICKS = 12
 
 
 class MidiClock:
@@ -124,6 +126,7 @@ class MidiClock:
         self._slope_se_s = float("inf")  # its standard error
         self._prior: tuple[float, float] | None = None  # (tick period, se) from before a restart
         self._jitter_s = 0.0  # the stamping jitter last measured
+        self._after = 0  # ticks after the candidate jump in the last check
         self._period_s: float | None = None  # median of the recent tick intervals
         self._grid: BeatGrid | None = None
         self._stale = True
@@ -209,7 +212,25 @@ class MidiClock:
         self._stale = True
 
     def _check_jump(self, period: float) -> None:
-        """Count lost ticks, or move the ticks before a phase step, a few ticks back.
+        """Judge each tick not yet judged as a candidate jump (:meth:`_judge`).
+
+        The ticks a jump is judged by grow with the jitter (:func:`livegen.clockfit.jump_ticks`);
+        when they shrink, the ticks the shorter window would pass over are judged first.
+        """
+        after = jump_ticks(self._jitter_s / period)
+        last, self._after = self._after, after
+        for count in range(max(last, after), after - 1, -1):
+            verdict = self._judge(period, count)
+            if verdict is None and count < HOLD_TICKS:  # not settled: judge that tick again
+                self._after = count + 1
+                return
+            if verdict:
+                return
+
+    def _judge(self, period: float, after: int) -> bool | None:
+        """Count lost ticks, or move the ticks before a phase step, ``after`` ticks back.
+
+        Returns True if it did, None if the ticks after have not settled, else False.
 
         The ticks after a candidate jump (:func:`livegen.clockfit.jump_ticks` of
         them: more under more jitter) are placed against the line through the
@@ -224,16 +245,15 @@ class MidiClock:
         """
         times, seqs = self._times, self._seqs
         n = len(times)
-        after = jump_ticks(self._jitter_s / period)
         k = n - after  # the ticks before the jump
         if k < MIN_FIT_TICKS:
-            return  # too few ticks to tell a jump from the jitter
+            return False  # too few ticks to tell a jump from the jitter
         x = np.fromiter(itertools.islice(seqs, k), float, k)
         y = np.fromiter(itertools.islice(times, k), float, k)
         fit = fit_ticks(x - x[-1], y)  # the line through the ticks before: phase, period, jitter
         self._jitter_s = fit.jitter_s
         if fit.slope_s <= 0:
-            return
+            return False
         period, intercept, jitter = fit.slope_s, fit.last_s, fit.jitter_s
         # measured from where the ticks just before stand: a tempo change drifts them all, a
         # jump (lost ticks, a phase step) moves only the latest
@@ -242,35 +262,47 @@ class MidiClock:
         offsets = [(times[i] - intercept) / period - (seqs[i] - x[-1]) - base for i in range(k, n)]
         step_s = max(STEP_MIN_S, JUMP_JITTERS * jitter)  # a jump stands out of the jitter
         if abs(offsets[0]) * period <= step_s:
-            return
+            return False
         middle = statistics.median(offsets)
         if abs(middle) * period <= step_s:
-            return  # one stamp late: the fit drops outliers
+            return False  # one stamp late: the fit drops outliers
         steady = max(STEADY_PERIODS, step_s / period)
-        if sum(abs(o - middle) > steady for o in offsets) > 1:
-            return  # late stamps, or not settled yet
-        # a tempo change is no jump: a step (the period kept) must explain the ticks around it
-        # better than a tempo change does; its size is measured net of the stalls reported
-        lo = max(0, k - JUMP_MODEL_TICKS)
-        u = np.fromiter(itertools.islice(seqs, lo, n), float, n - lo) - seqs[k]
-        stalls = [] if self.stalled is None else [
-            seqs[i] - seqs[k] for i in range(lo + 1, n) if i != k and self.stalled(times[i - 1], times[i])]
-        jump = measure_jump(u, np.fromiter(itertools.islice(times, lo, n), float, n - lo), stalls)
-        if not jump.is_step:
-            return
         tolerance = min(max(LOST_TOLERANCE, LOST_JITTERS * jitter / period), MAX_LOST_TOLERANCE)
-        stall_s = 0.0 if self.stalled is None else stalled_for_s(self.stalled, times[k - 1], times[k])
+        second = None  # a second fault within these ticks: where, counted from k
+        off = [abs(o - middle) > steady for o in offsets]
+        if any(off):
+            second = second_jump(offsets, steady, step_s / period, tolerance)
+        late = second is None and off[0] and not off[1] and (offsets[0] - middle) * middle < 0
+        if second is None and (off[-1] or sum(off) - late > 1):
+            return None  # late stamps, a second fault, or not settled yet
+        # a tempo change is no jump: a step (the period kept) must explain the ticks around it
+        # better than a tempo change does; its size is measured net of the stalls reported.
+        # A late stamp just before the jump (k) is left out: the jump is at the next tick
+        j = k + late
+        window = [i for i in range(max(0, k - JUMP_MODEL_TICKS), n) if not (late and i == k)]
+        u = np.array([seqs[i] - seqs[j] for i in window], float)
+        stalls = [] if self.stalled is None else [seqs[i] - seqs[j] for i in range(window[0] + 1, n)
+                                                  if i != j and self.stalled(times[i - 1], times[i])]
+        if second is not None:  # a step of its own in both models; counted when the check reaches it
+            stalls.append(seqs[k + second] - seqs[j])
+        jump = measure_jump(u, np.array([times[i] for i in window]), stalls)
+        if not jump.is_step:
+            return False
+        stall_s = 0.0 if self.stalled is None else stalled_for_s(self.stalled, times[j - 1], times[j])
         lost = lost_ticks(jump.size_s, period, tolerance, stall_s)
         if -MAX_LOST_TICKS <= lost <= -1:  # the same ticks heard twice (a buffer read again)
             for _ in range(-lost):
-                del times[k], seqs[k]
-            self._renumber(k, lost)
+                del times[j], seqs[j]
+            self._renumber(j, lost)
         elif 1 <= lost <= MAX_LOST_TICKS:
-            self._renumber(k, lost)
+            self._renumber(j, lost)
             if stall_s:
-                self._shift(k, jump.size_s - lost * period)
+                self._shift(j, jump.size_s - lost * period)
         elif stall_s or n >= STEP_RESTART_TICKS:
-            self._shift(k, jump.size_s)  # the phase jumped: the ticks before move with it
+            self._shift(j, jump.size_s)  # the phase jumped: the ticks before move with it
+        else:
+            return False
+        return True
 
     @property
     def tempo_bpm(self) -> float | None:
@@ -353,36 +385,4 @@ class MidiClock:
         if not self.running or self.position is None or self._tick_s is None:
             return None
         return BeatGrid(float(last_s), self._tick_s, self.position)
-
-
-class GridSource:
-    """The beat grid in force: a followed MIDI clock's, else the performer's own tempo's.
-
-    Built once by the engine with its clock follower and tempo estimate;
-    the preset in use says whether the clock is followed (``clock: midi``).
-
-    Args:
-        clock: the MIDI beat clock follower.
-        tempo: the performer's onsets.
-    """
-
-    def __init__(self, clock: MidiClock, tempo: OnsetTempo) -> None:
-        self.clock = clock
-        self.tempo = tempo
-
-    def grid(self, follow_clock: bool) -> BeatGrid | None:
-        """The followed clock's grid when it has one, else the performer's (None: no tempo known).
-
-        Args:
-            follow_clock: the preset follows a MIDI clock (``clock: midi``).
-        """
-        return (follow_clock and self.clock.grid()) or self.tempo.grid()
-
-    def followed(self, follow_clock: bool) -> BeatGrid | None:
-        """The followed clock's grid now; None without one, or when no clock is followed.
-
-        Args:
-            follow_clock: the preset follows a MIDI clock (``clock: midi``).
-        """
-        return self.clock.grid() if follow_clock else None
 

@@ -35,7 +35,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["TickFit", "Jump", "fit_ticks", "measure_jump", "jump_ticks", "lost_ticks", "stalled_for_s",
+__all__ = ["TickFit", "Jump", "fit_ticks", "measure_jump", "jump_ticks", "second_jump", "lost_ticks",
+           "stalled_for_s",
            "jitter_s", "line", "robust_line", "ICI_WINDOWS"]
 
 #: Candidate fit windows, ticks (a quarter note is 24): the longest is capped by the data.
@@ -293,6 +294,33 @@ def jump_ticks(jitter_periods: float) -> int:
     """
     needed = math.ceil((12.0 * (jitter_periods / JUMP_SLOPE_SE) ** 2) ** (1.0 / 3.0))
     return min(max(JUMP_TICKS, needed), MAX_JUMP_TICKS)
+
+
+def second_jump(offsets: Sequence[float], steady: float, least: float, whole: float) -> int | None:
+    """Where a second jump starts in the ticks after a first one, or None.
+
+    Two clock faults a few ticks apart (two lost ticks, a lost and a repeated one)
+    leave the ticks between them at one offset from the line through the ticks
+    before, and the ticks after the second at another: a staircase.
+
+    Args:
+        offsets: each tick's offset from that line, tick periods, from the first jump on.
+        steady: how far from its level's median a tick may be, periods.
+        least: the first level, and the step between the two, must exceed this, periods.
+        whole: the step between the two must be within this of a whole number of periods
+            (ticks lost or repeated), periods.
+
+    Returns:
+        m: ``offsets[:m]`` is the first level, ``offsets[m:]`` the second (2 ticks or
+        more each); None when the offsets are no such staircase.
+    """
+    for m in range(2, len(offsets) - 1):
+        first, rest = np.asarray(offsets[:m]), np.asarray(offsets[m:])
+        a, b = median(first), median(rest)
+        if (abs(a) > least and abs(b - a) > least and abs(b - a - round(b - a)) <= whole
+                and np.all(np.abs(first - a) <= steady) and np.all(np.abs(rest - b) <= steady)):
+            return m
+    return None
 
 
 def lost_ticks(size_s: float, period_s: float, tolerance: float, stall_s: float = 0.0) -> int:

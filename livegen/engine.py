@@ -8,20 +8,19 @@ as they finish, so a trigger costs only the 1-3 model steps of the response's
 first note. The preset's trigger (:mod:`livegen.triggers`) starts the
 :class:`~livegen.response.Response` (generation ahead of playback), placed on
 the beat grid of the MIDI clock followed or of the performer's own tempo
-(:class:`~livegen.clock.GridSource`); a performer note_on cancels it
+(:class:`~livegen.grid.GridSource`); a performer note_on cancels it
 (barge-in), except with ``continuous``. Controllers and program changes act
 as :mod:`livegen.control` says; a preset switch, ``enabled`` going off and a
 clock Stop end the response. Program and controller floods are coalesced: the
 preset they make is put in use once, after the queued input is handed over
-(:meth:`Engine.tick`), so a burst of 600 program changes costs one preset
-switch (a rebuild of the model state), not 600. While idle, the generator rebuilds its state
-from the context window in slices that fit before the trigger
+(:meth:`Engine.tick`), so a burst of 600 program changes costs one preset switch
+(a rebuild of the model state), not 600. While idle, the generator rebuilds its
+state from the context window in slices that fit before the trigger
 (:mod:`livegen.rebuild`); counts go to :class:`~livegen.stats.Counters`.
 
-Without threads (tests, a host with its own loop): do not call
-:meth:`Engine.start`; :meth:`Engine.feed`, move the clock, call
-:meth:`Engine.poll`, which does all work due at ``now()`` (including sending
-the scheduler's due messages) and returns the time until the next.
+Without threads (tests, a host with its own loop): do not call :meth:`Engine.start`;
+:meth:`Engine.feed`, move the clock, call :meth:`Engine.poll`, which does all work due
+at ``now()`` (sending the scheduler's due messages too) and returns the time until the next.
 """
 
 from __future__ import annotations
@@ -34,9 +33,10 @@ import mido
 
 from livegen import timebase
 from livegen.buffer import PerformanceBuffer
-from livegen.clock import GridSource, MidiClock
+from livegen.clock import MidiClock
 from livegen.control import Controls, check_programs
 from livegen.generation import Generator
+from livegen.grid import GridSource
 from livegen.guidance import StepModel
 from livegen.listener import Listener
 from livegen.loop import EngineLoop

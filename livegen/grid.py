@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from livegen.midi import CLOCKS_PER_BEAT
 
-__all__ = ["BeatGrid", "DIVISIONS", "TICKS_PER_WHOLE", "division_ticks"]
+if TYPE_CHECKING:
+    from livegen.clock import MidiClock
+    from livegen.tempo import OnsetTempo
+
+__all__ = ["BeatGrid", "GridSource", "DIVISIONS", "TICKS_PER_WHOLE", "division_ticks"]
 
 TICKS_PER_WHOLE = 4 * CLOCKS_PER_BEAT  # clock ticks in a whole note
 #: Grid step of each note value a preset may quantize to, in clock ticks (``t``: triplet).
@@ -108,3 +113,35 @@ class BeatGrid:
             if abs(line - pos) < best_gap:
                 best_tick, best_gap = line * step, abs(line - pos)
         return self.time_of(best_tick)
+
+
+class GridSource:
+    """The beat grid in force: a followed MIDI clock's, else the performer's own tempo's.
+
+    Built once by the engine with its clock follower and tempo estimate;
+    the preset in use says whether the clock is followed (``clock: midi``).
+
+    Args:
+        clock: the MIDI beat clock follower.
+        tempo: the performer's onsets.
+    """
+
+    def __init__(self, clock: MidiClock, tempo: OnsetTempo) -> None:
+        self.clock = clock
+        self.tempo = tempo
+
+    def grid(self, follow_clock: bool) -> BeatGrid | None:
+        """The followed clock's grid when it has one, else the performer's (None: no tempo known).
+
+        Args:
+            follow_clock: the preset follows a MIDI clock (``clock: midi``).
+        """
+        return (follow_clock and self.clock.grid()) or self.tempo.grid()
+
+    def followed(self, follow_clock: bool) -> BeatGrid | None:
+        """The followed clock's grid now; None without one, or when no clock is followed.
+
+        Args:
+            follow_clock: the preset follows a MIDI clock (``clock: midi``).
+        """
+        return self.clock.grid() if follow_clock else None

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import mido
 
 from livegen.buffer import PerformanceBuffer
-from livegen.clock import GridSource
 from livegen.generation import Generator, GeneratorSnapshot
+from livegen.grid import GridSource
 from livegen.notes import Note
 from livegen.placement import Placement, fit_window
 from livegen.scheduler import Scheduler

@@ -35,8 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livegen.buffer import PerformanceBuffer
-from livegen.clock import GridSource
-from livegen.grid import BeatGrid, division_ticks
+from livegen.grid import BeatGrid, GridSource, division_ticks
 from livegen.midi import CLOCKS_PER_BEAT
 from livegen.phrases import phrase_span_s
 from livegen.presets import Preset

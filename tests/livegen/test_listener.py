@@ -13,8 +13,9 @@ from rig import (
 )
 
 from livegen.buffer import HELD_KEY_S, STUCK_KEY_S, PerformanceBuffer
-from livegen.clock import GridSource, MidiClock
+from livegen.clock import MidiClock
 from livegen.generation import Generator
+from livegen.grid import GridSource
 from livegen.listener import OUTLASTED_S, Listener
 from livegen.notes import Note
 from livegen.response import Response

@@ -21,8 +21,9 @@ from rig import (
 )
 
 from livegen.buffer import PerformanceBuffer
-from livegen.clock import GridSource, MidiClock
+from livegen.clock import MidiClock
 from livegen.generation import Generator
+from livegen.grid import GridSource
 from livegen.midi import CLOCKS_PER_BEAT
 from livegen.notes import Note
 from livegen.presets import Preset

@@ -33,13 +33,16 @@ from livegen.tokens import DUR_OFFSET, DURATION_BINS_S, KIND_MASKS, PITCH_OFFSET
 if TYPE_CHECKING:
     from livegen.presets import Preset
 
-__all__ = ["Sampler", "PALETTE_FLOOR"]
+__all__ = ["Sampler", "PALETTE_FLOOR", "REGISTER_SLOPE"]
 
 #: ``palette`` key mask: a pitch class the context never (or hardly) holds counts as this
 #: share of the commonest one, so its bias is ``key_penalty * ln(0.1)``, finite. Chosen
 #: on the validation split (key distance to the prompt 1.26x real with ``soft``, 1.05x
 #: with ``palette`` at key_penalty 0.5 and this floor; 1.18x at key_penalty 1.0).
 PALETTE_FLOOR = 0.1
+#: ``register_window``'s wall: logits (after the temperature) a pitch loses per semitone beyond
+#: the performer's range widened by the window (12 beyond: -6, odds e^-6 against).
+REGISTER_SLOPE = 0.5
 
 
 class Sampler:
@@ -107,6 +110,7 @@ class Sampler:
         self._pitch_kind = int(Kind.PITCH)
         self._key_soft = config.key_mask in ("soft", "palette")
         self._pitch_classes = (pitch_ids - PITCH_OFFSET) % N_PITCH_CLASSES  # [n_pitches]
+        self._pitch_values = pitch_ids - PITCH_OFFSET  # [n_pitches] int64, MIDI pitches
 
     @classmethod
     def from_preset(cls, preset: Preset, seed: int | np.random.Generator | None = None) -> Sampler:
@@ -211,11 +215,18 @@ class Sampler:
         return dict(self._guard.penalties) if self._guard is not None else {}
 
     def _update_key(self) -> None:
+        """The pitch bias for the current context: the key mask's plus the register window's.
+
+        ``self._key_bias``: float64 [n_pitches], or None when neither applies.
+        """
+        key, register = self._key_part(), self._register_part()
+        self._key_bias = key if register is None else register if key is None else key + register
+
+    def _key_part(self) -> np.ndarray | None:
         """The key mask's bias for the current context (None: no mask)."""
-        self._key_bias = None
         mask = self.config.key_mask
         if mask == "off" or not self._context:
-            return
+            return None
         pitches, durations = zip(*self._context)
         if mask == "palette":
             share = np.bincount(np.asarray(pitches, dtype=np.int64) % N_PITCH_CLASSES,
@@ -223,14 +234,24 @@ class Sampler:
                                 minlength=N_PITCH_CLASSES)
             if share.max() > 0:
                 share = np.maximum(share / share.max(), PALETTE_FLOOR)
-                self._key_bias = self.config.key_penalty * np.log(share)[self._pitch_classes]
-            return
+                return self.config.key_penalty * np.log(share)[self._pitch_classes]
+            return None
         key = estimate_key(pitches, durations)
         if key is None or key.correlation < KEY_MIN_CORRELATION:
-            return
+            return None
         row = key_row(key)
-        if self._key_usable[row]:
-            self._key_bias = self._key_biases[row]
+        return self._key_biases[row] if self._key_usable[row] else None
+
+    def _register_part(self) -> np.ndarray | None:
+        """The register window's bias: -REGISTER_SLOPE per semitone beyond the context's range
+        widened by ``register_window`` (None: off, no context, or nothing beyond)."""
+        window = self.config.register_window
+        if not window or not self._context:
+            return None
+        pitches = [pitch for pitch, _ in self._context]
+        low, high = min(pitches) - window, max(pitches) + window
+        beyond = np.maximum(low - self._pitch_values, 0) + np.maximum(self._pitch_values - high, 0)
+        return -REGISTER_SLOPE * beyond.astype(np.float64) if beyond.any() else None
 
     def sample(self, logits: np.ndarray, kind: int) -> int:
         """Draw one token id of ``kind``.
@@ -238,7 +259,7 @@ class Sampler:
         Only tokens of ``kind`` are candidates (:data:`livegen.tokens.KIND_MASKS`),
         narrowed for PITCH to ``[pitch_low, pitch_high]`` and for DUR to bins
         no longer than ``max_duration_s``. Their logits are divided by the
-        temperature; for PITCH the repetition guard's and the key mask's
+        temperature; for PITCH the repetition guard's, the key mask's and the register window's
         penalties are subtracted; then they are softmaxed, cut to the top-p
         nucleus and drawn from. Should every candidate logit be non-finite
         (NaN or ±inf), the draw is uniform over the candidates rather than an

@@ -95,6 +95,10 @@ class SamplingConfig:
             class = 1, floored at :data:`livegen.sampling.PALETTE_FLOOR`), so the answer keeps
             the prompt's own tonal palette, modal or chromatic alike.
         key_penalty: logits for ``soft``, the weight for ``palette``, 0-:data:`MAX_PENALTY_LOGITS`.
+        register_window: semitones, 0-48; 0 = off. A pitch more than this below the
+            lowest or above the highest of the performer's context notes loses
+            :data:`livegen.sampling.REGISTER_SLOPE` logits (after the temperature) per
+            semitone beyond, so a bass line is answered low and a melody high.
 
     Raises:
         PresetError: a field is out of its range or of the wrong type; the message names the
@@ -112,6 +116,7 @@ class SamplingConfig:
     repetition_max: int = 2
     key_mask: str = "off"
     key_penalty: float = 1.0
+    register_window: int = 0
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -140,6 +145,8 @@ class SamplingConfig:
             ("key_mask", self.key_mask in KEY_MASKS, f"one of {', '.join(KEY_MASKS)}"),
             ("key_penalty", is_number(self.key_penalty) and 0 <= self.key_penalty <= MAX_PENALTY_LOGITS,
              f"in [0, {MAX_PENALTY_LOGITS:g}] logits"),
+            ("register_window", is_int(self.register_window) and 0 <= self.register_window <= 48,
+             "an integer 0-48 semitones (0: off)"),
         ])
 
 

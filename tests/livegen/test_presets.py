@@ -60,7 +60,7 @@ def test_from_dict_to_dict_round_trip():
                                "pitch_low": 40, "pitch_high": 80, "channel": 3})
     assert preset.sampling.temperature == 1.0 and isinstance(preset.sampling.temperature, float)
     data = preset.to_dict()
-    assert set(data) == set(KEYS) and len(KEYS) == 47  # every YAML key, flat
+    assert set(data) == set(KEYS) and len(KEYS) == 48  # every YAML key, flat
     assert Preset.from_dict(data) == preset
 
 
@@ -172,12 +172,14 @@ def test_new_keys_default_to_todays_behaviour():
 
 
 def test_yaml_off_means_off(tmp_path):
-    preset = load_preset(_write(tmp_path, "clock: off\nquantize_start: off\nquantize: off\n"))
+    preset = load_preset(_write(tmp_path, "clock: off\nquantize_start: off\nquantize: off\n"
+                                          "register_window: off\n"))
     assert (preset.timing.clock, preset.timing.quantize_start, preset.timing.quantize) == (
         "none",
         "off",
         "off",
     )
+    assert preset.sampling.register_window == 0
 
 
 def test_sync_and_control_keys_load_and_round_trip(tmp_path):

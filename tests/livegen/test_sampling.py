@@ -18,7 +18,7 @@ from livegen.keys import KEY_MIN_CORRELATION, estimate_key
 from livegen.notes import Note
 from livegen.offline import continue_notes
 from livegen.presets import Preset
-from livegen.sampling import PALETTE_FLOOR, Sampler
+from livegen.sampling import PALETTE_FLOOR, REGISTER_SLOPE, Sampler
 from livegen.sections import SamplingConfig
 from livegen.tokens import (
     DUR_OFFSET,
@@ -325,6 +325,40 @@ def test_palette_mask_with_weight_zero_draws_as_without_it():
         sampler.set_context(notes)
         draws.append([sampler.sample(logits, Kind.PITCH) for _ in range(200)])
     assert draws[0] == draws[1]
+
+
+def test_register_window_walls_off_pitches_beyond_the_players_range():
+    # the player's range 40-50, window 5: 35-55 untouched; 34 and 57 lose 1 and 2 slopes
+    sampler = _sampler(1.0, 1.0, 0, 127, seed=3, register_window=5)
+    sampler.set_context([Note(40 + (i * 3) % 11, 80, 0.25 * i, 0.2) for i in range(20)])
+    logits = np.full(VOCAB_SIZE, -np.inf, np.float32)
+    logits[[PITCH_OFFSET + 45, PITCH_OFFSET + 34, PITCH_OFFSET + 57]] = 0.0
+    draws = 30_000
+    counts = Counter(sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(draws))
+    weights = {45: 1.0, 34: math.exp(-REGISTER_SLOPE), 57: math.exp(-2 * REGISTER_SLOPE)}
+    total = sum(weights.values())
+    for pitch, weight in weights.items():
+        expected = weight / total
+        assert abs(counts[pitch] / draws - expected) < 4 * math.sqrt(expected * (1 - expected) / draws)
+
+
+def test_register_window_follows_the_player_and_is_off_at_zero():
+    logits = np.zeros(VOCAB_SIZE, np.float32)
+    bass = [Note(30 + i % 8, 80, 0.25 * i, 0.2) for i in range(20)]
+    for window, inside in ((0, False), (7, True)):
+        sampler = _sampler(1.0, 1.0, 21, 108, seed=4, register_window=window)
+        sampler.set_context(bass)
+        pitches = [sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(400)]
+        share = np.mean([23 <= p <= 44 for p in pitches])
+        assert (share > 0.8) == inside, share  # off: 22 of 88 pitches, about 0.25
+        sampler.add_context(Note(90, 80, 5.0, 0.2))  # the player reaches up: the window widens
+        assert sampler._key_bias is None or sampler._key_bias[90 - 21] == 0.0
+
+
+@pytest.mark.parametrize("value", [-1, 49, 2.5, "wide"])
+def test_register_window_out_of_range_names_the_key(value):
+    with pytest.raises(PresetError, match="register_window"):
+        SamplingConfig(register_window=value)
 
 
 def test_no_key_mask_without_a_clear_key():

@@ -203,20 +203,28 @@ def test_lost_ticks_are_counted_under_stamping_jitter(seed):
     assert abs(clock.next_beat_s(true[-1]) - (true[0] + 7 * 0.5)) < 0.004  # the mean stamp delay
 
 
+def clock_with_faults(n_ticks: int, faults: dict[int, str], seed: int):
+    """A running MidiClock fed ``n_ticks`` of a 120-BPM clock under +-3 ms of jitter (plus
+    stamping), with ``faults``: ``{tick: "lost" | "repeat"}`` (never delivered, or delivered
+    again one JACK period on); returns it and the true tick times."""
+    true = 10.0 + TICK_120_S * np.arange(n_ticks)
+    clock = MidiClock()
+    clock.start()
+    for i, t in enumerate(jittered(true, np.random.default_rng(seed), 0.003)):
+        kind = faults.get(i)
+        if kind != "lost":
+            clock.tick(t)
+        if kind == "repeat":
+            clock.tick(t + 64 / 48000)
+    return clock, true
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_repeated_ticks_are_not_counted(seed):
     # a non-real-time JACK server lets a late client read the clock's buffer again one period
     # on: the same tick twice. Counted, it put the grid a whole tick (20.8 ms) early; an
     # end-to-end run on a busy machine answered 21 ms ahead of the beat.
-    rng = np.random.default_rng(seed)
-    true = 10.0 + TICK_120_S * np.arange(200)
-    stamps = jittered(true, rng, 0.003)
-    clock = MidiClock()
-    clock.start()
-    for i, t in enumerate(stamps):
-        clock.tick(t)
-        if i in (100, 150):
-            clock.tick(t + 64 / 48000)
+    clock, true = clock_with_faults(200, {100: "repeat", 150: "repeat"}, seed)
     assert clock.position == 199
     assert abs(clock.grid().time_of(199 + 24) - true[-1] - 24 * TICK_120_S - STAMP_DELAY_S) < 0.002
 
@@ -228,17 +236,7 @@ def test_two_faults_a_few_ticks_apart_are_both_numbered(kinds, apart):
     # two faults within the ticks that judge the first (7 at 120 BPM under 3 ms of jitter)
     # were taken for a phase step: the song position 2 ticks off, every note 42 ms late
     for seed in range(4):
-        rng = np.random.default_rng(seed)
-        true = 10.0 + TICK_120_S * np.arange(300)
-        stamps = jittered(true, rng, 0.003)
-        clock = MidiClock()
-        clock.start()
-        for i, t in enumerate(stamps):
-            kind = {200: kinds[0], 200 + apart: kinds[1]}.get(i)
-            if kind != "lost":
-                clock.tick(t)
-            if kind == "repeat":
-                clock.tick(t + 64 / 48000)  # the same tick read again one JACK period on
+        clock, true = clock_with_faults(300, {200: kinds[0], 200 + apart: kinds[1]}, seed)
         assert clock.position == 299, f"seed {seed}"
         error_s = clock.grid().time_of(299 + 24) - true[-1] - 24 * TICK_120_S - STAMP_DELAY_S
         assert abs(error_s) < 0.002, f"seed {seed}"

@@ -106,19 +106,25 @@ def _file_digest(model: Any) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else ""
 
 
+#: Part of the continuations cache's key: raised when the daemon's way of continuing changes
+#: without a preset key changing (2: ``monophonic: true`` primes the prompt's melody line).
+CONTINUATIONS_VERSION = 2
+
+
 def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int],
                  *, cache: Path | None = None) -> list[list[Note]]:
     """One ``CONTINUATION_NOTES``-note continuation per prompt and seed (prompt-major order).
 
     Args:
-        cache: a directory where the continuations are kept as JSON, keyed by the
-            model file's path and content, the preset, the prompts and the seeds; None = no cache.
+        cache: a directory where the continuations are kept as JSON, keyed by
+            :data:`CONTINUATIONS_VERSION`, the model file's path and content, the preset, the
+            prompts and the seeds; None = no cache.
     """
     preset = preset.replace(max_seconds=LONG_PREFIX_S, context_notes=PROMPT_NOTES)
     path = None
     if cache is not None:
-        key = hashlib.sha1(json.dumps([str(getattr(model, "path", "")), _file_digest(model),
-                                       preset.to_dict(), list(seeds),
+        key = hashlib.sha1(json.dumps([CONTINUATIONS_VERSION, str(getattr(model, "path", "")),
+                                       _file_digest(model), preset.to_dict(), list(seeds),
                                        [[_row_of(n) for n in p] for p in prompts]], default=str).encode())
         path = Path(cache) / f"{key.hexdigest()[:20]}.json"
         if path.is_file():

@@ -1,13 +1,15 @@
 """What a phrase is and how it is played: its notes, its span, whether it is one line.
 
 Read by the triggers (``answer_length: match``), the generator
-(``monophonic: auto``) and offline continuation, so the daemon and
+(``monophonic: auto``), the listener (``monophonic: true`` follows the melody,
+:func:`melody_line`) and offline continuation, so the daemon and
 ``livegen continue`` measure a phrase the same way.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 
 from livegen.notes import Note
@@ -15,7 +17,7 @@ from livegen.placement import CHORD_SPAN_S
 from livegen.presets import Preset
 
 __all__ = ["last_phrase", "phrase_span_s", "notes_per_onset", "plays_one_line", "with_line",
-           "answer_preset", "LINE_NOTES_PER_ONSET"]
+           "answer_preset", "melody_line", "LINE_NOTES_PER_ONSET"]
 
 #: A phrase with at most this many notes per onset (chord tones within
 #: :data:`livegen.placement.CHORD_SPAN_S` are one onset) is one line: a grace
@@ -80,3 +82,35 @@ def answer_preset(preset: Preset, heard: Iterable[Note]) -> Preset:
     if preset.answer.monophonic != "auto":
         return preset
     return with_line(preset, plays_one_line(last_phrase(heard, preset.triggering.silence_s)))
+
+
+def melody_line(notes: Iterable[Note], around: Iterable[Note] | None = None) -> list[Note]:
+    """The notes of ``notes`` that are the top of their chord: the melody a single line carries on.
+
+    A note is left out when a higher note, or the same pitch earlier, starts
+    within :data:`livegen.placement.CHORD_SPAN_S` of it (before or after) among
+    ``around``. A ``monophonic: true`` preset is primed with this line only, so
+    its answer to chords carries on their top line, not their chord tones: on
+    out-of-corpus prompts (docs/adherence.md) folk's answers to chordal parts
+    reused the prompt's motifs 0.77 of the time against 0.49, nearer the real 0.60.
+
+    Args:
+        notes: the notes to filter.
+        around: every note that may be played with them (the listener's buffer);
+            default ``notes`` themselves.
+
+    Returns:
+        The notes kept, in onset order (then pitch).
+    """
+    ordered = sorted(notes, key=lambda n: (n.onset_s, n.pitch))
+    others = ordered if around is None else sorted(around, key=lambda n: (n.onset_s, n.pitch))
+    onsets = [n.onset_s for n in others]
+    kept = []
+    for note in ordered:
+        near = others[bisect_left(onsets, note.onset_s - CHORD_SPAN_S):
+                      bisect_right(onsets, note.onset_s + CHORD_SPAN_S)]
+        if not any(abs(o.onset_s - note.onset_s) < CHORD_SPAN_S
+                   and (o.pitch > note.pitch or (o.pitch == note.pitch and o.onset_s < note.onset_s))
+                   for o in near):
+            kept.append(note)
+    return kept

@@ -9,7 +9,14 @@ from rig import PRESET
 from livegen.generation import Generator
 from livegen.notes import Note
 from livegen.offline import continue_phrase
-from livegen.phrases import answer_preset, last_phrase, notes_per_onset, phrase_span_s, plays_one_line
+from livegen.phrases import (
+    answer_preset,
+    last_phrase,
+    melody_line,
+    notes_per_onset,
+    phrase_span_s,
+    plays_one_line,
+)
 from livegen.placement import CHORD_SPAN_S
 from livegen.presets import PresetError
 
@@ -61,3 +68,29 @@ def test_monophonic_auto_answers_a_line_with_a_line_and_chords_with_chords(promp
     assert _one_line([gen.next_note() for _ in range(60)]) == one_line
     answer = continue_phrase(model, preset, prompt, seed=3)
     assert len(answer.notes) >= 20 and _one_line(answer.notes) == one_line
+
+
+def test_the_melody_line_is_the_top_note_of_each_chord():
+    rolled = [Note(60, 80, 0.0, 0.5), Note(64, 80, 0.01, 0.5), Note(67, 80, 0.02, 0.5)]
+    tune = [Note(72, 80, 0.5, 0.2), Note(48, 80, 0.5, 0.5), Note(71, 80, 0.7, 0.2)]
+    assert [n.pitch for n in melody_line(rolled + tune)] == [67, 72, 71]
+    assert melody_line(LINE) == sorted(LINE, key=lambda n: n.onset_s)  # a line is its own melody
+    # onsets further apart than a chord's span are separate notes, however low
+    apart = [Note(72, 80, 0.0, 0.2), Note(48, 80, CHORD_SPAN_S + 0.001, 0.2)]
+    assert melody_line(apart) == apart
+    # the same pitch twice (two channels): the first
+    doubled = [Note(60, 80, 0.0, 0.2, channel=0), Note(60, 80, 0.005, 0.2, channel=1)]
+    assert melody_line(doubled) == doubled[:1]
+    # judged against the notes around them: a lower note whose chord's top is still sounding
+    assert melody_line(rolled[:1], around=rolled) == [] and melody_line([], around=rolled) == []
+
+
+def test_a_monophonic_preset_continues_the_melody_of_chords_offline():
+    model = FakeModel(time_bias=6.0)
+    preset = PRESET.replace(monophonic=True, max_notes=20, max_seconds=30.0)
+    chords = [Note(p + 12 * (i % 2), 80, 0.5 * i, 0.4) for i in range(8) for p in (48, 55, 64)]
+    assert continue_phrase(model, preset, chords, seed=5).notes == \
+        continue_phrase(model, preset, melody_line(chords), seed=5).notes
+    poly = preset.replace(monophonic=False)
+    assert continue_phrase(model, poly, chords, seed=5).notes != \
+        continue_phrase(model, poly, melody_line(chords), seed=5).notes

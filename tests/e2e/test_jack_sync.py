@@ -625,7 +625,8 @@ def test_a_jittery_clock_keeps_the_answer_on_the_grid(jack_server, model_path, t
     faults = clock_faults(delivered, clock.sent_s)
     print(f"[jitter] the test's frame-accurate listener heard {len(delivered)} ticks; faults "
           f"(first tick, lost or -repeated): {faults}")
-    beyond = beyond_the_follower(faults)
+    # a fault after the last note measured cannot have moved it: only those before count
+    beyond = beyond_the_follower([f for f in faults if sent[f[0]] <= max(ons)])
     if beyond is not None:
         pytest.skip(f"{beyond}: the host starves the JACK dummy server's clients, so grid accuracy "
                     "cannot be measured in this run")

@@ -17,7 +17,8 @@ is packaged.
         '{"f75 d0": {"presets": ["classical"], "keys": {"follow": 0.75, "follow_duration": 0,
           "quantize": "1/16", "pitch_low": 24, "pitch_high": 100}}}'
 
-Only ``--outside dev`` may be used to choose values; ``check`` confirms.
+Only ``--outside dev`` and ``--corpus-split validation`` may be used to choose values;
+``check`` and ``test`` (``livegen evaluate``'s sets) confirm.
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--sets", default="outside", help="outside, corpus or both (comma-separated)")
     parser.add_argument("--outside", choices=("dev", "check"), default="dev")
+    parser.add_argument("--corpus-split", choices=("validation", "test"), default="test",
+                        help="the corpus prompts' pieces: validation to choose, test to confirm")
     parser.add_argument("--presets", default=",".join(p for p in TONAL_PRESETS if p != "folk"))
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
@@ -114,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name} ({args.outside}): {len(sets[name][0])} prompts; real continuation: "
                   + " ".join(f"{k}={v:.2f}" for k, v in real.items()), flush=True)
         else:
-            sets[name] = (corpus_prompts(split["test"], presets)["prompts"], None)
+            sets[name] = (corpus_prompts(split[args.corpus_split], presets)["prompts"], None)
     seeds = range(args.seeds)
     cache = cache_dir() / "classifier" / "continuations"
     out: dict[str, Any] = {}

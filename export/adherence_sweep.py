@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["variant_presets", "mean_adherence", "main", "COLUMNS"]
+__all__ = ["variant_presets", "mean_adherence", "by_texture", "main", "COLUMNS", "TEXTURES"]
 
 #: the adherence figures printed per variant (:func:`livegen_train.adherence.adherence`)
 COLUMNS = ("motif_reuse", "rest_share", "on_grid", "density_ratio", "polyphony_ratio", "register_drift",
@@ -65,6 +65,40 @@ def mean_adherence(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence
     for key in COLUMNS:
         values = [row[key] for row in rows if not math.isnan(row[key])]
         out[key] = float(np.mean(values)) if values else math.nan
+    return out
+
+
+#: prompt textures by notes per onset (chord tones within 30 ms are one onset): lower bound, name
+TEXTURES = ((0.0, "line"), (1.05, "some chords"), (1.5, "chords"))
+
+
+def by_texture(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any],
+               per_prompt: int) -> dict[str, dict[str, Any]]:
+    """:func:`mean_adherence` of the prompts of each :data:`TEXTURES` group, apart.
+
+    Each group also gives the real continuation's figures and those of its top
+    line alone (what a one-line answer that played the real tune would score).
+
+    Returns:
+        ``{texture: {"prompts": int, "answers": {...}, "real": {...}, "real top line": {...}}}``
+        for the textures that have prompts.
+    """
+    from livegen_train.adherence import notes_per_onset, top_line
+
+    bounds = [low for low, _ in TEXTURES[1:]] + [math.inf]
+    out: dict[str, dict[str, Any]] = {}
+    for (low, name), high in zip(TEXTURES, bounds):
+        chosen = [i for i, prompt in enumerate(prompts) if low <= notes_per_onset(prompt) < high]
+        if not chosen:
+            continue
+        sub_prompts = [prompts[i] for i in chosen]
+        sub_reals = [reals[i] for i in chosen]
+        sub_conts = [cont for i in chosen for cont in conts[i * per_prompt:(i + 1) * per_prompt]]
+        tops = [top_line(real) for real in sub_reals]
+        out[name] = {"prompts": len(chosen),
+                     "answers": mean_adherence(sub_prompts, sub_reals, sub_conts, per_prompt),
+                     "real": mean_adherence(sub_prompts, sub_reals, sub_reals, 1),
+                     "real top line": mean_adherence(sub_prompts, sub_reals, tops, 1)}
     return out
 
 
@@ -100,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="judge with the classifier trained with this share of part windows")
     parser.add_argument("--classifier-runs", type=int, default=1,
                         help="judge with this many classifier runs (seeds) averaged")
+    parser.add_argument("--by-texture", action="store_true",
+                        help="also the out-of-corpus figures of line and chordal prompts apart")
     args = parser.parse_args(argv)
     started = time.monotonic()
     model = Model.load(args.model) if args.model else Model.load()
@@ -133,6 +169,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"margin={labels['margin']:+.2f} ["
                       + " ".join(f"{s[:3]}={v:.2f}" for s, v in labels["shares"].items()) + "] "
                       + " ".join(f"{k[:8]}={v:.2f}" for k, v in figures.items()), flush=True)
+                if args.by_texture and reals is not None:
+                    out[f"{variant_name}|{set_name}|{name}"]["by_texture"] = groups = by_texture(
+                        prompts, reals, conts, len(seeds))
+                    for texture, group in groups.items():
+                        for who in ("answers", "real", "real top line"):
+                            print(f"    {texture:<12}({group['prompts']:>3}) {who:<14}"
+                                  + " ".join(f"{k[:8]}={v:.3f}" for k, v in group[who].items()), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"seeds": args.seeds, "outside": args.outside, "rows": out}, f, indent=1)

@@ -127,6 +127,24 @@ def test_a_sweep_variant_lays_its_keys_over_the_presets_it_names():
     assert figures["interval_distance"] > 0.0
 
 
+def test_the_texture_split_keeps_line_and_chordal_prompts_apart():
+    from livegen_train.adherence_sweep import by_texture
+
+    melody = [Note(72 + i % 5, 80, 0.25 * i, 0.2) for i in range(16)]
+    chords = [Note(p + i % 3, 80, 0.5 * i, 0.4) for i in range(8) for p in (48, 55, 72)]
+    answer = [Note(76, 80, 0.25 * i, 0.2) for i in range(8)]  # one line, high
+    groups = by_texture([melody, chords], [melody, chords], [answer, answer, answer, answer], 2)
+    assert set(groups) == {"line", "chords"}  # nothing in between
+    assert groups["line"]["prompts"] == groups["chords"]["prompts"] == 1
+    melody_mean, chords_mean = 72 + 30 / 16, (48 + 55 + 72) / 3 + 7 / 8
+    # the same answer drifts 2.1 semitones from the line's mean, 16.5 from the chords'
+    assert groups["line"]["answers"]["register_drift"] == pytest.approx(76 - melody_mean)
+    assert groups["chords"]["answers"]["register_drift"] == pytest.approx(76 - chords_mean)
+    # the real chords do not drift from themselves; their top line alone sits 13.7 above them
+    assert groups["chords"]["real"]["register_drift"] == pytest.approx(0.0, abs=1e-9)
+    assert groups["chords"]["real top line"]["register_drift"] == pytest.approx(72 + 7 / 8 - chords_mean)
+
+
 def test_the_command_line_overrides_the_answer_length_and_the_span_ratio_compares_lengths():
     from argparse import Namespace
 

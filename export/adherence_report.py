@@ -142,13 +142,15 @@ def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = (
     for role in roles:
         prompts = load_prompts(role)
         log.info("adherence %s: %d prompts", role, len(prompts))
-        table = adherence_table(model, presets, prompts, range(seeds),
-                                keep=None if keep is None else keep.setdefault(role, {}))
+        kept: dict[str, list] = {} if keep is None else keep.setdefault(role, {})
+        kept_off: dict[str, list] = {}
+        table = adherence_table(model, presets, prompts, range(seeds), keep=kept)
         off = adherence_table(model, {s: p.replace(key_mask="off") for s, p in presets.items()},
-                              prompts, range(seeds))
+                              prompts, range(seeds), keep=kept_off)
         out["sets"][role] = {"prompts": len(prompts), "table": table,
                              "key_mask_off": {s: off[s]["key_correlation"] for s in presets},
-                             "nll": _nll(model, presets, prompts, corpus)}
+                             "nll": _nll(model, presets, prompts, corpus),
+                             "by_texture": _by_texture(prompts, kept, kept_off, seeds)}
         if role == roles[-1]:
             for i in _roll_prompts(prompts, ROLL_PROMPTS):
                 name, prompt, real = prompts[i]
@@ -156,6 +158,26 @@ def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = (
                     "set": role, "name": name, "prompt": _as_lists(prompt), "real": _as_lists(real),
                     "presets": {s: _as_lists(continue_notes(model, p, prompt, n_notes=len(real), seed=0))
                                 for s, p in presets.items()}})
+    return out
+
+
+def _by_texture(prompts: Sequence[Any], kept: Mapping[str, list], kept_off: Mapping[str, list],
+                seeds: int) -> dict[str, dict[str, Any]]:
+    """``{texture: {"prompts", "real", "real top line", style: {...}}}``: the figures of line and
+    chordal prompts apart (:func:`livegen_train.adherence_sweep.by_texture`), each preset's key
+    correlation from its ``key_mask: off`` answers."""
+    from livegen_train.adherence_sweep import by_texture
+
+    notes, reals = [p for _, p, _ in prompts], [r for _, _, r in prompts]
+    out: dict[str, dict[str, Any]] = {}
+    for style, conts in kept.items():
+        groups = by_texture(notes, reals, conts, seeds)
+        groups_off = by_texture(notes, reals, kept_off[style], seeds)
+        for texture, group in groups.items():
+            row = out.setdefault(texture, {"prompts": group["prompts"], "real": group["real"],
+                                           "real top line": group["real top line"]})
+            row[style] = {**group["answers"],
+                          "key_mask_off": groups_off[texture]["answers"]["key_correlation"]}
     return out
 
 
@@ -240,6 +262,7 @@ def markdown_lines(section: Mapping[str, Any], figures: Mapping[str, str]) -> li
             off = block["key_mask_off"].get(name)
             rows.append([name, *cells, f"{off:.2f}" if off is not None else ""])
         lines += [*_md(header, rows), ""]
+        lines += _texture_lines(block.get("by_texture") or {})
         lines += ["Conditional NLL of the real continuation, bits per note (answer: the preset's mix "
                   "of network and prompt-only Markov at its `follow`):", ""]
         rows = []
@@ -251,6 +274,39 @@ def markdown_lines(section: Mapping[str, Any], figures: Mapping[str, str]) -> li
         lines += ["Piano rolls (grey: the prompt; colour: the real continuation, then each preset's, "
                   "seed 0):", "", f"![Piano rolls]({figures['adherence_rolls']})", ""]
     return lines
+
+
+TEXTURE_COLUMNS = (("register_drift", "register drift (st)", "{:.2f}"),
+                   ("key_mask_off", "key corr. (mask off)", "{:.3f}"),
+                   ("motif_reuse", "motif reuse", "{:.2f}"),
+                   ("density_ratio", "notes/s vs prompt", "{:.2f}x"),
+                   ("polyphony_ratio", "polyphony vs prompt", "{:.2f}x"))
+
+
+def _texture_lines(groups: Mapping[str, Any]) -> list[str]:
+    """The figures of line and chordal prompts apart, as markdown lines (none without groups)."""
+    if not groups:
+        return []
+    from livegen_train.adherence_sweep import TEXTURES
+
+    bounds = dict(zip([name for _, name in TEXTURES],
+                      [f">= {low:g}" if high is None else f"{low:g}-{high:g}"
+                       for (low, _), high in zip(TEXTURES, [low for low, _ in TEXTURES[1:]] + [None])]))
+    rows = []
+    for texture, group in groups.items():
+        for who, figures in group.items():
+            if who == "prompts":
+                continue
+            key = figures["key_correlation"] if who.startswith("real") else figures["key_mask_off"]
+            cells = [fmt.format(key if name == "key_mask_off" else figures[name])
+                     for name, _, fmt in TEXTURE_COLUMNS]
+            rows.append([f"{texture} ({bounds[texture]} notes per onset, {group['prompts']} prompts)",
+                         who, *cells])
+    return ["By the prompt's texture (notes per onset; chord tones within 30 ms are one onset). "
+            "Real top line: the real continuation's highest note of each onset alone, what a one-line "
+            "answer that played the real tune would score; the real rows' key correlation is the "
+            "music's own:", "",
+            *_md(["prompts", "", *(title for _, title, _ in TEXTURE_COLUMNS)], rows), ""]
 
 
 def plot_rolls(section: Mapping[str, Any], path) -> bool:

@@ -48,6 +48,20 @@ def test_only_tonal_presets_are_measured_against_the_real_continuation_and_basel
     assert -1 <= block["key_mask_off"]["classical"] <= 1
 
 
+def test_line_prompts_are_reported_apart_with_the_real_top_line(section):
+    groups = section["sets"]["dev"]["by_texture"]
+    assert list(groups) == ["line"]  # both prompts are single lines
+    line_group = groups["line"]
+    assert line_group["prompts"] == 2
+    assert set(line_group) == {"prompts", "real", "real top line", "classical", "folk"}
+    assert line_group["real"]["register_drift"] == line_group["real top line"]["register_drift"]
+    assert line_group["folk"]["register_drift"] == pytest.approx(
+        section["sets"]["dev"]["table"]["folk"]["register_drift"])  # one group: the whole table
+    assert -1 <= line_group["classical"]["key_mask_off"] <= 1
+    text = "\n".join(markdown_lines(section, {}))
+    assert "By the prompt's texture" in text and "| line (0-1.05 notes per onset, 2 prompts) | folk |" in text
+
+
 def test_the_answers_nll_is_the_networks_at_follow_0_and_a_mix_at_follow_half(section):
     nll = section["sets"]["dev"]["nll"]
     np.testing.assert_allclose(nll["classical"]["answer"], nll["classical"]["net"], rtol=1e-9)

@@ -289,9 +289,8 @@ def _texture_lines(groups: Mapping[str, Any]) -> list[str]:
         return []
     from livegen_train.adherence_sweep import TEXTURES
 
-    bounds = dict(zip([name for _, name in TEXTURES],
-                      [f">= {low:g}" if high is None else f"{low:g}-{high:g}"
-                       for (low, _), high in zip(TEXTURES, [low for low, _ in TEXTURES[1:]] + [None])]))
+    bounds = {name: f">= {low:g}" if math.isinf(high) else f"{low:g}-{high:g}"
+              for name, low, high in TEXTURES}
     rows = []
     for texture, group in groups.items():
         for who, figures in group.items():

@@ -68,8 +68,8 @@ def mean_adherence(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence
     return out
 
 
-#: prompt textures by notes per onset (chord tones within 30 ms are one onset): lower bound, name
-TEXTURES = ((0.0, "line"), (1.05, "some chords"), (1.5, "chords"))
+#: prompt textures by notes per onset (chord tones within 30 ms are one onset): name, from, below
+TEXTURES = (("line", 0.0, 1.05), ("some chords", 1.05, 1.5), ("chords", 1.5, math.inf))
 
 
 def by_texture(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any],
@@ -85,9 +85,8 @@ def by_texture(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any
     """
     from livegen_train.adherence import notes_per_onset, top_line
 
-    bounds = [low for low, _ in TEXTURES[1:]] + [math.inf]
     out: dict[str, dict[str, Any]] = {}
-    for (low, name), high in zip(TEXTURES, bounds):
+    for name, low, high in TEXTURES:
         chosen = [i for i, prompt in enumerate(prompts) if low <= notes_per_onset(prompt) < high]
         if not chosen:
             continue

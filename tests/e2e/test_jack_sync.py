@@ -461,6 +461,7 @@ class JitteredClock:
         if self._thread is not None:
             self._thread.join(timeout=2)
         self.out.close_port()
+        self.out.delete()  # its JACK client closes now, not when garbage collected
 
 
 class ClockListener:

@@ -176,6 +176,7 @@ class JackClients:
         self._factory = factory
         self._lock = threading.Lock()
         self._clients: dict[str, list[tuple[Any, set[str]]]] = {}  # name -> [(client, in use)]
+        self._stuck: list[Any] = []  # clients whose removal or close never returned in time
 
     def acquire(self, client_name: str, direction: str) -> JackPortHandle:
         """A client named ``client_name`` with no port of ``direction`` yet, new if need be.
@@ -218,13 +219,17 @@ class JackClients:
         """
         client = handle.client
         with self._lock:
-            if handle.direction == "output":
+            stuck = any(c is client for c in self._stuck)
+            if handle.direction == "output" and not stuck:
                 client.flush(JACK_FLUSH_TIMEOUT_S)  # the last note_offs go out first
             in_use.discard(handle.direction)
             last = not in_use
             if last:
                 for entries in self._clients.values():
                     entries[:] = [e for e in entries if e[0] is not client]
+                self._stuck = [c for c in self._stuck if c is not client]
+            if stuck:
+                return  # a call into it never returned: the server gets no other from us
 
             def remove() -> None:
                 if handle.direction == "input":
@@ -234,4 +239,5 @@ class JackClients:
                 if last:
                     client.close()  # also when acquire() forgot it (its server went away)
 
-            close_within(remove, f"a JACK {handle.direction} port")
+            if not close_within(remove, f"a JACK {handle.direction} port") and not last:
+                self._stuck.append(client)

@@ -149,6 +149,22 @@ def test_a_port_whose_client_never_closes_is_released_and_forgotten(registry, mo
         never.set()
 
 
+def test_a_shared_client_stuck_in_a_removal_gets_no_other_call(registry, monkeypatch, caplog):
+    monkeypatch.setattr("livegen.ports.jack_clients.JACK_CLOSE_TIMEOUT_S", 0.05)
+    clients, log, made = registry
+    inp, out = clients.acquire("lg", "input"), clients.acquire("lg", "output")
+    never = threading.Event()
+    made[0].remove_input = never.wait
+    try:
+        inp.release()
+        out.release()  # no flush, no removal, no close while remove_input may still run
+        assert log == []
+        assert "did not answer closing a JACK input port" in caplog.text
+        assert clients.acquire("lg", "output").client is made[1]
+    finally:
+        never.set()
+
+
 def test_a_watch_client_that_never_closes_does_not_hold_the_port(monkeypatch, caplog):
     monkeypatch.setattr("livegen.ports.jack_clients.JACK_CLOSE_TIMEOUT_S", 0.05)
     never = threading.Event()

@@ -60,7 +60,7 @@ def close_within(call: Callable[[], None], what: str, timeout_s: float | None = 
 
     Args:
         call: the close; it must not touch what the caller frees next.
-        what: what is closed, for the warning (``JACK client 'livegen-watch'``).
+        what: what is closed, for the warning (``a JACK watch client``).
         timeout_s: how long to wait, seconds; None: :data:`JACK_CLOSE_TIMEOUT_S`.
 
     Returns:

@@ -443,10 +443,7 @@ static PyObject *remove_port(Client *self, int input) {
         /* a cycle that loaded the pointer before the exchange may still use the port */
         if (self->active)
             wait_cycles(self, 2, 0.1);
-        jack_client_t *client = self->client;
-        Py_BEGIN_ALLOW_THREADS  /* a server request: the caller may give up waiting (close_within) */
-        jack_port_unregister(client, port);
-        Py_END_ALLOW_THREADS
+        jack_port_unregister(self->client, port);
     }
     Py_RETURN_NONE;
 }

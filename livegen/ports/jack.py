@@ -34,7 +34,7 @@ from livegen.ports.base import (
     OutputPort,
     Port,
 )
-from livegen.ports.jack_clients import JackClients, JackPortHandle, close_watch, jack_watch
+from livegen.ports.jack_clients import JackClients, JackPortHandle, jack_watch
 
 __all__ = [
     "JACK_READ_TIMEOUT_S",
@@ -378,7 +378,8 @@ def jack_server_priority(backend: str, port: Port | None = None, *,
     except (ValueError, OSError):  # closed under us: the server went away
         priority = -1
     finally:
-        close_watch(probe)
+        if probe is not None:
+            probe.close()
     return priority if priority >= 1 else None
 
 

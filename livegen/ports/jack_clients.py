@@ -9,7 +9,6 @@ run`` does) and passes it to both opens.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +23,9 @@ from livegen.ports.backends import quiet_stderr
 
 __all__ = [
     "JACK_CLIENTS",
-    "JACK_CLOSE_TIMEOUT_S",
     "JACK_FLUSH_TIMEOUT_S",
     "JackClients",
     "JackPortHandle",
-    "close_within",
-    "close_watch",
     "jack_shared_client",
     "jack_watch",
 ]
@@ -41,53 +37,6 @@ JACK_CLIENTS = ("shared", "rtmidi")
 #: How long closing a one-client JACK output waits for queued messages (the last
 #: note_offs) to go out, seconds: a few periods at any usual buffer size.
 JACK_FLUSH_TIMEOUT_S = 0.5
-#: How long removing a JACK port or closing a JACK client waits for the server, seconds.
-#: A server whose cycle no longer ends (a client in it that never finishes) can hold
-#: ``jack_client_close`` forever: seen once in CI, a port's close still waiting after 50 min.
-#: A close takes a few periods (ms) on a working server.
-JACK_CLOSE_TIMEOUT_S = 2.0
-
-log = logging.getLogger(__name__)
-
-
-def close_within(call: Callable[[], None], what: str, timeout_s: float | None = None) -> bool:
-    """Run ``call`` (a JACK close that releases the GIL) for at most ``timeout_s`` seconds.
-
-    ``call`` runs on a daemon thread; when the server has not answered in time
-    the caller goes on (a warning names ``what``) and the thread finishes the
-    close whenever the server answers, or never: stopping livegen must not hang
-    on a wedged server.
-
-    Args:
-        call: the close; it must not touch what the caller frees next.
-        what: what is closed, for the warning (``a JACK watch client``).
-        timeout_s: how long to wait, seconds; None: :data:`JACK_CLOSE_TIMEOUT_S`.
-
-    Returns:
-        True when ``call`` returned in time, False when it is still waiting.
-
-    Raises:
-        Exception: what ``call`` raised, when it returned in time.
-    """
-    timeout_s = JACK_CLOSE_TIMEOUT_S if timeout_s is None else timeout_s
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as err:  # handed to the caller
-            raised.append(err)
-
-    thread = threading.Thread(target=run, name="jack-close", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if thread.is_alive():
-        log.warning("the JACK server did not answer closing %s within %.1f s; going on without it",
-                    what, timeout_s)
-        return False
-    if raised:
-        raise raised[0]
-    return True
 
 
 def jack_shared_client(jack_client: str = "shared") -> bool:
@@ -134,12 +83,6 @@ def jack_watch(client_name: str) -> Any | None:
             return None
 
 
-def close_watch(watch: Any | None) -> None:
-    """Close a :func:`jack_watch` client (None: nothing), waiting at most :data:`JACK_CLOSE_TIMEOUT_S`."""
-    if watch is not None:
-        close_within(watch.close, "a JACK watch client")
-
-
 class JackPortHandle:
     """One port's share of a JACK client from a :class:`JackClients` registry.
 
@@ -176,7 +119,6 @@ class JackClients:
         self._factory = factory
         self._lock = threading.Lock()
         self._clients: dict[str, list[tuple[Any, set[str]]]] = {}  # name -> [(client, in use)]
-        self._stuck: list[Any] = []  # clients whose removal or close never returned in time
 
     def acquire(self, client_name: str, direction: str) -> JackPortHandle:
         """A client named ``client_name`` with no port of ``direction`` yet, new if need be.
@@ -219,25 +161,14 @@ class JackClients:
         """
         client = handle.client
         with self._lock:
-            stuck = any(c is client for c in self._stuck)
-            if handle.direction == "output" and not stuck:
+            if handle.direction == "input":
+                client.remove_input()
+            else:
                 client.flush(JACK_FLUSH_TIMEOUT_S)  # the last note_offs go out first
+                client.remove_output()
             in_use.discard(handle.direction)
-            last = not in_use
-            if last:
-                for entries in self._clients.values():
-                    entries[:] = [e for e in entries if e[0] is not client]
-                self._stuck = [c for c in self._stuck if c is not client]
-            if stuck:
-                return  # a call into it never returned: the server gets no other from us
-
-            def remove() -> None:
-                if handle.direction == "input":
-                    client.remove_input()
-                else:
-                    client.remove_output()
-                if last:
-                    client.close()  # also when acquire() forgot it (its server went away)
-
-            if not close_within(remove, f"a JACK {handle.direction} port") and not last:
-                self._stuck.append(client)
+            if in_use:
+                return
+            for entries in self._clients.values():
+                entries[:] = [e for e in entries if e[0] is not client]
+            client.close()  # also when acquire() forgot it (its server went away)

@@ -21,7 +21,7 @@ from jackprobe import jack_command, jack_port_names, settle, wait_for
 from livegen import ports
 from livegen.errors import BackendError
 from livegen.ports.jack import JackInputPort, JackOutputPort
-from livegen.ports.jack_clients import JackClients, close_watch, close_within
+from livegen.ports.jack_clients import JackClients
 
 needs_extension = pytest.mark.skipif(not ports.jack_shared_client(),
                                      reason="livegen._jackmidi is not built")
@@ -112,72 +112,6 @@ def test_registries_do_not_share_clients(registry):
     clients, _, made = registry
     other = JackClients(lambda name: FakeClient(name, []))
     assert clients.acquire("lg", "input").client is not other.acquire("lg", "output").client
-
-
-def test_a_close_the_server_never_answers_leaves_the_caller_free(caplog):
-    never = threading.Event()  # a wedged server: jack_client_close never returns
-    try:
-        assert close_within(never.wait, "a JACK watch client", timeout_s=0.05) is False
-        assert "did not answer closing a JACK watch client" in caplog.text
-        assert any(t.name == "jack-close" and t.is_alive() for t in threading.enumerate())
-    finally:
-        never.set()
-
-
-def test_a_close_that_returns_in_time_passes_on_its_error(caplog):
-    assert close_within(lambda: None, "a JACK input port") is True
-
-    def fails() -> None:
-        raise ValueError("JACK client is closed")
-
-    with pytest.raises(ValueError, match="JACK client is closed"):
-        close_within(fails, "a JACK input port")
-    assert "did not answer" not in caplog.text
-
-
-def test_a_port_whose_client_never_closes_is_released_and_forgotten(registry, monkeypatch, caplog):
-    monkeypatch.setattr("livegen.ports.jack_clients.JACK_CLOSE_TIMEOUT_S", 0.05)
-    clients, log, made = registry
-    inp = clients.acquire("lg", "input")
-    never = threading.Event()
-    made[0].close = never.wait
-    try:
-        inp.release()
-        assert "did not answer closing a JACK input port" in caplog.text
-        assert clients.acquire("lg", "input").client is made[1]  # a new client, not the stuck one
-    finally:
-        never.set()
-
-
-def test_a_shared_client_stuck_in_a_removal_gets_no_other_call(registry, monkeypatch, caplog):
-    monkeypatch.setattr("livegen.ports.jack_clients.JACK_CLOSE_TIMEOUT_S", 0.05)
-    clients, log, made = registry
-    inp, out = clients.acquire("lg", "input"), clients.acquire("lg", "output")
-    never = threading.Event()
-    made[0].remove_input = never.wait
-    try:
-        inp.release()
-        out.release()  # no flush, no removal, no close while remove_input may still run
-        assert log == []
-        assert "did not answer closing a JACK input port" in caplog.text
-        assert clients.acquire("lg", "output").client is made[1]
-    finally:
-        never.set()
-
-
-def test_a_watch_client_that_never_closes_does_not_hold_the_port(monkeypatch, caplog):
-    monkeypatch.setattr("livegen.ports.jack_clients.JACK_CLOSE_TIMEOUT_S", 0.05)
-    never = threading.Event()
-
-    class Watch:
-        close = staticmethod(never.wait)
-
-    try:
-        close_watch(Watch())
-        close_watch(None)
-        assert caplog.text.count("did not answer closing a JACK watch client") == 1
-    finally:
-        never.set()
 
 
 def test_a_client_that_cannot_open_is_a_backend_error():

@@ -616,6 +616,7 @@ def _scorer(run_dir: str, model: Any, threads: int) -> tuple[TokenScorer, str]:
         from livegen_train.network import network_from_config
         from livegen_train.onnx_export import parity
         from livegen_train.onnx_import import network_from_onnx
+        from livegen_train.quantize import float_source
     except ImportError:  # no torch: step by step in onnxruntime
         return StepScorer(model), f"onnxruntime ({_shown(model.path)})"
     torch.set_num_threads(threads)
@@ -630,6 +631,11 @@ def _scorer(run_dir: str, model: Any, threads: int) -> tuple[TokenScorer, str]:
         log.warning("%s is not the network of %s; reading the weights from the model", path, model.path)
     try:  # the model's own weights in torch: the same numbers, scored in batches
         net, _ = network_from_onnx(model.path)
+        source = float_source(model.path)  # an int8 graph: its float32 weights
+        if source is not None and parity(net, source, probe) < 1e-4:
+            return TorchScorer(net), (f"the float32 weights in torch ({_shown(source)}) that the int8 "
+                                      f"graph {_shown(model.path)} quantizes (`python -m "
+                                      f"livegen_train.quantize --compare` scores both)")
         if parity(net, model.path, probe) < 1e-4:
             return TorchScorer(net), f"the model's weights in torch ({_shown(model.path)})"
         log.warning("%s read back into torch differs from onnxruntime; scoring with onnxruntime",

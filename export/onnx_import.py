@@ -28,6 +28,7 @@ import torch
 from livegen.errors import ModelError
 from livegen.model import METADATA_KEY
 from livegen_train.network import EventLSTM, NetConfig, config_from_dict
+from livegen_train.quantize import QUANTIZED_KEY, float_source
 
 __all__ = ["network_from_onnx", "load_init"]
 
@@ -45,7 +46,8 @@ def network_from_onnx(path: str | os.PathLike) -> tuple[EventLSTM, list[str]]:
     """The torch network whose one-step graph ``path`` is, and its style names.
 
     Args:
-        path: a livegen ONNX model written by :func:`livegen_train.onnx_export.export_onnx`.
+        path: a livegen ONNX model written by :func:`livegen_train.onnx_export.export_onnx`,
+            or an int8 graph of one (:mod:`livegen_train.quantize`): then its float32 source's.
 
     Returns:
         ``(net, styles)``: the network in eval mode with the file's weights
@@ -68,6 +70,8 @@ def network_from_onnx(path: str | os.PathLike) -> tuple[EventLSTM, list[str]]:
     if METADATA_KEY not in meta:
         raise ModelError(f"{path}: no livegen metadata (not a livegen model)")
     info = json.loads(meta[METADATA_KEY])
+    if QUANTIZED_KEY in info:  # an int8 graph: the float32 weights it was quantized from
+        return network_from_onnx(float_source(path))
     if isinstance(info.get("network"), dict) and info["network"].get("kind") == "transformer":
         raise ModelError(f"{path}: a Transformer model; read its weights from the run's checkpoint.pt")
     try:

@@ -38,12 +38,21 @@ _MULTIPLIER = 0x100000001B3  # the 64-bit FNV prime: a polynomial hash mod 2**64
 _MASK = (1 << 64) - 1
 _KEY_SHIFT = np.uint64(32)  # keys are the mixed hash's upper 32 bits
 _SUFFIX = ".copies.npz"
+#: The float32 twin of a shipped int8 graph (``x.fp32.onnx``) shares its guard (``x.copies.npz``).
+_FLOAT_TWIN = ".fp32"
 
 
 def guard_path(model_path: str | os.PathLike) -> Path:
-    """Where the guard of the model at ``model_path`` lives (``x.onnx`` -> ``x.copies.npz``)."""
+    """Where the guard of the model at ``model_path`` lives (``x.onnx`` -> ``x.copies.npz``).
+
+    ``x.fp32.onnx`` (the float32 graph the shipped int8 ``x.onnx`` is quantized
+    from) uses ``x.copies.npz`` when it has no ``x.fp32.copies.npz`` of its own.
+    """
     path = Path(model_path)
-    return path.with_name(path.stem + _SUFFIX)
+    own = path.with_name(path.stem + _SUFFIX)
+    if path.stem.endswith(_FLOAT_TWIN) and not own.is_file():
+        return path.with_name(path.stem[:-len(_FLOAT_TWIN)] + _SUFFIX)
+    return own
 
 
 def _keys(hashes: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Usage (the shipped model; see docs/training.md for the exact command used)::
 
-    livegen train --out runs/default --minutes 45 --export livegen/models/default.onnx
+    livegen train --out runs/default --minutes 45 --export livegen/models/default.fp32.onnx
 
 Checkpoints are written to ``OUT/checkpoint.pt`` every ``--checkpoint-every``
 steps and at the end; ``--resume`` continues from there (model, optimiser,

@@ -34,7 +34,11 @@ MAX_STATE_HIDDEN = 65536
 
 
 def default_model_path() -> Path:
-    """The model shipped as package data (``livegen/models/default.onnx``), or ``$LIVEGEN_MODEL``."""
+    """The model shipped as package data (``livegen/models/default.onnx``), or ``$LIVEGEN_MODEL``.
+
+    The shipped graph is int8 (``livegen_train.quantize``); the float32 graph it is
+    quantized from ships next to it as ``default.fp32.onnx`` (``livegen --model``).
+    """
     if os.environ.get("LIVEGEN_MODEL"):
         return Path(os.environ["LIVEGEN_MODEL"])
     return Path(__file__).resolve().parent / "models" / "default.onnx"
@@ -196,10 +200,11 @@ class Model:
             styles: style ids (see :meth:`style_id`); None: every style of the model, in order.
 
         Returns:
-            ``(logits float32 [len(styles), VOCAB_SIZE], new_state)``; each row is
-            bit for bit what :meth:`step` gives under its style. One run of the graph
-            when its batch axis is dynamic (on the 2-layer 256-unit model: 6 styles
-            0.10 ms, 2 styles 0.081 ms, one 0.076 ms), else one run per style.
+            ``(logits float32 [len(styles), VOCAB_SIZE], new_state)``. In a float32
+            graph each row is bit for bit what :meth:`step` gives under its style; in
+            the shipped int8 graph (``livegen_train.quantize``: activations quantized
+            over the whole batch) within quantization noise. One run of the graph
+            when its batch axis is dynamic, else one run per style.
         """
         key = styles if styles is None or isinstance(styles, tuple) else tuple(styles)
         feed = self._feeds.get(key)

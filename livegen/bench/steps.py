@@ -25,7 +25,7 @@ from livegen.presets import Preset, list_presets, load_preset
 
 __all__ = ["PHRASE", "WINDOW_NOTES", "BENCH_STYLE", "NOTE_FOLLOW", "ANSWER_NOTES", "feed_tokens",
            "style_index", "bench_step", "bench_reread", "note_variants", "NoteAnswers", "interleave",
-           "note_rows", "Workload", "time_rows", "bench_note", "bench_notes"]
+           "note_rows", "float_twin", "Workload", "time_rows", "bench_note", "bench_notes"]
 
 # (pitch, velocity, onset_s, duration_s): the soprano of J. S. Bach's chorale BWV 66.6
 # (music21 corpus, bach/bwv66.6), first 8 notes, quarter note = 0.5 s
@@ -227,11 +227,14 @@ def note_rows(model: Model, presets: dict[str, Preset | Path] | None = None, *,
         model: as for :class:`NoteAnswers`.
         presets: ``{name: preset or its YAML file}``; default every preset found
             (:func:`livegen.presets.list_presets`: the shipped ones and ``$LIVEGEN_PRESETS``'s).
-        variants: also the comparison rows of :func:`note_variants` (else the presets as they are).
+        variants: also the comparison rows of :func:`note_variants` (else the presets as they are)
+            and, for an int8 graph whose float32 source lies next to it, the preset on
+            that graph (``.float32``: what the quantization saves).
     """
     from livegen.errors import LivegenError
 
     rows: list[tuple[Figure, NoteAnswers | None]] = []
+    twin = float_twin(model) if variants else None
     for name, preset in (presets or list_presets()).items():
         try:
             preset = load_preset(preset) if not isinstance(preset, Preset) else preset
@@ -247,7 +250,24 @@ def note_rows(model: Model, presets: dict[str, Preset | Path] | None = None, *,
             except LivegenError as err:
                 figure.skipped = str(err)
                 rows.append((figure, None))
+        if twin is not None and rows[-1][1] is not None:
+            rows.append((Figure(f"note.{name}.float32", f"  {name}, the float32 graph ({twin.path.name})",
+                                note=_describe(preset)), NoteAnswers(twin, preset)))
     return rows
+
+
+def float_twin(model: Model) -> Model | None:
+    """The float32 graph an int8 ``model`` was quantized from (its ``quantized`` metadata names
+    the file next to it), loaded alike; None for a float graph or when the file is not there.
+
+    Raises:
+        ModelError: the file is there but does not load.
+    """
+    info = model.metadata.get("quantized")
+    if not isinstance(info, dict) or not info.get("from"):
+        return None
+    path = Path(model.path).with_name(str(info["from"]))
+    return Model.load(path, threads=1) if path.is_file() else None
 
 
 class Workload(Protocol):

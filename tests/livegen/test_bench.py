@@ -9,9 +9,11 @@ The rows that need torch/onnx are tested in tests/livegen_train/test_bench_torch
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -81,6 +83,21 @@ def test_a_note_row_per_preset_with_guidance_and_follow_beside_it(tiny):
             assert_timing(figures[f"note.{name}.follow"], 6)
             assert "follow 0.5" in figures[f"note.{name}.follow"].note
         assert row.note.startswith("CPU time p50 ")  # beside the wall-clock figures
+
+
+def test_an_int8_graph_is_timed_beside_its_float32_source(tiny, tmp_path):
+    """The shipped graph is int8 (livegen_train.quantize): each preset's row on the float32 one too."""
+    shutil.copy(tiny.path, tmp_path / "m.fp32.onnx")
+    quantized = dataclasses.replace(tiny, path=tmp_path / "m.onnx",
+                                    metadata={**tiny.metadata, "quantized": {"from": "m.fp32.onnx"}})
+    chosen = {"romantic": presets.load_preset("romantic")}
+    figures = {f.key: f for f in bench.bench_notes(quantized, 4, 1, presets=chosen)}
+    assert_timing(figures["note.romantic.float32"], 4)
+    assert "m.fp32.onnx" in figures["note.romantic.float32"].label
+    assert not any(key.endswith(".float32") for key in (f.key for f in bench.bench_notes(tiny, 2, 1,
+                                                                                         presets=chosen)))
+    (tmp_path / "m.fp32.onnx").unlink()  # the source not shipped beside it: no row
+    assert bench.steps.float_twin(quantized) is None
 
 
 def test_a_preset_shipped_with_follow_on_gets_a_follow_off_row_beside_it():

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from livegen.buffer import HELD_KEY_S, PerformanceBuffer
 from livegen.generation import Generator
 from livegen.notes import Note
-from livegen.phrases import melody_line
+from livegen.phrases import voice_line
 from livegen.response import Response
 from livegen.tempo import OnsetTempo
 
@@ -214,11 +214,12 @@ class Listener:
     def _take(self, ready: list[Note]) -> None:
         """Prime finished performer notes, or keep them for after the response or the flood.
 
-        A ``monophonic: true`` preset takes the top note of each chord only
-        (:func:`livegen.phrases.melody_line`, judged against the notes the buffer has seen).
+        A ``monophonic: true`` preset takes one note of each chord only, its ``chord_voice``
+        (:func:`livegen.phrases.voice_line`, judged against the notes the buffer has seen).
         """
-        if ready and self._generator.preset.answer.monophonic is True:
-            ready = melody_line(ready, self._buffer.notes())
+        answer = self._generator.preset.answer
+        if ready and answer.monophonic is True:
+            ready = voice_line(ready, answer.chord_voice, self._buffer.notes())
         if not ready:
             return
         # mid-response the grammar is mid-note; in a flood the note may soon be out of the window

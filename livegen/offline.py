@@ -24,7 +24,7 @@ from livegen.errors import MidiFileError
 from livegen.generation import Generator
 from livegen.guidance import StepModel
 from livegen.notes import DEFAULT_TEMPO_US, Note, last_notes, read_midi
-from livegen.phrases import last_phrase, melody_line, phrase_span_s
+from livegen.phrases import last_phrase, phrase_span_s, voice_line
 from livegen.placement import Placement
 from livegen.presets import Preset
 from livegen.tempo import estimate_grid_from_onsets
@@ -64,8 +64,8 @@ def continue_phrase(
     """Continue a phrase offline, exactly as the daemon would answer it; say why it ended.
 
     Primes the last ``preset.context_notes`` notes of ``prompt`` (sorted by
-    onset, then pitch; with ``monophonic: true``, of its melody line as the daemon's
-    listener does, :func:`livegen.phrases.melody_line`), begins the response ``gap_s`` after the prompt's last
+    onset, then pitch; with ``monophonic: true``, of its ``chord_voice`` line as the daemon's
+    listener does, :func:`livegen.phrases.voice_line`), begins the response ``gap_s`` after the prompt's last
     note ends, and generates until ``n_notes`` notes or ``preset.answer.max_seconds``
     of music (a note starting later is dropped; one ending later is cut); with
     ``answer_length: match``, as much music as the prompt's last phrase lasts
@@ -95,7 +95,8 @@ def continue_phrase(
         raise ValueError(f"gap_s must be >= 0 seconds (received {gap_s!r})")
     generator = Generator(model, preset, seed=seed)
     ordered = sorted(prompt, key=lambda n: (n.onset_s, n.pitch))
-    primed = melody_line(ordered) if preset.answer.monophonic is True else ordered  # as the listener
+    answer = preset.answer  # a single line hears one voice of the chords, as the listener does
+    primed = voice_line(ordered, answer.chord_voice) if answer.monophonic is True else ordered
     for note in primed[-preset.context_notes:]:
         generator.prime(note)
     start_s = (max(n.end_s for n in ordered) if ordered else 0.0) + gap_s

@@ -1,8 +1,8 @@
 """What a phrase is and how it is played: its notes, its span, whether it is one line.
 
 Read by the triggers (``answer_length: match``), the generator
-(``monophonic: auto``), the listener (``monophonic: true`` follows the melody,
-:func:`melody_line`) and offline continuation, so the daemon and
+(``monophonic: auto``), the listener (``monophonic: true`` follows one voice of
+the player's chords, :func:`voice_line`) and offline continuation, so the daemon and
 ``livegen continue`` measure a phrase the same way.
 """
 
@@ -17,7 +17,7 @@ from livegen.placement import CHORD_SPAN_S
 from livegen.presets import Preset
 
 __all__ = ["last_phrase", "phrase_span_s", "notes_per_onset", "plays_one_line", "with_line",
-           "answer_preset", "melody_line", "LINE_NOTES_PER_ONSET"]
+           "answer_preset", "melody_line", "middle_line", "voice_line", "LINE_NOTES_PER_ONSET"]
 
 #: A phrase with at most this many notes per onset (chord tones within
 #: :data:`livegen.placement.CHORD_SPAN_S` are one onset) is one line: a grace
@@ -114,3 +114,50 @@ def melody_line(notes: Iterable[Note], around: Iterable[Note] | None = None) -> 
                    for o in near):
             kept.append(note)
     return kept
+
+
+def middle_line(notes: Iterable[Note], around: Iterable[Note] | None = None) -> list[Note]:
+    """The notes of ``notes`` that are the middle of their chord: a line in the register the hands span.
+
+    A note's chord is every note of ``around`` starting within
+    :data:`livegen.placement.CHORD_SPAN_S` of it (itself included); the note is
+    kept when it is that chord's median by pitch (of an even count, the upper
+    one of the two middle notes: of two notes the top). A single line keeps every
+    note. On out-of-corpus chordal prompts (docs/adherence.md, eighth round) folk's
+    one line answering this voice instead of the top one drifted 2.1 semitones
+    from the prompt's register instead of 3.4 (the real continuation 1.7).
+
+    Args:
+        notes: the notes to filter.
+        around: every note that may be played with them (the listener's buffer);
+            default ``notes`` themselves.
+
+    Returns:
+        The notes kept, in onset order (then pitch).
+    """
+    ordered = sorted(notes, key=lambda n: (n.onset_s, n.pitch))
+    others = ordered if around is None else sorted(around, key=lambda n: (n.onset_s, n.pitch))
+    onsets = [n.onset_s for n in others]
+    kept = []
+    for note in ordered:
+        chord = sorted((o for o in others[bisect_left(onsets, note.onset_s - CHORD_SPAN_S):
+                                          bisect_right(onsets, note.onset_s + CHORD_SPAN_S)]
+                        if abs(o.onset_s - note.onset_s) < CHORD_SPAN_S),
+                       key=lambda n: (n.pitch, n.onset_s))
+        if not chord or chord[len(chord) // 2] == note:
+            kept.append(note)
+    return kept
+
+
+def voice_line(notes: Iterable[Note], voice: str, around: Iterable[Note] | None = None) -> list[Note]:
+    """The line of ``notes`` a ``monophonic: true`` answer hears: ``voice`` ``"top"``
+    (:func:`melody_line`) or ``"middle"`` (:func:`middle_line`) of each chord.
+
+    Raises:
+        ValueError: another ``voice`` (a preset checks ``chord_voice`` when it loads).
+    """
+    if voice == "top":
+        return melody_line(notes, around)
+    if voice == "middle":
+        return middle_line(notes, around)
+    raise ValueError(f"chord voice {voice!r}: top or middle")

@@ -43,6 +43,7 @@ QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "follow", "enabled")
 KEY_MASKS = ("off", "soft", "strict", "palette")
 ANSWER_LENGTHS = ("fixed", "match")
+CHORD_VOICES = ("top", "middle")  # AnswerConfig.chord_voice
 #: Highest temperature: at 5 the softmax of logits spread over ~10 units is near uniform.
 MAX_TEMPERATURE = 5.0
 #: Largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask.
@@ -258,6 +259,9 @@ class AnswerConfig:
             or a tune: no two answer notes start within 40 ms of each other, and each
             note ends by the next one's onset. ``auto``: so when the phrase answered is
             one line (:func:`livegen.phrases.plays_one_line`), chords otherwise.
+        chord_voice: which note of each of the player's chords a ``monophonic: true`` answer
+            hears and carries on: ``top`` (the melody) or ``middle`` (the median note: the
+            register the hands span) (:func:`livegen.phrases.voice_line`).
         max_chord: most answer notes in one chord (notes starting within 40 ms of
             its first note), 1-32; a full chord makes the next onset wait. 10: two hands.
         copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
@@ -276,6 +280,7 @@ class AnswerConfig:
     velocity_scale: float = 1.0
     lookahead_s: float = 1.0
     monophonic: bool | str = False
+    chord_voice: str = "top"
     max_chord: int = 10
     copy_guard: bool = True
     answer_length: str = "fixed"
@@ -293,6 +298,7 @@ class AnswerConfig:
              "in (0, 10] seconds"),
             ("monophonic", isinstance(self.monophonic, bool) or self.monophonic == "auto",
              "true, false or auto"),
+            ("chord_voice", self.chord_voice in CHORD_VOICES, f"one of {', '.join(CHORD_VOICES)}"),
             ("max_chord", is_int(self.max_chord) and 1 <= self.max_chord <= MAX_CHORD_NOTES,
              f"an integer number of notes in [1, {MAX_CHORD_NOTES}]"),
             ("copy_guard", isinstance(self.copy_guard, bool), _BOOL),

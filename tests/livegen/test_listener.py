@@ -107,6 +107,17 @@ def test_a_monophonic_preset_is_primed_with_the_top_note_of_each_chord():
         assert [n.pitch for n in generator.history] == primed
 
 
+def test_a_monophonic_preset_hearing_the_middle_voice_is_primed_with_it():
+    # as above; the middle note finishes first, while the top one still sounds
+    generator, _, _, listener = _listener(PRESET.replace(monophonic=True, chord_voice="middle"))
+    for pitch, on_s in ((60, 1.0), (64, 1.01), (67, 1.02), (72, 1.6)):
+        listener.key_down(pitch, 80, on_s, 0)
+    for pitch, off_s in ((64, 1.3), (60, 1.4), (67, 1.5)):
+        listener.key_up(pitch, off_s, 0)
+    listener.key_up(72, 1.8, 0)
+    assert [n.pitch for n in generator.history] == [64, 72]
+
+
 def test_notes_finishing_during_a_response_are_primed_after_it():
     generator, _, response, listener = _listener()
     response.begin(2.0, 2.0, 3.0, phrase_notes=0)

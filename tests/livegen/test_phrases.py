@@ -13,9 +13,11 @@ from livegen.phrases import (
     answer_preset,
     last_phrase,
     melody_line,
+    middle_line,
     notes_per_onset,
     phrase_span_s,
     plays_one_line,
+    voice_line,
 )
 from livegen.placement import CHORD_SPAN_S
 from livegen.presets import PresetError
@@ -83,6 +85,42 @@ def test_the_melody_line_is_the_top_note_of_each_chord():
     assert melody_line(doubled) == doubled[:1]
     # judged against the notes around them: a lower note whose chord's top is still sounding
     assert melody_line(rolled[:1], around=rolled) == [] and melody_line([], around=rolled) == []
+
+
+def test_the_middle_line_is_the_median_note_of_each_chord():
+    rolled = [Note(p, 80, 0.01 * k, 0.5) for k, p in enumerate((48, 60, 64, 67))]
+    three = [Note(50, 80, 0.5, 0.2), Note(57, 80, 0.5, 0.2), Note(65, 80, 0.5, 0.2)]
+    two = [Note(52, 80, 1.0, 0.2), Note(59, 80, 1.01, 0.2)]
+    # of four notes the upper middle one, of three the middle, of two the top
+    assert [n.pitch for n in middle_line(rolled + three + two)] == [64, 57, 59]
+    assert middle_line(LINE) == sorted(LINE, key=lambda n: n.onset_s)  # a line is heard whole
+    apart = [Note(72, 80, 0.0, 0.2), Note(48, 80, CHORD_SPAN_S + 0.001, 0.2)]
+    assert middle_line(apart) == apart
+    # judged against the notes around them: the chord's middle, even when handed on alone
+    assert middle_line(rolled[2:3], around=rolled) == rolled[2:3]
+    assert middle_line(rolled[3:], around=rolled) == [] and middle_line([], around=rolled) == []
+    assert voice_line(rolled, "middle") == middle_line(rolled)
+    assert voice_line(rolled, "top") == melody_line(rolled) != middle_line(rolled)
+    with pytest.raises(ValueError, match="top or middle"):
+        voice_line(rolled, "bass")
+
+
+def test_chord_voice_takes_top_or_middle_and_names_the_key_otherwise():
+    assert PRESET.answer.chord_voice == "top"
+    assert PRESET.replace(chord_voice="middle").answer.chord_voice == "middle"
+    with pytest.raises(PresetError, match="chord_voice must be one of top, middle"):
+        PRESET.replace(chord_voice="bass")
+
+
+def test_a_monophonic_preset_hearing_the_middle_voice_continues_it_offline():
+    model = FakeModel(time_bias=6.0)
+    preset = PRESET.replace(monophonic=True, chord_voice="middle", max_notes=20, max_seconds=30.0)
+    chords = [Note(p + 12 * (i % 2), 80, 0.5 * i, 0.4) for i in range(8) for p in (48, 55, 64)]
+    assert [n.pitch for n in middle_line(chords)][:2] == [55, 67]
+    assert continue_phrase(model, preset, chords, seed=5).notes == \
+        continue_phrase(model, preset, middle_line(chords), seed=5).notes
+    assert continue_phrase(model, preset, chords, seed=5).notes != \
+        continue_phrase(model, preset.replace(chord_voice="top"), chords, seed=5).notes
 
 
 def test_a_monophonic_preset_continues_the_melody_of_chords_offline():

@@ -229,7 +229,7 @@ def note_rows(model: Model, presets: dict[str, Preset | Path] | None = None, *,
             (:func:`livegen.presets.list_presets`: the shipped ones and ``$LIVEGEN_PRESETS``'s).
         variants: also the comparison rows of :func:`note_variants` (else the presets as they are)
             and, for an int8 graph whose float32 source lies next to it, the preset on
-            that graph (``.float32``: what the quantization saves).
+            that graph (``note_float32.NAME``: what the quantization saves; a comparison, not judged).
     """
     from livegen.errors import LivegenError
 
@@ -251,7 +251,7 @@ def note_rows(model: Model, presets: dict[str, Preset | Path] | None = None, *,
                 figure.skipped = str(err)
                 rows.append((figure, None))
         if twin is not None and rows[-1][1] is not None:
-            rows.append((Figure(f"note.{name}.float32", f"  {name}, the float32 graph ({twin.path.name})",
+            rows.append((Figure(f"note_float32.{name}", f"  {name}, the float32 graph ({twin.path.name})",
                                 note=_describe(preset)), NoteAnswers(twin, preset)))
     return rows
 

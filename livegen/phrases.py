@@ -124,7 +124,7 @@ def middle_line(notes: Iterable[Note], around: Iterable[Note] | None = None) -> 
     kept when it is that chord's median by pitch (of an even count, the upper
     one of the two middle notes: of two notes the top). A single line keeps every
     note. On out-of-corpus chordal prompts (docs/adherence.md, eighth round) folk's
-    one line answering this voice instead of the top one drifted 2.1 semitones
+    one line answering this voice instead of the top one drifted 2.2 semitones
     from the prompt's register instead of 3.4 (the real continuation 1.7).
 
     Args:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from livegen.notes import Note
 from livegen.placement import CHORD_SPAN_S
@@ -84,6 +84,18 @@ def answer_preset(preset: Preset, heard: Iterable[Note]) -> Preset:
     return with_line(preset, plays_one_line(last_phrase(heard, preset.triggering.silence_s)))
 
 
+def _with_chords(notes: Iterable[Note], around: Iterable[Note] | None) -> Iterator[tuple[Note, list[Note]]]:
+    """Each of ``notes`` in onset order (then pitch), with its chord: the notes of ``around``
+    (default ``notes``) starting within :data:`livegen.placement.CHORD_SPAN_S` of it."""
+    ordered = sorted(notes, key=lambda n: (n.onset_s, n.pitch))
+    others = ordered if around is None else sorted(around, key=lambda n: (n.onset_s, n.pitch))
+    onsets = [n.onset_s for n in others]
+    for note in ordered:
+        near = others[bisect_left(onsets, note.onset_s - CHORD_SPAN_S):
+                      bisect_right(onsets, note.onset_s + CHORD_SPAN_S)]
+        yield note, [o for o in near if abs(o.onset_s - note.onset_s) < CHORD_SPAN_S]
+
+
 def melody_line(notes: Iterable[Note], around: Iterable[Note] | None = None) -> list[Note]:
     """The notes of ``notes`` that are the top of their chord: the melody a single line carries on.
 
@@ -102,18 +114,9 @@ def melody_line(notes: Iterable[Note], around: Iterable[Note] | None = None) -> 
     Returns:
         The notes kept, in onset order (then pitch).
     """
-    ordered = sorted(notes, key=lambda n: (n.onset_s, n.pitch))
-    others = ordered if around is None else sorted(around, key=lambda n: (n.onset_s, n.pitch))
-    onsets = [n.onset_s for n in others]
-    kept = []
-    for note in ordered:
-        near = others[bisect_left(onsets, note.onset_s - CHORD_SPAN_S):
-                      bisect_right(onsets, note.onset_s + CHORD_SPAN_S)]
-        if not any(abs(o.onset_s - note.onset_s) < CHORD_SPAN_S
-                   and (o.pitch > note.pitch or (o.pitch == note.pitch and o.onset_s < note.onset_s))
-                   for o in near):
-            kept.append(note)
-    return kept
+    return [note for note, chord in _with_chords(notes, around)
+            if not any(o.pitch > note.pitch or (o.pitch == note.pitch and o.onset_s < note.onset_s)
+                       for o in chord)]
 
 
 def middle_line(notes: Iterable[Note], around: Iterable[Note] | None = None) -> list[Note]:
@@ -135,15 +138,9 @@ def middle_line(notes: Iterable[Note], around: Iterable[Note] | None = None) -> 
     Returns:
         The notes kept, in onset order (then pitch).
     """
-    ordered = sorted(notes, key=lambda n: (n.onset_s, n.pitch))
-    others = ordered if around is None else sorted(around, key=lambda n: (n.onset_s, n.pitch))
-    onsets = [n.onset_s for n in others]
     kept = []
-    for note in ordered:
-        chord = sorted((o for o in others[bisect_left(onsets, note.onset_s - CHORD_SPAN_S):
-                                          bisect_right(onsets, note.onset_s + CHORD_SPAN_S)]
-                        if abs(o.onset_s - note.onset_s) < CHORD_SPAN_S),
-                       key=lambda n: (n.pitch, n.onset_s))
+    for note, chord in _with_chords(notes, around):
+        chord.sort(key=lambda n: (n.pitch, n.onset_s))
         if not chord or chord[len(chord) // 2] == note:
             kept.append(note)
     return kept

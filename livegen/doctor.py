@@ -270,7 +270,9 @@ def _model(preset_name: str, model_path: str | None) -> Finding:
     except LivegenError as err:
         return Finding("model", PROBLEM, str(err).split(": ")[0],
                        f"{' '.join(str(err).split())} (--model PATH, or $LIVEGEN_MODEL)")
-    return Finding("model", OK, f"{model.path} loads in {load_ms:.0f} ms; styles "
+    quantized = model.metadata.get("quantized")  # livegen_train.quantize names the float32 source
+    graph = f" (the int8 graph of {quantized.get('from')})" if isinstance(quantized, dict) else ""
+    return Finding("model", OK, f"{model.path}{graph} loads in {load_ms:.0f} ms; styles "
                                 f"{', '.join(model.styles)}; preset {preset.name} uses "
                                 f"{preset.conditioning.style!r}")
 

@@ -12,6 +12,7 @@ from livegen import cli, doctor, loopback
 from livegen.doctor import NOTE, OK, PROBLEM, DoctorOptions, Finding, diagnose, exit_status
 from livegen.errors import BackendError
 from livegen.loopback import PROBE_PITCH, PROBE_VELOCITY, LoopCheck, is_probe
+from livegen.model import default_model_path
 from livegen.ports import backends, servers
 from livegen.ports.servers import ServerProcess, loaded_libjacks, pipewire_hint, server_processes
 
@@ -50,6 +51,16 @@ def test_no_backend_is_a_problem_and_nothing_is_opened(monkeypatch):
     assert backend.level == PROBLEM and backend.fix == "start one with jackd"
     assert not any(f.topic in ("ports", "loop-back") for f in findings)
     assert exit_status(findings) == 1
+
+
+def test_the_model_finding_says_which_graph_loads():
+    shipped = default_model_path()
+    if not shipped.is_file():
+        pytest.skip("no shipped model in this checkout")
+    finding = doctor._model("folk", str(shipped))
+    assert finding.level == OK and "(the int8 graph of default.fp32.onnx) loads in" in finding.text
+    source = doctor._model("folk", str(shipped.with_name("default.fp32.onnx")))
+    assert source.level == OK and "int8" not in source.text and "styles" in source.text
 
 
 def _loop_finding(monkeypatch, checked: LoopCheck, *, loopback: bool) -> Finding:

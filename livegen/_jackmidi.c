@@ -399,8 +399,12 @@ static PyObject *register_port(Client *self, PyObject *args, int input) {
         PyErr_Format(PyExc_ValueError, "this client already has an %s port", input ? "input" : "output");
         return NULL;
     }
-    jack_port_t *port = jack_port_register(self->client, name, JACK_DEFAULT_MIDI_TYPE,
-                                           input ? JackPortIsInput : JackPortIsOutput, 0);
+    jack_port_t *port;
+    jack_client_t *client = self->client;
+    Py_BEGIN_ALLOW_THREADS /* a request to the server, as in remove_port */
+    port = jack_port_register(client, name, JACK_DEFAULT_MIDI_TYPE,
+                              input ? JackPortIsInput : JackPortIsOutput, 0);
+    Py_END_ALLOW_THREADS
     if (port == NULL) {
         PyErr_Format(PyExc_OSError, "cannot register the JACK MIDI port %R", PyTuple_GET_ITEM(args, 0));
         return NULL;
@@ -443,7 +447,12 @@ static PyObject *remove_port(Client *self, int input) {
         /* a cycle that loaded the pointer before the exchange may still use the port */
         if (self->active)
             wait_cycles(self, 2, 0.1);
-        jack_port_unregister(self->client, port);
+        jack_client_t *client = self->client;
+        /* a server that stopped answering (SIGSTOP, a wedged driver) blocks this for good:
+         * the GIL is released so that the caller's other threads run on (jack_clients.py) */
+        Py_BEGIN_ALLOW_THREADS
+        jack_port_unregister(client, port);
+        Py_END_ALLOW_THREADS
     }
     Py_RETURN_NONE;
 }

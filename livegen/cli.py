@@ -23,7 +23,7 @@ from livegen.delegate import DELEGATED, delegate
 from livegen.errors import LivegenError
 from livegen.learn import add_learn_arguments, learn_doc
 from livegen.ports import BACKENDS, CLIENT_NAME, JACK_CLIENTS
-from livegen.stopsignals import StopSignals
+from livegen.stopsignals import CLOSE_WATCHDOG_S, StopSignals
 
 __all__ = ["main", "entry_point", "build_parser"]
 
@@ -263,7 +263,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     model = _load_model(preset, args.model)
     stop = threading.Event()
     with StopSignals(stop):  # Ctrl-C, kill, a closed terminal, Ctrl+backslash: stop cleanly
-        return serve.serve(args, preset, backend, model, stop, ready=_print_ready)
+        return serve.serve(args, preset, backend, model, stop, ready=_print_ready,
+                           close_watchdog_s=CLOSE_WATCHDOG_S)
 
 
 def _print_ready(line: str) -> None:

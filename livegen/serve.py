@@ -24,7 +24,10 @@ engine and scheduler threads work:
   synth, clears it).
 
 On every exit the input closes first, the engine ends every note (note_offs,
-then CC123/CC120), then the output closes.
+then CC123/CC120), then the output closes. A JACK server that stopped answering
+(SIGSTOP, a wedged driver) cannot take them: the one-client ports are left to
+it after 2 s each, with a warning; python-rtmidi's ports hold the GIL while they
+wait, and after :data:`~livegen.stopsignals.CLOSE_WATCHDOG_S` the daemon exits with code 1.
 
 The main thread also draws the status line (:mod:`livegen.status`) at each
 watch, and in between while the line moves (every
@@ -47,6 +50,7 @@ from livegen import ports, status, timebase
 from livegen.errors import BackendError, LivegenError
 from livegen.outlet import Outlet, ServerGoneError
 from livegen.stats import State
+from livegen.stopsignals import closing_watchdog
 
 __all__ = [
     "EXIT_OK",
@@ -256,7 +260,7 @@ class InputLoss:
 
 
 def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading.Event,
-          ready: Callable[[str], None]) -> int:
+          ready: Callable[[str], None], *, close_watchdog_s: float | None = None) -> int:
     """Open the ports, run the engine until ``stop``; on every exit end every note, close all.
 
     Args:
@@ -267,6 +271,9 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
         model: the loaded model.
         stop: set by a stop signal.
         ready: told the ready line once the daemon listens (the CLI prints it).
+        close_watchdog_s: if given (the CLI gives :data:`~livegen.stopsignals.CLOSE_WATCHDOG_S`),
+            exit the process when closing takes longer, seconds
+            (:func:`~livegen.stopsignals.closing_watchdog`).
 
     Returns:
         :data:`EXIT_OK`, or :data:`EXIT_SERVER_LOST` when the server went
@@ -316,11 +323,12 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
         if display is not None:
             display.close()  # the status line ends with a newline; the exit log goes below it
         scheduler_log.removeFilter(_not_server_gone)
-        link.close_input()  # cancels the callback: no more feed() calls
-        if engine is not None:
-            loss.update(link.missed_so_far(), engine.activity.messages_in)
-            engine.stop()  # note_offs for every sounding note, then CC123/CC120
-        link.close_output()
+        with closing_watchdog(close_watchdog_s):
+            link.close_input()  # cancels the callback: no more feed() calls
+            if engine is not None:
+                loss.update(link.missed_so_far(), engine.activity.messages_in)
+                engine.stop()  # note_offs for every sounding note, then CC123/CC120
+            link.close_output()
         if started:
             log_stats(engine)
         if link.lost_messages:

@@ -9,6 +9,7 @@ run`` does) and passes it to both opens.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +22,11 @@ except ImportError:  # not built (no compiler or JACK headers), or no libjack at
 from livegen.errors import BackendError
 from livegen.ports.backends import quiet_stderr
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "JACK_CLIENTS",
+    "JACK_CLOSE_TIMEOUT_S",
     "JACK_FLUSH_TIMEOUT_S",
     "JackClients",
     "JackPortHandle",
@@ -37,6 +41,10 @@ JACK_CLIENTS = ("shared", "rtmidi")
 #: How long closing a one-client JACK output waits for queued messages (the last
 #: note_offs) to go out, seconds: a few periods at any usual buffer size.
 JACK_FLUSH_TIMEOUT_S = 0.5
+#: How long closing a one-client JACK port waits for the server to answer, seconds.
+#: A server that answers does so in milliseconds (jackd's own client timeout, ``-t``,
+#: is 500 ms by default); one stopped or wedged never does, and the daemon must exit.
+JACK_CLOSE_TIMEOUT_S = 2.0
 
 
 def jack_shared_client(jack_client: str = "shared") -> bool:
@@ -119,6 +127,7 @@ class JackClients:
         self._factory = factory
         self._lock = threading.Lock()
         self._clients: dict[str, list[tuple[Any, set[str]]]] = {}  # name -> [(client, in use)]
+        self._unanswered: list[Any] = []  # clients whose server stopped answering while closing
 
     def acquire(self, client_name: str, direction: str) -> JackPortHandle:
         """A client named ``client_name`` with no port of ``direction`` yet, new if need be.
@@ -155,20 +164,44 @@ class JackClients:
     def release(self, handle: JackPortHandle, in_use: set[str]) -> None:
         """Remove ``handle``'s port (an output's queue flushed first); close an unused client.
 
+        The requests to the server run on a thread of their own
+        (``livegen-jack-close``): a server that stopped answering (SIGSTOP, a
+        wedged driver) would block them for good. After
+        :data:`JACK_CLOSE_TIMEOUT_S` without an answer the port is left to the
+        server, with one warning, and the client is never asked again: the
+        daemon still exits. A stopped server moves no MIDI, so nothing more
+        could reach the receiver anyway.
+
         Args:
             handle: the port's share, from :meth:`acquire`.
             in_use: the directions of the client's open ports, ``handle``'s among them.
         """
         client = handle.client
         with self._lock:
+            in_use.discard(handle.direction)
+            last = not in_use
+            if last:
+                for entries in self._clients.values():
+                    entries[:] = [e for e in entries if e[0] is not client]
+            if any(c is client for c in self._unanswered):
+                return
+
+        def requests() -> None:
             if handle.direction == "input":
                 client.remove_input()
             else:
                 client.flush(JACK_FLUSH_TIMEOUT_S)  # the last note_offs go out first
                 client.remove_output()
-            in_use.discard(handle.direction)
-            if in_use:
-                return
-            for entries in self._clients.values():
-                entries[:] = [e for e in entries if e[0] is not client]
-            client.close()  # also when acquire() forgot it (its server went away)
+            if last:
+                client.close()  # also when acquire() forgot it (its server went away)
+
+        worker = threading.Thread(target=requests, name="livegen-jack-close", daemon=True)
+        worker.start()
+        worker.join(JACK_CLOSE_TIMEOUT_S + (JACK_FLUSH_TIMEOUT_S if handle.direction == "output" else 0))
+        if worker.is_alive():
+            with self._lock:
+                self._unanswered.append(client)
+                for entries in self._clients.values():
+                    entries[:] = [e for e in entries if e[0] is not client]
+            log.warning("the JACK server did not answer for %g s: livegen's %s port is left to it",
+                        JACK_CLOSE_TIMEOUT_S, handle.direction)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
 
@@ -21,6 +22,7 @@ from test_jack_daemon import EXIT_TIMEOUT_S, PHRASE, PRESET, Daemon, Player, is_
 from livegen.model import default_model_path
 from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, jack_running, jack_shared_client
 from livegen.presets import load_preset
+from livegen.stopsignals import CLOSE_WATCHDOG_S
 
 pytestmark = [pytest.mark.jack, pytest.mark.flaky(reruns=2)]
 
@@ -218,6 +220,37 @@ def test_output_reconnected_mid_answer_ends_every_note(own_jack_server, model_pa
             player.close()
         daemon.stop()
     assert "Traceback" not in daemon.log(), daemon.log()
+
+
+@pytest.mark.parametrize("jack_client", ["shared", "rtmidi"])
+def test_a_stopped_server_does_not_hold_the_daemon(own_jack_server, model_path, tmp_path, jack_client):
+    """Ctrl-C while the JACK server is stopped (SIGSTOP, a wedged driver): the daemon still exits.
+
+    The one-client ports leave their ports to the server (exit 0, one warning);
+    python-rtmidi's hold the GIL while they wait, so the closing watchdog ends
+    the process (exit 1, the threads' stacks). Before either, it waited for good.
+    """
+    if jack_client == "shared" and not jack_shared_client():
+        pytest.skip("needs livegen._jackmidi (the one-client ports)")
+    daemon = Daemon(tmp_path / "daemon.log", "--jack-client", jack_client)
+    server = own_jack_server.process  # the server this test started, and no other
+    try:
+        daemon.wait_ready()
+        assert server.poll() is None, "the test's JACK server exited"
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            status = daemon.interrupt()  # waits EXIT_TIMEOUT_S, then fails the test
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        print(f"\n[faults] {jack_client}: exit {status} under a stopped server")
+        if jack_client == "shared":
+            assert status == 0, daemon.log()
+            assert "the JACK server did not answer for 2 s" in daemon.log()
+            assert "Traceback" not in daemon.log(), daemon.log()
+        else:
+            assert status == 1 and f"Timeout (0:00:{CLOSE_WATCHDOG_S:02.0f})!" in daemon.log(), daemon.log()
+    finally:
+        daemon.stop()
 
 
 def test_a_second_daemon_is_refused_in_one_line(own_jack_server, model_path, tmp_path):

@@ -8,6 +8,7 @@ stamps and placement, the flush on close, stalls, the locked segment.
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 import sys
@@ -20,6 +21,7 @@ from jackprobe import jack_command, jack_port_names, settle, wait_for
 
 from livegen import ports
 from livegen.errors import BackendError
+from livegen.ports import jack_clients
 from livegen.ports.jack import JackInputPort, JackOutputPort
 from livegen.ports.jack_clients import JackClients
 
@@ -106,6 +108,29 @@ def test_registry_forgets_a_client_whose_server_went_away(registry):
     assert clients.acquire("lg", "output").client is made[1]
     gone.release()  # still closed, though forgotten
     assert log == ["lg-0 remove_input", "lg-0 close"]
+
+
+def test_a_server_that_stops_answering_does_not_hold_the_release(registry, monkeypatch, caplog):
+    """A stopped server blocks every request for good: the port is left to it, its client not asked again."""
+    clients, log, made = registry
+    monkeypatch.setattr(jack_clients, "JACK_CLOSE_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(jack_clients, "JACK_FLUSH_TIMEOUT_S", 0.0)
+    inp, out = clients.acquire("lg", "input"), clients.acquire("lg", "output")
+    answer = threading.Event()
+    made[0].remove_input = lambda: (answer.wait(), log.append("lg-0 remove_input"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="livegen.ports.jack_clients"):
+            closing = threading.Thread(target=lambda: (inp.release(), out.release()), daemon=True)
+            closing.start()  # the output's share of the same client: not asked again
+            closing.join(10.0)
+        assert not closing.is_alive(), "closing waited on a server that does not answer"
+        assert log == []
+        assert [r.getMessage() for r in caplog.records] == [
+            "the JACK server did not answer for 0.05 s: livegen's input port is left to it"]
+        assert clients.acquire("lg", "input").client is made[1]  # a new client, not the stuck one
+    finally:
+        answer.set()  # the server answers at last: the stuck request ends, and nothing follows it
+    assert wait_for(lambda: log == ["lg-0 remove_input"])
 
 
 def test_registries_do_not_share_clients(registry):

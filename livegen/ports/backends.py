@@ -21,9 +21,15 @@ import os
 import re
 import shutil
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 
 import rtmidi
+
+try:  # optional C extension (setup.py): its client opens without holding the GIL
+    from livegen import _jackmidi
+except ImportError:
+    _jackmidi = None
 
 from livegen.errors import BackendError, PortNotFoundError
 from livegen.ports.servers import pipewire_hint
@@ -32,11 +38,13 @@ __all__ = [
     "ALSA_SEQ_DEVICE",
     "BACKENDS",
     "INPUT_QUEUE_SIZE",
+    "JACK_PROBE_TIMEOUT_S",
     "JACK_START_HINT",
     "PROBE_CLIENT_NAME",
     "compiled_backends",
     "find_port",
     "jack_running",
+    "jack_silent",
     "list_ports",
     "livegen_port_names",
     "new_rtmidi",
@@ -47,6 +55,10 @@ __all__ = [
 
 ALSA_SEQ_DEVICE = "/dev/snd/seq"
 PROBE_CLIENT_NAME = "livegen-probe"
+#: How long :func:`jack_running` waits for a JACK server to answer, seconds: a server
+#: that is there answers a client's open in milliseconds.
+JACK_PROBE_TIMEOUT_S = 3.0
+_silent_probe: threading.Thread | None = None  # a probe still waiting on a silent server
 #: rtmidi's input queue, in messages (python-rtmidi's default is 1024); at the poll
 #: interval this only fills if the process stalls for seconds under a MIDI flood.
 INPUT_QUEUE_SIZE = 4096
@@ -103,12 +115,47 @@ def jack_running() -> bool:
     """Whether a JACK server answers, found by opening (and closing) a JACK client.
 
     This works for JACK1, JACK2 and PipeWire's JACK alike, unlike looking for
-    a server socket. rtmidi opens its JACK client with ``JackNoStartServer``,
-    so the probe never starts a server. The server asked is libjack's default
+    a server socket. The client opens with ``JackNoStartServer``, so the probe
+    never starts a server. The server asked is libjack's default
     (``$JACK_DEFAULT_SERVER``, else ``default``).
+
+    With ``livegen._jackmidi`` built, the probe runs on a thread of its own: a
+    server that is there but does not answer (SIGSTOP, a wedged driver) would
+    block it for good, so after :data:`JACK_PROBE_TIMEOUT_S` this returns False
+    and :func:`jack_silent` True (until a probe answers). Without the extension
+    python-rtmidi probes, and waits on such a server as long as it lasts.
     """
+    global _silent_probe
     if "jack" not in compiled_backends():
         return False
+    if _jackmidi is None:
+        return _rtmidi_probe()
+    if _silent_probe is not None and _silent_probe.is_alive():
+        return False  # the last probe still waits: do not pile up more
+    answer: list[bool] = []
+    probe = threading.Thread(target=_jackmidi_probe, args=(answer,), name="livegen-jack-probe", daemon=True)
+    with quiet_stderr():
+        probe.start()
+        probe.join(JACK_PROBE_TIMEOUT_S)
+    _silent_probe = probe if probe.is_alive() else None
+    return bool(answer) and answer[0]
+
+
+def jack_silent() -> bool:
+    """Whether the last :func:`jack_running` probe found a JACK server that does not answer."""
+    return _silent_probe is not None and _silent_probe.is_alive()
+
+
+def _jackmidi_probe(answer: list[bool]) -> None:
+    try:
+        _jackmidi.Client(PROBE_CLIENT_NAME).close()
+    except OSError:
+        answer.append(False)
+        return
+    answer.append(True)
+
+
+def _rtmidi_probe() -> bool:
     with quiet_stderr():
         try:
             probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, PROBE_CLIENT_NAME)
@@ -162,6 +209,8 @@ def _resolve_backend(backend: str = "auto") -> str:
             backend = "alsa"
         elif jack_running():
             backend = "jack"
+        elif jack_silent():
+            backend = "jack"  # the error below says the server does not answer
         else:
             raise BackendError(_no_backend(compiled))
     if backend not in compiled:
@@ -171,6 +220,9 @@ def _resolve_backend(backend: str = "auto") -> str:
         raise BackendError(f"no ALSA sequencer ({ALSA_SEQ_DEVICE} is missing): load it with "
                            f"`modprobe snd-seq`, or use --backend jack")
     if backend == "jack" and not jack_running():
+        if jack_silent():
+            raise BackendError(f"the JACK server does not answer (for {JACK_PROBE_TIMEOUT_S:g} s): "
+                               "it is stopped or hung; restart it")
         raise BackendError(f"no JACK server running: {JACK_START_HINT}")
     return backend
 

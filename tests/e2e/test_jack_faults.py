@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -21,6 +22,7 @@ from test_jack_daemon import EXIT_TIMEOUT_S, PHRASE, PRESET, Daemon, Player, is_
 
 from livegen.model import default_model_path
 from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, jack_running, jack_shared_client
+from livegen.ports.backends import JACK_PROBE_TIMEOUT_S
 from livegen.presets import load_preset
 from livegen.stopsignals import CLOSE_WATCHDOG_S
 
@@ -251,6 +253,23 @@ def test_a_stopped_server_does_not_hold_the_daemon(own_jack_server, model_path, 
             assert status == 1 and f"Timeout (0:00:{CLOSE_WATCHDOG_S:02.0f})!" in daemon.log(), daemon.log()
     finally:
         daemon.stop()
+
+
+@pytest.mark.skipif(not jack_shared_client(), reason="needs livegen._jackmidi (it probes without the GIL)")
+def test_starting_on_a_stopped_server_is_refused_in_one_line(own_jack_server, model_path):
+    """Start livegen while the JACK server is stopped: one line and exit 2, not a silent wait."""
+    server = own_jack_server.process  # the server this test started, and no other
+    assert server.poll() is None, "the test's JACK server exited"
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        done = subprocess.run([sys.executable, "-m", "livegen", "run", "--preset", PRESET],
+                              capture_output=True, text=True, timeout=EXIT_TIMEOUT_S)
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"livegen: error: the JACK server does not answer (for {JACK_PROBE_TIMEOUT_S:g} s): "
+        "it is stopped or hung; restart it"], done.stderr
 
 
 def test_a_second_daemon_is_refused_in_one_line(own_jack_server, model_path, tmp_path):

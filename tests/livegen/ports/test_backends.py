@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 
 import pytest
 import rtmidi
@@ -11,6 +12,7 @@ import rtmidi
 from livegen.errors import BackendError, PortNotFoundError
 from livegen.ports import backends
 
+JACK_RUNNING = backends.jack_running
 KEYBOARDS = ["Midi Through:Midi Through Port-0 14:0",
              "Keystation 49 MK3:Keystation 49 MK3 MIDI 1 20:0",
              "Keystation 88:Keystation 88 MIDI 1 24:0"]
@@ -107,6 +109,53 @@ def test_auto_on_macos_and_windows(monkeypatch, platform, backend):
     monkeypatch.setattr(sys, "platform", platform)
     monkeypatch.setattr(backends, "compiled_backends", lambda: {backend})
     assert backends.resolve_backend("auto") == backend
+
+
+class SilentServer:
+    """A ``livegen._jackmidi`` stand-in whose client open waits, as on a stopped JACK server."""
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.opened = 0
+
+    def Client(self, name: str):  # noqa: N802 - the extension's class
+        self.opened += 1
+        self.answer.wait()
+        return self
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_server_that_does_not_answer_is_not_waited_on(linux_without_midi, monkeypatch):
+    silent = SilentServer()
+    monkeypatch.setattr(backends, "jack_running", JACK_RUNNING)  # the real probe, over the stand-in
+    monkeypatch.setattr(backends, "compiled_backends", lambda: {"alsa", "jack"})
+    monkeypatch.setattr(backends, "_jackmidi", silent)
+    monkeypatch.setattr(backends, "_silent_probe", None)
+    monkeypatch.setattr(backends, "JACK_PROBE_TIMEOUT_S", 0.05)
+    try:
+        assert not backends.jack_running() and backends.jack_silent()
+        for asked in ("jack", "auto"):
+            with pytest.raises(BackendError, match=r"^the JACK server does not answer \(for 0.05 s\): "
+                                                   r"it is stopped or hung; restart it$"):
+                backends.resolve_backend(asked)
+        assert silent.opened == 1  # one probe waits; no more pile up behind it
+    finally:
+        silent.answer.set()  # the server answers at last
+    backends._silent_probe.join(5.0)
+    assert not backends.jack_silent()
+    assert backends.jack_running() and silent.opened == 2
+
+
+def test_no_server_is_not_a_silent_one(monkeypatch):
+    def refused(name: str):
+        raise OSError("cannot open a JACK client (status 0x11: no JACK server running)")
+
+    monkeypatch.setattr(backends, "compiled_backends", lambda: {"jack"})
+    monkeypatch.setattr(backends, "_jackmidi", type("NoServer", (), {"Client": staticmethod(refused)}))
+    monkeypatch.setattr(backends, "_silent_probe", None)
+    assert not backends.jack_running() and not backends.jack_silent()
 
 
 def test_quiet_stderr_restores_fd2(capfd):

@@ -25,7 +25,7 @@ from livegen.follow import Follower
 from livegen.guidance import StepModel, StyledModel
 from livegen.notes import Note
 from livegen.phrases import answer_preset
-from livegen.placement import SHORT_SHIFTS, Chord, chord_limit, end_by_next
+from livegen.placement import SHORT_SHIFTS, Chord, DensityLimit, chord_limit, end_by_next
 from livegen.presets import Preset
 from livegen.rebuild import Rebuild, SlicedRebuild
 from livegen.sampling import Sampler
@@ -52,9 +52,8 @@ class GeneratorSnapshot:
 class Generator:
     """A model plus a sampler: prime performer notes, then generate a response.
 
-    Token grammar: every note is SHIFT, PITCH, VEL, DUR (:mod:`livegen.tokens`).
-    The generator follows the time base of the notes it is given; its clock
-    is the onset of the last note primed or generated.
+    Token grammar: every note is SHIFT, PITCH, VEL, DUR (:mod:`livegen.tokens`). The generator
+    follows the time base of the notes it is given; its clock is the last onset primed or generated.
 
     Args:
         model: a step model (:class:`livegen.model.Model` or a test double).
@@ -83,6 +82,7 @@ class Generator:
         self._styled = StyledModel(model, preset)
         self._rebuild = SlicedRebuild(self._fresh)  # a rebuild in slices (start_rebuild)
         self._chord = Chord()  # the chord being generated: never doubles a pitch
+        self._density = DensityLimit(preset.answer.density_limit)  # the answer's pace
         self._copy_guard = getattr(model, "copy_guard", None) if preset.answer.copy_guard else None
         self._response: list[int] = []  # pitches generated since begin_response (copy guard)
         self.sampler = Sampler.from_preset(preset, seed)
@@ -140,8 +140,7 @@ class Generator:
         """Prime up to ``notes`` notes into the rebuild; adopt it when caught up.
 
         Returns:
-            True when the rebuild is complete (its state is now this
-            generator's) or none is under way; False while notes remain.
+            True when complete (its state is now this generator's) or none is under way.
 
         Raises:
             RuntimeError: called during a response (between :meth:`begin_response`
@@ -254,9 +253,9 @@ class Generator:
     def begin_response(self, onset_s: float) -> None:
         """Start a response whose first note begins at ``onset_s`` (1 model step).
 
-        Feeds the SHIFT token for ``onset_s`` minus the previous onset (0
-        after reset; clipped to the vocabulary's 4 s), then sets the clock to
-        exactly ``onset_s``. Decides ``monophonic: auto`` from the primed notes (:attr:`answer_preset`).
+        Feeds the SHIFT token for ``onset_s`` minus the previous onset (0 after reset;
+        clipped to the vocabulary's 4 s), then sets the clock to exactly ``onset_s``. Decides
+        ``monophonic: auto`` (:attr:`answer_preset`) and the pace (``density_limit``) from the primed notes.
 
         Args:
             onset_s: the first response note's onset, seconds.
@@ -274,34 +273,33 @@ class Generator:
         self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
         self._clock_s = onset_s
         self._chord.clear()
+        self._density.begin(self._history, onset_s)
         self._response = []
         self._expect = Kind.PITCH
 
     def next_note(self, avoid: Collection[int] = ()) -> Note:
         """Generate one note: sample (SHIFT,) PITCH, VEL, DUR, feeding each back.
 
-        The SHIFT is sampled unless :meth:`begin_response` just fixed the
-        onset. The DUR token is fed lazily, at the start of the next call, so
-        the first note after :meth:`begin_response` costs 2 more model steps.
-        With a ``monophonic`` preset the DUR is fed at once and the next
-        note's SHIFT drawn (the next call uses it), so that the note can end
-        by the next onset (:attr:`next_onset_s`): one model step more per call.
+        The SHIFT is sampled unless :meth:`begin_response` just fixed the onset. The DUR
+        token is fed lazily, at the start of the next call, so the first note after
+        :meth:`begin_response` costs 2 more model steps. With a ``monophonic`` preset the
+        DUR is fed at once and the next note's SHIFT drawn (the next call uses it), so that
+        the note can end by the next onset (:attr:`next_onset_s`): one model step more.
 
         Args:
-            avoid: MIDI pitches the PITCH draw must not take (the keys the
-                performer holds); should every allowed pitch be avoided, the
-                draw is uniform over the allowed ones and the caller must check.
-                Also avoided: the pitches of the current chord
-                (:class:`livegen.placement.Chord`: a chord never doubles a
-                note; once full, the next onset is at least ``CHORD_SPAN_S``
-                later) and, with a copy guard on, those that would complete a
-                13-note run copied from a training piece (:mod:`livegen.copyguard`).
+            avoid: MIDI pitches the PITCH draw must not take (the keys the performer
+                holds); should every allowed pitch be avoided, the draw is uniform over
+                the allowed ones and the caller must check. Also avoided: the pitches of
+                the current chord (:class:`livegen.placement.Chord`: a chord never doubles
+                a note) and, with a copy guard on, those that would complete a 13-note run
+                copied from a training piece (:mod:`livegen.copyguard`). The SHIFT
+                obeys the placement rules (:meth:`_draw_shift`).
 
         Returns:
-            The note, with absolute onset (previous onset + sampled shift),
-            velocity times ``preset.answer.velocity_scale`` (clipped to 1-127),
-            duration at most ``preset.sampling.max_duration_s`` (and, ``monophonic``,
-            ending by the next note's onset), on ``preset.channel``.
+            The note, with absolute onset (previous onset + sampled shift), velocity times
+            ``preset.answer.velocity_scale`` (clipped to 1-127), duration at most
+            ``preset.sampling.max_duration_s`` (and, ``monophonic``, ending by the next
+            note's onset), on ``preset.channel``.
         """
         self._flush()
         sample, mix = self.sampler.sample, self.follower.mix
@@ -337,6 +335,7 @@ class Generator:
                         del self._response[:guard.notes]
         duration = self._pending = sample(mix(self._logits, Kind.DUR), Kind.DUR)
         self._expect = Kind.SHIFT
+        self._density.add()
         note = decoder.feed(duration)
         assert note is not None
         preset = self.answer_preset
@@ -350,14 +349,14 @@ class Generator:
                     note.onset_s, duration_s, preset.channel)
 
     def _draw_shift(self) -> int:
-        """Sample a SHIFT token; once the chord is full, only one of at least ``CHORD_SPAN_S``.
-
-        A chord holds :func:`livegen.placement.chord_limit` notes.
-        """
-        logits = self._logits
+        """Sample a SHIFT token: once the chord is full (:func:`livegen.placement.chord_limit`
+        notes), one of at least ``CHORD_SPAN_S``; none the ``density_limit`` forbids."""
+        logits, too_soon = self._logits, self._density.too_soon(self._clock_s)
         if self._chord.full(chord_limit(self.answer_preset)):
+            too_soon = SHORT_SHIFTS if too_soon is None else np.union1d(too_soon, SHORT_SHIFTS)
+        if too_soon is not None:
             logits = logits.copy()
-            logits[SHORT_SHIFTS] = -np.inf  # the next onset starts a new chord
+            logits[too_soon] = -np.inf
         return self.sampler.sample(self.follower.mix(logits, Kind.SHIFT), Kind.SHIFT)
 
     @property
@@ -383,6 +382,7 @@ class Generator:
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
         self._copy_guard = getattr(self.model, "copy_guard", None) if preset.answer.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
+        self._density = DensityLimit(preset.answer.density_limit)
         self.follower.set_weights(**Follower.weights_of(preset.conditioning))
         self.preset, self.answer_preset = preset, answer_preset(preset, self._history)
         self._styled = styled

@@ -15,6 +15,8 @@ One owner for the placement rules that the token-level generator
   way to its grid line, with ``swing`` (:func:`snap_onset`), never before the
   response's start (:class:`Placement`).
 - **The end.** No note sounds past the response's end (:func:`fit_window`).
+- **The pace.** With ``density_limit`` an answer's notes per second, from its
+  first onset, stay within that many times the player's (:class:`DensityLimit`).
 
 Times are float seconds on the engine's clock.
 """
@@ -22,16 +24,17 @@ Times are float seconds on the engine's clock.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
 from livegen.grid import BeatGrid
 from livegen.notes import Note
 from livegen.presets import Preset
-from livegen.tokens import SHIFT_BINS_S, SHIFT_OFFSET
+from livegen.tokens import MAX_SHIFT_S, SHIFT_BINS_S, SHIFT_OFFSET
 
-__all__ = ["CHORD_SPAN_S", "SHORT_SHIFTS", "Chord", "Placement", "chord_limit", "end_by_next",
-           "fit_window", "snap_onset"]
+__all__ = ["CHORD_SPAN_S", "DENSITY_GRACE_NOTES", "SHORT_SHIFTS", "Chord", "DensityLimit", "Placement",
+           "chord_limit", "end_by_next", "fit_window", "notes_per_second", "snap_onset"]
 
 #: Seconds: answer notes starting less than this after a chord's first note belong to
 #: that chord (``max_chord`` counts them); a ``monophonic`` answer's shortest time
@@ -43,6 +46,9 @@ TIME_EPS_S = 1e-6
 #: SHIFT token ids shorter than a chord's span: a full chord may not draw them.
 SHORT_SHIFTS = SHIFT_OFFSET + np.flatnonzero(SHIFT_BINS_S < CHORD_SPAN_S - 1e-9)
 assert len(SHORT_SHIFTS) > 0 and SHIFT_BINS_S[0] == 0.0  # shift 0 (a chord tone) is short
+#: Notes an answer plays at its own pace before :class:`DensityLimit` holds it to the
+#: player's: room for a first chord and a short figure.
+DENSITY_GRACE_NOTES = 8
 
 
 def chord_limit(preset: Preset) -> int:
@@ -195,3 +201,73 @@ class Placement:
         self.chord.add(placed.onset_s)
         self.chord.pitches.add(placed.pitch)
         return placed, False
+
+
+def notes_per_second(notes: Sequence[Note]) -> float:
+    """The player's pace: notes per second from the first onset to the last note end.
+
+    A silence longer than :data:`~livegen.tokens.MAX_SHIFT_S` (4 s: between
+    phrases, a pause) counts as 4 s, so a pause does not make the pace look slow.
+
+    Args:
+        notes: the notes (any order).
+
+    Returns:
+        Notes per second; 0.0 for fewer than 2 notes or no span.
+    """
+    ordered = sorted(notes, key=lambda n: n.onset_s)
+    if len(ordered) < 2:
+        return 0.0
+    span, end_s = 0.0, ordered[0].onset_s  # end_s: the latest note end so far
+    for note in ordered:
+        if note.onset_s > end_s:
+            span += min(note.onset_s - end_s, MAX_SHIFT_S)
+            end_s = note.onset_s
+        if note.onset_s + note.duration_s > end_s:
+            span += note.onset_s + note.duration_s - end_s
+            end_s = note.onset_s + note.duration_s
+    return len(ordered) / span if span > 0 else 0.0
+
+
+class DensityLimit:
+    """Holds an answer's notes per second within ``limit`` times the player's (``density_limit``).
+
+    From the answer's first onset, once it has played :data:`DENSITY_GRACE_NOTES`
+    notes, the next onset may come no earlier than the one that keeps its
+    notes per second at ``limit`` times the pace of the notes it answers
+    (:func:`notes_per_second`). So a figure the answer keeps repeating (a
+    tremolo of the player's, looped) is spaced out with rests, where the player
+    left them, instead of running on at several times their pace.
+
+    Args:
+        limit: 0 (no limit) or the most notes per second, as a multiple of the player's.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = float(limit)
+        self._pace = 0.0  # notes per second of the player
+        self._start_s = 0.0
+        self.notes = 0  # notes the answer played so far
+
+    def begin(self, answered: Sequence[Note], onset_s: float) -> None:
+        """A new answer to the notes ``answered``, its first onset at ``onset_s`` seconds."""
+        self._pace = notes_per_second(answered) if self.limit > 0 else 0.0
+        self._start_s = onset_s
+        self.notes = 0
+
+    def add(self) -> None:
+        """The answer played one more note."""
+        self.notes += 1
+
+    def too_soon(self, clock_s: float | None) -> np.ndarray | None:
+        """The SHIFT token ids the next onset may not take after ``clock_s``, or None (any may).
+
+        Always leaves the longest shift, so a draw is never impossible.
+        """
+        if self._pace <= 0 or clock_s is None or self.notes < DENSITY_GRACE_NOTES:
+            return None
+        earliest_s = self._start_s + (self.notes + 1) / (self.limit * self._pace)
+        wait_s = min(earliest_s - clock_s, MAX_SHIFT_S)
+        if wait_s <= 0:
+            return None
+        return SHIFT_OFFSET + np.flatnonzero(SHIFT_BINS_S < wait_s - 1e-9)

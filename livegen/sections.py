@@ -34,7 +34,7 @@ from livegen.repetition import MAX_REPETITION_COUNT, MAX_REPETITION_NGRAM, MAX_R
 __all__ = ["SamplingConfig", "TriggerConfig", "TimingConfig", "AnswerConfig", "StyleConfig", "ControlConfig",
            "TRIGGERS", "CLOCKS", "QUANTIZE_STARTS", "QUANTIZE_VALUES", "CC_TARGETS",
            "KEY_MASKS", "ANSWER_LENGTHS", "MAX_TEMPERATURE", "MAX_PENALTY_LOGITS", "MAX_DURATION_S",
-           "MAX_SILENCE_S", "MAX_BARS", "MAX_CHORD_NOTES", "MAX_STYLE_GUIDANCE"]
+           "MAX_SILENCE_S", "MAX_BARS", "MAX_CHORD_NOTES", "MAX_STYLE_GUIDANCE", "MAX_DENSITY_LIMIT"]
 
 TRIGGERS = ("silence", "bars", "continuous", "cc", "note")
 CLOCKS = ("none", "midi")
@@ -50,14 +50,12 @@ MAX_TEMPERATURE = 5.0
 MAX_PENALTY_LOGITS = 20.0
 #: Longest note a preset may allow, seconds (the longest duration bin is 4 s).
 MAX_DURATION_S = 30.0
-#: Longest silence threshold, seconds.
-MAX_SILENCE_S = 30.0
-#: Most bars a response or the ``bars`` trigger may count.
-MAX_BARS = 64
-#: Most quarter notes in a bar.
-MAX_BEATS_PER_BAR = 16
-#: Most notes ``max_chord`` allows in one chord.
-MAX_CHORD_NOTES = 32
+MAX_SILENCE_S = 30.0  #: Longest silence threshold, seconds.
+MAX_BARS = 64  #: Most bars a response or the ``bars`` trigger may count.
+MAX_BEATS_PER_BAR = 16  #: Most quarter notes in a bar.
+MAX_CHORD_NOTES = 32  #: Most notes ``max_chord`` allows in one chord.
+#: Largest ``density_limit``: an answer at 4x the player's notes per second no longer keeps their pace.
+MAX_DENSITY_LIMIT = 4.0
 #: Largest ``style_guidance``: beyond it the extrapolated logits leave what the model learned.
 MAX_STYLE_GUIDANCE = 4.0
 _BOOL = "true or false"
@@ -264,9 +262,10 @@ class AnswerConfig:
             register the hands span) (:func:`livegen.phrases.voice_line`).
         max_chord: most answer notes in one chord (notes starting within 40 ms of
             its first note), 1-32; a full chord makes the next onset wait. 10: two hands.
-        copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`),
-            never complete a run of 13 notes copied from a training piece (the
-            longest copied run stays at most 12 notes); false lets it quote.
+        copy_guard: when the model ships a copy guard (:mod:`livegen.copyguard`), never complete
+            a run of 13 notes copied from a training piece (at most 12 copied); false: it may quote.
+        density_limit: 0 (none), or 1-:data:`MAX_DENSITY_LIMIT`: the answer's notes per second, from
+            its first onset, at most this many times the player's (:class:`livegen.placement.DensityLimit`).
         answer_length: ``fixed`` (``response_bars`` or ``max_seconds``) or ``match``: the
             answer lasts as long as the phrase it answers, in whole bars when a pulse is
             known, else in seconds, at most ``max_seconds`` (:func:`livegen.triggers.match_length_s`).
@@ -284,6 +283,7 @@ class AnswerConfig:
     max_chord: int = 10
     copy_guard: bool = True
     answer_length: str = "fixed"
+    density_limit: float = 0.0
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -303,6 +303,8 @@ class AnswerConfig:
              f"an integer number of notes in [1, {MAX_CHORD_NOTES}]"),
             ("copy_guard", isinstance(self.copy_guard, bool), _BOOL),
             ("answer_length", self.answer_length in ANSWER_LENGTHS, f"one of {', '.join(ANSWER_LENGTHS)}"),
+            ("density_limit", is_number(self.density_limit) and (self.density_limit == 0 or 1 <= (
+                self.density_limit) <= MAX_DENSITY_LIMIT), f"0 (no limit) or in [1, {MAX_DENSITY_LIMIT}]"),
         ])
 
 

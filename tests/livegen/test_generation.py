@@ -255,3 +255,20 @@ def test_a_generated_chord_never_doubles_a_pitch():
     assert [n.pitch for n in notes] == [60, 62, 64]  # without the chord mask: 60, 60, 60
     generator.begin_response(2.0)  # a new onset: the chord starts again
     assert generator.next_note().pitch == 60
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_density_limit_keeps_the_answer_near_the_players_pace(seed):
+    """A slow phrase (2 notes/s); an unlimited fake model runs at its own pace, the limited one at 1.5x."""
+    slow = [Note(60 + (i % 5), 80, i * 0.5, 0.4) for i in range(16)]
+    paces = {}
+    for limit in (0.0, 1.5):
+        gen = Generator(FakeModel(seed=seed, time_bias=6.0), PRESET.replace(density_limit=limit), seed=seed)
+        for note in slow:
+            gen.prime(note)
+        gen.begin_response(8.5)
+        notes = [gen.next_note() for _ in range(40)]
+        span_s = max(n.onset_s + n.duration_s for n in notes) - notes[0].onset_s
+        paces[limit] = len(notes) / span_s
+    assert paces[0.0] > 1.5 * 2.0 * 1.2  # the fake runs well past the bound: the test can fail
+    assert paces[1.5] <= 1.5 * 2.0 * 1.05  # the last note's own length adds a little span

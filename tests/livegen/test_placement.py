@@ -9,12 +9,15 @@ from livegen.grid import BeatGrid
 from livegen.notes import Note
 from livegen.placement import (
     CHORD_SPAN_S,
+    DENSITY_GRACE_NOTES,
     SHORT_SHIFTS,
     Chord,
+    DensityLimit,
     Placement,
     chord_limit,
     end_by_next,
     fit_window,
+    notes_per_second,
     snap_onset,
 )
 from livegen.presets import Preset
@@ -116,3 +119,37 @@ def test_placement_of_a_monophonic_line_ends_each_note_by_the_next_snapped_onset
     assert placement.place(Note(62, 80, 10.05, 0.1), None, GRID) == (None, False)  # one line
     free, _ = placement.place(Note(64, 80, 10.5, 0.9), None, GRID)
     assert free.duration_s == 0.9  # no next onset drawn yet: as drawn
+
+
+# -- the pace: density_limit ---------------------------------------------------------------------
+
+def test_the_players_pace_counts_a_pause_as_at_most_the_longest_shift():
+    line = [Note(60 + i, 80, i * 0.5, 0.25) for i in range(4)]  # 4 notes from 0 to 1.75 s
+    assert notes_per_second(line) == pytest.approx(4 / 1.75)
+    chord = [Note(p, 80, 0.0, 1.0) for p in (60, 64, 67)] + [Note(72, 80, 0.5, 1.0)]
+    assert notes_per_second(chord) == pytest.approx(4 / 1.5)  # overlaps count once
+    paused = line + [Note(70, 80, 61.75, 0.25)]  # a minute's pause: counted as 4 s
+    assert notes_per_second(paused) == pytest.approx(5 / (1.75 + tokens.MAX_SHIFT_S + 0.25))
+    assert notes_per_second(line[:1]) == 0.0 and notes_per_second([]) == 0.0
+
+
+def test_the_density_limit_holds_the_answer_to_its_multiple_of_the_pace():
+    answered = [Note(60, 80, i * 0.5, 0.5) for i in range(8)]  # 2 notes per second
+    limit = DensityLimit(1.5)
+    limit.begin(answered, 10.0)
+    for _ in range(DENSITY_GRACE_NOTES - 1):
+        limit.add()
+    assert limit.too_soon(10.1) is None  # the grace: its own pace for the first notes
+    limit.add()  # 8 notes in 0.1 s
+    barred = limit.too_soon(10.1)
+    earliest_s = 10.0 + (DENSITY_GRACE_NOTES + 1) / (1.5 * 2.0)  # 9 notes at 3 per second
+    shifts = tokens.SHIFT_BINS_S[barred - tokens.SHIFT_OFFSET]
+    assert shifts.max() < earliest_s - 10.1 <= tokens.SHIFT_BINS_S[len(barred)] + 1e-9
+    assert limit.too_soon(earliest_s) is None  # caught up: any shift
+    far = limit.too_soon(-100.0)  # so far behind that the longest shift is the only one left
+    assert len(far) == len(tokens.SHIFT_BINS_S) - 1
+    off = DensityLimit(0.0)
+    off.begin(answered, 10.0)
+    for _ in range(40):
+        off.add()
+    assert off.too_soon(10.0) is None

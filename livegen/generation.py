@@ -382,7 +382,7 @@ class Generator:
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
         self._copy_guard = getattr(self.model, "copy_guard", None) if preset.answer.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
-        self._density = DensityLimit(preset.answer.density_limit)
+        self._density.limit = float(preset.answer.density_limit)  # its pace and count go on
         self.follower.set_weights(**Follower.weights_of(preset.conditioning))
         self.preset, self.answer_preset = preset, answer_preset(preset, self._history)
         self._styled = styled

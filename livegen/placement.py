@@ -241,17 +241,21 @@ class DensityLimit:
 
     Args:
         limit: 0 (no limit) or the most notes per second, as a multiple of the player's.
+
+    Attributes:
+        limit: as given; may change mid-answer (a program change), the pace and count go on.
+        notes: the notes the answer played so far.
     """
 
     def __init__(self, limit: float) -> None:
         self.limit = float(limit)
         self._pace = 0.0  # notes per second of the player
         self._start_s = 0.0
-        self.notes = 0  # notes the answer played so far
+        self.notes = 0
 
     def begin(self, answered: Sequence[Note], onset_s: float) -> None:
         """A new answer to the notes ``answered``, its first onset at ``onset_s`` seconds."""
-        self._pace = notes_per_second(answered) if self.limit > 0 else 0.0
+        self._pace = notes_per_second(answered)  # also when off: a new preset may set a limit
         self._start_s = onset_s
         self.notes = 0
 
@@ -264,7 +268,7 @@ class DensityLimit:
 
         Always leaves the longest shift, so a draw is never impossible.
         """
-        if self._pace <= 0 or clock_s is None or self.notes < DENSITY_GRACE_NOTES:
+        if self.limit <= 0 or self._pace <= 0 or clock_s is None or self.notes < DENSITY_GRACE_NOTES:
             return None
         earliest_s = self._start_s + (self.notes + 1) / (self.limit * self._pace)
         wait_s = min(earliest_s - clock_s, MAX_SHIFT_S)

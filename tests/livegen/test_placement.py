@@ -153,3 +153,5 @@ def test_the_density_limit_holds_the_answer_to_its_multiple_of_the_pace():
     for _ in range(40):
         off.add()
     assert off.too_soon(10.0) is None
+    off.limit = 1.5  # a program change to a preset with a limit, mid-answer: it holds from now
+    assert off.too_soon(10.0) is not None

@@ -149,10 +149,10 @@ def jack_silent() -> bool:
 def _jackmidi_probe(answer: list[bool]) -> None:
     try:
         _jackmidi.Client(PROBE_CLIENT_NAME).close()
-    except OSError:
+    except OSError:  # no server
         answer.append(False)
-        return
-    answer.append(True)
+    else:
+        answer.append(True)
 
 
 def _rtmidi_probe() -> bool:

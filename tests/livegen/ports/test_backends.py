@@ -116,7 +116,7 @@ class SilentServer:
 
     def __init__(self) -> None:
         self.answer = threading.Event()
-        self.opened = 0
+        self.opened = self.closed = 0
 
     def Client(self, name: str):  # noqa: N802 - the extension's class
         self.opened += 1
@@ -124,7 +124,7 @@ class SilentServer:
         return self
 
     def close(self) -> None:
-        pass
+        self.closed += 1
 
 
 def test_a_server_that_does_not_answer_is_not_waited_on(linux_without_midi, monkeypatch):
@@ -145,7 +145,7 @@ def test_a_server_that_does_not_answer_is_not_waited_on(linux_without_midi, monk
         silent.answer.set()  # the server answers at last
     backends._silent_probe.join(5.0)
     assert not backends.jack_silent()
-    assert backends.jack_running() and silent.opened == 2
+    assert backends.jack_running() and silent.opened == silent.closed == 2  # each probe's client closed
 
 
 def test_no_server_is_not_a_silent_one(monkeypatch):

@@ -38,7 +38,13 @@ from livegen.ports import (
     other_livegen,
     resolve_backend,
 )
-from livegen.ports.backends import ALSA_SEQ_DEVICE, JACK_START_HINT, compiled_backends
+from livegen.ports.backends import (
+    ALSA_SEQ_DEVICE,
+    JACK_PROBE_TIMEOUT_S,
+    JACK_START_HINT,
+    compiled_backends,
+    jack_silent,
+)
 from livegen.ports.jackquery import JackQuery
 from livegen.ports.servers import loaded_libjacks, pipewire_hint, server_processes
 
@@ -176,6 +182,11 @@ def _server(backend: str | None, asked: str, add: Callable[[Finding], None]) -> 
     running = ", ".join(f"jackd {p.name or '(dbus)'!r} (pid {p.pid})" for p in jackds)
     if pipewire:
         running += (", " if running else "") + f"PipeWire (pid {pipewire[0].pid})"
+    if jack_silent():  # the backend's probe still waits on it: so would the query, for good
+        add(Finding("server", PROBLEM, f"the JACK server {wanted!r} does not answer (for "
+                                       f"{JACK_PROBE_TIMEOUT_S:g} s); running: {running or 'no jackd'}",
+                    "it is stopped or hung: restart it"))
+        return None
     try:
         query = JackQuery()
     except OSError:

@@ -216,6 +216,20 @@ def test_no_server_but_named_jackds_running_says_which_to_point_at(monkeypatch):
     assert "export JACK_DEFAULT_SERVER=studio" in server.fix
 
 
+def test_a_server_that_does_not_answer_is_not_queried(monkeypatch):
+    """The backend's probe still waits on the server: the doctor's own query would wait for good."""
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", "studio")
+    monkeypatch.setattr(doctor, "jack_silent", lambda: True)
+    monkeypatch.setattr(doctor, "JackQuery", lambda: pytest.fail("queried a server that does not answer"))
+    monkeypatch.setattr(doctor, "server_processes", lambda: [ServerProcess("jackd", 7, "studio", True)])
+    found: list[Finding] = []
+    assert doctor._server(None, "auto", found.append) is None
+    (server,) = found
+    assert server.level == PROBLEM and server.fix == "it is stopped or hung: restart it"
+    assert server.text == ("the JACK server 'studio' does not answer (for 3 s); "
+                           "running: jackd 'studio' (pid 7)")
+
+
 def test_no_server_with_pipewire_gives_the_pipewire_fix(monkeypatch):
     monkeypatch.setattr(doctor, "JackQuery", _no_query)
     monkeypatch.setattr(doctor, "server_processes", lambda: [PIPEWIRE])

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from livegen.stopsignals import STOP_SIGNALS, StopSignals, closing_watchdog
+from livegen.stopsignals import STOP_SIGNALS, StopSignals
 
 
 @pytest.mark.parametrize("name", STOP_SIGNALS)
@@ -41,18 +41,17 @@ def test_entered_from_another_thread_it_changes_nothing():
 WATCHED = """
 import sys, time
 from livegen.stopsignals import closing_watchdog
-with closing_watchdog(0.3):
+with closing_watchdog(None if sys.argv[2] == "none" else float(sys.argv[2])):
     time.sleep(float(sys.argv[1]))  # the close that hangs, or one that does not
 time.sleep(0.6)  # past the watchdog's time: it was cancelled
 print("closed")
 """
 
 
-@pytest.mark.parametrize(("closing_s", "code", "said"), [(0.0, 0, "closed"), (30.0, 1, "")])
-def test_the_closing_watchdog_ends_a_hung_close_only(closing_s, code, said):
-    done = subprocess.run([sys.executable, "-c", WATCHED, str(closing_s)], capture_output=True,
+@pytest.mark.parametrize(("closing_s", "watchdog", "code", "said"),
+                         [(0.0, "0.3", 0, "closed"), (30.0, "0.3", 1, ""), (0.6, "none", 0, "closed")])
+def test_the_closing_watchdog_ends_a_hung_close_only(closing_s, watchdog, code, said):
+    done = subprocess.run([sys.executable, "-c", WATCHED, str(closing_s), watchdog], capture_output=True,
                           text=True, timeout=20)
     assert (done.returncode, done.stdout.strip()) == (code, said), done.stderr
     assert ("Timeout (0:00:00.300000)!" in done.stderr) == (code == 1), done.stderr
-    with closing_watchdog(None):  # no watchdog: nothing armed in this process
-        pass

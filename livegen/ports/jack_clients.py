@@ -181,8 +181,7 @@ class JackClients:
             in_use.discard(handle.direction)
             last = not in_use
             if last:
-                for entries in self._clients.values():
-                    entries[:] = [e for e in entries if e[0] is not client]
+                self._forget(client)
             if any(c is client for c in self._unanswered):
                 return
 
@@ -201,7 +200,11 @@ class JackClients:
         if worker.is_alive():
             with self._lock:
                 self._unanswered.append(client)
-                for entries in self._clients.values():
-                    entries[:] = [e for e in entries if e[0] is not client]
+                self._forget(client)
             log.warning("the JACK server did not answer for %g s: livegen's %s port is left to it",
                         JACK_CLOSE_TIMEOUT_S, handle.direction)
+
+    def _forget(self, client: Any) -> None:
+        """Drop ``client`` from the registry (under its lock): no later acquire gets it."""
+        for entries in self._clients.values():
+            entries[:] = [e for e in entries if e[0] is not client]

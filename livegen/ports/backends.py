@@ -20,6 +20,7 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -59,6 +60,7 @@ PROBE_CLIENT_NAME = "livegen-probe"
 #: that is there answers a client's open in milliseconds.
 JACK_PROBE_TIMEOUT_S = 3.0
 _silent_probe: threading.Thread | None = None  # a probe still waiting on a silent server
+_rtmidi_silent = False  # python-rtmidi's last probe was given up on
 #: rtmidi's input queue, in messages (python-rtmidi's default is 1024); at the poll
 #: interval this only fills if the process stalls for seconds under a MIDI flood.
 INPUT_QUEUE_SIZE = 4096
@@ -123,7 +125,8 @@ def jack_running() -> bool:
     server that is there but does not answer (SIGSTOP, a wedged driver) would
     block it for good, so after :data:`JACK_PROBE_TIMEOUT_S` this returns False
     and :func:`jack_silent` True (until a probe answers). Without the extension
-    python-rtmidi probes, and waits on such a server as long as it lasts.
+    python-rtmidi probes, in a child process (it holds the GIL while libjack
+    waits, so a thread could not be given up on), killed after the same time.
     """
     global _silent_probe
     if "jack" not in compiled_backends():
@@ -143,7 +146,7 @@ def jack_running() -> bool:
 
 def jack_silent() -> bool:
     """Whether the last :func:`jack_running` probe found a JACK server that does not answer."""
-    return _silent_probe is not None and _silent_probe.is_alive()
+    return _rtmidi_silent or (_silent_probe is not None and _silent_probe.is_alive())
 
 
 def _jackmidi_probe(answer: list[bool]) -> None:
@@ -156,14 +159,29 @@ def _jackmidi_probe(answer: list[bool]) -> None:
 
 
 def _rtmidi_probe() -> bool:
-    with quiet_stderr():
-        try:
-            probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, PROBE_CLIENT_NAME)
-            probe.get_port_count()  # rtmidi connects lazily on some versions
-        except rtmidi.RtMidiError:
-            return False
-        probe.delete()
-    return True
+    """python-rtmidi's probe, in a child process given :data:`JACK_PROBE_TIMEOUT_S` (then killed)."""
+    global _rtmidi_silent
+    try:
+        done = subprocess.run([sys.executable, "-c", _RTMIDI_PROBE, PROBE_CLIENT_NAME],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=JACK_PROBE_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _rtmidi_silent = True
+        return False
+    _rtmidi_silent = False
+    return done.returncode == 0
+
+
+#: The child's program (argv[1]: the client name): exit 0 if a JACK server answered, else 1.
+_RTMIDI_PROBE = """
+import sys, rtmidi
+try:
+    probe = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, sys.argv[1])
+    probe.get_port_count()  # rtmidi connects lazily on some versions
+except rtmidi.RtMidiError:
+    sys.exit(1)
+probe.delete()
+"""
 
 
 def resolve_backend(backend: str = "auto") -> str:

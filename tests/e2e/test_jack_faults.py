@@ -272,6 +272,25 @@ def test_starting_on_a_stopped_server_is_refused_in_one_line(own_jack_server, mo
         "it is stopped or hung; restart it"], done.stderr
 
 
+def test_without_the_extension_a_stopped_server_is_refused_in_one_line(own_jack_server, model_path):
+    """As above, where livegen._jackmidi was not built and python-rtmidi probes (holding the GIL)."""
+    server = own_jack_server.process
+    assert server.poll() is None, "the test's JACK server exited"
+    unbuilt = ("import runpy, sys; sys.modules['livegen._jackmidi'] = None; "
+               "sys.argv = ['livegen', 'run', '--preset', sys.argv[1]]; "
+               "runpy.run_module('livegen', run_name='__main__')")
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        done = subprocess.run([sys.executable, "-c", unbuilt, PRESET],
+                              capture_output=True, text=True, timeout=EXIT_TIMEOUT_S)
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"livegen: error: the JACK server does not answer (for {JACK_PROBE_TIMEOUT_S:g} s): "
+        "it is stopped or hung; restart it"], done.stderr
+
+
 def test_a_second_daemon_is_refused_in_one_line(own_jack_server, model_path, tmp_path):
     first = Daemon(tmp_path / "first.log")
     try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import threading
+import time
 
 import pytest
 import rtmidi
@@ -156,6 +158,38 @@ def test_no_server_is_not_a_silent_one(monkeypatch):
     monkeypatch.setattr(backends, "_jackmidi", type("NoServer", (), {"Client": staticmethod(refused)}))
     monkeypatch.setattr(backends, "_silent_probe", None)
     assert not backends.jack_running() and not backends.jack_silent()
+
+
+def rtmidi_probe_only(monkeypatch, program: str, timeout_s: float) -> None:
+    """Probe with python-rtmidi's child process, running ``program`` instead of the real probe."""
+    monkeypatch.setattr(backends, "compiled_backends", lambda: {"jack"})
+    monkeypatch.setattr(backends, "_jackmidi", None)
+    monkeypatch.setattr(backends, "_silent_probe", None)
+    monkeypatch.setattr(backends, "_rtmidi_silent", False)
+    monkeypatch.setattr(backends, "_RTMIDI_PROBE", program)
+    monkeypatch.setattr(backends, "JACK_PROBE_TIMEOUT_S", timeout_s)
+
+
+def test_without_the_extension_a_silent_server_is_given_up_on(monkeypatch):
+    # python-rtmidi holds the GIL while libjack waits on a stopped server: the probe is a
+    # child process, killed at the timeout (a probe that never ends stands in for it)
+    rtmidi_probe_only(monkeypatch, "import time; time.sleep(120)", 0.3)
+    started = time.monotonic()
+    assert not backends.jack_running() and backends.jack_silent()
+    assert time.monotonic() - started < 60  # not the 120 s the child would wait
+    with pytest.raises(BackendError, match=r"^the JACK server does not answer \(for 0.3 s\)"):
+        backends.resolve_backend("jack")
+    monkeypatch.setattr(backends, "_RTMIDI_PROBE", "import sys; sys.exit(0)")  # it answers again
+    assert backends.jack_running() and not backends.jack_silent()
+    monkeypatch.setattr(backends, "_RTMIDI_PROBE", "import sys; sys.exit(1)")  # no server at all
+    assert not backends.jack_running() and not backends.jack_silent()
+
+
+def test_the_rtmidi_probe_program_runs():
+    # the real child program, on whatever this machine has: it exits 0 or 1, never crashes
+    done = subprocess.run([sys.executable, "-c", backends._RTMIDI_PROBE, "livegen-probe-test"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr
 
 
 def test_quiet_stderr_restores_fd2(capfd):

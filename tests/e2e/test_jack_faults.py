@@ -20,6 +20,7 @@ import time
 import pytest
 from test_jack_daemon import EXIT_TIMEOUT_S, PHRASE, PRESET, Daemon, Player, is_on, sounding_after
 
+from livegen.buffer import STUCK_KEY_S
 from livegen.model import default_model_path
 from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, jack_running, jack_shared_client
 from livegen.ports.backends import JACK_PROBE_TIMEOUT_S
@@ -109,8 +110,11 @@ def wait_for_line(daemon: Daemon, text: str, timeout_s: float) -> str:
 
 
 def answered(player: Player, since_s: float) -> list[float]:
+    """The answer's first note_on. The dummy server (not real-time) may skip a cycle of livegen's
+    client on a busy machine and lose a note_off of the phrase (seen: 38 of its 42 messages came
+    through): livegen then answers once its stuck-key release lets go of that key."""
     preset = load_preset(PRESET)
-    return player.wait_for_note_ons(since_s, 1, preset.triggering.silence_s + ANSWER_START_S)
+    return player.wait_for_note_ons(since_s, 1, preset.triggering.silence_s + ANSWER_START_S + STUCK_KEY_S)
 
 
 def test_server_death_without_reconnect_exits_1_with_one_line(crashes, model_path, tmp_path):

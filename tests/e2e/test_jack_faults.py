@@ -259,34 +259,24 @@ def test_a_stopped_server_does_not_hold_the_daemon(own_jack_server, model_path, 
         daemon.stop()
 
 
-@pytest.mark.skipif(not jack_shared_client(), reason="needs livegen._jackmidi (it probes without the GIL)")
-def test_starting_on_a_stopped_server_is_refused_in_one_line(own_jack_server, model_path):
+#: ``livegen run`` as if ``livegen._jackmidi`` had not been built: python-rtmidi probes (holding the GIL).
+UNBUILT = ("import runpy, sys; sys.modules['livegen._jackmidi'] = None; "
+           "sys.argv = ['livegen', 'run', '--preset', sys.argv[1]]; "
+           "runpy.run_module('livegen', run_name='__main__')")
+
+
+@pytest.mark.parametrize("probe", [
+    pytest.param(["-m", "livegen", "run", "--preset", PRESET], id="extension", marks=pytest.mark.skipif(
+        not jack_shared_client(), reason="needs livegen._jackmidi (it probes without the GIL)")),
+    pytest.param(["-c", UNBUILT, PRESET], id="rtmidi")])
+def test_starting_on_a_stopped_server_is_refused_in_one_line(own_jack_server, model_path, probe):
     """Start livegen while the JACK server is stopped: one line and exit 2, not a silent wait."""
     server = own_jack_server.process  # the server this test started, and no other
     assert server.poll() is None, "the test's JACK server exited"
     os.kill(server.pid, signal.SIGSTOP)
     try:
-        done = subprocess.run([sys.executable, "-m", "livegen", "run", "--preset", PRESET],
-                              capture_output=True, text=True, timeout=EXIT_TIMEOUT_S)
-    finally:
-        os.kill(server.pid, signal.SIGCONT)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines() == [
-        f"livegen: error: the JACK server does not answer (for {JACK_PROBE_TIMEOUT_S:g} s): "
-        "it is stopped or hung; restart it"], done.stderr
-
-
-def test_without_the_extension_a_stopped_server_is_refused_in_one_line(own_jack_server, model_path):
-    """As above, where livegen._jackmidi was not built and python-rtmidi probes (holding the GIL)."""
-    server = own_jack_server.process
-    assert server.poll() is None, "the test's JACK server exited"
-    unbuilt = ("import runpy, sys; sys.modules['livegen._jackmidi'] = None; "
-               "sys.argv = ['livegen', 'run', '--preset', sys.argv[1]]; "
-               "runpy.run_module('livegen', run_name='__main__')")
-    os.kill(server.pid, signal.SIGSTOP)
-    try:
-        done = subprocess.run([sys.executable, "-c", unbuilt, PRESET],
-                              capture_output=True, text=True, timeout=EXIT_TIMEOUT_S)
+        done = subprocess.run([sys.executable, *probe], capture_output=True, text=True,
+                              timeout=EXIT_TIMEOUT_S)
     finally:
         os.kill(server.pid, signal.SIGCONT)
     assert done.returncode == 2, done.stderr

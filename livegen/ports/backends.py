@@ -16,6 +16,7 @@ probing use python-rtmidi on every backend.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -59,8 +60,8 @@ PROBE_CLIENT_NAME = "livegen-probe"
 #: How long :func:`jack_running` waits for a JACK server to answer, seconds: a server
 #: that is there answers a client's open in milliseconds.
 JACK_PROBE_TIMEOUT_S = 3.0
-_silent_probe: threading.Thread | None = None  # a probe still waiting on a silent server
-_rtmidi_silent = False  # python-rtmidi's last probe was given up on
+#: A probe given up on, still waiting on a silent server (a thread, or python-rtmidi's child process).
+_silent_probe: threading.Thread | subprocess.Popen | None = None
 #: rtmidi's input queue, in messages (python-rtmidi's default is 1024); at the poll
 #: interval this only fills if the process stalls for seconds under a MIDI flood.
 INPUT_QUEUE_SIZE = 4096
@@ -126,15 +127,16 @@ def jack_running() -> bool:
     block it for good, so after :data:`JACK_PROBE_TIMEOUT_S` this returns False
     and :func:`jack_silent` True (until a probe answers). Without the extension
     python-rtmidi probes, in a child process (it holds the GIL while libjack
-    waits, so a thread could not be given up on), killed after the same time.
+    waits, so a thread could not be given up on), given up on alike and killed
+    at exit if it still waits. While a probe given up on waits, no other starts.
     """
     global _silent_probe
     if "jack" not in compiled_backends():
         return False
+    if jack_silent():
+        return False  # the last probe still waits: do not pile up more
     if _jackmidi is None:
         return _rtmidi_probe()
-    if _silent_probe is not None and _silent_probe.is_alive():
-        return False  # the last probe still waits: do not pile up more
     answer: list[bool] = []
     probe = threading.Thread(target=_jackmidi_probe, args=(answer,), name="livegen-jack-probe", daemon=True)
     with quiet_stderr():
@@ -146,7 +148,10 @@ def jack_running() -> bool:
 
 def jack_silent() -> bool:
     """Whether the last :func:`jack_running` probe found a JACK server that does not answer."""
-    return _rtmidi_silent or (_silent_probe is not None and _silent_probe.is_alive())
+    probe = _silent_probe
+    if isinstance(probe, subprocess.Popen):
+        return probe.poll() is None
+    return probe is not None and probe.is_alive()
 
 
 def _jackmidi_probe(answer: list[bool]) -> None:
@@ -159,17 +164,16 @@ def _jackmidi_probe(answer: list[bool]) -> None:
 
 
 def _rtmidi_probe() -> bool:
-    """python-rtmidi's probe, in a child process given :data:`JACK_PROBE_TIMEOUT_S` (then killed)."""
-    global _rtmidi_silent
+    """python-rtmidi's probe, in a child process given :data:`JACK_PROBE_TIMEOUT_S`."""
+    global _silent_probe
+    child = subprocess.Popen([sys.executable, "-c", _RTMIDI_PROBE, PROBE_CLIENT_NAME],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        done = subprocess.run([sys.executable, "-c", _RTMIDI_PROBE, PROBE_CLIENT_NAME],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              timeout=JACK_PROBE_TIMEOUT_S)
+        return child.wait(JACK_PROBE_TIMEOUT_S) == 0
     except subprocess.TimeoutExpired:
-        _rtmidi_silent = True
+        _silent_probe = child
+        atexit.register(child.kill)  # a no-op once it has ended (the server answered)
         return False
-    _rtmidi_silent = False
-    return done.returncode == 0
 
 
 #: The child's program (argv[1]: the client name): exit 0 if a JACK server answered, else 1.

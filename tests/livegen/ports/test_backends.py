@@ -160,26 +160,28 @@ def test_no_server_is_not_a_silent_one(monkeypatch):
     assert not backends.jack_running() and not backends.jack_silent()
 
 
-def rtmidi_probe_only(monkeypatch, program: str, timeout_s: float) -> None:
-    """Probe with python-rtmidi's child process, running ``program`` instead of the real probe."""
+def test_without_the_extension_a_silent_server_is_given_up_on(linux_without_midi, monkeypatch):
+    # python-rtmidi holds the GIL while libjack waits on a stopped server: the probe is a child
+    # process, given up on at the timeout (a child that sleeps past it stands in for the server)
+    monkeypatch.setattr(backends, "jack_running", JACK_RUNNING)  # the real probe, over the stand-in
     monkeypatch.setattr(backends, "compiled_backends", lambda: {"jack"})
     monkeypatch.setattr(backends, "_jackmidi", None)
     monkeypatch.setattr(backends, "_silent_probe", None)
-    monkeypatch.setattr(backends, "_rtmidi_silent", False)
-    monkeypatch.setattr(backends, "_RTMIDI_PROBE", program)
-    monkeypatch.setattr(backends, "JACK_PROBE_TIMEOUT_S", timeout_s)
-
-
-def test_without_the_extension_a_silent_server_is_given_up_on(monkeypatch):
-    # python-rtmidi holds the GIL while libjack waits on a stopped server: the probe is a
-    # child process, killed at the timeout (a probe that never ends stands in for it)
-    rtmidi_probe_only(monkeypatch, "import time; time.sleep(120)", 0.3)
+    monkeypatch.setattr(backends, "_RTMIDI_PROBE", "import time; time.sleep(1.5)")
+    monkeypatch.setattr(backends, "JACK_PROBE_TIMEOUT_S", 0.3)
     started = time.monotonic()
     assert not backends.jack_running() and backends.jack_silent()
-    assert time.monotonic() - started < 60  # not the 120 s the child would wait
-    with pytest.raises(BackendError, match=r"^the JACK server does not answer \(for 0.3 s\)"):
-        backends.resolve_backend("jack")
-    monkeypatch.setattr(backends, "_RTMIDI_PROBE", "import sys; sys.exit(0)")  # it answers again
+    assert time.monotonic() - started < 1.4  # not the 1.5 s the child waits
+    waiting = backends._silent_probe
+    monkeypatch.setattr(backends, "_RTMIDI_PROBE", "import sys; sys.exit(0)")  # a server that answers
+    started = time.monotonic()
+    for asked in ("jack", "auto"):
+        with pytest.raises(BackendError, match=r"^the JACK server does not answer \(for 0.3 s\)"):
+            backends.resolve_backend(asked)
+    assert time.monotonic() - started < 0.3  # the first probe still waits: none piled up behind it
+    assert backends._silent_probe is waiting
+    waiting.wait(10)  # the server answers at last
+    assert not backends.jack_silent()
     assert backends.jack_running() and not backends.jack_silent()
     monkeypatch.setattr(backends, "_RTMIDI_PROBE", "import sys; sys.exit(1)")  # no server at all
     assert not backends.jack_running() and not backends.jack_silent()

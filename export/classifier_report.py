@@ -107,8 +107,9 @@ def _file_digest(model: Any) -> str:
 
 
 #: Part of the continuations cache's key: raised when the daemon's way of continuing changes
-#: without a preset key changing (2: ``monophonic: true`` primes the prompt's melody line).
-CONTINUATIONS_VERSION = 2
+#: without a preset key changing (2: ``monophonic: true`` primes the prompt's melody line;
+#: 3: the grid is measured over the onsets the daemon's listener keeps).
+CONTINUATIONS_VERSION = 3
 
 
 def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int],

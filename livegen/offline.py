@@ -5,9 +5,15 @@ daemon's :class:`~livegen.engine.Engine`, without clock or ports: the prompt
 is primed, the response begins after it and runs to ``n_notes`` notes or
 ``max_seconds`` of music. With ``quantize``, onsets snap to the grid of the
 prompt's own pulse, as the daemon snaps to the performer's when it follows no
-MIDI clock (:func:`livegen.tempo.estimate_grid_from_onsets`). With
-``answer_length: match`` the answer lasts as long as the prompt's last phrase
-(:func:`livegen.phrases.last_phrase`), in whole bars of that pulse when it has one.
+MIDI clock, measured over the same onsets the daemon's listener keeps
+(:func:`prompt_grid`). With ``answer_length: match`` the answer lasts as long
+as the prompt's last phrase (:func:`livegen.phrases.last_phrase`), in whole
+bars of that pulse when it has one.
+
+For a phrase of at most ``context_notes`` notes, played to the daemon after a
+start or reset and ended by silence, both give the same notes at the same
+times for the same seed. The daemon also carries what was played before
+that window: its session model (``follow``) learns the whole session.
 """
 
 from __future__ import annotations
@@ -22,15 +28,16 @@ import mido
 
 from livegen.errors import MidiFileError
 from livegen.generation import Generator
+from livegen.grid import BeatGrid
 from livegen.guidance import StepModel
 from livegen.notes import DEFAULT_TEMPO_US, Note, last_notes, read_midi
 from livegen.phrases import last_phrase, phrase_span_s, voice_line
 from livegen.placement import Placement
 from livegen.presets import Preset
-from livegen.tempo import estimate_grid_from_onsets
+from livegen.tempo import OnsetTempo
 from livegen.triggers import match_length_s
 
-__all__ = ["continue_notes", "continue_phrase", "continue_file", "Continuation"]
+__all__ = ["continue_notes", "continue_phrase", "continue_file", "prompt_grid", "Continuation"]
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,7 @@ def continue_phrase(
         generator.prime(note)
     start_s = (max(n.end_s for n in ordered) if ordered else 0.0) + gap_s
     match = preset.answer.answer_length == "match" and bool(ordered)
-    grid = (estimate_grid_from_onsets([n.onset_s for n in ordered])
-            if preset.timing.quantize != "off" or match else None)
+    grid = prompt_grid(ordered) if preset.timing.quantize != "off" or match else None
     length_s = preset.answer.max_seconds
     if match:
         span_s = phrase_span_s(last_phrase(ordered, preset.triggering.silence_s))
@@ -122,6 +128,22 @@ def continue_phrase(
         if note is not None:
             notes.append(note)
     return Continuation(notes, count, drawn, start_s + length_s, over)
+
+
+def prompt_grid(prompt: Sequence[Note]) -> BeatGrid | None:
+    """The beat grid the daemon's listener would hold after hearing ``prompt`` (no clock).
+
+    The performer's onsets fed one by one to an :class:`~livegen.tempo.OnsetTempo`,
+    as the listener feeds them: its grid comes from the last
+    :data:`~livegen.tempo.ONSET_HISTORY` distinct onsets only.
+
+    Returns:
+        The grid, or None without a pulse (fewer than 3 usable intervals).
+    """
+    tempo = OnsetTempo()
+    for note in sorted(prompt, key=lambda n: n.onset_s):
+        tempo.add(note.onset_s)
+    return tempo.grid()
 
 
 def continue_notes(

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
 from fakes import FakeModel
 from rig import (
     PHRASE,
     PRESET,
+    make_rig,
 )
 
 from livegen import pianoroll
@@ -93,6 +95,60 @@ def test_on_the_grid_no_key_is_struck_twice_at_one_instant():
         strikes = [(n.channel, n.pitch, round(n.onset_s, 6)) for n in answer]
         doubled += [key for key in set(strikes) if strikes.count(key) > 1]
     assert doubled == []
+
+
+def drifting_phrase() -> list[Note]:
+    """60 onsets that speed up from 0.30 s to 0.22 s apart, played loosely, a chord every fourth."""
+    rng = np.random.default_rng(4)
+    notes, t = [], 0.0
+    for i in range(60):
+        ioi = 0.30 - 0.08 * i / 59
+        pitch = 60 + int(rng.integers(0, 12))
+        notes.append(Note(pitch, 70 + int(rng.integers(0, 30)), t, 0.8 * ioi))
+        if i % 4 == 0:
+            notes.append(Note(pitch - 7, 60, t + 0.01, 0.8 * ioi))
+        t += ioi + float(rng.normal(0.0, 0.008))
+    return notes
+
+
+def heard_answer(rig, start_s: float, trigger_s: float) -> list[tuple]:
+    """The notes the rig's engine scheduled from ``trigger_s`` on, in the phrase's time base."""
+    sounding, out = {}, []
+    for _, due, msg in rig.scheduled:
+        if due < trigger_s - 1e-9 or msg.type not in ("note_on", "note_off"):
+            continue
+        if msg.type == "note_on" and msg.velocity > 0:
+            sounding[msg.note] = (due, msg.velocity)
+        elif msg.note in sounding:
+            onset, velocity = sounding.pop(msg.note)
+            out.append((round(onset - start_s, 6), msg.note, velocity, round(due - onset, 6)))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("keys", [
+    {"quantize": "1/16", "follow": 0.75},
+    {"quantize": "1/16", "follow": 0.75, "monophonic": True, "chord_voice": "middle"},
+    {"quantize": "1/8", "answer_length": "match"},
+])
+def test_continue_notes_answers_exactly_as_the_daemon_does(keys):
+    # Every figure of docs/adherence.md and docs/evaluation.md comes from continue_notes, so it
+    # must be the daemon's answer: the same notes at the same times as the engine schedules for
+    # the same phrase played live. The phrase's pulse drifts, so a grid measured over other
+    # onsets than the listener's (its last ONSET_HISTORY) puts the answer elsewhere.
+    # the whole phrase within the context window: the daemon's state and session model have
+    # then heard what continue_notes primes, no more
+    preset = PRESET.replace(silence_s=0.6, max_notes=40, channel=0, context_notes=80, **keys)
+    phrase = drifting_phrase()
+    rig = make_rig(preset, seed=11)
+    start_s = rig.clock()
+    rig.play(phrase)
+    trigger_s = rig.run_until_responding()
+    rig.poll_for(preset.answer.max_seconds + 2.0)
+    live = heard_answer(rig, start_s, trigger_s)
+    gap_s = trigger_s - start_s - max(n.end_s for n in phrase)
+    offline = continue_notes(FakeModel(), preset, phrase, seed=11, gap_s=gap_s)
+    assert len(live) >= 8
+    assert sorted((round(n.onset_s, 6), n.pitch, n.velocity, round(n.duration_s, 6)) for n in offline) == live
 
 
 # --- issue 16: `livegen continue` keeps the input whole -----------------------------------------

@@ -295,7 +295,7 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int], *,
         ``interval_distance``/``ioi_distance`` are from the real continuation's histograms;
         ``span_ratio`` is the continuation's span (first onset to last end) over the real one's.
     """
-    from livegen.offline import continue_notes
+    from livegen.offline import answer_notes
 
     rows: dict[str, list[dict[str, float]]] = {"real": [], "iid": [], "metronome": []}
     rng = np.random.default_rng(0)
@@ -309,7 +309,7 @@ def report(model, presets: dict[str, object], prompts, seeds: Sequence[int], *,
         rows[preset_name] = []
         for _, prompt, real in prompts:
             for seed in seeds:
-                cont = continue_notes(model, preset, prompt, n_notes=len(real), seed=seed)
+                cont = answer_notes(model, preset, prompt, n_notes=len(real), seed=seed)
                 if keep is not None:
                     keep.setdefault(preset_name, []).append(cont)
                 distances = histogram_distances(cont, real)

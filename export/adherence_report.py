@@ -132,7 +132,7 @@ def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = (
         "rolls": [...]}``; ``table`` is :func:`livegen_train.adherence.report`'s,
         ``key_mask_off`` the key correlation of each preset with ``key_mask: off``.
     """
-    from livegen.offline import continue_notes
+    from livegen.offline import answer_notes
     from livegen_train.adherence import report as adherence_table
 
     presets = {s: p for s, p in preset_for.items() if s in TONAL_STYLES}
@@ -156,7 +156,7 @@ def measure(model, preset_for: Mapping[str, Preset], *, roles: Sequence[str] = (
                 name, prompt, real = prompts[i]
                 out["rolls"].append({
                     "set": role, "name": name, "prompt": _as_lists(prompt), "real": _as_lists(real),
-                    "presets": {s: _as_lists(continue_notes(model, p, prompt, n_notes=len(real), seed=0))
+                    "presets": {s: _as_lists(answer_notes(model, p, prompt, n_notes=len(real), seed=0))
                                 for s, p in presets.items()}})
     return out
 
@@ -252,7 +252,9 @@ def markdown_lines(section: Mapping[str, Any], figures: Mapping[str, str]) -> li
              f"after it) from real MIDI music outside the corpus, {section['seeds']} seeds each "
              "(`livegen_train.adherence`; dev: the set the knobs were chosen on; check: never used to "
              f"choose anything). The presets' `follow`: {follow}. `key corr. (mask off)`: the same "
-             "continuations drawn with `key_mask: off`.", ""]
+             "continuations drawn with `key_mask: off`. Each answer is the daemon's: it begins after "
+             "the preset's silence trigger, on the grid line the preset asks for "
+             "(`livegen.offline.answer_notes`).", ""]
     for role, block in section["sets"].items():
         lines += [f"### {role} set ({block['prompts']} prompts)", ""]
         header = ["", *(title for _, title, _ in COLUMNS), "key corr. (mask off)"]

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from livegen.notes import Note
-from livegen.offline import continue_notes
+from livegen.offline import answer_notes
 from livegen.presets import Preset
 from livegen_train.classifier import (
     ClassifierConfig,
@@ -108,8 +108,9 @@ def _file_digest(model: Any) -> str:
 
 #: Part of the continuations cache's key: raised when the daemon's way of continuing changes
 #: without a preset key changing (2: ``monophonic: true`` primes the prompt's melody line;
-#: 3: the grid is measured over the onsets the daemon's listener keeps).
-CONTINUATIONS_VERSION = 3
+#: 3: the grid is measured over the onsets the daemon's listener keeps; 4: the answer begins
+#: where the daemon begins it, :func:`livegen.offline.answer_notes`).
+CONTINUATIONS_VERSION = 4
 
 
 def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int],
@@ -130,7 +131,7 @@ def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], 
         path = Path(cache) / f"{key.hexdigest()[:20]}.json"
         if path.is_file():
             return [[Note(*row) for row in cont] for cont in json.loads(path.read_text())]
-    out = [continue_notes(model, preset, prompt, n_notes=CONTINUATION_NOTES, seed=seed)
+    out = [answer_notes(model, preset, prompt, n_notes=CONTINUATION_NOTES, seed=seed)
            for prompt in prompts for seed in seeds]
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

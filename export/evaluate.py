@@ -48,7 +48,7 @@ from livegen import tokens as tk
 from livegen.errors import ModelError
 from livegen.guidance import StepModel
 from livegen.notes import Note
-from livegen.offline import continue_notes
+from livegen.offline import answer_notes
 from livegen.presets import Preset
 from livegen_train.baselines import (
     WINDOW_NOTES,
@@ -308,11 +308,11 @@ def continuation_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
         rows = per.setdefault(style, {"model": [], "stateless": [], "real": []})
         for item in items:
             for seed in range(seeds):
-                cont = continue_notes(model, preset, item.prompt, n_notes=CONTINUATION_NOTES, seed=seed)
+                cont = answer_notes(model, preset, item.prompt, n_notes=CONTINUATION_NOTES, seed=seed)
                 generated.setdefault(style, []).append(cont)
                 rows["model"].append(stats(item.prompt, cont, copies))
             if stateless:
-                cont = continue_notes(window, argmax_preset(preset), item.prompt,
+                cont = answer_notes(window, argmax_preset(preset), item.prompt,
                                       n_notes=CONTINUATION_NOTES, seed=0)
                 rows["stateless"].append(stats(item.prompt, cont, copies))
             rows["real"].append(stats(item.prompt, item.real, copies))
@@ -352,7 +352,7 @@ def distinctness_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
     shared: dict[str, list[list[Note]]] = {}
     for style, preset in preset_for.items():
         preset = preset.replace(max_seconds=LONG_PREFIX, context_notes=PROMPT_NOTES)
-        shared[style] = [continue_notes(model, preset, p.prompt, n_notes=CONTINUATION_NOTES, seed=seed)
+        shared[style] = [answer_notes(model, preset, p.prompt, n_notes=CONTINUATION_NOTES, seed=seed)
                          for seed in range(shared_seeds) for p in pool]
     if keep is not None:
         keep.update(shared)

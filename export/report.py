@@ -356,7 +356,8 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         "## Continuations of held-out prompts",
         "",
         f"Up to {cfg['prompts']} prompts per style, spread over its test pieces: 50 notes rendered as "
-        f"played, continued by 64 notes. Model: the style's preset ({presets}), "
+        f"played, continued by 64 notes where the daemon would begin its answer (after the "
+        f"preset's silence trigger; `livegen.offline.answer_notes`). Model: the style's preset ({presets}), "
         f"{cfg['seeds']} seeds per prompt. Stateless: the same network reset and re-reading the last 50 "
         "notes for every new note, decoded by argmax (one continuation per prompt: argmax is "
         "deterministic), the design whose loops this project set out to fix. Real: the piece's own next "

@@ -35,9 +35,10 @@ from livegen.phrases import last_phrase, phrase_span_s, voice_line
 from livegen.placement import Placement
 from livegen.presets import Preset
 from livegen.tempo import OnsetTempo
-from livegen.triggers import match_length_s
+from livegen.triggers import match_length_s, needs_grid, plan_response, silence_threshold_s
 
-__all__ = ["continue_notes", "continue_phrase", "continue_file", "prompt_grid", "Continuation"]
+__all__ = ["continue_notes", "continue_phrase", "continue_file", "prompt_grid", "daemon_gap_s",
+           "answer_notes", "Continuation"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,35 @@ def prompt_grid(prompt: Sequence[Note]) -> BeatGrid | None:
     return tempo.grid()
 
 
+def daemon_gap_s(prompt: Sequence[Note], preset: Preset) -> float:
+    """The rest the daemon leaves between ``prompt``'s end and its answer, seconds >= 0.
+
+    With ``trigger: silence`` it answers once the performer has been silent for
+    the silence threshold (``silence_s``, or with ``silence_adaptive`` twice
+    their median inter-onset interval within its bounds), on the next grid
+    line, beat or bar of their pulse that ``quantize`` or ``quantize_start``
+    asks for (:func:`livegen.triggers.plan_response`, the grid of
+    :func:`prompt_grid`). Pass it as ``gap_s`` to :func:`continue_notes` for the
+    answer the daemon plays. Other triggers: no silence, only the grid line.
+    No MIDI clock is assumed, and no pedal (the prompt ends at its last note's end).
+
+    Returns:
+        0.0 for an empty prompt.
+    """
+    if not prompt:
+        return 0.0
+    end_s = max(n.end_s for n in prompt)
+    tempo = OnsetTempo()
+    for note in sorted(prompt, key=lambda n: n.onset_s):
+        tempo.add(note.onset_s)
+    instant_s = end_s
+    if preset.triggering.trigger == "silence":
+        median_ioi_s = tempo.median_ioi_s() if preset.triggering.silence_adaptive else None
+        instant_s += silence_threshold_s(preset, median_ioi_s)
+    start_s, _ = plan_response(instant_s, preset, tempo.grid() if needs_grid(preset) else None)
+    return start_s - end_s
+
+
 def continue_notes(
     model: StepModel,
     preset: Preset,
@@ -157,6 +187,19 @@ def continue_notes(
 ) -> list[Note]:
     """The notes of :func:`continue_phrase` (same arguments and errors), in onset order."""
     return continue_phrase(model, preset, prompt, n_notes=n_notes, seed=seed, gap_s=gap_s).notes
+
+
+def answer_notes(model: StepModel, preset: Preset, prompt: Sequence[Note], *,
+                 n_notes: int | None = None, seed: int | None = None) -> list[Note]:
+    """The daemon's answer to ``prompt`` played to it: :func:`continue_notes` after :func:`daemon_gap_s`.
+
+    What the evaluation measures (``livegen evaluate``): the daemon cannot
+    answer before its trigger, and the rest it leaves is the first time shift
+    the model is fed, so it shapes the whole answer. Same arguments and errors
+    as :func:`continue_notes`.
+    """
+    return continue_notes(model, preset, prompt, n_notes=n_notes, seed=seed,
+                          gap_s=daemon_gap_s(prompt, preset))
 
 
 def continue_file(

@@ -20,7 +20,14 @@ from rig import (
 from livegen import pianoroll
 from livegen.errors import ModelError
 from livegen.notes import DRUM_CHANNEL, Note, last_notes, read_midi
-from livegen.offline import continue_file, continue_notes, continue_phrase
+from livegen.offline import (
+    answer_notes,
+    continue_file,
+    continue_notes,
+    continue_phrase,
+    daemon_gap_s,
+    prompt_grid,
+)
 from livegen.phrases import last_phrase
 
 
@@ -129,6 +136,7 @@ def heard_answer(rig, start_s: float, trigger_s: float) -> list[tuple]:
     {"quantize": "1/16", "follow": 0.75},
     {"quantize": "1/16", "follow": 0.75, "monophonic": True, "chord_voice": "middle"},
     {"quantize": "1/8", "answer_length": "match"},
+    {"quantize": "1/16", "quantize_start": "bar", "silence_adaptive": True},
 ])
 def test_continue_notes_answers_exactly_as_the_daemon_does(keys):
     # Every figure of docs/adherence.md and docs/evaluation.md comes from continue_notes, so it
@@ -145,10 +153,23 @@ def test_continue_notes_answers_exactly_as_the_daemon_does(keys):
     trigger_s = rig.run_until_responding()
     rig.poll_for(preset.answer.max_seconds + 2.0)
     live = heard_answer(rig, start_s, trigger_s)
-    gap_s = trigger_s - start_s - max(n.end_s for n in phrase)
+    gap_s = daemon_gap_s(phrase, preset)  # where the engine started, predicted from the phrase alone
+    assert start_s + max(n.end_s for n in phrase) + gap_s == pytest.approx(trigger_s, abs=1e-6)
     offline = continue_notes(FakeModel(), preset, phrase, seed=11, gap_s=gap_s)
     assert len(live) >= 8
     assert sorted((round(n.onset_s, 6), n.pitch, n.velocity, round(n.duration_s, 6)) for n in offline) == live
+    assert answer_notes(FakeModel(), preset, phrase, seed=11) == offline  # what the evaluation draws
+
+
+def test_daemon_gap_is_the_silence_then_the_grid_line():
+    phrase = drifting_phrase()
+    assert daemon_gap_s(phrase, PRESET.replace(silence_s=0.7)) == pytest.approx(0.7)
+    assert daemon_gap_s([], PRESET) == 0.0
+    adaptive = PRESET.replace(silence_adaptive=True, silence_min_s=0.25)  # 2 x the median IOI, ~0.47 s
+    assert 0.4 < daemon_gap_s(phrase, adaptive) < 0.55
+    on_beat = daemon_gap_s(phrase, PRESET.replace(silence_s=0.7, quantize_start="beat"))
+    beat_s = prompt_grid(phrase).beat_s  # the eighths ~0.22-0.26 s apart make a beat of about 0.48 s
+    assert 0.7 < on_beat < 0.7 + beat_s and on_beat != pytest.approx(0.7)
 
 
 # --- issue 16: `livegen continue` keeps the input whole -----------------------------------------

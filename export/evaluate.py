@@ -313,7 +313,7 @@ def continuation_report(model: StepModel, prompts: dict[str, list[Prompt]], pres
                 rows["model"].append(stats(item.prompt, cont, copies))
             if stateless:
                 cont = answer_notes(window, argmax_preset(preset), item.prompt,
-                                      n_notes=CONTINUATION_NOTES, seed=0)
+                                    n_notes=CONTINUATION_NOTES, seed=0)
                 rows["stateless"].append(stats(item.prompt, cont, copies))
             rows["real"].append(stats(item.prompt, item.real, copies))
         log.info("continued %d %s prompts", len(items), style)

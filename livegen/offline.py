@@ -141,10 +141,15 @@ def prompt_grid(prompt: Sequence[Note]) -> BeatGrid | None:
     Returns:
         The grid, or None without a pulse (fewer than 3 usable intervals).
     """
+    return _heard_tempo(prompt).grid()
+
+
+def _heard_tempo(prompt: Sequence[Note]) -> OnsetTempo:
+    """The listener's :class:`~livegen.tempo.OnsetTempo` after ``prompt``'s onsets, in order."""
     tempo = OnsetTempo()
     for note in sorted(prompt, key=lambda n: n.onset_s):
         tempo.add(note.onset_s)
-    return tempo.grid()
+    return tempo
 
 
 def daemon_gap_s(prompt: Sequence[Note], preset: Preset) -> float:
@@ -165,9 +170,7 @@ def daemon_gap_s(prompt: Sequence[Note], preset: Preset) -> float:
     if not prompt:
         return 0.0
     end_s = max(n.end_s for n in prompt)
-    tempo = OnsetTempo()
-    for note in sorted(prompt, key=lambda n: n.onset_s):
-        tempo.add(note.onset_s)
+    tempo = _heard_tempo(prompt)
     instant_s = end_s
     if preset.triggering.trigger == "silence":
         median_ioi_s = tempo.median_ioi_s() if preset.triggering.silence_adaptive else None

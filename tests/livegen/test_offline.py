@@ -142,9 +142,9 @@ def test_continue_notes_answers_exactly_as_the_daemon_does(keys):
     # Every figure of docs/adherence.md and docs/evaluation.md comes from continue_notes, so it
     # must be the daemon's answer: the same notes at the same times as the engine schedules for
     # the same phrase played live. The phrase's pulse drifts, so a grid measured over other
-    # onsets than the listener's (its last ONSET_HISTORY) puts the answer elsewhere.
-    # the whole phrase within the context window: the daemon's state and session model have
-    # then heard what continue_notes primes, no more
+    # onsets than the listener's (its last ONSET_HISTORY) puts the answer elsewhere. The whole
+    # phrase fits the context window: the daemon's state and session model then hold what
+    # continue_notes primes, no more.
     preset = PRESET.replace(silence_s=0.6, max_notes=40, channel=0, context_notes=80, **keys)
     phrase = drifting_phrase()
     rig = make_rig(preset, seed=11)

@@ -105,8 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print one line per variant, prompt set and preset: own-style share, margin, label shares, adherence."""
     from livegen.model import Model
     from livegen.presets import load_preset
-    from livegen_train.classifier import ClassifierConfig
+    from livegen_train.adherence import notes_per_onset
     from livegen_train.classifier_report import (
+        JUDGE_CONFIG,
+        JUDGE_RUNS,
         PARTS_STYLES,
         TONAL_PRESETS,
         continue_all,
@@ -129,9 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--presets", default=",".join(p for p in TONAL_PRESETS if p != "folk"))
     parser.add_argument("--json", help="also write the figures here")
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
-    parser.add_argument("--classifier-parts", type=float, default=0.0,
+    parser.add_argument("--classifier-parts", type=float, default=JUDGE_CONFIG.parts,
                         help="judge with the classifier trained with this share of part windows")
-    parser.add_argument("--classifier-runs", type=int, default=1,
+    parser.add_argument("--classifier-runs", type=int, default=JUDGE_RUNS,
                         help="judge with this many classifier runs (seeds) averaged")
     parser.add_argument("--by-texture", action="store_true",
                         help="also the out-of-corpus figures of line and chordal prompts apart")
@@ -139,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     model = Model.load(args.model) if args.model else Model.load()
     split = load_split(PARTS_STYLES)
-    config = replace(ClassifierConfig(), parts=args.classifier_parts)
+    config = replace(JUDGE_CONFIG, parts=args.classifier_parts)
     classifier, _ = load_judge(split, tuple(model.styles), config, args.classifier_runs)
     styles = list(classifier.styles)
     presets = {name: load_preset(name) for name in args.presets.split(",")}
@@ -160,7 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for set_name, (prompts, reals) in sets.items():
             for name, preset in variant_presets(presets, variant).items():
                 conts = continue_all(model, preset, prompts, seeds, cache=cache)
-                labels = label_shares(classifier.classify(conts), styles, preset.conditioning.style)
+                labelled = classifier.classify(conts)
+                labels = label_shares(labelled, styles, preset.conditioning.style)
                 figures = mean_adherence(prompts, reals, conts, len(seeds)) if reals is not None else {}
                 out[f"{variant_name}|{set_name}|{name}"] = {"labels": labels, "adherence": figures}
                 own = labels["shares"][preset.conditioning.style]
@@ -172,6 +175,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     out[f"{variant_name}|{set_name}|{name}"]["by_texture"] = groups = by_texture(
                         prompts, reals, conts, len(seeds))
                     for texture, group in groups.items():
+                        low, high = next((lo, hi) for name_, lo, hi in TEXTURES if name_ == texture)
+                        chosen = [i for i in range(len(conts))
+                                  if low <= notes_per_onset(prompts[i // len(seeds)]) < high]
+                        group["labels"] = label_shares([labelled[i] for i in chosen], styles,
+                                                       preset.conditioning.style)
+                        print(f"    {texture:<12}({group['prompts']:>3}) labels: margin "
+                              f"{group['labels']['margin']:+.2f} ["
+                              + " ".join(f"{s[:3]}={v:.2f}" for s, v in group["labels"]["shares"].items())
+                              + "]", flush=True)
                         for who in ("answers", "real", "real top line"):
                             print(f"    {texture:<12}({group['prompts']:>3}) {who:<14}"
                                   + " ".join(f"{k[:8]}={v:.3f}" for k, v in group[who].items()), flush=True)

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 #: Style names in the order of the model's style embedding.
 STYLES: tuple[str, ...] = ("baroque", "classical", "romantic", "modern", "folk", "renaissance")
+#: Styles whose scores have parts to separate (folk tunes are one line already): the style judge
+#: (:data:`livegen_train.classifier_report.JUDGE_CONFIG`) learns from their single parts too.
+PARTS_STYLES = ("baroque", "classical", "romantic", "modern", "renaissance")
 
 #: music21 corpus top-level folder -> style (DESIGN.md, "What the built-in corpus holds").
 COMPOSER_STYLE: dict[str, str] = {

@@ -430,11 +430,13 @@ def classifier_summary(classifier: Any) -> dict[str, Any]:
 
     Returns:
         ``{"styles", "test": {"windows", "accuracy", "balanced_accuracy", "recall", "pieces"},
-        "validation": {"windows", "accuracy", "balanced_accuracy"}, "best_epoch", "parameters",
+        "test_parts": {"windows", "accuracy", "balanced_accuracy", "recall"} (one part of a test
+        score alone), "validation": {"windows", "accuracy", "balanced_accuracy"}, "best_epoch", "parameters",
         "train_seconds"}``; a figure the metrics lack is left out.
     """
     metrics = getattr(classifier, "metrics", None) or {}
     keep = {"test": ("windows", "accuracy", "balanced_accuracy", "recall", "pieces"),
+            "test_parts": ("windows", "accuracy", "balanced_accuracy", "recall"),
             "validation": ("windows", "accuracy", "balanced_accuracy")}
     out: dict[str, Any] = {"styles": list(classifier.styles)}
     for split, keys in keep.items():
@@ -683,19 +685,18 @@ def _style_classifier(split: Any, styles: Sequence[str], args: argparse.Namespac
     if args.midi_dir:
         return None, {"skipped": "--midi-dir: the classifier knows the music21 corpus's styles only"}
     try:
-        from livegen_train.classifier import ClassifierConfig
-        from livegen_train.classifier_report import cache_path, judge_configs, load_judge
+        from livegen_train.classifier_report import JUDGE_CONFIG, cache_path, judge_configs, load_judge
     except ImportError as exc:
         log.warning("no style classifier: %s", exc)
         return None, {"skipped": f"the classifier needs torch ({exc})"}
-    config = ClassifierConfig()
-    paths = [cache_path(split.splits, tuple(styles), member)
+    config, pieces = JUDGE_CONFIG, split.splits
+    paths = [cache_path(pieces, tuple(styles), member)
              for member in judge_configs(config, args.classifier_runs)]
     cached = all(path.is_file() for path in paths)
     if not cached:
         log.warning("no style classifier at %s: training it first (about 3-12 min a run)",
                     ", ".join(str(path) for path in paths if not path.is_file()))
-    classifier, path = load_judge(split.splits, tuple(styles), config, args.classifier_runs)
+    classifier, path = load_judge(pieces, tuple(styles), config, args.classifier_runs)
     return classifier, {"path": str(path), "cached": cached}
 
 
@@ -712,7 +713,13 @@ def main(argv: list[str] | None = None) -> int:
     """``livegen evaluate``: measure, print the table, write markdown, plots and JSON."""
     from livegen.model import Model
     from livegen_train import report as rpt
-    from livegen_train.corpus import DEFAULT_CAPS, load_midi_dir, load_music21_corpus, split_pieces
+    from livegen_train.corpus import (
+        DEFAULT_CAPS,
+        PARTS_STYLES,
+        load_midi_dir,
+        load_music21_corpus,
+        split_pieces,
+    )
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -725,7 +732,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.midi_dir:
         pieces, _ = load_midi_dir(args.midi_dir, args.style)
     else:
-        pieces, _ = load_music21_corpus(model.styles, progress=False, folder_caps=DEFAULT_CAPS)
+        # each score's parts too: the style judge is trained and measured on single parts as well
+        pieces, _ = load_music21_corpus(model.styles, progress=False, folder_caps=DEFAULT_CAPS,
+                                        parts_styles=() if args.no_classifier else PARTS_STYLES)
     split = split_pieces(pieces)
     presets = _presets(model, args)
     classifier, source = _style_classifier(split, model.styles, args)

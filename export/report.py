@@ -178,6 +178,11 @@ def _accuracy_line(section: dict[str, Any]) -> str:
     line = (f"Classifier test accuracy {test['accuracy']:.3f}, balanced accuracy "
             f"{test['balanced_accuracy']:.3f} (the mean of the per-style recalls), on {test['windows']} "
             "windows of the corpus's test split.")
+    parts = section.get("test_parts") or {}
+    if parts.get("windows"):
+        line += (f" On {parts['windows']} windows of one part of a test score alone (the out-of-corpus "
+                 f"prompts are one part each): accuracy {parts['accuracy']:.3f}, balanced accuracy "
+                 f"{parts['balanced_accuracy']:.3f}.")
     runs = section.get("runs") or []
     if len(runs) > 1:
         each = ", ".join(f"{r['balanced_accuracy']:.3f}" for r in runs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -255,19 +256,27 @@ def test_the_classifier_is_read_from_the_cache_the_report_uses_and_trained_only_
     from livegen_train.classifier import StyleClassifier, StyleEnsemble, StyleNet
 
     monkeypatch.setenv("LIVEGEN_CACHE", str(tmp_path))
-    split = argparse.Namespace(splits={"train": [_piece("b/1", "baroque", 70)], "validation": [],
-                                       "test": [_piece("f/1", "folk", 55)]})
+    def chorale(name, base):  # two voices, note by note: the judge learns from single parts
+        piece = _piece(name, "baroque", base)
+        return replace(piece, part=(np.arange(len(piece)) % 2).astype(np.int16))
+
+    split = argparse.Namespace(splits={"train": [chorale("b/1", 70)], "validation": [],
+                                       "test": [_piece("f/1", "folk", 55), chorale("b/2", 60)]})
     args = argparse.Namespace(no_classifier=False, midi_dir=None, classifier_runs=1)
     trained = []
 
     def fake_train(splits, styles, config):
         trained.append((tuple(styles), config.seed))
+        assert config == replace(classifier_report.JUDGE_CONFIG, seed=config.seed)
         return StyleClassifier(StyleNet(len(styles)), styles, config, {"test": {"accuracy": 0.5}})
 
     monkeypatch.setattr(classifier_report, "train_classifier", fake_train)
+    # the judge hears single lines: half its training windows are one part of a score
+    assert classifier_report.JUDGE_CONFIG.parts == 0.5
     first, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
     assert trained == [(("baroque", "folk"), 0)] and source["cached"] is False
-    assert source["path"] == str(classifier_report.cache_path(split.splits, ("baroque", "folk")))
+    assert source["path"] == str(classifier_report.cache_path(split.splits, ("baroque", "folk"),
+                                                              classifier_report.JUDGE_CONFIG))
     assert source["path"].startswith(str(tmp_path / "classifier"))
     again, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
     assert trained == [(("baroque", "folk"), 0)] and source["cached"] is True  # read back, not trained
@@ -277,16 +286,18 @@ def test_the_classifier_is_read_from_the_cache_the_report_uses_and_trained_only_
     judge, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
     assert [seed for _, seed in trained] == [0, 1, 2] and source["cached"] is False
     assert isinstance(judge, StyleEnsemble) and len(judge.members) == 3
-    assert judge.metrics["test"]["windows"] == 3 and len(judge.metrics["runs"]) == 3
+    assert judge.metrics["test"]["windows"] == 6 and len(judge.metrics["runs"]) == 3
     summary = evaluate_mod.classifier_summary(judge)
-    assert len(summary["runs"]) == 3 and summary["test"]["windows"] == 3  # 240 notes: 3 windows of 64
+    assert len(summary["runs"]) == 3 and summary["test"]["windows"] == 6  # 240 notes: 3 windows of 64
+    assert summary["test_parts"]["windows"] == 2  # each voice of the chorale alone: 120 notes, 1 window
     judge.metrics["test"].update(accuracy=0.5, balanced_accuracy=0.5)
     for run in judge.metrics["runs"]:
         run["test"] = {"accuracy": 0.5, "balanced_accuracy": 0.5}
     from livegen_train.report import _accuracy_line
 
     # the section evaluate writes: the summary with where the judge came from laid over it
-    assert "3 training runs" in _accuracy_line({**evaluate_mod.classifier_summary(judge), **source})
+    line = _accuracy_line({**evaluate_mod.classifier_summary(judge), **source})
+    assert "3 training runs" in line and "On 2 windows of one part of a test score alone" in line
     _, source = evaluate_mod._style_classifier(split, ("baroque", "folk"), args)
     assert len(trained) == 3 and source["cached"] is True
     assert evaluate_mod._style_classifier(split, ("baroque",), argparse.Namespace(

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["variant_presets", "mean_adherence", "by_texture", "main", "COLUMNS", "TEXTURES"]
+__all__ = ["variant_presets", "mean_adherence", "texture_groups", "by_texture", "main", "COLUMNS", "TEXTURES"]
 
 #: the adherence figures printed per variant (:func:`livegen_train.adherence.adherence`)
 COLUMNS = ("motif_reuse", "rest_share", "on_grid", "density_ratio", "polyphony_ratio", "register_drift",
@@ -72,6 +72,18 @@ def mean_adherence(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence
 TEXTURES = (("line", 0.0, 1.05), ("some chords", 1.05, 1.5), ("chords", 1.5, math.inf))
 
 
+def texture_groups(prompts: Sequence[Any]) -> dict[str, list[int]]:
+    """The indices of ``prompts`` in each :data:`TEXTURES` group that has any, by notes per onset."""
+    from livegen_train.adherence import notes_per_onset
+
+    out = {}
+    for name, low, high in TEXTURES:
+        chosen = [i for i, prompt in enumerate(prompts) if low <= notes_per_onset(prompt) < high]
+        if chosen:
+            out[name] = chosen
+    return out
+
+
 def by_texture(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any],
                per_prompt: int) -> dict[str, dict[str, Any]]:
     """:func:`mean_adherence` of the prompts of each :data:`TEXTURES` group, apart.
@@ -83,13 +95,10 @@ def by_texture(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any
         ``{texture: {"prompts": int, "answers": {...}, "real": {...}, "real top line": {...}}}``
         for the textures that have prompts.
     """
-    from livegen_train.adherence import notes_per_onset, top_line
+    from livegen_train.adherence import top_line
 
     out: dict[str, dict[str, Any]] = {}
-    for name, low, high in TEXTURES:
-        chosen = [i for i, prompt in enumerate(prompts) if low <= notes_per_onset(prompt) < high]
-        if not chosen:
-            continue
+    for name, chosen in texture_groups(prompts).items():
         sub_prompts = [prompts[i] for i in chosen]
         sub_reals = [reals[i] for i in chosen]
         sub_conts = [cont for i in chosen for cont in conts[i * per_prompt:(i + 1) * per_prompt]]
@@ -105,7 +114,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Print one line per variant, prompt set and preset: own-style share, margin, label shares, adherence."""
     from livegen.model import Model
     from livegen.presets import load_preset
-    from livegen_train.adherence import notes_per_onset
     from livegen_train.classifier_report import (
         JUDGE_CONFIG,
         JUDGE_RUNS,
@@ -174,12 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if args.by_texture and reals is not None:
                     out[f"{variant_name}|{set_name}|{name}"]["by_texture"] = groups = by_texture(
                         prompts, reals, conts, len(seeds))
+                    indices = texture_groups(prompts)
                     for texture, group in groups.items():
-                        low, high = next((lo, hi) for name_, lo, hi in TEXTURES if name_ == texture)
-                        chosen = [i for i in range(len(conts))
-                                  if low <= notes_per_onset(prompts[i // len(seeds)]) < high]
-                        group["labels"] = label_shares([labelled[i] for i in chosen], styles,
-                                                       preset.conditioning.style)
+                        picked = [labelled[i * len(seeds) + k] for i in indices[texture] for k in seeds]
+                        group["labels"] = label_shares(picked, styles, preset.conditioning.style)
                         print(f"    {texture:<12}({group['prompts']:>3}) labels: margin "
                               f"{group['labels']['margin']:+.2f} ["
                               + " ".join(f"{s[:3]}={v:.2f}" for s, v in group["labels"]["shares"].items())

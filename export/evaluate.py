@@ -689,14 +689,14 @@ def _style_classifier(split: Any, styles: Sequence[str], args: argparse.Namespac
     except ImportError as exc:
         log.warning("no style classifier: %s", exc)
         return None, {"skipped": f"the classifier needs torch ({exc})"}
-    config, pieces = JUDGE_CONFIG, split.splits
-    paths = [cache_path(pieces, tuple(styles), member)
+    config = JUDGE_CONFIG
+    paths = [cache_path(split.splits, tuple(styles), member)
              for member in judge_configs(config, args.classifier_runs)]
     cached = all(path.is_file() for path in paths)
     if not cached:
         log.warning("no style classifier at %s: training it first (about 3-12 min a run)",
                     ", ".join(str(path) for path in paths if not path.is_file()))
-    classifier, path = load_judge(pieces, tuple(styles), config, args.classifier_runs)
+    classifier, path = load_judge(split.splits, tuple(styles), config, args.classifier_runs)
     return classifier, {"path": str(path), "cached": cached}
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "JACK_FLUSH_TIMEOUT_S",
     "JackClients",
     "JackPortHandle",
+    "close_watch",
     "jack_shared_client",
     "jack_watch",
 ]
@@ -89,6 +90,29 @@ def jack_watch(client_name: str) -> Any | None:
             return _jackmidi.Client(f"{client_name}-watch")
         except OSError:
             return None
+
+
+def close_watch(watch: Any | None) -> None:
+    """Close a :func:`jack_watch` client, waiting at most :data:`JACK_CLOSE_TIMEOUT_S`.
+
+    Closing is a request to the server, and a server that stopped answering
+    (SIGSTOP, a wedged driver, a client holding up its cycles) would block it
+    for good (a CI run once hung in it until the run's time limit killed it). The request runs on
+    a thread of its own (``livegen-jack-close``), as in
+    :meth:`JackClients.release`; without an answer the client is left to the
+    server, with one warning, and the caller goes on.
+
+    Args:
+        watch: the watch client, or None (nothing to close).
+    """
+    if watch is None:
+        return
+    worker = threading.Thread(target=watch.close, name="livegen-jack-close", daemon=True)
+    worker.start()
+    worker.join(JACK_CLOSE_TIMEOUT_S)
+    if worker.is_alive():
+        log.warning("the JACK server did not answer for %g s: livegen's watch client is left to it",
+                    JACK_CLOSE_TIMEOUT_S)
 
 
 class JackPortHandle:

@@ -37,7 +37,7 @@ from livegen.ports.base import (
     InputPort,
     OutputPort,
 )
-from livegen.ports.jack_clients import jack_watch
+from livegen.ports.jack_clients import close_watch, jack_watch
 
 __all__ = [
     "JACK_IDLE_AFTER_S",
@@ -171,7 +171,7 @@ class RtMidiInputPort(InputPort):
             midi.close_port()
         finally:
             midi.delete()  # never touch an rtmidi object after delete(): it segfaults
-            _close_watch(self._watch)
+            close_watch(self._watch)
 
 
 class RtMidiOutputPort(OutputPort):
@@ -214,16 +214,11 @@ class RtMidiOutputPort(OutputPort):
             midi.close_port()
         finally:
             midi.delete()
-            _close_watch(self._watch)
+            close_watch(self._watch)
 
 
 def _lost(watch, handle) -> bool:
     return watch is not None and handle is not None and watch.closed
-
-
-def _close_watch(watch) -> None:
-    if watch is not None:
-        watch.close()
 
 
 def _watch_for(backend: str, client_name: str):

@@ -6,6 +6,7 @@ the one marked ``jack`` opens rtmidi's own JACK ports (one client per port).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -14,6 +15,7 @@ import pytest
 from jackprobe import jack_port_names, wait_for
 
 from livegen import ports
+from livegen.ports import jack_clients
 from livegen.ports.rtmidi import (
     JACK_IDLE_AFTER_S,
     JACK_IDLE_POLL_INTERVAL_S,
@@ -190,6 +192,41 @@ def test_output_port_sends_then_drops_after_close():
     assert (port.sent, port.dropped, port.closed) == (1, 1, True)
     assert "closed" in repr(port)
     assert midi.calls == ["close_port", "delete"]
+
+
+class StuckWatch:
+    """A watch client whose server stopped answering: ``close`` blocks until ``answer`` is set."""
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        self.answer.wait()
+        self.closed = True
+
+
+@pytest.mark.parametrize("kind", ["input", "output"])
+def test_closing_a_port_does_not_wait_on_a_server_that_stopped_answering(kind, monkeypatch, caplog):
+    """A CI run hung until its time limit in the watch client's close: the close now gives up."""
+    monkeypatch.setattr(jack_clients, "JACK_CLOSE_TIMEOUT_S", 0.05)
+    midi, watch = FakeRtMidi(), StuckWatch()
+    if kind == "input":
+        port = RtMidiInputPort(midi, "coremidi", "livegen in", True, watch=watch)
+    else:
+        port = RtMidiOutputPort(midi, "coremidi", "livegen out", True, watch=watch)
+    try:
+        with caplog.at_level(logging.WARNING, logger="livegen.ports.jack_clients"):
+            closing = threading.Thread(target=port.close, daemon=True)
+            closing.start()
+            closing.join(10.0)
+        assert not closing.is_alive(), "closing waited on a server that does not answer"
+        assert port.closed and midi.calls[-2:] == ["close_port", "delete"]
+        assert [r.getMessage() for r in caplog.records] == [
+            "the JACK server did not answer for 0.05 s: livegen's watch client is left to it"]
+    finally:
+        watch.answer.set()
+    assert wait_for(lambda: watch.closed)
 
 
 @pytest.mark.jack

@@ -34,7 +34,7 @@ from livegen.ports.base import (
     OutputPort,
     Port,
 )
-from livegen.ports.jack_clients import JackClients, JackPortHandle, jack_watch
+from livegen.ports.jack_clients import JackClients, JackPortHandle, close_watch, jack_watch
 
 __all__ = [
     "JACK_READ_TIMEOUT_S",
@@ -379,7 +379,7 @@ def jack_server_priority(backend: str, port: Port | None = None, *,
         priority = -1
     finally:
         if probe is not None:
-            probe.close()
+            close_watch(probe)
     return priority if priority >= 1 else None
 
 

@@ -153,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     classifier, _ = load_judge(split, tuple(model.styles), config, args.classifier_runs)
     styles = list(classifier.styles)
     presets = {name: load_preset(name) for name in args.presets.split(",")}
+    real_labels: dict[str, dict[str, dict[str, float]]] = {}  # {set: {texture: {style: share}}}
     sets = {}
     for name in args.sets.split(","):
         if name == "outside":
@@ -161,6 +162,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             real = mean_adherence(sets[name][0], sets[name][1], sets[name][1], 1)
             print(f"{name} ({args.outside}): {len(sets[name][0])} prompts; real continuation: "
                   + " ".join(f"{k}={v:.2f}" for k, v in real.items()), flush=True)
+            # what the player's own music sounds like to the judge: the answers' labels start there
+            labelled = classifier.classify(sets[name][1])
+            groups = {"all": list(range(len(labelled)))}
+            if args.by_texture:
+                groups.update(texture_groups(sets[name][0]))
+            real_labels[name] = {}
+            for texture, indices in groups.items():
+                shares = label_shares([labelled[i] for i in indices], styles)["shares"]
+                real_labels[name][texture] = shares
+                print(f"    real labels {texture:<12}({len(indices):>3}) ["
+                      + " ".join(f"{s[:3]}={v:.2f}" for s, v in shares.items()) + "]", flush=True)
         else:
             sets[name] = (corpus_prompts(split[args.corpus_split], presets)["prompts"], None)
     seeds = range(args.seeds)
@@ -195,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   + " ".join(f"{k[:8]}={v:.3f}" for k, v in group[who].items()), flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"seeds": args.seeds, "outside": args.outside, "rows": out}, f, indent=1)
+            json.dump({"seeds": args.seeds, "outside": args.outside, "rows": out, "real_labels": real_labels},
+                      f, indent=1)
     print(f"{time.monotonic() - started:.0f} s")
     return 0
 

@@ -393,8 +393,8 @@ def label_continuations(classifier: Any, continuations: Sequence[Sequence[Note]]
 
 
 def style_labels(classifier: Any, continuations: dict[str, Sequence[Sequence[Note]]], *, title: str,
-                 prompts: int, seeds: int, real: dict[str, Sequence[Sequence[Note]]] | None = None
-                 ) -> dict[str, Any]:
+                 prompts: int, seeds: int, real: dict[str, Sequence[Sequence[Note]]] | None = None,
+                 reference: dict[str, Sequence[Sequence[Note]]] | None = None) -> dict[str, Any]:
     """The share of each style's label among each tonal preset's continuations of one prompt set.
 
     Args:
@@ -404,13 +404,16 @@ def style_labels(classifier: Any, continuations: dict[str, Sequence[Sequence[Not
         prompts: prompts in the set; seeds: continuations per prompt (both for the report).
         real: ``{style: [[Note]]}``, real music of each style to label the same way (a reference
             row, not a check), or None.
+        reference: ``{row name: [[Note]]}``, real music of no corpus style to label the same way
+            (the out-of-corpus prompts' real continuations: what the player's own music sounds
+            like to the classifier), or None. Its rows have no own style, so no verdict.
 
     Returns:
         ``{"title", "prompts", "seeds", "presets": {style: {"n", "shares": {style: 0-1}, "own",
         "own_most" (own share above every other's; a tie is not), "margin" (own share minus
         the largest other)}}}`` for the tonal styles (:data:`livegen_train.adherence_report.TONAL_STYLES`)
         that the classifier knows and that have continuations, in ``continuations``' order; with
-        ``real`` also ``"real"``, the same per style.
+        ``real`` also ``"real"``, the same per style, and ``reference``'s rows after them.
     """
     from livegen_train.adherence_report import TONAL_STYLES
     from livegen_train.classifier_report import label_shares
@@ -419,9 +422,11 @@ def style_labels(classifier: Any, continuations: dict[str, Sequence[Sequence[Not
               for style, conts in continuations.items()
               if conts and style in TONAL_STYLES and style in classifier.styles}
     out = {"title": title, "prompts": prompts, "seeds": seeds, "presets": judged}
-    if real is not None:
+    if real is not None or reference is not None:
         out["real"] = {style: label_shares(label_continuations(classifier, music), classifier.styles, style)
-                       for style, music in real.items() if music and style in judged}
+                       for style, music in (real or {}).items() if music and style in judged}
+        out["real"].update({name: label_shares(label_continuations(classifier, music), classifier.styles)
+                            for name, music in (reference or {}).items() if music})
     return out
 
 
@@ -527,6 +532,7 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
     lap("distinctness")
     adherence = None
     answers: dict[str, dict[str, list]] = {}
+    from livegen_train import adherence_report
     from livegen_train.adherence_report import TONAL_STYLES, measure
 
     if config.adherence_sets and any(style in TONAL_STYLES for style in preset_for):
@@ -542,9 +548,11 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
                                        seeds=config.shared_seeds,
                                        real=pool_real)}
         for role, conts in answers.items():
+            reals = [list(real) for _, _, real in adherence_report.load_prompts(role)]
             sets[role] = style_labels(classifier, conts, title=f"out-of-corpus {role}",
                                       prompts=adherence["sets"][role]["prompts"],
-                                      seeds=config.adherence_seeds)
+                                      seeds=config.adherence_seeds,
+                                      reference={"real continuation": reals})
         judged = {**classifier_summary(classifier), "sets": sets}
         lap("classifier")
     return {"nll": nll, "adherence": adherence, "classifier": judged, "continuations": continuations,

@@ -282,6 +282,9 @@ def format_table(report: dict[str, Any]) -> str:
             seeds = f"{block['seeds']} seed{'s' if block['seeds'] != 1 else ''}"
             parts += [f"{block['title']} ({block['prompts']} prompts x {seeds})",
                       _plain(header, rows), ""]
+            if block.get("real"):
+                header, rows = _label_rows(block, section["styles"], key="real")
+                parts += [f"{block['title']}: real continuations (not a check)", _plain(header, rows), ""]
     for kind in ("own_prompts", "shared_prompts"):
         block = report["distinctness"][kind]
         if block["rows"]:
@@ -492,7 +495,8 @@ def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
                   _md(header, rows), ""]
         if block.get("real"):
             header, rows = _label_rows(block, styles, key="real")
-            lines += [f"Reference, the {block['title']}' real continuations (not a check):", "",
+            owner = block["title"] + ("'" if block["title"].endswith("s") else "'s")
+            lines += [f"Reference, the {owner} real continuations (not a check):", "",
                       _md(header, rows), ""]
     return lines
 

@@ -213,7 +213,11 @@ def test_evaluate_labels_the_continuations_its_sections_made_and_generates_nothi
         assert baroque["shares"]["baroque"] == 1.0 and baroque["own_most"] and folk["margin"] == 1.0
     # the shared pool's real continuations, a reference row per style (2 prompts each)
     assert {s: r["n"] for s, r in shared["real"].items()} == {"baroque": 2, "folk": 2}
-    assert classifier.windows == 12 + 12 + 4 + 4 + 2 + 2
+    # the out-of-corpus prompts' real continuations (pitch 62: "folk" here), a row with no own style
+    real = dev["real"]["real continuation"]
+    assert real["n"] == 2 and real["shares"]["folk"] == 1.0
+    assert real["own"] is real["own_most"] is real["margin"] is None
+    assert classifier.windows == 12 + 12 + 4 + 4 + 2 + 2 + 2
     assert report["classifier"]["test"]["accuracy"] == 0.9
     again = json.loads(json.dumps(report, default=float))  # what --json writes
     assert again["classifier"]["sets"]["dev"]["presets"]["folk"]["shares"]["folk"] == 1.0
@@ -238,12 +242,17 @@ def test_the_page_and_the_console_show_the_labels_and_call_the_profiles_a_descri
             "baroque).") in page
     assert "Classifier test accuracy 0.900, balanced accuracy 0.750" in page
     assert "| baroque | 12 | **1.00** | 0.00 | 0.00 | yes | +1.00 |" in page
+    assert "Reference, the shared prompts' real continuations (not a check):" in page
+    assert ("Reference, the out-of-corpus dev's real continuations (not a check):\n\n"
+            "| real music | continuations | baroque | classical | folk | own most often | margin |") in page
+    assert "| real continuation | 2 | 0.00 | 0.00 | 1.00 | - | - |" in page
     assert "the shared prompts of the profile tables (3 seeds each)" in page
     assert "4 prompts from every style, 3 seeds each" in page
     assert "| classifier: each preset labelled its own style most often (out-of-corpus dev) | pass |" in page
     console = format_table(report)
     assert "Classifier test accuracy 0.900" in console
     assert "out-of-corpus dev (2 prompts x 2 seeds)" in console
+    assert "out-of-corpus dev: real continuations (not a check)" in console
     assert "shared prompts (4 prompts x 3 seeds)" in console
 
 

@@ -717,6 +717,25 @@ def _copy_index(train: Sequence[Piece]) -> Any:
     return CopyIndex.build(train)
 
 
+def _make_output_folders(args: argparse.Namespace) -> None:
+    """Make the folders ``--json``, ``--out`` and ``--figures`` write into, before anything is measured.
+
+    A run measures for a quarter of an hour; a folder that is missing (the JSON is written first)
+    or cannot be made must fail in its first second, not at the end.
+
+    Raises:
+        SystemExit: a folder cannot be made (its path and the reason, one line).
+    """
+    folders = [Path(path).parent for path in (args.json, args.out) if path]
+    folders += [Path(args.figures)] if args.figures else []
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SystemExit(f"livegen evaluate: error: cannot make the folder {str(folder)!r} "
+                             f"({err.strerror or err})") from err
+
+
 def main(argv: list[str] | None = None) -> int:
     """``livegen evaluate``: measure, print the table, write markdown, plots and JSON."""
     from livegen.model import Model
@@ -734,6 +753,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(message)s")
     if bool(args.midi_dir) != bool(args.style):
         raise SystemExit("livegen evaluate: error: --midi-dir and --style go together")
+    _make_output_folders(args)
     started = time.monotonic()
     model = Model.load(args.model)
     scorer, scored_with = _scorer(args.run_dir, model, args.threads)

@@ -214,7 +214,8 @@ def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
                        "--checkpoint-every", "4", "--no-progress", "--threads", "1", "--steps", "4",
                        "--export", str(run / "m.onnx")]) == 0
     capsys.readouterr()
-    out, figures, report_path = tmp_path / "eval.md", tmp_path / "fig", tmp_path / "r.json"
+    # folders that do not exist yet: evaluate makes them (the JSON, written first, once had none)
+    out, figures, report_path = tmp_path / "eval.md", tmp_path / "fig", tmp_path / "json" / "run1" / "r.json"
     assert cli_main(["evaluate", "--model", str(run / "m.onnx"), "--run-dir", str(run),
                      "--midi-dir", str(folder), "--style", "mine", "--prompts", "2", "--seeds", "2",
                      "--shared-prompts", "1", "--out", str(out), "--figures", str(figures),
@@ -258,3 +259,15 @@ def test_livegen_evaluate_on_a_tiny_model_and_corpus(tmp_path, capsys):
     assert ["classifier: each preset labelled its own style most often", None,
             f"classifier not run: {report['classifier']['skipped']}"] in report["acceptance"]
     assert not any("closest to its own style" in check for check, _, _ in report["acceptance"])
+
+
+def test_evaluate_fails_in_its_first_second_when_it_cannot_make_an_output_folder(tmp_path, monkeypatch):
+    from livegen.model import Model
+    from livegen_train import evaluate as evaluate_mod
+
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the folder should be")
+    monkeypatch.setattr(Model, "load", lambda *a, **k: pytest.fail("measuring began"))
+    with pytest.raises(SystemExit) as err:
+        evaluate_mod.main(["--json", str(blocker / "r.json"), "--out", str(tmp_path / "ok" / "e.md")])
+    assert str(err.value).startswith(f"livegen evaluate: error: cannot make the folder '{blocker}'")

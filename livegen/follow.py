@@ -12,7 +12,7 @@ learnt) and asks it to mix each distribution it samples from
 over the token kind's slice: a weighted geometric mean of the two
 distributions (``follow`` 0: the network alone; 1: the session model alone).
 The weight may differ by token kind (:attr:`Follower.weights`; presets'
-``follow_pitch`` and ``follow_duration``): on out-of-corpus prompts
+``follow_pitch``, ``follow_duration``, ``follow_velocity``): on out-of-corpus prompts
 (docs/adherence.md) the style classifier still heard romantic and classical
 answers whose onsets and pitches followed the player at 0.75 when their
 durations (articulation, legato, pedal) were the network's alone.
@@ -67,13 +67,11 @@ class Follower:
     @classmethod
     def weights_of(cls, conditioning) -> dict[str, Any]:  # noqa: ANN001 (a StyleConfig)
         """``{"follow", "kinds"}`` (:meth:`set_weights`' arguments) of a preset's ``conditioning``
-        section: ``follow_pitch`` for PITCH, ``follow_duration`` for DUR, where set (not None)."""
-        kinds: dict[int, float] = {}
-        if conditioning.follow_pitch is not None:
-            kinds[Kind.PITCH] = conditioning.follow_pitch
-        if conditioning.follow_duration is not None:
-            kinds[Kind.DUR] = conditioning.follow_duration
-        return {"follow": conditioning.follow, "kinds": kinds}
+        section: ``follow_pitch`` for PITCH, ``follow_duration`` for DUR, ``follow_velocity`` for VEL,
+        where set (not None)."""
+        kinds = {kind: getattr(conditioning, key) for kind, key in
+                 ((Kind.PITCH, "follow_pitch"), (Kind.DUR, "follow_duration"), (Kind.VEL, "follow_velocity"))}
+        return {"follow": conditioning.follow, "kinds": {k: v for k, v in kinds.items() if v is not None}}
 
     @property
     def follow(self) -> float:

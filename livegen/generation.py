@@ -71,7 +71,7 @@ class Generator:
         answer_preset: ``preset`` with ``monophonic: auto`` decided by :meth:`begin_response`.
         sampler: draws each token.
         follower: the session model and its weights (``preset.conditioning.follow``,
-            ``follow_pitch``, ``follow_duration``).
+            ``follow_pitch``, ``follow_duration``, ``follow_velocity``).
         primed_since_reset: notes primed since the last :meth:`reset`.
     """
 

@@ -44,12 +44,10 @@ CC_TARGETS = ("temperature", "response_length", "follow", "enabled")
 KEY_MASKS = ("off", "soft", "strict", "palette")
 ANSWER_LENGTHS = ("fixed", "match")
 CHORD_VOICES = ("top", "middle")  # AnswerConfig.chord_voice
-#: Highest temperature: at 5 the softmax of logits spread over ~10 units is near uniform.
-MAX_TEMPERATURE = 5.0
-#: Largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask.
-MAX_PENALTY_LOGITS = 20.0
-#: Longest note a preset may allow, seconds (the longest duration bin is 4 s).
-MAX_DURATION_S = 30.0
+KIND_FOLLOWS = ("follow_pitch", "follow_duration", "follow_velocity")  # StyleConfig: follow per token kind
+MAX_TEMPERATURE = 5.0  #: Highest temperature: at 5 the softmax of logits ~10 units apart is near uniform.
+MAX_PENALTY_LOGITS = 20.0  #: Largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask.
+MAX_DURATION_S = 30.0  #: Longest note a preset may allow, seconds (the longest duration bin is 4 s).
 MAX_SILENCE_S = 30.0  #: Longest silence threshold, seconds.
 MAX_BARS = 64  #: Most bars a response or the ``bars`` trigger may count.
 MAX_BEATS_PER_BAR = 16  #: Most quarter notes in a bar.
@@ -329,6 +327,7 @@ class StyleConfig:
             log p_session`` (:mod:`livegen.follow`); 0 = the model alone.
         follow_pitch: ``follow`` for the PITCH tokens only (the answer's pitches), 0-1; None: ``follow``.
         follow_duration: ``follow`` for the DUR tokens only (note lengths), 0-1; None: ``follow``.
+        follow_velocity: ``follow`` for the VEL tokens only (the player's dynamics), 0-1; None: ``follow``.
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.
@@ -340,10 +339,11 @@ class StyleConfig:
     follow: float = 0.0
     follow_pitch: float | None = None
     follow_duration: float | None = None
+    follow_velocity: float | None = None
 
     def __post_init__(self) -> None:
         normalize(self)
-        for key in ("follow_pitch", "follow_duration"):  # an int weight is stored as a float
+        for key in KIND_FOLLOWS:  # an int weight is stored as a float
             object.__setattr__(self, key, float(getattr(self, key)) if is_int(getattr(self, key))
                                else getattr(self, key))
         contrast = as_names(self.style_contrast)
@@ -358,7 +358,7 @@ class StyleConfig:
              "a list of other style names (empty: the mean over all styles)"),
             ("follow", is_number(self.follow) and 0 <= self.follow <= 1, "in [0, 1] (0: off)"),
             *((key, v is None or (is_number(v) and 0 <= v <= 1), "in [0, 1], or null (as follow)")
-              for key, v in (("follow_pitch", self.follow_pitch), ("follow_duration", self.follow_duration))),
+              for key, v in ((key, getattr(self, key)) for key in KIND_FOLLOWS)),
         ])
 
 

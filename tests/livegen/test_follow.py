@@ -95,12 +95,14 @@ def test_a_kinds_own_weight_replaces_follow_for_that_kind_only():
     assert follower.follow == 0.8
 
 
-def test_follow_pitch_and_follow_duration_are_preset_keys_from_0_to_1_none_meaning_follow():
-    assert PRESET.conditioning.follow_pitch is None and PRESET.conditioning.follow_duration is None
-    preset = PRESET.replace(follow=0.75, follow_pitch=0, follow_duration=1)
-    assert (preset.conditioning.follow_pitch, preset.conditioning.follow_duration) == (0.0, 1.0)
+def test_follow_pitch_duration_and_velocity_are_preset_keys_from_0_to_1_none_meaning_follow():
+    style = PRESET.conditioning
+    assert style.follow_pitch is style.follow_duration is style.follow_velocity is None
+    preset = PRESET.replace(follow=0.75, follow_pitch=0, follow_duration=1, follow_velocity=0.25)
+    style = preset.conditioning
+    assert (style.follow_pitch, style.follow_duration, style.follow_velocity) == (0.0, 1.0, 0.25)
     assert isinstance(preset.conditioning.follow_pitch, float)
-    for key in ("follow_pitch", "follow_duration"):
+    for key in ("follow_pitch", "follow_duration", "follow_velocity"):
         with pytest.raises(PresetError, match=f"{key} must be in"):
             PRESET.replace(**{key: 1.5})
         with pytest.raises(PresetError, match=key):
@@ -112,6 +114,8 @@ def test_the_generator_mixes_each_kind_at_the_presets_weight_and_follows_a_prese
     assert gen.follower.weights == {Kind.SHIFT: 0.5, Kind.PITCH: 0.1, Kind.VEL: 0.5, Kind.DUR: 0.9}
     gen.set_preset(gen.preset.replace(follow=0.3, follow_duration=None))
     assert gen.follower.weights == {Kind.SHIFT: 0.3, Kind.PITCH: 0.1, Kind.VEL: 0.3, Kind.DUR: 0.3}
+    gen.set_preset(gen.preset.replace(follow_velocity=0.75))  # the player's dynamics, apart from rhythm
+    assert gen.follower.weights == {Kind.SHIFT: 0.3, Kind.PITCH: 0.1, Kind.VEL: 0.75, Kind.DUR: 0.3}
 
 
 def test_without_pitch_following_the_answer_keeps_the_players_rhythm_not_their_intervals():

@@ -128,9 +128,11 @@ def test_a_note_row_times_the_generators_own_next_note(tiny, monkeypatch):
 def test_a_note_row_is_skipped_when_the_model_lacks_the_style(tmp_path):
     model = Model.load(write_tiny_model(tmp_path / "one.onnx", styles=("folk",)))
     figures = {f.key: f for f in bench.bench_notes(model, 4, 1, presets={
-        "folk": presets.load_preset("folk"), "baroque": presets.load_preset("baroque"),
-        "broken": tmp_path / "missing.yaml"})}
+        "folk": presets.load_preset("folk").replace(style_contrast=[]),  # guided away from no style
+        "contrast": presets.load_preset("folk"),  # guided away from classical and baroque
+        "baroque": presets.load_preset("baroque"), "broken": tmp_path / "missing.yaml"})}
     assert figures["note.folk"].skipped is None
+    assert "style_contrast: one.onnx: no style 'classical'" in figures["note.contrast"].skipped
     assert "no style 'baroque'" in figures["note.baroque"].skipped
     assert figures["note.baroque"].passed is None
     assert "missing.yaml" in figures["note.broken"].skipped

@@ -97,22 +97,33 @@ def close_watch(watch: Any | None) -> None:
 
     Closing is a request to the server, and a server that stopped answering
     (SIGSTOP, a wedged driver, a client holding up its cycles) would block it
-    for good (a CI run once hung in it until the run's time limit killed it). The request runs on
-    a thread of its own (``livegen-jack-close``), as in
-    :meth:`JackClients.release`; without an answer the client is left to the
-    server, with one warning, and the caller goes on.
+    for good: a CI run once hung in it until the run's time limit. As in
+    :meth:`JackClients.release`, the request runs on a thread of its own;
+    without an answer the client is left to the server, with one warning, and
+    the caller goes on.
 
     Args:
         watch: the watch client, or None (nothing to close).
     """
-    if watch is None:
-        return
-    worker = threading.Thread(target=watch.close, name="livegen-jack-close", daemon=True)
+    if watch is not None:
+        _answered_within(watch.close, JACK_CLOSE_TIMEOUT_S, "watch client")
+
+
+def _answered_within(requests: Callable[[], None], timeout_s: float, what: str) -> bool:
+    """Run ``requests`` to the JACK server on a ``livegen-jack-close`` thread, waiting ``timeout_s``.
+
+    Returns:
+        True when they returned in time; else False, after one warning that ``what`` is left
+        to the server (the thread stays blocked, a daemon, and ends if the server answers).
+    """
+    worker = threading.Thread(target=requests, name="livegen-jack-close", daemon=True)
     worker.start()
-    worker.join(JACK_CLOSE_TIMEOUT_S)
-    if worker.is_alive():
-        log.warning("the JACK server did not answer for %g s: livegen's watch client is left to it",
-                    JACK_CLOSE_TIMEOUT_S)
+    worker.join(timeout_s)
+    if not worker.is_alive():
+        return True
+    log.warning("the JACK server did not answer for %g s: livegen's %s is left to it",
+                JACK_CLOSE_TIMEOUT_S, what)
+    return False
 
 
 class JackPortHandle:
@@ -218,15 +229,11 @@ class JackClients:
             if last:
                 client.close()  # also when acquire() forgot it (its server went away)
 
-        worker = threading.Thread(target=requests, name="livegen-jack-close", daemon=True)
-        worker.start()
-        worker.join(JACK_CLOSE_TIMEOUT_S + (JACK_FLUSH_TIMEOUT_S if handle.direction == "output" else 0))
-        if worker.is_alive():
+        timeout_s = JACK_CLOSE_TIMEOUT_S + (JACK_FLUSH_TIMEOUT_S if handle.direction == "output" else 0)
+        if not _answered_within(requests, timeout_s, f"{handle.direction} port"):
             with self._lock:
                 self._unanswered.append(client)
                 self._forget(client)
-            log.warning("the JACK server did not answer for %g s: livegen's %s port is left to it",
-                        JACK_CLOSE_TIMEOUT_S, handle.direction)
 
     def _forget(self, client: Any) -> None:
         """Drop ``client`` from the registry (under its lock): no later acquire gets it."""

@@ -115,6 +115,8 @@ def _answered_within(requests: Callable[[], None], timeout_s: float, what: str) 
     Returns:
         True when they returned in time; else False, after one warning that ``what`` is left
         to the server (the thread stays blocked, a daemon, and ends if the server answers).
+        The warning names :data:`JACK_CLOSE_TIMEOUT_S`, the server's share of the wait: an
+        output's flush (:data:`JACK_FLUSH_TIMEOUT_S`) comes on top of it in ``timeout_s``.
     """
     worker = threading.Thread(target=requests, name="livegen-jack-close", daemon=True)
     worker.start()

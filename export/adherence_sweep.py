@@ -183,12 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, preset in variant_presets(presets, variant).items():
                 conts = continue_all(model, preset, prompts, seeds, cache=cache)
                 labelled = classifier.classify(conts)
-                labels = label_shares(labelled, styles, preset.conditioning.style)
+                labels = label_shares(labelled, styles, preset.conditioning.style,
+                                      prompt_of=[i // len(seeds) for i in range(len(conts))])
                 figures = mean_adherence(prompts, reals, conts, len(seeds)) if reals is not None else {}
                 out[f"{variant_name}|{set_name}|{name}"] = {"labels": labels, "adherence": figures}
                 own = labels["shares"][preset.conditioning.style]
                 print(f"{variant_name:<14}{set_name:<8}{name:<10} own={own:.2f} "
-                      f"margin={labels['margin']:+.2f} ["
+                      f"margin={labels['margin']:+.2f} (90 %: {labels['margin_interval'][0]:+.2f}.."
+                      f"{labels['margin_interval'][1]:+.2f}) ["
                       + " ".join(f"{s[:3]}={v:.2f}" for s, v in labels["shares"].items()) + "] "
                       + " ".join(f"{k[:8]}={v:.2f}" for k, v in figures.items()), flush=True)
                 if args.by_texture and reals is not None:

@@ -84,26 +84,68 @@ PROMPTS_PER_STYLE = 20  # ... the first 8 of the 20 it selects per style
 LONG_PREFIX_S = 3600.0  # a continuation is limited by notes, not time
 
 
-def label_shares(labels: Sequence[str], styles: Sequence[str], own: str | None = None) -> dict[str, Any]:
+#: Bootstrap resamples of the prompts for a margin's interval (:func:`label_shares`).
+MARGIN_RESAMPLES = 2000
+
+
+def label_shares(labels: Sequence[str], styles: Sequence[str], own: str | None = None, *,
+                 prompt_of: Sequence[int] | None = None, resamples: int = MARGIN_RESAMPLES,
+                 seed: int = 0) -> dict[str, Any]:
     """The share of each style among ``labels``, and whether ``own`` has the largest share alone.
 
     Args:
         labels: one style name per continuation.
         styles: every class, in column order.
         own: the style the continuations should carry, or None (no verdict).
+        prompt_of: the prompt each label's continuation answers (same length as ``labels``),
+            for the margin's interval; None: no interval.
+        resamples: bootstrap resamples of the prompts for the interval.
+        seed: the bootstrap's random seed.
 
     Returns:
         ``{"n", "shares": {style: 0-1}, "own", "own_most" (own's share above every other
         style's; a tie is not), "margin" (own's share minus the largest other)}``; the last
-        two are None without ``own``.
+        two are None without ``own``. With ``own`` and ``prompt_of`` also ``"margin_interval"``:
+        ``[5th, 95th percentile]`` of the margin over resamples that draw the prompts with
+        replacement, each with all its continuations (a 90 % cluster-bootstrap interval: a
+        prompt's seeds are not independent of each other).
+
+    Raises:
+        ValueError: ``prompt_of`` and ``labels`` differ in length.
     """
     n = len(labels)
     shares = {s: (sum(label == s for label in labels) / n if n else 0.0) for s in styles}
     if own is None:
         return {"n": n, "shares": shares, "own": None, "own_most": None, "margin": None}
     other = max(v for s, v in shares.items() if s != own)
-    return {"n": n, "shares": shares, "own": own, "own_most": shares[own] > other,
-            "margin": round(shares[own] - other, 4)}
+    out = {"n": n, "shares": shares, "own": own, "own_most": shares[own] > other,
+           "margin": round(shares[own] - other, 4)}
+    if prompt_of is not None:
+        out["margin_interval"] = _margin_interval(labels, styles, own, prompt_of, resamples, seed)
+    return out
+
+
+def _margin_interval(labels: Sequence[str], styles: Sequence[str], own: str, prompt_of: Sequence[int],
+                     resamples: int, seed: int) -> list[float] | None:
+    """:func:`label_shares`' cluster-bootstrap interval of the margin (None: nothing to resample)."""
+    if len(prompt_of) != len(labels):
+        raise ValueError(f"prompt_of has {len(prompt_of)} entries for {len(labels)} labels")
+    prompts = sorted(set(prompt_of))
+    if not prompts or resamples <= 0:
+        return None
+    column = {s: i for i, s in enumerate(styles)}
+    counts = np.zeros((len(prompts), len(styles)))  # label counts per prompt
+    row = {p: i for i, p in enumerate(prompts)}
+    for label, prompt in zip(labels, prompt_of):
+        if label in column:
+            counts[row[prompt], column[label]] += 1
+    sizes = np.bincount([row[p] for p in prompt_of], minlength=len(prompts)).astype(float)
+    draws = np.random.default_rng(seed).integers(0, len(prompts), (resamples, len(prompts)))
+    totals = counts[draws].sum(axis=1) / sizes[draws].sum(axis=1)[:, None]  # [resamples, styles]
+    own_i = column[own]
+    others = np.delete(totals, own_i, axis=1).max(axis=1)
+    low, high = np.percentile(totals[:, own_i] - others, [5, 95])
+    return [round(float(low), 4), round(float(high), 4)]
 
 
 def _file_digest(model: Any) -> str:

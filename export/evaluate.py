@@ -394,7 +394,8 @@ def label_continuations(classifier: Any, continuations: Sequence[Sequence[Note]]
 
 def style_labels(classifier: Any, continuations: dict[str, Sequence[Sequence[Note]]], *, title: str,
                  prompts: int, seeds: int, real: dict[str, Sequence[Sequence[Note]]] | None = None,
-                 reference: dict[str, Sequence[Sequence[Note]]] | None = None) -> dict[str, Any]:
+                 reference: dict[str, Sequence[Sequence[Note]]] | None = None,
+                 prompt_major: bool = False) -> dict[str, Any]:
     """The share of each style's label among each tonal preset's continuations of one prompt set.
 
     Args:
@@ -407,23 +408,35 @@ def style_labels(classifier: Any, continuations: dict[str, Sequence[Sequence[Not
         reference: ``{row name: [[Note]]}``, real music of no corpus style to label the same way
             (the out-of-corpus prompts' real continuations: what the player's own music sounds
             like to the classifier), or None. Its rows have no own style, so no verdict.
+        prompt_major: each preset's continuations are listed prompt by prompt (a prompt's
+            ``seeds`` together, as :func:`livegen_train.adherence.report` keeps them); False:
+            seed by seed, the prompts in order within a seed (as :func:`distinctness_report`).
+            It places each continuation's prompt for the margin's interval. A ``real`` row
+            holds one continuation per prompt.
 
     Returns:
         ``{"title", "prompts", "seeds", "presets": {style: {"n", "shares": {style: 0-1}, "own",
         "own_most" (own share above every other's; a tie is not), "margin" (own share minus
-        the largest other)}}}`` for the tonal styles (:data:`livegen_train.adherence_report.TONAL_STYLES`)
+        the largest other), "margin_interval" (its 90 % interval, the prompts resampled:
+        :func:`livegen_train.classifier_report.label_shares`)}}}`` for the tonal styles
+        (:data:`livegen_train.adherence_report.TONAL_STYLES`)
         that the classifier knows and that have continuations, in ``continuations``' order; with
         ``real`` also ``"real"``, the same per style, and ``reference``'s rows after them.
     """
     from livegen_train.adherence_report import TONAL_STYLES
     from livegen_train.classifier_report import label_shares
 
-    judged = {style: label_shares(label_continuations(classifier, conts), classifier.styles, style)
+    def prompt_of(n: int) -> list[int]:
+        return [i // seeds if prompt_major else i % prompts for i in range(n)]
+
+    judged = {style: label_shares(label_continuations(classifier, conts), classifier.styles, style,
+                                  prompt_of=prompt_of(len(conts)))
               for style, conts in continuations.items()
               if conts and style in TONAL_STYLES and style in classifier.styles}
     out = {"title": title, "prompts": prompts, "seeds": seeds, "presets": judged}
     if real is not None or reference is not None:
-        out["real"] = {style: label_shares(label_continuations(classifier, music), classifier.styles, style)
+        out["real"] = {style: label_shares(label_continuations(classifier, music), classifier.styles, style,
+                                           prompt_of=range(len(music)))
                        for style, music in (real or {}).items() if music and style in judged}
         out["real"].update({name: label_shares(label_continuations(classifier, music), classifier.styles)
                             for name, music in (reference or {}).items() if music})
@@ -552,7 +565,7 @@ def evaluate(model: StepModel, scorer: TokenScorer, split: dict[str, list[Piece]
             sets[role] = style_labels(classifier, conts, title=f"out-of-corpus {role}",
                                       prompts=adherence["sets"][role]["prompts"],
                                       seeds=config.adherence_seeds,
-                                      reference={"real continuation": reals})
+                                      reference={"real continuation": reals}, prompt_major=True)
         judged = {**classifier_summary(classifier), "sets": sets}
         lap("classifier")
     return {"nll": nll, "adherence": adherence, "classifier": judged, "continuations": continuations,

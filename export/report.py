@@ -130,11 +130,19 @@ def _margin(value: float) -> str:
     return f"{value:+.3f}" if value and float(text) == 0 else text
 
 
+def _margin_with_interval(result: dict[str, Any]) -> str:
+    """A label margin and, where measured, its 90 % interval over the prompts: ``-0.08 [-0.25, +0.09]``."""
+    interval = result.get("margin_interval")
+    text = _margin(result["margin"])
+    return f"{text} [{_margin(interval[0])}, {_margin(interval[1])}]" if interval else text
+
+
 def classifier_checks(section: dict[str, Any] | None) -> list[tuple[str, bool | None, str]]:
     """Issue 13's style check, one line per prompt set the classifier labelled.
 
     A set passes when every tonal preset's own style is its most frequent label (a tie is
-    not); the measured column gives each preset's margin (own share minus the largest other).
+    not); the measured column gives each preset's margin (own share minus the largest other)
+    and, in brackets, its 90 % interval with the prompts resampled.
 
     Args:
         section: the report's ``classifier`` (:func:`livegen_train.evaluate.style_labels` per set
@@ -149,7 +157,8 @@ def classifier_checks(section: dict[str, Any] | None) -> list[tuple[str, bool | 
     checks: list[tuple[str, bool | None, str]] = []
     for block in section["sets"].values():
         judged = {s: r for s, r in block["presets"].items() if r.get("own_most") is not None}
-        detail = ", ".join(f"{s} {_margin(r['margin'])}" for s, r in judged.items()) or "no preset to judge"
+        detail = (", ".join(f"{s} {_margin_with_interval(r)}" for s, r in judged.items())
+                  or "no preset to judge")
         checks.append((f"{CLASSIFIER_CHECK} ({block['title']})",
                        all(r["own_most"] for r in judged.values()) if judged else None, detail))
     return checks
@@ -166,7 +175,7 @@ def _label_rows(block: dict[str, Any], styles: Sequence[str], key: str = "preset
                  for s in styles]
         verdict = "-" if result["own_most"] is None else ("yes" if result["own_most"] else "no")
         rows.append([name, str(result["n"]), *cells, verdict,
-                     "-" if result["margin"] is None else _margin(result["margin"])])
+                     "-" if result["margin"] is None else _margin_with_interval(result)])
     return header, rows
 
 
@@ -484,7 +493,10 @@ def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
              f"above: the shared prompts of the profile tables ({_seeds(section['sets'].get('shared'))}) "
              "and, where the adherence "
              "section ran, its out-of-corpus answers. A preset passes when its own style is its most "
-             "frequent label (a tie is not); margin: its own share minus the largest other. "
+             "frequent label (a tie is not); margin: its own share minus the largest other, in "
+             "brackets its 90 % interval when the prompts are resampled with all their "
+             "continuations (2,000 bootstrap draws; a prompt's seeds are not independent, so the "
+             "interval says how much the verdict rests on which prompts were drawn). "
              + _accuracy_line(section)
              + (f" Classifier: `{_home(section['path'])}`." if section.get("path") else ""), ""]
     styles = section["styles"]

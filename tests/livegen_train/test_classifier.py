@@ -262,6 +262,25 @@ def test_own_style_must_have_the_largest_share_alone():
     assert plurality["shares"] == {"a": 0.25, "b": 0.5, "c": 0.25}
 
 
+
+def test_the_margins_interval_resamples_prompts_with_all_their_continuations():
+    styles = ("a", "b", "c")
+    # every prompt gets the same labels: whichever prompts are drawn, the margin is the same
+    same = ["a", "a", "b", "c"] * 5
+    steady = label_shares(same, styles, "a", prompt_of=[i // 4 for i in range(20)])
+    assert steady["margin_interval"] == [steady["margin"]] * 2 == [0.25, 0.25]
+    # half the prompts answered "a" four times, half "b": the margin hangs on which prompts are drawn
+    split = ["a"] * 16 + ["b"] * 16
+    clustered = label_shares(split, styles, "a", prompt_of=[i // 4 for i in range(32)])
+    low, high = clustered["margin_interval"]
+    assert clustered["margin"] == 0.0 and low < -0.3 and high > 0.3
+    # the same labels taken as 32 independent answers: a narrower interval (seeds are not prompts)
+    loose = label_shares(split, styles, "a", prompt_of=range(32))["margin_interval"]
+    assert loose[1] - loose[0] < 0.75 * (high - low)
+    assert "margin_interval" not in label_shares(split, styles, "a")  # no prompts given: no interval
+    with pytest.raises(ValueError, match="prompt_of has 3 entries for 32 labels"):
+        label_shares(split, styles, "a", prompt_of=[0, 1, 2])
+
 class _ByRegister:
     """A stand-in classifier: "high" when the mean pitch is 66 or more."""
 

@@ -62,6 +62,25 @@ def test_label_shares_per_preset_and_the_margin_is_own_minus_the_largest_other()
     assert folk["own_most"] is False and folk["margin"] == 0.0  # a tie is not "most often"
 
 
+
+def test_the_interval_groups_a_prompts_seeds_in_either_order_the_continuations_come_in():
+    high, low = _line(80), _line(50)
+    # 4 prompts x 3 seeds; prompts 0 and 1 always answered high (baroque), 2 and 3 always low
+    prompt_major = [high] * 6 + [low] * 6
+    seed_major = [high, high, low, low] * 3
+    by_prompt = evaluate_mod.style_labels(ByRegister(), {"baroque": prompt_major}, title="t", prompts=4,
+                                          seeds=3, prompt_major=True)["presets"]["baroque"]
+    by_seed = evaluate_mod.style_labels(ByRegister(), {"baroque": seed_major}, title="t", prompts=4,
+                                        seeds=3)["presets"]["baroque"]
+    assert by_prompt["margin"] == by_seed["margin"] == 0.0
+    assert by_prompt["margin_interval"] == by_seed["margin_interval"]
+    low_end, high_end = by_seed["margin_interval"]
+    assert low_end <= -0.5 and high_end >= 0.5  # two of four prompts decide it: a wide interval
+    # read in the wrong order, each "prompt" would mix high and low answers: a narrower interval
+    wrong = evaluate_mod.style_labels(ByRegister(), {"baroque": seed_major}, title="t", prompts=4,
+                                      seeds=3, prompt_major=True)["presets"]["baroque"]["margin_interval"]
+    assert wrong[1] - wrong[0] < high_end - low_end
+
 def test_a_continuation_without_notes_counts_against_its_preset_and_is_never_classified():
     classifier = ByRegister()
     assert evaluate_mod.label_continuations(classifier, [[], _line(50), []]) == ["", "folk", ""]
@@ -241,7 +260,8 @@ def test_the_page_and_the_console_show_the_labels_and_call_the_profiles_a_descri
     assert ("On the shared prompts the two disagree for baroque (nearest profile folk, most frequent label "
             "baroque).") in page
     assert "Classifier test accuracy 0.900, balanced accuracy 0.750" in page
-    assert "| baroque | 12 | **1.00** | 0.00 | 0.00 | yes | +1.00 |" in page
+    # every baroque answer labelled baroque, whichever prompts are drawn: the interval is the point
+    assert "| baroque | 12 | **1.00** | 0.00 | 0.00 | yes | +1.00 [+1.00, +1.00] |" in page
     assert "Reference, the shared prompts' real continuations (not a check):" in page
     assert ("Reference, the out-of-corpus dev's real continuations (not a check):\n\n"
             "| real music | continuations | baroque | classical | folk | own most often | margin |") in page

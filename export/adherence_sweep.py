@@ -188,9 +188,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 figures = mean_adherence(prompts, reals, conts, len(seeds)) if reals is not None else {}
                 out[f"{variant_name}|{set_name}|{name}"] = {"labels": labels, "adherence": figures}
                 own = labels["shares"][preset.conditioning.style]
+                low, high = labels["margin_interval"] or (math.nan, math.nan)
                 print(f"{variant_name:<14}{set_name:<8}{name:<10} own={own:.2f} "
-                      f"margin={labels['margin']:+.2f} (90 %: {labels['margin_interval'][0]:+.2f}.."
-                      f"{labels['margin_interval'][1]:+.2f}) ["
+                      f"margin={labels['margin']:+.2f} (90 %: {low:+.2f}..{high:+.2f}) ["
                       + " ".join(f"{s[:3]}={v:.2f}" for s, v in labels["shares"].items()) + "] "
                       + " ".join(f"{k[:8]}={v:.2f}" for k, v in figures.items()), flush=True)
                 if args.by_texture and reals is not None:
@@ -199,9 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     indices = texture_groups(prompts)
                     for texture, group in groups.items():
                         picked = [labelled[i * len(seeds) + k] for i in indices[texture] for k in seeds]
-                        group["labels"] = label_shares(picked, styles, preset.conditioning.style)
+                        prompt_of = [j // len(seeds) for j in range(len(picked))]
+                        group["labels"] = label_shares(picked, styles, preset.conditioning.style,
+                                                       prompt_of=prompt_of)
+                        low, high = group["labels"]["margin_interval"] or (math.nan, math.nan)
                         print(f"    {texture:<12}({group['prompts']:>3}) labels: margin "
-                              f"{group['labels']['margin']:+.2f} ["
+                              f"{group['labels']['margin']:+.2f} (90 %: {low:+.2f}..{high:+.2f}) ["
                               + " ".join(f"{s[:3]}={v:.2f}" for s, v in group["labels"]["shares"].items())
                               + "]", flush=True)
                         for who in ("answers", "real", "real top line"):

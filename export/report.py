@@ -495,7 +495,7 @@ def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
              "section ran, its out-of-corpus answers. A preset passes when its own style is its most "
              "frequent label (a tie is not); margin: its own share minus the largest other, in "
              "brackets its 90 % interval when the prompts are resampled with all their "
-             "continuations (2,000 bootstrap draws; a prompt's seeds are not independent, so the "
+             "continuations (a bootstrap; a prompt's seeds are not independent, so the "
              "interval says how much the verdict rests on which prompts were drawn). "
              + _accuracy_line(section)
              + (f" Classifier: `{_home(section['path'])}`." if section.get("path") else ""), ""]

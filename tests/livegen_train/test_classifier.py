@@ -262,7 +262,6 @@ def test_own_style_must_have_the_largest_share_alone():
     assert plurality["shares"] == {"a": 0.25, "b": 0.5, "c": 0.25}
 
 
-
 def test_the_margins_interval_resamples_prompts_with_all_their_continuations():
     styles = ("a", "b", "c")
     # every prompt gets the same labels: whichever prompts are drawn, the margin is the same
@@ -280,6 +279,7 @@ def test_the_margins_interval_resamples_prompts_with_all_their_continuations():
     assert "margin_interval" not in label_shares(split, styles, "a")  # no prompts given: no interval
     with pytest.raises(ValueError, match="prompt_of has 3 entries for 32 labels"):
         label_shares(split, styles, "a", prompt_of=[0, 1, 2])
+
 
 class _ByRegister:
     """A stand-in classifier: "high" when the mean pitch is 66 or more."""

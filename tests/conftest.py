@@ -108,6 +108,37 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.flaky(reruns=JACK_RERUNS, reruns_delay=0.5))
 
 
+#: Lines of a failed attempt's report kept for the summary (the assertion and its message).
+RERUN_REASON_LINES = 12
+_rerun_reasons: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report):
+    """Keep why an attempt that pytest-rerunfailures reran failed: its summary names only the test."""
+    if report.outcome == "rerun":
+        _rerun_reasons.append((report.nodeid, report.longreprtext))
+
+
+def rerun_reason(longrepr: str, lines: int = RERUN_REASON_LINES) -> str:
+    """What a failure report says failed: the innermost failing line (``>``), the first ``lines``
+    lines of its error (``E``; a message may carry a whole log), and where it was raised."""
+    text = [line for line in longrepr.splitlines() if line.strip()]
+    failing = [i for i, line in enumerate(text) if line.startswith(">")]
+    start = failing[-1] if failing else 0
+    shown = text[start:start + lines]
+    if text and text[-1] not in shown:
+        shown += ["...", text[-1]]
+    return "\n".join(shown)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """A section with each rerun attempt's failure, so a flaky test's cause is in the CI log."""
+    if _rerun_reasons:
+        terminalreporter.section("why the reruns failed")
+        for nodeid, longrepr in _rerun_reasons:
+            terminalreporter.write_line(f"{nodeid}:")
+            terminalreporter.write_line(rerun_reason(longrepr))
+
 def _unavailable(reason: str):
     if os.environ.get("LIVEGEN_REQUIRE_JACK"):
         pytest.fail(f"LIVEGEN_REQUIRE_JACK is set but {reason}", pytrace=False)

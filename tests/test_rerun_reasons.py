@@ -1,0 +1,53 @@
+"""The CI log says why a rerun attempt failed (tests/conftest.py): pytest-rerunfailures names only
+the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import RERUN_REASON_LINES, rerun_reason
+
+pytest_plugins = ["pytester"]
+
+REPORT = """def test_x():
+    helper()
+
+tests/test_x.py:9:
+    def helper():
+>       assert sounding, "the note ended first: nothing to test\\n" + log
+E       AssertionError: the note ended first: nothing to test
+E         daemon log line 1
+E         daemon log line 2
+tests/test_x.py:4: AssertionError"""
+
+
+def test_the_reason_is_the_innermost_failing_line_and_its_error():
+    reason = rerun_reason(REPORT)
+    assert reason.splitlines()[0].startswith(">       assert sounding")
+    assert "E       AssertionError: the note ended first: nothing to test" in reason
+    assert reason.splitlines()[-1] == "tests/test_x.py:4: AssertionError"
+    assert "def test_x" not in reason  # the outer frames are left out
+
+
+def test_a_long_message_is_cut_but_still_says_where():
+    log = "\n".join(f"E         log line {i}" for i in range(100))
+    reason = rerun_reason(REPORT.replace("E         daemon log line 1", log))
+    lines = reason.splitlines()
+    assert len(lines) == RERUN_REASON_LINES + 2 and lines[-2] == "..."
+    assert lines[-1] == "tests/test_x.py:4: AssertionError"
+
+
+def test_a_rerun_attempts_failure_is_printed_in_the_summary(pytester):
+    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    pytester.makepyfile(test_flaky="""
+        import itertools
+        attempts = itertools.count()
+
+        def test_flaky():
+            assert next(attempts) > 0, "the first attempt fails like this"
+        """)
+    result = pytester.runpytest("-p", "rerunfailures", "--reruns", "1", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    assert result.parseoutcomes() == {"passed": 1, "rerun": 1}
+    result.stdout.fnmatch_lines(["*why the reruns failed*", "test_flaky.py::test_flaky:",
+                                 "*AssertionError: the first attempt fails like this*"])

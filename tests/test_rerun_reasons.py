@@ -3,9 +3,16 @@ the test."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 
-from conftest import RERUN_REASON_LINES, rerun_reason
+# by its path: "conftest" in sys.modules may be another folder's conftest in a whole run
+CONFTEST = Path(__file__).parent / "conftest.py"
+_spec = importlib.util.spec_from_file_location("livegen_tests_root_conftest", CONFTEST)
+_root = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # its dataclasses look it up
+_spec.loader.exec_module(_root)
+RERUN_REASON_LINES, rerun_reason = _root.RERUN_REASON_LINES, _root.rerun_reason
 
 pytest_plugins = ["pytester"]
 
@@ -38,7 +45,7 @@ def test_a_long_message_is_cut_but_still_says_where():
 
 
 def test_a_rerun_attempts_failure_is_printed_in_the_summary(pytester):
-    pytester.makeconftest((Path(__file__).parent / "conftest.py").read_text())
+    pytester.makeconftest(CONFTEST.read_text())
     pytester.makepyfile(test_flaky="""
         import itertools
         attempts = itertools.count()

@@ -50,6 +50,19 @@ def variant_presets(presets: Mapping[str, Any], variant: Mapping[str, Any]) -> d
     return {name: presets[name].replace(**variant.get("keys", {})) for name in names}
 
 
+def pool_presets(presets: Mapping[str, Any], tonal: Sequence[str]) -> dict[str, Any]:
+    """The presets whose styles make the shared corpus pool: every tonal one (``tonal``, loaded by
+    name where ``presets`` lacks it), then any other swept.
+
+    ``livegen evaluate`` draws its shared prompts from every tonal style, so a sweep of one
+    preset must too: from that preset's style alone its margins would not be comparable.
+    """
+    from livegen.presets import load_preset
+
+    pool = {name: presets[name] if name in presets else load_preset(name) for name in tonal}
+    return {**pool, **{name: preset for name, preset in presets.items() if name not in pool}}
+
+
 def mean_adherence(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any],
                    per_prompt: int) -> dict[str, float]:
     """Mean of each :data:`COLUMNS` figure over continuations in prompt-major order (NaN ignored)."""
@@ -174,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"    real labels {texture:<12}({len(indices):>3}) ["
                       + " ".join(f"{s[:3]}={v:.2f}" for s, v in shares.items()) + "]", flush=True)
         else:
-            sets[name] = (corpus_prompts(split[args.corpus_split], presets)["prompts"], None)
+            pool = pool_presets(presets, TONAL_PRESETS)
+            sets[name] = (corpus_prompts(split[args.corpus_split], pool)["prompts"], None)
     seeds = range(args.seeds)
     cache = cache_dir() / "classifier" / "continuations"
     out: dict[str, Any] = {}

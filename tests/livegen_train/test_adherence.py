@@ -158,3 +158,16 @@ def test_the_command_line_overrides_the_answer_length_and_the_span_ratio_compare
     line = [Note(60 + i % 5, 80, 0.25 * i, 0.2) for i in range(16)]  # 3.95 s
     assert span_ratio(line[:8], line) == pytest.approx(1.95 / 3.95)
     assert math.isnan(span_ratio([], line))
+
+
+def test_a_sweep_of_one_preset_draws_the_shared_corpus_pool_of_every_tonal_style():
+    from livegen.presets import load_preset
+    from livegen_train.adherence_sweep import pool_presets
+    from livegen_train.classifier_report import TONAL_PRESETS
+
+    swept = {"classical": load_preset("classical").replace(style_guidance=4)}
+    pool = pool_presets(swept, TONAL_PRESETS)
+    assert list(pool) == list(TONAL_PRESETS)  # not the classical prompts alone
+    assert pool["classical"] is swept["classical"]
+    assert pool["folk"].conditioning.style == "folk"
+    assert list(pool_presets({"modern": load_preset("modern")}, TONAL_PRESETS)) == [*TONAL_PRESETS, "modern"]

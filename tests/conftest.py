@@ -139,6 +139,7 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(f"{nodeid}:")
             terminalreporter.write_line(rerun_reason(longrepr))
 
+
 def _unavailable(reason: str):
     if os.environ.get("LIVEGEN_REQUIRE_JACK"):
         pytest.fail(f"LIVEGEN_REQUIRE_JACK is set but {reason}", pytrace=False)

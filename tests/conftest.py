@@ -110,13 +110,16 @@ def pytest_collection_modifyitems(config, items):
 
 #: Lines of a failed attempt's report kept for the summary (the assertion and its message).
 RERUN_REASON_LINES = 12
-_rerun_reasons: list[tuple[str, str]] = []
+#: ... and the last lines it printed: the timing tests print what they measured of the host (its
+#: stalls, the ticks lost), which says whether the failure was the host's or livegen's.
+RERUN_STDOUT_LINES = 6
+_rerun_reasons: list[tuple[str, str, str]] = []
 
 
 def pytest_runtest_logreport(report):
     """Keep why an attempt that pytest-rerunfailures reran failed: its summary names only the test."""
     if report.outcome == "rerun":
-        _rerun_reasons.append((report.nodeid, report.longreprtext))
+        _rerun_reasons.append((report.nodeid, report.longreprtext, report.capstdout))
 
 
 def rerun_reason(longrepr: str, lines: int = RERUN_REASON_LINES) -> str:
@@ -131,13 +134,24 @@ def rerun_reason(longrepr: str, lines: int = RERUN_REASON_LINES) -> str:
     return "\n".join(shown)
 
 
+def printed_tail(stdout: str, lines: int = RERUN_STDOUT_LINES) -> str:
+    """The last ``lines`` non-blank lines an attempt printed, each cut at 300 characters ("" if none)."""
+    kept = [line[:300] for line in stdout.splitlines() if line.strip()][-lines:]
+    return "\n".join(kept)
+
+
 def pytest_terminal_summary(terminalreporter):
-    """A section with each rerun attempt's failure, so a flaky test's cause is in the CI log."""
+    """A section with each rerun attempt's failure and the last lines it printed, so a flaky test's
+    cause is in the CI log."""
     if _rerun_reasons:
         terminalreporter.section("why the reruns failed")
-        for nodeid, longrepr in _rerun_reasons:
+        for nodeid, longrepr, stdout in _rerun_reasons:
             terminalreporter.write_line(f"{nodeid}:")
             terminalreporter.write_line(rerun_reason(longrepr))
+            tail = printed_tail(stdout)
+            if tail:
+                terminalreporter.write_line("printed last:")
+                terminalreporter.write_line(tail)
 
 
 def _unavailable(reason: str):

@@ -13,6 +13,7 @@ _spec = importlib.util.spec_from_file_location("livegen_tests_root_conftest", CO
 _root = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # its dataclasses look it up
 _spec.loader.exec_module(_root)
 RERUN_REASON_LINES, rerun_reason = _root.RERUN_REASON_LINES, _root.rerun_reason
+RERUN_STDOUT_LINES, printed_tail = _root.RERUN_STDOUT_LINES, _root.printed_tail
 
 pytest_plugins = ["pytester"]
 
@@ -44,6 +45,14 @@ def test_a_long_message_is_cut_but_still_says_where():
     assert lines[-1] == "tests/test_x.py:4: AssertionError"
 
 
+def test_the_printed_tail_is_the_last_lines_cut_to_a_width():
+    printed = "\n".join(f"[jitter] line {i}" for i in range(20)) + "\n\n" + "x" * 1000 + "\n"
+    tail = printed_tail(printed).splitlines()
+    assert len(tail) == RERUN_STDOUT_LINES
+    assert tail[0] == f"[jitter] line {20 - RERUN_STDOUT_LINES + 1}" and tail[-1] == "x" * 300
+    assert printed_tail("") == printed_tail("\n \n") == ""
+
+
 def test_a_rerun_attempts_failure_is_printed_in_the_summary(pytester):
     pytester.makeconftest(CONFTEST.read_text())
     pytester.makepyfile(test_flaky="""
@@ -51,10 +60,14 @@ def test_a_rerun_attempts_failure_is_printed_in_the_summary(pytester):
         attempts = itertools.count()
 
         def test_flaky():
-            assert next(attempts) > 0, "the first attempt fails like this"
+            attempt = next(attempts)
+            print(f"[measured] attempt {attempt}: the host stalled 3 times")
+            assert attempt > 0, "the first attempt fails like this"
         """)
     result = pytester.runpytest("-p", "rerunfailures", "--reruns", "1", "-p", "no:cacheprovider")
     assert result.ret == 0
     assert result.parseoutcomes() == {"passed": 1, "rerun": 1}
     result.stdout.fnmatch_lines(["*why the reruns failed*", "test_flaky.py::test_flaky:",
-                                 "*AssertionError: the first attempt fails like this*"])
+                                 "*AssertionError: the first attempt fails like this*",
+                                 "printed last:", "[measured] attempt 0: the host stalled 3 times"])
+    assert "[measured] attempt 1" not in result.stdout.str()  # the attempt that passed is not shown

@@ -113,6 +113,7 @@ RERUN_REASON_LINES = 12
 #: ... and the last lines it printed: the timing tests print what they measured of the host (its
 #: stalls, the ticks lost), which says whether the failure was the host's or livegen's.
 RERUN_STDOUT_LINES = 6
+RERUN_LINE_WIDTH = 300  # characters kept of each printed line (one may hold a whole list)
 _rerun_reasons: list[tuple[str, str, str]] = []
 
 
@@ -135,8 +136,9 @@ def rerun_reason(longrepr: str, lines: int = RERUN_REASON_LINES) -> str:
 
 
 def printed_tail(stdout: str, lines: int = RERUN_STDOUT_LINES) -> str:
-    """The last ``lines`` non-blank lines an attempt printed, each cut at 300 characters ("" if none)."""
-    kept = [line[:300] for line in stdout.splitlines() if line.strip()][-lines:]
+    """The last ``lines`` non-blank lines an attempt printed, each cut at :data:`RERUN_LINE_WIDTH`
+    ("" if none)."""
+    kept = [line[:RERUN_LINE_WIDTH] for line in stdout.splitlines() if line.strip()][-lines:]
     return "\n".join(kept)
 
 

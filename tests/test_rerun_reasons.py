@@ -13,7 +13,8 @@ _spec = importlib.util.spec_from_file_location("livegen_tests_root_conftest", CO
 _root = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # its dataclasses look it up
 _spec.loader.exec_module(_root)
 RERUN_REASON_LINES, rerun_reason = _root.RERUN_REASON_LINES, _root.rerun_reason
-RERUN_STDOUT_LINES, printed_tail = _root.RERUN_STDOUT_LINES, _root.printed_tail
+RERUN_STDOUT_LINES, RERUN_LINE_WIDTH, printed_tail = (_root.RERUN_STDOUT_LINES, _root.RERUN_LINE_WIDTH,
+                                                      _root.printed_tail)
 
 pytest_plugins = ["pytester"]
 
@@ -46,10 +47,10 @@ def test_a_long_message_is_cut_but_still_says_where():
 
 
 def test_the_printed_tail_is_the_last_lines_cut_to_a_width():
-    printed = "\n".join(f"[jitter] line {i}" for i in range(20)) + "\n\n" + "x" * 1000 + "\n"
+    printed = "\n".join(f"[jitter] line {i}" for i in range(20)) + "\n\n" + "x" * 3 * RERUN_LINE_WIDTH + "\n"
     tail = printed_tail(printed).splitlines()
     assert len(tail) == RERUN_STDOUT_LINES
-    assert tail[0] == f"[jitter] line {20 - RERUN_STDOUT_LINES + 1}" and tail[-1] == "x" * 300
+    assert tail[0] == f"[jitter] line {20 - RERUN_STDOUT_LINES + 1}" and tail[-1] == "x" * RERUN_LINE_WIDTH
     assert printed_tail("") == printed_tail("\n \n") == ""
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ SHORT = {"max_seconds": 5.0, "max_notes": 24}
 ANSWER_START_S = 5.0
 ANSWER_OVER_S = SHORT["max_seconds"] + 6.0
 MIN_NOTES = 8  # an answer cut by its first echo has 1
+STOP_HEARD_S = 0.3  # what the daemon sends as it stops reaches the test's ears within this
 SEED = "7"
 RESPONSE_LINE = re.compile(r"response (\d+) \(([^)]*)\): (\d+) note\(s\) played")
 LOOP_LINE = re.compile(r"MIDI feedback loop.*\('livegen out' -> 'livegen in', ([\d.]+) ms after")
@@ -78,13 +80,31 @@ def answer(server, preset_file: Path, log_path: Path, *, looped: bool) -> tuple[
             assert ons, f"no answer; daemon log:\n{daemon.log()}"
             player.wait_until_quiet(last_off_s, ANSWER_OVER_S)
             heard = player.heard.snapshot(last_off_s)
+            assert daemon.interrupt() == 0, daemon.log()
+            time.sleep(STOP_HEARD_S)  # the ears stay open: what the daemon ends as it stops is heard
+            through_stop = player.heard.snapshot(last_off_s)
         finally:
             player.close()
-        assert daemon.interrupt() == 0, daemon.log()
     finally:
         daemon.stop()
-    assert not sounding_after(heard), f"hanging notes: {sounding_after(heard)}"
+    hanging = sounding_after(heard)
+    assert not hanging, f"hanging notes: {hanging}; {hanging_detail(hanging, through_stop, last_off_s)}"
     return sum(1 for _, data in heard if is_on(data)), daemon.log()
+
+
+def hanging_detail(hanging, through_stop, since_s: float) -> str:
+    """For each hanging (channel, pitch): whether the daemon ended it only as it stopped (it held
+    the note) or never (its note_off was lost on the way, or never sent), and the key's messages
+    (seconds after the phrase's last note_off)."""
+    still = sounding_after(through_stop)
+    parts = []
+    for channel, pitch in hanging:
+        ended = ("ended only as the daemon stopped" if (channel, pitch) not in still
+                 else "no note_off even after the daemon stopped")
+        mine = [f"{t - since_s:.3f}s {data}" for t, data in through_stop
+                if len(data) > 1 and data[0] & 0x0F == channel and data[1] == pitch]
+        parts.append(f"({channel}, {pitch}) {ended}: {mine}")
+    return "; ".join(parts)
 
 
 def test_a_looped_output_answers_to_the_end_and_warns_once(own_jack_server, preset_file, tmp_path):

@@ -63,6 +63,13 @@ def pool_presets(presets: Mapping[str, Any], tonal: Sequence[str]) -> dict[str, 
     return {**pool, **{name: preset for name, preset in presets.items() if name not in pool}}
 
 
+def interval_text(labels: Mapping[str, Any]) -> str:
+    """``"(90 %: lo..hi)"`` of a :func:`~livegen_train.classifier_report.label_shares` margin interval
+    (``nan`` bounds when it has none)."""
+    low, high = labels["margin_interval"] or (math.nan, math.nan)
+    return f"(90 %: {low:+.2f}..{high:+.2f})"
+
+
 def mean_adherence(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any],
                    per_prompt: int) -> dict[str, float]:
     """Mean of each :data:`COLUMNS` figure over continuations in prompt-major order (NaN ignored)."""
@@ -202,9 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 figures = mean_adherence(prompts, reals, conts, len(seeds)) if reals is not None else {}
                 out[f"{variant_name}|{set_name}|{name}"] = {"labels": labels, "adherence": figures}
                 own = labels["shares"][preset.conditioning.style]
-                low, high = labels["margin_interval"] or (math.nan, math.nan)
                 print(f"{variant_name:<14}{set_name:<8}{name:<10} own={own:.2f} "
-                      f"margin={labels['margin']:+.2f} (90 %: {low:+.2f}..{high:+.2f}) ["
+                      f"margin={labels['margin']:+.2f} {interval_text(labels)} ["
                       + " ".join(f"{s[:3]}={v:.2f}" for s, v in labels["shares"].items()) + "] "
                       + " ".join(f"{k[:8]}={v:.2f}" for k, v in figures.items()), flush=True)
                 if args.by_texture and reals is not None:
@@ -216,9 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         prompt_of = [j // len(seeds) for j in range(len(picked))]
                         group["labels"] = label_shares(picked, styles, preset.conditioning.style,
                                                        prompt_of=prompt_of)
-                        low, high = group["labels"]["margin_interval"] or (math.nan, math.nan)
                         print(f"    {texture:<12}({group['prompts']:>3}) labels: margin "
-                              f"{group['labels']['margin']:+.2f} (90 %: {low:+.2f}..{high:+.2f}) ["
+                              f"{group['labels']['margin']:+.2f} {interval_text(group['labels'])} ["
                               + " ".join(f"{s[:3]}={v:.2f}" for s, v in group["labels"]["shares"].items())
                               + "]", flush=True)
                         for who in ("answers", "real", "real top line"):

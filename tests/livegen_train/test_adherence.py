@@ -171,3 +171,10 @@ def test_a_sweep_of_one_preset_draws_the_shared_corpus_pool_of_every_tonal_style
     assert pool["classical"] is swept["classical"]
     assert pool["folk"].conditioning.style == "folk"
     assert list(pool_presets({"modern": load_preset("modern")}, TONAL_PRESETS)) == [*TONAL_PRESETS, "modern"]
+
+
+def test_a_margin_interval_prints_both_bounds_or_nan_when_there_is_none():
+    from livegen_train.adherence_sweep import interval_text
+
+    assert interval_text({"margin_interval": (-0.22, -0.08)}) == "(90 %: -0.22..-0.08)"
+    assert interval_text({"margin_interval": None}) == "(90 %: +nan..+nan)"

@@ -166,14 +166,24 @@ class WindowSampler:
             score alone (:func:`part_pieces`), so that a single line is learned as a
             line; 0 draws exactly the windows (and random numbers) of a sampler
             without the option.
+        style_weights: style name -> factor (> 0) on that style's draw weight
+            (after ``style_power``), so a fine-tune can give most windows to one
+            style while the others keep being seen; styles not named keep 1.
 
     Raises:
-        ValueError: ``splice`` or ``parts`` outside [0, 1].
+        ValueError: ``splice`` or ``parts`` outside [0, 1]; a ``style_weights``
+            name not in ``styles`` or a factor that is not > 0.
     """
 
     def __init__(self, pieces: Sequence[Piece], styles: Sequence[str], window_notes: int,
                  augment: Augment = Augment(), seed: int = 0, style_power: float = 0.5,
-                 splice: float = 0.0, parts: float = 0.0) -> None:
+                 splice: float = 0.0, parts: float = 0.0,
+                 style_weights: dict[str, float] | None = None) -> None:
+        for name, factor in (style_weights or {}).items():
+            if name not in styles:
+                raise ValueError(f"style_weights names {name!r}, not one of {', '.join(styles)}")
+            if not factor > 0:
+                raise ValueError(f"style_weights[{name!r}] must be > 0 (received {factor!r})")
         if not 0.0 <= splice <= 1.0:
             raise ValueError(f"splice must be in [0, 1] (received {splice!r})")
         if not 0.0 <= parts <= 1.0:
@@ -192,6 +202,7 @@ class WindowSampler:
         notes = np.array([sum(len(self.pieces[i]) for i in by_style[s]) for s in self.style_ids],
                          dtype=np.float64)
         weights = notes ** style_power
+        weights *= [(style_weights or {}).get(self.styles[s], 1.0) for s in self.style_ids]
         self.style_p = weights / weights.sum()
         self.members = [np.array(by_style[s]) for s in self.style_ids]
         self.member_p = []

@@ -96,6 +96,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--parts-styles", default=",".join(STYLES),
                    help="comma-separated styles that get parts windows (their corpus files are "
                         "parsed again once for the parts; default: all)")
+    p.add_argument("--style-weight", action="append", default=[], metavar="STYLE=FACTOR",
+                   help="multiply STYLE's share of the windows' draws by FACTOR (> 0), e.g. "
+                        "baroque=4 to fine-tune mostly one style while the others are still seen; "
+                        "repeatable")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2,
@@ -108,6 +112,21 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--eval-only", action="store_true",
                    help="load OUT/checkpoint.pt, evaluate, write metrics and export; no training")
     return p
+
+
+def style_weights(parser: argparse.ArgumentParser, given: list[str]) -> dict[str, float]:
+    """``--style-weight STYLE=FACTOR`` values as a dict; a malformed one is a parser error."""
+    out: dict[str, float] = {}
+    for text in given:
+        name, _, factor = text.partition("=")
+        try:
+            value = float(factor)
+        except ValueError:
+            value = float("nan")
+        if not name or not value > 0:
+            parser.error(f"--style-weight wants STYLE=FACTOR with FACTOR > 0 (received {text!r})")
+        out[name] = value
+    return out
 
 
 def load_pieces(args) -> tuple[list[Piece], list[str], Counter]:
@@ -217,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.style_weights = style_weights(parser, args.style_weight)
+    unknown = sorted(set(args.style_weights) - set(STYLES) - {args.style})
+    if unknown:
+        parser.error(f"--style-weight names {', '.join(unknown)}; the styles are "
+                     f"{', '.join(STYLES)}{' and ' + args.style if args.style else ''}")
     if not 0.0 <= args.style_splice <= 1.0:
         parser.error(f"--style-splice must be in [0, 1] (received {args.style_splice})")
     if not 0.0 <= args.parts <= 1.0:
@@ -291,7 +315,8 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
         config = config_from_dict(ckpt["config"])  # the checkpoint's own shape and kind
     net = network_from_config(config.to_dict())
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(),
-                           seed=args.seed + ddp.rank, splice=args.style_splice, parts=args.parts)
+                           seed=args.seed + ddp.rank, splice=args.style_splice, parts=args.parts,
+                           style_weights=args.style_weights)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     trained_with = vars(args)

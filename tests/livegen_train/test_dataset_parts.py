@@ -159,3 +159,30 @@ def test_train_parts_out_of_range_is_one_line_error(share, capsys):
         main(["--parts", share, "--out", "unused"])
     assert info.value.code == 2
     assert f"--parts must be in [0, 1] (received {float(share)})" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("splice", sorted(OLD_DIGESTS))
+def test_style_weights_of_one_draw_the_old_windows(splice):
+    sampler = WindowSampler(_random_corpus(False), STYLES, 32, Augment(), seed=5, splice=splice,
+                            style_weights={"baroque": 1.0})
+    assert _digest(sampler) == OLD_DIGESTS[splice]
+
+
+def test_a_style_weight_gives_that_style_most_windows_and_the_others_some():
+    pieces = _random_corpus(False)
+    plain = WindowSampler(pieces, STYLES, 32, Augment(), seed=1)
+    boosted = WindowSampler(pieces, STYLES, 32, Augment(), seed=1, style_weights={"baroque": 8.0})
+    baroque = STYLES.index("baroque")
+    share_plain = np.mean(plain.batch(400)[1] == baroque)
+    styles = boosted.batch(400)[1]
+    share = np.mean(styles == baroque)
+    assert share_plain < 0.5 < share
+    assert abs(share - boosted.style_p[boosted.style_ids.index(baroque)]) < 0.06
+    assert set(styles.tolist()) == set(boosted.style_ids)  # folk and romantic are still drawn
+
+
+@pytest.mark.parametrize("weights, message", [({"jazz": 2.0}, "names 'jazz'"),
+                                              ({"baroque": 0.0}, "must be > 0")])
+def test_a_bad_style_weight_is_refused(weights, message):
+    with pytest.raises(ValueError, match=message):
+        WindowSampler(_random_corpus(False), STYLES, 32, Augment(), style_weights=weights)

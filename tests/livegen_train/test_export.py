@@ -211,3 +211,23 @@ def test_style_splice_out_of_range_is_one_line_error(share, capsys):
         main(["--style-splice", share, "--out", "unused"])
     assert info.value.code == 2
     assert f"--style-splice must be in [0, 1] (received {float(share)})" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given, message", [
+    ("baroque", "--style-weight wants STYLE=FACTOR with FACTOR > 0 (received 'baroque')"),
+    ("baroque=0", "--style-weight wants STYLE=FACTOR with FACTOR > 0 (received 'baroque=0')"),
+    ("=2", "--style-weight wants STYLE=FACTOR with FACTOR > 0 (received '=2')"),
+    ("jazz=2", "--style-weight names jazz; the styles are baroque, classical")])
+def test_a_bad_style_weight_is_one_line_error(given, message, capsys):
+    from livegen_train.train import main
+    with pytest.raises(SystemExit) as info:
+        main(["--style-weight", given, "--out", "unused"])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_style_weights_are_read_as_a_dict():
+    from livegen_train.train import build_parser, style_weights
+    parser = build_parser()
+    args = parser.parse_args(["--style-weight", "baroque=4", "--style-weight", "folk=0.5"])
+    assert style_weights(parser, args.style_weight) == {"baroque": 4.0, "folk": 0.5}

@@ -96,6 +96,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--parts-styles", default=",".join(STYLES),
                    help="comma-separated styles that get parts windows (their corpus files are "
                         "parsed again once for the parts; default: all)")
+    p.add_argument("--staccato", type=float, default=0.0,
+                   help="share of windows (0-1) played detached (durations x 0.25-0.7 instead of "
+                        "0.8-1.0), so note lengths are learned apart from the pace (0: none)")
     p.add_argument("--style-weight", action="append", default=[], metavar="STYLE=FACTOR",
                    help="multiply STYLE's share of the windows' draws by FACTOR (> 0), e.g. "
                         "baroque=4 to fine-tune mostly one style while the others are still seen; "
@@ -243,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{', '.join(STYLES)}{' and ' + args.style if args.style else ''}")
     if not 0.0 <= args.style_splice <= 1.0:
         parser.error(f"--style-splice must be in [0, 1] (received {args.style_splice})")
+    if not 0.0 <= args.staccato <= 1.0:
+        parser.error(f"--staccato must be in [0, 1] (received {args.staccato})")
     if not 0.0 <= args.parts <= 1.0:
         parser.error(f"--parts must be in [0, 1] (received {args.parts})")
     ddp = Distributed.from_env()
@@ -314,7 +319,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
         ckpt = torch.load(ckpt_path, weights_only=False)
         config = config_from_dict(ckpt["config"])  # the checkpoint's own shape and kind
     net = network_from_config(config.to_dict())
-    sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(),
+    sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(staccato=args.staccato),
                            seed=args.seed + ddp.rank, splice=args.style_splice, parts=args.parts,
                            style_weights=args.style_weights)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)

@@ -1,13 +1,14 @@
 """Parts windows (issue 13): a share of the training windows cut from one part of a score alone."""
 
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from livegen import tokens as tk
 from livegen_train.corpus import STYLES, Piece, _load_pieces, _parse_one, _parse_parts, _with_parts
-from livegen_train.dataset import Augment, WindowSampler, part_pieces
+from livegen_train.dataset import Augment, WindowSampler, part_pieces, piece_arrays
 
 # Band of each part (semitones): a part's notes lie in [low, low + 6); bands do not overlap.
 BANDS = (36, 48, 60, 72)
@@ -186,3 +187,24 @@ def test_a_style_weight_gives_that_style_most_windows_and_the_others_some():
 def test_a_bad_style_weight_is_refused(weights, message):
     with pytest.raises(ValueError, match=message):
         WindowSampler(_random_corpus(False), STYLES, 32, Augment(), style_weights=weights)
+
+
+def test_detached_windows_shorten_the_notes_and_keep_the_onsets():
+    piece = _random_piece("folk/x", "folk", 64, 3)
+    legato = Augment(transpose=0, tempo=(1.0, 1.0), jitter_s=0.0)
+    plain = piece_arrays(piece, 0, 64, np.random.default_rng(7), legato)
+    detached = piece_arrays(piece, 0, 64, np.random.default_rng(7), replace(legato, staccato=1.0))
+    assert np.allclose(plain[1], detached[1])  # the same onsets: only the lengths change
+    written = piece.duration_q * 60.0 / piece.qpm
+    low, high = legato.detached
+    assert np.allclose(detached[2] / written, detached[2][0] / written[0])  # one factor a window
+    assert low <= detached[2][0] / written[0] <= high < legato.legato[0] <= plain[2][0] / written[0]
+
+
+@pytest.mark.parametrize("share", ["1.5", "-0.1"])
+def test_staccato_out_of_range_is_one_line_error(share, capsys):
+    from livegen_train.train import main
+    with pytest.raises(SystemExit) as info:
+        main(["--staccato", share, "--out", "unused"])
+    assert info.value.code == 2
+    assert f"--staccato must be in [0, 1] (received {float(share)})" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -180,16 +180,22 @@ class WindowSampler:
         style_weights: style name -> factor (> 0) on that style's draw weight
             (after ``style_power``), so a fine-tune can give most windows to one
             style while the others keep being seen; styles not named keep 1.
+        opening_staccato: share, 0-1, of spliced openings played detached
+            (:attr:`Augment.staccato` for the opening alone): the model hears a
+            detached phrase and answers in its own style's articulation; 0 draws
+            exactly the random numbers of a sampler without the option.
 
     Raises:
         ValueError: ``splice`` or ``parts`` outside [0, 1]; a ``style_weights``
-            name not in ``styles`` or a factor that is not > 0.
+            name not in ``styles`` or a factor that is not > 0; ``opening_staccato``
+            outside [0, 1].
     """
 
     def __init__(self, pieces: Sequence[Piece], styles: Sequence[str], window_notes: int,
                  augment: Augment = Augment(), seed: int = 0, style_power: float = 0.5,
                  splice: float = 0.0, parts: float = 0.0,
-                 style_weights: dict[str, float] | None = None) -> None:
+                 style_weights: dict[str, float] | None = None,
+                 opening_staccato: float = 0.0) -> None:
         for name, factor in (style_weights or {}).items():
             if name not in styles:
                 raise ValueError(f"style_weights names {name!r}, not one of {', '.join(styles)}")
@@ -199,12 +205,15 @@ class WindowSampler:
             raise ValueError(f"splice must be in [0, 1] (received {splice!r})")
         if not 0.0 <= parts <= 1.0:
             raise ValueError(f"parts must be in [0, 1] (received {parts!r})")
+        if not 0.0 <= opening_staccato <= 1.0:
+            raise ValueError(f"opening_staccato must be in [0, 1] (received {opening_staccato!r})")
         self.splice = float(splice)
         self.parts = float(parts)
         self.pieces = [p for p in pieces if len(p) >= 2]
         self.styles = list(styles)
         self.window_notes = window_notes
         self.augment = augment
+        self.opening_augment = replace(augment, staccato=opening_staccato) if opening_staccato else augment
         self.rng = np.random.default_rng(seed)
         by_style: dict[int, list[int]] = {}
         for i, piece in enumerate(self.pieces):
@@ -276,7 +285,7 @@ class WindowSampler:
                 notes = int(self.rng.integers(8, self.window_notes - 16 + 1))
                 piece = self.pieces[self.rng.choice(self.members[other], p=self.member_p[other])]
                 start = int(self.rng.integers(0, max(len(piece) - notes, 0) + 1))
-                toks = encode_arrays(*piece_arrays(piece, start, notes, self.rng, self.augment))
+                toks = encode_arrays(*piece_arrays(piece, start, notes, self.rng, self.opening_augment))
                 parts.append(toks)
                 have += len(toks)
                 weight[row, :len(toks) + 1] = 0.0  # the opening, and the shift that joins it

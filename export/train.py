@@ -99,6 +99,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--staccato", type=float, default=0.0,
                    help="share of windows (0-1) played detached (durations x 0.25-0.7 instead of "
                         "0.8-1.0), so note lengths are learned apart from the pace (0: none)")
+    p.add_argument("--staccato-openings", type=float, default=0.0,
+                   help="share of spliced openings (0-1) played detached, the answer kept as its "
+                        "style plays (0: none)")
     p.add_argument("--style-weight", action="append", default=[], metavar="STYLE=FACTOR",
                    help="multiply STYLE's share of the windows' draws by FACTOR (> 0), e.g. "
                         "baroque=4 to fine-tune mostly one style while the others are still seen; "
@@ -248,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--style-splice must be in [0, 1] (received {args.style_splice})")
     if not 0.0 <= args.staccato <= 1.0:
         parser.error(f"--staccato must be in [0, 1] (received {args.staccato})")
+    if not 0.0 <= args.staccato_openings <= 1.0:
+        parser.error(f"--staccato-openings must be in [0, 1] (received {args.staccato_openings})")
     if not 0.0 <= args.parts <= 1.0:
         parser.error(f"--parts must be in [0, 1] (received {args.parts})")
     ddp = Distributed.from_env()
@@ -321,7 +326,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
     net = network_from_config(config.to_dict())
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(staccato=args.staccato),
                            seed=args.seed + ddp.rank, splice=args.style_splice, parts=args.parts,
-                           style_weights=args.style_weights)
+                           style_weights=args.style_weights, opening_staccato=args.staccato_openings)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     trained_with = vars(args)

@@ -208,3 +208,47 @@ def test_staccato_out_of_range_is_one_line_error(share, capsys):
         main(["--staccato", share, "--out", "unused"])
     assert info.value.code == 2
     assert f"--staccato must be in [0, 1] (received {float(share)})" in capsys.readouterr().err
+
+
+def _duration_bins(tokens: np.ndarray, weight: np.ndarray, opening: bool) -> list[int]:
+    """The duration bin of each note of the opening (weight 0) or of the answer (weight 1)."""
+    out = []
+    for row, w in zip(tokens, weight):
+        body = row[1:]
+        for i in range(0, len(body) - 4, 4):
+            if bool(w[i] == 0) == opening and w[i + 4] == (0 if opening else 1):
+                out.append(int(body[i + 3]) - tk.DUR_OFFSET)
+    return out
+
+
+@pytest.mark.parametrize("splice", sorted(OLD_DIGESTS))
+def test_opening_staccato_zero_draws_the_old_windows(splice):
+    sampler = WindowSampler(_random_corpus(False), STYLES, 32, Augment(), seed=5, splice=splice,
+                            opening_staccato=0.0)
+    assert _digest(sampler) == OLD_DIGESTS[splice]
+
+
+def test_detached_openings_shorten_the_opening_alone():
+    pieces = _random_corpus(False)
+    kw = dict(seed=3, splice=1.0)
+    plain = WindowSampler(pieces, STYLES, 32, Augment(transpose=0, jitter_s=0.0), **kw)
+    detached = WindowSampler(pieces, STYLES, 32, Augment(transpose=0, jitter_s=0.0), opening_staccato=1.0,
+                             **kw)
+    tokens, _, weight = plain.batch_weighted(64)
+    tokens_d, _, weight_d = detached.batch_weighted(64)
+    opening, opening_d = (np.mean(_duration_bins(t, w, True)) for t, w in
+                          ((tokens, weight), (tokens_d, weight_d)))
+    answer, answer_d = (np.mean(_duration_bins(t, w, False)) for t, w in
+                        ((tokens, weight), (tokens_d, weight_d)))
+    assert opening_d < opening - 1  # shorter duration bins in the opening
+    assert abs(answer_d - answer) < 1  # the answer keeps its articulation
+    with pytest.raises(ValueError, match="opening_staccato must be in"):
+        WindowSampler(pieces, STYLES, 32, Augment(), opening_staccato=1.5)
+
+
+def test_staccato_openings_out_of_range_is_one_line_error(capsys):
+    from livegen_train.train import main
+    with pytest.raises(SystemExit) as info:
+        main(["--staccato-openings", "2", "--out", "unused"])
+    assert info.value.code == 2
+    assert "--staccato-openings must be in [0, 1] (received 2.0)" in capsys.readouterr().err

@@ -247,14 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--style-weight names {', '.join(unknown)}; the styles are "
                      f"{', '.join(STYLES)}{' and ' + args.style if args.style else ''}")
-    if not 0.0 <= args.style_splice <= 1.0:
-        parser.error(f"--style-splice must be in [0, 1] (received {args.style_splice})")
-    if not 0.0 <= args.staccato <= 1.0:
-        parser.error(f"--staccato must be in [0, 1] (received {args.staccato})")
-    if not 0.0 <= args.staccato_openings <= 1.0:
-        parser.error(f"--staccato-openings must be in [0, 1] (received {args.staccato_openings})")
-    if not 0.0 <= args.parts <= 1.0:
-        parser.error(f"--parts must be in [0, 1] (received {args.parts})")
+    for share in ("style_splice", "staccato", "staccato_openings", "parts"):
+        if not 0.0 <= getattr(args, share) <= 1.0:
+            parser.error(f"--{share.replace('_', '-')} must be in [0, 1] (received {getattr(args, share)})")
     ddp = Distributed.from_env()
     if not ddp.enabled:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

@@ -201,15 +201,6 @@ def test_detached_windows_shorten_the_notes_and_keep_the_onsets():
     assert low <= detached[2][0] / written[0] <= high < legato.legato[0] <= plain[2][0] / written[0]
 
 
-@pytest.mark.parametrize("share", ["1.5", "-0.1"])
-def test_staccato_out_of_range_is_one_line_error(share, capsys):
-    from livegen_train.train import main
-    with pytest.raises(SystemExit) as info:
-        main(["--staccato", share, "--out", "unused"])
-    assert info.value.code == 2
-    assert f"--staccato must be in [0, 1] (received {float(share)})" in capsys.readouterr().err
-
-
 def _duration_bins(tokens: np.ndarray, weight: np.ndarray, opening: bool) -> list[int]:
     """The duration bin of each note of the opening (weight 0) or of the answer (weight 1)."""
     out = []
@@ -246,9 +237,11 @@ def test_detached_openings_shorten_the_opening_alone():
         WindowSampler(pieces, STYLES, 32, Augment(), opening_staccato=1.5)
 
 
-def test_staccato_openings_out_of_range_is_one_line_error(capsys):
+@pytest.mark.parametrize("option, share", [("--staccato", "1.5"), ("--staccato", "-0.1"),
+                                           ("--staccato-openings", "2"), ("--parts", "1.5")])
+def test_a_share_out_of_range_is_one_line_error(option, share, capsys):
     from livegen_train.train import main
     with pytest.raises(SystemExit) as info:
-        main(["--staccato-openings", "2", "--out", "unused"])
+        main([option, share, "--out", "unused"])
     assert info.value.code == 2
-    assert "--staccato-openings must be in [0, 1] (received 2.0)" in capsys.readouterr().err
+    assert f"{option} must be in [0, 1] (received {float(share)})" in capsys.readouterr().err

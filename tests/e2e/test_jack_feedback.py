@@ -95,13 +95,14 @@ def answer(server, preset_file: Path, log_path: Path, *, looped: bool) -> tuple[
 def hanging_detail(hanging, through_stop, since_s: float) -> str:
     """For each hanging (channel, pitch): whether the daemon ended it only as it stopped (it held
     the note) or never (its note_off was lost on the way, or never sent), and the key's messages
-    (seconds after the phrase's last note_off)."""
+    (seconds after the phrase's last note_off, to 0.1 ms: a note_on heard twice less than a JACK
+    period apart came in one cycle, one a period later may be a cycle the server played again)."""
     still = sounding_after(through_stop)
     parts = []
     for channel, pitch in hanging:
         ended = ("ended only as the daemon stopped" if (channel, pitch) not in still
                  else "no note_off even after the daemon stopped")
-        mine = [f"{t - since_s:.3f}s {data}" for t, data in through_stop
+        mine = [f"{t - since_s:.4f}s {data}" for t, data in through_stop
                 if len(data) > 1 and data[0] & 0x0F == channel and data[1] == pitch]
         parts.append(f"({channel}, {pitch}) {ended}: {mine}")
     return "; ".join(parts)

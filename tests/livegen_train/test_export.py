@@ -204,13 +204,15 @@ def test_tiny_training_run_on_a_midi_folder_resumes_and_exports(tmp_path):
     assert np.allclose(first, second, atol=1e-6)
 
 
-@pytest.mark.parametrize("share", ["1.5", "-0.1"])
-def test_style_splice_out_of_range_is_one_line_error(share, capsys):
+@pytest.mark.parametrize("option, share", [
+    ("--style-splice", "1.5"), ("--style-splice", "-0.1"), ("--staccato", "1.5"), ("--staccato", "-0.1"),
+    ("--staccato-openings", "2"), ("--parts", "1.5"), ("--parts", "-0.1")])
+def test_a_share_out_of_range_is_one_line_error(option, share, capsys):
     from livegen_train.train import main
     with pytest.raises(SystemExit) as info:
-        main(["--style-splice", share, "--out", "unused"])
+        main([option, share, "--out", "unused"])
     assert info.value.code == 2
-    assert f"--style-splice must be in [0, 1] (received {float(share)})" in capsys.readouterr().err
+    assert f"{option} must be in [0, 1] (received {float(share)})" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("given, message", [

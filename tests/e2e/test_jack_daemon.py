@@ -66,18 +66,48 @@ ALL_NOTES_OFF, ALL_SOUND_OFF = 123, 120
 
 @dataclass
 class Heard:
-    """What arrived from ``livegen out``: ``(monotonic_s, bytes)`` in order of arrival."""
+    """What arrived from ``livegen out``: ``(monotonic_s, bytes)`` in order of arrival.
+
+    ``jack_s`` holds, for each event, the sum of rtmidi's delta times: the JACK time
+    (``jack_get_time()`` as the ears' process cycle read it, seconds from the first
+    event). Arrival stamps come from a polling thread and can bunch up; these tell
+    messages of one JACK cycle (equal) from those of the next (one period apart).
+    """
 
     events: list[tuple[float, list[int]]] = field(default_factory=list)
+    jack_s: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, data: list[int], at_s: float) -> None:
+    def add(self, data: list[int], at_s: float, delta_s: float = 0.0) -> None:
         with self.lock:
+            self.jack_s.append((self.jack_s[-1] if self.jack_s else 0.0) + delta_s)
             self.events.append((at_s, list(data)))
 
     def snapshot(self, since_s: float = 0.0) -> list[tuple[float, list[int]]]:
         with self.lock:
             return [e for e in self.events if e[0] >= since_s]
+
+    def key_messages(self, channel: int, pitch: int, since_s: float) -> list[str]:
+        """One key's messages since ``since_s``: arrival (seconds after it) and JACK time, to 0.1 ms."""
+        with self.lock:
+            return [f"{t - since_s:.4f}s (jack {j:.4f}s) {data}"
+                    for (t, data), j in zip(self.events, self.jack_s)
+                    if t >= since_s and len(data) > 1 and data[0] < 0xF0
+                    and data[0] & 0x0F == channel and data[1] == pitch]
+
+
+def hanging_detail(heard: Heard, hanging, since_s: float, still=None) -> str:
+    """For each hanging (channel, pitch): its messages (:meth:`Heard.key_messages`) and, if
+    ``still`` (what sounds once the daemon stopped) is given, whether the daemon ended it only
+    as it stopped (it held the note) or never (its note_off was lost on the way, or never sent).
+    A note_on heard twice at one JACK time came in one cycle (livegen sent it twice); one period
+    later, the server may have played a cycle again."""
+    parts = []
+    for channel, pitch in hanging:
+        ended = ("" if still is None else " ended only as the daemon stopped" if (channel, pitch) not in still
+                 else " no note_off even after the daemon stopped")
+        parts.append(f"({channel}, {pitch}){ended}: {heard.key_messages(channel, pitch, since_s)}")
+    return "; ".join(parts)
 
 
 def is_on(data: list[int]) -> bool:
@@ -184,7 +214,7 @@ class Player:
         while not self._stop.is_set():
             event = self.ears.get_message()
             while event is not None:
-                self.heard.add(event[0], time.monotonic())
+                self.heard.add(event[0], time.monotonic(), event[1])
                 event = self.ears.get_message()
             time.sleep(EARS_POLL_S)
 
@@ -337,7 +367,8 @@ def test_answers_after_the_silence(daemon, player, jack_server):
     print(f"[e2e] response: {len(note_ons)} notes over {response[-1][0] - ons[0]:.2f} s, "
           f"pitches {[d[1] for d in note_ons]}")
     assert len(note_ons) >= MIN_RESPONSE_NOTES, daemon.log()
-    assert not sounding_after(response), f"hanging notes: {sounding_after(response)}"
+    hanging = sounding_after(response)
+    assert not hanging, f"hanging notes: {hanging_detail(player.heard, hanging, last_off_s)}"
     assert all(d[0] & 0x0F == preset.channel for d in note_ons)
     assert all(preset.sampling.pitch_low <= d[1] <= preset.sampling.pitch_high for d in note_ons)
 
@@ -356,7 +387,8 @@ def test_barge_in_stops_the_response(daemon, player, jack_server):
             assert not late_ons, f"response note_ons this many s after the barge-in: {late_ons}"
             during = [e for e in player.heard.snapshot(barge_s) if e[0] <= last_off_s]
             hanging = sounding_after([e for e in player.heard.snapshot(0.0) if e[0] <= last_off_s])
-            assert not hanging, f"notes left sounding after the barge-in: {hanging}"
+            assert not hanging, (f"notes left sounding after the barge-in: "
+                                 f"{hanging_detail(player.heard, hanging, barge_s)}")
             cuts_s.append(max([t for t, d in during if is_off(d)] or [barge_s]) - barge_s)
         ons = player.wait_for_note_ons(last_off_s, 1, preset.triggering.silence_s + 5.0)
         assert ons, f"round {round_}: no response; daemon log:\n{daemon.log()}"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_jack_daemon import PHRASE, Daemon, Player, is_on, sounding_after
+from test_jack_daemon import PHRASE, Daemon, Player, hanging_detail, is_on, sounding_after
 
 from livegen.model import default_model_path
 from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME
@@ -82,30 +82,15 @@ def answer(server, preset_file: Path, log_path: Path, *, looped: bool) -> tuple[
             heard = player.heard.snapshot(last_off_s)
             assert daemon.interrupt() == 0, daemon.log()
             time.sleep(STOP_HEARD_S)  # the ears stay open: what the daemon ends as it stops is heard
-            through_stop = player.heard.snapshot(last_off_s)
+            detail = hanging_detail(player.heard, sounding_after(heard), last_off_s,
+                                    sounding_after(player.heard.snapshot(last_off_s)))
         finally:
             player.close()
     finally:
         daemon.stop()
     hanging = sounding_after(heard)
-    assert not hanging, f"hanging notes: {hanging}; {hanging_detail(hanging, through_stop, last_off_s)}"
+    assert not hanging, f"hanging notes: {hanging}; {detail}"
     return sum(1 for _, data in heard if is_on(data)), daemon.log()
-
-
-def hanging_detail(hanging, through_stop, since_s: float) -> str:
-    """For each hanging (channel, pitch): whether the daemon ended it only as it stopped (it held
-    the note) or never (its note_off was lost on the way, or never sent), and the key's messages
-    (seconds after the phrase's last note_off, to 0.1 ms: a note_on heard twice less than a JACK
-    period apart came in one cycle, one a period later may be a cycle the server played again)."""
-    still = sounding_after(through_stop)
-    parts = []
-    for channel, pitch in hanging:
-        ended = ("ended only as the daemon stopped" if (channel, pitch) not in still
-                 else "no note_off even after the daemon stopped")
-        mine = [f"{t - since_s:.4f}s {data}" for t, data in through_stop
-                if len(data) > 1 and data[0] & 0x0F == channel and data[1] == pitch]
-        parts.append(f"({channel}, {pitch}) {ended}: {mine}")
-    return "; ".join(parts)
 
 
 def test_a_looped_output_answers_to_the_end_and_warns_once(own_jack_server, preset_file, tmp_path):

@@ -42,7 +42,16 @@ import numpy as np
 import pytest
 import rtmidi
 import yaml
-from test_jack_daemon import EARS_POLL_S, PHRASE, Daemon, Player, is_off, is_on, sounding_after
+from test_jack_daemon import (
+    EARS_POLL_S,
+    PHRASE,
+    Daemon,
+    Player,
+    hanging_detail,
+    is_off,
+    is_on,
+    sounding_after,
+)
 
 from livegen import ports as livegen_ports
 from livegen.clock import MAX_LOST_TICKS
@@ -338,7 +347,8 @@ def test_clock_synced_response_lands_on_the_grid(session_for, jack_server, tmp_p
     assert statistics.median(magnitudes) <= typical_ms, f"onsets off the grid by (ms): {errors_ms}"
     assert magnitudes[-1] <= limit_ms, f"onsets off the grid by (ms): {errors_ms}"
     assert ons[-1] - ons[0] < response_s, "longer than response_bars"
-    assert not sounding_after(session.output()), "notes left sounding"
+    hanging = sounding_after(session.output())
+    assert not hanging, f"notes left sounding: {hanging_detail(session.player.heard, hanging, 0.0)}"
 
 
 def test_barge_in_with_the_sustain_pedal_down(session_for, tmp_path):
@@ -362,7 +372,8 @@ def test_barge_in_with_the_sustain_pedal_down(session_for, tmp_path):
     late = [round(t - barge_s, 3) for t, _ in session.note_ons(barge_s + BARGE_IN_LIMIT_S)]
     assert not late, f"response note_ons this many s after the barge-in: {late}"
     hanging = sounding_after(session.output())
-    assert not hanging, f"livegen notes left sounding under the pedal: {hanging}"
+    assert not hanging, (f"livegen notes left sounding under the pedal: "
+                         f"{hanging_detail(session.player.heard, hanging, barge_s)}")
     print(f"\n[sync] barge-in under the pedal: every livegen note off {cut_s * 1000:.1f} ms "
           f"after the performer's first note")
 

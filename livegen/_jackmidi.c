@@ -41,6 +41,12 @@
 #define STALL_SLOTS 16         /* the server stalls remembered for stalls() */
 #define TIMED_SLOTS 256        /* time-stamped messages held at once (write_at) */
 #define TIMED_BYTES 16         /* a time-stamped message is a short one (channel messages) */
+/* After the server reports an xrun, the note_offs placed this long before the report are
+ * placed again (see "Note_offs across xruns" below). It covers the cycle lost and the
+ * report's own delay: the report travels to this client's notification thread, which a
+ * loaded non-real-time machine may wake tens of milliseconds late. */
+#define XRUN_REPAIR_S 0.25
+#define FLUSH_XRUN_WAIT_S 0.05 /* flush() waits this long after the last note_off for an xrun report */
 
 /* A time-stamped output slot. `tag` is (id << 2) | state, one atomic word, so a slot
  * freed and reused under the process thread's feet cannot pass for the message it
@@ -103,12 +109,69 @@ typedef struct {
     atomic_uint_fast64_t placed;   /* output events written into JACK's buffers, each once */
     atomic_uint_fast64_t timed_lost; /* taken but refused by jack_midi_event_reserve: 0 expected */
     atomic_long process_tid;       /* the OS thread id of JACK's process thread (0: no cycle yet) */
+    /* Note_offs across xruns. When a client misses a cycle (this one, or the synth reading
+     * it), JACK2 drops the MIDI of that cycle between them (tests/livegen/ports: an overrun
+     * cycle's messages never reach the reader), and a lost note_off leaves a note sounding.
+     * The server reports every xrun to every client; after a report, each key whose last
+     * message placed was a note_off placed within XRUN_REPAIR_S of the report gets that
+     * note_off again, at the first frame of the next cycle (a note_off for a silent key
+     * changes nothing on a synth; a key struck since is left alone). Written by the process
+     * thread, but xrun_ns and xruns (the notification thread). */
+    atomic_uint_fast64_t xrun_ns;  /* CLOCK_MONOTONIC ns of the latest xrun report, 0: none */
+    atomic_uint_fast64_t xruns;    /* xrun reports */
+    atomic_uint_fast64_t resent;   /* note_offs placed again after xrun reports */
+    atomic_uint_fast64_t repaired_ns; /* the xrun report last acted on (written by the process thread) */
+    double off_s[16][128];         /* when the key's last message, a note_off, was placed; 0: not */
+    _Atomic double last_off_s;     /* when the last note_off was placed (flush() waits after it) */
 } Client;
 
 static double mono_now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Write a note_off for (channel, pitch) at frame; 0 if the buffer had no room. */
+static int place_note_off(void *buf, jack_nframes_t frame, unsigned channel, unsigned pitch) {
+    jack_midi_data_t *dst = jack_midi_event_reserve(buf, frame, 3);
+    if (dst == NULL)
+        return 0;
+    dst[0] = (jack_midi_data_t)(0x80 | channel);
+    dst[1] = (jack_midi_data_t)pitch;
+    dst[2] = 0;
+    return 1;
+}
+
+/* Note what an output message placed at now_s does to its key (the xrun repair's table). */
+static void track_placed(Client *self, const unsigned char *data, uint32_t size, double now_s) {
+    if (size != 3 || data[1] > 127)
+        return;
+    unsigned kind = data[0] & 0xF0u, channel = data[0] & 0x0Fu, pitch = data[1];
+    if (kind == 0x90 && data[2] > 0) {
+        self->off_s[channel][pitch] = 0.0;
+    } else if (kind == 0x80 || kind == 0x90) {
+        self->off_s[channel][pitch] = now_s;
+        atomic_store_explicit(&self->last_off_s, now_s, memory_order_relaxed);
+    }
+}
+
+/* At the start of a cycle's output, after a new xrun report: place again (at frame 0) the
+ * note_offs of keys still silent that were placed within XRUN_REPAIR_S before the report. */
+static void repair_xruns(Client *self, void *buf, double now_s) {
+    uint_fast64_t xrun_ns = atomic_load(&self->xrun_ns);
+    if (xrun_ns == atomic_load_explicit(&self->repaired_ns, memory_order_relaxed))
+        return;
+    atomic_store(&self->repaired_ns, xrun_ns);
+    double since_s = (double)xrun_ns * 1e-9 - XRUN_REPAIR_S;
+    for (unsigned c = 0; c < 16; c++)
+        for (unsigned p = 0; p < 128; p++) {
+            double off = self->off_s[c][p];
+            if (off > 0.0 && off >= since_s && off <= now_s) {
+                if (!place_note_off(buf, 0, c, p))
+                    return;
+                atomic_fetch_add(&self->resent, 1);
+            }
+        }
 }
 
 /* Place every time-stamped message due before now_s (the end of this cycle's span) at its
@@ -169,6 +232,7 @@ static jack_nframes_t place_timed(Client *self, void *buf, double start_s, doubl
         if (dst != NULL) {
             memcpy(dst, data, size);
             atomic_fetch_add(&self->placed, 1);
+            track_placed(self, data, size, now_s);
         } else {
             atomic_fetch_add(&self->timed_lost, 1); /* never expected: room was checked */
         }
@@ -253,6 +317,7 @@ static int process(jack_nframes_t nframes, void *arg) {
          * survives to the synth. Frames never go backwards (JACK requires it). */
         void *buf = jack_port_get_buffer(out, nframes);
         jack_midi_clear_buffer(buf);
+        repair_xruns(self, buf, now_s);
         jack_nframes_t last = place_timed(self, buf, start_s, now_s, frame_s, nframes, 0);
         for (;;) {
             out_header h;
@@ -273,6 +338,7 @@ static int process(jack_nframes_t nframes, void *arg) {
             jack_ringbuffer_read_advance(self->out_ring, sizeof h);
             jack_ringbuffer_read(self->out_ring, (char *)dst, h.size);
             atomic_fetch_add(&self->placed, 1);
+            track_placed(self, dst, h.size, now_s);
         }
     }
     atomic_fetch_add(&self->cycles, 1);
@@ -289,6 +355,16 @@ static int append_new(PyObject *list, PyObject *item) {
     int result = item == NULL ? -1 : PyList_Append(list, item);
     Py_XDECREF(item);
     return result;
+}
+
+/* JACK's notification thread: the server saw a client (any) not finish a cycle in time. */
+static int on_xrun(void *arg) {
+    Client *self = (Client *)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    atomic_store(&self->xrun_ns, (uint_fast64_t)ts.tv_sec * 1000000000u + (uint_fast64_t)ts.tv_nsec);
+    atomic_fetch_add(&self->xruns, 1);
+    return 0;
 }
 
 static void on_shutdown(void *arg) {
@@ -378,6 +454,7 @@ static int Client_init(Client *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     jack_on_shutdown(client, on_shutdown, self);
+    jack_set_xrun_callback(client, on_xrun, self);
     jack_set_port_connect_callback(client, on_connect, self);
     return 0;
 }
@@ -691,8 +768,20 @@ static PyObject *Client_flush(Client *self, PyObject *args) {
     }
     Py_END_ALLOW_THREADS
     /* the cycle that took the last bytes has to finish for a reader to see them */
-    if (empty)
+    if (empty) {
         wait_cycles(self, 1, timeout_s);
+        /* an xrun in the cycles that carried the last note_offs is reported a little later:
+         * wait for the report and for the cycles that place those note_offs again */
+        double quiet_s = atomic_load(&self->last_off_s) + FLUSH_XRUN_WAIT_S;
+        Py_BEGIN_ALLOW_THREADS
+        while (mono_now_s() < quiet_s && mono_now_s() < until && !atomic_load(&self->shutdown)) {
+            struct timespec nap = {0, 1000000};
+            nanosleep(&nap, NULL);
+        }
+        Py_END_ALLOW_THREADS
+        if (atomic_load(&self->xrun_ns) != atomic_load(&self->repaired_ns))
+            wait_cycles(self, 2, 0.1);
+    }
     return PyBool_FromLong(empty);
 }
 
@@ -748,6 +837,14 @@ static PyObject *Client_get_out_connects(Client *self, void *Py_UNUSED(c)) {
 
 static PyObject *Client_get_placed(Client *self, void *Py_UNUSED(c)) {
     return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->placed));
+}
+
+static PyObject *Client_get_xruns(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->xruns));
+}
+
+static PyObject *Client_get_resent(Client *self, void *Py_UNUSED(c)) {
+    return PyLong_FromUnsignedLongLong((unsigned long long)atomic_load(&self->resent));
 }
 
 static PyObject *Client_get_timed_lost(Client *self, void *Py_UNUSED(c)) {
@@ -836,6 +933,10 @@ static PyGetSetDef Client_getset[] = {
      "(or elsewhere).", NULL},
     {"placed", (getter)Client_get_placed, NULL,
      "Output events written into JACK's port buffers so far (each message once).", NULL},
+    {"xruns", (getter)Client_get_xruns, NULL,
+     "xrun reports from the server so far (a client, any, did not finish a cycle in time).", NULL},
+    {"resent", (getter)Client_get_resent, NULL,
+     "note_offs placed again after xrun reports so far (not counted in placed).", NULL},
     {"timed_lost", (getter)Client_get_timed_lost, NULL,
      "write_at messages taken but refused by JACK (expected 0: room is checked first).", NULL},
     {NULL, NULL, NULL, NULL, NULL},

@@ -126,6 +126,8 @@ class Link:
         outlet: the engine's output (:class:`Outlet`).
         lost_messages: input messages lost in the one-client JACK input's full queue.
         missed_cycles: JACK cycles run without livegen's client.
+        xruns, resent_note_offs: of the closed JACK outputs: xruns reported, note_offs placed
+            again after them (:attr:`livegen.ports.jack.JackOutputPort.xrun_repairs`).
     """
 
     def __init__(self, backend: str, in_port: str | None, out_port: str | None, *,
@@ -136,7 +138,7 @@ class Link:
         self.input: ports.InputPort | None = None
         self.output: ports.OutputPort | None = None
         self.outlet = Outlet()
-        self.lost_messages = self.missed_cycles = 0
+        self.lost_messages = self.missed_cycles = self.xruns = self.resent_note_offs = 0
 
     def open(self) -> None:
         """Open both ports (one JACK client for both where it can).
@@ -202,6 +204,8 @@ class Link:
         port = self.outlet.detach()
         if port is not None:
             port.close()
+            xruns, resent = getattr(port, "xrun_repairs", (0, 0))
+            self.xruns, self.resent_note_offs = self.xruns + xruns, self.resent_note_offs + resent
 
     def reopen(self, stop: threading.Event) -> bool:
         """Wait until the ports open again, trying every :data:`RETRY_INTERVAL_S`.
@@ -338,6 +342,9 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
             log.warning("JACK ran %d cycles without livegen's client while MIDI input was "
                         "arriving (a busy machine, a non-real-time server or an xrun): some of "
                         "that input may be lost", loss.cycles)
+        if link.resent_note_offs:
+            log.warning("%d note_offs were sent again after %d JACK xruns (an xrun loses the MIDI "
+                        "of its cycle), so that no note is left sounding", link.resent_note_offs, link.xruns)
 
 
 def _watch(link: Link, engine, stop: threading.Event, display: status.Display, loss: InputLoss,

@@ -191,6 +191,7 @@ class JackOutputPort(OutputPort):
 
     def __init__(self, handle: JackPortHandle, name: str, virtual: bool) -> None:
         super().__init__(handle, "jack", name, virtual)
+        self._client = handle.client  # its counters outlive the port
 
     @property
     def server_lost(self) -> bool:
@@ -253,6 +254,13 @@ class JackOutputPort(OutputPort):
         handle = self._handle
         return 0 if handle is None else handle.client.placed
 
+    @property
+    def xrun_repairs(self) -> tuple[int, int]:
+        """``(xruns, note_offs)``: xruns the server reported to this port's client (an xrun loses
+        its cycle's MIDI), and the note_offs placed again after them: of each key whose last message
+        was a note_off placed within 0.25 s before a report (livegen/_jackmidi.c, XRUN_REPAIR_S)."""
+        return self._client.xruns, self._client.resent
+
     def send_bytes(self, data: Sequence[int]) -> None:
         """Send one raw MIDI message given as byte values (1-256 bytes)."""
         with self._lock:
@@ -307,9 +315,6 @@ def open_jack_input(port: str | None = None, *, handler: InputHandler | None = N
         clients: the registry whose client the port joins; ``None``: a client
             of its own.
 
-    Returns:
-        The open port.
-
     Raises:
         BackendError: the extension is not built, no JACK server runs, or
             JACK refuses the port or the connection.
@@ -330,9 +335,6 @@ def open_jack_output(port: str | None = None, *, client_name: str = CLIENT_NAME,
         client_name: the JACK client name others see.
         clients: the registry whose client the port joins; ``None``: a client
             of its own.
-
-    Returns:
-        The open port.
 
     Raises:
         BackendError: the extension is not built, no JACK server runs, or

@@ -46,6 +46,11 @@
  * report's own delay: the report travels to this client's notification thread, which a
  * loaded non-real-time machine may wake tens of milliseconds late. */
 #define XRUN_REPAIR_S 0.25
+/* Each report is acted on this many times, this far apart: the cycles right after an xrun may
+ * be lost too (tests/livegen/ports/test_jack_xrun.py: after an overrun of 20 ms, a note_off placed
+ * again in the next cycle only went unheard in 1 of about 70 rounds). */
+#define XRUN_REPAIR_PASSES 3
+#define XRUN_REPAIR_GAP_S 0.02
 #define FLUSH_XRUN_WAIT_S 0.05 /* flush() waits this long after the last note_off for an xrun report */
 
 /* A time-stamped output slot. `tag` is (id << 2) | state, one atomic word, so a slot
@@ -110,18 +115,26 @@ typedef struct {
     atomic_uint_fast64_t timed_lost; /* taken but refused by jack_midi_event_reserve: 0 expected */
     atomic_long process_tid;       /* the OS thread id of JACK's process thread (0: no cycle yet) */
     /* Note_offs across xruns. When a client misses a cycle (this one, or the synth reading
-     * it), JACK2 drops the MIDI of that cycle between them (tests/livegen/ports: an overrun
-     * cycle's messages never reach the reader), and a lost note_off leaves a note sounding.
-     * The server reports every xrun to every client; after a report, each key whose last
-     * message placed was a note_off placed within XRUN_REPAIR_S of the report gets that
-     * note_off again, at the first frame of the next cycle (a note_off for a silent key
-     * changes nothing on a synth; a key struck since is left alone). Written by the process
-     * thread, but xrun_ns and xruns (the notification thread). */
+     * it), JACK2 may drop the MIDI of that cycle between them (tests/livegen/ports: an overrun
+     * cycle's messages never reach the reader) or hand the reader a stale buffer again (a
+     * note_on twice: docs/benchmark.md): a lost note_off, or a voice struck twice and ended
+     * once, leaves a note sounding. The server reports every xrun to every client. After a
+     * report, for each key whose last message was placed within XRUN_REPAIR_S before it:
+     *  - a note_off (the key is silent) is placed again, at the first frame of the next cycle
+     *    (and of XRUN_REPAIR_PASSES - 1 later ones, XRUN_REPAIR_GAP_S apart, if still silent);
+     *  - a note_on (the key sounds) is ended twice: its next note_off is placed two times.
+     * A note_off for a silent key changes nothing on a synth. Written by the process thread,
+     * but xrun_ns and xruns (the notification thread). */
     atomic_uint_fast64_t xrun_ns;  /* CLOCK_MONOTONIC ns of the latest xrun report, 0: none */
     atomic_uint_fast64_t xruns;    /* xrun reports */
-    atomic_uint_fast64_t resent;   /* note_offs placed again after xrun reports */
+    atomic_uint_fast64_t resent;   /* note_offs placed again (or twice) after xrun reports */
     atomic_uint_fast64_t repaired_ns; /* the xrun report last acted on (written by the process thread) */
+    double repair_since_s;         /* the window of that report starts here */
+    double next_pass_s;            /* its next pass is due then... */
+    atomic_int passes_left;        /* ...if any is left */
     double off_s[16][128];         /* when the key's last message, a note_off, was placed; 0: not */
+    double on_s[16][128];          /* when the key's last message, a note_on, was placed; 0: not */
+    unsigned char end_twice[16][128]; /* the key's next note_off is placed two times */
     _Atomic double last_off_s;     /* when the last note_off was placed (flush() waits after it) */
 } Client;
 
@@ -142,35 +155,49 @@ static int place_note_off(void *buf, jack_nframes_t frame, unsigned channel, uns
     return 1;
 }
 
-/* Note what an output message placed at now_s does to its key (the xrun repair's table). */
-static void track_placed(Client *self, const unsigned char *data, uint32_t size, double now_s) {
+/* Note what an output message placed at `frame`, at now_s, does to its key (the xrun repair's
+ * table); a note_off of a key to end twice is placed once more, right after it. */
+static void track_placed(Client *self, void *buf, jack_nframes_t frame, const unsigned char *data,
+                         uint32_t size, double now_s) {
     if (size != 3 || data[1] > 127)
         return;
     unsigned kind = data[0] & 0xF0u, channel = data[0] & 0x0Fu, pitch = data[1];
     if (kind == 0x90 && data[2] > 0) {
         self->off_s[channel][pitch] = 0.0;
+        self->on_s[channel][pitch] = now_s;
     } else if (kind == 0x80 || kind == 0x90) {
         self->off_s[channel][pitch] = now_s;
+        self->on_s[channel][pitch] = 0.0;
         atomic_store_explicit(&self->last_off_s, now_s, memory_order_relaxed);
+        if (self->end_twice[channel][pitch] && place_note_off(buf, frame, channel, pitch))
+            atomic_fetch_add(&self->resent, 1);
+        self->end_twice[channel][pitch] = 0;
     }
 }
 
-/* At the start of a cycle's output, after a new xrun report: place again (at frame 0) the
- * note_offs of keys still silent that were placed within XRUN_REPAIR_S before the report. */
+/* At the start of a cycle's output, after a new xrun report (and for its later passes): place
+ * again (at frame 0) the note_offs of keys still silent that were placed since XRUN_REPAIR_S
+ * before the report, and mark to end twice the keys struck since then. */
 static void repair_xruns(Client *self, void *buf, double now_s) {
     uint_fast64_t xrun_ns = atomic_load(&self->xrun_ns);
-    if (xrun_ns == atomic_load_explicit(&self->repaired_ns, memory_order_relaxed))
+    if (xrun_ns != atomic_load_explicit(&self->repaired_ns, memory_order_relaxed)) {
+        self->repair_since_s = (double)xrun_ns * 1e-9 - XRUN_REPAIR_S;
+        self->next_pass_s = now_s;
+        atomic_store(&self->passes_left, XRUN_REPAIR_PASSES);
+        atomic_store(&self->repaired_ns, xrun_ns);
+    }
+    if (atomic_load_explicit(&self->passes_left, memory_order_relaxed) <= 0 || now_s < self->next_pass_s)
         return;
-    atomic_store(&self->repaired_ns, xrun_ns);
-    double since_s = (double)xrun_ns * 1e-9 - XRUN_REPAIR_S;
+    atomic_fetch_sub(&self->passes_left, 1);
+    self->next_pass_s = now_s + XRUN_REPAIR_GAP_S;
+    double since_s = self->repair_since_s;
     for (unsigned c = 0; c < 16; c++)
         for (unsigned p = 0; p < 128; p++) {
             double off = self->off_s[c][p];
-            if (off > 0.0 && off >= since_s && off <= now_s) {
-                if (!place_note_off(buf, 0, c, p))
-                    return;
+            if (off > 0.0 && off >= since_s && off <= now_s && place_note_off(buf, 0, c, p))
                 atomic_fetch_add(&self->resent, 1);
-            }
+            if (self->on_s[c][p] >= since_s && self->on_s[c][p] > 0.0)
+                self->end_twice[c][p] = 1;
         }
 }
 
@@ -232,7 +259,7 @@ static jack_nframes_t place_timed(Client *self, void *buf, double start_s, doubl
         if (dst != NULL) {
             memcpy(dst, data, size);
             atomic_fetch_add(&self->placed, 1);
-            track_placed(self, data, size, now_s);
+            track_placed(self, buf, frame, data, size, now_s);
         } else {
             atomic_fetch_add(&self->timed_lost, 1); /* never expected: room was checked */
         }
@@ -338,7 +365,7 @@ static int process(jack_nframes_t nframes, void *arg) {
             jack_ringbuffer_read_advance(self->out_ring, sizeof h);
             jack_ringbuffer_read(self->out_ring, (char *)dst, h.size);
             atomic_fetch_add(&self->placed, 1);
-            track_placed(self, dst, h.size, now_s);
+            track_placed(self, buf, frame, dst, h.size, now_s);
         }
     }
     atomic_fetch_add(&self->cycles, 1);
@@ -779,8 +806,11 @@ static PyObject *Client_flush(Client *self, PyObject *args) {
             nanosleep(&nap, NULL);
         }
         Py_END_ALLOW_THREADS
-        if (atomic_load(&self->xrun_ns) != atomic_load(&self->repaired_ns))
-            wait_cycles(self, 2, 0.1);
+        double passes_until = mono_now_s() + XRUN_REPAIR_PASSES * XRUN_REPAIR_GAP_S + 0.01;
+        while ((atomic_load(&self->xrun_ns) != atomic_load(&self->repaired_ns) ||
+                atomic_load(&self->passes_left) > 0) && mono_now_s() < passes_until &&
+               !atomic_load(&self->shutdown))
+            wait_cycles(self, 1, 0.01);
     }
     return PyBool_FromLong(empty);
 }

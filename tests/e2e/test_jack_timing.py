@@ -42,6 +42,7 @@ LISTENER = "livegen-e2e-listener"
 ROUNDS = 5
 NOTES_SENT = re.compile(r"(\d+) notes sent")
 MISSED = re.compile(r"JACK ran (\d+) cycles without livegen's client")
+RESENT = re.compile(r"(\d+) note_offs were sent again after")
 
 
 class Listener:
@@ -102,10 +103,14 @@ def test_what_the_listener_hears_is_what_the_daemon_sent(jack_server, tmp_path):
         pytest.skip("JACK ran cycles without a client: it may repeat or lose a buffer (not livegen's)")
     assert sent == [note_ons], "a note_on repeated or lost between the daemon and the listener"
     sounding: dict[tuple[int, int], bool] = {}
+    silent_offs = []  # after an xrun report, livegen sends recent note_offs again (livegen/_jackmidi.c)
     for _, data in heard:
         key = (data[0] & 0x0F, data[1]) if len(data) == 3 else None
         if is_on(data):
             assert not sounding.get(key), f"a note_on for a sounding key: {data}"
             sounding[key] = True
-        elif is_off(data):
-            assert sounding.pop(key, False), f"a note_off for a note that never sounded: {data}"
+        elif is_off(data) and not sounding.pop(key, False):
+            silent_offs.append(data)
+    resent = sum(int(n) for n in RESENT.findall(log))
+    assert len(silent_offs) <= resent, (f"note_offs for notes not sounding: {silent_offs}; "
+                                        f"{resent} sent again after xruns")

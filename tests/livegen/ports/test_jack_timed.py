@@ -117,13 +117,15 @@ def test_a_scheduler_on_the_port_hands_over_and_cancels_exactly(jack_server):
         out.close()
     received = [mido.Message.from_bytes(d) for d, _ in got]
     sounding: dict[int, int] = {}
+    silent_offs = []  # after an xrun report the port sends recent note_offs again (test_jack_xrun)
     for msg in received:
         if msg.type == "note_on" and msg.velocity:
             assert not sounding.get(msg.note)
             sounding[msg.note] = 1
-        elif msg.type in ("note_on", "note_off"):
-            assert sounding.pop(msg.note, 0) == 1, f"a note_off for a note that never sounded: {msg}"
+        elif msg.type in ("note_on", "note_off") and sounding.pop(msg.note, 0) != 1:
+            silent_offs.append(msg)
     assert not sounding
+    assert len(silent_offs) <= out.xrun_repairs[1], f"note_offs for notes that never sounded: {silent_offs}"
     assert 0 < sum(m.type == "note_on" for m in received) < 30  # the cancel fell mid-way
 
 

@@ -3,9 +3,9 @@
 Under load, a JACK2 cycle that a client misses (livegen's, or the synth's that
 reads it) loses the MIDI between them, and a lost note_off leaves a note
 sounding (seen in the e2e tests on a busy machine). The server reports every
-xrun to every client; after a report, each key whose last message was a
-note_off placed within ``XRUN_REPAIR_S`` (0.25 s) of it gets that note_off
-again, and a key struck since is left alone.
+xrun to every client. After a report, each key whose last message was placed
+within ``XRUN_REPAIR_S`` (0.25 s) before it: a note_off gets that note_off
+again; a note_on (the reader may have got it twice) is ended twice.
 
 The test hook ``delay_next_cycle`` makes one of livegen's cycles overrun: an
 xrun the server reports, whose messages never reach the reader. The observer
@@ -37,33 +37,47 @@ def heard(got, pitch: int, since_s: float = 0.0) -> tuple[int, int]:
     return ons, len(mine) - ons
 
 
-def test_an_xrun_report_places_the_recent_note_offs_of_silent_keys_again(jack_server):
+def test_after_an_xrun_report_recent_note_offs_go_again_and_recent_note_ons_end_twice(jack_server):
     out, observer, got = observed("lgxrun")
     client = out._handle.client
     try:
         out.send_bytes([NOTE_ON, 60, 90])
         out.send_bytes([NOTE_OFF, 60, 0])  # older than the window when the xrun comes
+        quiet_from = client.xruns
+        out.send_bytes([NOTE_ON, 66, 90])  # struck before the window: ended once
         time.sleep(REPAIR_WINDOW_S + 0.15)
+        quiet = client.xruns == quiet_from  # no xrun of the busy machine's own within 66's window
         for pitch in (62, 64):
             out.send_bytes([NOTE_ON, pitch, 90])
             out.send_bytes([NOTE_OFF, pitch, 0])
-        out.send_bytes([NOTE_ON, 64, 80])  # struck again: it sounds, its note_off is not due yet
+        out.send_bytes([NOTE_ON, 64, 80])  # struck again: it sounds, a note_off now would cut it
         assert wait_for(lambda: heard(got, 64) == (2, 1))
-        time.sleep(0.02)  # the re-strike's cycle is behind us: no missed-cycle extra for 64
         xruns, resent = client.xruns, client.resent
         overrun_s = time.monotonic()
         client.delay_next_cycle(OVERRUN_S)
         assert wait_for(lambda: client.xruns > xruns), "the server reported no xrun"
         assert wait_for(lambda: client.resent > resent and heard(got, 62, overrun_s)[1] >= 1)
         time.sleep(0.05)
+        assert heard(got, 64, overrun_s) == (0, 0)
+        time.sleep(0.05)  # the report's later passes
+        quiet_after = client.xruns
+        ending_s = time.monotonic()
+        for pitch in (64, 66):
+            out.send_bytes([NOTE_OFF, pitch, 0])
+        assert wait_for(lambda: heard(got, 66, ending_s)[1] >= 1 and heard(got, 64, ending_s)[1] >= 2)
+        time.sleep(0.1)
+        quiet = quiet and client.xruns == quiet_after  # nor one after 66's note_off
     finally:
         observer.close()
         out.close()
-    print(f"xrun reports {client.xruns}, note_offs placed again {client.resent}; after the overrun: "
-          f"62 {heard(got, 62, overrun_s)}, 60 {heard(got, 60, overrun_s)}, 64 {heard(got, 64, overrun_s)}")
-    assert heard(got, 62, overrun_s) == (0, 1)  # again, once: the key was silent, its note_off recent
-    assert heard(got, 60, overrun_s) == (0, 0)  # too old to have been lost in this xrun
-    assert heard(got, 64, overrun_s) == (0, 0)  # sounding: a note_off now would cut it
+    after = {pitch: heard(got, pitch, overrun_s) for pitch in (60, 62, 64, 66)}
+    print(f"xrun reports {client.xruns}, note_offs placed again {client.resent}; after the overrun "
+          f"(note_ons, note_offs): {after}")
+    # the report is acted on up to 3 times, and a loaded server reports xruns of its own: at least
+    assert after[62][0] == 0 and after[62][1] >= 1  # again: the key was silent, its note_off recent
+    assert after[60] == (0, 0)  # too old to have been lost in this xrun
+    assert after[64][0] == 0 and after[64][1] >= 2  # struck within the window: its note_off twice
+    assert after[66] == (0, 1) or not quiet  # struck before it: ended once
 
 
 def test_a_note_off_lost_in_an_overrun_cycle_is_heard_all_the_same(jack_server):

@@ -47,8 +47,8 @@ from test_jack_daemon import (
     PHRASE,
     Daemon,
     Player,
+    ending_times,
     hanging_detail,
-    is_off,
     is_on,
     sounding_after,
 )
@@ -158,8 +158,7 @@ class Session:
             time.sleep(0.01)
             events = self.output()
             if not sounding_after(events) and time.monotonic() > since_s + BARGE_IN_LIMIT_S:
-                offs = [t for t, d in events if t >= since_s and is_off(d)]
-                return max(offs, default=since_s) - since_s
+                return max(ending_times(events, since_s), default=since_s) - since_s
         pytest.fail(f"livegen notes still sounding {timeout_s} s later: "
                     f"{sounding_after(self.output())}")
 

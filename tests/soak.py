@@ -22,8 +22,9 @@ It starts its own JACK server (``jackd -n lg-soak-<pid> --no-realtime -d dummy
 
 It reports the daemon's memory every 10 s (RSS, and USS: private memory, from
 ``/proc/PID/smaps_rollup``), the growth after the first minute, how many
-phrases were answered, the notes left sounding at the receiver after the
-daemon exits (SIGINT), and whether the daemon logged a traceback. Exit status:
+phrases were answered, the notes left sounding at the receiver when an answer
+is over and after the daemon exits (SIGINT), the note_offs livegen sent again
+after JACK xruns, and whether the daemon logged a traceback. Exit status:
 0 when every acceptance check holds (RSS growth after the first minute < 5 MB,
 every phrase answered, no hanging note, no traceback), 1 otherwise.
 """
@@ -35,6 +36,7 @@ import json
 import os
 import queue
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -265,7 +267,7 @@ def soak(minutes: float, preset: str, seed: int, realtime: bool = False) -> dict
     player = None
     report: dict = {"minutes": minutes, "preset": preset, "seed": seed, "realtime_server": realtime,
                     "memory": [], "phrases": 0, "answered": 0, "barge_ins": 0, "floods": 0,
-                    "unanswered_at_s": []}
+                    "unanswered_at_s": [], "left_sounding": []}
     try:
         report["ready"] = daemon.wait_ready()
         log(report["ready"])
@@ -320,6 +322,10 @@ def soak(minutes: float, preset: str, seed: int, realtime: bool = False) -> dict
                 report["barge_ins"] += 1  # the next phrase cuts the answer
             else:
                 _wait_quiet(player)
+                with player.lock:  # an answer over, and a note of it still sounding
+                    left = hanging(player.heard)
+                if left:
+                    report["left_sounding"].append((round(time.monotonic() - started, 1), left))
         rss, uss = memory_mb(daemon.process.pid)
         report["memory"].append((round(time.monotonic() - started, 1), round(rss, 2), round(uss, 2)))
         _wait_quiet(player)
@@ -336,6 +342,8 @@ def soak(minutes: float, preset: str, seed: int, realtime: bool = False) -> dict
         server.stop()
         text = daemon.log_path.read_text(errors="replace")
         report["traceback_in_log"] = "Traceback" in text
+        resent = re.search(r"(\d+) note_offs were sent again after (\d+) JACK xruns", text)
+        report["xrun_repairs"] = [int(n) for n in resent.groups()] if resent else [0, 0]
         report["log"] = str(daemon.log_path)
     return report
 
@@ -363,6 +371,7 @@ def summarize(report: dict) -> tuple[list[str], bool]:
     checks = {
         f"RSS growth after the first minute < {GROWTH_LIMIT_MB:g} MB": growth_rss < GROWTH_LIMIT_MB,
         "every phrase answered": report["answered"] == report["phrases"],
+        "no answer left a note sounding at the receiver": not report["left_sounding"],
         "no note left sounding at the receiver, before the exit": not report.get("hanging_before_exit"),
         "no note left sounding at the receiver, after the exit": not report.get("hanging_notes"),
         "no traceback in the daemon's log": not report["traceback_in_log"],
@@ -379,6 +388,9 @@ def summarize(report: dict) -> tuple[list[str], bool]:
         f"notes left sounding at the receiver: before the exit "
         f"{report.get('hanging_before_exit') or 'none'}, after it {report.get('hanging_notes') or 'none'}; "
         f"daemon exit {report.get('exit_status')}; log {report['log']}",
+        f"answers over with a note of livegen's still sounding: {len(report['left_sounding'])} "
+        f"{report['left_sounding'][:3] or ''}; note_offs sent again after JACK xruns: "
+        f"{report['xrun_repairs'][0]} (after {report['xrun_repairs'][1]} xrun reports)",
     ]
     lines += [f"  [{'ok' if good else 'FAIL'}] {name}" for name, good in checks.items()]
     return lines, all(checks.values())

@@ -118,33 +118,31 @@ def is_off(data: list[int]) -> bool:
     return (data[0] & 0xF0 == NOTE_OFF) or (data[0] & 0xF0 == NOTE_ON and data[2] == 0)
 
 
-def sounding_after(events) -> dict[tuple[int, int], int]:
-    """(channel, pitch) -> how many note_ons are still without a note_off."""
+def _endings(events) -> tuple[list[bool], dict[tuple[int, int], int]]:
+    """For each event, whether it is a note_off that ends a sounding note; and then
+    (channel, pitch) -> how many note_ons are still without a note_off."""
     open_notes: dict[tuple[int, int], int] = {}
+    ends = []
     for _, data in events:
         key = (data[0] & 0x0F, data[1]) if len(data) > 1 else None
-        if is_on(data):
-            open_notes[key] = open_notes.get(key, 0) + 1
-        elif is_off(data) and open_notes.get(key):
-            open_notes[key] -= 1
-    return {k: v for k, v in open_notes.items() if v}
+        ended = is_off(data) and open_notes.get(key, 0) > 0
+        if is_on(data) or ended:
+            open_notes[key] = open_notes.get(key, 0) + (-1 if ended else 1)
+        ends.append(ended)
+    return ends, {k: v for k, v in open_notes.items() if v}
+
+
+def sounding_after(events) -> dict[tuple[int, int], int]:
+    """(channel, pitch) -> how many note_ons are still without a note_off."""
+    return _endings(events)[1]
 
 
 def ending_times(events, since_s: float) -> list[float]:
     """Times (from ``since_s`` on) of the note_offs that end a sounding note, counted as
     :func:`sounding_after` counts. After a JACK xrun livegen sends recent note_offs again
     (livegen/_jackmidi.c); one for a silent key ends nothing and is not the answer playing on."""
-    open_notes: dict[tuple[int, int], int] = {}
-    times = []
-    for t, data in events:
-        key = (data[0] & 0x0F, data[1]) if len(data) > 1 else None
-        if is_on(data):
-            open_notes[key] = open_notes.get(key, 0) + 1
-        elif is_off(data) and open_notes.get(key):
-            open_notes[key] -= 1
-            if t >= since_s:
-                times.append(t)
-    return times
+    ends, _ = _endings(events)
+    return [t for (t, _), ended in zip(events, ends) if ended and t >= since_s]
 
 
 class Daemon:

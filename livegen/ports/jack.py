@@ -256,9 +256,9 @@ class JackOutputPort(OutputPort):
 
     @property
     def xrun_repairs(self) -> tuple[int, int]:
-        """``(xruns, note_offs)``: xruns the server reported to this port's client (an xrun loses
-        its cycle's MIDI), and the note_offs placed again after them: of each key whose last message
-        was a note_off placed within 0.25 s before a report (livegen/_jackmidi.c, XRUN_REPAIR_S)."""
+        """``(xruns, note_offs)``: xruns the server reported to this port's client (an xrun may lose
+        its cycle's MIDI or repeat a buffer), and the note_offs placed again (or twice) after them,
+        for keys whose last message came within 0.25 s before a report (livegen/_jackmidi.c)."""
         return self._client.xruns, self._client.resent
 
     def send_bytes(self, data: Sequence[int]) -> None:

@@ -30,8 +30,11 @@ import rtmidi
 
 from livegen.model import default_model_path
 from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, find_port, jack_shared_client
+from livegen.ports.backends import list_ports
 from livegen.presets import load_preset
 from livegen.tokens import MAX_SHIFT_S
+
+_jackmidi = pytest.importorskip("livegen._jackmidi", reason="the test's ears are a one-client JACK client")
 
 # A non-realtime JACK dummy server (1.3 ms periods) drops a client's MIDI for a cycle it
 # misses now and then, and a lost program change or note_off fails a run that livegen did
@@ -50,7 +53,8 @@ RESPONSE_LISTEN_S = 1.0  # how long an answer plays before the performer cuts in
 RESPONSE_IDLE_S = MAX_SHIFT_S + 0.5
 MIN_RESPONSE_NOTES = 8
 CONNECT_SETTLE_S = 0.2  # generous on a loaded machine
-EARS_POLL_S = 0.0005  # the test's arrival stamps are late by at most about this
+EARS_POLL_S = 0.0005  # the allowance for the ears' stamps (JACK's, frame-accurate: none needed)
+EARS_WAIT_S = 0.05  # the ears' reader wakes at least this often to see that it should stop
 
 # J. S. Bach, chorale BWV 66.6 (music21 corpus, bach/bwv66.6), all four voices, the first
 # five beats at quarter note = 0.4 s, unisons merged: (pitch, velocity, onset_s, duration_s)
@@ -68,19 +72,15 @@ ALL_NOTES_OFF, ALL_SOUND_OFF = 123, 120
 class Heard:
     """What arrived from ``livegen out``: ``(monotonic_s, bytes)`` in order of arrival.
 
-    ``jack_s`` holds, for each event, the sum of rtmidi's delta times: the JACK time
-    (``jack_get_time()`` as the ears' process cycle read it, seconds from the first
-    event). Arrival stamps come from a polling thread and can bunch up; these tell
-    messages of one JACK cycle (equal) from those of the next (one period apart).
+    The stamps are the ears' JACK stamps (:class:`Player`): frame-accurate, on
+    ``time.monotonic()``'s clock, equal for the messages of one JACK cycle.
     """
 
     events: list[tuple[float, list[int]]] = field(default_factory=list)
-    jack_s: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, data: list[int], at_s: float, delta_s: float = 0.0) -> None:
+    def add(self, data: list[int], at_s: float) -> None:
         with self.lock:
-            self.jack_s.append((self.jack_s[-1] if self.jack_s else 0.0) + delta_s)
             self.events.append((at_s, list(data)))
 
     def snapshot(self, since_s: float = 0.0) -> list[tuple[float, list[int]]]:
@@ -88,10 +88,9 @@ class Heard:
             return [e for e in self.events if e[0] >= since_s]
 
     def key_messages(self, channel: int, pitch: int, since_s: float) -> list[str]:
-        """One key's messages since ``since_s``: arrival (seconds after it) and JACK time, to 0.1 ms."""
+        """One key's messages since ``since_s``, stamped (seconds after it) to 0.1 ms."""
         with self.lock:
-            return [f"{t - since_s:.4f}s (jack {j:.4f}s) {data}"
-                    for (t, data), j in zip(self.events, self.jack_s)
+            return [f"{t - since_s:.4f}s {data}" for t, data in self.events
                     if t >= since_s and len(data) > 1 and data[0] < 0xF0
                     and data[0] & 0x0F == channel and data[1] == pitch]
 
@@ -200,11 +199,15 @@ class Daemon:
 
 
 class Player:
-    """A second JACK client: keys into ``livegen in``, ears on ``livegen out``.
+    """A second JACK client: keys into ``livegen in`` (python-rtmidi), ears on ``livegen out``.
 
-    The ears poll rtmidi's queue from a thread, as livegen's own JACK input
-    does: a Python callback on JACK's process thread waits for the GIL and
-    can miss JACK cycles, and with them messages (livegen/ports/rtmidi.py).
+    The ears are a one-client JACK client of livegen's C extension
+    (``livegen._jackmidi``, port ``ears``): its process callback copies each
+    message with a frame-accurate stamp into a lock-free ring that a thread
+    drains. python-rtmidi's input cannot serve: a Python callback waits for the
+    GIL on JACK's process thread and misses cycles, and its polled queue is not
+    thread-safe (thestk/rtmidi#352: the suite once died in ``get_message`` with
+    a segmentation fault).
     """
 
     CLIENT = "livegen-e2e"
@@ -213,12 +216,13 @@ class Player:
         self.heard = Heard()
         self._stop = threading.Event()
         self.keys = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, self.CLIENT)
-        self.ears = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, self.CLIENT, queue_size_limit=4096)
-        self.ears.ignore_types(sysex=False, timing=False, active_sense=False)
         self.keys.open_port(find_port(self.keys.get_ports(), ":" + IN_PORT_NAME,
                                       direction="output"), "keys")
-        self.ears.open_port(find_port(self.ears.get_ports(), ":" + OUT_PORT_NAME,
-                                      direction="input"), "ears")
+        sources, _ = list_ports("jack")
+        self.ears = _jackmidi.Client(self.CLIENT)
+        ears_port = self.ears.add_input("ears")
+        self.ears.activate()
+        self.ears.connect(sources[find_port(sources, ":" + OUT_PORT_NAME, direction="input")], ears_port)
         self._reader = threading.Thread(target=self._listen, daemon=True)
         self._reader.start()
         jack.wait_connected(":" + IN_PORT_NAME, self.CLIENT)  # before the first note
@@ -227,11 +231,8 @@ class Player:
 
     def _listen(self) -> None:
         while not self._stop.is_set():
-            event = self.ears.get_message()
-            while event is not None:
-                self.heard.add(event[0], time.monotonic(), event[1])
-                event = self.ears.get_message()
-            time.sleep(EARS_POLL_S)
+            for data, stamp_s in self.ears.read(EARS_WAIT_S):
+                self.heard.add(list(data), stamp_s)
 
     def play(self, phrase, *, channel: int = 0) -> tuple[float, float]:
         """Play ``phrase`` on its absolute schedule; return (first note_on, last note_off) times."""
@@ -271,10 +272,11 @@ class Player:
 
     def close(self) -> None:
         self._stop.set()
+        self.ears.wake()
         self._reader.join(timeout=2)
-        for midi in (self.ears, self.keys):
-            midi.close_port()
-            midi.delete()
+        self.ears.close()
+        self.keys.close_port()
+        self.keys.delete()
 
 
 def allowance_s(jack_server) -> float:

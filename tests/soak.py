@@ -51,7 +51,9 @@ import rtmidi
 # (the unit tests) would hide the package
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from livegen import _jackmidi  # noqa: E402
 from livegen.ports import IN_PORT_NAME, OUT_PORT_NAME, find_port  # noqa: E402
+from livegen.ports.backends import list_ports  # noqa: E402
 
 NOTE_ON, NOTE_OFF, CONTROL = 0x90, 0x80, 0xB0
 CLOCK, START, STOP = 0xF8, 0xFA, 0xFC
@@ -168,7 +170,12 @@ class Daemon:
 
 
 class Player:
-    """The studio: keys and a MIDI clock into ``livegen in``, ears on ``livegen out``."""
+    """The studio: keys and a MIDI clock into ``livegen in`` (python-rtmidi), ears on ``livegen out``.
+
+    The ears are a one-client JACK client of livegen's extension (``livegen._jackmidi``): the
+    polled input queue of python-rtmidi is not thread-safe (thestk/rtmidi#352), and a soak's
+    own process once died in it with a segmentation fault.
+    """
 
     def __init__(self) -> None:
         self.heard: list[tuple[float, list[int]]] = []
@@ -176,14 +183,15 @@ class Player:
         self._stop = threading.Event()
         self.keys = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, CLIENT)
         self.clock = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, CLIENT + "-clock")
-        self.ears = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, CLIENT, queue_size_limit=8192)
-        self.ears.ignore_types(sysex=False, timing=False, active_sense=False)
         self.keys.open_port(find_port(self.keys.get_ports(), ":" + IN_PORT_NAME,
                                       direction="output"), "keys")
         self.clock.open_port(find_port(self.clock.get_ports(), ":" + IN_PORT_NAME,
                                        direction="output"), "clock")
-        self.ears.open_port(find_port(self.ears.get_ports(), ":" + OUT_PORT_NAME,
-                                      direction="input"), "ears")
+        sources, _ = list_ports("jack")
+        self.ears = _jackmidi.Client(CLIENT)
+        ears_port = self.ears.add_input("ears")
+        self.ears.activate()
+        self.ears.connect(sources[find_port(sources, ":" + OUT_PORT_NAME, direction="input")], ears_port)
         self._threads = [threading.Thread(target=self._listen, daemon=True),
                          threading.Thread(target=self._send_clock, daemon=True)]
         for thread in self._threads:
@@ -191,12 +199,9 @@ class Player:
 
     def _listen(self) -> None:
         while not self._stop.is_set():
-            event = self.ears.get_message()
-            while event is not None:
-                with self.lock:
-                    self.heard.append((time.monotonic(), event[0]))
-                event = self.ears.get_message()
-            time.sleep(0.001)
+            events = self.ears.read(0.05)
+            with self.lock:
+                self.heard.extend((stamp_s, list(data)) for data, stamp_s in events)
 
     def _send_clock(self) -> None:
         tick_s = 60.0 / BPM / 24
@@ -235,9 +240,11 @@ class Player:
 
     def close(self) -> None:
         self._stop.set()
+        self.ears.wake()
         for thread in self._threads:
             thread.join(timeout=2)
-        for midi in (self.ears, self.keys, self.clock):
+        self.ears.close()
+        for midi in (self.keys, self.clock):
             midi.close_port()
             midi.delete()
 

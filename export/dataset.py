@@ -201,12 +201,9 @@ class WindowSampler:
                 raise ValueError(f"style_weights names {name!r}, not one of {', '.join(styles)}")
             if not factor > 0:
                 raise ValueError(f"style_weights[{name!r}] must be > 0 (received {factor!r})")
-        if not 0.0 <= splice <= 1.0:
-            raise ValueError(f"splice must be in [0, 1] (received {splice!r})")
-        if not 0.0 <= parts <= 1.0:
-            raise ValueError(f"parts must be in [0, 1] (received {parts!r})")
-        if not 0.0 <= opening_staccato <= 1.0:
-            raise ValueError(f"opening_staccato must be in [0, 1] (received {opening_staccato!r})")
+        for name, share in (("splice", splice), ("parts", parts), ("opening_staccato", opening_staccato)):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1] (received {share!r})")
         self.splice = float(splice)
         self.parts = float(parts)
         self.pieces = [p for p in pieces if len(p) >= 2]

@@ -347,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import json
 
-    from livegen.model import Model
+    from livegen.model import ModelSet
     from livegen.presets import load_preset
     from livegen_train.outside import ROLES, fetch, sources_for
 
@@ -376,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     folders = fetch(sources_for(args.role))
     paths = sorted(str(p) for folder in folders.values() for p in folder.glob("*.mid"))
     prompts = part_prompts(read_parts(paths))
-    model = Model.load(args.model) if args.model else Model.load()
+    model = ModelSet(args.model)  # each preset its own model, or --model for all
     presets = {name: load_preset(name) for name in args.presets.split(",")}
     presets = {name: p.replace(**preset_changes(args)) for name, p in presets.items()}
     table = report(model, presets, prompts, range(args.seeds))

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from livegen.model import preset_model
 from livegen.notes import Note
 from livegen.presets import Preset
 
@@ -82,10 +83,11 @@ def _nll(model, presets: Mapping[str, Preset], prompts, corpus) -> dict[str, dic
     out = {}
     for style, preset in presets.items():
         weights = kind_weights(preset)
+        net = preset_model(model, preset)  # a ModelSet: the preset's own
         sums: dict[str, np.ndarray] = {}
         notes = 0
         for _, prompt, real in prompts:
-            bits = score_prompt(model, model.style_id(style), prompt, real, sorted(set(weights)), corpus)
+            bits = score_prompt(net, net.style_id(style), prompt, real, sorted(set(weights)), corpus)
             picked = {"net": bits["net"], "session": bits["session"], "answer": answer_bits(bits, weights)}
             if corpus is not None:
                 picked["corpus"] = bits["corpus"]

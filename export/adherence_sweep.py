@@ -132,7 +132,7 @@ def by_texture(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Print one line per variant, prompt set and preset: own-style share, margin, label shares, adherence."""
-    from livegen.model import Model
+    from livegen.model import ModelSet
     from livegen.presets import load_preset
     from livegen_train.classifier_report import (
         JUDGE_CONFIG,
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also the out-of-corpus figures of line and chordal prompts apart")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    model = Model.load(args.model) if args.model else Model.load()
+    model = ModelSet(args.model)  # each preset its own model, or --model for all
     split = load_split(PARTS_STYLES)
     config = replace(JUDGE_CONFIG, parts=args.classifier_parts)
     classifier, _ = load_judge(split, tuple(model.styles), config, args.classifier_runs)

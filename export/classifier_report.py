@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from livegen.model import preset_model
 from livegen.notes import Note
 from livegen.offline import answer_notes
 from livegen.presets import Preset
@@ -171,6 +172,7 @@ def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], 
             :data:`CONTINUATIONS_VERSION`, the model file's path and content, the preset, the
             prompts and the seeds; None = no cache.
     """
+    model = preset_model(model, preset)  # a ModelSet: the preset's own
     preset = preset.replace(max_seconds=LONG_PREFIX_S, context_notes=PROMPT_NOTES)
     path = None
     if cache is not None:
@@ -481,10 +483,10 @@ def _train_main(args: argparse.Namespace) -> int:
 
 
 def _report_main(args: argparse.Namespace) -> int:
-    from livegen.model import Model
+    from livegen.model import ModelSet
     from livegen.presets import load_preset
 
-    model = Model.load(args.model) if args.model else Model.load()
+    model = ModelSet(args.model)  # each preset its own model, or --model for all
     split = load_split(PARTS_STYLES)
     config = replace(ClassifierConfig(), parts=args.parts, average_from=args.average_from,
                      max_epochs=args.max_epochs)

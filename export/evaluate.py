@@ -751,7 +751,7 @@ def _make_output_folders(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``livegen evaluate``: measure, print the table, write markdown, plots and JSON."""
-    from livegen.model import Model
+    from livegen.model import ModelSet
     from livegen_train import report as rpt
     from livegen_train.corpus import (
         DEFAULT_CAPS,
@@ -768,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("livegen evaluate: error: --midi-dir and --style go together")
     _make_output_folders(args)
     started = time.monotonic()
-    model = Model.load(args.model)
+    model = ModelSet(args.model)  # each preset its own model; the default where one is asked
     scorer, scored_with = _scorer(args.run_dir, model, args.threads)
     if args.midi_dir:
         pieces, _ = load_midi_dir(args.midi_dir, args.style)

@@ -1,7 +1,7 @@
 """Write docs/examples/: per shipped preset, a prompt and livegen's continuation, to hear before installing.
 
 Each preset gets a short phrase of our own (written here, in the preset's
-idiom; no corpus file), answered by the packaged model exactly as
+idiom; no corpus file), answered by the preset's packaged model exactly as
 ``livegen continue`` answers it, with a fixed seed:
 
 - ``<preset>.prompt.mid``: the phrase alone;
@@ -22,13 +22,14 @@ commit the result. Needs only the runtime (no torch); matplotlib for the PNGs.
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import livegen.model
 import livegen.presets
-from livegen.model import Model
+from livegen.model import ModelSet
 from livegen.notes import Note, write_midi
 from livegen.offline import continue_file
 from livegen.presets import load_preset
@@ -36,7 +37,7 @@ from livegen.presets import load_preset
 __all__ = ["Phrase", "PHRASES", "SEED", "shipped_presets", "write_examples", "main"]
 
 SEED = 16  # issue 16; any fixed seed makes the examples repeatable
-#: the model shipped as package data; the examples never follow $LIVEGEN_MODEL
+#: the default model shipped as package data; the examples never follow $LIVEGEN_MODEL
 PACKAGED_MODEL = Path(livegen.model.__file__).resolve().parent / "models" / "default.onnx"
 
 
@@ -135,7 +136,8 @@ def write_examples(folder: str | Path, *, model_path: str | Path | None = None,
 
     Args:
         folder: where to write (made if missing).
-        model_path: the ONNX model; default the packaged one (not ``$LIVEGEN_MODEL``).
+        model_path: the ONNX model of every preset; default each preset's packaged one
+            (never ``$LIVEGEN_MODEL``).
         png: draw the piano rolls (needs matplotlib).
         presets: the presets to write; default every one with a phrase in :data:`PHRASES`.
 
@@ -154,7 +156,7 @@ def write_examples(folder: str | Path, *, model_path: str | Path | None = None,
     unknown = [name for name in names if name not in PHRASES]
     if unknown:
         raise PresetError(f"no example phrase for preset {unknown[0]!r} (have {', '.join(PHRASES)})")
-    model = Model.load(model_path or PACKAGED_MODEL)
+    models = ModelSet(model_path, env=False)  # each preset its own packaged model
     if png:
         from livegen.pianoroll import plot_piano_roll, require_matplotlib
 
@@ -166,8 +168,8 @@ def write_examples(folder: str | Path, *, model_path: str | Path | None = None,
         prompt_path, answer_path = folder / f"{name}.prompt.mid", folder / f"{name}.mid"
         write_midi([phrase.notes()], prompt_path, track_names=[f"prompt ({name})"],
                    tempo_us=round(60e6 / phrase.bpm))
-        lines.append(continue_file(prompt_path, answer_path, preset, lambda: model, seed=SEED,
-                                   plot=lambda *both: drawn.append(both)))
+        lines.append(continue_file(prompt_path, answer_path, preset, functools.partial(models, preset),
+                                   seed=SEED, plot=lambda *both: drawn.append(both)))
         prompt, answer = drawn[-1]
         if png:
             plot_piano_roll(prompt, answer, folder / f"{name}.png",

@@ -48,7 +48,8 @@ def _add_preset_and_model(parser: argparse.ArgumentParser) -> None:
                         help=f"preset name or YAML file (default {DEFAULT_PRESET}; "
                              "see `livegen presets`)")
     parser.add_argument("--model", metavar="PATH",
-                        help="ONNX model (default: the packaged model, or $LIVEGEN_MODEL)")
+                        help="ONNX model for every preset (default: $LIVEGEN_MODEL, else each "
+                             "preset's own: its model key, or the packaged default)")
     parser.add_argument("--seed", type=_seed, help="random seed, 0 or more, for repeatable output")
 
 
@@ -240,13 +241,14 @@ def _report(handler, *args) -> int:
 
 
 def _load_model(preset, model_path: str | None):
-    """Load the model and check it has the preset's style (validation at the boundary)."""
-    from livegen.model import Model
+    """The session's models (:class:`livegen.model.ModelSet`: ``--model`` for every preset,
+    else each preset's own), ``preset``'s loaded and its style checked (at the boundary)."""
+    from livegen.model import ModelSet
 
-    model = Model.load(model_path)
-    model.style_id(preset.conditioning.style)  # raises ModelError naming the model's styles
+    models = ModelSet(model_path)
+    model = models(preset)  # raises ModelError naming the model's styles
     log.info("preset %s, model %s (styles %s)", preset.name, model.path, ", ".join(model.styles))
-    return model
+    return models
 
 
 # --- run --------------------------------------------------------------------------------------
@@ -260,10 +262,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     preset = load_preset(args.preset, {"clock": args.clock} if args.clock else None)
     backend = ports.resolve_backend(args.backend)
     serve.check_alone(backend, args.client_name)  # before the model load: a quick refusal
-    model = _load_model(preset, args.model)
+    models = _load_model(preset, args.model)
     stop = threading.Event()
     with StopSignals(stop):  # Ctrl-C, kill, a closed terminal, Ctrl+backslash: stop cleanly
-        return serve.serve(args, preset, backend, model, stop, ready=_print_ready,
+        return serve.serve(args, preset, backend, models, stop, ready=_print_ready,
                            close_watchdog_s=CLOSE_WATCHDOG_S)
 
 
@@ -327,7 +329,7 @@ def _cmd_continue(args: argparse.Namespace) -> int:
 
         def plot(prompt, answer):
             plot_piano_roll(prompt, answer, args.plot, title=f"{args.input} + livegen ({preset.name})")
-    print(continue_file(args.input, args.output, preset, lambda: _load_model(preset, args.model),
+    print(continue_file(args.input, args.output, preset, lambda: _load_model(preset, args.model)(preset),
                         n_notes=args.notes, at_s=args.at, seed=args.seed,
                         include_drums=args.include_drums,
                         warn=lambda text: print(f"livegen: warning: {text}", file=sys.stderr),

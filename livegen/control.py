@@ -30,13 +30,14 @@ change switches preset without any file access.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from livegen.errors import PresetError
 from livegen.midi import CC_ALL_NOTES_OFF, CC_ALL_SOUND_OFF, DATA_MAX, SWITCH_ON_MIN
 from livegen.presets import Preset, load_preset
 
 __all__ = ["Controls", "apply_control", "resolve_programs", "TEMPERATURE_RANGE",
-           "RESPONSE_BARS_RANGE", "RESPONSE_SECONDS_RANGE", "FOLLOW_RANGE", "check_programs",
+           "RESPONSE_BARS_RANGE", "RESPONSE_SECONDS_RANGE", "FOLLOW_RANGE", "check_programs", "one_model",
            "PANIC_CONTROLS"]
 
 TEMPERATURE_RANGE = (0.1, 2.0)  # CC 0 -> 0.1, CC 127 -> 2.0
@@ -168,15 +169,27 @@ class Controls:
         return "none", preset
 
 
+def one_model(model: Any) -> Callable[[Preset], Any]:
+    """The models of a session that plays every preset with ``model`` (a step model),
+    as :class:`livegen.model.ModelSet` gives them: the style of each preset checked."""
+    def model_of(preset: Preset) -> Any:
+        model.style_id(preset.conditioning.style)
+        return model
+    return model_of
+
+
 def check_programs(preset: Preset, programs: dict[int, Preset] | None,
-                   style_id: Callable[[str], object]) -> dict[int, Preset]:
-    """``programs``, or :func:`resolve_programs` of ``preset``, each style checked by ``style_id``.
+                   check: Callable[[Preset], object]) -> dict[int, Preset]:
+    """``programs``, or :func:`resolve_programs` of ``preset``, each checked by ``check``.
+
+    ``check`` is the engine's models (:class:`livegen.model.ModelSet`): it loads a
+    program's model now, not at the program change, and checks its style.
 
     Raises:
         PresetError: see :func:`resolve_programs`.
-        ModelError: ``style_id`` refuses a program's style.
+        ModelError: ``check`` refuses a program (its model or its style).
     """
     programs = resolve_programs(preset) if programs is None else dict(programs)
     for program in programs.values():
-        style_id(program.conditioning.style)
+        check(program)
     return programs

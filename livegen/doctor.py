@@ -270,14 +270,13 @@ def _ports(backend: str, client_name: str, add: Callable[[Finding], None]) -> bo
 def _model(preset_name: str, model_path: str | None) -> Finding:
     """Whether the model loads and has the preset's style."""
     try:
-        from livegen.model import Model
+        from livegen.model import ModelSet
         from livegen.presets import load_preset
 
         preset = load_preset(preset_name)
         start_s = timebase.now()
-        model = Model.load(model_path)
+        model = ModelSet(model_path)(preset)  # the preset's own model, or --model
         load_ms = 1000 * (timebase.now() - start_s)
-        model.style_id(preset.conditioning.style)
     except LivegenError as err:
         return Finding("model", PROBLEM, str(err).split(": ")[0],
                        f"{' '.join(str(err).split())} (--model PATH, or $LIVEGEN_MODEL)")

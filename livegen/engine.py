@@ -34,7 +34,7 @@ import mido
 from livegen import timebase
 from livegen.buffer import PerformanceBuffer
 from livegen.clock import MidiClock
-from livegen.control import Controls, check_programs
+from livegen.control import Controls, check_programs, one_model
 from livegen.generation import Generator
 from livegen.grid import GridSource
 from livegen.guidance import StepModel
@@ -80,17 +80,18 @@ class Engine:
             (:class:`livegen.clock.MidiClock`); the JACK input's ``stalled_between``.
         input_losses: ``input_losses()``: messages or cycles the input lost so far, for
             the lost note_off check (:class:`livegen.listener.Listener`); None: never any.
+        models: each preset's model, its style checked (:class:`livegen.model.ModelSet`);
+            None: ``model`` for every preset.
 
     Raises:
-        ModelError: the model has no style ``preset.conditioning.style`` (or a program's).
+        ModelError: the model has no style ``preset.conditioning.style`` (or a program's),
+            or a program's model does not load.
         PresetError: a ``program_map`` entry names no loadable preset.
         ValueError: ``prepare_s`` is not > 0.
 
     Attributes:
-        model: the step model.
-        buffer: the performer's notes.
-        generator: the model, sampler and primed state.
-        scheduler: the timed output.
+        model: the step model in use (the preset's); buffer: the performer's notes.
+        generator: the model, sampler and primed state; scheduler: the timed output.
         clock: the MIDI beat clock follower (fed whatever the preset).
         tempo: the performer's onsets and tempo.
         grids: the beat grid in force (clock or performer).
@@ -104,11 +105,12 @@ class Engine:
                  prepare_s: float = PREPARE_S,
                  programs: dict[int, Preset] | None = None, realtime: bool = False,
                  input_stalls: Callable[[float, float], bool] | None = None,
-                 input_losses: Callable[[], int] | None = None) -> None:
+                 input_losses: Callable[[], int] | None = None,
+                 models: Callable[[Preset], StepModel] | None = None) -> None:
         if not prepare_s > 0:
             raise ValueError(f"prepare_s must be > 0 seconds (received {prepare_s!r})")
-        self.model = model
-        self.controls = Controls(check_programs(preset, programs, model.style_id))
+        self.model, self._models = model, models or one_model(model)
+        self.controls = Controls(check_programs(preset, programs, self._models))
         self._now = now
         self.generator = Generator(model, preset, seed=seed)
         self.buffer = PerformanceBuffer(capacity=preset.context_notes)
@@ -142,12 +144,9 @@ class Engine:
         return self.response.active
 
     def wants_fast_input(self) -> bool:
-        """True when input must reach the engine at once, not within a slow idle poll.
-
-        While a response plays (a barge-in stops it), and always with a
-        footswitch or hand-over key trigger (it starts one) or a MIDI clock
-        to follow. (:attr:`livegen.ports.base.InputPort.keep_fast`)
-        """
+        """True when input must reach the engine at once, not within a slow idle poll: while a
+        response plays (a barge-in stops it), and always with a footswitch or hand-over key
+        trigger (it starts one) or a MIDI clock to follow (``InputPort.keep_fast``)."""
         return self.response.active or needs_fast_input(self.preset)
 
     def feed(self, data: list[int] | bytes | mido.Message, timestamp_s: float) -> None:
@@ -162,9 +161,8 @@ class Engine:
     def poll(self) -> float | None:
         """Do all work due at ``now()`` without blocking (tests and host loops; no threads).
 
-        Handles the queued input, fires the trigger, generates up to the
-        lookahead and, while the scheduler thread is not running, sends the
-        due messages. Errors are survived as in the engine thread.
+        Handles the queued input, fires the trigger, generates up to the lookahead and, while
+        the scheduler thread is not running, sends the due messages. Errors are survived.
 
         Returns:
             Seconds until the engine next has work (None: only new input).
@@ -213,17 +211,18 @@ class Engine:
     def set_preset(self, preset: Preset, programs: dict[int, Preset] | None = None) -> None:
         """Switch preset at runtime; a response in progress is cancelled first (note_offs).
 
-        A preset with a ``program_map`` brings its own program bank (loaded
-        now, or ``programs``); one without keeps the bank in use.
+        It plays with its own model (``models``). A preset with a ``program_map`` brings its
+        own program bank (loaded now, or ``programs``); one without keeps the bank in use.
 
         Raises:
-            ModelError: the model has no style ``preset.conditioning.style`` (nothing changes).
+            ModelError: its model does not load or has no style ``preset.conditioning.style``
+                (nothing changes).
             PresetError: a ``program_map`` entry names no loadable preset (nothing changes).
         """
         with self._loop.lock:
-            self.model.style_id(preset.conditioning.style)
+            self._models(preset)
             if programs is not None or preset.controls.program_map:
-                self.controls.programs = check_programs(preset, programs, self.model.style_id)
+                self.controls.programs = check_programs(preset, programs, self._models)
             self._switch(preset, "preset change")
             self._use_next_preset()
 
@@ -319,7 +318,8 @@ class Engine:
         """Put the preset of the program and controller changes handed over in use, once."""
         preset, self._next_preset = self._next_preset, None
         if preset is not None and preset is not self.generator.preset:
-            self.generator.set_preset(preset)
+            self.model = self._models(preset)  # loaded when the program bank was
+            self.generator.set_preset(preset, self.model)
             self.activity.preset = preset.name
 
     def _silence(self, reason: str) -> None:

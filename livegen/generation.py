@@ -5,9 +5,8 @@
 it primes the performer's notes one at a time (4 tokens each), snapshots and
 restores the model state, and generates response notes token by token under
 the note grammar and the chord rules of :mod:`livegen.placement`.
-:func:`livegen.offline.continue_notes` (``livegen continue``) and the daemon's
-:class:`~livegen.engine.Engine` both use it, so they sound the same. Its
-state is rebuilt from the context window now and then (:mod:`livegen.rebuild`).
+:func:`livegen.offline.continue_notes` (``livegen continue``) and the daemon's :class:`~livegen.engine.Engine`
+both use it, so they sound the same. Its state is rebuilt now and then (:mod:`livegen.rebuild`).
 """
 
 from __future__ import annotations
@@ -366,21 +365,22 @@ class Generator:
             return None
         return self._clock_s + tokens.shift_seconds(self._next_shift)
 
-    def set_preset(self, preset: Preset) -> None:
-        """Use another preset; if its style or context length differs, :meth:`rebuild`.
-
-        The sampler's random stream carries on.
+    def set_preset(self, preset: Preset, model: StepModel | None = None) -> None:
+        """Use another preset (and ``model``, default the one in use); :meth:`rebuild` if the
+        model, style or context length differs. The random stream carries on.
 
         Raises:
             ModelError: the model has no style ``preset.conditioning.style`` or one named in
                 ``style_contrast`` (nothing changes).
         """
-        styled = StyledModel(self.model, preset)
+        model = self.model if model is None else model
+        styled = StyledModel(model, preset)
         self._rebuild.abandon()  # a rebuild under way was for the old preset
-        rebuild = (not styled.same_state(self._styled)
+        rebuild = (model is not self.model or not styled.same_state(self._styled)
                    or preset.context_notes != self.preset.context_notes)
+        self.model = model
         self.sampler = self.sampler.with_preset(preset)  # same random stream and memory
-        self._copy_guard = getattr(self.model, "copy_guard", None) if preset.answer.copy_guard else None
+        self._copy_guard = getattr(model, "copy_guard", None) if preset.answer.copy_guard else None
         self._decoder = NoteDecoder(channel=preset.channel)
         self._density.limit = float(preset.answer.density_limit)  # its pace and count go on
         self.follower.set_weights(**Follower.weights_of(preset.conditioning))

@@ -24,13 +24,17 @@ from livegen.copyguard import CopyGuard, guard_path
 from livegen.errors import ModelError, VocabularyMismatchError
 from livegen.tokens import VOCAB_HASH, VOCAB_SIZE, VOCAB_VERSION
 
-__all__ = ["Model", "State", "default_model_path", "METADATA_KEY"]
+__all__ = ["Model", "ModelSet", "State", "default_model_path", "model_path", "preset_model",
+           "METADATA_KEY", "MODEL_ENV"]
 
 METADATA_KEY = "livegen"
 INPUT_NAMES = ("token", "style", "h", "c")
 OUTPUT_NAMES = ("logits", "h_out", "c_out")
 MAX_STATE_LAYERS = 64  # a recurrent state beyond this is no exported model (a 58 TiB state was asked)
 MAX_STATE_HIDDEN = 65536
+#: The environment variable naming one model for every preset (as ``livegen --model``).
+MODEL_ENV = "LIVEGEN_MODEL"
+_PACKAGED = Path(__file__).resolve().parent / "models"
 
 
 def default_model_path() -> Path:
@@ -39,9 +43,80 @@ def default_model_path() -> Path:
     The shipped graph is int8 (``livegen_train.quantize``); the float32 graph it is
     quantized from ships next to it as ``default.fp32.onnx`` (``livegen --model``).
     """
-    if os.environ.get("LIVEGEN_MODEL"):
-        return Path(os.environ["LIVEGEN_MODEL"])
-    return Path(__file__).resolve().parent / "models" / "default.onnx"
+    if os.environ.get(MODEL_ENV):
+        return Path(os.environ[MODEL_ENV])
+    return _PACKAGED / "default.onnx"
+
+
+def model_path(name: str) -> Path:
+    """The file of a preset's ``model`` key: "" the default model, a packaged model's name
+    (``baroque``: ``livegen/models/baroque.onnx``) or an ``.onnx`` path (``~`` expanded)."""
+    if not name:
+        return _PACKAGED / "default.onnx"
+    return Path(name).expanduser() if name.endswith(".onnx") else _PACKAGED / f"{name}.onnx"
+
+
+class ModelSet:
+    """The models a session's presets play with, each file loaded once.
+
+    A preset plays with its own ``model`` (:func:`model_path`); ``path``
+    (``livegen --model``, else ``$LIVEGEN_MODEL``) overrides every preset's.
+    Calling the set with a preset gives its model, its style checked. Where one
+    model is asked (the evaluation's styles, baselines and scores), the set stands
+    for its default model: other attributes are the default model's.
+
+    Args:
+        path: one model for every preset; None: each preset's own.
+        threads: onnxruntime intra-op threads per model.
+        env: ``$LIVEGEN_MODEL`` overrides when ``path`` is None (False: never, as the
+            packaged examples).
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, threads: int = 1,
+                 env: bool = True) -> None:
+        chosen = path if path is not None else (os.environ.get(MODEL_ENV) or None if env else None)
+        self.override: Path | None = Path(chosen) if chosen is not None else None
+        self.threads = threads
+        self._loaded: dict[Path, Model] = {}
+
+    def default(self) -> Model:
+        """The model of a preset without a ``model`` key (or the override)."""
+        path = self.override if self.override is not None else model_path("")
+        if path not in self._loaded:
+            self._loaded[path] = Model.load(path, threads=self.threads)
+        return self._loaded[path]
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name in ("override", "threads"):
+            raise AttributeError(name)
+        return getattr(self.default(), name)
+
+    def path_for(self, preset: Any) -> Path:
+        """The ``.onnx`` file ``preset`` (a :class:`livegen.presets.Preset`) plays with."""
+        return self.override if self.override is not None else model_path(preset.model)
+
+    def __call__(self, preset: Any) -> Model:
+        """The loaded model of ``preset``.
+
+        Raises:
+            ModelError: the file is missing or no livegen model (the message names the
+                preset and its ``model`` key, and lists the packaged models), or the model
+                has no style ``preset.conditioning.style``.
+        """
+        path = self.path_for(preset)
+        model = self._loaded.get(path)
+        if model is None:
+            try:
+                model = Model.load(path, threads=self.threads)
+            except ModelError as err:
+                if self.override is not None or not preset.model:
+                    raise
+                packaged = ", ".join(sorted(p.stem for p in _PACKAGED.glob("*.onnx")))
+                raise type(err)(f"preset {preset.name!r}: model {preset.model!r}: {err} "
+                                f"(packaged models: {packaged})") from None
+            self._loaded[path] = model
+        model.style_id(preset.conditioning.style)
+        return model
 
 
 @dataclass
@@ -248,3 +323,9 @@ class Model:
         if logits is None:
             raise ValueError("run_tokens needs at least one token")
         return logits, state
+
+
+def preset_model(model: Any, preset: Any) -> Any:
+    """The step model ``preset`` plays with: ``model(preset)`` when ``model`` is a
+    :class:`ModelSet`, else ``model`` itself (one model for every preset)."""
+    return model(preset) if isinstance(model, ModelSet) else model

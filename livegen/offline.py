@@ -30,6 +30,7 @@ from livegen.errors import MidiFileError
 from livegen.generation import Generator
 from livegen.grid import BeatGrid
 from livegen.guidance import StepModel
+from livegen.model import preset_model
 from livegen.notes import DEFAULT_TEMPO_US, Note, last_notes, read_midi
 from livegen.phrases import last_phrase, phrase_span_s, voice_line
 from livegen.placement import Placement
@@ -199,9 +200,10 @@ def answer_notes(model: StepModel, preset: Preset, prompt: Sequence[Note], *,
     What the evaluation measures (``livegen evaluate``): the daemon cannot
     answer before its trigger, and the rest it leaves is the first time shift
     the model is fed, so it shapes the whole answer. Same arguments and errors
-    as :func:`continue_notes`.
+    as :func:`continue_notes`; ``model`` may be a :class:`livegen.model.ModelSet`
+    (each preset its own model).
     """
-    return continue_notes(model, preset, prompt, n_notes=n_notes, seed=seed,
+    return continue_notes(preset_model(model, preset), preset, prompt, n_notes=n_notes, seed=seed,
                           gap_s=daemon_gap_s(prompt, preset))
 
 

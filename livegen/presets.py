@@ -1,7 +1,7 @@
 """Presets: YAML files validated into frozen :class:`Preset` dataclasses.
 
-A preset is four top-level fields (name, description, channel,
-context_notes) and six frozen sections from :mod:`livegen.sections`, each
+A preset is five top-level fields (name, description, channel,
+context_notes, model) and six frozen sections from :mod:`livegen.sections`, each
 checked once, by its own class, when it is built: ``sampling``
 (temperature, top_p, pitch range, max_duration_s, repetition guard, key
 mask), ``triggering`` (trigger, silence, footswitch, hand-over key),
@@ -55,13 +55,13 @@ SECTIONS: MappingProxyType[str, type] = MappingProxyType({
     "sampling": SamplingConfig, "triggering": TriggerConfig, "timing": TimingConfig,
     "answer": AnswerConfig, "conditioning": StyleConfig, "controls": ControlConfig})
 #: The keys that are fields of :class:`Preset` itself.
-TOP_KEYS = ("name", "description", "channel", "context_notes")
+TOP_KEYS = ("name", "description", "channel", "context_notes", "model")
 #: Every YAML key of a section -> that section's attribute on :class:`Preset`.
 FIELD_SECTION: MappingProxyType[str, str] = MappingProxyType(
     {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)})
 #: Every YAML key a preset may hold, in the order :meth:`Preset.to_dict` writes them.
 KEYS = TOP_KEYS + tuple(FIELD_SECTION)
-assert len(set(KEYS)) == len(KEYS) == 51, "a key in two sections"
+assert len(set(KEYS)) == len(KEYS) == 52, "a key in two sections"
 assert not set(SECTIONS) & set(KEYS), "a section named like a key: replace(**keys) could not tell them apart"
 #: YAML 1.1 reads a bare ``off``/``none``-like word as False; these keys mean their "off" then.
 _FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off", "key_mask": "off",
@@ -82,6 +82,9 @@ class Preset:
         description: one line shown by ``livegen presets``.
         channel: MIDI channel of the answer, 0-15 (1-16 on a DAW's display).
         context_notes: performer notes kept and fed to the model, 1-512.
+        model: the model this preset plays with (:class:`livegen.model.ModelSet`): a
+            packaged model's name (``baroque``: ``livegen/models/baroque.onnx``) or an
+            ``.onnx`` path (in a preset file, relative to the file); "" the default model.
         sampling: how each token is drawn (:class:`livegen.sections.SamplingConfig`).
         triggering: what starts an answer (:class:`livegen.sections.TriggerConfig`);
             ``trigger: bars`` needs ``timing.clock == "midi"``.
@@ -103,6 +106,7 @@ class Preset:
     description: str = ""
     channel: int = 0
     context_notes: int = 50
+    model: str = ""
     sampling: SamplingConfig = SamplingConfig()
     triggering: TriggerConfig = TriggerConfig()
     timing: TimingConfig = TimingConfig()
@@ -121,6 +125,9 @@ class Preset:
                 ("context_notes", is_int(self.context_notes)
                  and 1 <= self.context_notes <= MAX_CONTEXT_NOTES,
                  f"an integer 1-{MAX_CONTEXT_NOTES}"),
+                ("model", isinstance(self.model, str) and (self.model.endswith(".onnx") or (
+                    "/" not in self.model and "\\" not in self.model)),
+                 "a packaged model's name (no path) or a path to an .onnx file"),
                 *((section, isinstance(getattr(self, section), cls), f"a {cls.__name__}")
                   for section, cls in SECTIONS.items()),
             ])
@@ -357,4 +364,6 @@ def load_preset(name_or_path: str | os.PathLike, overrides: dict[str, Any] | Non
         raise PresetError(f"{path}: the preset file is empty (give at least one key, e.g. style: classical)")
     if overrides and isinstance(data, dict):
         data = {**data, **overrides}
+    if isinstance(data, dict) and isinstance(data.get("model"), str) and data["model"].endswith(".onnx"):
+        data = {**data, "model": str(path.parent / Path(data["model"]).expanduser())}  # next to the file
     return Preset.from_dict(data, source=str(path))

@@ -263,7 +263,7 @@ class InputLoss:
         self._arrived_before = arrived
 
 
-def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading.Event,
+def serve(args: argparse.Namespace, preset, backend: str, models, stop: threading.Event,
           ready: Callable[[str], None], *, close_watchdog_s: float | None = None) -> int:
     """Open the ports, run the engine until ``stop``; on every exit end every note, close all.
 
@@ -272,7 +272,7 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
             ``jack_client``, ``seed``, ``reconnect``).
         preset: the preset to play.
         backend: the concrete backend.
-        model: the loaded model.
+        models: each preset's model (:class:`livegen.model.ModelSet`; the program bank's too).
         stop: set by a stop signal.
         ready: told the ready line once the daemon listens (the CLI prints it).
         close_watchdog_s: if given (the CLI gives :data:`~livegen.stopsignals.CLOSE_WATCHDOG_S`),
@@ -307,10 +307,10 @@ def serve(args: argparse.Namespace, preset, backend: str, model, stop: threading
         log.info("engine thread: %s", why)
         # idle under a real-time server, JACK's process thread on the CPU of the server's
         # own (livegen/ports/affinity.py: idle CPU 0.5 % instead of 1.3-1.5 % on a 2-core VM)
-        affinity = (CycleAffinity(lambda: jack_process_tid(link.output)) if priority is not None
-                    else None)
-        engine = Engine(model, preset, link.outlet.send, seed=args.seed, realtime=True,
-                        input_stalls=link.stalled_between, input_losses=link.input_losses)
+        affinity = CycleAffinity(lambda: jack_process_tid(link.output)) if priority is not None else None
+        engine = Engine(models(preset), preset, link.outlet.send, seed=args.seed, realtime=True,
+                        input_stalls=link.stalled_between, input_losses=link.input_losses,
+                        models=models)
         # A full collection holds the GIL, so it stalls the engine and the scheduler:
         # over the ~30k objects of startup it took 15-34 ms on this 2-core VM; frozen,
         # they are never scanned again (livegen bench: "full GC pause").

@@ -55,7 +55,8 @@ def midi_files(draw) -> bytes:
 @given(data=midi_files())
 def test_any_midi_file_ends_in_one_line_or_a_continuation(data):
     original = cli._load_model
-    cli._load_model = lambda preset, path: FakeModel()  # the file is what is fuzzed, not the model
+    # the file is what is fuzzed, not the model
+    cli._load_model = lambda preset, path: lambda _preset: FakeModel()
     try:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "in.mid"

@@ -309,8 +309,9 @@ class FakeEngine:
     messages_on_start = 0  # input messages the engine was handed
 
     def __init__(self, model, preset, send, now=None, seed=None, realtime=False,
-                 input_stalls=None, input_losses=None) -> None:
+                 input_stalls=None, input_losses=None, models=None) -> None:
         self.model, self.preset, self.send, self.seed = model, preset, send, seed
+        self.models = models
         self.realtime, self.input_stalls, self.input_losses = realtime, input_stalls, input_losses
         self.stats = types.SimpleNamespace(responses=2, notes_sent=30, messages_in=40,
                                            dropped_messages=0, latencies_ms=[3.0, 4.0, 9.0])

@@ -68,9 +68,17 @@ def test_resolve_programs_names_the_entry_that_fails():
 
 def test_check_programs_checks_every_style():
     model = FakeModel()
-    assert check_programs(BASE, {1: BASE}, model.style_id) == {1: BASE}
+    checked = []
+
+    def check(program):
+        checked.append(program.name)
+        return model.style_id(program.conditioning.style)
+
+    other = BASE.replace(name="d")
+    assert check_programs(BASE, {1: BASE, 2: other}, check) == {1: BASE, 2: other}
+    assert checked == ["c", "d"]
     with pytest.raises(ModelError):
-        check_programs(BASE, {1: BASE.replace(style="jazz")}, model.style_id)
+        check_programs(BASE, {1: BASE.replace(style="jazz")}, check)
 
 
 # -- live control of the engine ---------------------------------------------------------
@@ -268,3 +276,35 @@ def test_a_panic_cc_release_or_another_control_does_not_silence():
     rig.engine.feed([0xB0, 31, 127], rig.clock())
     rig.poll()
     assert rig.engine.responding
+
+
+def test_a_program_with_its_own_model_answers_with_that_model():
+    other = PRESET.replace(name="other", style="baroque", model="baroque")
+    models = {"": FakeModel(seed=1), "baroque": FakeModel(seed=2)}
+    asked = []
+
+    def model_of(preset):
+        asked.append(preset.name)
+        return models[preset.model]
+
+    clock = FakeClock()
+    port = FakePort(clock)
+    engine = Engine(models[""], PRESET, port.send, now=clock, seed=1, programs={3: other},
+                    models=model_of)
+    assert asked == ["other"]  # the program's model is loaded with the bank, not at the change
+    rig = Rig(clock, port, engine.model, engine)
+    rig.play(PHRASE)
+    rig.run_until_responding()
+    rig.poll_for(PRESET.answer.max_seconds + 1)
+    assert models[""].steps and not models["baroque"].steps
+    engine.feed([0xC0, 3], clock())
+    engine.poll()
+    assert engine.model is models["baroque"] and engine.generator.model is models["baroque"]
+    primed = models["baroque"].steps
+    assert primed >= 4 * len(PHRASE)  # the performer's notes primed again into its state
+    rig.play(PHRASE[:3])
+    rig.run_until_responding()
+    rig.poll_for(PRESET.answer.max_seconds + 1)
+    assert models["baroque"].steps > primed + 4 * 3 and hanging_notes(port.messages) == {}
+    engine.set_preset(PRESET)  # back: the first model again
+    assert engine.generator.model is models[""]

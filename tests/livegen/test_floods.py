@@ -84,9 +84,9 @@ def test_a_controller_flood_changes_the_preset_once_per_step():
     switches = []
     set_preset = rig.engine.generator.set_preset
 
-    def counting(new):
+    def counting(new, model=None):
         switches.append(new)
-        set_preset(new)
+        set_preset(new, model)
 
     rig.engine.generator.set_preset = counting
     for i in range(1000):

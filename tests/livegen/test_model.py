@@ -111,3 +111,46 @@ def test_a_truncated_copy_guard_is_a_model_error(tmp_path):
     guard.write_bytes(guard.read_bytes()[:40])
     with pytest.raises(ModelError, match="not a livegen copy guard"):
         Model.load(path)
+
+
+def _tiny_set(tmp_path, monkeypatch):
+    from livegen import model as model_module
+
+    packaged = tmp_path / "models"
+    packaged.mkdir()
+    write_tiny_model(packaged / "default.onnx")
+    write_tiny_model(packaged / "baroque.onnx")
+    monkeypatch.setattr(model_module, "_PACKAGED", packaged)
+    monkeypatch.delenv("LIVEGEN_MODEL", raising=False)
+    return packaged
+
+
+def test_each_preset_plays_with_its_own_model_loaded_once(tmp_path, monkeypatch):
+    from livegen.model import ModelSet
+    from livegen.presets import Preset
+
+    packaged = _tiny_set(tmp_path, monkeypatch)
+    models = ModelSet()
+    plain, own = Preset("a"), Preset("b", model="baroque")
+    assert models(plain).path == packaged / "default.onnx"
+    assert models(own).path == packaged / "baroque.onnx"
+    assert models(own) is models(own)  # loaded once
+    path = tmp_path / "mine.onnx"
+    write_tiny_model(path)
+    assert models(Preset("c", model=str(path))).path == path
+    every = ModelSet(path)  # --model: one model for every preset
+    assert every(own).path == path and every(plain) is every(own)
+    monkeypatch.setenv("LIVEGEN_MODEL", str(packaged / "default.onnx"))
+    assert ModelSet()(own).path == packaged / "default.onnx"
+
+
+def test_a_missing_preset_model_names_the_preset_the_key_and_the_models_there_are(tmp_path, monkeypatch):
+    from livegen.model import ModelSet
+    from livegen.presets import Preset
+
+    _tiny_set(tmp_path, monkeypatch)
+    with pytest.raises(ModelError, match=r"preset 'b': model 'bach': model file not found: .*bach\.onnx "
+                                         r"\(packaged models: baroque, default\)"):
+        ModelSet()(Preset("b", model="bach"))
+    with pytest.raises(ModelError, match="the model has"):
+        ModelSet()(Preset("b", model="baroque").replace(style="jazz"))

@@ -281,7 +281,7 @@ def test_continue_file_hands_prompt_and_answer_to_plot(tmp_path):
 def _fake_model_cli(monkeypatch):
     from livegen import cli
 
-    monkeypatch.setattr(cli, "_load_model", lambda preset, path: FakeModel())
+    monkeypatch.setattr(cli, "_load_model", lambda preset, path: lambda _preset: FakeModel())
     return cli
 
 

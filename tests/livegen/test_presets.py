@@ -60,7 +60,7 @@ def test_from_dict_to_dict_round_trip():
                                "pitch_low": 40, "pitch_high": 80, "channel": 3})
     assert preset.sampling.temperature == 1.0 and isinstance(preset.sampling.temperature, float)
     data = preset.to_dict()
-    assert set(data) == set(KEYS) and len(KEYS) == 51  # every YAML key, flat
+    assert set(data) == set(KEYS) and len(KEYS) == 52  # every YAML key, flat
     assert Preset.from_dict(data) == preset
 
 
@@ -412,6 +412,8 @@ def test_constructor_rejects_an_unknown_keyword():
     ({"description": 3}, "description must be a string (received 3)"),
     ({"channel": 16}, "channel must be an integer 0-15 (received 16)"),
     ({"context_notes": 0}, "context_notes must be an integer 1-512 (received 0)"),
+    ({"model": "models/bach"}, "model must be a packaged model's name (no path) or a path to an .onnx file"),
+    ({"model": 3}, "model must be a packaged model's name"),
     ({"trigger": "bars"}, "trigger: bars needs clock: midi (received 'bars' with clock 'none')"),
     ({"trigger": "cc", "trigger_cc": 21, "cc_map": {21: "enabled"}},
      "cc_map must not map 21, the footswitch of trigger: cc (received {21: 'enabled'})"),
@@ -577,3 +579,11 @@ def test_a_bad_panic_cc_is_refused(changes, message):
     with pytest.raises(PresetError) as info:
         Preset(name="p").replace(**changes)
     assert message in str(info.value)
+
+
+def test_a_preset_files_model_path_is_read_next_to_the_file(tmp_path):
+    path = _write(tmp_path, "style: baroque\nmodel: mine.onnx\n")
+    assert load_preset(path).model == str(tmp_path / "mine.onnx")
+    absolute = f"{tmp_path}/x.onnx"
+    assert load_preset(_write(tmp_path, f"model: {absolute}\n", "b.yaml")).model == absolute
+    assert load_preset(_write(tmp_path, "model: baroque\n", "c.yaml")).model == "baroque"  # a packaged name

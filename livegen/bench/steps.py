@@ -19,7 +19,7 @@ import numpy as np
 from livegen import tokens
 from livegen.bench.report import NS_PER_MS, Figure, time_ms, timing
 from livegen.generation import Generator
-from livegen.model import Model
+from livegen.model import Model, preset_model
 from livegen.notes import Note
 from livegen.presets import Preset, list_presets, load_preset
 
@@ -119,7 +119,8 @@ def _describe(preset: Preset) -> str:
         f"guidance {conditioning.style_guidance:g} away from "
         + (", ".join(conditioning.style_contrast) or "the mean of every style"))
     return (f"style {conditioning.style}, {guidance}, follow {conditioning.follow:g}, "
-            f"key mask {preset.sampling.key_mask}, top_p {preset.sampling.top_p:g}")
+            f"key mask {preset.sampling.key_mask}, top_p {preset.sampling.top_p:g}"
+            + (f", model {preset.model}" if preset.model else ""))
 
 
 class NoteAnswers:
@@ -224,7 +225,8 @@ def note_rows(model: Model, presets: dict[str, Preset | Path] | None = None, *,
     """The per-note rows to time: an empty figure and its workload, or a skipped figure and None.
 
     Args:
-        model: as for :class:`NoteAnswers`.
+        model: as for :class:`NoteAnswers`, or a :class:`livegen.model.ModelSet` (each
+            preset with its own model, as the daemon plays it).
         presets: ``{name: preset or its YAML file}``; default every preset found
             (:func:`livegen.presets.list_presets`: the shipped ones and ``$LIVEGEN_PRESETS``'s).
         variants: also the comparison rows of :func:`note_variants` (else the presets as they are)
@@ -234,19 +236,20 @@ def note_rows(model: Model, presets: dict[str, Preset | Path] | None = None, *,
     from livegen.errors import LivegenError
 
     rows: list[tuple[Figure, NoteAnswers | None]] = []
-    twin = float_twin(model) if variants else None
     for name, preset in (presets or list_presets()).items():
         try:
             preset = load_preset(preset) if not isinstance(preset, Preset) else preset
+            own = preset_model(model, preset)
         except LivegenError as err:
             rows.append((Figure(f"note.{name}", f"one generated note: {name}", skipped=str(err)), None))
             continue
+        twin = float_twin(own) if variants else None
         for suffix, what, variant in (note_variants(preset) if variants else [("", "", preset)]):
             figure = Figure(f"note.{name}{suffix}",
                             f"one generated note: {name}" if not suffix else f"  {name}, {what}",
                             note=_describe(variant))
             try:
-                rows.append((figure, NoteAnswers(model, variant)))
+                rows.append((figure, NoteAnswers(own, variant)))
             except LivegenError as err:
                 figure.skipped = str(err)
                 rows.append((figure, None))

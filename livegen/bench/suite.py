@@ -11,7 +11,7 @@ from livegen.bench.listener import jack_server_facts
 from livegen.bench.realtime import bench_gc, bench_scheduler, bench_trigger
 from livegen.bench.report import Report, load_avg, machine_context
 from livegen.bench.steps import bench_notes, bench_reread, bench_step
-from livegen.model import Model
+from livegen.model import ModelSet
 
 __all__ = ["Settings", "FULL", "QUICK", "ELSEWHERE", "run"]
 
@@ -53,7 +53,7 @@ def run(model_path: str | os.PathLike | None = None, *, quick: bool = False,
     18 rows x 1,050 notes took 65 s on a busy machine) and return the report.
 
     Args:
-        model_path: the ``.onnx`` model; default the packaged one (or ``$LIVEGEN_MODEL``).
+        model_path: one ``.onnx`` model for every preset; default each preset's own (or ``$LIVEGEN_MODEL``).
         quick: use :data:`QUICK` (a 5 s response, 3 s idle) instead of :data:`FULL`.
         settings: explicit counts and durations (overrides ``quick``).
         daemon: also start the daemon (cold start, idle CPU, memory).
@@ -62,7 +62,8 @@ def run(model_path: str | os.PathLike | None = None, *, quick: bool = False,
         ModelError: the model cannot be loaded.
     """
     settings = settings or (QUICK if quick else FULL)
-    model = Model.load(model_path, threads=1)
+    models = ModelSet(model_path, threads=1)  # each preset its own model, as the daemon plays it
+    model = models.default()
     report = Report(machine_context(model, "quick" if quick else "full"))
     report.context["elsewhere"] = ELSEWHERE
     report.context["jack_server"] = jack_server_facts() if daemon else None
@@ -70,7 +71,7 @@ def run(model_path: str | os.PathLike | None = None, *, quick: bool = False,
     step = bench_step(model, settings.steps, settings.warmup)
     report.figures += [step, bench_reread(model, settings.rereads, step)]
     log.info("one generated note x %d, every preset", settings.notes)
-    report.figures += bench_notes(model, settings.notes, min(settings.warmup, settings.notes), base=step)
+    report.figures += bench_notes(models, settings.notes, min(settings.warmup, settings.notes), base=step)
     report.figures.append(bench_gc())  # from here on the process is frozen as the daemon is
     log.info("trigger -> first note_on x %d responses", settings.responses)
     report.figures += bench_trigger(model, settings.responses)

@@ -447,3 +447,22 @@ def test_cli_missing_model_is_one_line(tmp_path, capsys):
     assert cli.main(["bench", "--quick", "--model", str(tmp_path / "absent.onnx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("livegen: error: ") and "absent.onnx" in err[0]
+
+
+def test_every_preset_is_timed_with_its_own_model(tmp_path, monkeypatch):
+    from livegen import model as model_module
+    from livegen.bench.steps import note_rows
+    from livegen.model import ModelSet
+    from livegen.presets import Preset
+
+    packaged = tmp_path / "models"
+    packaged.mkdir()
+    write_tiny_model(packaged / "default.onnx")
+    write_tiny_model(packaged / "baroque.onnx")
+    monkeypatch.setattr(model_module, "_PACKAGED", packaged)
+    monkeypatch.delenv("LIVEGEN_MODEL", raising=False)
+    presets = {"a": Preset("a", model=""), "b": Preset("b", model="baroque")}
+    rows = note_rows(ModelSet(threads=1), presets, variants=False)
+    assert [figure.key for figure, _ in rows] == ["note.a", "note.b"]
+    assert [work.generator.model.path.name for _, work in rows] == ["default.onnx", "baroque.onnx"]
+    assert "model baroque" in rows[1][0].note and "model" not in rows[0][0].note

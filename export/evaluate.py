@@ -790,6 +790,7 @@ def main(argv: list[str] | None = None) -> int:
                       config, copies=_copy_index(split["train"]), classifier=classifier)
     report["classifier"] = source if report["classifier"] is None else {**report["classifier"], **source}
     report.update(model=_shown(model.path), scored_with=scored_with, note=args.note, split=args.split,
+                  preset_models={style: _shown(model.path_for(p)) for style, p in presets.items()},
                   corpus=f"midi-dir {args.midi_dir} ({args.style})" if args.midi_dir else "music21",
                   command=shlex.join(["livegen", "evaluate", *(sys.argv[1:] if argv is None else argv)]),
                   date=time.strftime("%Y-%m-%d"), minutes=round((time.monotonic() - started) /

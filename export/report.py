@@ -321,7 +321,7 @@ def markdown(report: dict[str, Any], figures: dict[str, str] | None = None) -> s
         report["command"],
         "```",
         "",
-        f"Model: `{report['model']}`. Corpus: {report['corpus']}, "
+        f"Model: `{report['model']}`{_own_models(report)}. Corpus: {report['corpus']}, "
         f"{report.get('split', 'test')} split of "
         "`livegen_train.corpus.split_pieces` (deduplicated, split by piece). "
         f"Training pieces: {report['train_pieces']}. Wall time: {report['minutes']} min.",
@@ -511,6 +511,13 @@ def _classifier_lines(section: dict[str, Any] | None) -> list[str]:
             lines += [f"Reference, the {owner} real continuations (not a check):", "",
                       _md(header, rows), ""]
     return lines
+
+
+def _own_models(report: dict) -> str:
+    """The presets whose model is not the report's, with their files (e.g. baroque's own
+    ``livegen/models/baroque.onnx``): their answers, labels and scores are that model's."""
+    own = {style: path for style, path in report.get("preset_models", {}).items() if path != report["model"]}
+    return "".join(f", the {style} preset with its own `{path}`" for style, path in sorted(own.items()))
 
 
 def write_markdown(report: dict[str, Any], path: str | os.PathLike) -> Path:

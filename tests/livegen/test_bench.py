@@ -18,7 +18,10 @@ import subprocess
 import sys
 
 import pytest
-from test_cli import write_tiny_model  # tests/livegen is on sys.path (pytest's rootdir-less mode)
+from test_cli import (  # tests/livegen is on sys.path (pytest's rootdir-less mode)
+    packaged_tiny_models,
+    write_tiny_model,
+)
 
 from livegen import bench, cli, generation, ports, presets
 from livegen.bench import daemon as bench_daemon
@@ -450,17 +453,11 @@ def test_cli_missing_model_is_one_line(tmp_path, capsys):
 
 
 def test_every_preset_is_timed_with_its_own_model(tmp_path, monkeypatch):
-    from livegen import model as model_module
     from livegen.bench.steps import note_rows
     from livegen.model import ModelSet
     from livegen.presets import Preset
 
-    packaged = tmp_path / "models"
-    packaged.mkdir()
-    write_tiny_model(packaged / "default.onnx")
-    write_tiny_model(packaged / "baroque.onnx")
-    monkeypatch.setattr(model_module, "_PACKAGED", packaged)
-    monkeypatch.delenv("LIVEGEN_MODEL", raising=False)
+    packaged_tiny_models(tmp_path, monkeypatch)
     presets = {"a": Preset("a", model=""), "b": Preset("b", model="baroque")}
     rows = note_rows(ModelSet(threads=1), presets, variants=False)
     assert [figure.key for figure, _ in rows] == ["note.a", "note.b"]

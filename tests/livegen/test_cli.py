@@ -85,6 +85,20 @@ def write_tiny_model(path: Path, *, vocab_version=VOCAB_VERSION, vocab_hash=VOCA
     return path
 
 
+def packaged_tiny_models(tmp_path: Path, monkeypatch) -> Path:
+    """Tiny models standing in for the packaged ones (``default`` and ``baroque``), with
+    ``$LIVEGEN_MODEL`` unset; returns their folder."""
+    from livegen import model as model_module
+
+    packaged = tmp_path / "models"
+    packaged.mkdir()
+    for name in ("default", "baroque"):
+        write_tiny_model(packaged / f"{name}.onnx")
+    monkeypatch.setattr(model_module, "_PACKAGED", packaged)
+    monkeypatch.delenv("LIVEGEN_MODEL", raising=False)
+    return packaged
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from test_cli import MODEL_STYLES, write_tiny_model  # tests/livegen is on sys.path
+from test_cli import MODEL_STYLES, packaged_tiny_models, write_tiny_model  # tests/livegen is on sys.path
 
 from livegen.errors import ModelError, VocabularyMismatchError
 from livegen.model import Model, default_model_path
@@ -113,23 +113,11 @@ def test_a_truncated_copy_guard_is_a_model_error(tmp_path):
         Model.load(path)
 
 
-def _tiny_set(tmp_path, monkeypatch):
-    from livegen import model as model_module
-
-    packaged = tmp_path / "models"
-    packaged.mkdir()
-    write_tiny_model(packaged / "default.onnx")
-    write_tiny_model(packaged / "baroque.onnx")
-    monkeypatch.setattr(model_module, "_PACKAGED", packaged)
-    monkeypatch.delenv("LIVEGEN_MODEL", raising=False)
-    return packaged
-
-
 def test_each_preset_plays_with_its_own_model_loaded_once(tmp_path, monkeypatch):
     from livegen.model import ModelSet
     from livegen.presets import Preset
 
-    packaged = _tiny_set(tmp_path, monkeypatch)
+    packaged = packaged_tiny_models(tmp_path, monkeypatch)
     models = ModelSet()
     plain, own = Preset("a"), Preset("b", model="baroque")
     assert models(plain).path == packaged / "default.onnx"
@@ -148,7 +136,7 @@ def test_a_missing_preset_model_names_the_preset_the_key_and_the_models_there_ar
     from livegen.model import ModelSet
     from livegen.presets import Preset
 
-    _tiny_set(tmp_path, monkeypatch)
+    packaged_tiny_models(tmp_path, monkeypatch)
     with pytest.raises(ModelError, match=r"preset 'b': model 'bach': model file not found: .*bach\.onnx "
                                          r"\(packaged models: baroque, default\)"):
         ModelSet()(Preset("b", model="bach"))

@@ -84,7 +84,8 @@ def listing_lines() -> list[str]:
     """What ``livegen presets`` prints: the user's presets, then the packaged ones, with their files.
 
     Each line is the name, the description (or why the file does not load,
-    in one line), a note when a user preset shadows a packaged one, and the path.
+    in one line), the preset's own model if it has one, a note when a user preset
+    shadows a packaged one, and the path.
     """
     entries = preset_entries()
     width = max((len(e.name) for e in entries), default=0)
@@ -94,7 +95,8 @@ def listing_lines() -> list[str]:
         lines.append(f"{title}:")
         for entry in (e for e in entries if e.user == user):
             try:
-                about = load_preset(entry.path).description
+                preset = load_preset(entry.path)
+                about = preset.description + (f"  [model {preset.model}]" if preset.model else "")
             except PresetError as err:
                 about = f"(cannot load: {' '.join(str(err).split())})"
             if entry.shadowed:

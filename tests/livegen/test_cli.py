@@ -170,6 +170,8 @@ def test_presets_lists_name_and_description(capsys):
     for name, path in list_presets().items():  # the first line of a name: the one --preset loads
         line = next(line for line in lines if line.split()[:1] == [name])
         assert load_preset(name).description in line and line.endswith(str(path))
+        assert ("[model " in line) == bool(load_preset(name).model)  # a preset's own model shows
+    assert any("[model baroque]" in line for line in lines)
 
 
 def test_train_without_torch_says_what_to_install(monkeypatch, capsys):

@@ -45,7 +45,7 @@ def default_model_path() -> Path:
     """
     if os.environ.get(MODEL_ENV):
         return Path(os.environ[MODEL_ENV])
-    return _PACKAGED / "default.onnx"
+    return model_path("")
 
 
 def model_path(name: str) -> Path:
@@ -74,14 +74,18 @@ class ModelSet:
 
     def __init__(self, path: str | os.PathLike | None = None, *, threads: int = 1,
                  env: bool = True) -> None:
-        chosen = path if path is not None else (os.environ.get(MODEL_ENV) or None if env else None)
-        self.override: Path | None = Path(chosen) if chosen is not None else None
+        if path is None and env:
+            path = os.environ.get(MODEL_ENV) or None
+        self.override: Path | None = Path(path) if path is not None else None
         self.threads = threads
         self._loaded: dict[Path, Model] = {}
 
     def default(self) -> Model:
         """The model of a preset without a ``model`` key (or the override)."""
-        path = self.override if self.override is not None else model_path("")
+        return self._load(self.override if self.override is not None else model_path(""))
+
+    def _load(self, path: Path) -> Model:
+        """The model at ``path``, loaded on first use (raises :class:`ModelError` as :meth:`Model.load`)."""
         if path not in self._loaded:
             self._loaded[path] = Model.load(path, threads=self.threads)
         return self._loaded[path]
@@ -103,18 +107,14 @@ class ModelSet:
                 preset and its ``model`` key, and lists the packaged models), or the model
                 has no style ``preset.conditioning.style``.
         """
-        path = self.path_for(preset)
-        model = self._loaded.get(path)
-        if model is None:
-            try:
-                model = Model.load(path, threads=self.threads)
-            except ModelError as err:
-                if self.override is not None or not preset.model:
-                    raise
-                packaged = ", ".join(sorted(p.stem for p in _PACKAGED.glob("*.onnx")))
-                raise type(err)(f"preset {preset.name!r}: model {preset.model!r}: {err} "
-                                f"(packaged models: {packaged})") from None
-            self._loaded[path] = model
+        try:
+            model = self._load(self.path_for(preset))
+        except ModelError as err:
+            if self.override is not None or not preset.model:
+                raise
+            packaged = ", ".join(sorted(p.stem for p in _PACKAGED.glob("*.onnx")))
+            raise type(err)(f"preset {preset.name!r}: model {preset.model!r}: {err} "
+                            f"(packaged models: {packaged})") from None
         model.style_id(preset.conditioning.style)
         return model
 

@@ -21,7 +21,8 @@ import numpy as np
 from livegen import tokens as tk
 from livegen_train.corpus import Piece
 
-__all__ = ["Augment", "encode_arrays", "piece_arrays", "part_pieces", "WindowSampler", "eval_windows"]
+__all__ = ["Augment", "encode_arrays", "piece_arrays", "part_pieces", "WindowSampler", "eval_windows",
+           "matching_transposition"]
 
 _SHIFT_EDGES = (tk.SHIFT_BINS_S[1:] + tk.SHIFT_BINS_S[:-1]) / 2
 _DUR_EDGES = (tk.DURATION_BINS_S[1:] + tk.DURATION_BINS_S[:-1]) / 2
@@ -135,6 +136,32 @@ def piece_arrays(piece: Piece, start: int, count: int, rng: np.random.Generator 
 _EVAL_AUGMENT = Augment(transpose=0)
 
 
+def matching_transposition(pitch_a: np.ndarray, duration_a: np.ndarray, pitch_b: np.ndarray,
+                           duration_b: np.ndarray) -> int:
+    """Semitones (-6 to 5) that move notes ``b`` into the key of notes ``a``.
+
+    The move whose duration-weighted pitch-class histogram of ``b`` correlates best
+    (Pearson) with ``a``'s, so a major and its relative minor count as one key
+    (the Krumhansl-Schmuckler idea without a profile); kept within 0-127 by
+    an octave the other way, else 0.
+
+    Args:
+        pitch_a, pitch_b: int [n] MIDI pitches 0-127.
+        duration_a, duration_b: float [n] seconds (weights).
+    """
+    hist_a = np.bincount(pitch_a % 12, weights=duration_a, minlength=12)
+    hist_b = np.bincount(pitch_b % 12, weights=duration_b, minlength=12)
+    if not (hist_a.std() > 0 and hist_b.std() > 0):
+        return 0
+    moves = np.arange(-6, 6)
+    corr = [np.corrcoef(hist_a, np.roll(hist_b, int(m)))[0, 1] for m in moves]
+    move = int(moves[int(np.argmax(corr))])
+    for candidate in (move, move - 12 if move > 0 else move + 12):
+        if 0 <= int(pitch_b.min()) + candidate and int(pitch_b.max()) + candidate <= 127:
+            return candidate
+    return 0
+
+
 def part_pieces(piece: Piece) -> list[Piece]:
     """Each part of a piece as a piece of its own (``name@part<i>``), in score time.
 
@@ -184,6 +211,10 @@ class WindowSampler:
             (:attr:`Augment.staccato` for the opening alone): the model hears a
             detached phrase and answers in its own style's articulation; 0 draws
             exactly the random numbers of a sampler without the option.
+        splice_key: a spliced window's own-style notes are moved into the opening's
+            key (:func:`matching_transposition`), as an answer stays in the key of the
+            phrase it answers; False: each part keeps its own random transposition, so
+            the model learns that the key may jump where the style changes.
 
     Raises:
         ValueError: ``splice`` or ``parts`` outside [0, 1]; a ``style_weights``
@@ -195,7 +226,7 @@ class WindowSampler:
                  augment: Augment = Augment(), seed: int = 0, style_power: float = 0.5,
                  splice: float = 0.0, parts: float = 0.0,
                  style_weights: dict[str, float] | None = None,
-                 opening_staccato: float = 0.0) -> None:
+                 opening_staccato: float = 0.0, splice_key: bool = False) -> None:
         for name, factor in (style_weights or {}).items():
             if name not in styles:
                 raise ValueError(f"style_weights names {name!r}, not one of {', '.join(styles)}")
@@ -206,6 +237,7 @@ class WindowSampler:
                 raise ValueError(f"{name} must be in [0, 1] (received {share!r})")
         self.splice = float(splice)
         self.parts = float(parts)
+        self.splice_key = bool(splice_key)
         self.pieces = [p for p in pieces if len(p) >= 2]
         self.styles = list(styles)
         self.window_notes = window_notes
@@ -274,7 +306,7 @@ class WindowSampler:
         for row in range(batch_size):
             k = self.rng.choice(len(self.style_ids), p=self.style_p)
             style_out[row] = self.style_ids[k]
-            parts, have = [np.array([tk.BOS])], 1
+            parts, have, opening, move = [np.array([tk.BOS])], 1, None, None
             if can_splice and self.rng.random() < self.splice:
                 others = np.array([i for i in range(len(self.style_ids)) if i != k])
                 p_other = self.style_p[others] / self.style_p[others].sum()
@@ -282,7 +314,8 @@ class WindowSampler:
                 notes = int(self.rng.integers(8, self.window_notes - 16 + 1))
                 piece = self.pieces[self.rng.choice(self.members[other], p=self.member_p[other])]
                 start = int(self.rng.integers(0, max(len(piece) - notes, 0) + 1))
-                toks = encode_arrays(*piece_arrays(piece, start, notes, self.rng, self.opening_augment))
+                opening = piece_arrays(piece, start, notes, self.rng, self.opening_augment)
+                toks = encode_arrays(*opening)
                 parts.append(toks)
                 have += len(toks)
                 weight[row, :len(toks) + 1] = 0.0  # the opening, and the shift that joins it
@@ -298,6 +331,10 @@ class WindowSampler:
                 need = (length - have + 3) // 4
                 start = int(self.rng.integers(0, max(len(piece) - need, 0) + 1))
                 arrays = piece_arrays(piece, start, need, self.rng, self.augment)
+                if opening is not None and self.splice_key:
+                    if move is None:  # the first own-style notes fix the move for the row
+                        move = matching_transposition(opening[0], opening[2], arrays[0], arrays[2])
+                    arrays = (np.clip(arrays[0] + move, 0, 127), *arrays[1:])
                 toks = encode_arrays(*arrays)
                 parts.append(toks)
                 have += len(toks)

@@ -8,7 +8,7 @@ import pytest
 
 from livegen import tokens as tk
 from livegen_train.corpus import STYLES, Piece, _load_pieces, _parse_one, _parse_parts, _with_parts
-from livegen_train.dataset import Augment, WindowSampler, part_pieces, piece_arrays
+from livegen_train.dataset import Augment, WindowSampler, matching_transposition, part_pieces, piece_arrays
 
 # Band of each part (semitones): a part's notes lie in [low, low + 6); bands do not overlap.
 BANDS = (36, 48, 60, 72)
@@ -154,7 +154,8 @@ def test_part_indices_cached_beside_the_notes(tmp_path):
 
 
 @pytest.mark.parametrize("splice", sorted(OLD_DIGESTS))
-@pytest.mark.parametrize("neutral", [{"style_weights": {"baroque": 1.0}}, {"opening_staccato": 0.0}])
+@pytest.mark.parametrize("neutral", [{"style_weights": {"baroque": 1.0}}, {"opening_staccato": 0.0},
+                                     {"splice_key": False}])
 def test_the_later_options_at_their_neutral_values_draw_the_old_windows(splice, neutral):
     sampler = WindowSampler(_random_corpus(False), STYLES, 32, Augment(), seed=5, splice=splice, **neutral)
     assert _digest(sampler) == OLD_DIGESTS[splice]
@@ -219,3 +220,49 @@ def test_detached_openings_shorten_the_opening_alone():
     assert abs(answer_d - answer) < 1  # the answer keeps its articulation
     with pytest.raises(ValueError, match="opening_staccato must be in"):
         WindowSampler(pieces, STYLES, 32, Augment(), opening_staccato=1.5)
+
+
+MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
+
+
+def _scales(style, count, tonic):
+    """Pieces that run up and down the major scale of ``tonic`` (a pitch class)."""
+    up = [60 + tonic + s for s in MAJOR_STEPS]
+    pitches = up + [72 + tonic] + up[::-1]
+    n = 4 * len(pitches)
+    return [Piece(f"{style}/s{i}", style, np.array(pitches * 4, np.int16), np.arange(n, dtype=np.float32),
+                  np.ones(n, np.float32), np.full(n, -1, np.int16), 90.0) for i in range(count)]
+
+
+def _answers_in_the_openings_key(sampler: WindowSampler) -> float:
+    """Share of spliced rows whose answer (weight 1) keeps to a major scale the opening's (weight 0)
+    notes keep to."""
+    tokens, _, weight = sampler.batch_weighted(64)
+    kept = []
+    for row, w in zip(tokens, weight):
+        is_pitch = (row[1:] >= tk.PITCH_OFFSET) & (row[1:] < tk.VEL_OFFSET)
+        pitches, counted = row[1:][is_pitch] - tk.PITCH_OFFSET, w[is_pitch]
+        opening, answer = set(pitches[counted == 0] % 12), set(pitches[counted == 1] % 12)
+        keys = [{(t + s) % 12 for s in MAJOR_STEPS} for t in range(12)]
+        kept.append(any(opening <= key and answer <= key for key in keys))
+    return float(np.mean(kept))
+
+
+def test_key_matched_splices_answer_in_the_openings_key():
+    pieces = _scales("baroque", 3, 0) + _scales("folk", 3, 5)  # C major, F major
+    kw = dict(seed=2, splice=1.0)
+    plain = WindowSampler(pieces, STYLES, 40, Augment(), **kw)
+    matched = WindowSampler(pieces, STYLES, 40, Augment(), splice_key=True, **kw)
+    assert _answers_in_the_openings_key(matched) >= 0.9  # a short opening may not name its key
+    assert _answers_in_the_openings_key(plain) < 0.3  # each part transposed on its own
+
+
+def test_the_matching_transposition_finds_the_key_and_stays_in_midi_range():
+    scale = np.array([60 + s for s in MAJOR_STEPS]), np.ones(7)
+    for move in range(-6, 6):
+        assert matching_transposition(*scale, scale[0] - move, scale[1]) == move
+    high = np.array([120 + s for s in (0, 2, 4, 5, 7)]), np.ones(5)
+    up = matching_transposition(high[0] - 20, high[1], high[0], high[1])  # +4 would leave 0-127
+    assert up == 4 - 12 and high[0].max() + up <= 127
+    chromatic = np.arange(60, 72), np.ones(12)
+    assert matching_transposition(*chromatic, *scale) == 0  # every pitch class alike: no key

@@ -211,10 +211,11 @@ class WindowSampler:
             (:attr:`Augment.staccato` for the opening alone): the model hears a
             detached phrase and answers in its own style's articulation; 0 draws
             exactly the random numbers of a sampler without the option.
-        splice_key: a spliced window's own-style notes are moved into the opening's
-            key (:func:`matching_transposition`), as an answer stays in the key of the
-            phrase it answers; False: each part keeps its own random transposition, so
-            the model learns that the key may jump where the style changes.
+        keep_key: at each join of a window (a spliced opening and its answer, a short
+            piece and the next), the later piece is moved into the key of the window's
+            first notes (:func:`matching_transposition`), as an answer stays in the key
+            of the phrase it answers; False: each piece keeps its own random
+            transposition, so the model learns that the key may jump at a join.
 
     Raises:
         ValueError: ``splice`` or ``parts`` outside [0, 1]; a ``style_weights``
@@ -226,7 +227,7 @@ class WindowSampler:
                  augment: Augment = Augment(), seed: int = 0, style_power: float = 0.5,
                  splice: float = 0.0, parts: float = 0.0,
                  style_weights: dict[str, float] | None = None,
-                 opening_staccato: float = 0.0, splice_key: bool = False) -> None:
+                 opening_staccato: float = 0.0, keep_key: bool = False) -> None:
         for name, factor in (style_weights or {}).items():
             if name not in styles:
                 raise ValueError(f"style_weights names {name!r}, not one of {', '.join(styles)}")
@@ -237,7 +238,7 @@ class WindowSampler:
                 raise ValueError(f"{name} must be in [0, 1] (received {share!r})")
         self.splice = float(splice)
         self.parts = float(parts)
-        self.splice_key = bool(splice_key)
+        self.keep_key = bool(keep_key)
         self.pieces = [p for p in pieces if len(p) >= 2]
         self.styles = list(styles)
         self.window_notes = window_notes
@@ -306,7 +307,7 @@ class WindowSampler:
         for row in range(batch_size):
             k = self.rng.choice(len(self.style_ids), p=self.style_p)
             style_out[row] = self.style_ids[k]
-            parts, have, opening, move = [np.array([tk.BOS])], 1, None, None
+            parts, have, first = [np.array([tk.BOS])], 1, None
             if can_splice and self.rng.random() < self.splice:
                 others = np.array([i for i in range(len(self.style_ids)) if i != k])
                 p_other = self.style_p[others] / self.style_p[others].sum()
@@ -314,8 +315,8 @@ class WindowSampler:
                 notes = int(self.rng.integers(8, self.window_notes - 16 + 1))
                 piece = self.pieces[self.rng.choice(self.members[other], p=self.member_p[other])]
                 start = int(self.rng.integers(0, max(len(piece) - notes, 0) + 1))
-                opening = piece_arrays(piece, start, notes, self.rng, self.opening_augment)
-                toks = encode_arrays(*opening)
+                first = piece_arrays(piece, start, notes, self.rng, self.opening_augment)
+                toks = encode_arrays(*first)
                 parts.append(toks)
                 have += len(toks)
                 weight[row, :len(toks) + 1] = 0.0  # the opening, and the shift that joins it
@@ -331,10 +332,11 @@ class WindowSampler:
                 need = (length - have + 3) // 4
                 start = int(self.rng.integers(0, max(len(piece) - need, 0) + 1))
                 arrays = piece_arrays(piece, start, need, self.rng, self.augment)
-                if opening is not None and self.splice_key:
-                    if move is None:  # the first own-style notes fix the move for the row
-                        move = matching_transposition(opening[0], opening[2], arrays[0], arrays[2])
-                    arrays = (np.clip(arrays[0] + move, 0, 127), *arrays[1:])
+                if first is None:
+                    first = arrays
+                elif self.keep_key:
+                    move = matching_transposition(first[0], first[2], arrays[0], arrays[2])
+                    arrays = (arrays[0] + move, *arrays[1:])
                 toks = encode_arrays(*arrays)
                 parts.append(toks)
                 have += len(toks)

@@ -102,9 +102,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--staccato-openings", type=float, default=0.0,
                    help="share of spliced openings (0-1) played detached, the answer kept as its "
                         "style plays (0: none)")
-    p.add_argument("--splice-key", action="store_true",
-                   help="move a spliced window's own-style notes into the opening's key, so an "
-                        "answer learns to stay in the key of the phrase it answers")
+    p.add_argument("--keep-key", action="store_true",
+                   help="at each join in a window (a spliced opening, a short piece's end) move the "
+                        "next piece into the key of the window's first notes, so an answer learns "
+                        "to stay in the key of the phrase it answers")
     p.add_argument("--style-weight", action="append", default=[], metavar="STYLE=FACTOR",
                    help="multiply STYLE's share of the windows' draws by FACTOR (> 0), e.g. "
                         "baroque=4 to fine-tune mostly one style while the others are still seen; "
@@ -325,7 +326,7 @@ def _train(args: argparse.Namespace, argv: list[str] | None, ddp: Distributed) -
     sampler = WindowSampler(splits["train"], styles, args.window_notes, Augment(staccato=args.staccato),
                            seed=args.seed + ddp.rank, splice=args.style_splice, parts=args.parts,
                            style_weights=args.style_weights, opening_staccato=args.staccato_openings,
-                           splice_key=args.splice_key)
+                           keep_key=args.keep_key)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=0.01)
     step, elapsed_s, history = 0, 0.0, []
     trained_with = vars(args)

@@ -155,7 +155,7 @@ def test_part_indices_cached_beside_the_notes(tmp_path):
 
 @pytest.mark.parametrize("splice", sorted(OLD_DIGESTS))
 @pytest.mark.parametrize("neutral", [{"style_weights": {"baroque": 1.0}}, {"opening_staccato": 0.0},
-                                     {"splice_key": False}])
+                                     {"keep_key": False}])
 def test_the_later_options_at_their_neutral_values_draw_the_old_windows(splice, neutral):
     sampler = WindowSampler(_random_corpus(False), STYLES, 32, Augment(), seed=5, splice=splice, **neutral)
     assert _digest(sampler) == OLD_DIGESTS[splice]
@@ -225,12 +225,12 @@ def test_detached_openings_shorten_the_opening_alone():
 MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
 
 
-def _scales(style, count, tonic):
-    """Pieces that run up and down the major scale of ``tonic`` (a pitch class)."""
+def _scales(style, count, tonic, runs=4):
+    """Pieces that run ``runs`` times up and down the major scale of ``tonic`` (a pitch class)."""
     up = [60 + tonic + s for s in MAJOR_STEPS]
     pitches = up + [72 + tonic] + up[::-1]
-    n = 4 * len(pitches)
-    return [Piece(f"{style}/s{i}", style, np.array(pitches * 4, np.int16), np.arange(n, dtype=np.float32),
+    n = runs * len(pitches)
+    return [Piece(f"{style}/s{i}", style, np.array(pitches * runs, np.int16), np.arange(n, dtype=np.float32),
                   np.ones(n, np.float32), np.full(n, -1, np.int16), 90.0) for i in range(count)]
 
 
@@ -252,9 +252,25 @@ def test_key_matched_splices_answer_in_the_openings_key():
     pieces = _scales("baroque", 3, 0) + _scales("folk", 3, 5)  # C major, F major
     kw = dict(seed=2, splice=1.0)
     plain = WindowSampler(pieces, STYLES, 40, Augment(), **kw)
-    matched = WindowSampler(pieces, STYLES, 40, Augment(), splice_key=True, **kw)
+    matched = WindowSampler(pieces, STYLES, 40, Augment(), keep_key=True, **kw)
     assert _answers_in_the_openings_key(matched) >= 0.9  # a short opening may not name its key
     assert _answers_in_the_openings_key(plain) < 0.3  # each part transposed on its own
+
+
+def test_short_pieces_joined_in_a_window_keep_the_first_ones_key():
+    pieces = _scales("folk", 4, 0, runs=1)  # 15 notes each: a 40-note window joins three
+    plain, matched = (WindowSampler(pieces, STYLES, 40, Augment(), seed=3, keep_key=keep)
+                      for keep in (False, True))
+
+    def in_one_key(sampler):  # share of windows whose notes keep to one major scale
+        tokens, _ = sampler.batch(64)
+        keys = [{(t + s) % 12 for s in MAJOR_STEPS} for t in range(12)]
+        classes = [set((row[(row >= tk.PITCH_OFFSET) & (row < tk.VEL_OFFSET)] - tk.PITCH_OFFSET) % 12)
+                   for row in tokens]
+        return np.mean([any(c <= key for key in keys) for c in classes])
+
+    assert in_one_key(matched) >= 0.9
+    assert in_one_key(plain) < 0.3
 
 
 def test_the_matching_transposition_finds_the_key_and_stays_in_midi_range():

@@ -223,6 +223,17 @@ def test_detached_openings_shorten_the_opening_alone():
 
 
 MAJOR_STEPS = (0, 2, 4, 5, 7, 9, 11)
+MAJOR_SCALES = [{(tonic + step) % 12 for step in MAJOR_STEPS} for tonic in range(12)]  # pitch classes
+
+
+def _in_one_major_key(*classes: set) -> bool:
+    """Do all these sets of pitch classes keep to one major scale?"""
+    return any(all(c <= scale for c in classes) for scale in MAJOR_SCALES)
+
+
+def _pitches(row: np.ndarray) -> np.ndarray:
+    """Which tokens of a row are PITCH tokens (bool mask)."""
+    return (row >= tk.PITCH_OFFSET) & (row < tk.VEL_OFFSET)
 
 
 def _scales(style, count, tonic, runs=4):
@@ -240,11 +251,9 @@ def _answers_in_the_openings_key(sampler: WindowSampler) -> float:
     tokens, _, weight = sampler.batch_weighted(64)
     kept = []
     for row, w in zip(tokens, weight):
-        is_pitch = (row[1:] >= tk.PITCH_OFFSET) & (row[1:] < tk.VEL_OFFSET)
+        is_pitch = _pitches(row[1:])
         pitches, counted = row[1:][is_pitch] - tk.PITCH_OFFSET, w[is_pitch]
-        opening, answer = set(pitches[counted == 0] % 12), set(pitches[counted == 1] % 12)
-        keys = [{(t + s) % 12 for s in MAJOR_STEPS} for t in range(12)]
-        kept.append(any(opening <= key and answer <= key for key in keys))
+        kept.append(_in_one_major_key(set(pitches[counted == 0] % 12), set(pitches[counted == 1] % 12)))
     return float(np.mean(kept))
 
 
@@ -264,10 +273,8 @@ def test_short_pieces_joined_in_a_window_keep_the_first_ones_key():
 
     def in_one_key(sampler):  # share of windows whose notes keep to one major scale
         tokens, _ = sampler.batch(64)
-        keys = [{(t + s) % 12 for s in MAJOR_STEPS} for t in range(12)]
-        classes = [set((row[(row >= tk.PITCH_OFFSET) & (row < tk.VEL_OFFSET)] - tk.PITCH_OFFSET) % 12)
-                   for row in tokens]
-        return np.mean([any(c <= key for key in keys) for c in classes])
+        return np.mean([_in_one_major_key(set((row[_pitches(row)] - tk.PITCH_OFFSET) % 12))
+                        for row in tokens])
 
     assert in_one_key(matched) >= 0.9
     assert in_one_key(plain) < 0.3

@@ -10,9 +10,11 @@ augmentation can rescale it; velocities are -1 where the score has no dynamics.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import tempfile
 import time
 import zlib
 from collections import Counter, defaultdict
@@ -202,9 +204,8 @@ def _parse_parts(args: tuple[str, str, str, str]) -> tuple[str, float]:
             for p in cached]
     target = _parts_path(out)
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    np.savez(target + ".tmp.npz", part=np.concatenate(part) if part else np.zeros(0, np.int16),
-             lengths=np.asarray([len(p) for p in cached], np.int64))
-    os.replace(target + ".tmp.npz", target)
+    _savez_atomic(target, part=np.concatenate(part) if part else np.zeros(0, np.int16),
+                  lengths=np.asarray([len(p) for p in cached], np.int64))
     return rel, time.perf_counter() - t0
 
 
@@ -227,13 +228,26 @@ def _save_pieces(out: str, pieces: Sequence[Piece]) -> None:
             return np.zeros(0, dt)
         return np.concatenate([getattr(p, attr) for p in pieces]).astype(dt)
 
-    tmp = out + ".tmp.npz"
-    np.savez(tmp, names=np.asarray([p.name for p in pieces], dtype=str),
-             styles=np.asarray([p.style for p in pieces], dtype=str), lengths=lengths,
-             qpm=np.asarray([p.qpm for p in pieces], dtype=np.float64),
-             pitch=cat("pitch", np.int16), onset_q=cat("onset_q", np.float32),
-             duration_q=cat("duration_q", np.float32), velocity=cat("velocity", np.int16))
-    os.replace(tmp, out)
+    _savez_atomic(out, names=np.asarray([p.name for p in pieces], dtype=str),
+                  styles=np.asarray([p.style for p in pieces], dtype=str), lengths=lengths,
+                  qpm=np.asarray([p.qpm for p in pieces], dtype=np.float64),
+                  pitch=cat("pitch", np.int16), onset_q=cat("onset_q", np.float32),
+                  duration_q=cat("duration_q", np.float32), velocity=cat("velocity", np.int16))
+
+
+def _savez_atomic(target: str, **arrays: np.ndarray) -> None:
+    """``np.savez`` to a temporary file of its own, then renamed over ``target``: two
+    processes filling the same cache at once (a training run and an evaluation) each write
+    whole files, and neither renames the other's half-written one."""
+    fd, tmp = tempfile.mkstemp(suffix=".tmp.npz", dir=os.path.dirname(target) or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _load_pieces(path: str | os.PathLike) -> list[Piece]:

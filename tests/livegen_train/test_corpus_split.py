@@ -146,3 +146,26 @@ def test_bad_arguments_raise_value_error(kwargs, message):
 def test_repeated_names_raise_value_error():
     with pytest.raises(ValueError, match="folk/p000"):
         split_pieces([_piece("folk/p000", "folk"), _piece("folk/p000", "folk", seed=1)])
+
+
+def test_cache_writers_at_once_leave_whole_files(tmp_path):
+    """Two writers of one cache entry (a training run and an evaluation parsing the corpus
+    together) each write a temporary file of their own: neither loses its rename to the
+    other, and the entry is always one writer's whole file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from livegen_train.corpus import _load_pieces, _save_pieces
+
+    target = str(tmp_path / "entry.npz")
+    versions = [[_piece(f"folk/w{k}", "folk", n=40 + k, seed=k)] for k in range(2)]
+
+    def write(k):
+        for _ in range(30):
+            _save_pieces(target, versions[k])
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(write, range(2)))  # re-raises a writer's error
+    loaded = _load_pieces(target)
+    assert len(loaded) == 1 and loaded[0].name in ("folk/w0", "folk/w1")
+    assert len(loaded[0]) == (40 if loaded[0].name == "folk/w0" else 41)
+    assert [p.name for p in tmp_path.iterdir()] == ["entry.npz"]

@@ -69,8 +69,7 @@ class Generator:
         preset: the preset in use (:meth:`set_preset`).
         answer_preset: ``preset`` with ``monophonic: auto`` decided by :meth:`begin_response`.
         sampler: draws each token.
-        follower: the session model and its weights (``preset.conditioning.follow``,
-            ``follow_pitch``, ``follow_duration``, ``follow_velocity``).
+        follower: the session model and its ``follow*`` weights (``preset.conditioning``).
         primed_since_reset: notes primed since the last :meth:`reset`.
     """
 
@@ -105,6 +104,7 @@ class Generator:
         """Zero the state, forget the primed notes, and feed BOS."""
         self._state = self._styled.initial_state()
         self._pending: int | None = None  # a sampled token not yet fed to the model
+        self._heard: int | None = None  # duration_feedback own: the model hears this DUR instead
         self._next_shift: int | None = None  # monophonic: the next note's SHIFT, drawn early
         self.follower.reset_context()
         self._feed(tokens.BOS)
@@ -174,10 +174,8 @@ class Generator:
         return self._rebuild.run_slice(self, until_trigger_s)
 
     def rebuild(self) -> None:
-        """Reset, then prime the last ``preset.context_notes`` notes again, at once.
-
-        This undoes the LSTM's drift: its state is exactly the window's again.
-        """
+        """Reset, then prime the last ``preset.context_notes`` notes again, at once: the
+        LSTM's drift undone, its state is exactly the window's again."""
         notes = list(self._history)
         self.reset()
         for note in notes:
@@ -208,8 +206,7 @@ class Generator:
     def _prime(self, note: Note) -> None:
         """:meth:`prime` without measuring its cost."""
         if self._expect != Kind.SHIFT:
-            raise RuntimeError("prime() right after begin_response(); "
-                               "call next_note(), restore() or reset() first")
+            raise RuntimeError("prime() after begin_response(); call next_note(), restore() or reset() first")
         self._flush()
         self._next_shift = None  # the performer's own shift comes instead
         shift_s = 0.0 if self._clock_s is None else note.onset_s - self._clock_s
@@ -238,7 +235,7 @@ class Generator:
         self._in_response = False
         self._state = snap.state.copy()
         self._logits = snap.logits
-        self._pending = snap.pending
+        self._pending, self._heard = snap.pending, None
         self._next_shift = None
         self._expect = snap.expect
         self._clock_s = snap.clock_s
@@ -283,7 +280,8 @@ class Generator:
         token is fed lazily, at the start of the next call, so the first note after
         :meth:`begin_response` costs 2 more model steps. With a ``monophonic`` preset the
         DUR is fed at once and the next note's SHIFT drawn (the next call uses it), so that
-        the note can end by the next onset (:attr:`next_onset_s`): one model step more.
+        the note can end by the next onset (:attr:`next_onset_s`): one model step more. With
+        ``duration_feedback: own`` the model hears a DUR of its own, drawn without ``follow``.
 
         Args:
             avoid: MIDI pitches the PITCH draw must not take (the keys the performer
@@ -333,6 +331,8 @@ class Generator:
                     if len(self._response) > 2 * guard.notes:
                         del self._response[:guard.notes]
         duration = self._pending = sample(mix(self._logits, Kind.DUR), Kind.DUR)
+        if self.preset.conditioning.duration_feedback == "own":  # the model's own draw, unmixed
+            self._heard = sample(self._logits, Kind.DUR)
         self._expect = Kind.SHIFT
         self._density.add()
         note = decoder.feed(duration)
@@ -390,11 +390,11 @@ class Generator:
         if rebuild:
             self.rebuild()
 
-    def _feed(self, token: int) -> None:
-        self._logits, self._state = self._styled.step(token, self._state)
+    def _feed(self, token: int, heard: int | None = None) -> None:  # the model hears `heard` if given
+        self._logits, self._state = self._styled.step(token if heard is None else heard, self._state)
         self.follower.observe(token, self._learning)
 
     def _flush(self) -> None:
         if self._pending is not None:
-            token, self._pending = self._pending, None
-            self._feed(token)
+            token, heard, self._pending, self._heard = self._pending, self._heard, None, None
+            self._feed(token, heard)

@@ -13,13 +13,11 @@ attribute           class                    read by
 ``controls``        :class:`ControlConfig`   the controls, the engine (program changes)
 ==================  =======================  ==========================================
 
-Each section checks its own fields in ``__post_init__`` (the only place they
-are checked, against the limits defined here), so ``TimingConfig(swing=0.7)``
-raises at once. Checks across sections (``trigger: bars`` needs ``clock:
-midi``; the footswitch CC is no mapped control) are
-:class:`livegen.presets.Preset`'s. The YAML keys are the field names,
-unchanged; the sections exist in code only. This module imports no numpy, so
-``livegen presets`` stays quick.
+Each section checks its own fields in ``__post_init__`` (the only place they are checked,
+against the limits defined here), so ``TimingConfig(swing=0.7)`` raises at once. Checks across
+sections (``trigger: bars`` needs ``clock: midi``; the footswitch CC is no mapped control) are
+:class:`livegen.presets.Preset`'s. The YAML keys are the field names, unchanged; the sections
+exist in code only. This module imports no numpy, so ``livegen presets`` stays quick.
 """
 
 from __future__ import annotations
@@ -45,6 +43,7 @@ KEY_MASKS = ("off", "soft", "strict", "palette")
 ANSWER_LENGTHS = ("fixed", "match")
 CHORD_VOICES = ("top", "middle")  # AnswerConfig.chord_voice
 KIND_FOLLOWS = ("follow_pitch", "follow_duration", "follow_velocity")  # StyleConfig: follow per token kind
+DURATION_FEEDBACKS = ("played", "own")  # StyleConfig.duration_feedback
 MAX_TEMPERATURE = 5.0  #: Highest temperature: at 5 the softmax of logits ~10 units apart is near uniform.
 MAX_PENALTY_LOGITS = 20.0  #: Largest logit penalty a preset may set: e**-20 is ~2e-9, already a mask.
 MAX_DURATION_S = 30.0  #: Longest note a preset may allow, seconds (the longest duration bin is 4 s).
@@ -137,8 +136,7 @@ class SamplingConfig:
              and self.repetition_ngram <= self.repetition_window <= MAX_REPETITION_WINDOW,
              f"an integer repetition_ngram-{MAX_REPETITION_WINDOW} notes"),
             ("repetition_max", is_int(self.repetition_max)
-             and 1 <= self.repetition_max <= MAX_REPETITION_COUNT,
-             f"an integer 1-{MAX_REPETITION_COUNT}"),
+             and 1 <= self.repetition_max <= MAX_REPETITION_COUNT, f"an integer 1-{MAX_REPETITION_COUNT}"),
             ("key_mask", self.key_mask in KEY_MASKS, f"one of {', '.join(KEY_MASKS)}"),
             ("key_penalty", is_number(self.key_penalty) and 0 <= self.key_penalty <= MAX_PENALTY_LOGITS,
              f"in [0, {MAX_PENALTY_LOGITS:g}] logits"),
@@ -286,14 +284,11 @@ class AnswerConfig:
     def __post_init__(self) -> None:
         normalize(self)
         require(self, [
-            ("max_notes", is_int(self.max_notes) and 1 <= self.max_notes <= 10_000,
-             "an integer 1-10000"),
+            ("max_notes", is_int(self.max_notes) and 1 <= self.max_notes <= 10_000, "an integer 1-10000"),
             ("max_seconds", is_number(self.max_seconds) and 0 < self.max_seconds <= 3600,
              "in (0, 3600] seconds"),
-            ("velocity_scale", is_number(self.velocity_scale) and 0 < self.velocity_scale <= 4,
-             "in (0, 4]"),
-            ("lookahead_s", is_number(self.lookahead_s) and 0 < self.lookahead_s <= 10,
-             "in (0, 10] seconds"),
+            ("velocity_scale", is_number(self.velocity_scale) and 0 < self.velocity_scale <= 4, "in (0, 4]"),
+            ("lookahead_s", is_number(self.lookahead_s) and 0 < self.lookahead_s <= 10, "in (0, 10] seconds"),
             ("monophonic", isinstance(self.monophonic, bool) or self.monophonic == "auto",
              "true, false or auto"),
             ("chord_voice", self.chord_voice in CHORD_VOICES, f"one of {', '.join(CHORD_VOICES)}"),
@@ -328,6 +323,8 @@ class StyleConfig:
         follow_pitch: ``follow`` for the PITCH tokens only (the answer's pitches), 0-1; None: ``follow``.
         follow_duration: ``follow`` for the DUR tokens only (note lengths), 0-1; None: ``follow``.
         follow_velocity: ``follow`` for the VEL tokens only (the player's dynamics), 0-1; None: ``follow``.
+        duration_feedback: the note length the model hears after an answer note: ``played`` (drawn
+            with ``follow_duration``) or ``own`` (a draw of its own, without ``follow``).
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.
@@ -340,6 +337,7 @@ class StyleConfig:
     follow_pitch: float | None = None
     follow_duration: float | None = None
     follow_velocity: float | None = None
+    duration_feedback: str = "played"
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -352,13 +350,13 @@ class StyleConfig:
         require(self, [
             ("style", isinstance(self.style, str) and bool(self.style), "a style name"),
             ("style_guidance", is_number(self.style_guidance)
-             and 0 <= self.style_guidance <= MAX_STYLE_GUIDANCE,
-             f"in [0, {MAX_STYLE_GUIDANCE:g}] (0: off)"),
+             and 0 <= self.style_guidance <= MAX_STYLE_GUIDANCE, f"in [0, {MAX_STYLE_GUIDANCE:g}] (0: off)"),
             ("style_contrast", contrast is not None and self.style not in contrast,
              "a list of other style names (empty: the mean over all styles)"),
             ("follow", is_number(self.follow) and 0 <= self.follow <= 1, "in [0, 1] (0: off)"),
             *((key, v is None or (is_number(v) and 0 <= v <= 1), "in [0, 1], or null (as follow)")
               for key, v in ((key, getattr(self, key)) for key in KIND_FOLLOWS)),
+            ("duration_feedback", self.duration_feedback in DURATION_FEEDBACKS, "played or own"),
         ])
 
 

@@ -156,3 +156,30 @@ def test_without_duration_following_the_answer_keeps_the_players_onsets_not_thei
     assert durations(follow=0.9, follow_duration=0.0) > 2 * durations(follow=0.9)
     on_pulse = float(np.mean([abs(g - 0.25) < 0.02 for g in gaps(follow=0.9, follow_duration=0.0)]))
     assert on_pulse > float(np.mean([abs(g - 0.25) < 0.02 for g in gaps(follow=0.0)])) + 0.3
+
+
+def test_with_duration_feedback_own_the_model_hears_its_own_lengths_while_the_notes_take_the_players():
+    prompt = [Note(p, 80, i * 0.25, 0.05) for i, p in enumerate(MOTIF * 4)]  # staccato
+
+    def answer(feedback: str, seed: int) -> tuple[list[float], list[float]]:
+        """(the played notes' durations, the DUR bins the model was fed during the answer), seconds."""
+        model = FakeModel(seed=3)
+        gen = Generator(model, PRESET.replace(follow=0.9, duration_feedback=feedback), seed=seed)
+        for note in prompt:
+            gen.prime(note)
+        start = len(model.tokens)
+        gen.begin_response(prompt[-1].onset_s + 0.25)
+        played = [gen.next_note().duration_s for _ in range(24)]
+        gen.next_note()  # feeds the last note's DUR
+        heard = [tokens.DURATION_BINS_S[t - tokens.DUR_OFFSET] for t in model.tokens[start:]
+                 if t >= tokens.DUR_OFFSET]
+        return played, heard[:24]
+
+    runs = {feedback: [answer(feedback, seed) for seed in range(4)] for feedback in ("played", "own")}
+    mean = {(f, i): float(np.mean([x for run in runs[f] for x in run[i]])) for f in runs for i in (0, 1)}
+    for played, heard in runs["played"]:  # the model hears exactly what played
+        assert np.allclose(played, heard, rtol=0.2, atol=0.011)
+    assert mean["own", 0] < 1.5 * mean["played", 0]  # the notes still take the player's lengths
+    assert mean["own", 1] > 2 * mean["own", 0]  # ... the model hears longer notes of its own
+    with pytest.raises(PresetError, match="duration_feedback"):
+        PRESET.replace(duration_feedback="mine")

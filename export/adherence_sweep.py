@@ -161,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="ONNX model (default: the packaged one)")
     parser.add_argument("--classifier-parts", type=float, default=JUDGE_CONFIG.parts,
                         help="judge with the classifier trained with this share of part windows")
+    parser.add_argument("--classifier-staccato", type=float, default=JUDGE_CONFIG.staccato,
+                        help="judge with the classifier trained with this share of detached windows")
     parser.add_argument("--classifier-runs", type=int, default=JUDGE_RUNS,
                         help="judge with this many classifier runs (seeds) averaged")
     parser.add_argument("--by-texture", action="store_true",
@@ -169,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     model = ModelSet(args.model)  # each preset its own model, or --model for all
     split = load_split(PARTS_STYLES)
-    config = replace(JUDGE_CONFIG, parts=args.classifier_parts)
+    config = replace(JUDGE_CONFIG, parts=args.classifier_parts, staccato=args.classifier_staccato)
     classifier, _ = load_judge(split, tuple(model.styles), config, args.classifier_runs)
     styles = list(classifier.styles)
     presets = {name: load_preset(name) for name in args.presets.split(",")}

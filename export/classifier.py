@@ -86,6 +86,10 @@ class ClassifierConfig:
             weight averaging: Izmailov et al., "Averaging Weights Leads to Wider Optima and
             Better Generalization", UAI 2018), so that no single noisy validation loss on
             a few romantic and classical windows picks the weights.
+        staccato: share of training windows (0-1) played detached (durations x 0.25-0.7 of
+            their written length, :attr:`Augment.staccato`, instead of 0.8-1.0): a tune is the
+            same tune played short, and players and MIDI files (game music, brass stabs) play
+            detached while the corpus is rendered legato. 0: the windows of the judge before.
     """
 
     window_notes: int = 64
@@ -105,6 +109,7 @@ class ClassifierConfig:
     threads: int = 1
     parts: float = 0.0
     average_from: int = 6
+    staccato: float = 0.0
 
 
 class StyleNet(nn.Module):
@@ -277,7 +282,7 @@ class WindowDrawer:
 
     def __init__(self, pieces: Sequence[Piece], styles: Sequence[str], config: ClassifierConfig) -> None:
         self.config = config
-        self.augment = Augment(transpose=config.transpose)
+        self.augment = Augment(transpose=config.transpose, staccato=config.staccato)
         self.rng = np.random.default_rng(config.seed)
         by_style: dict[int, list[Piece]] = {}
         for piece in pieces:

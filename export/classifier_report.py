@@ -361,7 +361,7 @@ def outside_prompts(role: str) -> dict[str, Any]:
 def cache_key(split: dict[str, Sequence[Piece]], styles: Sequence[str], config: ClassifierConfig) -> str:
     """A hash of the config, the styles and every piece's name and length in each split."""
     fields = asdict(config)
-    for name in ("parts", "average_from"):
+    for name in ("parts", "average_from", "staccato"):
         if not fields[name]:
             del fields[name]  # a classifier without them keeps the key it had before they existed
     h = hashlib.sha1(json.dumps([fields, list(styles)]).encode())
@@ -452,7 +452,7 @@ def format_confusion(result: dict[str, Any], styles: Sequence[str]) -> str:
 
 def _train_main(args: argparse.Namespace) -> int:
     config = replace(ClassifierConfig(), max_epochs=args.max_epochs, parts=args.parts,
-                     average_from=args.average_from)
+                     average_from=args.average_from, staccato=args.staccato)
     split = load_split(PARTS_STYLES)
     classifier, path = load_judge(split, STYLES, config, args.runs, retrain=args.retrain)
     if args.runs > 1:
@@ -489,7 +489,7 @@ def _report_main(args: argparse.Namespace) -> int:
     model = ModelSet(args.model)  # each preset its own model, or --model for all
     split = load_split(PARTS_STYLES)
     config = replace(ClassifierConfig(), parts=args.parts, average_from=args.average_from,
-                     max_epochs=args.max_epochs)
+                     staccato=args.staccato, max_epochs=args.max_epochs)
     classifier, path = load_judge(split, tuple(model.styles), config, args.runs)
     presets = {name: load_preset(name) for name in args.presets.split(",")}
     sets = {name: (corpus_prompts(split["test"], presets) if name == "corpus"
@@ -520,6 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-epochs", type=int, default=ClassifierConfig.max_epochs)
     train.add_argument("--parts", type=float, default=ClassifierConfig.parts,
                        help="share of training windows cut from one part of a score (0-1)")
+    train.add_argument("--staccato", type=float, default=ClassifierConfig.staccato,
+                       help="share of training windows played detached (0-1)")
     train.add_argument("--runs", type=int, default=1,
                        help="train this many runs (seeds 0..N-1) and measure them averaged")
     train.add_argument("--average-from", type=int, default=ClassifierConfig.average_from,
@@ -537,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--model", help="ONNX model (default: the packaged one)")
     rep.add_argument("--parts", type=float, default=JUDGE_CONFIG.parts,
                      help="judge with the classifier trained with this share of part windows")
+    rep.add_argument("--staccato", type=float, default=JUDGE_CONFIG.staccato,
+                     help="judge with the classifier trained with this share of detached windows")
     rep.add_argument("--runs", type=int, default=JUDGE_RUNS,
                      help="judge with this many runs (seeds) averaged")
     rep.add_argument("--average-from", type=int, default=ClassifierConfig.average_from,

@@ -412,3 +412,21 @@ def test_a_judge_of_several_runs_trains_each_seed_and_measures_the_average(monke
     assert seeds == [4, 5, 6] and isinstance(judge, StyleEnsemble) and path == tmp_path / "4"
     assert judge.metrics["test"]["windows"] == 6 * 4 and len(judge.metrics["runs"]) == 3
     assert "test_parts" not in judge.metrics  # the synthetic split has no parts
+
+
+def test_detached_training_windows_are_drawn_at_their_share_and_cached_under_their_own_key():
+    from livegen_train.classifier_report import cache_key
+
+    rng = np.random.default_rng(5)
+    pieces = [_steps(f"s{i}", rng) for i in range(6)]  # legato: each note lasts to the next onset
+
+    def detached_share(share: float) -> float:
+        rows, _ = WindowDrawer(pieces, STYLES, replace(SMALL, staccato=share)).draw(300)
+        # log2 of the duration in units of the median gap: legato 0.8-1.0 -> >= -0.33; detached 0.25-0.7 -> <= -0.5
+        return float(np.mean([np.median(r[:, _column("log_duration")]) < -0.42 for r in rows]))
+
+    assert detached_share(0.0) == 0.0
+    assert 0.2 < detached_share(0.3) < 0.4 and detached_share(1.0) == 1.0
+    split = _split()
+    assert cache_key(split, STYLES, replace(SMALL, staccato=0.0)) == cache_key(split, STYLES, SMALL)
+    assert cache_key(split, STYLES, replace(SMALL, staccato=0.3)) != cache_key(split, STYLES, SMALL)

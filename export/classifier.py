@@ -51,6 +51,7 @@ __all__ = ["ClassifierConfig", "StyleNet", "StyleClassifier", "StyleEnsemble", "
 log = logging.getLogger(__name__)
 
 PLAYED = Augment(transpose=0)  # held-out windows: rendered as played, untransposed (as evaluate does)
+DETACHED = Augment(transpose=0, staccato=1.0)  # ... every note played detached (x0.25-0.7 of its length)
 
 # --- the network ---------------------------------------------------------------------------------
 
@@ -324,8 +325,8 @@ def _by_length(pieces: Sequence[Piece]) -> np.ndarray:
     return lengths / lengths.sum()
 
 
-def eval_windows(pieces: Sequence[Piece], styles: Sequence[str], config: ClassifierConfig
-                 ) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+def eval_windows(pieces: Sequence[Piece], styles: Sequence[str], config: ClassifierConfig,
+                 augment: Augment = PLAYED) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
     """Deterministic held-out windows: up to ``eval_windows_per_piece`` non-overlapping
     ``window_notes``-note windows per piece, evenly spread, rendered as played (seeded by
     the piece's name and start, untransposed); a piece shorter than a window but at least
@@ -344,7 +345,7 @@ def eval_windows(pieces: Sequence[Piece], styles: Sequence[str], config: Classif
         for slot in np.linspace(0, slots - 1, take).round().astype(int):
             start = int(slot) * count
             rng = np.random.default_rng(zlib.crc32(f"{piece.name}@{start}".encode()))
-            rows.append(_window_features(piece, start, count, rng, PLAYED))
+            rows.append(_window_features(piece, start, count, rng, augment))
             labels.append(list(styles).index(piece.style))
             names.append(piece.name)
     return rows, np.asarray(labels, dtype=np.int64), names
@@ -449,8 +450,10 @@ def _balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean([np.mean(predicted[labels == k] == k) for k in np.unique(labels)]))
 
 
-def evaluate_classifier(classifier: StyleClassifier, pieces: Sequence[Piece]) -> dict[str, Any]:
-    """Accuracy and confusion matrix on held-out pieces (windows as :func:`eval_windows`).
+def evaluate_classifier(classifier: StyleClassifier, pieces: Sequence[Piece],
+                        augment: Augment = PLAYED) -> dict[str, Any]:
+    """Accuracy and confusion matrix on held-out pieces (windows as :func:`eval_windows`, rendered
+    with ``augment``: :data:`PLAYED`, or :data:`DETACHED` to ask whether articulation sways it).
 
     Returns:
         ``{"windows", "pieces": {style: n}, "accuracy", "balanced_accuracy" (mean recall over
@@ -458,7 +461,7 @@ def evaluate_classifier(classifier: StyleClassifier, pieces: Sequence[Piece]) ->
         ``classifier.styles`` order), "recall": {style: share}}``.
     """
     styles = classifier.styles
-    rows, labels, names = eval_windows(pieces, styles, classifier.config)
+    rows, labels, names = eval_windows(pieces, styles, classifier.config, augment)
     if not rows:
         return {"windows": 0}
     predicted = classifier.predict_features(rows).argmax(axis=1)

@@ -449,12 +449,14 @@ def classifier_summary(classifier: Any) -> dict[str, Any]:
     Returns:
         ``{"styles", "test": {"windows", "accuracy", "balanced_accuracy", "recall", "pieces"},
         "test_parts": {"windows", "accuracy", "balanced_accuracy", "recall"} (one part of a test
-        score alone), "validation": {"windows", "accuracy", "balanced_accuracy"}, "best_epoch", "parameters",
+        score alone), "test_detached": the same (the test split, every note detached),
+        "validation": {"windows", "accuracy", "balanced_accuracy"}, "best_epoch", "parameters",
         "train_seconds"}``; a figure the metrics lack is left out.
     """
     metrics = getattr(classifier, "metrics", None) or {}
     keep = {"test": ("windows", "accuracy", "balanced_accuracy", "recall", "pieces"),
             "test_parts": ("windows", "accuracy", "balanced_accuracy", "recall"),
+            "test_detached": ("windows", "accuracy", "balanced_accuracy", "recall"),
             "validation": ("windows", "accuracy", "balanced_accuracy")}
     out: dict[str, Any] = {"styles": list(classifier.styles)}
     for split, keys in keep.items():

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from livegen import tokens as tk  # noqa: E402
 from livegen.notes import Note  # noqa: E402
 from livegen_train.classifier import (  # noqa: E402
+    DETACHED,
     ClassifierConfig,
     StyleClassifier,
     WindowDrawer,
@@ -412,6 +413,7 @@ def test_a_judge_of_several_runs_trains_each_seed_and_measures_the_average(monke
     assert seeds == [4, 5, 6] and isinstance(judge, StyleEnsemble) and path == tmp_path / "4"
     assert judge.metrics["test"]["windows"] == 6 * 4 and len(judge.metrics["runs"]) == 3
     assert "test_parts" not in judge.metrics  # the synthetic split has no parts
+    assert judge.metrics["test_detached"]["windows"] == 6 * 4  # the same windows, played detached
 
 
 def test_detached_training_windows_are_drawn_at_their_share_and_cached_under_their_own_key():
@@ -422,7 +424,7 @@ def test_detached_training_windows_are_drawn_at_their_share_and_cached_under_the
 
     def detached_share(share: float) -> float:
         rows, _ = WindowDrawer(pieces, STYLES, replace(SMALL, staccato=share)).draw(300)
-        # log2 of the duration in units of the median gap: legato 0.8-1.0 -> >= -0.33; detached 0.25-0.7 -> <= -0.5
+        # log2 of the length in units of the median gap: legato 0.8-1.0 -> >= -0.33, detached <= -0.5
         return float(np.mean([np.median(r[:, _column("log_duration")]) < -0.42 for r in rows]))
 
     assert detached_share(0.0) == 0.0
@@ -430,3 +432,14 @@ def test_detached_training_windows_are_drawn_at_their_share_and_cached_under_the
     split = _split()
     assert cache_key(split, STYLES, replace(SMALL, staccato=0.0)) == cache_key(split, STYLES, SMALL)
     assert cache_key(split, STYLES, replace(SMALL, staccato=0.3)) != cache_key(split, STYLES, SMALL)
+
+
+def test_held_out_windows_played_detached_are_the_same_windows_with_shorter_notes():
+    test = _split()["test"]
+    rows, labels, names = eval_windows(test, STYLES, SMALL)
+    short, short_labels, short_names = eval_windows(test, STYLES, SMALL, DETACHED)
+    assert np.array_equal(labels, short_labels) and names == short_names
+    column = [_column(name) for name in ("log_ioi", "log_duration")]
+    for legato, detached in zip(rows, short):
+        assert abs(np.median(legato[:, column[0]]) - np.median(detached[:, column[0]])) < 0.1  # same rhythm
+        assert np.median(detached[:, column[1]]) < np.median(legato[:, column[1]]) - 0.2  # shorter notes

@@ -356,7 +356,8 @@ class StyleConfig:
             ("follow", is_number(self.follow) and 0 <= self.follow <= 1, "in [0, 1] (0: off)"),
             *((key, v is None or (is_number(v) and 0 <= v <= 1), "in [0, 1], or null (as follow)")
               for key, v in ((key, getattr(self, key)) for key in KIND_FOLLOWS)),
-            ("duration_feedback", self.duration_feedback in DURATION_FEEDBACKS, "played or own"),
+            ("duration_feedback", self.duration_feedback in DURATION_FEEDBACKS,
+             f"one of {', '.join(DURATION_FEEDBACKS)}"),
         ])
 
 

@@ -111,8 +111,6 @@ class Sampler:
         self._key_soft = config.key_mask in ("soft", "palette")
         self._pitch_classes = (pitch_ids - PITCH_OFFSET) % N_PITCH_CLASSES  # [n_pitches]
         self._pitch_values = pitch_ids - PITCH_OFFSET  # [n_pitches] int64, MIDI pitches
-        self._centre: float | None = None  # the context notes' mean pitch (register_pull)
-        self._answer = [0, 0]  # the answer's pitches so far: sum, count (register_pull)
 
     @classmethod
     def from_preset(cls, preset: Preset, seed: int | np.random.Generator | None = None) -> Sampler:
@@ -140,7 +138,6 @@ class Sampler:
         other = Sampler.from_preset(preset, self.rng)
         other._context.extend(self._context)
         other._recent.extend(self._recent)
-        other._answer = list(self._answer)
         if other._guard is not None:
             for pitch in list(self._recent)[-other.config.repetition_window:]:
                 other._guard.push(pitch)
@@ -179,7 +176,6 @@ class Sampler:
         pitches = [note.pitch for note in notes]
         self._recent.clear()
         self._recent.extend(pitches)
-        self._answer = [0, 0]
         if self._guard is not None:
             self._guard.clear()
             for pitch in pitches[-self.config.repetition_window:]:
@@ -195,20 +191,15 @@ class Sampler:
             note: the note just primed (its pitch and duration_s are used).
         """
         self._context.append((note.pitch, note.duration_s))
-        self._recent.append(note.pitch)
-        if self._guard is not None:
-            self._guard.push(note.pitch)
-        self._answer = [0, 0]  # the player plays on: the next answer's centre counts afresh
+        self.remember(note.pitch)
         self._update_key()
 
     def remember(self, pitch: int) -> None:
-        """One more answer note: for the repetition guard and ``register_pull`` (~1.5 µs).
+        """One more note of the line for the repetition guard (~1.3 µs).
 
         Args:
             pitch: the MIDI pitch (0-127) just generated.
         """
-        self._answer[0] += pitch
-        self._answer[1] += 1
         self._recent.append(pitch)
         if self._guard is not None:
             self._guard.push(pitch)
@@ -230,8 +221,6 @@ class Sampler:
         """
         key, register = self._key_part(), self._register_part()
         self._key_bias = key if register is None else register if key is None else key + register
-        self._centre = (float(np.mean([pitch for pitch, _ in self._context]))
-                        if self.config.register_pull and self._context else None)
 
     def _key_part(self) -> np.ndarray | None:
         """The key mask's bias for the current context (None: no mask)."""
@@ -271,9 +260,7 @@ class Sampler:
         narrowed for PITCH to ``[pitch_low, pitch_high]`` and for DUR to bins
         no longer than ``max_duration_s``. Their logits are divided by the
         temperature; for PITCH the repetition guard's, the key mask's and the register window's
-        penalties and ``register_pull``'s tilt (``register_pull * (m - c) * (p - c)`` for pitch p,
-        m the mean pitch of the answer so far, c that of the context notes; none before the
-        answer's first note) are subtracted; then they are softmaxed, cut to the top-p
+        penalties are subtracted; then they are softmaxed, cut to the top-p
         nucleus and drawn from. Should every candidate logit be non-finite
         (NaN or ±inf), the draw is uniform over the candidates rather than an
         error: the hot loop never raises on model output.
@@ -296,9 +283,6 @@ class Sampler:
                 for pitch, penalty in guard.penalties:
                     if 0 <= pitch - low < count:
                         scaled[pitch - low] -= penalty
-            centre, (total, count) = self._centre, self._answer
-            if centre is not None and count:  # register_pull: a tilt back to the performer's centre
-                scaled -= self.config.register_pull * (total / count - centre) * (self._pitch_values - centre)
             bias = self._key_bias
             if bias is not None:
                 if self._key_soft:  # finite: cannot mask every pitch

@@ -32,8 +32,7 @@ from livegen.repetition import MAX_REPETITION_COUNT, MAX_REPETITION_NGRAM, MAX_R
 __all__ = ["SamplingConfig", "TriggerConfig", "TimingConfig", "AnswerConfig", "StyleConfig", "ControlConfig",
            "TRIGGERS", "CLOCKS", "QUANTIZE_STARTS", "QUANTIZE_VALUES", "CC_TARGETS",
            "KEY_MASKS", "ANSWER_LENGTHS", "MAX_TEMPERATURE", "MAX_PENALTY_LOGITS", "MAX_DURATION_S",
-           "MAX_SILENCE_S", "MAX_BARS", "MAX_CHORD_NOTES", "MAX_STYLE_GUIDANCE", "MAX_DENSITY_LIMIT",
-           "MAX_REGISTER_PULL"]
+           "MAX_SILENCE_S", "MAX_BARS", "MAX_CHORD_NOTES", "MAX_STYLE_GUIDANCE", "MAX_DENSITY_LIMIT"]
 
 TRIGGERS = ("silence", "bars", "continuous", "cc", "note")
 CLOCKS = ("none", "midi")
@@ -52,9 +51,10 @@ MAX_SILENCE_S = 30.0  #: Longest silence threshold, seconds.
 MAX_BARS = 64  #: Most bars a response or the ``bars`` trigger may count.
 MAX_BEATS_PER_BAR = 16  #: Most quarter notes in a bar.
 MAX_CHORD_NOTES = 32  #: Most notes ``max_chord`` allows in one chord.
-MAX_REGISTER_PULL = 1.0  #: ``register_pull`` at 1: an answer 1 semitone off tilts 12 semitones by 12 logits.
-MAX_DENSITY_LIMIT = 4.0  #: Largest ``density_limit``: at 4x the player's notes/s it no longer keeps pace.
-MAX_STYLE_GUIDANCE = 4.0  #: Largest ``style_guidance``: beyond it the logits leave what the model learned.
+#: Largest ``density_limit``: an answer at 4x the player's notes per second no longer keeps their pace.
+MAX_DENSITY_LIMIT = 4.0
+#: Largest ``style_guidance``: beyond it the extrapolated logits leave what the model learned.
+MAX_STYLE_GUIDANCE = 4.0
 _BOOL = "true or false"
 
 
@@ -81,20 +81,20 @@ class SamplingConfig:
         repetition_ngram: notes per pattern, 2-16 (4: three intervals).
         repetition_window: notes remembered, repetition_ngram-512.
         repetition_max: uses of a pattern that go unpenalised, 1-64.
-        key_mask: ``off``; ``soft``: out-of-key pitches lose ``key_penalty`` logits (after the temperature);
-            ``strict``: they are never drawn, unless that would leave no pitch to draw (then the mask is
-            ignored for that draw). No context, or one whose best key correlation is below
-            :data:`livegen.keys.KEY_MIN_CORRELATION`, masks nothing. ``palette``: no key template; each pitch
-            gets ``key_penalty`` times the log of its pitch class's share of the context (duration weighted,
-            the commonest class = 1, floored at :data:`livegen.sampling.PALETTE_FLOOR`), so the answer keeps
+        key_mask: ``off``; ``soft``: out-of-key pitches lose ``key_penalty`` logits
+            (after the temperature); ``strict``: they are never drawn, unless that
+            would leave no pitch to draw (then the mask is ignored for that draw).
+            No context, or one whose best key correlation is below
+            :data:`livegen.keys.KEY_MIN_CORRELATION`, masks nothing. ``palette``:
+            no key template; each pitch gets ``key_penalty`` times the log of its
+            pitch class's share of the context (duration weighted, the commonest
+            class = 1, floored at :data:`livegen.sampling.PALETTE_FLOOR`), so the answer keeps
             the prompt's own tonal palette, modal or chromatic alike.
         key_penalty: logits for ``soft``, the weight for ``palette``, 0-:data:`MAX_PENALTY_LOGITS`.
         register_window: semitones, 0-48; 0 = off. A pitch more than this below the
             lowest or above the highest of the performer's context notes loses
             :data:`livegen.sampling.REGISTER_SLOPE` logits (after the temperature) per
             semitone beyond, so a bass line is answered low and a melody high.
-        register_pull: 0-:data:`MAX_REGISTER_PULL` logits per semitone squared (0 = off): pulls the
-            answer's mean pitch back to the performer's (:meth:`livegen.sampling.Sampler.sample`).
 
     Raises:
         PresetError: a field is out of its range or of the wrong type; the message names the
@@ -113,7 +113,6 @@ class SamplingConfig:
     key_mask: str = "off"
     key_penalty: float = 1.0
     register_window: int = 0
-    register_pull: float = 0.0
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -143,8 +142,6 @@ class SamplingConfig:
              f"in [0, {MAX_PENALTY_LOGITS:g}] logits"),
             ("register_window", is_int(self.register_window) and 0 <= self.register_window <= 48,
              "an integer 0-48 semitones (0: off)"),
-            ("register_pull", is_number(self.register_pull) and 0 <= self.register_pull <= MAX_REGISTER_PULL,
-             f"in [0, {MAX_REGISTER_PULL:g}] logits per semitone squared (0: off)"),
         ])
 
 
@@ -153,15 +150,16 @@ class TriggerConfig:
     """What starts an answer: the ``triggering`` section of a preset.
 
     Attributes:
-        trigger: ``silence`` (call and response), ``bars`` (every ``trigger_bars`` bars of the MIDI clock;
-            needs ``clock: midi``), ``continuous`` (plays alongside), ``cc`` (a footswitch, ``trigger_cc``) or
-            ``note`` (the key ``trigger_note``).
+        trigger: ``silence`` (call and response), ``bars`` (every ``trigger_bars``
+            bars of the MIDI clock; needs ``clock: midi``), ``continuous`` (plays
+            alongside), ``cc`` (a footswitch, ``trigger_cc``) or ``note`` (the key
+            ``trigger_note``).
         silence_s: performer silence that triggers an answer, seconds in (0, 30].
         trigger_bars: the ``bars`` trigger fires every this many bars, 1-64.
         trigger_cc: the ``cc`` trigger's controller, 0-119 but not 64 (fires on press, >= 64).
         trigger_note: the ``note`` trigger's key, 0-127 (never played into the buffer).
-        silence_adaptive: the silence threshold follows the performer's note spacing (twice
-            the median inter-onset interval) within ``silence_min_s``-``silence_max_s``.
+        silence_adaptive: the silence threshold follows the performer's note spacing
+            (twice the median inter-onset interval) within ``silence_min_s``-``silence_max_s``.
         silence_min_s: lowest adaptive silence threshold, seconds in (0, 30].
         silence_max_s: highest adaptive silence threshold, silence_min_s-30 seconds.
 
@@ -207,7 +205,8 @@ class TimingConfig:
         clock: ``none`` or ``midi`` (follow MIDI beat clock on the input port).
         beats_per_bar: quarter notes per bar, 1-16 (bars count from song position 0).
         quantize_start: the answer starts on the next ``beat``, ``bar``, or ``off`` (at once).
-        quantize: note value onsets snap to (``1/16``... :data:`livegen.grid.DIVISIONS`) or ``off``.
+        quantize: note value onsets snap to (``1/16``...; see :data:`livegen.grid.DIVISIONS`)
+            or ``off``.
         quantize_strength: how far onsets move to the grid, 0-1.
         swing: every second grid line is late by this fraction of a step, 0-0.5.
         response_bars: answer length in bars when a tempo is known, 0-64 (0: max_seconds).
@@ -250,9 +249,10 @@ class AnswerConfig:
         max_seconds: longest answer, seconds in (0, 3600].
         velocity_scale: multiplies generated velocities, in (0, 4] (result clipped 1-127).
         lookahead_s: how far generation runs ahead of playback, seconds in (0, 10].
-        monophonic: play one note at a time, a single melodic line for a mono synth or a tune: no two answer
-            notes start within 40 ms of each other, and each note ends by the next one's onset. ``auto``: so
-            when the phrase answered is one line (:func:`livegen.phrases.plays_one_line`), chords otherwise.
+        monophonic: play one note at a time, a single melodic line for a mono synth
+            or a tune: no two answer notes start within 40 ms of each other, and each
+            note ends by the next one's onset. ``auto``: so when the phrase answered is
+            one line (:func:`livegen.phrases.plays_one_line`), chords otherwise.
         chord_voice: which note of each of the player's chords a ``monophonic: true`` answer
             hears and carries on: ``top`` (the melody) or ``middle`` (the median note: the
             register the hands span) (:func:`livegen.phrases.voice_line`).
@@ -308,16 +308,18 @@ class StyleConfig:
     Attributes:
         style: the model style to condition on (one of the model's style names;
             the model checks the name when the preset is used).
-        style_guidance: how far the style is pushed away from the model's average over all its styles, 0-4 (0
-            = off): each token's logits become ``l_style + style_guidance * (l_style - mean over styles of
-            l)``, like classifier-free guidance (Ho & Salimans 2022) with the style mean as the unconditional
-            model; costs one model step per style per token (see :class:`livegen.generation.Generator`).
+        style_guidance: how far the style is pushed away from the model's average over
+            all its styles, 0-4 (0 = off): each token's logits become
+            ``l_style + style_guidance * (l_style - mean over styles of l)``, like
+            classifier-free guidance (Ho & Salimans 2022) with the style mean as the
+            unconditional model; costs one model step per style per token
+            (see :class:`livegen.generation.Generator`).
         style_contrast: the styles style guidance pushes away from, instead of the
             mean over all styles, like a negative prompt: distinct names, none of them
             ``style`` (empty: all styles); a list or one name is stored as a tuple.
-        follow: how much the answer follows what the performer played this session, 0-1: each token's
-            distribution is ``(1 - follow) * log p_model + follow * log p_session`` (:mod:`livegen.follow`); 0
-            = the model alone.
+        follow: how much the answer follows what the performer played this session,
+            0-1: each token's distribution is ``(1 - follow) * log p_model + follow *
+            log p_session`` (:mod:`livegen.follow`); 0 = the model alone.
         follow_pitch: ``follow`` for the PITCH tokens only (the answer's pitches), 0-1; None: ``follow``.
         follow_duration: ``follow`` for the DUR tokens only (note lengths), 0-1; None: ``follow``.
         follow_velocity: ``follow`` for the VEL tokens only (the player's dynamics), 0-1; None: ``follow``.

@@ -137,10 +137,6 @@ def old_sample(sampler, logits, kind):
             for pitch, penalty in guard.penalties:
                 if 0 <= pitch - low < count:
                     scaled[pitch - low] -= penalty
-        centre, (total, count) = sampler._centre, sampler._answer  # register_pull, added after issue 14
-        if centre is not None and count:
-            pull = sampler.config.register_pull
-            scaled -= pull * (total / count - centre) * (sampler._pitch_values - centre)
         bias = sampler._key_bias
         if bias is not None:
             if sampler.config.key_mask in ("soft", "palette"):

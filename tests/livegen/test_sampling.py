@@ -355,54 +355,6 @@ def test_register_window_follows_the_player_and_is_off_at_zero():
         assert sampler._key_bias is None or sampler._key_bias[90 - 21] == 0.0
 
 
-def test_register_pull_tilts_by_the_answers_offset_from_the_players_centre():
-    # the player's centre 60; the answer so far averages 66: pitch p loses 0.05 * 6 * (p - 60) logits
-    sampler = _sampler(1.0, 1.0, 0, 127, seed=5, register_pull=0.05)
-    sampler.set_context([Note(57 + (i % 7), 80, 0.25 * i, 0.2) for i in range(21)])  # 57-63: mean 60
-    logits = np.full(VOCAB_SIZE, -np.inf, np.float32)
-    logits[[PITCH_OFFSET + 55, PITCH_OFFSET + 60, PITCH_OFFSET + 70]] = 0.0
-    for pitch in (64, 68):
-        sampler.remember(pitch)
-    draws = 30_000
-    counts = Counter(sampler.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(draws))
-    weights = {pitch: math.exp(-0.05 * 6 * (pitch - 60)) for pitch in (55, 60, 70)}
-    total = sum(weights.values())
-    for pitch, weight in weights.items():
-        expected = weight / total
-        assert abs(counts[pitch] / draws - expected) < 4 * math.sqrt(expected * (1 - expected) / draws)
-
-
-def test_register_pull_waits_for_the_answer_and_forgets_it_with_the_context():
-    logits = random_logits(8)
-    notes = [Note(40 + i % 5, 80, 0.25 * i, 0.2) for i in range(20)]
-    reference = _sampler(0.9, 0.95, 21, 108, seed=6)
-    pulled = _sampler(0.9, 0.95, 21, 108, seed=6, register_pull=0.2)
-    for sampler in (reference, pulled):
-        sampler.set_context(notes)
-    # no answer note yet, and the player's own notes are no answer: draws as without the pull
-    pulled.add_context(Note(90, 80, 5.0, 0.2))
-    reference.add_context(Note(90, 80, 5.0, 0.2))
-    assert [reference.sample(logits, Kind.PITCH) for _ in range(50)] == \
-        [pulled.sample(logits, Kind.PITCH) for _ in range(50)]
-    for _ in range(8):  # an answer far above the player's centre (about 42) is pulled down
-        pulled.remember(100)
-        reference.remember(100)
-    mean = [np.mean([s.sample(logits, Kind.PITCH) - PITCH_OFFSET for _ in range(300)])
-            for s in (reference, pulled)]
-    assert mean[1] < mean[0] - 10, mean
-    pulled.set_context(notes)  # after the response: a new answer starts from nothing
-    reference.set_context(notes)
-    reference.rng, pulled.rng = np.random.default_rng(9), np.random.default_rng(9)
-    assert [reference.sample(logits, Kind.PITCH) for _ in range(50)] == \
-        [pulled.sample(logits, Kind.PITCH) for _ in range(50)]
-
-
-@pytest.mark.parametrize("value", [-0.1, 1.5, "high"])
-def test_register_pull_out_of_range_names_the_key(value):
-    with pytest.raises(PresetError, match="register_pull"):
-        SamplingConfig(register_pull=value)
-
-
 @pytest.mark.parametrize("value", [-1, 49, 2.5, "wide"])
 def test_register_window_out_of_range_names_the_key(value):
     with pytest.raises(PresetError, match="register_window"):

@@ -51,7 +51,7 @@ from livegen_train.metrics import CHORD_TOLERANCE_S, onset_groups, rest_ratio
 __all__ = ["top_line", "interval_patterns", "motif_reuse", "notes_per_s", "register_drift",
            "on_grid_share", "notes_per_onset", "pitch_repetition", "key_correlation", "adherence",
            "interval_histogram", "ioi_histogram", "span_ratio", "histogram_distances", "iid_baseline",
-           "metronome_baseline",
+           "metronome_baseline", "wide_leaps",
            "PATTERN_NOTES", "GRID_TOLERANCE", "METRICS"]
 
 PATTERN_NOTES = 4  # motifs are 4-note interval patterns (3 intervals)
@@ -67,6 +67,19 @@ METRICS = ("motif_reuse", "rest_share", "on_grid", "notes_per_s", "density_ratio
 def top_line(notes: Sequence[Note]) -> list[Note]:
     """The highest note of each onset group (chord tones within 30 ms are one onset)."""
     return [max(group, key=lambda n: n.pitch) for group in onset_groups(notes, CHORD_TOLERANCE_S)]
+
+
+def wide_leaps(notes: Sequence[Note], semitones: int = 12) -> float:
+    """Share (0-1) of the top line's steps wider than ``semitones``; NaN with under 2 onsets.
+
+    A guard, not a target: answers thrown across the range score high here while their
+    mean pitch (:func:`register_drift`) can sit on the player's (docs/adherence.md,
+    twentieth round: the real continuations of the dev set 0.019, a tilted answer 0.099).
+    """
+    pitches = [note.pitch for note in top_line(notes)]
+    if len(pitches) < 2:
+        return math.nan
+    return float(np.mean(np.abs(np.diff(pitches)) > semitones))
 
 
 def interval_patterns(notes: Sequence[Note], n: int = PATTERN_NOTES) -> list[tuple[int, ...]]:

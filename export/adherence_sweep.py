@@ -37,7 +37,7 @@ __all__ = ["variant_presets", "mean_adherence", "texture_groups", "by_texture", 
 
 #: the adherence figures printed per variant (:func:`livegen_train.adherence.adherence`)
 COLUMNS = ("motif_reuse", "rest_share", "on_grid", "density_ratio", "polyphony_ratio", "register_drift",
-           "key_correlation", "interval_distance", "ioi_distance")
+           "key_correlation", "interval_distance", "ioi_distance", "wide_leaps")
 
 
 def variant_presets(presets: Mapping[str, Any], variant: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,14 +73,14 @@ def interval_text(labels: Mapping[str, Any]) -> str:
 def mean_adherence(prompts: Sequence[Any], reals: Sequence[Any], conts: Sequence[Any],
                    per_prompt: int) -> dict[str, float]:
     """Mean of each :data:`COLUMNS` figure over continuations in prompt-major order (NaN ignored)."""
-    from livegen_train.adherence import adherence, histogram_distances
+    from livegen_train.adherence import adherence, histogram_distances, wide_leaps
 
     rows = []
     for i, cont in enumerate(conts):
         prompt, real = prompts[i // per_prompt], reals[i // per_prompt]
         distances = histogram_distances(cont, real)
         rows.append({**adherence(prompt, cont), "interval_distance": distances["interval"],
-                     "ioi_distance": distances["ioi"]})
+                     "ioi_distance": distances["ioi"], "wide_leaps": wide_leaps(cont)})
     out = {}
     for key in COLUMNS:
         values = [row[key] for row in rows if not math.isnan(row[key])]

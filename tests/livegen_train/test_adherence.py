@@ -21,6 +21,7 @@ from livegen_train.adherence import (
     pitch_repetition,
     register_drift,
     top_line,
+    wide_leaps,
 )
 
 MOTIF = (60, 62, 64, 60)  # C D E C
@@ -41,6 +42,14 @@ def test_a_transposed_motif_is_reused_and_a_new_one_is_not():
     assert motif_reuse(prompt, line([60, 67, 59, 72, 48, 71], start_s=4.0)) == 0.0
     assert math.isnan(motif_reuse(prompt, line([60, 62], start_s=4.0)))
     assert interval_patterns(line(MOTIF)) == [(2, 2, -4)]
+
+
+def test_wide_leaps_count_the_top_lines_steps_over_an_octave():
+    assert wide_leaps(line([60, 73, 72, 60, 48])) == 0.25  # 13 up; then 1, 12, 12 down: an octave is no leap
+    bass = line([40, 41, 40, 41])
+    melody = line([60, 88, 60, 88])  # a chord's notes within 30 ms are one onset, not a leap
+    assert wide_leaps(bass + melody) == 1.0 and wide_leaps(bass) == 0.0
+    assert math.isnan(wide_leaps(line([60])))
 
 
 def test_the_register_drift_is_the_distance_of_the_mean_pitches():

@@ -97,7 +97,9 @@ def settle(send, received: list) -> None:
 def heard_once(received: list[list[int]], port) -> list[list[int]]:
     """``received`` without the note_offs ``port`` sent again after JACK xruns (livegen/_jackmidi.c:
     a repeat of a note_off heard before, for a key struck nowhere since), checking that there are
-    no more of those than the port says it sent again."""
+    no more of those than the port can account for: the ones it says it sent again and, once the
+    server reported an xrun, each note_off it placed heard a second time (python-rtmidi's JACK
+    input, the probe's, repeats a stale buffer after a missed cycle: docs/benchmark.md)."""
     kept: list[list[int]] = []
     sounding: set[tuple[int, int]] = set()
     for msg in received:
@@ -109,8 +111,13 @@ def heard_once(received: list[list[int]], port) -> list[list[int]]:
                 continue  # a repeat
             sounding.discard(key)
         kept.append(msg)
-    repeats, resent = len(received) - len(kept), getattr(port, "xrun_repairs", (0, 0))[1]
-    assert repeats <= resent, f"{repeats} note_offs repeated, {resent} sent again after xruns: {received}"
+    repeats = len(received) - len(kept)
+    xruns, resent = getattr(port, "xrun_repairs", (0, 0))
+    offs = sum(len(msg) == 3 and (msg[0] & 0xF0 == 0x80 or (msg[0] & 0xF0 == 0x90 and msg[2] == 0))
+               for msg in kept)
+    allowed = resent + (offs + resent if xruns else 0)  # each note_off placed, heard twice at most
+    assert repeats <= allowed, (f"{repeats} note_offs repeated, {resent} sent again after {xruns} xruns: "
+                                f"{received}")
     return kept
 
 

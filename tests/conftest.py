@@ -72,6 +72,22 @@ class JackServer:
                 graph.setdefault(port, set())
         return graph
 
+    def wait_port(self, port_suffix: str, client_prefix: str = "",
+                  timeout_s: float = JACK_CONNECT_TIMEOUT_S) -> str:
+        """The full name of the port ending in ``port_suffix`` (of a client starting
+        ``client_prefix``), once ``jack_lsp`` lists it: on a loaded machine a client's
+        ports, or ``jack_lsp`` itself, may come a moment late."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [port for port in self.connections()
+                     if port.startswith(client_prefix) and port.endswith(port_suffix)]
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"JACK never listed a port {client_prefix}...{port_suffix}: "
+                                     f"{sorted(self.connections())}")
+            time.sleep(0.05)
+
     def wait_connected(self, port_suffix: str, other_prefix: str,
                        timeout_s: float = JACK_CONNECT_TIMEOUT_S) -> None:
         """Wait until a port ending in ``port_suffix`` is connected to one starting ``other_prefix``.

@@ -145,8 +145,7 @@ class DawClock:
         if binary is None or shutil.which("jack_transport") is None:
             pytest.skip("jack_midi_clock/jack_transport are not installed (Debian/Ubuntu: "
                         "apt-get install jack-midi-clock jackd2)")
-        livegen_in = next(p.strip() for p in jack("jack_lsp").splitlines()
-                          if p.strip().endswith(":" + IN_PORT_NAME))
+        livegen_in = jack_server.wait_port(":" + IN_PORT_NAME)
         self.process = subprocess.Popen([binary, "-b", str(bpm), "-B", livegen_in, *also],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL,
@@ -180,8 +179,7 @@ def test_the_status_line_shows_notes_answering_clock_tempo_and_controller(own_ja
     try:
         terminal.wait_for(r"listening on .*\n", READY_TIMEOUT_S)
         player = Player(own_jack_server)
-        ears = next(p.strip() for p in jack("jack_lsp").splitlines()
-                    if p.startswith(Player.CLIENT) and p.strip().endswith(":ears"))
+        ears = own_jack_server.wait_port(":ears", Player.CLIENT)
         clock = DawClock(own_jack_server, CLOCK_BPM, ears)  # the test hears the clock too
         time.sleep(CLOCK_SETTLE_S)
         _, last_off_s = player.play(PHRASE)
@@ -201,7 +199,11 @@ def test_the_status_line_shows_notes_answering_clock_tempo_and_controller(own_ja
                         rf"\| clock (\d+\.\d) BPM locked \| CC{CONTROL[0]} {CONTROL[1]}$")
     shown = [m for m in map(wanted.match, answering) if m]
     assert shown, f"no answering line shows the notes, the locked clock and CC{CONTROL[0]}: {answering}"
-    assert any(float(m.group(1)) > 0 for m in shown)  # the phrase's notes, within the last 2 s
+    # the phrase's notes (those of the last 2 s), shown while it plays or as it is answered: on a
+    # loaded machine the answer may begin more than 2 s after the phrase's last note
+    rates = [float(m.group(1)) for frame in frames if frame.startswith(("listening | ", "answering | "))
+             for m in [re.search(r" \| in (\d+\.\d) notes/s", frame)] if m]
+    assert any(rate > 0 for rate in rates), frames[-20:]
     print(f"\n[status] {shown[-1].group(0)}")
     # the clock's tempo, as this test heard its ticks (in real time), over any two beats
     low, high = heard_tempo_range(player.heard.snapshot(0.0))

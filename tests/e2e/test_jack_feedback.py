@@ -50,17 +50,10 @@ def preset_file(tmp_path) -> Path:
     return path
 
 
-def jack_ports() -> list[str]:
-    out = subprocess.run(["jack_lsp"], capture_output=True, text=True, timeout=10,
-                         env={**os.environ, "JACK_NO_START_SERVER": "1"}).stdout
-    return [line.strip() for line in out.splitlines() if line.strip()]
-
-
 def loop_back(server) -> None:
     """Connect the daemon's output to its input, as a DAW's MIDI thru would."""
-    ports = jack_ports()
-    out = next(p for p in ports if p.endswith(":" + OUT_PORT_NAME) and p.startswith("livegen"))
-    into = next(p for p in ports if p.endswith(":" + IN_PORT_NAME) and p.startswith("livegen"))
+    out = server.wait_port(":" + OUT_PORT_NAME, "livegen")
+    into = server.wait_port(":" + IN_PORT_NAME, "livegen")
     subprocess.run(["jack_connect", out, into], check=True, timeout=10,
                    env={**os.environ, "JACK_NO_START_SERVER": "1"})
     server.wait_connected(":" + IN_PORT_NAME, out)

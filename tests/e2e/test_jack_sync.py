@@ -215,9 +215,8 @@ def session_for(jack_server, clock_binary, model_path, tmp_path):
         print(f"\n[sync] daemon: {ready}")
         player = Player(jack_server)
         started.append(player)
-        ports = jack_ports()
-        livegen_in = next(p for p in ports if p.endswith(":" + IN_PORT_NAME))
-        ears = next(p for p in ports if p.startswith(Player.CLIENT) and p.endswith(":ears"))
+        livegen_in = jack_server.wait_port(":" + IN_PORT_NAME)
+        ears = jack_server.wait_port(":ears", Player.CLIENT)
         for destination in (livegen_in, ears):
             jack("jack_connect", new[0], destination)
         jack_server.wait_connected(":ears", new[0].split(":")[0])
@@ -570,10 +569,9 @@ def test_a_jittery_clock_keeps_the_answer_on_the_grid(jack_server, model_path, t
         daemon.wait_ready()
         player = Player(jack_server)
         clock = JitteredClock(JITTER_SEED)
-        ports = jack_ports()
-        source = next(p for p in ports if p.startswith(JitteredClock.CLIENT) and p.endswith(":clock"))
-        livegen_in = next(p for p in ports if p.endswith(":" + IN_PORT_NAME))
-        ears = next(p for p in ports if p.startswith(Player.CLIENT) and p.endswith(":ears"))
+        source = jack_server.wait_port(":clock", JitteredClock.CLIENT)
+        livegen_in = jack_server.wait_port(":" + IN_PORT_NAME)
+        ears = jack_server.wait_port(":ears", Player.CLIENT)
         for destination in (livegen_in, ears):
             jack("jack_connect", source, destination)
         if livegen_ports.jack_shared_client():

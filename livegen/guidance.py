@@ -7,7 +7,9 @@ reads at once (one batched run when the model has ``step_styles``, else one run
 per style kept in :class:`StyleStates`) and pushes the preset's style away
 from the others (:func:`guide_logits`). Those styles are the preset's own and its
 ``style_contrast`` when it names some (2 rows for the shipped classical and
-romantic), else every style of the model (their mean is the reference).
+romantic), else every style of the model (their mean is the reference). With
+``guidance_register: player`` the push leaves the register to the player
+(:func:`level_register`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,18 @@ import numpy as np
 
 from livegen.errors import ModelError
 from livegen.presets import Preset
+from livegen.tokens import N_PITCHES, PITCH_OFFSET
 
-__all__ = ["StepModel", "StyledModel", "StyleStates", "guide_logits", "contrast_ids"]
+__all__ = ["StepModel", "StyledModel", "StyleStates", "guide_logits", "level_register", "contrast_ids",
+           "REGISTER_SPAN"]
+
+#: Semitones either side of the style's expected pitch over which ``guidance_register: player``
+#: takes the guidance's tilt out (:func:`level_register`); beyond, the correction stays at its
+#: value there. Unbounded, it lifted pitches far from the answer's by many logits and the
+#: answers leapt across the range (docs/adherence.md, twenty-first round: top-line steps over an
+#: octave 0.09, bounded 0.07, unguided 0.05 on the dev set).
+REGISTER_SPAN = 12
+_PITCHES = np.arange(N_PITCHES, dtype=np.float64)
 
 
 class StepModel(Protocol):
@@ -51,8 +63,38 @@ class StyleStates:
         return StyleStates(tuple(state.copy() for state in self.states))
 
 
+def level_register(push: np.ndarray, own: np.ndarray, span: float = REGISTER_SPAN) -> None:
+    """Take the tilt over pitch out of a guidance push, in place: the style's pitches, not its register.
+
+    Guidance pushes a style's pitch logits away from other styles' partly as a slope over
+    pitch (a style that sits higher lifts every higher pitch), which moves the answer out of
+    the player's register. The slope is the least-squares line of the push against pitch,
+    weighted by the style's own pitch distribution (softmax of ``own``), and is subtracted
+    within ``span`` semitones of that distribution's mean pitch (held at its edge value
+    beyond); what is left of the push (which scale degrees, which steps) is kept.
+
+    Args:
+        push: float32 [vocab], the guidance push (style logits less the reference); its
+            PITCH tokens are changed.
+        own: float32 [vocab], the style's own logits.
+        span: semitones, > 0.
+    """
+    pitches = slice(PITCH_OFFSET, PITCH_OFFSET + N_PITCHES)
+    logits = own[pitches].astype(np.float64)
+    weights = np.exp(logits - logits.max())
+    weights /= weights.sum()
+    centre = weights @ _PITCHES
+    offsets = _PITCHES - centre
+    spread = weights @ (offsets * offsets)
+    if not spread > 1e-9:  # one pitch possible: no slope
+        return
+    values = push[pitches].astype(np.float64)
+    slope = (weights * offsets) @ (values - weights @ values) / spread
+    push[pitches] = values - slope * np.clip(offsets, -span, span)
+
+
 def guide_logits(logits: np.ndarray, style: int, weight: float,
-                 against: Sequence[int] = ()) -> np.ndarray:
+                 against: Sequence[int] = (), register_span: float = 0.0) -> np.ndarray:
     """Style guidance: push one style's logits away from the mean over styles.
 
     ``l[style] + weight * (l[style] - mean over styles of l)``, as classifier-free
@@ -68,6 +110,8 @@ def guide_logits(logits: np.ndarray, style: int, weight: float,
         style: the row to guide.
         weight: guidance weight >= 0 (0 returns the style's own logits).
         against: style rows to push away from (empty: all rows).
+        register_span: above 0, the push's tilt over pitch is taken out within this many
+            semitones (:func:`level_register`); 0: the push as it is.
 
     Returns:
         float32 [vocab].
@@ -82,6 +126,8 @@ def guide_logits(logits: np.ndarray, style: int, weight: float,
         reference = np.add.reduce(rows, axis=0)
         np.true_divide(reference, np.intp(len(rows)), out=reference, casting="unsafe")
     out = own - reference
+    if register_span:
+        level_register(out, own, register_span)
     out *= weight
     out += own
     return out.astype(np.float32, copy=False)
@@ -120,6 +166,7 @@ class StyledModel:
         style: the style id of ``preset.conditioning.style``.
         against: the style ids guidance pushes away from (empty: the mean of all).
         weight: the guidance weight, >= 0.
+        register_span: :data:`REGISTER_SPAN` with ``guidance_register: player``, else 0.
         guided: True when the weight is above 0 (the styles in :attr:`rows` are run).
         rows: the style ids run when guided, in batch order: ``style`` then the
             ``against`` ones, or every style of the model when ``against`` is empty.
@@ -130,6 +177,7 @@ class StyledModel:
         self.style = model.style_id(preset.conditioning.style)
         self.against = contrast_ids(model, preset)
         self.weight = preset.conditioning.style_guidance
+        self.register_span = REGISTER_SPAN if preset.conditioning.guidance_register == "player" else 0
         self.guided = self.weight > 0
         if self.against:
             self.rows: tuple[int, ...] = tuple(dict.fromkeys((self.style, *self.against)))
@@ -173,4 +221,4 @@ class StyledModel:
             every = np.stack([logits for logits, _ in steps])
         else:
             every, state = model.step_styles(token, state, self.rows)
-        return guide_logits(every, self._own, self.weight, self._against), state
+        return guide_logits(every, self._own, self.weight, self._against, self.register_span), state

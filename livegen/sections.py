@@ -124,14 +124,12 @@ class SamplingConfig:
              f"an integer 0-{DATA_MAX}"),
             ("pitch_high", is_int(self.pitch_high) and is_int(self.pitch_low)
              and self.pitch_low <= self.pitch_high <= DATA_MAX, f"an integer pitch_low-{DATA_MAX}"),
-            ("max_duration_s", is_number(self.max_duration_s)
-             and 0 < self.max_duration_s <= MAX_DURATION_S, f"in (0, {MAX_DURATION_S:g}] seconds"),
-            ("repetition_penalty", is_number(self.repetition_penalty)
-             and 0 <= self.repetition_penalty <= MAX_PENALTY_LOGITS,
-             f"in [0, {MAX_PENALTY_LOGITS:g}] logits (0: off)"),
-            ("repetition_ngram", is_int(self.repetition_ngram)
-             and 2 <= self.repetition_ngram <= MAX_REPETITION_NGRAM,
-             f"an integer 2-{MAX_REPETITION_NGRAM} notes"),
+            ("max_duration_s", is_number(self.max_duration_s) and 0 < self.max_duration_s <= MAX_DURATION_S,
+             f"in (0, {MAX_DURATION_S:g}] seconds"),
+            ("repetition_penalty", is_number(self.repetition_penalty) and 0 <= self.repetition_penalty
+             <= MAX_PENALTY_LOGITS, f"in [0, {MAX_PENALTY_LOGITS:g}] logits (0: off)"),
+            ("repetition_ngram", is_int(self.repetition_ngram) and 2 <= self.repetition_ngram
+             <= MAX_REPETITION_NGRAM, f"an integer 2-{MAX_REPETITION_NGRAM} notes"),
             ("repetition_window", is_int(self.repetition_window) and is_int(self.repetition_ngram)
              and self.repetition_ngram <= self.repetition_window <= MAX_REPETITION_WINDOW,
              f"an integer repetition_ngram-{MAX_REPETITION_WINDOW} notes"),
@@ -317,6 +315,7 @@ class StyleConfig:
         style_contrast: the styles style guidance pushes away from, instead of the
             mean over all styles, like a negative prompt: distinct names, none of them
             ``style`` (empty: all styles); a list or one name is stored as a tuple.
+        guidance_register: ``style`` (guidance may move the register) or ``player`` (:mod:`livegen.guidance`).
         follow: how much the answer follows what the performer played this session,
             0-1: each token's distribution is ``(1 - follow) * log p_model + follow *
             log p_session`` (:mod:`livegen.follow`); 0 = the model alone.
@@ -333,6 +332,7 @@ class StyleConfig:
     style: str = "classical"
     style_guidance: float = 0.0
     style_contrast: tuple[str, ...] = ()
+    guidance_register: str = "style"
     follow: float = 0.0
     follow_pitch: float | None = None
     follow_duration: float | None = None
@@ -353,6 +353,7 @@ class StyleConfig:
              and 0 <= self.style_guidance <= MAX_STYLE_GUIDANCE, f"in [0, {MAX_STYLE_GUIDANCE:g}] (0: off)"),
             ("style_contrast", contrast is not None and self.style not in contrast,
              "a list of other style names (empty: the mean over all styles)"),
+            ("guidance_register", self.guidance_register in ("style", "player"), "style or player"),
             ("follow", is_number(self.follow) and 0 <= self.follow <= 1, "in [0, 1] (0: off)"),
             *((key, v is None or (is_number(v) and 0 <= v <= 1), "in [0, 1], or null (as follow)")
               for key, v in ((key, getattr(self, key)) for key in KIND_FOLLOWS)),

@@ -16,18 +16,21 @@ import numpy as np
 
 from livegen import tokens
 from livegen.generation import Generator
-from livegen.guidance import StyleStates, contrast_ids
+from livegen.guidance import REGISTER_SPAN, StyleStates, contrast_ids, level_register
 from livegen.model import OUTPUT_NAMES, State
 from livegen.session import _ALPHABET, _LOG_SHARE, _SYMBOL_OF, ABSOLUTE, _pitch_log_probs
 from livegen.tokens import Kind
 
 
-def old_guide_logits(logits, style, weight, against=()):
+def old_guide_logits(logits, style, weight, against=(), register_span=0):
     own = logits[style]
     if weight == 0:
         return own
     reference = logits[list(against)].mean(axis=0) if len(against) else logits.mean(axis=0)
-    return (own + weight * (own - reference)).astype(np.float32, copy=False)
+    push = own - reference
+    if register_span:  # new since dfcc529 (guidance_register: player): today's levelling, tested on its own
+        level_register(push, own, register_span)
+    return (own + weight * push).astype(np.float32, copy=False)
 
 
 def old_step_styles(model, token, state):
@@ -52,6 +55,7 @@ class OldStyledModel:
         self.against = contrast_ids(model, preset)
         self.weight = preset.conditioning.style_guidance
         self.guided = self.weight > 0
+        self.register_span = REGISTER_SPAN if preset.conditioning.guidance_register == "player" else 0
 
     def same_state(self, other) -> bool:
         return self.style == other.style and self.guided == other.guided
@@ -75,7 +79,7 @@ class OldStyledModel:
             every = np.stack([logits for logits, _ in steps])
         else:
             every, state = old_step_styles(model, token, state)
-        return old_guide_logits(every, self.style, self.weight, self.against), state
+        return old_guide_logits(every, self.style, self.weight, self.against, self.register_span), state
 
 
 def old_symbol_log_probs(session, kind, context):

@@ -7,8 +7,9 @@ import pytest
 from fakes import STYLES, FakeModel
 from rig import PRESET
 
-from livegen.errors import ModelError
-from livegen.guidance import StyledModel, StyleStates, guide_logits
+from livegen.errors import ModelError, PresetError
+from livegen.guidance import REGISTER_SPAN, StyledModel, StyleStates, guide_logits
+from livegen.tokens import N_PITCHES, PITCH_OFFSET, VOCAB_SIZE
 
 
 def test_without_guidance_a_styled_model_is_the_model_under_its_style():
@@ -77,3 +78,57 @@ def test_unknown_styles_raise_model_error_naming_the_preset_key():
         StyledModel(FakeModel(), PRESET.replace(style="jazz"))
     with pytest.raises(ModelError, match="style_contrast"):
         StyledModel(FakeModel(), PRESET.replace(style_guidance=1.0, style_contrast=("jazz",)))
+
+
+def _pitch_logits(values: np.ndarray) -> np.ndarray:
+    """A vocab row with ``values`` [128] on the PITCH tokens, 0 elsewhere."""
+    row = np.zeros(VOCAB_SIZE, np.float32)
+    row[PITCH_OFFSET:PITCH_OFFSET + N_PITCHES] = values
+    return row
+
+
+def _mean_pitch(logits: np.ndarray) -> float:
+    values = logits[PITCH_OFFSET:PITCH_OFFSET + N_PITCHES].astype(np.float64)
+    p = np.exp(values - values.max())
+    return float(p @ np.arange(N_PITCHES) / p.sum())
+
+
+def test_guidance_that_keeps_the_players_register_takes_out_the_tilt_and_keeps_the_rest():
+    """A style that sits higher pushes every higher pitch up; with the register left to the
+    player the answer's expected pitch stays near the style's own, and a push on one pitch
+    class (what the style prefers among the pitches) survives."""
+    pitches = np.arange(N_PITCHES)
+    own = _pitch_logits(-0.5 * ((pitches - 60) / 4.0) ** 2)  # the style row, centred on C4
+    degree = np.where(pitches % 12 == 7, 1.0, 0.0)  # the style likes G more than the others do
+    other = _pitch_logits(-0.5 * ((pitches - 60) / 4.0) ** 2 - 0.15 * (pitches - 60) - degree)
+    rows = np.stack([own, other])
+    plain = guide_logits(rows, 0, 3.0, (1,))
+    level = guide_logits(rows, 0, 3.0, (1,), register_span=REGISTER_SPAN)
+    assert _mean_pitch(plain) > _mean_pitch(own) + 3  # the tilt moves the register
+    assert abs(_mean_pitch(level) - _mean_pitch(own)) < 0.5
+    push = level - own
+    g, a = PITCH_OFFSET + 67, PITCH_OFFSET + 69  # G4 against A4: the degree's push is kept
+    assert push[g] - push[a] == pytest.approx(3.0, abs=0.2)
+    step = push[PITCH_OFFSET + 1:PITCH_OFFSET + N_PITCHES] - push[PITCH_OFFSET:PITCH_OFFSET + N_PITCHES - 1]
+    near = [p for p in range(55, 65) if p % 12 not in (6, 7)]  # semitone steps within the span, off G
+    far = [p for p in range(80, 90) if p % 12 not in (6, 7)]  # beyond it the correction is held
+    np.testing.assert_allclose(step[near], 0.0, atol=0.05)
+    np.testing.assert_allclose(step[far], 3.0 * 0.15, atol=0.05)
+    np.testing.assert_array_equal(level[:PITCH_OFFSET], plain[:PITCH_OFFSET])  # other kinds untouched
+
+
+def test_a_styled_model_levels_the_register_only_when_the_preset_says_player():
+    preset = PRESET.replace(style="baroque", style_guidance=2.0, style_contrast=("folk",))
+    styled = StyledModel(FakeModel(), preset)
+    levelled = StyledModel(FakeModel(), preset.replace(guidance_register="player"))
+    assert styled.register_span == 0 and levelled.register_span == REGISTER_SPAN
+    reference = FakeModel()
+    rows = np.stack([reference.step(7, reference.initial_state(), k)[0] for k in range(len(STYLES))])
+    baroque, folk = STYLES.index("baroque"), STYLES.index("folk")
+    np.testing.assert_allclose(levelled.step(7, levelled.initial_state())[0],
+                               guide_logits(rows, baroque, 2.0, (folk,), REGISTER_SPAN), rtol=1e-6)
+
+
+def test_guidance_register_accepts_style_or_player_only():
+    with pytest.raises(PresetError, match="guidance_register"):
+        PRESET.replace(guidance_register="high")

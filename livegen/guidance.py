@@ -22,7 +22,7 @@ import numpy as np
 
 from livegen.errors import ModelError
 from livegen.presets import Preset
-from livegen.tokens import N_PITCHES, PITCH_OFFSET
+from livegen.tokens import N_PITCHES, PITCH_OFFSET, Kind, next_kind
 
 __all__ = ["StepModel", "StyledModel", "StyleStates", "guide_logits", "level_register", "contrast_ids",
            "REGISTER_SPAN"]
@@ -221,4 +221,5 @@ class StyledModel:
             every = np.stack([logits for logits, _ in steps])
         else:
             every, state = model.step_styles(token, state, self.rows)
-        return guide_logits(every, self._own, self.weight, self._against, self.register_span), state
+        span = self.register_span if next_kind(token) == Kind.PITCH else 0  # only a pitch draw reads it
+        return guide_logits(every, self._own, self.weight, self._against, span), state

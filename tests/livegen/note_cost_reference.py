@@ -79,7 +79,8 @@ class OldStyledModel:
             every = np.stack([logits for logits, _ in steps])
         else:
             every, state = old_step_styles(model, token, state)
-        return old_guide_logits(every, self.style, self.weight, self.against, self.register_span), state
+        span = self.register_span if tokens.next_kind(token) == Kind.PITCH else 0
+        return old_guide_logits(every, self.style, self.weight, self.against, span), state
 
 
 def old_symbol_log_probs(session, kind, context):

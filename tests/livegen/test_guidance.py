@@ -127,6 +127,10 @@ def test_a_styled_model_levels_the_register_only_when_the_preset_says_player():
     baroque, folk = STYLES.index("baroque"), STYLES.index("folk")
     np.testing.assert_allclose(levelled.step(7, levelled.initial_state())[0],
                                guide_logits(rows, baroque, 2.0, (folk,), REGISTER_SPAN), rtol=1e-6)
+    pitch = PITCH_OFFSET + 60  # a velocity comes next: no pitch is drawn from these logits
+    rows = np.stack([reference.step(pitch, reference.initial_state(), k)[0] for k in range(len(STYLES))])
+    np.testing.assert_allclose(levelled.step(pitch, levelled.initial_state())[0],
+                               guide_logits(rows, baroque, 2.0, (folk,)), rtol=1e-6)
 
 
 def test_guidance_register_accepts_style_or_player_only():

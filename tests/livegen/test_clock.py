@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livegen.clock import MidiClock
+from livegen.clockfit import stalled_for_s
 from livegen.grid import GridSource
 from livegen.midi import CLOCKS_PER_BEAT
 from livegen.tempo import OnsetTempo
@@ -414,6 +415,66 @@ def test_lost_ticks_are_counted_on_a_clean_clock_whose_server_stalls(seed):
     for t in stamps:
         clock.tick(float(t))
     assert clock.position == 599
+
+
+def stalls_in_one_interval(t0: float) -> list[tuple[float, float]]:
+    """Three server stalls of 4-5 ms spread over the 32 ms after ``t0``, the server running between:
+    as test_jack_sync's JACK input recorded a starved dummy server (2-4 stalls of 3-7 ms within
+    20-28 ms of one tick interval; the clock's phase stepped by 6-9 ms across them)."""
+    return [(t0 + a, t0 + b) for a, b in ((0.003, 0.007), (0.015, 0.020), (0.030, 0.035))]
+
+
+def test_a_stall_is_as_long_as_the_stalls_in_it_not_the_stretch_they_cover():
+    stalls = stalls_in_one_interval(10.0)
+    stalled = lambda a, b: any(s < b and e > a for s, e in stalls)  # noqa: E731
+    assert stalled_for_s(stalled, 10.0, 10.05) == pytest.approx(0.014, abs=0.0015)
+    assert stalled_for_s(stalled, 10.016, 10.032) == pytest.approx(0.006, abs=0.0015)
+    assert stalled_for_s(stalled, 10.008, 10.014) == 0.0
+
+
+@pytest.mark.parametrize("lost", [True, False])
+def test_a_tick_lost_among_several_stalls_in_one_interval_is_counted(lost):
+    # the stall was taken from the first one's start to the last one's end (32 ms): a pause of up
+    # to 32 ms, so a jump of one period and the 7 ms the source paused (27.8 ms) was no lost tick,
+    # and the song position ended one tick behind (every note 20.8 ms late)
+    true = 10.0 + TICK_120_S * np.arange(200)
+    true[120:] += 0.007  # the clock source paused with the server
+    stalls = stalls_in_one_interval(float(true[119]))
+    clock = MidiClock(stalled=lambda a, b: any(s < b and e > a for s, e in stalls))
+    clock.start()
+    for i, t in enumerate(true):
+        if not (lost and i == 120):  # the port missed the cycle of tick 120
+            clock.tick(float(t))
+    assert clock.position == 199
+    assert abs(clock.grid().time_of(199 + 24) - true[-1] - 24 * TICK_120_S) < 0.002
+
+
+#: 67 ticks of jack_midi_clock as livegen's JACK input stamped them in test_jack_sync on a starved
+#: dummy server (ms from the first), and the stalls the input reported (ms): after the 56th tick
+#: the port lost one, across two stalls of 4 ms within 24 ms (the jump: a period and 3 ms)
+RECORDED_STAMPS_MS = [
+    0.00, 20.83, 41.63, 62.47, 83.31, 109.42, 130.24, 152.52, 173.36, 194.20, 215.02, 235.87,
+    256.68, 277.52, 298.37, 319.21, 340.06, 360.85, 381.68, 402.54, 423.35, 444.20, 465.02, 486.90,
+    506.71, 527.51, 548.62, 569.46, 590.43, 612.10, 632.97, 653.73, 674.58, 695.40, 716.25, 737.11,
+    757.90, 780.11, 800.94, 824.43, 845.28, 866.10, 889.60, 910.44, 931.26, 954.03, 974.85, 997.77,
+    1018.60, 1042.08, 1062.94, 1083.76, 1104.59, 1127.30, 1148.12, 1169.77, 1214.10, 1240.23,
+    1261.07, 1281.90, 1304.10, 1327.23, 1348.95, 1369.77, 1391.42, 1412.28, 1436.22]
+RECORDED_STALLS_MS = [
+    (86.92, 90.97), (98.11, 102.72), (131.06, 134.99), (759.07, 763.18), (809.78, 815.08),
+    (869.78, 875.06), (933.78, 938.52), (983.10, 987.19), (1025.76, 1031.08), (1105.76, 1110.41),
+    (1171.12, 1175.17), (1191.10, 1195.19), (1223.12, 1227.20), (1228.47, 1235.03),
+    (1292.21, 1294.95), (1304.44, 1310.39), (1417.76, 1423.28)]
+
+
+def test_a_tick_lost_across_two_stalls_of_a_recorded_jack_clock_is_counted():
+    # the two stalls were taken for one of 24 ms (the first's start to the second's end): a pause of
+    # up to 24 ms, so the jump (23.9 ms) was no lost tick and the song position stayed one behind
+    stalls = [(10.0 + a / 1000, 10.0 + b / 1000) for a, b in RECORDED_STALLS_MS]
+    clock = MidiClock(stalled=lambda a, b: any(s < b and e > a for s, e in stalls))
+    clock.start()
+    for t in RECORDED_STAMPS_MS:
+        clock.tick(10.0 + t / 1000)
+    assert clock.position == len(RECORDED_STAMPS_MS)  # 0 to 66, and the tick lost
 
 
 TRACES = Path(__file__).parent / "clock_traces"

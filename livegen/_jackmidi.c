@@ -38,7 +38,10 @@
 
 #define RING_BYTES (1 << 17)   /* 128 KiB each way: thousands of 3-byte messages */
 #define MAX_EVENT_BYTES 256    /* longer events (sysex) are not passed on */
-#define STALL_SLOTS 16         /* the server stalls remembered for stalls() */
+/* The server stalls remembered. The clock judges a jump against the stalls within its 48-tick
+ * window (1-3 s); a starved server stalls 10-20 times a second, which 16 slots forgot before
+ * the jump was judged (a lost tick counted as none). 1024 hold a 3 s window at 340 a second. */
+#define STALL_SLOTS 1024
 #define TIMED_SLOTS 256        /* time-stamped messages held at once (write_at) */
 #define TIMED_BYTES 16         /* a time-stamped message is a short one (channel messages) */
 /* After the server reports an xrun, the note_offs placed this long before the report are
@@ -832,6 +835,24 @@ static PyObject *Client_stalls(Client *self, PyObject *Py_UNUSED(a)) {
     return list;
 }
 
+/* stalled_between(start_s, end_s) -> bool: whether a remembered stall overlaps the span.
+ * Newest first; stalls end in order, so the scan stops at the first that ended by start_s. */
+static PyObject *Client_stalled_between(Client *self, PyObject *args) {
+    double start_s, end_s;
+    if (!PyArg_ParseTuple(args, "dd", &start_s, &end_s))
+        return NULL;
+    uint_fast64_t n = atomic_load(&self->stalls);
+    uint_fast64_t first = n > STALL_SLOTS ? n - STALL_SLOTS : 0;
+    for (uint_fast64_t i = n; i > first; i--) {
+        double stall_end_s = self->stall_end_s[(i - 1) % STALL_SLOTS];
+        if (stall_end_s <= start_s)
+            break;
+        if (self->stall_start_s[(i - 1) % STALL_SLOTS] < end_s)
+            Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyObject *Client_wake(Client *self, PyObject *Py_UNUSED(a)) {
     if (self->sem_ok)
         sem_post(&self->in_sem);
@@ -937,8 +958,11 @@ static PyMethodDef Client_methods[] = {
     {"flush", (PyCFunction)Client_flush, METH_VARARGS,
      "flush(timeout_s) -> bool: wait until queued output has been handed to JACK."},
     {"stalls", (PyCFunction)Client_stalls, METH_NOARGS,
-     "stalls() -> [(start_s, end_s)]: the last 16 server stalls (between two cycles the clock "
+     "stalls() -> [(start_s, end_s)]: the last 1024 server stalls (between two cycles the clock "
      "ran on by over a period more than the frame count), CLOCK_MONOTONIC seconds, oldest first."},
+    {"stalled_between", (PyCFunction)Client_stalled_between, METH_VARARGS,
+     "stalled_between(start_s, end_s) -> bool: whether one of stalls() overlaps (start_s, end_s) "
+     "(CLOCK_MONOTONIC s), without building the list."},
     {"wake", (PyCFunction)Client_wake, METH_NOARGS, "Make a waiting read() return now."},
     {"close", (PyCFunction)Client_close, METH_NOARGS, "Deactivate and close the client; idempotent."},
     {NULL, NULL, 0, NULL},

@@ -107,7 +107,7 @@ class JackInputPort(InputPort):
         return 0 if handle is None else handle.client.missed
 
     def stalls(self) -> list[tuple[float, float]]:
-        """The last 16 server stalls seen, ``(start_s, end_s)`` on CLOCK_MONOTONIC, oldest first.
+        """The last 1024 server stalls seen, ``(start_s, end_s)`` on CLOCK_MONOTONIC, oldest first.
 
         A stall: between two cycles of this client the clock ran on by over a
         period more than JACK's frame count did (two periods between cycles one
@@ -127,9 +127,10 @@ class JackInputPort(InputPort):
             end_s: the later stamp, seconds.
 
         Returns:
-            True if one of :meth:`stalls` overlaps ``(start_s, end_s)``.
+            True if one of :meth:`stalls` overlaps ``(start_s, end_s)``; False once closed.
         """
-        return any(s < end_s and e > start_s for s, e in self.stalls())
+        handle = self._handle
+        return handle is not None and handle.client.stalled_between(start_s, end_s)
 
     def set_handler(self, handler: InputHandler) -> None:
         """Send every incoming message to ``handler(data, timestamp_s)`` from now on.

@@ -56,6 +56,9 @@ class FakeClient:
     def stalls(self):
         return [(10.0, 10.02)]
 
+    def stalled_between(self, start_s: float, end_s: float) -> bool:
+        return any(s < end_s and e > start_s for s, e in self.stalls())
+
     def wake(self) -> None:
         self.woken.set()
 
@@ -367,6 +370,25 @@ def test_one_client_input_sees_a_server_stall(own_jack_server):
                              key=lambda st: st[1] - st[0])
         assert quiet_s - 0.003 < start_s and 0.012 < end_s - start_s < 0.5
         assert not port.stalled_between(end_s + 0.001, end_s + 0.002)
+
+
+@pytest.mark.jack
+@needs_extension
+def test_a_stall_is_remembered_through_a_starved_servers_many_more(own_jack_server):
+    """The clock judges a jump against the stalls of its last second or more; a starved
+    server stalls 10-20 times a second. 24 stalls later the first is still known."""
+    with ports.open_input("jack", handler=lambda d, t: None) as port:
+        time.sleep(0.3)
+        spans = []
+        for _ in range(24):
+            start_s = time.monotonic()
+            own_jack_server.pause(0.01)
+            spans.append((start_s, time.monotonic()))
+            time.sleep(0.02)
+        assert wait_for(lambda: port.stalled_between(spans[-1][0], time.monotonic()), 2.0)
+        assert len([st for st in port.stalls() if st[1] > spans[0][0]]) >= 24
+        assert port.stalled_between(*spans[0])  # the first, 23 stalls ago
+        assert port.stalled_between(spans[0][0], time.monotonic())
 
 
 class _ServerFlags:

@@ -160,8 +160,10 @@ class Session:
             events = self.output()
             if not sounding_after(events) and time.monotonic() > since_s + BARGE_IN_LIMIT_S:
                 return max(ending_times(events, since_s), default=since_s) - since_s
+        # the daemon's last lines say whether it heard what was sent (-v logs preset changes)
+        tail = "\n".join([line for line in self.daemon.log().splitlines() if line.strip()][-8:])
         pytest.fail(f"livegen notes still sounding {timeout_s} s later: "
-                    f"{sounding_after(self.output())}")
+                    f"{sounding_after(self.output())}; the daemon's last log lines:\n{tail}")
 
     def wait_quiet(self, since_s: float, idle_s: float, timeout_s: float) -> None:
         """Until nothing of livegen sounds and nothing came for ``idle_s`` (or the timeout)."""

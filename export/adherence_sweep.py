@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("variants", help="JSON: {name: {'presets': [...], 'keys': {preset key: value}}}")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--sets", default="outside", help="outside, corpus or both (comma-separated)")
-    parser.add_argument("--outside", choices=("dev", "check"), default="dev")
+    parser.add_argument("--outside", choices=("dev", "check", "extra"), default="dev")
     parser.add_argument("--corpus-split", choices=("validation", "test"), default="test",
                         help="the corpus prompts' pieces: validation to choose, test to confirm")
     parser.add_argument("--presets", default=",".join(p for p in TONAL_PRESETS if p != "folk"))

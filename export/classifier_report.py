@@ -545,7 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--follow", default="0.5,0.75",
                      help="follow values to run besides the packaged presets ('' = none)")
     rep.add_argument("--sets", default="corpus,outside", help="prompt sets: corpus, outside")
-    rep.add_argument("--outside", choices=("dev", "check"), default="dev", help="out-of-corpus set")
+    rep.add_argument("--outside", choices=("dev", "check", "extra"), default="dev", help="out-of-corpus set")
     rep.add_argument("--model", help="ONNX model (default: the packaged one)")
     rep.add_argument("--parts", type=float, default=JUDGE_CONFIG.parts,
                      help="judge with the classifier trained with this share of part windows")

@@ -7,8 +7,10 @@ nothing is installed) and unpacked with ``dpkg-deb -x`` into the cache beside
 the corpus cache (``$LIVEGEN_CACHE/outside/<package>-<version>/``). Later
 calls read the cache and touch no network.
 
-Two roles: ``dev`` music is what knobs are tuned on; ``check`` music is
-never tuned on and says whether a tuned knob holds on other music.
+Three roles: ``dev`` music is what knobs are tuned on; ``check`` music is
+never tuned on and says whether a tuned knob holds on other music (``livegen
+evaluate`` judges issue 13's acceptance on it); ``extra`` music is a second
+check, read only to see whether what passes on ``check`` holds on a third set.
 ``planetblupi-music-midi`` is never fetched: it is the project's blind check,
 kept out of every development decision (:data:`BLIND`).
 
@@ -69,8 +71,15 @@ SOURCES: tuple[Source, ...] = (
     Source("simutrans-data", "usr/share/games/simutrans/music", "simutrans",
            "Simutrans's game music: 13 songs (themes, swing, ballads) by its own composers",
            role="check"),
+    Source("freedink-data", "usr/share/games/dink/dink/Sound", "freedink",
+           "FreeDink's replacement music: 12 MIDI files, game themes by Joshua O'Leary and "
+           "others, and MIDI renderings of Pachelbel's Canon, Schubert's Serenade D957 and "
+           "Debussy's Reverie (none of them in the music21 corpus); GPL-3+, Art Libre",
+           role="extra"),
+    Source("liquidwar-data", "usr/share/games/liquidwar/music", "liquidwar",
+           "Liquid War's music: 1 MIDI song (colossus.mid); GPL-2+", role="extra"),
 )
-ROLES = ("dev", "check")
+ROLES = ("dev", "check", "extra")
 assert {s.role for s in SOURCES} <= set(ROLES)
 assert not {s.package for s in SOURCES} & BLIND
 
@@ -142,7 +151,7 @@ def fetch(sources: Sequence[Source] = SOURCES, *, root: Path | None = None,
 
 
 def sources_for(role: str) -> tuple[Source, ...]:
-    """The sources of one role (``dev`` or ``check``).
+    """The sources of one role (``dev``, ``check`` or ``extra``).
 
     Raises:
         ValueError: ``role`` is not one of :data:`ROLES`.

@@ -147,13 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         outside_prompts,
     )
     from livegen_train.corpus import cache_dir
+    from livegen_train.outside import ROLES
 
     parser = argparse.ArgumentParser(prog="python -m livegen_train.adherence_sweep",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("variants", help="JSON: {name: {'presets': [...], 'keys': {preset key: value}}}")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--sets", default="outside", help="outside, corpus or both (comma-separated)")
-    parser.add_argument("--outside", choices=("dev", "check", "extra"), default="dev")
+    parser.add_argument("--outside", choices=ROLES, default="dev")
     parser.add_argument("--corpus-split", choices=("validation", "test"), default="test",
                         help="the corpus prompts' pieces: validation to choose, test to confirm")
     parser.add_argument("--presets", default=",".join(p for p in TONAL_PRESETS if p != "folk"))

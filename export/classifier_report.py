@@ -61,6 +61,7 @@ from livegen_train.classifier import (
     train_classifier,
 )
 from livegen_train.corpus import PARTS_STYLES, STYLES, Piece, cache_dir
+from livegen_train.outside import ROLES
 
 __all__ = ["TONAL_PRESETS", "JUDGE_CONFIG", "JUDGE_RUNS", "label_shares", "continue_all", "preset_report",
            "format_report", "plot_report",
@@ -545,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--follow", default="0.5,0.75",
                      help="follow values to run besides the packaged presets ('' = none)")
     rep.add_argument("--sets", default="corpus,outside", help="prompt sets: corpus, outside")
-    rep.add_argument("--outside", choices=("dev", "check", "extra"), default="dev", help="out-of-corpus set")
+    rep.add_argument("--outside", choices=ROLES, default="dev", help="out-of-corpus set")
     rep.add_argument("--model", help="ONNX model (default: the packaged one)")
     rep.add_argument("--parts", type=float, default=JUDGE_CONFIG.parts,
                      help="judge with the classifier trained with this share of part windows")

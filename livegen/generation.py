@@ -24,7 +24,7 @@ from livegen.follow import Follower
 from livegen.guidance import StepModel, StyledModel
 from livegen.notes import Note
 from livegen.phrases import answer_preset
-from livegen.placement import SHORT_SHIFTS, Chord, DensityLimit, chord_limit, end_by_next
+from livegen.placement import SHORT_SHIFTS, Articulation, Chord, DensityLimit, chord_limit, end_by_next
 from livegen.presets import Preset
 from livegen.rebuild import Rebuild, SlicedRebuild
 from livegen.sampling import Sampler
@@ -58,8 +58,7 @@ class Generator:
         model: a step model (:class:`livegen.model.Model` or a test double).
         preset: the style, sampling settings, channel and limits to use.
         seed: int for reproducible sampling, or None.
-        session: what the performer played, learnt as they play (:mod:`livegen.follow`);
-            default: a new, empty one.
+        session: what the performer played, learnt as they play (:mod:`livegen.follow`); default: a new one.
 
     Raises:
         ModelError: the model has no style ``preset.conditioning.style`` (or one named in ``style_contrast``).
@@ -81,6 +80,7 @@ class Generator:
         self._rebuild = SlicedRebuild(self._fresh)  # a rebuild in slices (start_rebuild)
         self._chord = Chord()  # the chord being generated: never doubles a pitch
         self._density = DensityLimit(preset.answer.density_limit)  # the answer's pace
+        self._articulation = Articulation()  # the player's legato (articulation: player)
         self._copy_guard = getattr(model, "copy_guard", None) if preset.answer.copy_guard else None
         self._response: list[int] = []  # pitches generated since begin_response (copy guard)
         self.sampler = Sampler.from_preset(preset, seed)
@@ -124,12 +124,9 @@ class Generator:
         return self._rebuild.running
 
     def start_rebuild(self) -> None:
-        """Begin :meth:`rebuild` in slices (:mod:`livegen.rebuild`; :meth:`rebuild_step`).
-
-        The result is the same as :meth:`rebuild` followed by the notes primed
-        meanwhile. :meth:`reset`, :meth:`set_preset` and a :meth:`restore` to
-        another window abandon it; a response only pauses it.
-        """
+        """Begin :meth:`rebuild` in slices (:mod:`livegen.rebuild`; :meth:`rebuild_step`): the same as
+        :meth:`rebuild` then the notes primed meanwhile. :meth:`reset`, :meth:`set_preset` and a
+        :meth:`restore` to another window abandon it; a response only pauses it."""
         self._rebuild.start(self._history, self.preset.context_notes)
 
     def _fresh(self) -> Generator:  # the rebuild's: BOS (one model step), never samples
@@ -167,7 +164,6 @@ class Generator:
 
         Args:
             until_trigger_s: seconds until the trigger fires; None: no trigger is due.
-
         Raises:
             RuntimeError: called during a response (see :meth:`rebuild_step`).
         """
@@ -270,6 +266,7 @@ class Generator:
         self._clock_s = onset_s
         self._chord.clear()
         self._density.begin(self._history, onset_s)
+        self._articulation.begin(self._history)
         self._response = []
         self._expect = Kind.PITCH
 
@@ -278,9 +275,9 @@ class Generator:
 
         The SHIFT is sampled unless :meth:`begin_response` just fixed the onset. The DUR
         token is fed lazily, at the start of the next call, so the first note after
-        :meth:`begin_response` costs 2 more model steps. With a ``monophonic`` preset the
-        DUR is fed at once and the next note's SHIFT drawn (the next call uses it), so that
-        the note can end by the next onset (:attr:`next_onset_s`): one model step more. With
+        :meth:`begin_response` costs 2 more model steps. With ``monophonic`` or ``articulation:
+        player`` the DUR is fed at once and the next SHIFT drawn (the next call uses it), so that
+        the note can end by, or last to, the next onset (:attr:`next_onset_s`). With
         ``duration_feedback: own`` the model hears a DUR of its own, drawn without ``follow``.
 
         Args:
@@ -295,8 +292,8 @@ class Generator:
         Returns:
             The note, with absolute onset (previous onset + sampled shift), velocity times
             ``preset.answer.velocity_scale`` (clipped to 1-127), duration at most
-            ``preset.sampling.max_duration_s`` (and, ``monophonic``, ending by the next
-            note's onset), on ``preset.channel``.
+            ``preset.sampling.max_duration_s`` (``monophonic``: ending by the next onset; ``articulation:
+            player``: as :class:`~livegen.placement.Articulation` holds it), on ``preset.channel``.
         """
         self._flush()
         sample, mix = self.sampler.sample, self.follower.mix
@@ -339,10 +336,13 @@ class Generator:
         assert note is not None
         preset = self.answer_preset
         duration_s = min(note.duration_s, preset.sampling.max_duration_s)
-        if preset.answer.monophonic:  # one line: draw the next onset now and end by it
+        if preset.answer.monophonic or preset.answer.articulation == "player":  # the next onset, now
             self._flush()
             self._next_shift = self._draw_shift()
-            duration_s = end_by_next(duration_s, tokens.shift_seconds(self._next_shift))
+            gap_s = tokens.shift_seconds(self._next_shift)
+            if preset.answer.articulation == "player":  # held through gaps the player holds notes through
+                duration_s = self._articulation.length(duration_s, gap_s)
+            duration_s = end_by_next(duration_s, gap_s) if preset.answer.monophonic else duration_s
         return Note(note.pitch,
                     min(max(round(note.velocity * preset.answer.velocity_scale), 1), 127),
                     note.onset_s, duration_s, preset.channel)
@@ -360,7 +360,7 @@ class Generator:
 
     @property
     def next_onset_s(self) -> float | None:
-        """Seconds: the onset :meth:`next_note` gives next if a ``monophonic`` answer drew it, else None."""
+        """Seconds: the onset :meth:`next_note` gives next if it was drawn early, else None."""
         if self._next_shift is None or self._clock_s is None:
             return None
         return self._clock_s + tokens.shift_seconds(self._next_shift)

@@ -15,6 +15,8 @@ One owner for the placement rules that the token-level generator
   way to its grid line, with ``swing`` (:func:`snap_onset`), never before the
   response's start (:class:`Placement`).
 - **The end.** No note sounds past the response's end (:func:`fit_window`).
+- **Legato.** With ``articulation: player`` a note lasts through the gap to the
+  next onset where the player's notes of about that spacing do (:class:`Articulation`).
 - **The pace.** With ``density_limit`` an answer's notes per second, from its
   first onset, stay within that many times the player's (:class:`DensityLimit`).
 
@@ -33,8 +35,9 @@ from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.tokens import MAX_SHIFT_S, SHIFT_BINS_S, SHIFT_OFFSET
 
-__all__ = ["CHORD_SPAN_S", "DENSITY_GRACE_NOTES", "SHORT_SHIFTS", "Chord", "DensityLimit", "Placement",
-           "chord_limit", "end_by_next", "fit_window", "notes_per_second", "snap_onset"]
+__all__ = ["CHORD_SPAN_S", "DENSITY_GRACE_NOTES", "LEGATO_MIN_NOTES", "LEGATO_SHARE", "LEGATO_SPAN",
+           "SHORT_SHIFTS", "Articulation", "Chord", "DensityLimit", "Placement", "chord_limit", "end_by_next",
+           "fit_window", "notes_per_second", "snap_onset"]
 
 #: Seconds: answer notes starting less than this after a chord's first note belong to
 #: that chord (``max_chord`` counts them); a ``monophonic`` answer's shortest time
@@ -49,6 +52,13 @@ assert len(SHORT_SHIFTS) > 0 and SHIFT_BINS_S[0] == 0.0  # shift 0 (a chord tone
 #: Notes an answer plays at its own pace before :class:`DensityLimit` holds it to the
 #: player's: room for a first chord and a short figure.
 DENSITY_GRACE_NOTES = 8
+#: :class:`Articulation`: a spacing of the player's is "about" the answer's within this
+#: factor either way (half an octave of log2 ratio); at least LEGATO_MIN_NOTES such notes, and
+#: their median sounding share of the gap at least LEGATO_SHARE, make the answer hold through it.
+#: Chosen on the out-of-corpus dev set (docs/adherence.md, "Twenty-third round").
+LEGATO_SPAN = 2 ** 0.5
+LEGATO_MIN_NOTES = 2
+LEGATO_SHARE = 0.9
 
 
 def chord_limit(preset: Preset) -> int:
@@ -201,6 +211,45 @@ class Placement:
         self.chord.add(placed.onset_s)
         self.chord.pitches.add(placed.pitch)
         return placed, False
+
+
+class Articulation:
+    """The player's legato at each spacing (``articulation: player``).
+
+    For each of the player's notes, the gap to the next later onset (more than
+    :data:`CHORD_SPAN_S` after it) and the share of that gap the note sounds
+    (at most 1). An answer note followed by a gap like the player's legato gaps
+    (:data:`LEGATO_SPAN`, :data:`LEGATO_MIN_NOTES`, :data:`LEGATO_SHARE`) is
+    lengthened to their median share of it: a legato player is answered legato,
+    a detached one as drawn, and rests where the player rests stay rests.
+    """
+
+    def __init__(self) -> None:
+        self._gaps = self._shares = np.zeros(0)
+
+    def begin(self, answered: Sequence[Note]) -> None:
+        """Learn the articulation of ``answered`` (the notes a new answer answers, any order)."""
+        onsets = np.unique([note.onset_s for note in answered])
+        pairs = []
+        for note in answered:
+            later = onsets[onsets > note.onset_s + CHORD_SPAN_S]
+            if len(later):
+                gap_s = float(later[0]) - note.onset_s
+                pairs.append((gap_s, min(1.0, note.duration_s / gap_s)))
+        self._gaps, self._shares = np.array(pairs).reshape(-1, 2).T
+
+    def length(self, duration_s: float, gap_s: float) -> float:
+        """Seconds: a note of ``duration_s`` whose next onset is ``gap_s`` later, held as the player would.
+
+        Never shorter than ``duration_s``; ``gap_s`` <= 0 (a chord tone, or no later onset)
+        leaves it as it is.
+        """
+        if gap_s <= 0:
+            return duration_s
+        near = self._shares[(self._gaps <= gap_s * LEGATO_SPAN) & (self._gaps >= gap_s / LEGATO_SPAN)]
+        if len(near) < LEGATO_MIN_NOTES or (share := float(np.median(near))) < LEGATO_SHARE:
+            return duration_s
+        return max(duration_s, share * gap_s)
 
 
 def notes_per_second(notes: Sequence[Note]) -> float:

@@ -61,7 +61,7 @@ FIELD_SECTION: MappingProxyType[str, str] = MappingProxyType(
     {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)})
 #: Every YAML key a preset may hold, in the order :meth:`Preset.to_dict` writes them.
 KEYS = TOP_KEYS + tuple(FIELD_SECTION)
-assert len(set(KEYS)) == len(KEYS) == 54, "a key in two sections"
+assert len(set(KEYS)) == len(KEYS) == 55, "a key in two sections"
 assert not set(SECTIONS) & set(KEYS), "a section named like a key: replace(**keys) could not tell them apart"
 #: YAML 1.1 reads a bare ``off``/``none``-like word as False; these keys mean their "off" then.
 _FALSE_MEANS = {"clock": "none", "quantize_start": "off", "quantize": "off", "key_mask": "off",

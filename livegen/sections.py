@@ -41,7 +41,7 @@ QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "follow", "enabled")
 KEY_MASKS = ("off", "soft", "strict", "palette")
 ANSWER_LENGTHS = ("fixed", "match")
-CHORD_VOICES = ("top", "middle")  # AnswerConfig.chord_voice
+CHORD_VOICES, ARTICULATIONS = ("top", "middle"), ("model", "player")  # AnswerConfig fields
 KIND_FOLLOWS = ("follow_pitch", "follow_duration", "follow_velocity")  # StyleConfig: follow per token kind
 DURATION_FEEDBACKS = ("played", "own")  # StyleConfig.duration_feedback
 MAX_TEMPERATURE = 5.0  #: Highest temperature: at 5 the softmax of logits ~10 units apart is near uniform.
@@ -51,10 +51,8 @@ MAX_SILENCE_S = 30.0  #: Longest silence threshold, seconds.
 MAX_BARS = 64  #: Most bars a response or the ``bars`` trigger may count.
 MAX_BEATS_PER_BAR = 16  #: Most quarter notes in a bar.
 MAX_CHORD_NOTES = 32  #: Most notes ``max_chord`` allows in one chord.
-#: Largest ``density_limit``: an answer at 4x the player's notes per second no longer keeps their pace.
-MAX_DENSITY_LIMIT = 4.0
-#: Largest ``style_guidance``: beyond it the extrapolated logits leave what the model learned.
-MAX_STYLE_GUIDANCE = 4.0
+MAX_DENSITY_LIMIT = 4.0  #: Largest ``density_limit``: 4x the player's notes/s no longer keeps their pace.
+MAX_STYLE_GUIDANCE = 4.0  #: Largest ``style_guidance``: beyond it the logits leave what the model learned.
 _BOOL = "true or false"
 
 
@@ -247,10 +245,9 @@ class AnswerConfig:
         max_seconds: longest answer, seconds in (0, 3600].
         velocity_scale: multiplies generated velocities, in (0, 4] (result clipped 1-127).
         lookahead_s: how far generation runs ahead of playback, seconds in (0, 10].
-        monophonic: play one note at a time, a single melodic line for a mono synth
-            or a tune: no two answer notes start within 40 ms of each other, and each
-            note ends by the next one's onset. ``auto``: so when the phrase answered is
-            one line (:func:`livegen.phrases.plays_one_line`), chords otherwise.
+        monophonic: play one note at a time, a single melodic line for a mono synth or a tune: no
+            two answer notes start within 40 ms of each other, and each note ends by the next one's
+            onset. ``auto``: so when the phrase answered is one line (:func:`livegen.phrases.plays_one_line`).
         chord_voice: which note of each of the player's chords a ``monophonic: true`` answer
             hears and carries on: ``top`` (the melody) or ``middle`` (the median note: the
             register the hands span) (:func:`livegen.phrases.voice_line`).
@@ -260,9 +257,10 @@ class AnswerConfig:
             a run of 13 notes copied from a training piece (at most 12 copied); false: it may quote.
         density_limit: 0 (none), or 1-:data:`MAX_DENSITY_LIMIT`: the answer's notes per second, from
             its first onset, at most this many times the player's (:class:`livegen.placement.DensityLimit`).
-        answer_length: ``fixed`` (``response_bars`` or ``max_seconds``) or ``match``: the
-            answer lasts as long as the phrase it answers, in whole bars when a pulse is
-            known, else in seconds, at most ``max_seconds`` (:func:`livegen.triggers.match_length_s`).
+        answer_length: ``fixed`` (``response_bars`` or ``max_seconds``) or ``match``: as long as the phrase
+            answered, in whole bars when a pulse is known, else seconds, at most ``max_seconds``.
+        articulation: ``model`` (notes as drawn) or ``player``: a note lasts through the gap to the
+            next onset where the player's do (:class:`livegen.placement.Articulation`).
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.
@@ -278,6 +276,7 @@ class AnswerConfig:
     copy_guard: bool = True
     answer_length: str = "fixed"
     density_limit: float = 0.0
+    articulation: str = "model"
 
     def __post_init__(self) -> None:
         normalize(self)
@@ -294,6 +293,7 @@ class AnswerConfig:
              f"an integer number of notes in [1, {MAX_CHORD_NOTES}]"),
             ("copy_guard", isinstance(self.copy_guard, bool), _BOOL),
             ("answer_length", self.answer_length in ANSWER_LENGTHS, f"one of {', '.join(ANSWER_LENGTHS)}"),
+            ("articulation", self.articulation in ARTICULATIONS, f"one of {', '.join(ARTICULATIONS)}"),
             ("density_limit", is_number(self.density_limit) and (self.density_limit == 0 or 1 <= (
                 self.density_limit) <= MAX_DENSITY_LIMIT), f"0 (no limit) or in [1, {MAX_DENSITY_LIMIT}]"),
         ])

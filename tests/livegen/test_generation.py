@@ -15,7 +15,7 @@ from rig import (
 from livegen.errors import ModelError
 from livegen.generation import Generator
 from livegen.notes import Note
-from livegen.placement import CHORD_SPAN_S
+from livegen.placement import CHORD_SPAN_S, LEGATO_SHARE, LEGATO_SPAN
 from livegen.tokens import SHIFT_OFFSET
 
 
@@ -173,6 +173,29 @@ def test_monophonic_generator_plays_one_line():
     assert not _one_line(lines[0])
     assert _one_line(lines[1])
     assert lines[1][0].onset_s == 2.0
+
+
+@pytest.mark.parametrize("monophonic", [False, True])
+def test_articulation_player_answers_a_legato_player_legato(monophonic):
+    """Each answer note followed by a gap like the legato player's lasts (nearly) to the next onset."""
+    legato = [Note(60 + i % 5, 80, 0.25 * i, 0.25) for i in range(24)]  # every note to the next onset
+    gaps = {}
+    for articulation in ("model", "player"):
+        preset = PRESET.replace(articulation=articulation, monophonic=monophonic)
+        gen = Generator(FakeModel(time_bias=6.0), preset, seed=4)
+        for note in legato:
+            gen.prime(note)
+        gen.begin_response(6.0)
+        notes = [gen.next_note() for _ in range(80)]
+        assert (gen.next_onset_s is None) == (articulation == "model" and not monophonic)  # drawn early
+        held = [(b.onset_s - a.onset_s, a.duration_s) for a, b in zip(notes, notes[1:])
+                if 0.25 / LEGATO_SPAN <= b.onset_s - a.onset_s <= 0.25 * LEGATO_SPAN]
+        assert len(held) >= 10
+        gaps[articulation] = [gap_s - length_s for gap_s, length_s in held]
+        if articulation == "player":
+            assert all(length_s >= LEGATO_SHARE * gap_s - 1e-9 for gap_s, length_s in held)
+        assert not monophonic or all(length_s <= gap_s + 1e-9 for gap_s, length_s in held)  # one line
+    assert max(gaps["model"]) > 0.05  # drawn as the model likes, the notes leave rests
 
 
 def test_max_chord_makes_the_next_onset_wait():

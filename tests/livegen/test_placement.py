@@ -10,7 +10,10 @@ from livegen.notes import Note
 from livegen.placement import (
     CHORD_SPAN_S,
     DENSITY_GRACE_NOTES,
+    LEGATO_SHARE,
+    LEGATO_SPAN,
     SHORT_SHIFTS,
+    Articulation,
     Chord,
     DensityLimit,
     Placement,
@@ -155,3 +158,32 @@ def test_the_density_limit_holds_the_answer_to_its_multiple_of_the_pace():
     assert off.too_soon(10.0) is None
     off.limit = 1.5  # a program change to a preset with a limit, mid-answer: it holds from now
     assert off.too_soon(10.0) is not None
+
+
+def _played(spacing_s: float, share: float, notes: int = 6, chord: int = 1) -> list[Note]:
+    """``notes`` onsets ``spacing_s`` apart, ``chord`` notes each, each sounding ``share`` of the spacing."""
+    return [Note(60 + 4 * k, 80, i * spacing_s, share * spacing_s) for i in range(notes) for k in range(chord)]
+
+
+def test_articulation_holds_a_note_through_a_gap_the_player_plays_legato():
+    art = Articulation()
+    assert art.length(0.1, 0.5) == 0.1  # nothing heard yet: as drawn
+    art.begin(_played(0.5, 1.0))
+    assert art.length(0.1, 0.5) == pytest.approx(0.5)  # the player's gap: held to the next onset
+    assert art.length(0.1, 0.5 * LEGATO_SPAN * 0.99) == pytest.approx(0.5 * LEGATO_SPAN * 0.99)
+    assert art.length(0.1, 0.5 * LEGATO_SPAN * 1.01) == 0.1  # a gap the player never left: as drawn
+    assert art.length(0.1, 0.5 / LEGATO_SPAN / 1.01) == 0.1
+    assert art.length(0.8, 0.5) == 0.8  # never shorter than drawn
+    assert art.length(0.1, 0.0) == 0.1  # a chord tone: its chord's last note carries the gap
+
+
+def test_articulation_leaves_a_detached_players_rests_and_needs_more_than_one_note():
+    art = Articulation()
+    art.begin(_played(0.5, LEGATO_SHARE - 0.05))  # detached: the rests between notes stay
+    assert art.length(0.1, 0.5) == 0.1
+    art.begin(_played(0.5, 1.0, notes=2))  # one gap heard (the last note has no next onset)
+    assert art.length(0.1, 0.5) == 0.1
+    art.begin(_played(0.5, 1.0, notes=2, chord=3))  # a chord's notes each span the gap
+    assert art.length(0.1, 0.5) == pytest.approx(0.5)
+    art.begin(_played(0.5, 2.0))  # a pedalled note counts as the whole gap, no more
+    assert art.length(0.1, 0.5) == pytest.approx(0.5)

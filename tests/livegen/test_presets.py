@@ -60,7 +60,7 @@ def test_from_dict_to_dict_round_trip():
                                "pitch_low": 40, "pitch_high": 80, "channel": 3})
     assert preset.sampling.temperature == 1.0 and isinstance(preset.sampling.temperature, float)
     data = preset.to_dict()
-    assert set(data) == set(KEYS) and len(KEYS) == 54  # every YAML key, flat
+    assert set(data) == set(KEYS) and len(KEYS) == 55  # every YAML key, flat
     assert Preset.from_dict(data) == preset
 
 

@@ -25,7 +25,9 @@ Times are float seconds on the engine's clock.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import statistics
 from collections.abc import Sequence
 
 import numpy as np
@@ -225,18 +227,20 @@ class Articulation:
     """
 
     def __init__(self) -> None:
-        self._gaps = self._shares = np.zeros(0)
+        self._gaps: list[float] = []  # seconds, ascending
+        self._shares: list[float] = []  # the share of each gap its note sounded, 0-1
 
     def begin(self, answered: Sequence[Note]) -> None:
         """Learn the articulation of ``answered`` (the notes a new answer answers, any order)."""
-        onsets = np.unique([note.onset_s for note in answered])
+        onsets = sorted({note.onset_s for note in answered})
         pairs = []
         for note in answered:
-            later = onsets[onsets > note.onset_s + CHORD_SPAN_S]
-            if len(later):
-                gap_s = float(later[0]) - note.onset_s
+            later = bisect.bisect_right(onsets, note.onset_s + CHORD_SPAN_S)
+            if later < len(onsets):
+                gap_s = onsets[later] - note.onset_s
                 pairs.append((gap_s, min(1.0, note.duration_s / gap_s)))
-        self._gaps, self._shares = np.array(pairs).reshape(-1, 2).T
+        pairs.sort()
+        self._gaps, self._shares = [gap for gap, _ in pairs], [share for _, share in pairs]
 
     def length(self, duration_s: float, gap_s: float) -> float:
         """Seconds: a note of ``duration_s`` whose next onset is ``gap_s`` later, held as the player would.
@@ -246,8 +250,9 @@ class Articulation:
         """
         if gap_s <= 0:
             return duration_s
-        near = self._shares[(self._gaps <= gap_s * LEGATO_SPAN) & (self._gaps >= gap_s / LEGATO_SPAN)]
-        if len(near) < LEGATO_MIN_NOTES or (share := float(np.median(near))) < LEGATO_SHARE:
+        near = self._shares[bisect.bisect_left(self._gaps, gap_s / LEGATO_SPAN):
+                            bisect.bisect_right(self._gaps, gap_s * LEGATO_SPAN)]
+        if len(near) < LEGATO_MIN_NOTES or (share := statistics.median(near)) < LEGATO_SHARE:
             return duration_s
         return max(duration_s, share * gap_s)
 

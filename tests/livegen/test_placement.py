@@ -162,7 +162,8 @@ def test_the_density_limit_holds_the_answer_to_its_multiple_of_the_pace():
 
 def _played(spacing_s: float, share: float, notes: int = 6, chord: int = 1) -> list[Note]:
     """``notes`` onsets ``spacing_s`` apart, ``chord`` notes each, each sounding ``share`` of the spacing."""
-    return [Note(60 + 4 * k, 80, i * spacing_s, share * spacing_s) for i in range(notes) for k in range(chord)]
+    return [Note(60 + 4 * k, 80, i * spacing_s, share * spacing_s)
+            for i in range(notes) for k in range(chord)]
 
 
 def test_articulation_holds_a_note_through_a_gap_the_player_plays_legato():

@@ -26,7 +26,7 @@ from livegen.notes import Note
 from livegen.phrases import answer_preset
 from livegen.placement import SHORT_SHIFTS, Articulation, Chord, DensityLimit, chord_limit, end_by_next
 from livegen.presets import Preset
-from livegen.rebuild import Rebuild, SlicedRebuild
+from livegen.rebuild import Rebuildable, SlicedRebuild
 from livegen.sampling import Sampler
 from livegen.session import SessionContext, SessionModel
 from livegen.tokens import Kind, NoteDecoder
@@ -48,7 +48,7 @@ class GeneratorSnapshot:
     follow_context: SessionContext
 
 
-class Generator:
+class Generator(Rebuildable):
     """A model plus a sampler: prime performer notes, then generate a response.
 
     Token grammar: every note is SHIFT, PITCH, VEL, DUR (:mod:`livegen.tokens`). The generator
@@ -118,64 +118,8 @@ class Generator:
         self._rebuild.abandon()
         self._in_response = False  # from begin_response to restore
 
-    @property
-    def rebuilding(self) -> bool:
-        """True while a :meth:`start_rebuild` is under way."""
-        return self._rebuild.running
-
-    def start_rebuild(self) -> None:
-        """Begin :meth:`rebuild` in slices (:mod:`livegen.rebuild`; :meth:`rebuild_step`): the same as
-        :meth:`rebuild` then the notes primed meanwhile. :meth:`reset`, :meth:`set_preset` and a
-        :meth:`restore` to another window abandon it; a response only pauses it."""
-        self._rebuild.start(self._history, self.preset.context_notes)
-
     def _fresh(self) -> Generator:  # the rebuild's: BOS (one model step), never samples
         return Generator(self.model, self.preset, seed=0)
-
-    def rebuild_step(self, notes: int) -> bool:
-        """Prime up to ``notes`` notes into the rebuild; adopt it when caught up.
-
-        Returns:
-            True when complete (its state is now this generator's) or none is under way.
-
-        Raises:
-            RuntimeError: called during a response (between :meth:`begin_response`
-                and :meth:`restore`): the state under a response is never swapped.
-        """
-        if not self._rebuild.running:
-            return True
-        if self._in_response:
-            raise RuntimeError("rebuild_step() during a response; restore() first")
-        shadow = self._rebuild.step(notes)
-        if shadow is None:
-            return False
-        self._state, self._logits, self._pending = shadow._state, shadow._logits, shadow._pending
-        self._expect, self._clock_s = shadow._expect, shadow._clock_s
-        self.primed_since_reset = shadow.primed_since_reset
-        return True
-
-    @property
-    def rebuild_margin_s(self) -> float:
-        """How far the trigger must be for a rebuild slice to run now, seconds (measured)."""
-        return self._rebuild.margin_s(len(self._history))
-
-    def rebuild_slice(self, until_trigger_s: float | None) -> Rebuild:
-        """Run one slice of a rebuild if due and it fits (:meth:`livegen.rebuild.SlicedRebuild.run_slice`).
-
-        Args:
-            until_trigger_s: seconds until the trigger fires; None: no trigger is due.
-        Raises:
-            RuntimeError: called during a response (see :meth:`rebuild_step`).
-        """
-        return self._rebuild.run_slice(self, until_trigger_s)
-
-    def rebuild(self) -> None:
-        """Reset, then prime the last ``preset.context_notes`` notes again, at once: the
-        LSTM's drift undone, its state is exactly the window's again."""
-        notes = list(self._history)
-        self.reset()
-        for note in notes:
-            self._prime(note)
 
     def prime(self, note: Note) -> None:
         """Feed one performer note (4 model steps; the follower learns it), in onset order.

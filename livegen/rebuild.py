@@ -25,9 +25,11 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from livegen.notes import Note
 
-__all__ = ["Rebuild", "SlicedRebuild", "REBUILD_SLICE_NOTES", "REBUILD_MARGIN_S",
+__all__ = ["Rebuild", "Rebuildable", "SlicedRebuild", "REBUILD_SLICE_NOTES", "REBUILD_MARGIN_S",
            "REBUILD_SAFETY", "PRIME_COST_SMOOTHING", "DRIFT_WINDOWS"]
 
 #: A rebuild re-primes the context window: context_notes x 4 model steps, 25 ms for 50
@@ -197,3 +199,84 @@ class SlicedRebuild:
         """
         expected_s = (self._prime_cost_s or 0.0) * min(REBUILD_SLICE_NOTES, window_notes)
         return max(REBUILD_MARGIN_S, REBUILD_SAFETY * expected_s)
+
+
+class Rebuildable:
+    """The rebuild half of :class:`livegen.generation.Generator`: its state made the context
+    window's again, at once (:meth:`rebuild`) or in slices (:meth:`rebuild_slice`).
+
+    A mixin: the generator holds the attributes below and ``reset()``, ``_prime(note)``.
+    """
+
+    preset: Any
+    primed_since_reset: int
+    _rebuild: SlicedRebuild
+    _history: deque[Note]
+    _in_response: bool
+    _state: Any
+    _logits: np.ndarray
+    _pending: int | None
+    _expect: int
+    _clock_s: float | None
+
+    def reset(self) -> None:  # the generator's
+        raise NotImplementedError
+
+    def _prime(self, note: Note) -> None:  # the generator's
+        raise NotImplementedError
+
+    @property
+    def rebuilding(self) -> bool:
+        """True while a :meth:`start_rebuild` is under way."""
+        return self._rebuild.running
+
+    def start_rebuild(self) -> None:
+        """Begin :meth:`rebuild` in slices (:mod:`livegen.rebuild`; :meth:`rebuild_step`): the same as
+        :meth:`rebuild` then the notes primed meanwhile. The generator's ``reset``, ``set_preset`` and a
+        ``restore`` to another window abandon it; a response only pauses it."""
+        self._rebuild.start(self._history, self.preset.context_notes)
+
+    def rebuild_step(self, notes: int) -> bool:
+        """Prime up to ``notes`` notes into the rebuild; adopt it when caught up.
+
+        Returns:
+            True when complete (its state is now this generator's) or none is under way.
+
+        Raises:
+            RuntimeError: called during a response (between the generator's ``begin_response``
+                and ``restore``): the state under a response is never swapped.
+        """
+        if not self._rebuild.running:
+            return True
+        if self._in_response:
+            raise RuntimeError("rebuild_step() during a response; restore() first")
+        shadow = self._rebuild.step(notes)
+        if shadow is None:
+            return False
+        self._state, self._logits, self._pending = shadow._state, shadow._logits, shadow._pending
+        self._expect, self._clock_s = shadow._expect, shadow._clock_s
+        self.primed_since_reset = shadow.primed_since_reset
+        return True
+
+    @property
+    def rebuild_margin_s(self) -> float:
+        """How far the trigger must be for a rebuild slice to run now, seconds (measured)."""
+        return self._rebuild.margin_s(len(self._history))
+
+    def rebuild_slice(self, until_trigger_s: float | None) -> Rebuild:
+        """Run one slice of a rebuild if due and it fits (:meth:`livegen.rebuild.SlicedRebuild.run_slice`).
+
+        Args:
+            until_trigger_s: seconds until the trigger fires; None: no trigger is due.
+        Raises:
+            RuntimeError: called during a response (see :meth:`rebuild_step`).
+        """
+        return self._rebuild.run_slice(self, until_trigger_s)
+
+    def rebuild(self) -> None:
+        """Reset, then prime the last ``preset.context_notes`` notes again, at once: the
+        LSTM's drift undone, its state is exactly the window's again."""
+        notes = list(self._history)
+        self.reset()
+        for note in notes:
+            self._prime(note)

@@ -80,7 +80,7 @@ class Generator(Rebuildable):
         self._rebuild = SlicedRebuild(self._fresh)  # a rebuild in slices (start_rebuild)
         self._chord = Chord()  # the chord being generated: never doubles a pitch
         self._density = DensityLimit(preset.answer.density_limit)  # the answer's pace
-        self._articulation = Articulation()  # the player's legato (articulation: player)
+        self._articulation = Articulation()  # the player's articulation (articulation: legato, player)
         self._copy_guard = getattr(model, "copy_guard", None) if preset.answer.copy_guard else None
         self._response: list[int] = []  # pitches generated since begin_response (copy guard)
         self.sampler = Sampler.from_preset(preset, seed)
@@ -106,6 +106,7 @@ class Generator(Rebuildable):
         self._pending: int | None = None  # a sampled token not yet fed to the model
         self._heard: int | None = None  # duration_feedback own: the model hears this DUR instead
         self._next_shift: int | None = None  # monophonic: the next note's SHIFT, drawn early
+        self._ready: deque[Note] = deque()  # articulation: the chord's notes not yet given
         self.follower.reset_context()
         self._feed(tokens.BOS)
         self._expect = Kind.SHIFT
@@ -177,6 +178,7 @@ class Generator(Rebuildable):
         self._logits = snap.logits
         self._pending, self._heard = snap.pending, None
         self._next_shift = None
+        self._ready.clear()
         self._expect = snap.expect
         self._clock_s = snap.clock_s
         self._history = deque(snap.history, maxlen=self.preset.context_notes)
@@ -205,12 +207,14 @@ class Generator(Rebuildable):
         self.answer_preset = answer_preset(self.preset, self._history)  # monophonic: auto, decided
         self._flush()
         self._next_shift = None
+        self._ready.clear()
         shift_s = 0.0 if self._clock_s is None else onset_s - self._clock_s
         self._feed(tokens.SHIFT_OFFSET + tokens.quantize_shift(shift_s))
         self._clock_s = onset_s
         self._chord.clear()
         self._density.begin(self._history, onset_s)
-        self._articulation.begin(self._history)  # also when off: a program change may turn it on
+        # also when off: a program change may turn it on
+        self._articulation.begin(self._history, self.preset.triggering.silence_s)
         self._response = []
         self._expect = Kind.PITCH
 
@@ -219,9 +223,10 @@ class Generator(Rebuildable):
 
         The SHIFT is sampled unless :meth:`begin_response` just fixed the onset. The DUR
         token is fed lazily, at the start of the next call, so the first note after
-        :meth:`begin_response` costs 2 more model steps. With ``monophonic`` or ``articulation:
-        player`` the DUR is fed at once and the next SHIFT drawn (the next call uses it), so that
-        the note can end by, or last to, the next onset (:attr:`next_onset_s`). With
+        :meth:`begin_response` costs 2 more model steps. With ``monophonic`` or an ``articulation``
+        but ``model`` the DUR is fed at once and the next SHIFT drawn (the next call uses it), so that
+        the note can end by, or last to, the next onset (:attr:`next_onset_s`); with an ``articulation``
+        a whole chord is drawn at its first note, and its later notes are given by the next calls. With
         ``duration_feedback: own`` the model hears a DUR of its own, drawn without ``follow``.
 
         Args:
@@ -236,9 +241,21 @@ class Generator(Rebuildable):
         Returns:
             The note, with absolute onset (previous onset + sampled shift), velocity times
             ``preset.answer.velocity_scale`` (clipped to 1-127), duration at most
-            ``preset.sampling.max_duration_s`` (``monophonic``: ending by the next onset; ``articulation:
-            player``: as :class:`~livegen.placement.Articulation` holds it), on ``preset.channel``.
+            ``preset.sampling.max_duration_s`` (``monophonic``: ending by the next onset; ``articulation``:
+            as :class:`~livegen.placement.Articulation` holds it), on ``preset.channel``.
         """
+        if self._ready:
+            return self._ready.popleft()
+        articulation = self.answer_preset.answer.articulation
+        chord = [self._draw_note(avoid)]
+        while articulation != "model" and self._chord.joins(self.next_onset_s):  # the chord's other notes
+            chord.append(self._draw_note(avoid))
+        if articulation != "model":  # each held (or cut) to the next onset as the player's notes are
+            chord = self._articulation.hold(chord, self.next_onset_s, detach=articulation == "player")
+        self._ready.extend(chord[1:])
+        return chord[0]
+
+    def _draw_note(self, avoid: Collection[int]) -> Note:
         self._flush()
         sample, mix = self.sampler.sample, self.follower.mix
         if self._expect == Kind.SHIFT:
@@ -280,13 +297,11 @@ class Generator(Rebuildable):
         assert note is not None
         preset = self.answer_preset
         duration_s = min(note.duration_s, preset.sampling.max_duration_s)
-        if preset.answer.monophonic or preset.answer.articulation == "player":  # the next onset, now
+        if preset.answer.monophonic or preset.answer.articulation != "model":  # the next onset, now
             self._flush()
             self._next_shift = self._draw_shift()
-            gap_s = tokens.shift_seconds(self._next_shift)
-            if preset.answer.articulation == "player":  # held through gaps the player holds notes through
-                duration_s = self._articulation.length(duration_s, gap_s)
-            duration_s = end_by_next(duration_s, gap_s) if preset.answer.monophonic else duration_s
+            if preset.answer.monophonic:
+                duration_s = end_by_next(duration_s, tokens.shift_seconds(self._next_shift))
         return Note(note.pitch,
                     min(max(round(note.velocity * preset.answer.velocity_scale), 1), 127),
                     note.onset_s, duration_s, preset.channel)
@@ -303,8 +318,15 @@ class Generator(Rebuildable):
         return self.sampler.sample(self.follower.mix(logits, Kind.SHIFT), Kind.SHIFT)
 
     @property
+    def queued(self) -> int:
+        """Notes of the current chord already drawn, which the next :meth:`next_note` calls give."""
+        return len(self._ready)
+
+    @property
     def next_onset_s(self) -> float | None:
         """Seconds: the onset :meth:`next_note` gives next if it was drawn early, else None."""
+        if self._ready:
+            return self._ready[0].onset_s
         if self._next_shift is None or self._clock_s is None:
             return None
         return self._clock_s + tokens.shift_seconds(self._next_shift)

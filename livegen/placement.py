@@ -15,8 +15,9 @@ One owner for the placement rules that the token-level generator
   way to its grid line, with ``swing`` (:func:`snap_onset`), never before the
   response's start (:class:`Placement`).
 - **The end.** No note sounds past the response's end (:func:`fit_window`).
-- **Legato.** With ``articulation: player`` a note lasts through the gap to the
-  next onset where the player's notes of about that spacing do (:class:`Articulation`).
+- **Articulation.** With ``articulation: legato`` a note lasts through the gap to the
+  next onset where the player's notes of about that spacing do; with ``player`` it is
+  also cut where theirs are detached (:class:`Articulation`).
 - **The pace.** With ``density_limit`` an answer's notes per second, from its
   first onset, stay within that many times the player's (:class:`DensityLimit`).
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import statistics
 from collections.abc import Sequence
 
@@ -35,11 +37,11 @@ import numpy as np
 from livegen.grid import BeatGrid
 from livegen.notes import Note
 from livegen.presets import Preset
-from livegen.tokens import MAX_SHIFT_S, SHIFT_BINS_S, SHIFT_OFFSET
+from livegen.tokens import DURATION_BINS_S, MAX_SHIFT_S, SHIFT_BINS_S, SHIFT_OFFSET
 
 __all__ = ["CHORD_SPAN_S", "DENSITY_GRACE_NOTES", "LEGATO_MIN_NOTES", "LEGATO_SHARE", "LEGATO_SPAN",
-           "SHORT_SHIFTS", "Articulation", "Chord", "DensityLimit", "Placement", "chord_limit", "end_by_next",
-           "fit_window", "notes_per_second", "snap_onset"]
+           "SHORT_SHIFTS", "SHORTEST_DURATION_S", "Articulation", "Chord", "DensityLimit", "Placement",
+           "chord_limit", "end_by_next", "fit_window", "notes_per_second", "snap_onset"]
 
 #: Seconds: answer notes starting less than this after a chord's first note belong to
 #: that chord (``max_chord`` counts them); a ``monophonic`` answer's shortest time
@@ -61,6 +63,8 @@ DENSITY_GRACE_NOTES = 8
 LEGATO_SPAN = 2 ** 0.5
 LEGATO_MIN_NOTES = 2
 LEGATO_SHARE = 0.9
+#: Seconds: the shortest note ``articulation: player`` cuts to (the shortest DUR bin).
+SHORTEST_DURATION_S = float(DURATION_BINS_S[0])
 
 
 def chord_limit(preset: Preset) -> int:
@@ -216,45 +220,72 @@ class Placement:
 
 
 class Articulation:
-    """The player's legato at each spacing (``articulation: player``).
+    """The player's articulation at each spacing (``articulation: legato`` or ``player``).
 
     For each of the player's notes, the gap to the next later onset (more than
     :data:`CHORD_SPAN_S` after it) and the share of that gap the note sounds
-    (at most 1). An answer note followed by a gap like the player's legato gaps
+    (at most 1); a gap across a phrase boundary (a silence of at least
+    ``silence_s`` before the next onset, where the silence trigger answers) is
+    left out. An answer note followed by a gap like the player's legato gaps
     (:data:`LEGATO_SPAN`, :data:`LEGATO_MIN_NOTES`, :data:`LEGATO_SHARE`) is
-    lengthened to their median share of it: a legato player is answered legato,
-    a detached one as drawn, and rests where the player rests stay rests.
+    lengthened to their median share of it; with ``detach``, a note followed by
+    a gap the player detaches at is cut to their share. A gap the player never
+    left is played as drawn.
     """
 
     def __init__(self) -> None:
         self._gaps: list[float] = []  # seconds, ascending
         self._shares: list[float] = []  # the share of each gap its note sounded, 0-1
 
-    def begin(self, answered: Sequence[Note]) -> None:
-        """Learn the articulation of ``answered`` (the notes a new answer answers, any order)."""
-        onsets = sorted({note.onset_s for note in answered})
+    def begin(self, answered: Sequence[Note], silence_s: float) -> None:
+        """Learn the articulation of ``answered`` (the notes a new answer answers, any order).
+
+        Args:
+            answered: the player's notes.
+            silence_s: seconds; a note followed by this much silence or more ends a phrase.
+        """
+        ordered = sorted(answered, key=lambda note: note.onset_s)
+        onsets = [note.onset_s for note in ordered]
+        sounding = list(itertools.accumulate((note.end_s for note in ordered), max))  # until each onset
         pairs = []
-        for note in answered:
-            later = bisect.bisect_right(onsets, note.onset_s + CHORD_SPAN_S)
-            if later < len(onsets):
-                gap_s = onsets[later] - note.onset_s
+        for note in ordered:
+            chord_end = bisect.bisect_right(onsets, note.onset_s + CHORD_SPAN_S)
+            if chord_end < len(onsets) and onsets[chord_end] - sounding[chord_end - 1] < silence_s:
+                gap_s = onsets[chord_end] - note.onset_s
                 pairs.append((gap_s, min(1.0, note.duration_s / gap_s)))
         pairs.sort()
         self._gaps, self._shares = [gap for gap, _ in pairs], [share for _, share in pairs]
 
-    def length(self, duration_s: float, gap_s: float) -> float:
+    def hold(self, chord: Sequence[Note], next_onset_s: float | None, *, detach: bool = False) -> list[Note]:
+        """A chord's notes, each as long as :meth:`length` makes it for its gap to ``next_onset_s``.
+
+        Args:
+            chord: the notes of one chord (onsets within :data:`CHORD_SPAN_S`), as drawn.
+            next_onset_s: the next chord's onset, seconds; None leaves them as drawn.
+            detach: as in :meth:`length`.
+        """
+        if next_onset_s is None:
+            return list(chord)
+        return [dataclasses.replace(note, duration_s=self.length(note.duration_s, next_onset_s - note.onset_s,
+                                                                 detach=detach)) for note in chord]
+
+    def length(self, duration_s: float, gap_s: float, *, detach: bool = False) -> float:
         """Seconds: a note of ``duration_s`` whose next onset is ``gap_s`` later, held as the player would.
 
-        Never shorter than ``duration_s``; ``gap_s`` <= 0 (a chord tone, or no later onset)
-        leaves it as it is.
+        Lengthened only where the player holds their notes through such gaps, and with ``detach``
+        cut (to at least the shortest duration bin, 10 ms) where they detach; ``gap_s`` <= 0 (a chord
+        tone, or no later onset) or a gap unlike the player's leaves it as it is.
         """
         if gap_s <= 0:
             return duration_s
         near = self._shares[bisect.bisect_left(self._gaps, gap_s / LEGATO_SPAN):
                             bisect.bisect_right(self._gaps, gap_s * LEGATO_SPAN)]
-        if len(near) < LEGATO_MIN_NOTES or (share := statistics.median(near)) < LEGATO_SHARE:
+        if len(near) < LEGATO_MIN_NOTES:
             return duration_s
-        return max(duration_s, share * gap_s)
+        share = statistics.median(near)
+        if share >= LEGATO_SHARE:
+            return max(duration_s, share * gap_s)
+        return max(min(duration_s, share * gap_s), SHORTEST_DURATION_S) if detach else duration_s
 
 
 def notes_per_second(notes: Sequence[Note]) -> float:

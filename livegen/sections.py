@@ -41,7 +41,7 @@ QUANTIZE_VALUES = ("off", *DIVISIONS)
 CC_TARGETS = ("temperature", "response_length", "follow", "enabled")
 KEY_MASKS = ("off", "soft", "strict", "palette")
 ANSWER_LENGTHS = ("fixed", "match")
-CHORD_VOICES, ARTICULATIONS = ("top", "middle"), ("model", "player")  # AnswerConfig fields
+CHORD_VOICES, ARTICULATIONS = ("top", "middle"), ("model", "legato", "player")  # AnswerConfig fields
 KIND_FOLLOWS = ("follow_pitch", "follow_duration", "follow_velocity")  # StyleConfig: follow per token kind
 DURATION_FEEDBACKS = ("played", "own")  # StyleConfig.duration_feedback
 MAX_TEMPERATURE = 5.0  #: Highest temperature: at 5 the softmax of logits ~10 units apart is near uniform.
@@ -259,8 +259,8 @@ class AnswerConfig:
             its first onset, at most this many times the player's (:class:`livegen.placement.DensityLimit`).
         answer_length: ``fixed`` (``response_bars`` or ``max_seconds``) or ``match``: as long as the phrase
             answered, in whole bars when a pulse is known, else seconds, at most ``max_seconds``.
-        articulation: ``model`` (notes as drawn) or ``player``: a note lasts through the gap to the
-            next onset where the player's do (:class:`livegen.placement.Articulation`).
+        articulation: ``model`` (as drawn), ``legato`` (held through the gap to the next onset where the
+            player's are) or ``player`` (also cut where theirs are detached); livegen.placement.Articulation.
 
     Raises:
         PresetError: a field out of its range; the message names it and the value received.

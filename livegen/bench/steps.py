@@ -132,7 +132,9 @@ class NoteAnswers:
     repetition guard see it); each answer starts from that snapshot as a
     response does (``restore``, ``begin_response``: untimed). Each timed call
     draws one note: its SHIFT, PITCH, VEL and DUR tokens, each fed to the model
-    (DUR at the start of the next call).
+    (DUR at the start of the next call). With an ``articulation`` a call draws a
+    whole chord and the next calls give its other notes: each of the chord's
+    notes is timed as its call plus an even share of the call that drew them.
 
     Args:
         model: loaded as the daemon loads it (1 thread).
@@ -164,12 +166,19 @@ class NoteAnswers:
         generator.restore(self._snapshot)
         generator.begin_response(self._start_s)
         next_note, cpu_ms = generator.next_note, self.cpu_ms
+        share_ns = share_cpu_ns = 0.0  # the drawing call's time, shared by its chord's notes
         for _ in range(count):
+            drawn = generator.queued == 0
             c0, t0 = cpu(), clock()
             next_note(avoid)
             t1, c1 = clock(), cpu()
-            times.append((t1 - t0) / NS_PER_MS)
-            cpu_ms.append((c1 - c0) / NS_PER_MS)
+            wall_ns, cpu_ns = t1 - t0, c1 - c0
+            if drawn:
+                notes = 1 + generator.queued
+                share_ns, share_cpu_ns = wall_ns / notes, cpu_ns / notes
+                wall_ns = cpu_ns = 0
+            times.append((share_ns + wall_ns) / NS_PER_MS)
+            cpu_ms.append((share_cpu_ns + cpu_ns) / NS_PER_MS)
 
 
 def interleave(rows: Sequence[Callable[[int, list[float]], None]], samples: int | Sequence[int],

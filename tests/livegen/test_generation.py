@@ -176,12 +176,12 @@ def test_monophonic_generator_plays_one_line():
 
 
 @pytest.mark.parametrize("monophonic", [False, True])
-def test_articulation_player_answers_a_legato_player_legato(monophonic):
+def test_articulation_legato_answers_a_legato_player_legato(monophonic):
     """Each answer note followed by a gap like the legato player's lasts (nearly) to the next onset."""
     legato = [Note(60 + i % 5, 80, 0.25 * i, 0.25) for i in range(24)]  # every note to the next onset
     gaps = {}
-    for articulation in ("model", "player"):
-        preset = PRESET.replace(articulation=articulation, monophonic=monophonic)
+    for articulation in ("model", "legato"):
+        preset = PRESET.replace(articulation=articulation, monophonic=monophonic)  # legato is player's half
         gen = Generator(FakeModel(time_bias=6.0), preset, seed=4)
         for note in legato:
             gen.prime(note)
@@ -192,10 +192,55 @@ def test_articulation_player_answers_a_legato_player_legato(monophonic):
                 if 0.25 / LEGATO_SPAN <= b.onset_s - a.onset_s <= 0.25 * LEGATO_SPAN]
         assert len(held) >= 10
         gaps[articulation] = [gap_s - length_s for gap_s, length_s in held]
-        if articulation == "player":
+        if articulation == "legato":
             assert all(length_s >= LEGATO_SHARE * gap_s - 1e-9 for gap_s, length_s in held)
         assert not monophonic or all(length_s <= gap_s + 1e-9 for gap_s, length_s in held)  # one line
     assert max(gaps["model"]) > 0.05  # drawn as the model likes, the notes leave rests
+
+
+def test_articulation_player_answers_a_detached_player_detached():
+    """Each answer note followed by a gap like the detached player's sounds at most their share of it."""
+    detached = [Note(60 + i % 5, 80, 0.25 * i, 0.1) for i in range(24)]  # 0.4 of each gap
+    cut = {}
+    for articulation in ("legato", "player"):
+        gen = Generator(FakeModel(time_bias=3.0), PRESET.replace(articulation=articulation), seed=4)
+        for note in detached:
+            gen.prime(note)
+        gen.begin_response(6.0)
+        notes = [gen.next_note() for _ in range(300)]
+        held = [(b.onset_s - a.onset_s, a.duration_s) for a, b in zip(notes, notes[1:])
+                if 0.25 / LEGATO_SPAN <= b.onset_s - a.onset_s <= 0.25 * LEGATO_SPAN]
+        assert len(held) >= 10
+        cut[articulation] = max(length_s / gap_s for gap_s, length_s in held)
+    assert cut["player"] <= 0.4 + 1e-9 < cut["legato"]  # legato leaves detached playing as drawn
+
+
+@pytest.mark.parametrize("articulation, share", [("legato", 1.0), ("player", 0.4)])
+def test_articulation_holds_or_cuts_every_tone_of_a_chord(articulation, share):
+    """A chord is drawn whole, so each of its tones (not only the last) is held or cut to its gap."""
+    played = [Note(60 + 4 * k + i % 3, 80, 0.25 * i, share * 0.25) for i in range(24) for k in range(3)]
+    gen = Generator(FakeModel(time_bias=6.0), PRESET.replace(articulation=articulation, max_chord=3), seed=5)
+    for note in played:
+        gen.prime(note)
+    gen.begin_response(6.0)
+    notes = []
+    for _ in range(240):
+        upcoming_s = gen.next_onset_s  # the queued chord tone's onset, or the next chord's
+        notes.append(gen.next_note())
+        assert len(notes) == 1 or notes[-1].onset_s == upcoming_s
+    onsets = sorted({note.onset_s for note in notes})
+    tones = []  # (gap to the next chord's onset, duration) of every tone
+    for note in notes:
+        later = [onset for onset in onsets if onset - note.onset_s >= CHORD_SPAN_S - 1e-9]
+        if later:
+            gap_s = later[0] - note.onset_s
+            if 0.25 / LEGATO_SPAN <= gap_s <= 0.25 * LEGATO_SPAN:
+                tones.append((gap_s, note.duration_s))
+    assert len(tones) >= 10
+    if articulation == "legato":
+        assert all(length_s >= LEGATO_SHARE * gap_s - 1e-9 for gap_s, length_s in tones)
+    else:
+        assert all(length_s <= share * gap_s + 1e-9 for gap_s, length_s in tones)
 
 
 def test_max_chord_makes_the_next_onset_wait():

@@ -164,9 +164,9 @@ def _file_digest(model: Any) -> str:
 #: Part of the continuations cache's key: raised when the daemon's way of continuing changes
 #: without a preset key changing (2: ``monophonic: true`` primes the prompt's melody line;
 #: 3: the grid is measured over the onsets the daemon's listener keeps; 4: the answer begins
-#: where the daemon begins it, :func:`livegen.offline.answer_notes`; 5: ``articulation: player``
-#: also detaches, and the gaps between phrases are left out of the player's articulation).
-CONTINUATIONS_VERSION = 5
+#: where the daemon begins it, :func:`livegen.offline.answer_notes`; 5-7: ``articulation: player``
+#: also detaches, a chord is cut whole and its top note held).
+CONTINUATIONS_VERSION = 7
 
 
 def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int],

@@ -213,8 +213,7 @@ class Generator(Rebuildable):
         self._clock_s = onset_s
         self._chord.clear()
         self._density.begin(self._history, onset_s)
-        # also when off: a program change may turn it on
-        self._articulation.begin(self._history, self.preset.triggering.silence_s)
+        self._articulation.begin(self._history)  # also when off: a program change may turn it on
         self._response = []
         self._expect = Kind.PITCH
 

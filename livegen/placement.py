@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import itertools
 import statistics
 from collections.abc import Sequence
 
@@ -224,9 +223,7 @@ class Articulation:
 
     For each of the player's notes, the gap to the next later onset (more than
     :data:`CHORD_SPAN_S` after it) and the share of that gap the note sounds
-    (at most 1); a gap across a phrase boundary (a silence of at least
-    ``silence_s`` before the next onset, where the silence trigger answers) is
-    left out. An answer note followed by a gap like the player's legato gaps
+    (at most 1). An answer note followed by a gap like the player's legato gaps
     (:data:`LEGATO_SPAN`, :data:`LEGATO_MIN_NOTES`, :data:`LEGATO_SHARE`) is
     lengthened to their median share of it; with ``detach``, a note followed by
     a gap the player detaches at is cut to their share. A gap the player never
@@ -237,27 +234,24 @@ class Articulation:
         self._gaps: list[float] = []  # seconds, ascending
         self._shares: list[float] = []  # the share of each gap its note sounded, 0-1
 
-    def begin(self, answered: Sequence[Note], silence_s: float) -> None:
-        """Learn the articulation of ``answered`` (the notes a new answer answers, any order).
-
-        Args:
-            answered: the player's notes.
-            silence_s: seconds; a note followed by this much silence or more ends a phrase.
-        """
-        ordered = sorted(answered, key=lambda note: note.onset_s)
-        onsets = [note.onset_s for note in ordered]
-        sounding = list(itertools.accumulate((note.end_s for note in ordered), max))  # until each onset
+    def begin(self, answered: Sequence[Note]) -> None:
+        """Learn the articulation of ``answered`` (the notes a new answer answers, any order)."""
+        onsets = sorted({note.onset_s for note in answered})
         pairs = []
-        for note in ordered:
-            chord_end = bisect.bisect_right(onsets, note.onset_s + CHORD_SPAN_S)
-            if chord_end < len(onsets) and onsets[chord_end] - sounding[chord_end - 1] < silence_s:
-                gap_s = onsets[chord_end] - note.onset_s
+        for note in answered:
+            later = bisect.bisect_right(onsets, note.onset_s + CHORD_SPAN_S)
+            if later < len(onsets):
+                gap_s = onsets[later] - note.onset_s
                 pairs.append((gap_s, min(1.0, note.duration_s / gap_s)))
         pairs.sort()
         self._gaps, self._shares = [gap for gap, _ in pairs], [share for _, share in pairs]
 
     def hold(self, chord: Sequence[Note], next_onset_s: float | None, *, detach: bool = False) -> list[Note]:
-        """A chord's notes, each as long as :meth:`length` makes it for its gap to ``next_onset_s``.
+        """A chord's notes as long as :meth:`length` makes them for their gaps to ``next_onset_s``.
+
+        Where the player holds their notes through such gaps, only the chord's top note is
+        lengthened (the line is joined, the other voices sound as drawn); with ``detach``, where
+        the player detaches, every note is cut.
 
         Args:
             chord: the notes of one chord (onsets within :data:`CHORD_SPAN_S`), as drawn.
@@ -266,15 +260,17 @@ class Articulation:
         """
         if next_onset_s is None:
             return list(chord)
+        top = max(note.pitch for note in chord)
         return [dataclasses.replace(note, duration_s=self.length(note.duration_s, next_onset_s - note.onset_s,
-                                                                 detach=detach)) for note in chord]
+                                                                 detach=detach, hold=note.pitch == top))
+                for note in chord]
 
-    def length(self, duration_s: float, gap_s: float, *, detach: bool = False) -> float:
+    def length(self, duration_s: float, gap_s: float, *, detach: bool = False, hold: bool = True) -> float:
         """Seconds: a note of ``duration_s`` whose next onset is ``gap_s`` later, held as the player would.
 
-        Lengthened only where the player holds their notes through such gaps, and with ``detach``
-        cut (to at least the shortest duration bin, 10 ms) where they detach; ``gap_s`` <= 0 (a chord
-        tone, or no later onset) or a gap unlike the player's leaves it as it is.
+        Lengthened (if ``hold``) where the player holds their notes through such gaps, and with
+        ``detach`` cut (to at least the shortest duration bin, 10 ms) where they detach; ``gap_s`` <= 0
+        (a chord tone, or no later onset) or a gap unlike the player's leaves it as it is.
         """
         if gap_s <= 0:
             return duration_s
@@ -284,7 +280,7 @@ class Articulation:
             return duration_s
         share = statistics.median(near)
         if share >= LEGATO_SHARE:
-            return max(duration_s, share * gap_s)
+            return max(duration_s, share * gap_s) if hold else duration_s
         return max(min(duration_s, share * gap_s), SHORTEST_DURATION_S) if detach else duration_s
 
 

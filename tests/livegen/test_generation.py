@@ -175,72 +175,71 @@ def test_monophonic_generator_plays_one_line():
     assert lines[1][0].onset_s == 2.0
 
 
-@pytest.mark.parametrize("monophonic", [False, True])
-def test_articulation_legato_answers_a_legato_player_legato(monophonic):
-    """Each answer note followed by a gap like the legato player's lasts (nearly) to the next onset."""
-    legato = [Note(60 + i % 5, 80, 0.25 * i, 0.25) for i in range(24)]  # every note to the next onset
-    gaps = {}
-    for articulation in ("model", "legato"):
-        preset = PRESET.replace(articulation=articulation, monophonic=monophonic)  # legato is player's half
-        gen = Generator(FakeModel(time_bias=6.0), preset, seed=4)
-        for note in legato:
-            gen.prime(note)
-        gen.begin_response(6.0)
-        notes = [gen.next_note() for _ in range(80)]
-        assert (gen.next_onset_s is None) == (articulation == "model" and not monophonic)  # drawn early
-        held = [(b.onset_s - a.onset_s, a.duration_s) for a, b in zip(notes, notes[1:])
-                if 0.25 / LEGATO_SPAN <= b.onset_s - a.onset_s <= 0.25 * LEGATO_SPAN]
-        assert len(held) >= 10
-        gaps[articulation] = [gap_s - length_s for gap_s, length_s in held]
-        if articulation == "legato":
-            assert all(length_s >= LEGATO_SHARE * gap_s - 1e-9 for gap_s, length_s in held)
-        assert not monophonic or all(length_s <= gap_s + 1e-9 for gap_s, length_s in held)  # one line
-    assert max(gaps["model"]) > 0.05  # drawn as the model likes, the notes leave rests
+def _chords(notes: list[Note]) -> list[list[Note]]:
+    """``notes`` (in the order drawn) grouped into chords: onsets within CHORD_SPAN_S of the first."""
+    chords: list[list[Note]] = []
+    for note in notes:
+        if chords and note.onset_s - chords[-1][0].onset_s < CHORD_SPAN_S - 1e-9:
+            chords[-1].append(note)
+        else:
+            chords.append([note])
+    return chords
 
 
-def test_articulation_player_answers_a_detached_player_detached():
-    """Each answer note followed by a gap like the detached player's sounds at most their share of it."""
-    detached = [Note(60 + i % 5, 80, 0.25 * i, 0.1) for i in range(24)]  # 0.4 of each gap
-    cut = {}
-    for articulation in ("legato", "player"):
-        gen = Generator(FakeModel(time_bias=3.0), PRESET.replace(articulation=articulation), seed=4)
-        for note in detached:
-            gen.prime(note)
-        gen.begin_response(6.0)
-        notes = [gen.next_note() for _ in range(300)]
-        held = [(b.onset_s - a.onset_s, a.duration_s) for a, b in zip(notes, notes[1:])
-                if 0.25 / LEGATO_SPAN <= b.onset_s - a.onset_s <= 0.25 * LEGATO_SPAN]
-        assert len(held) >= 10
-        cut[articulation] = max(length_s / gap_s for gap_s, length_s in held)
-    assert cut["player"] <= 0.4 + 1e-9 < cut["legato"]  # legato leaves detached playing as drawn
-
-
-@pytest.mark.parametrize("articulation, share", [("legato", 1.0), ("player", 0.4)])
-def test_articulation_holds_or_cuts_every_tone_of_a_chord(articulation, share):
-    """A chord is drawn whole, so each of its tones (not only the last) is held or cut to its gap."""
-    played = [Note(60 + 4 * k + i % 3, 80, 0.25 * i, share * 0.25) for i in range(24) for k in range(3)]
-    gen = Generator(FakeModel(time_bias=6.0), PRESET.replace(articulation=articulation, max_chord=3), seed=5)
+def _answer(articulation: str, played: list[Note], notes: int, **keys) -> list[Note]:
+    gen = Generator(FakeModel(time_bias=keys.pop("time_bias", 6.0)),
+                    PRESET.replace(articulation=articulation, **keys), seed=keys.pop("seed", 4))
     for note in played:
         gen.prime(note)
     gen.begin_response(6.0)
-    notes = []
-    for _ in range(240):
-        upcoming_s = gen.next_onset_s  # the queued chord tone's onset, or the next chord's
-        notes.append(gen.next_note())
-        assert len(notes) == 1 or notes[-1].onset_s == upcoming_s
-    onsets = sorted({note.onset_s for note in notes})
-    tones = []  # (gap to the next chord's onset, duration) of every tone
-    for note in notes:
-        later = [onset for onset in onsets if onset - note.onset_s >= CHORD_SPAN_S - 1e-9]
-        if later:
-            gap_s = later[0] - note.onset_s
-            if 0.25 / LEGATO_SPAN <= gap_s <= 0.25 * LEGATO_SPAN:
-                tones.append((gap_s, note.duration_s))
-    assert len(tones) >= 10
-    if articulation == "legato":
-        assert all(length_s >= LEGATO_SHARE * gap_s - 1e-9 for gap_s, length_s in tones)
-    else:
-        assert all(length_s <= share * gap_s + 1e-9 for gap_s, length_s in tones)
+    answer = []
+    for _ in range(notes):
+        upcoming_s = gen.next_onset_s  # a chord's next note, or the next chord's onset
+        answer.append(gen.next_note())
+        assert upcoming_s is None or answer[-1].onset_s == upcoming_s
+    early = articulation != "model" or keys.get("monophonic")
+    assert (gen.next_onset_s is not None) == bool(early)  # the next onset drawn early
+    return answer
+
+
+def _gaps(notes: list[Note], spacing_s: float) -> list[tuple[list[Note], float]]:
+    """Each chord followed by a gap within LEGATO_SPAN of ``spacing_s``, with the next chord's onset."""
+    chords = _chords(notes)
+    return [(chord, after[0].onset_s) for chord, after in zip(chords, chords[1:])
+            if spacing_s / LEGATO_SPAN <= after[0].onset_s - chord[0].onset_s <= spacing_s * LEGATO_SPAN]
+
+
+@pytest.mark.parametrize("monophonic", [False, True])
+def test_articulation_legato_answers_a_legato_player_legato(monophonic):
+    """Each answer chord followed by a gap like the legato player's: its top note lasts (nearly) to the
+    next onset, its other notes sound as drawn."""
+    legato = [Note(60 + i % 5, 80, 0.25 * i, 0.25) for i in range(24)]  # every note to the next onset
+    answers = {articulation: _answer(articulation, legato, 80, monophonic=monophonic)
+               for articulation in ("model", "legato")}
+    drawn = {(n.pitch, n.onset_s): n.duration_s for n in answers["model"]}  # the same notes, as drawn
+    assert list(drawn) == [(n.pitch, n.onset_s) for n in answers["legato"]]
+    held = _gaps(answers["legato"], 0.25)
+    assert len(held) >= 10 and (monophonic or sum(len(chord) > 1 for chord, _ in held) >= 3)
+    for chord, next_s in held:
+        top = max(chord, key=lambda n: n.pitch)
+        assert top.duration_s >= LEGATO_SHARE * (next_s - top.onset_s) - 1e-9
+        assert all(n.duration_s == drawn[n.pitch, n.onset_s] for n in chord if n is not top)
+        assert not monophonic or top.end_s <= next_s + 1e-9  # one line
+    rests = [next_s - max(n.end_s for n in chord) for chord, next_s in _gaps(answers["model"], 0.25)]
+    assert max(rests) > 0.05  # drawn as the model likes, the notes leave rests
+
+
+def test_articulation_player_cuts_every_note_of_a_chord_where_the_player_detaches():
+    """A chord is drawn whole, so each of its notes (not only the last) is cut to the player's share."""
+    detached = [Note(60 + 4 * k + i % 3, 80, 0.25 * i, 0.1) for i in range(24) for k in range(3)]  # 0.4
+    cut = {}
+    for articulation in ("legato", "player"):
+        notes = _answer(articulation, detached, 240, time_bias=3.0, max_chord=3)
+        gaps = _gaps(notes, 0.25)
+        tones = [note.duration_s / (next_s - note.onset_s) for chord, next_s in gaps for note in chord]
+        assert len(tones) >= 10 and sum(len(chord) > 1 for chord, _ in gaps) >= 3
+        cut[articulation] = max(tones)
+    assert cut["player"] <= 0.4 + 1e-9 < cut["legato"]  # legato leaves it as drawn
 
 
 def test_max_chord_makes_the_next_onset_wait():

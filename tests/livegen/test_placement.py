@@ -161,9 +161,6 @@ def test_the_density_limit_holds_the_answer_to_its_multiple_of_the_pace():
     assert off.too_soon(10.0) is not None
 
 
-SILENCE_S = 0.5  # the silence that ends a phrase
-
-
 def _played(spacing_s: float, share: float, notes: int = 6, chord: int = 1) -> list[Note]:
     """``notes`` onsets ``spacing_s`` apart, ``chord`` notes each, each sounding ``share`` of the spacing."""
     return [Note(60 + 4 * k, 80, i * spacing_s, share * spacing_s)
@@ -173,7 +170,7 @@ def _played(spacing_s: float, share: float, notes: int = 6, chord: int = 1) -> l
 def test_articulation_holds_a_note_through_a_gap_the_player_plays_legato():
     art = Articulation()
     assert art.length(0.1, 0.5) == 0.1  # nothing heard yet: as drawn
-    art.begin(_played(0.5, 1.0), SILENCE_S)
+    art.begin(_played(0.5, 1.0))
     assert art.length(0.1, 0.5) == pytest.approx(0.5)  # the player's gap: held to the next onset
     assert art.length(0.1, 0.5 * LEGATO_SPAN * 0.99) == pytest.approx(0.5 * LEGATO_SPAN * 0.99)
     assert art.length(0.1, 0.5 * LEGATO_SPAN * 1.01) == 0.1  # a gap the player never left: as drawn
@@ -184,35 +181,40 @@ def test_articulation_holds_a_note_through_a_gap_the_player_plays_legato():
 
 def test_articulation_leaves_a_detached_players_rests_and_needs_more_than_one_note():
     art = Articulation()
-    art.begin(_played(0.5, LEGATO_SHARE - 0.05), SILENCE_S)  # detached: the rests between notes stay
+    art.begin(_played(0.5, LEGATO_SHARE - 0.05))  # detached: the rests between notes stay
     assert art.length(0.1, 0.5) == 0.1
-    art.begin(_played(0.5, 1.0, notes=2), SILENCE_S)  # one gap heard (the last note has no next onset)
+    art.begin(_played(0.5, 1.0, notes=2))  # one gap heard (the last note has no next onset)
     assert art.length(0.1, 0.5) == 0.1
-    art.begin(_played(0.5, 1.0, notes=2, chord=3), SILENCE_S)  # a chord's notes each span the gap
+    art.begin(_played(0.5, 1.0, notes=2, chord=3))  # a chord's notes each span the gap
     assert art.length(0.1, 0.5) == pytest.approx(0.5)
-    art.begin(_played(0.5, 2.0), SILENCE_S)  # a pedalled note counts as the whole gap, no more
+    art.begin(_played(0.5, 2.0))  # a pedalled note counts as the whole gap, no more
     assert art.length(0.1, 0.5) == pytest.approx(0.5)
 
 
 def test_articulation_player_also_detaches_where_the_player_does():
     art = Articulation()
-    art.begin(_played(0.5, 0.5), SILENCE_S)  # each note half its gap
+    art.begin(_played(0.5, 0.5))  # each note half its gap
     assert art.length(0.4, 0.5) == 0.4  # legato: only ever lengthened
     assert art.length(0.4, 0.5, detach=True) == pytest.approx(0.25)
     assert art.length(0.2, 0.5, detach=True) == 0.2  # never lengthened past the player's share
     assert art.length(0.4, 2.0, detach=True) == 0.4  # a gap the player never left: as drawn
-    art.begin(_played(0.5, 1.0), SILENCE_S)
+    art.begin(_played(0.5, 1.0))
     assert art.length(0.8, 0.5, detach=True) == 0.8  # a legato player's notes are never cut
-    art.begin([Note(60, 80, 0.0, 0.001), Note(62, 80, 1.0, 0.001), Note(64, 80, 2.0, 0.001)], 2.0)
+    art.begin([Note(60, 80, 0.0, 0.001), Note(62, 80, 1.0, 0.001), Note(64, 80, 2.0, 0.001)])
     assert art.length(0.5, 1.0, detach=True) == SHORTEST_DURATION_S  # no shorter than a DUR bin
 
 
-def test_articulation_leaves_out_the_gaps_between_phrases():
-    """A silence of ``silence_s`` ends a phrase (the silence trigger answers there): the gap across
-    it tells nothing of the player's articulation."""
-    phrases = [Note(60 + i, 80, start_s + 0.25 * i, 0.2) for start_s in (0.0, 1.75, 3.5) for i in range(4)]
+def test_articulation_holds_a_chords_top_note_and_cuts_every_note():
+    """Legato joins the line (the top note) and leaves the other voices as drawn; detached cuts them all."""
+    chord = [Note(60, 80, 1.0, 0.1), Note(64, 80, 1.01, 0.1), Note(67, 80, 1.02, 0.3)]
     art = Articulation()
-    art.begin(phrases, SILENCE_S)  # the last note of a phrase: 1.0 s of silence, then the next phrase
-    assert art.length(0.9, 1.0, detach=True) == 0.9
-    art.begin(phrases, 2.0)  # a longer silence_s: the same gaps are inside one phrase, detached
-    assert art.length(0.9, 1.0, detach=True) == pytest.approx(0.2)
+    assert art.hold(chord, 1.5) == chord and art.hold(chord, None) == chord  # nothing heard yet
+    art.begin(_played(0.5, 1.0, chord=3))
+    held = art.hold(chord, 1.5)
+    assert [n.duration_s for n in held[:2]] == [0.1, 0.1]
+    assert held[2].end_s == pytest.approx(1.5)
+    art.begin(_played(0.5, 0.4, chord=3))
+    assert art.hold(chord, 1.5) == chord  # legato alone never cuts
+    cut = art.hold(chord, 1.5, detach=True)
+    assert [n.duration_s for n in cut] == pytest.approx([0.1, 0.1, 0.4 * 0.48])
+    assert [(n.pitch, n.onset_s) for n in cut] == [(n.pitch, n.onset_s) for n in chord]

@@ -15,9 +15,9 @@ One owner for the placement rules that the token-level generator
   way to its grid line, with ``swing`` (:func:`snap_onset`), never before the
   response's start (:class:`Placement`).
 - **The end.** No note sounds past the response's end (:func:`fit_window`).
-- **Articulation.** With ``articulation: legato`` a note lasts through the gap to the
-  next onset where the player's notes of about that spacing do; with ``player`` it is
-  also cut where theirs are detached (:class:`Articulation`).
+- **Articulation.** With ``articulation: legato`` a chord's top note lasts through the
+  gap to the next onset where the player's notes of about that spacing do; with ``player``
+  every note of it is also cut where theirs are detached (:class:`Articulation`).
 - **The pace.** With ``density_limit`` an answer's notes per second, from its
   first onset, stay within that many times the player's (:class:`DensityLimit`).
 
@@ -227,7 +227,7 @@ class Articulation:
     (:data:`LEGATO_SPAN`, :data:`LEGATO_MIN_NOTES`, :data:`LEGATO_SHARE`) is
     lengthened to their median share of it; with ``detach``, a note followed by
     a gap the player detaches at is cut to their share. A gap the player never
-    left is played as drawn.
+    left is played as drawn. :meth:`hold` does it for a whole chord.
     """
 
     def __init__(self) -> None:

@@ -186,9 +186,10 @@ def _chords(notes: list[Note]) -> list[list[Note]]:
     return chords
 
 
-def _answer(articulation: str, played: list[Note], notes: int, **keys) -> list[Note]:
-    gen = Generator(FakeModel(time_bias=keys.pop("time_bias", 6.0)),
-                    PRESET.replace(articulation=articulation, **keys), seed=keys.pop("seed", 4))
+def _answer(articulation: str, played: list[Note], notes: int, *, time_bias: float = 6.0,
+            **keys) -> list[Note]:
+    """``notes`` answer notes to ``played`` (preset keys ``keys``), each at the onset announced before it."""
+    gen = Generator(FakeModel(time_bias=time_bias), PRESET.replace(articulation=articulation, **keys), seed=4)
     for note in played:
         gen.prime(note)
     gen.begin_response(6.0)

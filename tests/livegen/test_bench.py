@@ -16,8 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
+from fakes import FakeModel
+from rig import PRESET
 from test_cli import (  # tests/livegen is on sys.path (pytest's rootdir-less mode)
     packaged_tiny_models,
     write_tiny_model,
@@ -27,6 +30,7 @@ from livegen import bench, cli, generation, ports, presets
 from livegen.bench import daemon as bench_daemon
 from livegen.bench import listener as bench_listener
 from livegen.bench import report as bench_report
+from livegen.bench import steps as bench_steps
 from livegen.bench import suite
 from livegen.errors import BackendError
 from livegen.model import Model
@@ -463,3 +467,30 @@ def test_every_preset_is_timed_with_its_own_model(tmp_path, monkeypatch):
     assert [figure.key for figure, _ in rows] == ["note.a", "note.b"]
     assert [work.generator.model.path.name for _, work in rows] == ["default.onnx", "baroque.onnx"]
     assert "model baroque" in rows[1][0].note and "model" not in rows[0][0].note
+
+
+def test_a_note_row_shares_a_chords_drawing_call_among_its_notes(tiny, monkeypatch):
+    """With an articulation a call draws a whole chord; each of its notes is timed as an even share of
+    that call (plus its own), so no note of a chord looks free and none carries the others' cost."""
+    spin_s = 0.002
+    real = generation.Generator._draw_note
+
+    def slow(self, avoid):  # every note drawn costs at least spin_s
+        until = time.perf_counter() + spin_s
+        while time.perf_counter() < until:
+            pass
+        return real(self, avoid)
+
+    monkeypatch.setattr(generation.Generator, "_draw_note", slow)
+    preset = PRESET.replace(articulation="player", max_chord=3)
+    model = FakeModel(time_bias=60.0)  # a shift of 0 about as likely as 10 ms: chords
+    answers = bench_steps.NoteAnswers(tiny, preset, generation.Generator(model, preset, seed=0))
+    given = []
+    next_note = answers.generator.next_note
+    monkeypatch.setattr(answers.generator, "next_note",
+                        lambda avoid=(): given.append(answers.generator.queued) or next_note(avoid))
+    times: list[float] = []
+    for _ in range(6):
+        answers(16, times)
+    assert len(times) == 96 and sum(queued > 0 for queued in given) >= 5  # chords were drawn whole
+    assert min(times) >= 1000 * spin_s * 0.99

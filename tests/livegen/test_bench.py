@@ -475,10 +475,8 @@ def test_a_note_row_shares_a_chords_drawing_call_among_its_notes(tiny, monkeypat
     spin_s = 0.002
     real = generation.Generator._draw_note
 
-    def slow(self, avoid):  # every note drawn costs at least spin_s
-        until = time.perf_counter() + spin_s
-        while time.perf_counter() < until:
-            pass
+    def slow(self, avoid):  # every note drawn takes at least spin_s of wall-clock time
+        time.sleep(spin_s)
         return real(self, avoid)
 
     monkeypatch.setattr(generation.Generator, "_draw_note", slow)

@@ -245,14 +245,16 @@ class Generator(Rebuildable):
         """
         if self._ready:
             return self._ready.popleft()
-        articulation = self.answer_preset.answer.articulation
         chord = [self._draw_note(avoid)]
-        while articulation != "model" and self._chord.joins(self.next_onset_s):  # the chord's other notes
+        articulation = self.answer_preset.answer.articulation
+        if articulation == "model":
+            return chord[0]
+        while self._chord.joins(self.next_onset_s):  # the chord's other notes (the next onset is drawn)
             chord.append(self._draw_note(avoid))
-        if articulation != "model":  # each held (or cut) to the next onset as the player's notes are
-            chord = self._articulation.hold(chord, self.next_onset_s, detach=articulation == "player")
-        self._ready.extend(chord[1:])
-        return chord[0]
+        # each held (or cut) to the next onset as the player's notes are
+        first, *rest = self._articulation.hold(chord, self.next_onset_s, detach=articulation == "player")
+        self._ready.extend(rest)
+        return first
 
     def _draw_note(self, avoid: Collection[int]) -> Note:
         self._flush()

@@ -165,8 +165,9 @@ def _file_digest(model: Any) -> str:
 #: without a preset key changing (2: ``monophonic: true`` primes the prompt's melody line;
 #: 3: the grid is measured over the onsets the daemon's listener keeps; 4: the answer begins
 #: where the daemon begins it, :func:`livegen.offline.answer_notes`; 5-7: ``articulation: player``
-#: also detaches, a chord is cut whole and its top note held).
-CONTINUATIONS_VERSION = 7
+#: also detaches, a chord is cut whole and its top note held; 8-9: gaps unlike the player's take
+#: their nearest ones, LEGATO_REACH; 10: a note held into the next onset is held into it snapped).
+CONTINUATIONS_VERSION = 10
 
 
 def continue_all(model: Any, preset: Preset, prompts: Sequence[Sequence[Note]], seeds: Sequence[int],

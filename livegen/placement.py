@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import statistics
 from collections.abc import Sequence
 
@@ -38,9 +39,9 @@ from livegen.notes import Note
 from livegen.presets import Preset
 from livegen.tokens import DURATION_BINS_S, MAX_SHIFT_S, SHIFT_BINS_S, SHIFT_OFFSET
 
-__all__ = ["CHORD_SPAN_S", "DENSITY_GRACE_NOTES", "LEGATO_MIN_NOTES", "LEGATO_SHARE", "LEGATO_SPAN",
-           "SHORT_SHIFTS", "SHORTEST_DURATION_S", "Articulation", "Chord", "DensityLimit", "Placement",
-           "chord_limit", "end_by_next", "fit_window", "notes_per_second", "snap_onset"]
+__all__ = ["CHORD_SPAN_S", "DENSITY_GRACE_NOTES", "LEGATO_MIN_NOTES", "LEGATO_REACH", "LEGATO_SHARE",
+           "LEGATO_SPAN", "SHORT_SHIFTS", "SHORTEST_DURATION_S", "Articulation", "Chord", "DensityLimit",
+           "Placement", "chord_limit", "end_by_next", "fit_window", "notes_per_second", "snap_onset"]
 
 #: Seconds: answer notes starting less than this after a chord's first note belong to
 #: that chord (``max_chord`` counts them); a ``monophonic`` answer's shortest time
@@ -62,6 +63,11 @@ DENSITY_GRACE_NOTES = 8
 LEGATO_SPAN = 2 ** 0.5
 LEGATO_MIN_NOTES = 2
 LEGATO_SHARE = 0.9
+#: ... and a spacing with fewer such notes takes the player's LEGATO_MIN_NOTES + 1 spacings
+#: nearest it (in log ratio) within this factor: a line moving faster or slower than the
+#: player's chords still plays as they do (dev set: folk's rests on legato prompts 0.13 -> 0.08,
+#: real 0.03; docs/adherence.md, "Twenty-fifth round").
+LEGATO_REACH = 4.0
 #: Seconds: the shortest note ``articulation: player`` cuts to (the shortest DUR bin).
 SHORTEST_DURATION_S = float(DURATION_BINS_S[0])
 
@@ -172,7 +178,8 @@ class Placement:
         join a chord already holding :func:`chord_limit` notes, or its pitch,
         is skipped (one key struck twice at one instant is a doubled
         note_on), unless it is past the end anyway. A monophonic note ends by
-        the next one's snapped onset.
+        the next one's snapped onset; a note that lasted into the next onset
+        lasts into its snapped onset.
 
         Args:
             note: as drawn.
@@ -185,10 +192,14 @@ class Placement:
         if (chord.joins(onset_s) and (chord.full(chord_limit(preset)) or note.pitch in chord.pitches)
                 and note.onset_s < self.end_limit_s):
             return None
-        if preset.answer.monophonic and next_onset_s is not None:
+        if next_onset_s is not None:
             following_s = max(snap_onset(next_onset_s, preset, grid), self.start_s)
-            note = dataclasses.replace(
-                note, duration_s=end_by_next(note.duration_s, following_s - onset_s))
+            duration_s = note.duration_s
+            if note.end_s >= next_onset_s - TIME_EPS_S and following_s - onset_s > CHORD_SPAN_S:
+                duration_s = max(duration_s, following_s - onset_s)  # held into the next: still is
+            if preset.answer.monophonic:
+                duration_s = end_by_next(duration_s, following_s - onset_s)
+            note = dataclasses.replace(note, duration_s=duration_s)
         return dataclasses.replace(note, onset_s=onset_s)
 
     def place(self, note: Note, next_onset_s: float | None,
@@ -226,8 +237,9 @@ class Articulation:
     (at most 1). An answer note followed by a gap like the player's legato gaps
     (:data:`LEGATO_SPAN`, :data:`LEGATO_MIN_NOTES`, :data:`LEGATO_SHARE`) is
     lengthened to their median share of it; with ``detach``, a note followed by
-    a gap the player detaches at is cut to their share. A gap the player never
-    left is played as drawn. :meth:`hold` does it for a whole chord.
+    a gap the player detaches at is cut to their share. Fewer such gaps: the
+    player's nearest ones within :data:`LEGATO_REACH` stand in; none there, the
+    note is played as drawn. :meth:`hold` does it for a whole chord.
     """
 
     def __init__(self) -> None:
@@ -270,18 +282,38 @@ class Articulation:
 
         Lengthened (if ``hold``) where the player holds their notes through such gaps, and with
         ``detach`` cut (to at least the shortest duration bin, 10 ms) where they detach; ``gap_s`` <= 0
-        (a chord tone, or no later onset) or a gap unlike the player's leaves it as it is.
+        (a chord tone, or no later onset) or a gap unlike any of the player's (none within
+        :data:`LEGATO_REACH`) leaves it as it is.
         """
         if gap_s <= 0:
             return duration_s
         near = self._shares[bisect.bisect_left(self._gaps, gap_s / LEGATO_SPAN):
                             bisect.bisect_right(self._gaps, gap_s * LEGATO_SPAN)]
         if len(near) < LEGATO_MIN_NOTES:
-            return duration_s
+            near = self._nearest(gap_s)
+            if len(near) < LEGATO_MIN_NOTES:
+                return duration_s
         share = statistics.median(near)
         if share >= LEGATO_SHARE:
             return max(duration_s, share * gap_s) if hold else duration_s
         return max(min(duration_s, share * gap_s), SHORTEST_DURATION_S) if detach else duration_s
+
+    def _nearest(self, gap_s: float) -> list[float]:
+        """The shares of the player's LEGATO_MIN_NOTES + 1 gaps nearest ``gap_s`` (log ratio) within
+        :data:`LEGATO_REACH`."""
+        gaps, shares = self._gaps, self._shares
+        low = bisect.bisect_left(gaps, gap_s)
+        high = low  # gaps[low:high] taken so far
+        while high - low < LEGATO_MIN_NOTES + 1:
+            below = gap_s / gaps[low - 1] if low > 0 else math.inf  # >= 1: how far, as a factor
+            above = gaps[high] / gap_s if high < len(gaps) else math.inf
+            if min(below, above) > LEGATO_REACH:
+                break
+            if below <= above:
+                low -= 1
+            else:
+                high += 1
+        return shares[low:high]
 
 
 def notes_per_second(notes: Sequence[Note]) -> float:

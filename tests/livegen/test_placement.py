@@ -10,6 +10,7 @@ from livegen.notes import Note
 from livegen.placement import (
     CHORD_SPAN_S,
     DENSITY_GRACE_NOTES,
+    LEGATO_REACH,
     LEGATO_SHARE,
     LEGATO_SPAN,
     SHORT_SHIFTS,
@@ -125,6 +126,17 @@ def test_placement_of_a_monophonic_line_ends_each_note_by_the_next_snapped_onset
     assert free.duration_s == 0.9  # no next onset drawn yet: as drawn
 
 
+def test_a_note_held_into_the_next_onset_is_held_into_its_snapped_onset():
+    """Legato stays legato on the grid: snapping must not open a gap the line did not have."""
+    placement = Placement(BASE.replace(quantize="1/8"), 10.0, 14.0)
+    held, _ = placement.place(Note(60, 80, 10.02, 0.21), 10.23, GRID)  # drawn to the next onset
+    assert held.onset_s == pytest.approx(10.0) and held.end_s == pytest.approx(10.25)  # both snapped
+    detached, _ = placement.place(Note(62, 80, 10.23, 0.2), 10.46, GRID)  # ends 30 ms before the next
+    assert detached.onset_s == pytest.approx(10.25) and detached.duration_s == 0.2  # its rest stays
+    chord_tone, _ = placement.place(Note(67, 80, 10.55, 0.3), 10.56, GRID)
+    assert chord_tone.duration_s == 0.3  # its chord's next note: no gap to hold through
+
+
 # -- the pace: density_limit ---------------------------------------------------------------------
 
 def test_the_players_pace_counts_a_pause_as_at_most_the_longest_shift():
@@ -173,8 +185,8 @@ def test_articulation_holds_a_note_through_a_gap_the_player_plays_legato():
     art.begin(_played(0.5, 1.0))
     assert art.length(0.1, 0.5) == pytest.approx(0.5)  # the player's gap: held to the next onset
     assert art.length(0.1, 0.5 * LEGATO_SPAN * 0.99) == pytest.approx(0.5 * LEGATO_SPAN * 0.99)
-    assert art.length(0.1, 0.5 * LEGATO_SPAN * 1.01) == 0.1  # a gap the player never left: as drawn
-    assert art.length(0.1, 0.5 / LEGATO_SPAN / 1.01) == 0.1
+    assert art.length(0.1, 0.5 * LEGATO_REACH * 1.01) == 0.1  # a gap unlike the player's: as drawn
+    assert art.length(0.1, 0.5 / LEGATO_REACH / 1.01) == 0.1
     assert art.length(0.8, 0.5) == 0.8  # never shorter than drawn
     assert art.length(0.1, 0.0) == 0.1  # a chord tone: its chord's last note carries the gap
 
@@ -197,11 +209,25 @@ def test_articulation_player_also_detaches_where_the_player_does():
     assert art.length(0.4, 0.5) == 0.4  # legato: only ever lengthened
     assert art.length(0.4, 0.5, detach=True) == pytest.approx(0.25)
     assert art.length(0.2, 0.5, detach=True) == 0.2  # never lengthened past the player's share
-    assert art.length(0.4, 2.0, detach=True) == 0.4  # a gap the player never left: as drawn
+    assert art.length(0.4, 2.5, detach=True) == 0.4  # a gap unlike the player's: as drawn
     art.begin(_played(0.5, 1.0))
     assert art.length(0.8, 0.5, detach=True) == 0.8  # a legato player's notes are never cut
     art.begin([Note(60, 80, 0.0, 0.001), Note(62, 80, 1.0, 0.001), Note(64, 80, 2.0, 0.001)])
     assert art.length(0.5, 1.0, detach=True) == SHORTEST_DURATION_S  # no shorter than a DUR bin
+
+
+def test_articulation_takes_the_players_nearest_gaps_within_its_reach():
+    """A line moving faster or slower than the player plays as the player's nearest spacings do."""
+    art = Articulation()
+    art.begin(_played(1.0, 1.0))  # legato chords a second apart
+    assert art.length(0.1, 0.3) == pytest.approx(0.3)  # 3.3x faster: held all the same
+    assert art.length(0.1, 3.0) == pytest.approx(3.0)  # 3x slower
+    assert art.length(0.1, 1.0 / LEGATO_REACH / 1.01) == 0.1  # beyond the reach: as drawn
+    # legato at 1 s, detached (a quarter of the gap) at 0.125 s: the nearer spacing decides
+    art.begin(_played(1.0, 1.0) + [Note(90, 80, 10.0 + i * 0.125, 0.03125) for i in range(6)])
+    assert art.length(0.1, 0.4) == pytest.approx(0.4)  # 2.5x from 1 s, 3.2x from 0.125 s
+    assert art.length(0.1, 0.2, detach=True) == pytest.approx(0.05)  # 1.6x from 0.125 s
+    assert art.length(0.1, 0.2) == 0.1  # legato alone never cuts
 
 
 def test_articulation_holds_a_chords_top_note_and_cuts_every_note():

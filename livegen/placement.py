@@ -183,7 +183,7 @@ class Placement:
 
         Args:
             note: as drawn.
-            next_onset_s: the next note's onset as drawn (monophonic), or None.
+            next_onset_s: the next note's onset as drawn, or None.
             grid: the beat grid to snap to, or None (onsets stay as drawn).
         """
         preset = self.preset
@@ -208,7 +208,7 @@ class Placement:
 
         Args:
             note: as drawn.
-            next_onset_s: the next note's onset as drawn (monophonic), or None.
+            next_onset_s: the next note's onset as drawn, or None.
             grid: the beat grid to snap to, or None.
 
         Returns:
